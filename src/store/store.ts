@@ -1,0 +1,113 @@
+/**
+ * The Store interface: a small key/value API shaped like etcd's, so the embedded local
+ * store and an etcd-backed store are interchangeable.
+ *
+ * - Keys are '/'-separated paths (`ipam/v1/allocations`, `endpoints/<id>`). The first
+ *   segment is the key's class; a backend may keep each class together.
+ * - Values are JSON documents. Callers validate what they read (zod at the edge); the
+ *   store only guarantees it returns what was last written.
+ * - Every write bumps one store-wide, monotonically increasing revision, and each entry
+ *   remembers the revision of its last write (etcd's mod_revision). Compare-and-swap:
+ *   `put`/`delete` with `expectRevision` succeed only when the entry's revision is that
+ *   number, and `expectRevision: 0` means "must not exist" (etcd's `create_revision == 0`
+ *   transaction guard). A lost race is a typed `CasConflictError`, never a silent overwrite.
+ */
+
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+
+export interface StoreEntry {
+  readonly key: string;
+  readonly value: Json;
+  /** Revision of the last write to this key. */
+  readonly revision: number;
+}
+
+export interface WriteOptions {
+  /** Succeed only if the key's current revision equals this; 0 means the key must not exist. */
+  readonly expectRevision?: number;
+}
+
+export type WatchEvent =
+  | { readonly type: 'put'; readonly entry: StoreEntry }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
+export interface Store {
+  get(key: string): Promise<StoreEntry | undefined>;
+  /** Writes the value and returns the new revision. */
+  put(key: string, value: Json, opts?: WriteOptions): Promise<number>;
+  /** Removes the key; false when it did not exist (and no expectRevision was given). */
+  delete(key: string, opts?: WriteOptions): Promise<boolean>;
+  /** Every entry whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<readonly StoreEntry[]>;
+  /** Changes under `prefix` after the call; returns the function that stops watching. */
+  watch?(prefix: string, onEvent: (e: WatchEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  override readonly name: string = 'StoreError';
+}
+
+/** A compare-and-swap guard failed: someone else wrote the key first. */
+export class CasConflictError extends StoreError {
+  override readonly name = 'CasConflictError';
+  constructor(
+    readonly key: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(
+      `store: ${key} changed concurrently (expected revision ${expected}, found ${actual === 0 ? 'no entry' : actual}); re-read and retry`,
+    );
+  }
+}
+
+/** A key that the store cannot hold (empty segment, '..', control characters). */
+export class InvalidKeyError extends StoreError {
+  override readonly name = 'InvalidKeyError';
+  constructor(readonly key: string) {
+    super(`store: invalid key ${JSON.stringify(key)}: use '/'-separated segments of [A-Za-z0-9._:-] (no empty, '.' or '..')`);
+  }
+}
+
+const SEGMENT = /^[A-Za-z0-9._:-]+$/;
+
+export function checkKey(key: string): void {
+  const segs = key.split('/');
+  for (const s of segs) {
+    if (!SEGMENT.test(s) || s === '.' || s === '..') throw new InvalidKeyError(key);
+  }
+}
+
+/** The key's class: its first segment. */
+export function keyClass(key: string): string {
+  const i = key.indexOf('/');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+/**
+ * Read-modify-write with CAS retries: `fn` sees the current entry (or undefined) and
+ * returns the next value (or undefined to delete, or the same reference to leave it).
+ */
+export async function update(
+  store: Store,
+  key: string,
+  fn: (cur: StoreEntry | undefined) => Json | undefined,
+  maxAttempts = 10,
+): Promise<StoreEntry | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const cur = await store.get(key);
+    const next = fn(cur);
+    try {
+      if (next === undefined) {
+        if (cur !== undefined) await store.delete(key, { expectRevision: cur.revision });
+        return undefined;
+      }
+      if (cur !== undefined && next === cur.value) return cur;
+      const revision = await store.put(key, next, { expectRevision: cur?.revision ?? 0 });
+      return { key, value: next, revision };
+    } catch (err) {
+      if (!(err instanceof CasConflictError) || attempt >= maxAttempts) throw err;
+    }
+  }
+}
