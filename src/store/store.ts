@@ -108,6 +108,8 @@ export async function update(
       return { key, value: next, revision };
     } catch (err) {
       if (!(err instanceof CasConflictError) || attempt >= maxAttempts) throw err;
+      // Back off a little, with jitter, so competing writers do not collide in lockstep.
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
     }
   }
 }

@@ -1,0 +1,313 @@
+/**
+ * IPAM: one IPv4 and one IPv6 address per endpoint from this worker's pools for the
+ * endpoint's zone, kept in the Store.
+ *
+ * State is one document per worker (`ipam/hosts/<node>`): its endpoints' allocations,
+ * its claimed blocks, and a next-fit cursor per pool. Every change is a read-modify-write
+ * of that document guarded by compare-and-swap (Store.update), so an allocation of both
+ * families is all-or-nothing, two concurrent allocations can never hand out the same
+ * address, and the same code works against etcd.
+ *
+ * Allocation is next-fit (like CNI host-local): the search starts after the address
+ * handed out last, so an address just released is not reused at once while the fabric
+ * may still hold its old route or a peer its old neighbour entry.
+ */
+import { z } from 'zod';
+import { update, type Json, type Store } from '../store/store.js';
+import {
+  AddressOutsidePoolsError,
+  AddressTakenError,
+  AllocationConflictError,
+  InvalidAddressError,
+  IpamError,
+  PoolExhaustedError,
+  UnknownZoneError,
+} from './errors.js';
+import {
+  blockBase,
+  blockCidr,
+  blockCount,
+  blockIndexOf,
+  blockSizeOf,
+  formatAddress,
+  parseAddress,
+  parsePools,
+  poolContains,
+  type Block,
+  type IpFamily,
+  type Pool,
+  type PoolConfig,
+} from './pools.js';
+
+export interface Allocation {
+  readonly endpointId: string;
+  readonly zone: string;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+export interface AddressRequest {
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+// The stored document is an edge: validate it when read.
+const HostDocSchema = z.object({
+  v: z.literal(1),
+  endpoints: z.record(
+    z.object({ zone: z.string(), ipv4: z.string().optional(), ipv6: z.string().optional() }).strict(),
+  ),
+  /** pool cidr -> claimed block cidrs */
+  blocks: z.record(z.array(z.string())),
+  /** pool cidr -> last address handed out */
+  cursors: z.record(z.string()),
+});
+type HostDoc = z.infer<typeof HostDocSchema>;
+
+const emptyDoc = (): HostDoc => ({ v: 1, endpoints: {}, blocks: {}, cursors: {} });
+
+const famKey = (f: IpFamily): 'ipv4' | 'ipv6' => (f === 4 ? 'ipv4' : 'ipv6');
+
+export class Ipam {
+  readonly pools: readonly Pool[];
+  readonly key: string;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    readonly node: string,
+    pools: readonly PoolConfig[],
+  ) {
+    this.pools = parsePools(pools);
+    this.key = `ipam/hosts/${node}`;
+  }
+
+  zones(): string[] {
+    return [...new Set(this.pools.map((p) => p.zone))];
+  }
+
+  private async read(): Promise<HostDoc> {
+    const e = await this.store.get(this.key);
+    return e === undefined ? emptyDoc() : parseDoc(this.key, e.value);
+  }
+
+  /** Read-modify-write under CAS; `fn` mutates a fresh copy and returns its result. */
+  private async mutate<T>(fn: (doc: HostDoc) => T): Promise<T> {
+    // One change at a time from this process; CAS still guards against other writers
+    // (a second process, or another agent sharing etcd).
+    const run = this.chain.then(() => this.mutateNow(fn));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async mutateNow<T>(fn: (doc: HostDoc) => T): Promise<T> {
+    let result!: T;
+    await update(this.store, this.key, (cur) => {
+      const doc = cur === undefined ? emptyDoc() : parseDoc(this.key, cur.value);
+      result = fn(doc);
+      return doc as unknown as Json;
+    });
+    return result;
+  }
+
+  /**
+   * Addresses for `endpointId` in `zone`: one per family the zone has pools for, or the
+   * fixed ones requested. Idempotent: asking again for the same endpoint returns what it
+   * already holds (a retried CNI ADD), unless the request contradicts it.
+   */
+  async allocate(endpointId: string, zone: string, req: AddressRequest = {}): Promise<Allocation> {
+    const zonePools = this.pools.filter((p) => p.zone === zone);
+    if (zonePools.length === 0) throw new UnknownZoneError(zone, this.zones());
+    const fixed = new Map<IpFamily, bigint>();
+    for (const f of [4, 6] as const) {
+      const text = req[famKey(f)];
+      if (text === undefined) continue;
+      const a = parseAddress(text);
+      if (a === null || a.family !== f) throw new InvalidAddressError(famKey(f), text);
+      fixed.set(f, a.value);
+    }
+    return this.mutate((doc) => {
+      const existing = doc.endpoints[endpointId];
+      if (existing !== undefined) {
+        if (existing.zone !== zone) {
+          throw new AllocationConflictError(endpointId, `it is in zone ${existing.zone}, not ${zone}`);
+        }
+        for (const [f, v] of fixed) {
+          const want = formatAddress(f, v);
+          if (existing[famKey(f)] !== want) {
+            throw new AllocationConflictError(endpointId, `it holds ${existing[famKey(f)] ?? 'no ' + famKey(f)}, not ${want}`);
+          }
+        }
+        return { endpointId, ...existing };
+      }
+      const owners = ownersOf(doc);
+      const alloc: { endpointId: string; zone: string; ipv4?: string; ipv6?: string } = { endpointId, zone };
+      for (const f of [4, 6] as const) {
+        const pools = zonePools.filter((p) => p.family === f);
+        const want = fixed.get(f);
+        if (want !== undefined) {
+          const text = formatAddress(f, want);
+          const pool = pools.find((p) => poolContains(p, f, want));
+          if (pool === undefined) throw new AddressOutsidePoolsError(text, zone, pools.map((p) => p.cidr));
+          const owner = owners.get(text);
+          if (owner !== undefined) throw new AddressTakenError(text, owner);
+          claim(doc, pool, blockIndexOf(pool, want));
+          alloc[famKey(f)] = text;
+          continue;
+        }
+        if (pools.length === 0) continue;
+        const got = nextFree(doc, pools, owners);
+        if (got === undefined) throw new PoolExhaustedError(zone, f, pools.map((p) => p.cidr));
+        alloc[famKey(f)] = got;
+      }
+      doc.endpoints[endpointId] = stripId(alloc);
+      return alloc;
+    });
+  }
+
+  /** Frees the endpoint's addresses; "not allocated" is success (returns undefined). */
+  async release(endpointId: string): Promise<Allocation | undefined> {
+    const doc = await this.read();
+    if (doc.endpoints[endpointId] === undefined) return undefined;
+    return this.mutate((d) => {
+      const e = d.endpoints[endpointId];
+      if (e === undefined) return undefined;
+      delete d.endpoints[endpointId];
+      return { endpointId, ...e };
+    });
+  }
+
+  async get(endpointId: string): Promise<Allocation | undefined> {
+    const e = (await this.read()).endpoints[endpointId];
+    return e && { endpointId, ...e };
+  }
+
+  async list(): Promise<Allocation[]> {
+    const doc = await this.read();
+    return Object.entries(doc.endpoints)
+      .map(([endpointId, e]) => ({ endpointId, ...e }))
+      .sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1));
+  }
+
+  /** Frees every allocation whose endpoint is not live (leaks: died while we were down). */
+  async reconcile(liveEndpointIds: Iterable<string>): Promise<Allocation[]> {
+    const live = new Set(liveEndpointIds);
+    const doc = await this.read();
+    if (Object.keys(doc.endpoints).every((id) => live.has(id))) return [];
+    return this.mutate((d) => {
+      const freed: Allocation[] = [];
+      for (const [id, e] of Object.entries(d.endpoints)) {
+        if (live.has(id)) continue;
+        delete d.endpoints[id];
+        freed.push({ endpointId: id, ...e });
+      }
+      return freed;
+    });
+  }
+
+  /** This worker's claimed blocks (what an aggregated pool advertises and blackholes). */
+  async blocks(): Promise<Block[]> {
+    const doc = await this.read();
+    const out: Block[] = [];
+    for (const p of this.pools) {
+      for (const cidr of doc.blocks[p.cidr] ?? []) {
+        out.push({ cidr, pool: p.cidr, zone: p.zone, family: p.family, aggregate: p.aggregate });
+      }
+    }
+    return out;
+  }
+
+  /** The pool an address belongs to, if any (e.g. to know whether it is aggregated). */
+  poolOf(address: string): Pool | undefined {
+    const a = parseAddress(address);
+    return a === null ? undefined : this.pools.find((p) => poolContains(p, a.family, a.value));
+  }
+}
+
+function parseDoc(key: string, v: Json): HostDoc {
+  const r = HostDocSchema.safeParse(v);
+  if (!r.success) throw new IpamError(`store entry ${key} is not an IPAM document: ${r.error.issues[0]?.message ?? ''}`);
+  return r.data;
+}
+
+function stripId(a: { zone: string; ipv4?: string; ipv6?: string }): HostDoc['endpoints'][string] {
+  const e: HostDoc['endpoints'][string] = { zone: a.zone };
+  if (a.ipv4 !== undefined) e.ipv4 = a.ipv4;
+  if (a.ipv6 !== undefined) e.ipv6 = a.ipv6;
+  return e;
+}
+
+function ownersOf(doc: HostDoc): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [id, e] of Object.entries(doc.endpoints)) {
+    if (e.ipv4 !== undefined) m.set(e.ipv4, id);
+    if (e.ipv6 !== undefined) m.set(e.ipv6, id);
+  }
+  return m;
+}
+
+function claimedIndexes(doc: HostDoc, p: Pool): bigint[] {
+  const prefixLen = `/${p.blockLength}`;
+  return (doc.blocks[p.cidr] ?? [])
+    .filter((c) => c.endsWith(prefixLen))
+    .map((c) => {
+      const a = parseAddress(c.slice(0, c.indexOf('/')));
+      return a === null ? -1n : blockIndexOf(p, a.value);
+    })
+    .filter((i) => i >= 0n && i < blockCount(p))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function claim(doc: HostDoc, p: Pool, index: bigint): void {
+  const cidr = blockCidr(p, index);
+  const list = (doc.blocks[p.cidr] ??= []);
+  if (!list.includes(cidr)) list.push(cidr);
+}
+
+/** Next free address across the pools, in claimed blocks first, then a newly claimed one. */
+function nextFree(doc: HostDoc, pools: readonly Pool[], owners: Map<string, string>): string | undefined {
+  for (const p of pools) {
+    const size = blockSizeOf(p);
+    const claimed = claimedIndexes(doc, p);
+    // Addresses of the claimed blocks in ascending order, starting after the cursor.
+    const cursorText = doc.cursors[p.cidr];
+    const cursor = cursorText === undefined ? undefined : parseAddress(cursorText)?.value;
+    const ranges = claimed.map((i) => blockBase(p, i));
+    let startRange = 0;
+    let startOffset = 0n;
+    if (cursor !== undefined) {
+      const r = ranges.findIndex((b) => cursor >= b && cursor < b + size);
+      if (r >= 0) {
+        startRange = r;
+        startOffset = cursor - (ranges[r] ?? 0n) + 1n;
+      }
+    }
+    for (let k = 0; k <= ranges.length; k++) {
+      const r = (startRange + k) % Math.max(ranges.length, 1);
+      const base = ranges[r];
+      if (base === undefined) break;
+      const from = k === 0 ? startOffset : 0n;
+      const to = k === ranges.length ? startOffset : size; // the wrapped-around head of the first block
+      for (let off = from; off < to; off++) {
+        const text = formatAddress(p.family, base + off);
+        if (!owners.has(text)) {
+          doc.cursors[p.cidr] = text;
+          return text;
+        }
+      }
+    }
+    // Every claimed block is full: claim the lowest free block of this pool.
+    const taken = new Set(claimed);
+    for (let i = 0n; i < blockCount(p) && i <= BigInt(claimed.length); i++) {
+      if (taken.has(i)) continue;
+      claim(doc, p, i);
+      for (let off = 0n; off < size; off++) {
+        const text = formatAddress(p.family, blockBase(p, i) + off);
+        if (owners.has(text)) continue;
+        doc.cursors[p.cidr] = text;
+        return text;
+      }
+    }
+  }
+  return undefined;
+}
