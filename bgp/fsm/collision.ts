@@ -1,0 +1,36 @@
+/**
+ * Connection collision detection, RFC 4271 6.8, as a pure decision: of two connections
+ * to the same peer, keep the one initiated by the speaker with the higher BGP
+ * Identifier (RFC 6286 2.3: on equal identifiers, the higher AS number).
+ */
+import { routerIdToNumber } from './open.js';
+
+export interface CollisionInput {
+  readonly localId: string;
+  readonly remoteId: string;
+  /** Only needed when the identifiers are equal (eBGP, RFC 6286). */
+  readonly localAsn?: number;
+  readonly remoteAsn?: number;
+  /** Who opened the connection that already exists (OpenSent/OpenConfirm). */
+  readonly existingInitiatedLocally: boolean;
+  /** Who opened the connection on which the new OPEN arrived. */
+  readonly newInitiatedLocally: boolean;
+}
+
+export type CollisionDecision = 'close-existing' | 'close-new';
+
+export function resolveCollision(c: CollisionInput): CollisionDecision {
+  const local = routerIdToNumber(c.localId) ?? 0;
+  const remote = routerIdToNumber(c.remoteId) ?? 0;
+  let localWins: boolean;
+  if (local !== remote) localWins = local > remote;
+  else localWins = (c.localAsn ?? 0) > (c.remoteAsn ?? 0);
+  // The winner's connection is the one its owner initiated.
+  const keepLocallyInitiated = localWins;
+  if (c.existingInitiatedLocally === c.newInitiatedLocally) {
+    // Same initiator on both (a peer reconnecting): 6.8 keeps the existing one
+    // unless the local identifier is lower.
+    return local < remote ? 'close-existing' : 'close-new';
+  }
+  return c.existingInitiatedLocally === keepLocallyInitiated ? 'close-new' : 'close-existing';
+}
