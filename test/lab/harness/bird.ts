@@ -1,0 +1,210 @@
+/**
+ * BIRD 2.0 in a lab namespace: one config file, control socket and pid file in a lab
+ * directory. Learned BGP routes are exported into the namespace's kernel FIB (and only
+ * those: static routes stay in BIRD), originated prefixes are static blackhole routes
+ * exported over BGP, and a static default route is exported only to the neighbors that
+ * ask for it.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Netns } from './netns.js';
+import { exec, stopChild } from './proc.js';
+import {
+  BOTH_FAMILIES,
+  daemonDir,
+  familiesOf,
+  isV6,
+  waitLab,
+  type Family,
+  type NeighborOptions,
+  type PeerAs,
+  type RouterOptions,
+} from './daemon.js';
+
+export type BirdOptions = RouterOptions;
+
+const CH: Record<Family, 'ipv4' | 'ipv6'> = { 'ipv4-unicast': 'ipv4', 'ipv6-unicast': 'ipv6' };
+
+function peerAs(a: PeerAs): string {
+  return typeof a === 'number' ? `as ${a}` : a;
+}
+
+/** Name of the BIRD protocol for a configured neighbor. */
+export function birdProtocolName(address: string): string {
+  return `peer_${address.replace(/[^0-9a-fA-F]/g, '_')}`;
+}
+
+function channels(fams: readonly Family[], active: readonly Family[], dflt: readonly Family[], indent: string): string[] {
+  const L: string[] = [];
+  for (const fam of fams) {
+    if (!active.includes(fam)) continue;
+    const c = CH[fam];
+    const def = dflt.includes(fam) ? ` || proto = "def${c.slice(-1)}"` : '';
+    L.push(`${indent}${c} {`, `${indent}  import all;`);
+    L.push(`${indent}  export where proto = "net${c.slice(-1)}" || source = RTS_BGP${def};`, `${indent}};`);
+  }
+  return L;
+}
+
+/** The bird.conf text for these options. */
+export function birdConfig(o: BirdOptions, logFile: string): string {
+  const fams = o.families ?? BOTH_FAMILIES;
+  const hold = o.holdTime ?? 9;
+  const keep = Math.max(1, Math.floor(hold / 3));
+  const L: string[] = [`log "${logFile}" all;`, `router id ${o.routerId};`, 'protocol device { scan time 10; }'];
+  for (const fam of fams) {
+    const c = CH[fam];
+    const v = c.slice(-1);
+    const nets = (o.networks ?? []).filter((p) => isV6(p) === (c === 'ipv6'));
+    L.push(`protocol static net${v} {`, `  ${c};`, ...nets.map((p) => `  route ${p} blackhole;`), '}');
+    // The default route exists only to be exported to the peers that ask for it (and
+    // only when one does: otherwise it would shadow a default learned from a peer).
+    const wants = [...(o.neighbors ?? []).map((n) => n.defaultOriginate), o.listenRange ? o.listenDefaultOriginate : undefined];
+    if (wants.some((w) => familiesOf(w, fams).includes(fam))) {
+      L.push(`protocol static def${v} {`, `  ${c};`, `  route ${c === 'ipv6' ? '::/0' : '0.0.0.0/0'} blackhole;`, '}');
+    }
+    // Only BGP-learned routes go to the kernel: the static ones are BIRD-internal.
+    const exp = o.installRoutes === false ? 'none' : 'where source = RTS_BGP';
+    L.push(`protocol kernel kernel${v} {`, `  ${c} { import none; export ${exp}; };`, '  merge paths yes;', '}');
+  }
+  const common = [`  local as ${o.asn};`, `  hold time ${hold};`, `  keepalive time ${keep};`, '  connect retry time 2;', '  error wait time 1, 10;'];
+  for (const n of o.neighbors ?? ([] as NeighborOptions[])) {
+    L.push(`protocol bgp ${birdProtocolName(n.address)} {`);
+    if (n.shutdown) L.push('  disabled;');
+    L.push(...common, `  neighbor ${n.address} ${peerAs(n.asn)};`);
+    if (n.passive) L.push('  passive on;');
+    L.push(...channels(fams, n.families ?? fams, familiesOf(n.defaultOriginate, fams), '  '), '}');
+  }
+  if (o.listenRange) {
+    L.push('protocol bgp dyn {', ...common, `  neighbor range ${o.listenRange} ${peerAs(o.listenAsn ?? 'external')};`);
+    L.push(...channels(fams, fams, familiesOf(o.listenDefaultOriginate, fams), '  '), '}');
+  }
+  if (o.extraConfig) L.push(o.extraConfig);
+  return `${L.join('\n')}\n`;
+}
+
+export interface BirdProtocol {
+  readonly name: string;
+  readonly proto: string;
+  readonly state: string;
+  readonly info: string;
+  readonly bgpState?: string;
+  readonly neighbor?: string;
+}
+
+export class Bird {
+  readonly dir: string;
+  readonly sock: string;
+  readonly conf: string;
+  private proc: ChildProcess | undefined;
+
+  private constructor(
+    readonly ns: Netns,
+    readonly opts: BirdOptions,
+  ) {
+    this.dir = daemonDir(ns, 'bird');
+    this.sock = join(this.dir, 'bird.ctl');
+    this.conf = join(this.dir, 'bird.conf');
+    writeFileSync(this.conf, birdConfig(opts, join(this.dir, 'bird.log')));
+  }
+
+  static async start(ns: Netns, opts: BirdOptions): Promise<Bird> {
+    const b = new Bird(ns, opts);
+    await b.startDaemon();
+    return b;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  private async startDaemon(): Promise<void> {
+    // -f: foreground, so the PID we track is BIRD itself.
+    this.proc = this.ns.spawn(['bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid')], {
+      log: `${this.ns.name}-bird-stdout.log`,
+    });
+    await waitLab(this.ns, async () => (await exec(['birdc', '-s', this.sock, 'show status'])).stdout.includes('Daemon is up'), {
+      what: `BIRD in ${this.ns.name} to answer birdc`,
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+  }
+
+  async birdc(cmd: string): Promise<string> {
+    const r = await exec(['birdc', '-s', this.sock, ...cmd.split(' ')], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`birdc ${cmd} failed (exit ${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** `show protocols all`, parsed into one record per protocol. */
+  async protocols(): Promise<BirdProtocol[]> {
+    const out = await this.birdc('show protocols all');
+    const blocks = out.split(/\n(?=\S)/).slice(1); // first block is the BIRD banner + header
+    const res: BirdProtocol[] = [];
+    for (const b of blocks) {
+      const head = b.split('\n')[0]?.trim().split(/\s+/) ?? [];
+      if (head.length < 4 || head[0] === 'Name') continue;
+      const bgp = /BGP state:\s+(\S+)/.exec(b)?.[1];
+      const nbr = /Neighbor address:\s+(\S+)/.exec(b)?.[1];
+      res.push({
+        name: head[0] ?? '',
+        proto: head[1] ?? '',
+        state: head[3] ?? '',
+        info: head.slice(5).join(' '),
+        ...(bgp === undefined ? {} : { bgpState: bgp }),
+        ...(nbr === undefined ? {} : { neighbor: nbr }),
+      });
+    }
+    return res;
+  }
+
+  async peerState(peer: string): Promise<string | undefined> {
+    const ps = (await this.protocols()).filter((p) => p.neighbor === peer);
+    return ps.find((p) => p.bgpState === 'Established')?.bgpState ?? ps[0]?.bgpState;
+  }
+
+  async waitEstablished(peer: string, timeoutMs = 30_000): Promise<void> {
+    await waitLab(this.ns, async () => (await this.peerState(peer)) === 'Established', {
+      what: `BIRD in ${this.ns.name}: session to ${peer} Established`,
+      timeoutMs,
+      intervalMs: 100,
+      diagnostics: () => this.birdc('show protocols all'),
+    });
+  }
+
+  /** Primary routes of one family: prefix → gateways (none for blackhole/unreachable). */
+  async routes(family: Family): Promise<Map<string, string[]>> {
+    const table = family === 'ipv6-unicast' ? 'master6' : 'master4';
+    const out = await this.birdc(`show route primary table ${table}`);
+    const res = new Map<string, string[]>();
+    let current: string[] | undefined;
+    for (const line of out.split('\n')) {
+      const m = /^(\S+\/\d+)\s+\S+/.exec(line);
+      if (m?.[1]) {
+        current = [];
+        res.set(m[1], current);
+        continue;
+      }
+      const via = /^\s+via (\S+)/.exec(line);
+      if (via?.[1] && current) current.push(via[1]);
+    }
+    return res;
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.proc);
+  }
+
+  /** SIGKILL: a crash (its kernel routes stay behind, as they would). */
+  async kill(): Promise<void> {
+    await stopChild(this.proc, true);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.startDaemon();
+  }
+}
+
+export const startBird = (ns: Netns, opts: BirdOptions): Promise<Bird> => Bird.start(ns, opts);
