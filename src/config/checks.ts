@@ -1,0 +1,122 @@
+/**
+ * Cross-field rules of agent.yaml, run once the structure is valid: duplicates,
+ * references between sections (pool → zone, ingress → zone), address containment and
+ * overlap, and peers that could never connect given the listener.
+ */
+import type { ConfigProblem } from './errors.js';
+import { formatPath } from './errors.js';
+import { type ParsedPrefix, formatPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from './net.js';
+import { RESERVED_ZONE } from './schema.js';
+import type { z } from 'zod';
+import type { configSchema } from './schema.js';
+
+type Raw = z.output<typeof configSchema>;
+
+type Problem = Omit<ConfigProblem, 'line' | 'column'> & { readonly segments: readonly (string | number)[] };
+
+export function crossChecks(cfg: Raw): Problem[] {
+  const out: Problem[] = [];
+  const add = (segments: (string | number)[], message: string, fix: string): void => {
+    out.push({ segments, path: formatPath(segments), message, fix });
+  };
+  const pfx = (s: string): ParsedPrefix => parsePrefix(s) as ParsedPrefix; // canonical already
+
+  // RFC 6286 2.1: the BGP Identifier is a non-zero 4-octet value.
+  if (cfg.routerId === '0.0.0.0') add(['routerId'], 'router id 0.0.0.0 is not allowed (RFC 6286)', 'use an IPv4 address of this worker, e.g. its fabric address');
+
+  // --- bgp ---
+  const listen = cfg.bgp.listen;
+  const listenFamily = parseAddress(listen.address)?.family;
+  const seenPeers = new Map<string, number>();
+  cfg.bgp.peers.forEach((p, i) => {
+    const family = parseAddress(p.address)?.family;
+    const first = seenPeers.get(p.address);
+    if (first !== undefined) {
+      add(['bgp', 'peers', i, 'address'], `duplicate peer ${p.address} (also bgp.peers[${first}])`, 'keep one entry per peer address');
+    } else seenPeers.set(p.address, i);
+    if (p.localAddress !== undefined && parseAddress(p.localAddress)?.family !== family) {
+      add(['bgp', 'peers', i, 'localAddress'], `${p.localAddress} is not the same address family as the peer ${p.address}`, `use a local IPv${family} address, or remove localAddress`);
+    }
+    if (p.passive && listen.port === 0) {
+      add(['bgp', 'peers', i, 'passive'], 'passive peer, but bgp.listen.port is 0 (no listener), so the session can never come up', 'set bgp.listen.port (179), or passive: false');
+    } else if (p.passive && listen.address !== '::' && listenFamily !== family) {
+      add(
+        ['bgp', 'peers', i, 'address'],
+        `passive IPv${family} peer, but bgp.listen.address ${listen.address} only accepts IPv${listenFamily} connections`,
+        `listen on "::" (both families) or on an IPv${family} address, or passive: false`,
+      );
+    }
+  });
+  duplicates(cfg.bgp.advertise, ['bgp', 'advertise'], add);
+  duplicates(cfg.bgp.import, ['bgp', 'import'], add);
+
+  // --- zones ---
+  const zoneIndex = new Map<string, number>();
+  const zoneRanges: { zone: number; cidr: number; p: ParsedPrefix }[] = [];
+  cfg.zones.forEach((z, i) => {
+    if (z.name === RESERVED_ZONE) add(['zones', i, 'name'], `"${RESERVED_ZONE}" is reserved (it means any address in no zone)`, 'choose another name');
+    const first = zoneIndex.get(z.name);
+    if (first !== undefined) add(['zones', i, 'name'], `duplicate zone name ${z.name} (also zones[${first}])`, 'give each zone a unique name, or merge their cidrs');
+    else zoneIndex.set(z.name, i);
+    if (z.cidrs.length === 0) add(['zones', i, 'cidrs'], 'a zone must own at least one range', 'list its ranges, e.g. [198.51.100.0/25, "2001:db8:c:1::/64"]');
+    z.cidrs.forEach((c, j) => {
+      const p = pfx(c);
+      const clash = zoneRanges.find((r) => prefixesOverlap(r.p, p));
+      if (clash) {
+        const other = clash.zone === i ? `zones[${i}].cidrs[${clash.cidr}]` : `${cfg.zones[clash.zone]?.name} (zones[${clash.zone}].cidrs[${clash.cidr}])`;
+        add(['zones', i, 'cidrs', j], `${c} overlaps ${formatPrefix(clash.p)} of ${other}`, 'every address belongs to at most one zone: make the ranges disjoint');
+      }
+      zoneRanges.push({ zone: i, cidr: j, p });
+    });
+  });
+  cfg.zones.forEach((z, i) => {
+    z.ingress.forEach((rule, k) => {
+      if (rule.from !== RESERVED_ZONE && !zoneIndex.has(rule.from)) {
+        add(['zones', i, 'ingress', k, 'from'], `unknown zone ${rule.from}`, `use a zone defined under zones (${[...zoneIndex.keys()].join(', ') || 'none yet'}) or ${RESERVED_ZONE}`);
+      }
+      if (rule.ports.length === 0) add(['zones', i, 'ingress', k, 'ports'], 'no ports listed', 'list the ports to open, e.g. [tcp/8080]');
+    });
+  });
+
+  // --- pools ---
+  const pools: ParsedPrefix[] = [];
+  cfg.pools.forEach((pool, i) => {
+    const p = pfx(pool.cidr);
+    const zi = zoneIndex.get(pool.zone);
+    const zone = zi === undefined ? undefined : cfg.zones[zi];
+    if (zone === undefined) {
+      add(['pools', i, 'zone'], `unknown zone ${pool.zone}`, `define zone ${pool.zone} under zones, or use one of: ${[...zoneIndex.keys()].join(', ') || 'none defined'}`);
+    } else if (!zone.cidrs.some((c) => prefixContains(pfx(c), p))) {
+      add(['pools', i, 'cidr'], `${pool.cidr} is not inside zone ${zone.name} (${zone.cidrs.join(', ') || 'no ranges'})`, `pick a range inside zone ${zone.name}, or add it to that zone's cidrs`);
+    }
+    const clash = pools.findIndex((q) => prefixesOverlap(q, p));
+    if (clash >= 0) add(['pools', i, 'cidr'], `${pool.cidr} overlaps pools[${clash}] (${cfg.pools[clash]?.cidr})`, 'make the pools disjoint');
+    pools.push(p);
+    if (pool.blockSize !== undefined && (pool.blockSize < p.length || pool.blockSize > maxLength(p.family))) {
+      add(['pools', i, 'blockSize'], `block size /${pool.blockSize} does not fit in ${pool.cidr}`, `use a length from ${p.length} to ${maxLength(p.family)}`);
+    }
+  });
+
+  // --- store ---
+  const kinds = (['local', 'etcd'] as const).filter((k) => cfg.store[k] !== undefined);
+  if (kinds.length !== 1) {
+    add(['store'], kinds.length === 0 ? 'no store chosen' : 'both local and etcd given', 'choose one: store: { local: { path: /var/lib/routectl } } or store: { etcd: { endpoints: [...] } }');
+  }
+  if (cfg.store.etcd !== undefined && cfg.store.etcd.endpoints.length === 0) {
+    add(['store', 'etcd', 'endpoints'], 'no etcd endpoints', 'list at least one, e.g. [http://203.0.113.5:2379]');
+  }
+  return out;
+}
+
+function duplicates(
+  items: readonly string[],
+  at: (string | number)[],
+  add: (segments: (string | number)[], message: string, fix: string) => void,
+): void {
+  const seen = new Map<string, number>();
+  items.forEach((s, i) => {
+    const first = seen.get(s);
+    if (first !== undefined) add([...at, i], `${s} is listed twice (also ${formatPath([...at, first])})`, 'remove the duplicate');
+    else seen.set(s, i);
+  });
+}

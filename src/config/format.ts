@@ -1,0 +1,73 @@
+/**
+ * The canonical form of a Config as YAML: fixed key order, every default written out,
+ * canonical addresses and prefixes, short lists inline. It re-parses to the same Config
+ * and formatting that again gives the same text (tests hold both), so `routectl validate`
+ * output can be diffed and checked in.
+ */
+import { Document, isScalar, isSeq, visit } from 'yaml';
+import type { Config } from './schema.js';
+
+/** Drops keys whose value is undefined, so optional fields not set do not appear. */
+function compact<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function canonicalObject(cfg: Config): Record<string, unknown> {
+  const { bgp, store } = cfg;
+  return compact({
+    node: cfg.node,
+    routerId: cfg.routerId,
+    asn: cfg.asn,
+    bgp: {
+      listen: { address: bgp.listen.address, port: bgp.listen.port },
+      holdTime: bgp.holdTime,
+      connectRetryTime: bgp.connectRetryTime,
+      peers: bgp.peers.map((p) =>
+        compact({
+          address: p.address,
+          asn: p.asn,
+          port: p.port,
+          localAddress: p.localAddress,
+          passive: p.passive,
+          holdTime: p.holdTime,
+          families: [...p.families],
+          description: p.description,
+          maxPrefixes: p.maxPrefixes,
+        }),
+      ),
+      advertise: [...bgp.advertise],
+      import: [...bgp.import],
+    },
+    pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
+    runtime: cfg.runtime.docker ? { docker: { socket: cfg.runtime.docker.socket } } : {},
+    store: store.etcd
+      ? { etcd: { endpoints: [...store.etcd.endpoints], prefix: store.etcd.prefix } }
+      : { local: { path: store.local?.path } },
+    api: { socket: cfg.api.socket },
+    metrics: { listen: cfg.metrics.listen },
+    zones: cfg.zones.map((z) => ({
+      name: z.name,
+      cidrs: [...z.cidrs],
+      ingress: z.ingress.map((r) => ({ from: r.from, ports: [...r.ports] })),
+      isolated: z.isolated,
+    })),
+    policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops } : undefined,
+  });
+}
+
+export function formatConfig(cfg: Config): string {
+  const doc = new Document(canonicalObject(cfg));
+  // Lists of plain values read best inline: `advertise: [203.0.113.10/32]`.
+  visit(doc, {
+    Seq(_key, node) {
+      if (node.items.every((i) => isScalar(i))) node.flow = true;
+    },
+    Map(_key, node) {
+      // Small leaf mappings inline too: `listen: { address: "::", port: 179 }`.
+      if (node.items.length <= 2 && node.items.every((p) => isScalar(p.value) || (isSeq(p.value) && p.value.items.length === 0))) {
+        node.flow = true;
+      }
+    },
+  });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+}
