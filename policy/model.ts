@@ -108,7 +108,7 @@ export function parsePortSpec(s: string): { ok: true; spec: PortSpec } | { ok: f
   if (s === 'icmp') return { ok: true, spec: { proto: 'icmp' } };
   if (s === 'any') return { ok: true, spec: { proto: 'any' } };
   if (s === 'tcp' || s === 'udp') return { ok: true, spec: { proto: s, from: 1, to: 65535 } };
-  const m = /^(tcp|udp)\/([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(s);
+  const m = /^(tcp|udp)\/(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?$/.exec(s);
   if (!m) return { ok: false, message: `bad port spec "${s}"`, fix };
   const proto = m[1] as 'tcp' | 'udp';
   const lo = Number(m[2]);
@@ -142,6 +142,11 @@ export function validateModel(zones: readonly Zone[], policy: Policy): Problem[]
       const p = parseCidr(text);
       if (!p.ok) {
         problems.push({ path: `zones[${i}].cidrs[${j}]`, message: p.message, fix: p.fix });
+        return;
+      }
+      // hash:net sets cannot hold a /0; "every address" is what `world` already means.
+      if (p.cidr.len === 0) {
+        problems.push({ path: `zones[${i}].cidrs[${j}]`, message: `${text} covers every address`, fix: `use "${WORLD}" in ingress rules for any address, or list narrower ranges` });
         return;
       }
       for (const r of ranges) {
