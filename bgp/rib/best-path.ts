@@ -1,0 +1,199 @@
+/**
+ * The BGP decision process (RFC 4271 9.1) over the candidates for one prefix, written
+ * as elimination rounds like 9.1.2.2 itself: each step removes the candidates that lose
+ * on that criterion, so the result does not depend on arrival order even though MED is
+ * only comparable within one neighbor AS. Every removed candidate records the step and
+ * the values that decided against it, which is what `explain()` shows the operator.
+ *
+ * IGP cost to the next hop (9.1.2.2 e) is skipped: this speaker does not resolve next
+ * hops through an IGP; every next hop counts as reachable.
+ */
+import { ORIGIN_NAMES, type AsPathSegment, type PathAttributes } from '../wire/types.js';
+import { addressSortKey } from './prefix.js';
+
+/** One path as stored: the UPDATE's shared attributes and the next hop(s) for its family. */
+export interface Path {
+  readonly attributes: PathAttributes;
+  /** IPv4 NEXT_HOP, or MP_REACH next hops (IPv6: global, then link-local; RFC 2545 3). */
+  readonly nextHops: readonly string[];
+}
+
+/** What the decision process needs to know about the peer a path came from. */
+export interface PathSource {
+  readonly address: string;
+  readonly asn: number;
+  readonly localAsn: number;
+  /** The peer's BGP Identifier from its OPEN. */
+  readonly routerId: string;
+}
+
+export interface Candidate {
+  readonly source: PathSource;
+  readonly path: Path;
+}
+
+export type DecisionStep =
+  | 'local-pref'
+  | 'as-path-length'
+  | 'origin'
+  | 'med'
+  | 'ebgp-over-ibgp'
+  | 'router-id'
+  | 'peer-address';
+
+export const DECISION_STEPS: readonly DecisionStep[] = [
+  'local-pref',
+  'as-path-length',
+  'origin',
+  'med',
+  'ebgp-over-ibgp',
+  'router-id',
+  'peer-address',
+];
+
+export interface Ranked {
+  readonly candidate: Candidate;
+  readonly best: boolean;
+  /** The step that removed this candidate (null for the best one). */
+  readonly step: DecisionStep | null;
+  readonly why: string;
+}
+
+export interface Decision {
+  readonly best: Candidate | null;
+  /** Every candidate: the best first, then the others in the order they were removed. */
+  readonly ranked: readonly Ranked[];
+}
+
+/** RFC 4271 5.1.5: LOCAL_PREF from an external peer is ignored; 100 is the customary default. */
+export const DEFAULT_LOCAL_PREF = 100;
+
+export const isIbgp = (s: PathSource): boolean => s.asn === s.localAsn;
+
+export function effectiveLocalPref(c: Candidate): number {
+  return isIbgp(c.source) ? (c.path.attributes.localPref ?? DEFAULT_LOCAL_PREF) : DEFAULT_LOCAL_PREF;
+}
+
+/** RFC 4271 9.1.2.2 a: an AS_SET counts as 1; RFC 5065 5.3: confederation segments count 0. */
+export function asPathLength(path: readonly AsPathSegment[] | undefined): number {
+  let n = 0;
+  for (const seg of path ?? []) {
+    if (seg.type === 'sequence') n += seg.asns.length;
+    else if (seg.type === 'set') n += 1;
+  }
+  return n;
+}
+
+/** RFC 4271 9.1.2.2 c: the neighbor AS is the first AS of the path; local routes use our ASN. */
+export function neighborAs(c: Candidate): number {
+  const first = c.path.attributes.asPath?.find((s) => s.type === 'sequence' && s.asns.length > 0);
+  return first ? first.asns[0]! : c.source.localAsn;
+}
+
+function routerIdNumber(id: string): number {
+  const p = id.split('.').map(Number);
+  return p.length === 4 ? (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0) : Number.MAX_SAFE_INTEGER;
+}
+
+interface Criterion {
+  /** Lower is better. */
+  key(c: Candidate): number | string;
+  show(c: Candidate): string;
+  why(loser: string, winner: string): string;
+}
+
+const CRITERIA: Readonly<Record<Exclude<DecisionStep, 'med'>, Criterion>> = {
+  'local-pref': {
+    key: (c) => -effectiveLocalPref(c),
+    show: (c) => String(effectiveLocalPref(c)),
+    why: (l, w) => `LOCAL_PREF ${l} is lower than ${w} (RFC 4271 9.1.1)`,
+  },
+  'as-path-length': {
+    key: (c) => asPathLength(c.path.attributes.asPath),
+    show: (c) => String(asPathLength(c.path.attributes.asPath)),
+    why: (l, w) => `AS_PATH length ${l} is longer than ${w} (RFC 4271 9.1.2.2 a)`,
+  },
+  origin: {
+    key: (c) => c.path.attributes.origin ?? 2,
+    show: (c) => ORIGIN_NAMES[c.path.attributes.origin ?? 2],
+    why: (l, w) => `ORIGIN ${l} is worse than ${w} (RFC 4271 9.1.2.2 b)`,
+  },
+  'ebgp-over-ibgp': {
+    key: (c) => (isIbgp(c.source) ? 1 : 0),
+    show: (c) => (isIbgp(c.source) ? 'iBGP' : 'eBGP'),
+    why: (l, w) => `learned over ${l}; an ${w} route is preferred (RFC 4271 9.1.2.2 d)`,
+  },
+  'router-id': {
+    key: (c) => routerIdNumber(c.source.routerId),
+    show: (c) => c.source.routerId,
+    why: (l, w) => `BGP Identifier ${l} is higher than ${w} (RFC 4271 9.1.2.2 f)`,
+  },
+  'peer-address': {
+    key: (c) => addressSortKey(c.source.address),
+    show: (c) => c.source.address,
+    why: (l, w) => `peer address ${l} is higher than ${w} (RFC 4271 9.1.2.2 g)`,
+  },
+};
+
+/** RFC 4271 9.1.2.2 c: a missing MED counts as the lowest value, 0. */
+const medOf = (c: Candidate): number => c.path.attributes.med ?? 0;
+
+/** Run the decision process over `candidates` and say why each one lost. */
+export function decide(candidates: readonly Candidate[]): Decision {
+  if (candidates.length === 0) return { best: null, ranked: [] };
+  let remaining = [...candidates];
+  const removed: Ranked[] = [];
+  let decidedAt: DecisionStep | null = null;
+  for (const step of DECISION_STEPS) {
+    if (remaining.length <= 1) break;
+    const keep: Candidate[] = [];
+    if (step === 'med') {
+      const minByAs = new Map<number, Candidate>();
+      for (const c of remaining) {
+        const m = minByAs.get(neighborAs(c));
+        if (!m || medOf(c) < medOf(m)) minByAs.set(neighborAs(c), c);
+      }
+      for (const c of remaining) {
+        const w = minByAs.get(neighborAs(c))!;
+        if (medOf(c) > medOf(w)) {
+          removed.push({
+            candidate: c,
+            best: false,
+            step,
+            why: `MED ${medOf(c)} is higher than ${medOf(w)} (via ${w.source.address}) from the same neighbor AS ${neighborAs(c)} (RFC 4271 9.1.2.2 c)`,
+          });
+        } else keep.push(c);
+      }
+    } else {
+      const crit = CRITERIA[step];
+      let min = remaining[0]!;
+      for (const c of remaining) if (crit.key(c) < crit.key(min)) min = c;
+      for (const c of remaining) {
+        if (crit.key(c) > crit.key(min)) {
+          removed.push({
+            candidate: c,
+            best: false,
+            step,
+            why: `${crit.why(crit.show(c), crit.show(min))} (best via ${min.source.address})`,
+          });
+        } else keep.push(c);
+      }
+    }
+    if (keep.length < remaining.length) decidedAt = step;
+    remaining = keep;
+  }
+  // Equal on every step (the same peer twice cannot happen): the first stays best.
+  const best = remaining[0]!;
+  for (const c of remaining.slice(1)) {
+    removed.push({ candidate: c, best: false, step: 'peer-address', why: 'identical to the best path on every step' });
+  }
+  const why =
+    candidates.length === 1 ? 'only candidate' : `best; the last step that decided was ${decidedAt ?? 'none'}`;
+  return { best, ranked: [{ candidate: best, best: true, step: null, why }, ...removed] };
+}
+
+/** The winner only; the common one-candidate case allocates nothing. */
+export function selectBest(candidates: readonly Candidate[]): Candidate | null {
+  if (candidates.length <= 1) return candidates[0] ?? null;
+  return decide(candidates).best;
+}
