@@ -5,7 +5,8 @@
  */
 import type { ConfigProblem } from './errors.js';
 import { formatPath } from './errors.js';
-import { type ParsedPrefix, formatPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from './net.js';
+import { type ParsedPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from './net.js';
+import { validateModel } from '../../policy/model.js';
 import { RESERVED_ZONE } from './schema.js';
 import type { z } from 'zod';
 import type { configSchema } from './schema.js';
@@ -50,33 +51,21 @@ export function crossChecks(cfg: Raw): Problem[] {
   duplicates(cfg.bgp.advertise, ['bgp', 'advertise'], add);
   duplicates(cfg.bgp.import, ['bgp', 'import'], add);
 
-  // --- zones ---
+  // --- zones and policy ---
+  // The policy library owns the zone model's rules (duplicate names, overlapping ranges,
+  // unknown `from` zones, port specs), so the config and the compiler agree by construction.
   const zoneIndex = new Map<string, number>();
-  const zoneRanges: { zone: number; cidr: number; p: ParsedPrefix }[] = [];
   cfg.zones.forEach((z, i) => {
+    if (!zoneIndex.has(z.name)) zoneIndex.set(z.name, i);
     if (z.name === RESERVED_ZONE) add(['zones', i, 'name'], `"${RESERVED_ZONE}" is reserved (it means any address in no zone)`, 'choose another name');
-    const first = zoneIndex.get(z.name);
-    if (first !== undefined) add(['zones', i, 'name'], `duplicate zone name ${z.name} (also zones[${first}])`, 'give each zone a unique name, or merge their cidrs');
-    else zoneIndex.set(z.name, i);
     if (z.cidrs.length === 0) add(['zones', i, 'cidrs'], 'a zone must own at least one range', 'list its ranges, e.g. [198.51.100.0/25, "2001:db8:c:1::/64"]');
-    z.cidrs.forEach((c, j) => {
-      const p = pfx(c);
-      const clash = zoneRanges.find((r) => prefixesOverlap(r.p, p));
-      if (clash) {
-        const other = clash.zone === i ? `zones[${i}].cidrs[${clash.cidr}]` : `${cfg.zones[clash.zone]?.name} (zones[${clash.zone}].cidrs[${clash.cidr}])`;
-        add(['zones', i, 'cidrs', j], `${c} overlaps ${formatPrefix(clash.p)} of ${other}`, 'every address belongs to at most one zone: make the ranges disjoint');
-      }
-      zoneRanges.push({ zone: i, cidr: j, p });
-    });
-  });
-  cfg.zones.forEach((z, i) => {
     z.ingress.forEach((rule, k) => {
-      if (rule.from !== RESERVED_ZONE && !zoneIndex.has(rule.from)) {
-        add(['zones', i, 'ingress', k, 'from'], `unknown zone ${rule.from}`, `use a zone defined under zones (${[...zoneIndex.keys()].join(', ') || 'none yet'}) or ${RESERVED_ZONE}`);
-      }
-      if (rule.ports.length === 0) add(['zones', i, 'ingress', k, 'ports'], 'no ports listed', 'list the ports to open, e.g. [tcp/8080]');
+      if (rule.ports.length === 0) add(['zones', i, 'ingress', k, 'ports'], 'no ports listed', 'list the ports to open, e.g. [tcp/8080], or [any]');
     });
   });
+  for (const p of validateModel(cfg.zones, cfg.policy ?? { defaultAction: 'drop', logDrops: false })) {
+    add(parsePath(p.path), p.message, p.fix);
+  }
 
   // --- pools ---
   const pools: ParsedPrefix[] = [];
@@ -119,4 +108,9 @@ function duplicates(
     if (first !== undefined) add([...at, i], `${s} is listed twice (also ${formatPath([...at, first])})`, 'remove the duplicate');
     else seen.set(s, i);
   });
+}
+
+/** `zones[1].ingress[0].from` → ['zones', 1, 'ingress', 0, 'from'] (to locate it in the file). */
+function parsePath(path: string): (string | number)[] {
+  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] as string)));
 }

@@ -165,18 +165,6 @@ export function formatImportRule(prefixText: string, length: number, lo: number,
   return `${prefixText} ge ${lo} le ${hi}`;
 }
 
-/** "tcp/8080", "udp/53", "tcp/8000-8100"; lower case in canonical form. */
-export const portSpec = leaf('a port such as tcp/8080, udp/53 or tcp/8000-8100', (v) => {
-  const fix = 'write PROTO/PORT or PROTO/FIRST-LAST with PROTO tcp, udp or sctp, e.g. tcp/8080';
-  const m = typeof v === 'string' ? /^(tcp|udp|sctp)\/([0-9]{1,5})(?:-([0-9]{1,5}))?$/i.exec(v) : null;
-  if (m === null) return new Invalid(`${describeValue(v)} is not a port spec`, fix);
-  const a = Number(m[2]);
-  const b = m[3] === undefined ? a : Number(m[3]);
-  if (a < 1 || b > 65535 || a > b) return new Invalid(`${v as string}: ports must be 1..65535, first <= last`, fix);
-  const proto = (m[1] ?? '').toLowerCase();
-  return a === b ? `${proto}/${a}` : `${proto}/${a}-${b}`;
-});
-
 /** "127.0.0.1:9273", "[::1]:9273" — canonical address, IPv6 in brackets. */
 export const hostPort = leaf('ADDRESS:PORT such as 127.0.0.1:9273 or "[::1]:9273"', (v) => {
   const fix = 'write ADDRESS:PORT, e.g. 127.0.0.1:9273 or "[::1]:9273"';

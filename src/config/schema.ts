@@ -17,7 +17,6 @@ import {
   int,
   leaf,
   oneOf,
-  portSpec,
   prefix,
   socketPath,
   str,
@@ -44,7 +43,10 @@ export const DEFAULTS = {
 export const RESERVED_ZONE = 'world';
 
 const nodeName = str('a node name such as w1 (letters, digits, ".", "-", "_")', /^[A-Za-z0-9][A-Za-z0-9._-]*$/, 63);
-const zoneName = str('a zone name such as app (lower case letters, digits, "-", at most 15)', /^[a-z][a-z0-9-]*$/, 15);
+// The same rule as policy/model.ts: zone names end up in chain and set names.
+const zoneName = str('a zone name such as app (lower case letters, digits, "-", "_", starting with a letter)', /^[a-z][a-z0-9_-]*$/, 63);
+/** Port specs are checked by the policy model (policy/model.ts parsePortSpec) in checks.ts. */
+const portText = str('a port such as tcp/8080, udp/53, tcp/8000-8100, tcp, icmp or any', /^\S+$/, 32);
 
 /** TCP-MD5 (RFC 2385) needs kernel socket options Node cannot set; say so instead of ignoring it. */
 const password = leaf('', () =>
@@ -91,7 +93,7 @@ export const zoneSchema = z
         z
           .object({
             from: zoneName,
-            ports: z.array(portSpec),
+            ports: z.array(portText),
           })
           .strict(),
       )
@@ -158,7 +160,7 @@ export const configSchema = z
     zones: z.array(zoneSchema).default([]),
     policy: z
       .object({
-        defaultAction: oneOf(['drop', 'accept'] as const).default('drop'),
+        defaultAction: oneOf(['drop', 'reject'] as const).default('drop'),
         logDrops: bool('true: log dropped packets (rate-limited)').default(false),
       })
       .strict()
