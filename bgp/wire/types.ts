@@ -181,6 +181,8 @@ export interface UpdateMessage {
   readonly handling: ErrorHandling;
   readonly errors: readonly AttributeError[];
   readonly disabledFamily?: AfiSafi;
+  /** MP_REACH/MP_UNREACH of families this codec does not handle: ignored (RFC 4760 7). */
+  readonly unsupportedFamilies?: readonly AfiSafi[];
 }
 
 export interface NotificationMessage {
@@ -214,6 +216,18 @@ export interface CodecContext {
   readonly extendedMessage: boolean;
   /** Families for which an IPv6 next hop may carry IPv4 NLRI (RFC 8950), negotiated. */
   readonly extendedNextHopV4?: boolean;
+  /**
+   * The peer is internal (iBGP). When false, LOCAL_PREF received is discarded and not
+   * sent (RFC 7606 7.5, RFC 4271 5.1.5); when true, malformed ORIGINATOR_ID and
+   * CLUSTER_LIST are treat-as-withdraw rather than attribute-discard (RFC 7606 7.9, 7.10).
+   * Unset: LOCAL_PREF is kept either way.
+   */
+  readonly internal?: boolean;
+  /**
+   * RFC 7606 7.11/7.12: a malformed MP_REACH_NLRI/MP_UNREACH_NLRI resets the session
+   * (default, as FRR does) or disables just that AFI/SAFI.
+   */
+  readonly mpErrorHandling?: 'session-reset' | 'afisafi-disable';
 }
 
 export const DEFAULT_CONTEXT: CodecContext = { asn4: true, extendedMessage: false };
