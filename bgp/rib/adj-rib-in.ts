@@ -71,6 +71,8 @@ export class AdjRibIn implements PathSource {
   private filter: ImportFilter;
   private stats = { updates: 0, treatAsWithdraw: 0, attributeDiscards: 0 };
   private exceededReported = false;
+  /** RFC 7313 4.2: routes present at the peer's BoRR that it has not re-advertised yet. */
+  private readonly stale = new Map<Family, Set<string>>();
   /** Set by the Loc-RIB that owns this table. */
   onChange: ChangeListener | null = null;
   /** The peer's BGP Identifier, known once the session is established. */
@@ -138,7 +140,9 @@ export class AdjRibIn implements PathSource {
     if (this.disabled.has(f)) return;
     const t = this.tables[f];
     const cb = this.onChange;
+    const stale = this.stale.get(f);
     for (const p of prefixes) {
+      if (stale) stale.delete(p);
       if (this.filter.accepts(p)) {
         t.accepted.set(p, path);
         if (t.filtered.size > 0) t.filtered.delete(p);
@@ -155,6 +159,21 @@ export class AdjRibIn implements PathSource {
     if (t.accepted.delete(p)) {
       if (this.onChange) this.onChange(p, f);
     } else t.filtered.delete(p);
+  }
+
+  /** RFC 7313 4.2: the peer sent BoRR; everything it has now is stale until re-advertised. */
+  markStale(f: Family): void {
+    const t = this.tables[f];
+    this.stale.set(f, new Set([...t.accepted.keys(), ...t.filtered.keys()]));
+  }
+
+  /** RFC 7313 4.2: the peer sent EoRR; what it did not re-advertise is gone. Returns how many. */
+  purgeStale(f: Family): number {
+    const stale = this.stale.get(f);
+    if (!stale) return 0;
+    this.stale.delete(f);
+    for (const p of stale) this.remove(f, p);
+    return stale.size;
   }
 
   /** RFC 7606 / RFC 4760 7: forget the family and ignore it until the session resets. */
@@ -175,6 +194,7 @@ export class AdjRibIn implements PathSource {
   clear(): void {
     for (const f of FAMILIES) this.clearFamily(f);
     this.disabled.clear();
+    this.stale.clear();
     this.exceededReported = false;
   }
 

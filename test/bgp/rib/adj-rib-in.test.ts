@@ -139,3 +139,15 @@ describe('Loc-RIB', () => {
     expect(seen).toEqual([1, 2]);
   });
 });
+
+describe('enhanced route refresh from the peer (RFC 7313)', () => {
+  it('BoRR marks stale, re-advertised routes survive, EoRR purges the rest', () => {
+    const rin = new AdjRibIn('203.0.113.1', 65000, 65001, { filter: ['0.0.0.0/0 le 32'] });
+    rin.apply(v4Update(['198.51.100.1/32', '198.51.100.2/32', '198.51.100.3/32']));
+    rin.markStale('ipv4-unicast');
+    rin.apply(v4Update(['198.51.100.2/32']));
+    expect(rin.purgeStale('ipv4-unicast')).toBe(2);
+    expect([...rin.accepted('ipv4-unicast').keys()]).toEqual(['198.51.100.2/32']);
+    expect(rin.purgeStale('ipv4-unicast')).toBe(0);
+  });
+});

@@ -1,0 +1,15 @@
+/**
+ * The Adj-RIB-Out's packer over the real codec (bgp/wire): announcements and
+ * withdrawals packed into as few UPDATEs as fit, End-of-RIB, and the RFC 7313 BoRR/EoRR
+ * ROUTE-REFRESH markers.
+ */
+import { encodeEndOfRib, encodeMessage, packAnnouncements, packWithdrawals } from '../wire/index.js';
+import type { Packer } from './adj-rib-out.js';
+
+export const wirePacker: Packer = {
+  announce: packAnnouncements,
+  withdraw: packWithdrawals,
+  endOfRib: encodeEndOfRib,
+  routeRefresh: (family, subtype) =>
+    encodeMessage({ type: 'ROUTE_REFRESH', afi: family === 'ipv4-unicast' ? 1 : 2, safi: 1, subtype }),
+};
