@@ -1,0 +1,326 @@
+// policy/applier.ts — puts the compiled policy into the kernel and keeps it there.
+//
+// setDesired() caches the model and the local endpoints; apply() reads the kernel back
+// (iptables-save, ip6tables-save, ipset save), compares our chains, jump rules and sets
+// with the render, and only when something differs rewrites them:
+//   1. `ipset restore`: the *other* generation's sets (rtc-a-* ↔ rtc-b-*) are filled beside
+//      the live ones, which the rules still use; endpoint sets are refilled by temp + swap.
+//   2. `iptables-restore --noflush`, then `ip6tables-restore --noflush`: one transaction per
+//      family flushes and rebuilds only our chains, now pointing at the new generation,
+//      deletes our stale chains and makes the jump from FORWARD/INPUT exist exactly once.
+//   3. the old generation's sets, now unreferenced, are destroyed.
+// Every packet therefore meets either the old rules with the old sets or the new rules with
+// the new sets, never a mix: a model change opens no window that both policies would close.
+// A container start or stop is an `ipset add`/`del` on rtc-ep-* (addEndpoint/removeEndpoint,
+// or a small add/del batch from apply()); no iptables rule changes.
+// Nothing outside ROUTECTL-* chains, our two jump rules and rtc-* sets is ever written.
+
+import { compile, DEFAULT_HOST, JUMPS, jumpRule, renderIptablesRestore, type Compiled, type Endpoint, type FamilyRules, type HostPolicy, type SetSpec } from './compiler.js';
+import { ChildProcessExecutor, mustRun, PolicyExecError, type Executor } from './exec.js';
+import { canonicalMember, parseIpsetSave, parseIptablesSave, type RuleCounters, type SetState, type TableState } from './kernel.js';
+import type { PolicyModel } from './model.js';
+import { endpointSetName, isOwnSet, otherGeneration, type Generation } from './names.js';
+import { formatIp, parseIp, type Family } from './cidr.js';
+
+export type { RuleCounters } from './kernel.js';
+
+export interface Commands {
+  readonly iptablesSave: readonly string[];
+  readonly iptablesRestore: readonly string[];
+  readonly ip6tablesSave: readonly string[];
+  readonly ip6tablesRestore: readonly string[];
+  readonly ipset: string;
+}
+
+export const DEFAULT_COMMANDS: Commands = {
+  iptablesSave: ['iptables-save', '-c', '-t', 'filter'],
+  // -w: wait for the xtables lock instead of failing when another tool holds it.
+  iptablesRestore: ['iptables-restore', '-w', '5', '--noflush'],
+  ip6tablesSave: ['ip6tables-save', '-c', '-t', 'filter'],
+  ip6tablesRestore: ['ip6tables-restore', '-w', '5', '--noflush'],
+  ipset: 'ipset',
+};
+
+export interface ApplierOptions {
+  /** Runs the commands; default: child_process in the caller's network namespace. */
+  readonly executor?: Executor;
+  readonly host?: HostPolicy;
+  readonly commands?: Partial<Commands>;
+}
+
+export interface ApplyResult {
+  /** Whether anything in the kernel was written. */
+  readonly changed: boolean;
+  /** What differed before the apply (empty when the kernel already matched). */
+  readonly drift: readonly string[];
+  readonly generation: Generation;
+  readonly endpointsAdded: number;
+  readonly endpointsRemoved: number;
+  /** Own sets that were destroyed (old generation, leftovers). */
+  readonly destroyedSets: readonly string[];
+  readonly durationMs: number;
+}
+
+export class PolicyApplyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PolicyApplyError';
+  }
+}
+
+interface KernelState {
+  readonly v4: TableState;
+  readonly v6: TableState;
+  readonly sets: Map<string, SetState>;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function endpointMember(ep: Endpoint, family: Family): string | undefined {
+  const addr = family === 4 ? ep.ipv4 : ep.ipv6;
+  if (addr === undefined) return undefined;
+  const ip = parseIp(addr);
+  if (!ip || ip.family !== family) throw new PolicyApplyError(`endpoint ${ep.hostVeth}: "${addr}" is not an IPv${family} address`);
+  return `${formatIp(family, ip.addr)},${ep.hostVeth}`;
+}
+
+export class PolicyApplier {
+  private readonly exec: Executor;
+  private readonly cmd: Commands;
+  private host: HostPolicy;
+  private model: PolicyModel | undefined;
+  private endpoints: readonly Endpoint[] = [];
+  /** Serialises kernel writes: apply, endpoint add/remove and remove never interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ApplierOptions = {}) {
+    this.exec = opts.executor ?? new ChildProcessExecutor();
+    this.cmd = { ...DEFAULT_COMMANDS, ...opts.commands };
+    this.host = opts.host ?? DEFAULT_HOST;
+  }
+
+  /** Replaces the desired state; nothing happens in the kernel until apply(). */
+  setDesired(model: PolicyModel, endpoints: readonly Endpoint[], host?: HostPolicy): void {
+    // Compile once now so a bad input fails here, at the caller, not later in apply().
+    compile({ model, endpoints, host: host ?? this.host });
+    this.model = model;
+    this.endpoints = [...endpoints];
+    if (host) this.host = host;
+  }
+
+  /** Brings the kernel to the desired state (a reconcile: does nothing when it already matches). */
+  apply(): Promise<ApplyResult> {
+    return this.serial(() => this.applyNow());
+  }
+
+  /** What differs between the kernel and the desired state, without changing anything. */
+  async diff(): Promise<string[]> {
+    const model = this.requireModel();
+    const k = await this.readKernel();
+    const want = compile({ model, endpoints: this.endpoints, host: this.host, generation: k.v4.generation ?? k.v6.generation ?? 'a' });
+    return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true)];
+  }
+
+  /** One container started: one `ipset add` per family; no iptables rule changes. */
+  addEndpoint(ep: Endpoint): Promise<void> {
+    return this.serial(async () => {
+      this.endpoints = [...this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth), ep];
+      await this.ipsetBatch(this.endpointLines(ep, 'add'));
+    });
+  }
+
+  /** One container gone: one `ipset del` per family ("already gone" is success: -exist). */
+  removeEndpoint(ep: Endpoint): Promise<void> {
+    return this.serial(async () => {
+      this.endpoints = this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth);
+      await this.ipsetBatch(this.endpointLines(ep, 'del'));
+    });
+  }
+
+  /** Packet and byte counters of every rule in our chains, both families. */
+  async counters(): Promise<RuleCounters[]> {
+    const [v4, v6] = await Promise.all([
+      mustRun(this.exec, this.cmd.iptablesSave),
+      mustRun(this.exec, this.cmd.ip6tablesSave),
+    ]);
+    return [...parseIptablesSave(v4, 4).counters, ...parseIptablesSave(v6, 6).counters];
+  }
+
+  /** Removes our jump rules, chains and sets; idempotent. */
+  remove(): Promise<void> {
+    return this.serial(async () => {
+      const k = await this.readKernel();
+      for (const [family, t] of [[4, k.v4], [6, k.v6]] as const) {
+        const chains = [...t.chains.keys()];
+        const lines = ['*filter'];
+        for (const ch of chains) lines.push(`:${ch} - [0:0]`);
+        for (const j of JUMPS) {
+          for (let i = 0; i < t.jumps[j.chain]; i++) lines.push(jumpRule(j.chain, j.target).replace(/^-A /, '-D '));
+        }
+        for (const ch of chains) lines.push(`-X ${ch}`);
+        lines.push('COMMIT', '');
+        await mustRun(this.exec, family === 4 ? this.cmd.iptablesRestore : this.cmd.ip6tablesRestore, lines.join('\n'));
+      }
+      await this.destroySets([...k.sets.keys()], new Set());
+    });
+  }
+
+  // ---- internals ----
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private requireModel(): PolicyModel {
+    if (!this.model) throw new PolicyApplyError('no desired policy: call setDesired() first');
+    return this.model;
+  }
+
+  private async readKernel(): Promise<KernelState> {
+    const [v4, v6, sets] = await Promise.all([
+      mustRun(this.exec, this.cmd.iptablesSave),
+      mustRun(this.exec, this.cmd.ip6tablesSave),
+      mustRun(this.exec, [this.cmd.ipset, 'save']),
+    ]);
+    return { v4: parseIptablesSave(v4, 4), v6: parseIptablesSave(v6, 6), sets: parseIpsetSave(sets) };
+  }
+
+  private ruleDrift(k: KernelState, want: Compiled): string[] {
+    const drift: string[] = [];
+    for (const [fam, t, r] of [['v4', k.v4, want.v4], ['v6', k.v6, want.v6]] as const) {
+      const wantChains = groupByChain(r);
+      for (const [ch, rules] of wantChains) {
+        const have = t.chains.get(ch);
+        if (have === undefined) drift.push(`${fam}: chain ${ch} missing`);
+        else if (!sameList(have, rules)) drift.push(`${fam}: chain ${ch} differs (${have.length} rules, want ${rules.length})`);
+      }
+      for (const ch of t.chains.keys()) if (!wantChains.has(ch)) drift.push(`${fam}: stale chain ${ch}`);
+      for (const [builtin, n] of Object.entries(t.jumps)) if (n !== 1) drift.push(`${fam}: ${n} jumps from ${builtin}`);
+    }
+    return drift;
+  }
+
+  /** Differences in our sets. Endpoint members are compared only when `members` is set (apply() fixes them by add/del instead). */
+  private setDrift(k: KernelState, want: Compiled, members: boolean): string[] {
+    const drift: string[] = [];
+    for (const s of want.sets) {
+      const have = k.sets.get(s.name);
+      if (!have) { drift.push(`set ${s.name} missing`); continue; }
+      if (have.type !== s.type || have.family !== s.family || have.maxelem !== s.maxelem) {
+        drift.push(`set ${s.name} has type ${have.type} family ${have.family} maxelem ${have.maxelem}`);
+        continue;
+      }
+      if (s.type === 'hash:net,iface' && !members) continue;
+      const wantMembers = new Set(s.members.map(canonicalMember));
+      if (wantMembers.size !== have.members.size || [...wantMembers].some((m) => !have.members.has(m))) {
+        drift.push(`set ${s.name} members differ (${have.members.size} in kernel, want ${wantMembers.size})`);
+      }
+    }
+    return drift;
+  }
+
+  private async applyNow(): Promise<ApplyResult> {
+    const started = performance.now();
+    const model = this.requireModel();
+    const k = await this.readKernel();
+    const live = k.v4.generation ?? k.v6.generation;
+    const same = compile({ model, endpoints: this.endpoints, host: this.host, generation: live ?? 'a' });
+    const drift = [...this.ruleDrift(k, same), ...this.setDrift(k, same, false)];
+
+    if (drift.length === 0) {
+      // Rules and zone sets are right: bring the endpoint sets to the desired members with add/del.
+      const { lines, added, removed } = this.endpointDiff(k, same.sets);
+      if (lines.length > 0) await this.ipsetBatch(lines);
+      const result = { changed: lines.length > 0, drift: [], generation: same.generation, endpointsAdded: added, endpointsRemoved: removed, destroyedSets: [] };
+      return { ...result, durationMs: performance.now() - started };
+    }
+
+    // Anything else differs: build the other generation beside the live one and switch.
+    const gen = live === undefined ? 'a' : otherGeneration(live);
+    const next = compile({ model, endpoints: this.endpoints, host: this.host, generation: gen });
+    try {
+      await mustRun(this.exec, [this.cmd.ipset, 'restore'], next.ipsetRestore);
+      await this.restoreFamily(this.cmd.iptablesRestore, next.v4, k.v4);
+      await this.restoreFamily(this.cmd.ip6tablesRestore, next.v6, k.v6);
+    } catch (e) {
+      throw new PolicyApplyError(`apply generation ${gen}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    const keep = new Set(next.sets.map((s) => s.name));
+    const destroyed = await this.destroySets([...k.sets.keys(), ...next.sets.map((s) => s.name)], keep);
+    const epBefore = new Set([4, 6].flatMap((f) => [...(k.sets.get(endpointSetName(f as Family))?.members ?? [])]));
+    const epAfter = new Set(next.sets.filter((s) => s.type === 'hash:net,iface').flatMap((s) => s.members.map(canonicalMember)));
+    return {
+      changed: true,
+      drift,
+      generation: gen,
+      endpointsAdded: [...epAfter].filter((m) => !epBefore.has(m)).length,
+      endpointsRemoved: [...epBefore].filter((m) => !epAfter.has(m)).length,
+      destroyedSets: destroyed,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  private async restoreFamily(argv: readonly string[], rules: FamilyRules, have: TableState): Promise<void> {
+    const wanted = new Set(rules.chains);
+    const stale = [...have.chains.keys()].filter((c) => !wanted.has(c));
+    await mustRun(this.exec, argv, renderIptablesRestore(rules, { jumps: have.jumps, staleChains: stale }));
+  }
+
+  /** Destroys own sets not in `keep`. A set still referenced (e.g. a family whose restore failed) stays; the next apply retries. */
+  private async destroySets(names: readonly string[], keep: ReadonlySet<string>): Promise<string[]> {
+    const destroyed: string[] = [];
+    for (const name of new Set(names)) {
+      if (keep.has(name) || !isOwnSet(name)) continue;
+      const r = await this.exec.run([this.cmd.ipset, 'destroy', name]);
+      if (r.code === 0) destroyed.push(name);
+    }
+    return destroyed;
+  }
+
+  private endpointDiff(k: KernelState, sets: readonly SetSpec[]): { lines: string[]; added: number; removed: number } {
+    const lines: string[] = [];
+    let added = 0;
+    let removed = 0;
+    for (const s of sets) {
+      if (s.type !== 'hash:net,iface') continue;
+      const have = k.sets.get(s.name)?.members ?? new Set<string>();
+      const want = new Set(s.members.map(canonicalMember));
+      for (const m of want) if (!have.has(m)) { lines.push(`add ${s.name} ${m}`); added++; }
+      for (const m of have) if (!want.has(m)) { lines.push(`del ${s.name} ${m}`); removed++; }
+    }
+    return { lines, added, removed };
+  }
+
+  private endpointLines(ep: Endpoint, verb: 'add' | 'del'): string[] {
+    const out: string[] = [];
+    for (const family of [4, 6] as const) {
+      const m = endpointMember(ep, family);
+      if (m !== undefined) out.push(`${verb} ${endpointSetName(family)} ${m}`);
+    }
+    return out;
+  }
+
+  /** add/del lines in one `ipset -exist restore`: adding what is there or deleting what is gone is success. */
+  private async ipsetBatch(lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    try {
+      await mustRun(this.exec, [this.cmd.ipset, '-exist', 'restore'], lines.join('\n') + '\n');
+    } catch (e) {
+      if (e instanceof PolicyExecError) throw new PolicyApplyError(`update endpoint sets: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+}
+
+function groupByChain(r: FamilyRules): Map<string, string[]> {
+  const m = new Map<string, string[]>(r.chains.map((c) => [c, []]));
+  for (const rule of r.rules) {
+    const ch = rule.split(' ')[1] ?? '';
+    m.get(ch)?.push(rule);
+  }
+  return m;
+}
