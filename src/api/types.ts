@@ -1,0 +1,136 @@
+/**
+ * The control API's JSON vocabulary (HTTP over the agent's unix socket). These shapes are
+ * the contract `routectl status/peers/routes --json` print as they are; DESIGN.md's status
+ * fields are the floor. Extend by adding fields, never by renaming.
+ */
+
+/** RFC 4271 8.2.2 state names. */
+export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+/** One row of `routectl status`. */
+export interface PeerSummary {
+  readonly address: string;
+  readonly asn: number;
+  readonly description: string | null;
+  readonly type: 'eBGP' | 'iBGP';
+  readonly state: PeerState | string;
+  /** ISO time of the last state change, null before the first. */
+  readonly since: string | null;
+  readonly families: readonly string[];
+  readonly prefixesSent: number;
+  readonly prefixesReceived: number;
+  readonly prefixesAccepted: number;
+  /** The last reason the session went down or could not come up, in words; null if none. */
+  readonly lastError: string | null;
+}
+
+export type MessageCounters = Readonly<Record<'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh', number>>;
+
+export interface NotificationRecord {
+  readonly code: number;
+  readonly subcode: number;
+  /** "Cease / Administrative Shutdown" */
+  readonly name: string;
+  /** RFC 9003 shutdown communication, or "" */
+  readonly text: string;
+  readonly at: string;
+}
+
+/** `routectl peers ADDRESS`. */
+export interface PeerDetail extends PeerSummary {
+  /** Seconds Established, 0 when not. */
+  readonly uptime: number;
+  /** Negotiated, when Established. */
+  readonly holdTime: number | null;
+  readonly keepalive: number | null;
+  readonly capabilities: readonly string[];
+  readonly localAddress: string | null;
+  readonly remoteAddress: string | null;
+  readonly messages: { readonly in: MessageCounters; readonly out: MessageCounters };
+  readonly flaps: number;
+  readonly lastNotificationSent: NotificationRecord | null;
+  readonly lastNotificationReceived: NotificationRecord | null;
+  /** Per-family problems, e.g. no usable IPv6 next hop. */
+  readonly problems: readonly string[];
+}
+
+export interface StatusResponse {
+  readonly node: string;
+  readonly asn: number;
+  readonly routerId: string;
+  readonly version: string;
+  readonly uptimeSeconds: number;
+  readonly peers: readonly PeerSummary[];
+  /** Container endpoints this worker serves. */
+  readonly endpoints: number;
+  /** Prefixes this worker advertises. */
+  readonly routes: number;
+}
+
+export interface PeersResponse {
+  readonly peers: readonly PeerDetail[];
+}
+
+export type RouteViewName = 'received' | 'advertised' | 'kernel';
+
+export interface RouteEntry {
+  readonly prefix: string;
+  /** Received: the peer it came from; advertised: the peer it was sent to; kernel: null. */
+  readonly peer: string | null;
+  readonly nextHops: readonly string[];
+  /** "65000 65010 {65020}" */
+  readonly asPath: string;
+  readonly origin: string | null;
+  readonly med: number | null;
+  readonly localPref: number | null;
+  /** "65000:100" */
+  readonly communities: readonly string[];
+  /** Received: passed the import filter; others: true. */
+  readonly accepted: boolean;
+  /** Why a received route was filtered, else null. */
+  readonly reason: string | null;
+}
+
+export interface RoutesResponse {
+  readonly view: RouteViewName;
+  readonly peer: string | null;
+  readonly routes: readonly RouteEntry[];
+}
+
+export interface EndpointEntry {
+  readonly id: string;
+  readonly name: string | null;
+  readonly zone: string;
+  readonly ipv4: string | null;
+  readonly ipv6: string | null;
+  readonly state: string;
+  readonly error: string | null;
+}
+
+export interface EndpointsResponse {
+  readonly endpoints: readonly EndpointEntry[];
+}
+
+export interface HealthResponse {
+  readonly ok: boolean;
+}
+
+export interface RouteQuery {
+  readonly view: RouteViewName;
+  readonly peer: string | null;
+}
+
+/** What the agent plugs into the API server. A handler may throw ApiError (e.g. 404). */
+export interface ApiHandlers {
+  status(): StatusResponse | Promise<StatusResponse>;
+  peers(): PeersResponse | Promise<PeersResponse>;
+  peer(address: string): PeerDetail | Promise<PeerDetail>;
+  routes(query: RouteQuery): RoutesResponse | Promise<RoutesResponse>;
+  endpoints(): EndpointsResponse | Promise<EndpointsResponse>;
+  healthz(): HealthResponse | Promise<HealthResponse>;
+}
+
+/** The error body of every non-2xx answer. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string };
+}

@@ -1,0 +1,56 @@
+/**
+ * The agent's structured logger: pino, one JSON object per line, with a fixed set of keys
+ * so that logs can be queried the same way everywhere:
+ *   op     what the agent was doing ("config.load", "api.listen", "bgp.session")
+ *   event  what happened ("started", "state-change", "notification-received")
+ *   peer   the BGP peer address, set by the per-peer child logger
+ *   err    an Error, serialised with its message, stack and cause
+ * The level comes from ROUTECTL_LOG_LEVEL (default info). Codec and FSM never log; the
+ * session and agent layers do, through these loggers.
+ */
+import { pino, type DestinationStream, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+
+export type Logger = PinoLogger;
+
+/** The keys every log line may carry besides msg, level and time. */
+export interface LogFields {
+  readonly op?: string;
+  readonly event?: string;
+  readonly peer?: string;
+  readonly err?: unknown;
+  readonly [key: string]: unknown;
+}
+
+export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface LoggerOptions {
+  /** Overrides ROUTECTL_LOG_LEVEL. */
+  readonly level?: string;
+  /** Where lines go; default stdout (journald takes them from there under systemd). */
+  readonly destination?: DestinationStream;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const wanted = opts.level ?? process.env.ROUTECTL_LOG_LEVEL ?? 'info';
+  const valid = (LOG_LEVELS as readonly string[]).includes(wanted);
+  const log = pino(
+    {
+      level: valid ? wanted : 'info',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names, not numbers: operators grep for "error", not 50.
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.errWithCause },
+    },
+    opts.destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+  if (!valid) {
+    log.warn({ op: 'log.init', event: 'bad-level' }, `ROUTECTL_LOG_LEVEL=${wanted} is not one of ${LOG_LEVELS.join(', ')}; using info`);
+  }
+  return log;
+}
+
+/** A child logger whose every line names the peer. */
+export function peerLogger(log: Logger, peer: string): Logger {
+  return log.child({ peer });
+}
