@@ -590,6 +590,8 @@ export const ATTRIBUTES: readonly AttributeDescriptor[] = [
     rfc: 'RFC 9234 5',
     decode(v, st) {
       expectLength(v, v.length === 4, 'ONLY_TO_CUSTOMER');
+      // RFC 7607 2: AS 0 is reserved and never names a real AS.
+      if (v.readUInt32BE(0) === 0) throw new Malformed('ONLY_TO_CUSTOMER AS 0', 5);
       passThrough(v, st, AttrCode.OTC);
     },
   },

@@ -365,36 +365,79 @@ export function encodeNlri(prefixes: readonly string[], afi: number): Buffer {
  * code/subcode (default UPDATE Message Error / Invalid Network Field, RFC 4271 6.3).
  */
 export function decodeNlri(buf: Buffer, afi: number, start = 0, end = buf.length, subcode = 10, data?: Buffer): string[] {
-  const out: string[] = [];
-  const max = afi === 1 ? 32 : 128;
+  if (start >= end) return [];
+  return afi === 1 ? decodeNlriV4(buf, start, end, subcode, data) : decodeNlriV6(buf, start, end, subcode, data);
+}
+
+function nlriError(len: number, max: number, subcode: number, data?: Buffer): BgpNotification {
+  return new BgpNotification(
+    3,
+    subcode,
+    data ?? Buffer.alloc(0),
+    len > max ? `NLRI prefix length ${len} exceeds ${max}` : `NLRI prefix /${len} overruns the field`,
+  );
+}
+
+let textScratch = Buffer.allocUnsafe(65536);
+
+/**
+ * IPv4 NLRI to text. The ingest path decodes millions of these, so the dotted quads
+ * are written as ASCII into one buffer and split once: far fewer intermediate strings
+ * than building each with a template.
+ */
+function decodeNlriV4(buf: Buffer, start: number, end: number, subcode: number, data?: Buffer): string[] {
+  // At most 19 characters per prefix ("255.255.255.255/32\n") and at least 1 octet each.
+  const need = (end - start) * 19;
+  const t = need <= textScratch.length ? textScratch : (textScratch = Buffer.allocUnsafe(Math.max(need, 2 * textScratch.length)));
+  let w = 0;
   let i = start;
-  const v6 = afi === 1 ? undefined : Buffer.alloc(16);
   while (i < end) {
     const len = buf[i++]!;
     const nb = (len + 7) >> 3;
-    if (len > max || i + nb > end) {
-      throw new BgpNotification(
-        3,
-        subcode,
-        data ?? Buffer.alloc(0),
-        len > max ? `NLRI prefix length ${len} exceeds ${max}` : `NLRI prefix /${len} overruns the field`,
-      );
-    }
+    if (len > 32 || i + nb > end) throw nlriError(len, 32, subcode, data);
     // RFC 4271 4.3: trailing bits after the prefix length are irrelevant; mask them.
     const rem = len & 7;
     const lastMask = rem === 0 ? 0xff : (0xff << (8 - rem)) & 0xff;
-    if (v6 === undefined) {
-      const b0 = nb > 0 ? (nb === 1 ? buf[i]! & lastMask : buf[i]!) : 0;
-      const b1 = nb > 1 ? (nb === 2 ? buf[i + 1]! & lastMask : buf[i + 1]!) : 0;
-      const b2 = nb > 2 ? (nb === 3 ? buf[i + 2]! & lastMask : buf[i + 2]!) : 0;
-      const b3 = nb > 3 ? buf[i + 3]! & lastMask : 0;
-      out.push(`${b0}.${b1}.${b2}.${b3}/${len}`);
-    } else {
-      v6.fill(0);
-      buf.copy(v6, 0, i, i + nb);
-      if (nb > 0) v6[nb - 1] = v6[nb - 1]! & lastMask;
-      out.push(`${formatIPv6(v6)}/${len}`);
+    for (let k = 0; k < 4; k++) {
+      let v = k < nb ? buf[i + k]! : 0;
+      if (k === nb - 1) v &= lastMask;
+      if (v >= 100) {
+        t[w++] = 48 + ((v / 100) | 0);
+        t[w++] = 48 + (((v / 10) | 0) % 10);
+        t[w++] = 48 + (v % 10);
+      } else if (v >= 10) {
+        t[w++] = 48 + ((v / 10) | 0);
+        t[w++] = 48 + (v % 10);
+      } else {
+        t[w++] = 48 + v;
+      }
+      t[w++] = k < 3 ? 46 /* . */ : 47 /* / */;
     }
+    if (len >= 10) {
+      t[w++] = 48 + ((len / 10) | 0);
+      t[w++] = 48 + (len % 10);
+    } else {
+      t[w++] = 48 + len;
+    }
+    t[w++] = 10;
+    i += nb;
+  }
+  return t.toString('latin1', 0, w - 1).split('\n');
+}
+
+function decodeNlriV6(buf: Buffer, start: number, end: number, subcode: number, data?: Buffer): string[] {
+  const out: string[] = [];
+  const v6 = Buffer.alloc(16);
+  let i = start;
+  while (i < end) {
+    const len = buf[i++]!;
+    const nb = (len + 7) >> 3;
+    if (len > 128 || i + nb > end) throw nlriError(len, 128, subcode, data);
+    const rem = len & 7;
+    v6.fill(0);
+    buf.copy(v6, 0, i, i + nb);
+    if (nb > 0 && rem !== 0) v6[nb - 1] = v6[nb - 1]! & ((0xff << (8 - rem)) & 0xff);
+    out.push(`${formatIPv6(v6)}/${len}`);
     i += nb;
   }
   return out;
