@@ -62,8 +62,13 @@ export function parsePrefixListEntry(text: string): PrefixListEntry {
 
 export class PrefixList implements ImportFilter {
   readonly entries: readonly PrefixListEntry[];
+  /** Families an entry accepts whole ("0.0.0.0/0 le 32"): no parsing needed for them. */
+  private readonly whole = new Set<Family>();
   constructor(entries: readonly string[]) {
     this.entries = entries.map(parsePrefixListEntry);
+    for (const e of this.entries) {
+      if (e.prefix.length === 0 && e.ge === 0 && e.le === maxLength(e.prefix.family)) this.whole.add(e.prefix.family);
+    }
   }
 
   /** The entry that matches `prefix`, or undefined. */
@@ -77,6 +82,9 @@ export class PrefixList implements ImportFilter {
   }
 
   accepts(prefix: string): boolean {
+    if (this.whole.size > 0 && this.whole.has(prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast')) {
+      return true; // prefixes arrive decoded by the codec, so they are well formed
+    }
     return this.entries.length > 0 && this.match(prefix) !== undefined;
   }
 

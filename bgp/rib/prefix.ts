@@ -43,37 +43,55 @@ function parseV4(s: string): number | null {
   return (word * 256 + octet) >>> 0;
 }
 
+/** IPv6 text to 4 words, one pass over the characters (this runs per received prefix). */
 function parseV6(s: string): number[] | null {
-  const dbl = s.indexOf('::');
-  if (dbl !== s.lastIndexOf('::')) return null;
-  const groups = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const pieces = part.split(':');
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i]!;
-      if (i === pieces.length - 1 && p.includes('.')) {
-        const v4 = parseV4(p);
-        if (v4 === null) return null;
-        out.push(v4 >>> 16, v4 & 0xffff);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
-        out.push(parseInt(p, 16));
+  const g: number[] = [];
+  let gap = -1; // index in g where "::" stands
+  let cur = -1; // current group value, -1 = no digits yet
+  let digits = 0;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    let v: number;
+    if (c >= 48 && c <= 57) v = c - 48;
+    else if (c >= 97 && c <= 102) v = c - 87;
+    else if (c >= 65 && c <= 70) v = c - 55;
+    else if (c === 58 /* : */) {
+      if (cur < 0) {
+        // Only a leading "::" starts without a group; "::" after a group is consumed below.
+        if (i !== 0 || s.charCodeAt(1) !== 58) return null;
+        gap = 0;
+        i++;
+        continue;
       }
-    }
-    return out;
-  };
-  let g: number[];
-  if (dbl >= 0) {
-    const head = groups(s.slice(0, dbl));
-    const tail = groups(s.slice(dbl + 2));
-    if (!head || !tail || head.length + tail.length > 7) return null;
-    g = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const all = groups(s);
-    if (!all || all.length !== 8) return null;
-    g = all;
+      g.push(cur);
+      cur = -1;
+      digits = 0;
+      if (s.charCodeAt(i + 1) === 58) {
+        if (gap >= 0) return null;
+        gap = g.length;
+        i++;
+      } else if (i + 1 === n) return null;
+      continue;
+    } else if (c === 46 /* . */) {
+      // Embedded IPv4 in the last 32 bits (RFC 4291 2.2 form 3).
+      let start = i - 1;
+      while (start > 0 && s.charCodeAt(start - 1) !== 58) start--;
+      const v4 = parseV4(s.slice(start));
+      if (v4 === null) return null;
+      g.push(v4 >>> 16, v4 & 0xffff);
+      cur = -1;
+      i = n;
+      break;
+    } else return null;
+    if (++digits > 4) return null;
+    cur = cur < 0 ? v : cur * 16 + v;
   }
+  if (cur >= 0) g.push(cur);
+  if (gap >= 0) {
+    if (g.length > 7) return null;
+    g.splice(gap, 0, ...new Array<number>(8 - g.length).fill(0));
+  } else if (g.length !== 8) return null;
   return [
     ((g[0]! << 16) | g[1]!) >>> 0,
     ((g[2]! << 16) | g[3]!) >>> 0,

@@ -68,3 +68,22 @@ describe('PrefixList (import filter)', () => {
     expect(f.accepts('198.51.100.0/24')).toBe(false);
   });
 });
+
+describe('IPv6 text parsing', () => {
+  it('accepts the RFC 4291 2.2 forms and rejects malformed text', () => {
+    const good: [string, string][] = [
+      ['::/0', '::/0'],
+      ['::1/128', '::1/128'],
+      ['2001:db8::/32', '2001:db8::/32'],
+      ['2001:0db8:0000:0000:0000:0000:0000:0001/128', '2001:db8::1/128'],
+      ['2001:db8:1:2:3:4:5:6/128', '2001:db8:1:2:3:4:5:6/128'],
+      ['::ffff:198.51.100.1/128', '::ffff:c633:6401/128'],
+      ['64:ff9b::198.51.100.1/128', '64:ff9b::c633:6401/128'],
+      ['fe80::/10', 'fe80::/10'],
+      ['2001:DB8::ABCD/128', '2001:db8::abcd/128'],
+    ];
+    for (const [t, c] of good) expect(canonicalPrefix(t), t).toBe(c);
+    const bad = [':/0', ':::/0', '2001:db8:::1/128', '1:2:3:4:5:6:7:8:9/128', '1:2:3:4:5:6:7/128', '2001:db8::1::/128', '12345::/16', '2001:db8:/32', ':1::/16', 'g::/16', '::1.2.3/128', '1:2:3:4:5:6:7::8/128'];
+    for (const t of bad) expect(parsePrefix(t), t).toBeNull();
+  });
+});
