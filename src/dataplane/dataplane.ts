@@ -1,0 +1,426 @@
+/**
+ * The dataplane reconciler (Felix-style): desired endpoints are cached, `apply()` diffs
+ * them against the kernel and writes the difference in batches. Only own objects are
+ * ever read as "ours" or touched: links named `rtc…` and routes with protocol 88.
+ *
+ * Event path: `addEndpoint` plumbs one endpoint now (veth, sysctls, container side,
+ * host routes) and rolls everything back if a step fails (CNI ptp's ADD); `removeEndpoint`
+ * is idempotent (CNI DEL: "already gone" is success). Repair path: `apply()` — called
+ * periodically, at start, and by `watch()` when a netlink notification shows drift —
+ * recreates missing veths, sets downed ones up, re-adds deleted routes, and removes own
+ * links and routes nobody wants any more. Every public operation runs one at a time.
+ */
+import { DataplaneError, isGone, KernelError } from './errors.js';
+import type { Kernel, KernelEvent, KernelLink, KernelRoute, RouteSpec } from './kernel.js';
+import {
+  blackholeRoute,
+  GATEWAY_V4,
+  HOST_IF_PREFIX,
+  HOST_VETH_LINK_LOCAL,
+  HOST_VETH_MAC,
+  hostIfNameFor,
+  hostRoutes,
+  hostSysctls,
+  routeKey,
+  RTPROT_ROUTECTL,
+  validateEndpoint,
+  WORKER_SYSCTLS,
+  type EndpointPlumbing,
+} from './plumbing.js';
+
+export interface ApplyError {
+  readonly endpointId?: string;
+  readonly route?: string;
+  readonly link?: string;
+  readonly error: Error;
+}
+
+export interface ApplyReport {
+  /** endpoint ids whose veth was (re)created */
+  readonly linksCreated: string[];
+  /** endpoint ids whose veth was down and set up again */
+  readonly linksRepaired: string[];
+  /** own links that no desired endpoint wants, deleted */
+  readonly linksDeleted: string[];
+  readonly routesAdded: string[];
+  readonly routesDeleted: string[];
+  readonly errors: ApplyError[];
+}
+
+export interface OwnState {
+  readonly links: KernelLink[];
+  readonly routes: KernelRoute[];
+}
+
+export interface DataplaneOptions {
+  /** How many endpoints apply() plumbs at once (each runs one helper process). */
+  readonly concurrency?: number;
+  /** Delay that coalesces a burst of drift notifications into one apply(). */
+  readonly driftDebounceMs?: number;
+}
+
+const emptyReport = (): ApplyReport => ({
+  linksCreated: [],
+  linksRepaired: [],
+  linksDeleted: [],
+  routesAdded: [],
+  routesDeleted: [],
+  errors: [],
+});
+
+export function reportChanged(r: ApplyReport): boolean {
+  return (
+    r.linksCreated.length + r.linksRepaired.length + r.linksDeleted.length + r.routesAdded.length + r.routesDeleted.length > 0
+  );
+}
+
+export class Dataplane {
+  /** Replaced, never mutated in place (copy on write), so caches can key on identity. */
+  private desired = new Map<string, EndpointPlumbing>();
+  private blackholes: RouteSpec[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private initialized = false;
+  /** host links being created or removed right now: their notifications are ours, not drift */
+  private readonly busy = new Set<string>();
+  private readonly concurrency: number;
+  private cache: { desired: Map<string, EndpointPlumbing>; blackholes: RouteSpec[]; names: Set<string>; dsts: Set<string> } | undefined;
+  private readonly debounceMs: number;
+
+  constructor(
+    private readonly kernel: Kernel,
+    opts: DataplaneOptions = {},
+  ) {
+    this.concurrency = opts.concurrency ?? 4;
+    this.debounceMs = opts.driftDebounceMs ?? 20;
+  }
+
+  /** Replaces the whole desired set (validated; nothing changes if any entry is bad). */
+  setDesired(endpoints: readonly EndpointPlumbing[]): void {
+    const next = new Map<string, EndpointPlumbing>();
+    const names = new Set<string>();
+    for (const e of endpoints) {
+      validateEndpoint(e);
+      if (next.has(e.id)) throw new DataplaneError(`setDesired: endpoint ${e.id} given twice`);
+      if (names.has(e.hostIfName)) throw new DataplaneError(`setDesired: host interface ${e.hostIfName} given twice`);
+      names.add(e.hostIfName);
+      next.set(e.id, e);
+    }
+    this.desired = next;
+  }
+
+  /** Aggregated blocks: `blackhole <prefix> proto 88`, so traffic to a block's unused addresses stops here. */
+  setBlackholes(prefixes: readonly string[]): void {
+    this.blackholes = prefixes.map(blackholeRoute);
+  }
+
+  desiredEndpoints(): EndpointPlumbing[] {
+    return [...this.desired.values()];
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Worker-level settings, in the agent's own namespace only. */
+  private async init(): Promise<void> {
+    if (this.initialized) return;
+    for (const [path, value] of WORKER_SYSCTLS) {
+      try {
+        await this.kernel.writeSysctl(path, value);
+      } catch (cause) {
+        throw new DataplaneError(`enable forwarding (${path})`, { cause });
+      }
+    }
+    this.initialized = true;
+  }
+
+  apply(): Promise<ApplyReport> {
+    return this.serialize(() => this.applyNow());
+  }
+
+  /** Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is left. */
+  addEndpoint(e: EndpointPlumbing): Promise<void> {
+    try {
+      validateEndpoint(e);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.serialize(async () => {
+      await this.init();
+      for (const other of this.desired.values()) {
+        if (other.id !== e.id && other.hostIfName === e.hostIfName) {
+          throw new DataplaneError(`add endpoint ${e.id}: host interface ${e.hostIfName} belongs to endpoint ${other.id}`);
+        }
+      }
+      const previous = this.desired.get(e.id);
+      this.desired = new Map(this.desired).set(e.id, e);
+      this.busy.add(e.hostIfName);
+      try {
+        const index = await this.plumbLink(e);
+        const routes = hostRoutes(e, index);
+        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL);
+        const failed = results.findIndex((r) => r !== undefined);
+        if (failed >= 0) {
+          await this.deleteLinkQuietly(e.hostIfName);
+          throw new DataplaneError(`add endpoint ${e.id}: host route ${routes[failed]?.dst}`, {
+            cause: new KernelError('add route', results[failed]!),
+          });
+        }
+      } catch (err) {
+        this.desired = new Map(this.desired);
+        if (previous) this.desired.set(e.id, previous);
+        else this.desired.delete(e.id);
+        throw err instanceof DataplaneError ? err : new DataplaneError(`add endpoint ${e.id}`, { cause: err });
+      } finally {
+        this.busy.delete(e.hostIfName);
+      }
+    });
+  }
+
+  /** Removes the endpoint's veth (and with it its routes, its container side). Already gone is success. */
+  removeEndpoint(id: string): Promise<void> {
+    return this.serialize(async () => {
+      const e = this.desired.get(id);
+      const name = e?.hostIfName ?? hostIfNameFor(id);
+      if (this.desired.has(id)) {
+        this.desired = new Map(this.desired);
+        this.desired.delete(id);
+      }
+      this.busy.add(name);
+      try {
+        // Routes first, so they are withdrawn even if the link delete is slow; a route
+        // that is not there (ESRCH) is what we want.
+        const link = await this.kernel.getLink(name);
+        if (e && link) await this.kernel.deleteRoutes(hostRoutes(e, link.index), RTPROT_ROUTECTL);
+        if (link) await this.deleteLinkQuietly(name, link.index);
+      } catch (cause) {
+        throw new DataplaneError(`remove endpoint ${id}`, { cause });
+      } finally {
+        this.busy.delete(name);
+      }
+    });
+  }
+
+  listOwn(): Promise<OwnState> {
+    return this.serialize(async () => ({
+      links: (await this.kernel.listLinks()).filter((l) => l.name.startsWith(HOST_IF_PREFIX)),
+      routes: (await this.kernel.listRoutes()).filter((r) => r.protocol === RTPROT_ROUTECTL),
+    }));
+  }
+
+  private async deleteLinkQuietly(name: string, index?: number): Promise<void> {
+    const idx = index ?? (await this.kernel.getLink(name))?.index;
+    if (idx === undefined) return;
+    try {
+      await this.kernel.deleteLink(idx);
+    } catch (err) {
+      if (!isGone(err)) throw err; // gone already: deleting either end of a veth takes both
+    }
+  }
+
+  /**
+   * Creates the veth with its peer inside the container, sets the host side's sysctls,
+   * brings it up, configures the container side. Any failure after the veth exists
+   * deletes it again — that takes the peer and everything configured on it.
+   */
+  private async plumbLink(e: EndpointPlumbing): Promise<number> {
+    // A leftover link with our name (an earlier attempt, a restart): start from clean.
+    await this.deleteLinkQuietly(e.hostIfName);
+    const spec = {
+      hostName: e.hostIfName,
+      hostMac: HOST_VETH_MAC,
+      peerName: e.ifName,
+      peerNetns: e.containerNetns,
+      ...(e.mac !== undefined ? { peerMac: e.mac } : {}),
+    };
+    const index = await this.kernel.createVeth(spec);
+    try {
+      for (const [path, value] of hostSysctls(e)) await this.kernel.writeSysctl(path, value);
+      await this.kernel.setLinkUp(index);
+      await this.kernel.configureContainer(e.containerNetns, {
+        ifName: e.ifName,
+        gateway4: GATEWAY_V4,
+        gateway6: HOST_VETH_LINK_LOCAL,
+        ...(e.ipv4 !== undefined ? { ipv4: e.ipv4 } : {}),
+        ...(e.ipv6 !== undefined ? { ipv6: e.ipv6 } : {}),
+      });
+    } catch (err) {
+      await this.deleteLinkQuietly(e.hostIfName, index).catch(() => undefined);
+      throw err;
+    }
+    return index;
+  }
+
+  private async applyNow(): Promise<ApplyReport> {
+    const report = emptyReport();
+    await this.init();
+    const own = (await this.kernel.listLinks()).filter((l) => l.name.startsWith(HOST_IF_PREFIX));
+    const byName = new Map(own.map((l) => [l.name, l]));
+    const wanted = new Map([...this.desired.values()].map((e) => [e.hostIfName, e]));
+
+    // 1. Own links nobody wants (a container that went away while we were down).
+    for (const l of own) {
+      if (wanted.has(l.name)) continue;
+      try {
+        this.busy.add(l.name);
+        await this.kernel.deleteLink(l.index);
+        report.linksDeleted.push(l.name);
+      } catch (err) {
+        if (!isGone(err)) report.errors.push({ link: l.name, error: err as Error });
+      } finally {
+        this.busy.delete(l.name);
+      }
+    }
+
+    // 2. Desired endpoints without a veth (deleted by hand, or never made): plumb them;
+    //    veths that are down: set them up.
+    const index = new Map<string, number>();
+    const missing: EndpointPlumbing[] = [];
+    for (const e of this.desired.values()) {
+      const l = byName.get(e.hostIfName);
+      if (l === undefined) {
+        missing.push(e);
+        continue;
+      }
+      index.set(e.id, l.index);
+      if (!l.up) {
+        try {
+          await this.kernel.setLinkUp(l.index);
+          report.linksRepaired.push(e.id);
+        } catch (err) {
+          report.errors.push({ endpointId: e.id, error: err as Error });
+        }
+      }
+    }
+    // Sorted so that the same desired set is plumbed in the same order whatever its history.
+    missing.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (let i = 0; i < missing.length; i += this.concurrency) {
+      const chunk = missing.slice(i, i + this.concurrency);
+      const results = await Promise.allSettled(
+        chunk.map(async (e) => {
+          this.busy.add(e.hostIfName);
+          try {
+            return await this.plumbLink(e);
+          } finally {
+            this.busy.delete(e.hostIfName);
+          }
+        }),
+      );
+      results.forEach((r, k) => {
+        const e = chunk[k]!;
+        if (r.status === 'fulfilled') {
+          index.set(e.id, r.value);
+          report.linksCreated.push(e.id);
+        } else {
+          report.errors.push({ endpointId: e.id, error: new DataplaneError(`plumb endpoint ${e.id}`, { cause: r.reason }) });
+        }
+      });
+    }
+
+    // 3. Routes: own routes vs desired ones, after the link changes above.
+    const want = new Map<string, RouteSpec>();
+    for (const e of this.desired.values()) {
+      const idx = index.get(e.id);
+      if (idx === undefined) continue;
+      for (const r of hostRoutes(e, idx)) want.set(routeKey(r), r);
+    }
+    for (const b of this.blackholes) want.set(routeKey(b), b);
+    const have = new Map<string, KernelRoute>();
+    for (const r of await this.kernel.listRoutes()) if (r.protocol === RTPROT_ROUTECTL) have.set(routeKey(r), r);
+
+    // Deletions first: an own route for the same prefix through the wrong device must go
+    // before the right one can be added (the kernel would answer EEXIST).
+    const del: RouteSpec[] = [];
+    for (const [k, r] of have) {
+      if (want.has(k)) continue;
+      del.push(r.type === 'unicast' && r.oif !== undefined ? { family: r.family, dst: r.dst, type: r.type, oif: r.oif } : { family: r.family, dst: r.dst, type: r.type });
+    }
+    if (del.length) {
+      const res = await this.kernel.deleteRoutes(del, RTPROT_ROUTECTL);
+      res.forEach((code, k) => {
+        const r = del[k]!;
+        if (code === undefined || code === 'ESRCH') report.routesDeleted.push(routeKey(r));
+        else report.errors.push({ route: routeKey(r), error: new KernelError('delete route', code) });
+      });
+    }
+    const add = [...want.entries()].filter(([k]) => !have.has(k)).map(([, r]) => r);
+    if (add.length) {
+      const res = await this.kernel.addRoutes(add, RTPROT_ROUTECTL);
+      res.forEach((code, k) => {
+        const r = add[k]!;
+        // EEXIST: a route for this prefix that is not ours (other protocol): leave it, report it.
+        if (code === undefined) report.routesAdded.push(routeKey(r));
+        else report.errors.push({ route: routeKey(r), error: new KernelError(`add route ${r.dst}`, code) });
+      });
+    }
+    return report;
+  }
+
+  private caches(): { names: Set<string>; dsts: Set<string> } {
+    if (this.cache?.desired !== this.desired || this.cache.blackholes !== this.blackholes) {
+      const names = new Set<string>();
+      const dsts = new Set<string>();
+      for (const d of this.desired.values()) {
+        names.add(d.hostIfName);
+        for (const r of hostRoutes(d, 0)) dsts.add(`unicast ${r.dst}`);
+      }
+      for (const b of this.blackholes) dsts.add(`blackhole ${b.dst}`);
+      this.cache = { desired: this.desired, blackholes: this.blackholes, names, dsts };
+    }
+    return this.cache;
+  }
+
+  private desiredNames(): Set<string> {
+    return this.caches().names;
+  }
+
+  private desiredDsts(): Set<string> {
+    return this.caches().dsts;
+  }
+
+  /** True when a kernel notification shows our objects differ from what is desired. */
+  private isDrift(e: KernelEvent): boolean {
+    if (e.kind === 'overrun') return true;
+    if (e.kind === 'link') {
+      const name = e.link.name;
+      if (!name.startsWith(HOST_IF_PREFIX) || this.busy.has(name)) return false;
+      const desired = this.desiredNames().has(name);
+      if (e.op === 'del') return desired;
+      return !desired || !e.link.up;
+    }
+    if (e.route.protocol !== RTPROT_ROUTECTL) return false;
+    const isDesired = this.desiredDsts().has(`${e.route.type} ${e.route.dst}`);
+    return e.op === 'del' ? isDesired : !isDesired;
+  }
+
+  /**
+   * Follows kernel notifications; when one shows drift (an own route or veth deleted by
+   * hand, a stray own object, lost notifications) runs apply() and hands its report to
+   * `onDrift`. Returns the function that stops watching.
+   */
+  watch(onDrift: (report: ApplyReport) => void, onError?: (err: Error) => void): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const fire = (): void => {
+      timer = undefined;
+      if (stopped) return;
+      this.apply().then(
+        (r) => {
+          if (!stopped) onDrift(r);
+        },
+        (err: unknown) => onError?.(err as Error),
+      );
+    };
+    const unsubscribe = this.kernel.subscribe((ev) => {
+      if (stopped || timer !== undefined || !this.isDrift(ev)) return;
+      timer = setTimeout(fire, this.debounceMs);
+    });
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      unsubscribe();
+    };
+  }
+}

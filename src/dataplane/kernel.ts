@@ -1,0 +1,95 @@
+/**
+ * The kernel as the dataplane sees it: the few operations the reconciler needs, in
+ * kernel terms (ifindex, prefixes, errno names). `NetlinkKernel` implements it with
+ * rtnetlink; the unit tests implement it in memory with the same semantics, which is
+ * what lets reconcile sequences be replayed in any order without root.
+ *
+ * Semantics both must share (they are Linux's):
+ * - creating a link whose name exists fails EEXIST; deleting one that is gone, ENODEV;
+ * - deleting one end of a veth pair deletes the other end, wherever it is;
+ * - deleting a link deletes every route through it;
+ * - adding a route that exists fails EEXIST (we never replace: the prefix may be someone
+ *   else's); one through a missing link fails ENODEV; deleting a missing route, ESRCH.
+ */
+
+export type Family = 4 | 6;
+
+export interface KernelLink {
+  readonly index: number;
+  readonly name: string;
+  /** lower-case colon-separated, when the link has one */
+  readonly mac?: string;
+  readonly up: boolean;
+}
+
+export type RouteType = 'unicast' | 'blackhole';
+
+/** A route in the main table. `dst` is canonical prefix text ("198.51.100.2/32"). */
+export interface KernelRoute {
+  readonly family: Family;
+  readonly dst: string;
+  readonly type: RouteType;
+  readonly protocol: number;
+  /** 'link' for on-link IPv4 routes; IPv6 has no route scopes (always 'universe'). */
+  readonly scope: 'link' | 'universe' | 'host' | 'other';
+  readonly oif?: number;
+  readonly gateway?: string;
+}
+
+export interface RouteSpec {
+  readonly family: Family;
+  readonly dst: string;
+  readonly type: RouteType;
+  readonly oif?: number;
+}
+
+/** A network namespace: by a process in it, or by a path (/var/run/netns/x, /proc/<pid>/ns/net). */
+export interface NetnsRef {
+  readonly pid?: number;
+  readonly path?: string;
+}
+
+export interface VethSpec {
+  readonly hostName: string;
+  readonly hostMac: string;
+  readonly peerName: string;
+  readonly peerMac?: string;
+  readonly peerNetns: NetnsRef;
+}
+
+/** What the container side gets, configured from inside its namespace. */
+export interface ContainerSide {
+  readonly ifName: string;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+  readonly gateway4: string;
+  readonly gateway6: string;
+}
+
+export type KernelEvent =
+  | { readonly kind: 'link'; readonly op: 'new' | 'del'; readonly link: KernelLink }
+  | { readonly kind: 'route'; readonly op: 'new' | 'del'; readonly route: KernelRoute }
+  /** notifications were lost (receive buffer overrun): resynchronise with a dump */
+  | { readonly kind: 'overrun' };
+
+export interface Kernel {
+  listLinks(): Promise<KernelLink[]>;
+  /** One link by name; undefined when there is none. */
+  getLink(name: string): Promise<KernelLink | undefined>;
+  /** Unicast and blackhole routes of the main table, both families. */
+  listRoutes(): Promise<KernelRoute[]>;
+  /** Creates the pair, host end down in this namespace, peer down in `peerNetns`; returns the host ifindex. */
+  createVeth(spec: VethSpec): Promise<number>;
+  setLinkUp(index: number): Promise<void>;
+  deleteLink(index: number): Promise<void>;
+  /** A sysctl of this (the worker's) namespace, path relative to /proc/sys. */
+  writeSysctl(path: string, value: string): Promise<void>;
+  /** Addresses and routes inside the container namespace, on its end of the veth. */
+  configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void>;
+  /** Per route: undefined on success, else the errno name. */
+  addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;
+  deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;
+  /** Link and route change notifications; returns the unsubscribe function. */
+  subscribe(onEvent: (e: KernelEvent) => void): () => void;
+  close(): void;
+}

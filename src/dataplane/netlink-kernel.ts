@@ -1,0 +1,168 @@
+/**
+ * The Kernel interface over rtnetlink (the `netlink` package's socket, see
+ * netlink/socket.ts) for this process's network namespace — the worker's.
+ *
+ * Host routes go out in batches on one socket; notifications come in on a second one
+ * so a burst of our own changes cannot delay a request's ack. Sysctls of the worker
+ * namespace are plain writes under /proc/sys (this process is in that namespace); the
+ * container side is set up by one helper process per container (container.ts).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { KernelError } from './errors.js';
+import { containerBatch, nsenterArgv } from './container.js';
+import type { ContainerSide, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec, VethSpec } from './kernel.js';
+import {
+  decodeLink,
+  decodeRoute,
+  encodeLinkByName,
+  encodeLinkDumpRequest,
+  encodeLinkIndex,
+  encodeLinkUp,
+  encodeNewVeth,
+  encodeRoute,
+  encodeRouteDumpRequest,
+  RTM_DELLINK,
+  RTM_DELROUTE,
+  RTM_GETLINK,
+  RTM_GETROUTE,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+} from './netlink/codec.js';
+import { NLM_F_CREATE, NLM_F_EXCL, RtnlSocket } from './netlink/socket.js';
+
+// rtnetlink multicast groups (include/uapi/linux/rtnetlink.h, enum rtnetlink_groups)
+const RTNLGRP_LINK = 1;
+const RTNLGRP_IPV4_ROUTE = 7;
+const RTNLGRP_IPV6_ROUTE = 11;
+
+export function netnsPath(ns: NetnsRef): string {
+  if (ns.path !== undefined) return ns.path;
+  if (ns.pid !== undefined) return `/proc/${ns.pid}/ns/net`;
+  throw new KernelError('netns', 'EINVAL', 'neither pid nor path given');
+}
+
+export class NetlinkKernel implements Kernel {
+  private readonly sock = new RtnlSocket();
+
+  async listLinks(): Promise<KernelLink[]> {
+    const parts = await this.sock.dump(RTM_GETLINK, encodeLinkDumpRequest(), 'dump links');
+    const out: KernelLink[] = [];
+    for (const m of parts) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const l = decodeLink(m.data);
+      if (l) out.push(l);
+    }
+    return out;
+  }
+
+  async listRoutes(): Promise<KernelRoute[]> {
+    const parts = await this.sock.dump(RTM_GETROUTE, encodeRouteDumpRequest(), 'dump routes');
+    const out: KernelRoute[] = [];
+    for (const m of parts) {
+      if (m.type !== RTM_NEWROUTE) continue;
+      const r = decodeRoute(m.data);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async getLink(name: string): Promise<KernelLink | undefined> {
+    try {
+      const parts = await this.sock.request({ type: RTM_GETLINK, flags: 0, payload: encodeLinkByName(name) }, `get link ${name}`);
+      for (const m of parts) if (m.type === RTM_NEWLINK) return decodeLink(m.data);
+      return undefined;
+    } catch (err) {
+      if (err instanceof KernelError && (err.code === 'ENODEV' || err.code === 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  async createVeth(spec: VethSpec): Promise<number> {
+    let fd: number;
+    try {
+      fd = openSync(netnsPath(spec.peerNetns), 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new KernelError(`open netns ${netnsPath(spec.peerNetns)}`, code);
+    }
+    try {
+      await this.sock.request(
+        { type: RTM_NEWLINK, flags: NLM_F_CREATE | NLM_F_EXCL, payload: encodeNewVeth({ ...spec, peerNetnsFd: fd }) },
+        `create veth ${spec.hostName}`,
+      );
+    } finally {
+      closeSync(fd);
+    }
+    const link = await this.getLink(spec.hostName);
+    if (link === undefined) throw new KernelError(`create veth ${spec.hostName}`, 'ENODEV', 'gone right after creation');
+    return link.index;
+  }
+
+  async setLinkUp(index: number): Promise<void> {
+    await this.sock.request({ type: RTM_NEWLINK, flags: 0, payload: encodeLinkUp(index) }, `set link ${index} up`);
+  }
+
+  async deleteLink(index: number): Promise<void> {
+    await this.sock.request({ type: RTM_DELLINK, flags: 0, payload: encodeLinkIndex(index) }, `delete link ${index}`);
+  }
+
+  async writeSysctl(path: string, value: string): Promise<void> {
+    try {
+      await writeFile(`/proc/sys/${path}`, value);
+    } catch (err) {
+      throw new KernelError(`sysctl ${path}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
+    }
+  }
+
+  configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void> {
+    const [cmd, ...args] = nsenterArgv(netnsPath(netns), side);
+    return new Promise((resolve, reject) => {
+      const p = spawn(cmd!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('error', (err) => reject(new KernelError('configure container', (err as NodeJS.ErrnoException).code ?? 'EIO', err.message)));
+      p.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new KernelError('configure container', 'EIO', stderr.trim() || `exit ${code}`)),
+      );
+      p.stdin.on('error', () => undefined); // the helper may exit before reading (netns gone)
+      p.stdin.end(containerBatch(side));
+    });
+  }
+
+  addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
+    // NLM_F_EXCL: never replace a route that is already there — it may not be ours.
+    return this.sock.batch(
+      routes.map((r) => ({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload: encodeRoute(r, protocol) })),
+    );
+  }
+
+  deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
+    // The protocol in the request makes the kernel match only routes carrying it.
+    return this.sock.batch(routes.map((r) => ({ type: RTM_DELROUTE, flags: 0, payload: encodeRoute(r, protocol) })));
+  }
+
+  subscribe(onEvent: (e: KernelEvent) => void): () => void {
+    const sub = new RtnlSocket({
+      groups: [RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE],
+      onOverrun: () => onEvent({ kind: 'overrun' }),
+      onNotify: (msgs) => {
+        for (const m of msgs) {
+          if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
+            const link = decodeLink(m.data);
+            if (link) onEvent({ kind: 'link', op: m.type === RTM_NEWLINK ? 'new' : 'del', link });
+          } else if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
+            const route = decodeRoute(m.data);
+            if (route) onEvent({ kind: 'route', op: m.type === RTM_NEWROUTE ? 'new' : 'del', route });
+          }
+        }
+      },
+    });
+    return () => sub.close();
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+}

@@ -1,0 +1,338 @@
+/** The reconciler against the in-memory kernel: plumbing, repair, ownership, rollback, replay. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  Dataplane,
+  DataplaneError,
+  EndpointSpecError,
+  hostIfNameFor,
+  reportChanged,
+  RTPROT_ROUTECTL,
+  type ApplyReport,
+  type EndpointPlumbing,
+} from '../../../src/dataplane/index.js';
+import { FakeKernel } from './fake-kernel.js';
+
+const ep = (n: number, extra: Partial<EndpointPlumbing> = {}): EndpointPlumbing => {
+  const id = `${n.toString(16).padStart(2, '0')}a1b2c3d4e5f60718`;
+  return {
+    id,
+    hostIfName: hostIfNameFor(id),
+    containerNetns: { path: `/var/run/netns/c${n}` },
+    ifName: 'eth0',
+    ipv4: `198.51.100.${n}`,
+    ipv6: `2001:db8:c:1::${n.toString(16)}`,
+    ...extra,
+  };
+};
+const EPS = [1, 2, 3, 4].map((n) => ep(n));
+
+function world(): { k: FakeKernel; dp: Dataplane } {
+  const k = new FakeKernel();
+  for (const n of [1, 2, 3, 4]) k.addContainer(`/var/run/netns/c${n}`);
+  // Not ours: a static route, a route of another daemon, a link — none may ever change.
+  k.handAddRoute({ family: 4, dst: '203.0.113.0/24', type: 'unicast', protocol: 4, scope: 'link', oif: 1 });
+  k.handAddRoute({ family: 6, dst: '2001:db8:ffff::/48', type: 'blackhole', protocol: 12, scope: 'universe' });
+  k.handAddLink('eth1');
+  return { k, dp: new Dataplane(k, { driftDebounceMs: 1 }) };
+}
+
+const FOREIGN = [
+  'blackhole 2001:db8:ffff::/48 proto 12 scope universe dev -',
+  'unicast 203.0.113.0/24 proto 4 scope link dev lo',
+];
+
+describe('Dataplane plumbing', () => {
+  it('addEndpoint: veth with the fixed MAC, up, sysctls, container side, host routes with proto 88', async () => {
+    const { k, dp } = world();
+    const e = EPS[0]!;
+    await dp.addEndpoint(e);
+    const snap = k.snapshot();
+    expect(snap.links).toContain(`${e.hostIfName} ee:ee:ee:ee:ee:ee up peer=/var/run/netns/c1:eth0`);
+    expect(snap.routes).toEqual([
+      ...FOREIGN.slice(0, 1),
+      `unicast 198.51.100.1/32 proto ${RTPROT_ROUTECTL} scope link dev ${e.hostIfName}`,
+      `unicast 2001:db8:c:1::1/128 proto ${RTPROT_ROUTECTL} scope universe dev ${e.hostIfName}`,
+      ...FOREIGN.slice(1),
+    ].sort());
+    expect(k.sysctls.get(`net/ipv4/conf/${e.hostIfName}/proxy_arp`)).toBe('1');
+    expect(k.sysctls.get(`net/ipv4/neigh/${e.hostIfName}/proxy_delay`)).toBe('0');
+    expect(k.sysctls.get(`net/ipv6/conf/${e.hostIfName}/accept_dad`)).toBe('0');
+    expect(k.sysctls.get('net/ipv4/ip_forward')).toBe('1');
+    expect(k.sysctls.get('net/ipv6/conf/all/forwarding')).toBe('1');
+    expect(k.containers.get('/var/run/netns/c1')?.config).toEqual({
+      ifName: 'eth0',
+      ipv4: '198.51.100.1',
+      ipv6: '2001:db8:c:1::1',
+      gateway4: '169.254.1.1',
+      gateway6: 'fe80::ecee:eeff:feee:eeee',
+    });
+    expect(dp.desiredEndpoints().map((d) => d.id)).toEqual([e.id]);
+  });
+
+  it('host veth names: rtc + 11 hex of the id; other ids are hashed', () => {
+    expect(hostIfNameFor('0123456789abcdef0123')).toBe('rtc0123456789a');
+    expect(hostIfNameFor('k8s-pod-x')).toMatch(/^rtc[0-9a-f]{11}$/);
+  });
+
+  it('rejects bad specs before touching the kernel', async () => {
+    const { k, dp } = world();
+    const before = k.snapshot();
+    await expect(dp.addEndpoint(ep(1, { ifName: 'eth0; rm -rf /' }))).rejects.toBeInstanceOf(EndpointSpecError);
+    await expect(dp.addEndpoint(ep(1, { hostIfName: 'veth0' }))).rejects.toBeInstanceOf(EndpointSpecError);
+    await expect(dp.addEndpoint(ep(1, { ipv4: '2001:db8::1' }))).rejects.toBeInstanceOf(EndpointSpecError);
+    expect(() => dp.setDesired([EPS[0]!, EPS[0]!])).toThrow(DataplaneError);
+    expect(k.snapshot()).toEqual(before);
+  });
+
+  it('apply from scratch, then apply again changes nothing', async () => {
+    const { k, dp } = world();
+    dp.setDesired(EPS.slice(0, 3));
+    dp.setBlackholes(['198.51.100.0/28', '2001:db8:c:1::/122']);
+    const r1 = await dp.apply();
+    expect(r1.linksCreated).toHaveLength(3);
+    expect(r1.routesAdded).toHaveLength(8);
+    expect(r1.errors).toEqual([]);
+    expect(k.snapshot().routes).toContain(`blackhole 198.51.100.0/28 proto ${RTPROT_ROUTECTL} scope universe dev -`);
+    const r2 = await dp.apply();
+    expect(reportChanged(r2)).toBe(false);
+    const own = await dp.listOwn();
+    expect(own.links.map((l) => l.name).sort()).toEqual(EPS.slice(0, 3).map((e) => e.hostIfName).sort());
+    expect(own.routes).toHaveLength(8);
+  });
+});
+
+describe('Dataplane repair and ownership', () => {
+  it('restores a host route deleted by hand, a veth deleted by hand, a veth set down', async () => {
+    const { k, dp } = world();
+    dp.setDesired(EPS.slice(0, 3));
+    await dp.apply();
+    const want = k.snapshot();
+    k.handDeleteRoute('198.51.100.2/32');
+    k.handDeleteLink(EPS[0]!.hostIfName);
+    k.handSetDown(EPS[2]!.hostIfName);
+    const r = await dp.apply();
+    expect(r.linksCreated).toEqual([EPS[0]!.id]);
+    expect(r.linksRepaired).toEqual([EPS[2]!.id]);
+    expect(r.routesAdded.map((x) => x.replace(/ dev \d+$/, '')).sort()).toEqual([
+      '4 198.51.100.1/32',
+      '4 198.51.100.2/32',
+      '6 2001:db8:c:1::1/128',
+    ]);
+    expect(k.snapshot()).toEqual(want);
+  });
+
+  it('removes own orphans (links and proto-88 routes) and never touches anything else', async () => {
+    const { k, dp } = world();
+    dp.setDesired(EPS.slice(0, 2));
+    await dp.apply();
+    // An own link and an own route nobody wants (container died while the agent was down).
+    const idx = k.handAddLink('rtcdeadbeef000');
+    k.handAddRoute({ family: 4, dst: '198.51.100.99/32', type: 'unicast', protocol: RTPROT_ROUTECTL, scope: 'link', oif: idx });
+    k.handAddRoute({ family: 4, dst: '198.51.100.77/32', type: 'unicast', protocol: RTPROT_ROUTECTL, scope: 'link', oif: 1 });
+    // Someone else's route for a desired endpoint's own address: reported, never replaced.
+    k.handDeleteRoute('198.51.100.2/32');
+    k.handAddRoute({ family: 4, dst: '198.51.100.2/32', type: 'unicast', protocol: 4, scope: 'link', oif: 1 });
+    const r = await dp.apply();
+    expect(r.linksDeleted).toEqual(['rtcdeadbeef000']);
+    expect(r.routesDeleted).toEqual([expect.stringContaining('198.51.100.77/32')]);
+    expect(r.errors.map((e) => `${e.route} ${e.error.message}`)).toEqual([expect.stringMatching(/198\.51\.100\.2\/32.*EEXIST/)]);
+    const snap = k.snapshot();
+    expect(snap.links).toContain('eth1 02:00:00:00:00:01 up peer=-');
+    expect(snap.routes).toContain('unicast 198.51.100.2/32 proto 4 scope link dev lo');
+    for (const f of FOREIGN) expect(snap.routes).toContain(f);
+    expect(snap.routes.join('\n')).not.toMatch(/198\.51\.100\.(99|77)/);
+  });
+
+  it('removeEndpoint removes veth, routes and container side; a second remove succeeds', async () => {
+    const { k, dp } = world();
+    await dp.addEndpoint(EPS[0]!);
+    await dp.addEndpoint(EPS[1]!);
+    await dp.removeEndpoint(EPS[0]!.id);
+    await dp.removeEndpoint(EPS[0]!.id);
+    await dp.removeEndpoint('never-existed');
+    const snap = k.snapshot();
+    expect(snap.links.join('\n')).not.toContain(EPS[0]!.hostIfName);
+    expect(snap.routes.join('\n')).not.toMatch(/198\.51\.100\.1\/32|2001:db8:c:1::1\/128/);
+    expect(k.containers.get('/var/run/netns/c1')?.links.size).toBe(0);
+    expect(snap.routes.join('\n')).toContain('198.51.100.2/32');
+    expect(dp.desiredEndpoints().map((e) => e.id)).toEqual([EPS[1]!.id]);
+  });
+});
+
+describe('Dataplane ADD rollback', () => {
+  it('container side fails: veth and routes gone, nothing desired', async () => {
+    const { k, dp } = world();
+    k.addContainer('/var/run/netns/bad', { hasDefaultRoute: true });
+    const before = k.snapshot();
+    const e = ep(9, { containerNetns: { path: '/var/run/netns/bad' } });
+    const err = await dp.addEndpoint(e).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(DataplaneError);
+    expect((err as Error).message).toMatch(/File exists/);
+    expect(k.snapshot()).toEqual(before);
+    expect(dp.desiredEndpoints()).toEqual([]);
+  });
+
+  it('container namespace gone: fails cleanly', async () => {
+    const { k, dp } = world();
+    const before = k.snapshot();
+    await expect(dp.addEndpoint(ep(5))).rejects.toThrow(/ENOENT/);
+    expect(k.snapshot()).toEqual(before);
+  });
+
+  it('host route fails (a foreign route owns the /32): veth rolled back, foreign route kept', async () => {
+    const { k, dp } = world();
+    k.handAddRoute({ family: 6, dst: '2001:db8:c:1::1/128', type: 'unicast', protocol: 4, scope: 'universe', oif: 1 });
+    const before = k.snapshot();
+    await expect(dp.addEndpoint(EPS[0]!)).rejects.toThrow(/EEXIST/);
+    expect(k.snapshot()).toEqual(before);
+  });
+
+  it('a sysctl fails midway: rolled back', async () => {
+    const { k, dp } = world();
+    const before = k.snapshot();
+    k.failNext('writeSysctl', 'EACCES', 'proxy_delay');
+    await expect(dp.addEndpoint(EPS[0]!)).rejects.toThrow(/EACCES/);
+    expect(k.snapshot()).toEqual(before);
+  });
+});
+
+describe('Dataplane watch', () => {
+  it('a hand-deleted route or veth triggers a reconcile that restores it', async () => {
+    const { k, dp } = world();
+    dp.setDesired(EPS.slice(0, 2));
+    await dp.apply();
+    const want = k.snapshot();
+    const reports: ApplyReport[] = [];
+    let resolve!: () => void;
+    const seen = new Promise<void>((r) => (resolve = r));
+    const stop = dp.watch((r) => {
+      reports.push(r);
+      if (reportChanged(r)) resolve();
+    });
+    k.handDeleteRoute('2001:db8:c:1::2/128');
+    await seen;
+    expect(reports.some((r) => r.routesAdded.some((x) => x.includes('2001:db8:c:1::2/128')))).toBe(true);
+    expect(k.snapshot()).toEqual(want);
+    let resolve2!: () => void;
+    const seen2 = new Promise<void>((r) => (resolve2 = r));
+    stop();
+    const stop2 = dp.watch((r) => r.linksCreated.length && resolve2());
+    k.handDeleteLink(EPS[1]!.hostIfName);
+    await seen2;
+    expect(k.snapshot()).toEqual(want);
+    stop2();
+  });
+
+  it('our own changes are not drift', async () => {
+    const { dp } = world();
+    const reports: ApplyReport[] = [];
+    const stop = dp.watch((r) => reports.push(r));
+    await dp.addEndpoint(EPS[0]!);
+    await dp.removeEndpoint(EPS[0]!.id);
+    await new Promise((r) => setTimeout(r, 20));
+    stop();
+    expect(reports).toEqual([]);
+  });
+});
+
+/**
+ * Replays: any history of adds, removes, hand edits and applies, followed by the final
+ * desired set and one apply(), ends in exactly the state a fresh kernel reaches with that
+ * desired set alone — whatever the order.
+ */
+describe('Dataplane state sequences', () => {
+  type Op =
+    | { t: 'add'; n: number }
+    | { t: 'remove'; n: number }
+    | { t: 'apply' }
+    | { t: 'delRoute'; n: number }
+    | { t: 'delLink'; n: number }
+    | { t: 'down'; n: number }
+    | { t: 'containerGone'; n: number };
+
+  async function run(ops: readonly Op[], final: readonly number[]): Promise<ReturnType<FakeKernel['snapshot']>> {
+    const { k, dp } = world();
+    for (const op of ops) {
+      const e = EPS[('n' in op ? op.n : 1) - 1]!;
+      switch (op.t) {
+        case 'add':
+          await dp.addEndpoint(e).catch(() => undefined);
+          break;
+        case 'remove':
+          await dp.removeEndpoint(e.id);
+          break;
+        case 'apply':
+          await dp.apply();
+          break;
+        case 'delRoute':
+          k.handDeleteRoute(`${e.ipv4}/32`);
+          break;
+        case 'delLink':
+          k.handDeleteLink(e.hostIfName);
+          break;
+        case 'down':
+          k.handSetDown(e.hostIfName);
+          break;
+        case 'containerGone':
+          // The container restarts with a fresh namespace at the same path.
+          k.removeContainer(e.containerNetns.path!);
+          k.addContainer(e.containerNetns.path!);
+          break;
+      }
+    }
+    dp.setDesired(final.map((n) => EPS[n - 1]!));
+    dp.setBlackholes(['198.51.100.0/28']);
+    const r = await dp.apply();
+    expect(r.errors).toEqual([]);
+    // Converged: a second pass has nothing to do.
+    expect(reportChanged(await dp.apply())).toBe(false);
+    return k.snapshot();
+  }
+
+  const reference = async (final: readonly number[]) => run([], final);
+
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ t: fc.constant('add' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('remove' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('apply' as const) }),
+    fc.record({ t: fc.constant('delRoute' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('delLink' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('down' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('containerGone' as const), n: fc.integer({ min: 1, max: 4 }) }),
+  );
+
+  it('the same operations in several orders reach the same kernel state', async () => {
+    const ops: Op[] = [
+      { t: 'add', n: 1 },
+      { t: 'add', n: 2 },
+      { t: 'add', n: 3 },
+      { t: 'delRoute', n: 2 },
+      { t: 'remove', n: 3 },
+      { t: 'delLink', n: 1 },
+      { t: 'apply' },
+      { t: 'down', n: 2 },
+    ];
+    const want = await reference([1, 2, 4]);
+    expect(want.routes.filter((r) => r.includes(`proto ${RTPROT_ROUTECTL}`))).toHaveLength(7);
+    await fc.assert(
+      fc.asyncProperty(fc.shuffledSubarray(ops, { minLength: ops.length, maxLength: ops.length }), async (order) => {
+        expect(await run(order, [1, 2, 4])).toEqual(want);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('random histories converge to the reference state of the final desired set', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(opArb, { maxLength: 14 }),
+        fc.subarray([1, 2, 3, 4]),
+        async (ops, final) => {
+          expect(await run(ops, final)).toEqual(await reference(final));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
