@@ -1,0 +1,103 @@
+/**
+ * The session's public types: its configuration, the injected clock and transport, the
+ * typed reason a session went down, and the snapshot `info()` returns.
+ */
+import type { Duplex } from 'node:stream';
+import type { DownKind, Negotiated, State } from '../fsm/index.js';
+import type { Family } from '../wire/types.js';
+
+export interface SessionConfig {
+  readonly localAsn: number;
+  readonly routerId: string;
+  readonly peerAddress: string;
+  readonly peerAsn: number;
+  /** Default 179. */
+  readonly port?: number;
+  readonly localAddress?: string;
+  /** Seconds, 0 or >= 3; default 90. */
+  readonly holdTime?: number;
+  /** Seconds; default 30. */
+  readonly connectRetryTime?: number;
+  /** Only accept connections, never initiate (RFC 4271 8.1.1 PassiveTcpEstablishment). */
+  readonly passive?: boolean;
+  readonly families: readonly Family[];
+  /** RFC 4724 restart time announced; default 120. */
+  readonly gracefulRestartTime?: number;
+  /** FQDN capability hostname (shown by FRR's `show bgp neighbors`). */
+  readonly hostname?: string;
+  /** Cap of the idle-hold backoff, seconds; default 120. */
+  readonly idleHoldMax?: number;
+}
+
+/** A socket as the session needs it: net.Socket fits, and so does the test duplex pair. */
+export type SocketLike = Duplex & {
+  remoteAddress?: string | undefined;
+  localAddress?: string | undefined;
+  setNoDelay?: (noDelay?: boolean) => unknown;
+};
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(h: unknown): void;
+}
+
+export interface ConnectOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly localAddress?: string;
+}
+
+/** Starts an outgoing connection; the socket emits 'connect' once established, or 'error'/'close'. */
+export type ConnectFn = (opts: ConnectOptions) => SocketLike;
+
+export interface SessionDeps {
+  readonly clock: Clock;
+  readonly connect: ConnectFn;
+  /** [0, 1), for timer jitter. */
+  readonly random: () => number;
+}
+
+/** The FSM's reason kinds are the session's. */
+export type { DownKind };
+
+export interface DownReason {
+  readonly kind: DownKind;
+  /** In words, e.g. 'NOTIFICATION received: Cease / Administrative Shutdown: "maintenance"'. */
+  readonly text: string;
+  readonly code?: number;
+  readonly subcode?: number;
+}
+
+export interface NotificationRecord {
+  readonly code: number;
+  readonly subcode: number;
+  /** "Cease / Administrative Shutdown" */
+  readonly name: string;
+  /** RFC 9003 shutdown communication, or null. */
+  readonly text: string | null;
+  readonly at: Date;
+}
+
+export type MessageKind = 'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh';
+export type MessageCounters = Record<MessageKind, number>;
+
+export interface SessionInfo {
+  readonly state: State;
+  /** Last state change. */
+  readonly since: Date;
+  readonly negotiated: Negotiated | null;
+  readonly localAddress: string | null;
+  readonly remoteAddress: string | null;
+  readonly counters: { readonly in: Readonly<MessageCounters>; readonly out: Readonly<MessageCounters> };
+  /** Times the session left Established. */
+  readonly flaps: number;
+  readonly lastError: string | null;
+  readonly lastNotificationSent: NotificationRecord | null;
+  readonly lastNotificationReceived: NotificationRecord | null;
+  /** Negotiated values once an OPEN was accepted, else the configured hold time and a third of it. */
+  readonly holdTime: number;
+  readonly keepalive: number;
+  /** ConnectRetryTime, seconds. */
+  readonly connectRetry: number;
+}

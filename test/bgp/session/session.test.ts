@@ -1,0 +1,348 @@
+/**
+ * Sessions on a fake clock over in-memory connections: two Sessions talking to each
+ * other, and a scripted raw peer for malformed input.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Session } from '../../../bgp/session/index.js';
+import type { DownReason, SessionConfig } from '../../../bgp/session/index.js';
+import { buildOpen } from '../../../bgp/fsm/index.js';
+import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
+import type { BgpMessage, NotificationMessage, UpdateMessage } from '../../../bgp/wire/index.js';
+import { FakeClock, FakeNet, settle } from './harness.js';
+import type { PipeEnd } from './harness.js';
+
+const A_ADDR = '10.0.0.1';
+const B_ADDR = '10.0.0.2';
+
+const cfgA: SessionConfig = {
+  localAsn: 65001,
+  routerId: '192.0.2.1',
+  peerAddress: B_ADDR,
+  peerAsn: 65002,
+  families: ['ipv4-unicast', 'ipv6-unicast'],
+};
+const cfgB: SessionConfig = {
+  localAsn: 65002,
+  routerId: '192.0.2.2',
+  peerAddress: A_ADDR,
+  peerAsn: 65001,
+  families: ['ipv4-unicast', 'ipv6-unicast'],
+};
+
+const sessions: Session[] = [];
+
+afterEach(() => {
+  // Sessions of a failed test must not keep timers of the next one alive.
+  for (const s of sessions.splice(0)) void s.stop();
+});
+
+function setup(a: Partial<SessionConfig> = {}, b: Partial<SessionConfig> = {}, random = () => 1) {
+  const clock = new FakeClock();
+  const net = new FakeNet();
+  const A = new Session({ ...cfgA, ...a }, { clock, connect: net.connector(A_ADDR), random });
+  const B = new Session({ ...cfgB, ...b }, { clock, connect: net.connector(B_ADDR), random });
+  net.listeners.set(A_ADDR, A);
+  net.listeners.set(B_ADDR, B);
+  sessions.push(A, B);
+  const downs: { A: DownReason[]; B: DownReason[] } = { A: [], B: [] };
+  A.on('down', (r: DownReason) => downs.A.push(r));
+  B.on('down', (r: DownReason) => downs.B.push(r));
+  return { clock, net, A, B, downs };
+}
+
+/** Reads what a Session writes to a raw pipe end. */
+function reader(end: PipeEnd): BgpMessage[] {
+  const out: BgpMessage[] = [];
+  const f = new MessageFramer(65535);
+  end.on('data', (chunk: Buffer) => {
+    for (const m of f.push(chunk)) out.push(decodeMessage(m, { asn4: true, extendedMessage: true }));
+  });
+  return out;
+}
+
+const notifications = (ms: BgpMessage[]): NotificationMessage[] => ms.filter((m): m is NotificationMessage => m.type === 'NOTIFICATION');
+
+describe('Session (fake clock, in-memory connections)', () => {
+  it('reaches Established, negotiates, exchanges an UPDATE and stops without leaking timers', async () => {
+    const { clock, A, B, net } = setup({}, { passive: true });
+    const established: string[] = [];
+    A.on('established', () => established.push('A'));
+    B.on('established', () => established.push('B'));
+    const states: string[] = [];
+    A.on('state', (from: string, to: string) => states.push(`${from}->${to}`));
+    B.start();
+    A.start();
+    expect(B.state).toBe('Active');
+    await settle();
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+    expect(established.sort()).toEqual(['A', 'B']);
+    expect(states).toEqual(['Idle->Connect', 'Connect->OpenSent', 'OpenSent->OpenConfirm', 'OpenConfirm->Established']);
+    expect(net.live()).toHaveLength(1);
+    expect(net.live()[0]!.client.noDelay).toBe(true);
+
+    const ia = A.info();
+    expect(ia.negotiated).toMatchObject({ peerAsn: 65002, holdTime: 90, keepalive: 30, families: ['ipv4-unicast', 'ipv6-unicast'], extendedMessage: true });
+    expect(ia).toMatchObject({ localAddress: A_ADDR, remoteAddress: B_ADDR, holdTime: 90, keepalive: 30, connectRetry: 30, lastError: null });
+    expect(ia.counters.in).toMatchObject({ open: 1, keepalive: 1 });
+    expect(ia.counters.out).toMatchObject({ open: 1, keepalive: 1 });
+
+    const got: UpdateMessage[] = [];
+    B.on('update', (u: UpdateMessage) => got.push(u));
+    const upd = encodeMessage(
+      { type: 'UPDATE', withdrawn: [], attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65001] }], nextHop: A_ADDR }, nlri: ['198.51.100.7/32'], handling: 'none', errors: [] },
+      { asn4: true, extendedMessage: true },
+    );
+    expect(A.sendUpdates([upd, upd])).toBe(true);
+    await settle();
+    expect(got).toHaveLength(2);
+    expect(got[0]!.nlri).toEqual(['198.51.100.7/32']);
+    expect(B.info().counters.in.update).toBe(2);
+
+    await Promise.all([A.stop(), B.stop()]);
+    await settle();
+    expect([A.state, B.state]).toEqual(['Idle', 'Idle']);
+    expect(clock.pending).toBe(0);
+    expect(net.live()).toHaveLength(0);
+  });
+
+  it('sends KEEPALIVEs every hold/3 and stays up', async () => {
+    const { clock, A, B } = setup({ holdTime: 9 }, { passive: true, holdTime: 30 });
+    B.start();
+    A.start();
+    await settle();
+    expect(A.info()).toMatchObject({ state: 'Established', holdTime: 9, keepalive: 3 });
+    const before = A.info().counters.out.keepalive;
+    await clock.advance(30_000);
+    expect(A.info().counters.out.keepalive - before).toBe(10);
+    expect(B.info().counters.out.keepalive).toBeGreaterThanOrEqual(10);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+  });
+
+  it('hold time 0: no KEEPALIVEs, no hold timer', async () => {
+    const { clock, A, B } = setup({ holdTime: 0 }, { passive: true });
+    B.start();
+    A.start();
+    await settle();
+    expect(A.info()).toMatchObject({ state: 'Established', holdTime: 0, keepalive: 0 });
+    await clock.advance(3_600_000);
+    // Only the KEEPALIVE that confirms the OPEN (RFC 4271 8.2.2 OpenSent).
+    expect(A.info().counters.out.keepalive).toBe(1);
+    expect(B.info().counters.out.keepalive).toBe(1);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+  });
+
+  it('hold timer expiry: 4/0 sent and down with kind hold-timer-expired', async () => {
+    const { clock, A, B, net, downs } = setup({}, { passive: true });
+    B.start();
+    A.start();
+    await settle();
+    expect(A.state).toBe('Established');
+    const link = net.live()[0]!;
+    const seenByB = reader(link.client); // B's end is the server end; tap what A writes
+    link.server.blackhole = true; // B -> A goes silent
+    await clock.advance(89_000);
+    expect(A.state).toBe('Established');
+    await clock.advance(1_000);
+    expect(downs.A[0]).toMatchObject({ kind: 'hold-timer-expired', text: 'hold timer expired', code: 4, subcode: 0 });
+    expect(A.info().lastNotificationSent).toMatchObject({ code: 4, subcode: 0, name: 'Hold Timer Expired' });
+    expect(A.info().lastError).toBe('hold timer expired');
+    expect(A.info().flaps).toBe(1);
+    expect(A.state).toBe('Idle');
+    void seenByB;
+    // B was told why.
+    expect(downs.B[0]).toMatchObject({ kind: 'notification-received', text: 'NOTIFICATION received: Hold Timer Expired' });
+  });
+
+  it("a peer's NOTIFICATION with an RFC 9003 message becomes the reason; stop() sends Cease / Administrative Shutdown", async () => {
+    const { clock, A, B, downs } = setup({}, { passive: true });
+    B.start();
+    A.start();
+    await settle();
+    await B.stop('maintenance');
+    await settle();
+    expect(downs.B[0]).toMatchObject({ kind: 'admin-stop', text: 'administratively stopped: "maintenance"' });
+    expect(B.info().lastNotificationSent).toMatchObject({ code: 6, subcode: 2, name: 'Cease / Administrative Shutdown', text: 'maintenance' });
+    expect(B.info().lastError).toBeNull();
+    expect(downs.A[0]).toEqual({
+      kind: 'notification-received',
+      text: 'NOTIFICATION received: Cease / Administrative Shutdown: "maintenance"',
+      code: 6,
+      subcode: 2,
+    });
+    expect(A.info().lastNotificationReceived).toMatchObject({ code: 6, subcode: 2, text: 'maintenance' });
+    // B stays down: no restart, and A's attempts are refused until B starts again.
+    await clock.advance(300_000);
+    expect(B.state).toBe('Idle');
+    expect(A.state).not.toBe('Established');
+    B.start();
+    await clock.advance(130_000);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+  });
+
+  it('backoff: connect failures retry after 1, 2, 4, … s capped at idleHoldMax, with jitter', async () => {
+    for (const [random, expected] of [
+      [() => 1, ['1', '2', '4', '8', '16', '32', '64', '120', '120']],
+      [() => 0, ['0.8', '1.5', '3', '6', '12', '24', '48', '90', '90']],
+    ] as const) {
+      const clock = new FakeClock();
+      const net = new FakeNet(); // nobody listens: ECONNREFUSED
+      const A = new Session(cfgA, { clock, connect: net.connector(A_ADDR), random });
+      sessions.push(A);
+      const texts: string[] = [];
+      A.on('down', (r: DownReason) => {
+        expect(r.kind).toBe('connect-failed');
+        texts.push(r.text);
+      });
+      A.start();
+      await settle();
+      // Each retry happens exactly after the announced delay.
+      while (texts.length < expected.length) {
+        const last = /retry in ([\d.]+) s$/.exec(texts.at(-1) ?? '');
+        expect(last).not.toBeNull();
+        await clock.advance(Number(last![1]) * 1000 - 1);
+        expect(A.state).toBe('Idle');
+        await clock.advance(1);
+      }
+      expect(texts).toEqual(expected.map((s) => `connect: ECONNREFUSED, retry in ${s} s`));
+      expect(A.info().lastError).toBe(`connect: ECONNREFUSED, retry in ${expected.at(-1)} s`);
+      await A.stop();
+      expect(clock.pending).toBe(0);
+    }
+  });
+
+  it('connection collision (both connect at once) resolves to one session, kept by the higher BGP identifier', async () => {
+    for (const [idA, idB] of [
+      ['192.0.2.1', '192.0.2.2'],
+      ['192.0.2.9', '192.0.2.2'],
+    ] as const) {
+      const { clock, A, B, net } = setup({ routerId: idA }, { routerId: idB });
+      net.hold = true;
+      A.start();
+      B.start();
+      await settle();
+      // Both TCP connections come up together: each side is in OpenSent on its own
+      // connection when the peer's OPEN arrives on the other one.
+      net.release();
+      await settle();
+      await clock.advance(1_000);
+      expect([A.state, B.state]).toEqual(['Established', 'Established']);
+      const live = net.live();
+      expect(live).toHaveLength(2 - 1);
+      // The surviving connection is the one the higher identifier initiated.
+      const winner = idA > idB ? A_ADDR : B_ADDR;
+      expect(live[0]!.from).toBe(winner);
+      expect(net.links).toHaveLength(2);
+      // Whoever had a connection dumped said why: Cease / Connection Collision Resolution.
+      const sent = [A.info().lastNotificationSent, B.info().lastNotificationSent].filter((n) => n !== null);
+      expect(sent.length).toBeGreaterThanOrEqual(1);
+      for (const n of sent) expect(n).toMatchObject({ code: 6, subcode: 7 });
+      // Still up after keepalives.
+      await clock.advance(200_000);
+      expect([A.state, B.state]).toEqual(['Established', 'Established']);
+      await Promise.all([A.stop(), B.stop()]);
+      expect(clock.pending).toBe(0);
+    }
+  });
+});
+
+describe('Session: staggered simultaneous start', () => {
+  it('the side whose own connect has not completed adopts the peer connection', async () => {
+    const { clock, A, B, net } = setup();
+    A.start();
+    B.start();
+    await settle();
+    await clock.advance(1_000);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+    expect(net.live()).toHaveLength(1);
+    await Promise.all([A.stop(), B.stop()]);
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('Session against a scripted peer (malformed input)', () => {
+  function scripted(
+    peerOpen: BgpMessage = buildOpen({ asn: 65002, routerId: '192.0.2.2', holdTime: 90, families: ['ipv4-unicast'], extendedMessage: false }),
+  ) {
+    const clock = new FakeClock();
+    const net = new FakeNet();
+    let server: PipeEnd | undefined;
+    let seen: BgpMessage[] = [];
+    net.raw.set(B_ADDR, (s) => {
+      server = s;
+      seen = reader(s);
+      s.write(encodeMessage(peerOpen));
+    });
+    const A = new Session(cfgA, { clock, connect: net.connector(A_ADDR), random: () => 1 });
+    sessions.push(A);
+    const downs: DownReason[] = [];
+    A.on('down', (r: DownReason) => downs.push(r));
+    return {
+      clock,
+      A,
+      downs,
+      server: () => server!,
+      seen: () => seen,
+    };
+  }
+
+  it('reaches Established with a scripted peer (sanity for the cases below)', async () => {
+    const t = scripted();
+    t.A.start();
+    await settle();
+    t.server().write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    expect(t.A.state).toBe('Established');
+    expect(t.A.info().negotiated?.families).toEqual(['ipv4-unicast']);
+  });
+
+  it('malformed header -> 1/2 Bad Message Length with the length as data', async () => {
+    const t = scripted();
+    t.A.start();
+    await settle();
+    t.server().write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    expect(t.A.state).toBe('Established');
+    const bad = Buffer.alloc(19, 0xff);
+    bad.writeUInt16BE(5000, 16); // > 4096: extended messages not negotiated (peer did not offer them)
+    bad[18] = 2;
+    t.server().write(bad);
+    await settle();
+    const n = notifications(t.seen());
+    expect(n).toHaveLength(1);
+    expect([n[0]!.code, n[0]!.subcode, n[0]!.data.toString('hex')]).toEqual([1, 2, '1388']);
+    expect(t.downs[0]).toMatchObject({ kind: 'notification-sent', code: 1, subcode: 2 });
+    expect(t.downs[0]!.text).toMatch(/^NOTIFICATION sent: Message Header Error \/ Bad Message Length/);
+    expect(t.A.state).toBe('Idle');
+  });
+
+  it('bad peer AS in OPEN -> 2/2 and down with kind open-error', async () => {
+    const t = scripted(buildOpen({ asn: 65099, routerId: '192.0.2.2', holdTime: 90, families: ['ipv4-unicast'] }));
+    t.A.start();
+    await settle();
+    const n = notifications(t.seen());
+    expect(n.map((x) => [x.code, x.subcode])).toEqual([[2, 2]]);
+    expect(t.downs[0]).toMatchObject({ kind: 'open-error', code: 2, subcode: 2 });
+    expect(t.downs[0]!.text).toContain('peer AS 65099, expected 65002');
+    expect(t.A.state).toBe('Idle');
+    expect(t.A.info().lastNotificationSent).toMatchObject({ code: 2, subcode: 2, name: 'OPEN Message Error / Bad Peer AS' });
+  });
+
+  it('a malformed UPDATE never throws out of the session: the exact NOTIFICATION is sent', async () => {
+    const t = scripted();
+    t.A.start();
+    await settle();
+    t.server().write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    // UPDATE whose withdrawn-routes length runs past the message (RFC 4271 6.3: 3/1).
+    const body = Buffer.from([0x00, 0x40, 0x00, 0x00]);
+    const hdr = Buffer.alloc(19, 0xff);
+    hdr.writeUInt16BE(19 + body.length, 16);
+    hdr[18] = 2;
+    t.server().write(Buffer.concat([hdr, body]));
+    await settle();
+    const n = notifications(t.seen());
+    expect(n).toHaveLength(1);
+    expect(n[0]!.code).toBe(3);
+    expect(t.downs[0]).toMatchObject({ kind: 'notification-sent', code: 3 });
+  });
+});
