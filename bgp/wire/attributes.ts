@@ -105,6 +105,8 @@ export interface AttributeDescriptor {
   readonly flags: number;
   /** RFC 7606 action when malformed (the section that says so is in `rfc`). */
   readonly malformed: Exclude<ErrorHandling, 'none'>;
+  /** When the action depends on the peer (RFC 7606 7.9, 7.10: internal or external). */
+  malformedFor?(ctx: CodecContext): Exclude<ErrorHandling, 'none'>;
   readonly rfc: string;
   /** Throws Malformed. */
   decode(v: Buffer, st: DecodeState): void;
@@ -464,10 +466,11 @@ export const ATTRIBUTES: readonly AttributeDescriptor[] = [
     name: 'ORIGINATOR_ID',
     flags: OPTIONAL,
     malformed: 'attribute-discard',
+    malformedFor: (ctx) => (ctx.internal ? 'treat-as-withdraw' : 'attribute-discard'),
     rfc: 'RFC 7606 7.9',
     decode(v, st) {
       // Validated, then dropped: this speaker is no route reflector and the attribute is non-transitive.
-      if (v.length !== 4) throw new Malformed(`ORIGINATOR_ID length ${v.length}`, 5, st.ctx.internal ? 'treat-as-withdraw' : undefined);
+      if (v.length !== 4) throw new Malformed(`ORIGINATOR_ID length ${v.length}`, 5);
     },
   },
   {
@@ -475,10 +478,11 @@ export const ATTRIBUTES: readonly AttributeDescriptor[] = [
     name: 'CLUSTER_LIST',
     flags: OPTIONAL,
     malformed: 'attribute-discard',
+    malformedFor: (ctx) => (ctx.internal ? 'treat-as-withdraw' : 'attribute-discard'),
     rfc: 'RFC 7606 7.10',
     decode(v, st) {
       if (v.length === 0 || v.length % 4 !== 0) {
-        throw new Malformed(`CLUSTER_LIST length ${v.length}`, 5, st.ctx.internal ? 'treat-as-withdraw' : undefined);
+        throw new Malformed(`CLUSTER_LIST length ${v.length}`, 5);
       }
     },
   },
@@ -763,7 +767,7 @@ export function decodeAttributes(buf: Buffer, start: number, end: number, ctx: C
       d.decode(value, st);
     } catch (e) {
       if (!(e instanceof Malformed)) throw e;
-      let action = e.handling ?? d.malformed;
+      let action = e.handling ?? d.malformedFor?.(ctx) ?? d.malformed;
       // RFC 7606 7.11/7.12: MP errors may disable the family instead of the session.
       if (action === 'session-reset' && e.family && ctx.mpErrorHandling === 'afisafi-disable') {
         action = 'afisafi-disable';
