@@ -1,0 +1,170 @@
+/**
+ * The `routectl` command line (DESIGN.md "The operator interface"): commander program
+ * built per run, output through an injected IO so tests run it in-process, and the exit
+ * code returned rather than process.exit()ed.
+ *
+ * Exit codes: 0 success (status: every peer Established); 1 failure (status: some peer is
+ * not Established; an invalid config; an error answer from the agent); 2 the agent
+ * cannot be reached (not running, permission denied, no answer in time); 64 usage error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
+import { ApiClientError } from '../api/errors.js';
+import type { RouteViewName } from '../api/types.js';
+import { ConfigError } from '../config/errors.js';
+import { formatConfig } from '../config/format.js';
+import { loadConfig } from '../config/load.js';
+import { VERSION } from '../version.js';
+import { peerDetailText, peersTable, routesText, statusText } from './format.js';
+
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const EXIT = { ok: 0, failure: 1, unreachable: 2, usage: 64 } as const;
+
+const processIO: CliIO = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+
+interface ClientOpts {
+  socket: string;
+  json?: boolean;
+}
+
+export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('routectl');
+  program
+    .description('routectl: routable addresses for containers, a BGP speaker, zone policy')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError('(run routectl --help for usage)');
+
+  const socketOption = () => new Option('--socket <path>', 'the agent API socket').default(DEFAULT_SOCKET);
+
+  /** Runs a client command; maps client errors to messages and exit codes. */
+  const client = (fn: (c: ApiClient, o: ClientOpts, ...args: string[]) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      const o = cmd.opts<ClientOpts>();
+      const positional = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
+      try {
+        code = await fn(new ApiClient(o.socket), o, ...positional);
+      } catch (err) {
+        if (!(err instanceof ApiClientError)) throw err;
+        io.err(`routectl: ${err.message}\n`);
+        code = err.unreachable ? EXIT.unreachable : EXIT.failure;
+      }
+    };
+
+  program
+    .command('agent')
+    .description('run the agent (the daemon)')
+    .requiredOption('--config <file>', 'agent.yaml')
+    .action(async (o: { config: string }) => {
+      let cfg;
+      try {
+        cfg = loadConfig(o.config);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        io.err(`${err.message}\nroutectl: invalid config, nothing started (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'})\n`);
+        code = EXIT.failure;
+        return;
+      }
+      const { runAgent } = await import('../agent.js');
+      const agent = await runAgent(cfg, { configPath: o.config });
+      code = await agent.done;
+    });
+
+  program
+    .command('validate')
+    .description('check a config file and print its canonical form')
+    .argument('<file>', 'agent.yaml')
+    .action((file: string) => {
+      try {
+        io.out(formatConfig(loadConfig(file)));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        io.err(`${err.message}\n${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${file}\n`);
+        code = EXIT.failure;
+      }
+    });
+
+  program
+    .command('status')
+    .description('node, peers and counts; exit 0 only when every peer is Established')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o) => {
+        const s = await c.status();
+        io.out(o.json ? json(s) : statusText(s));
+        return s.peers.every((p) => p.state === 'Established') ? EXIT.ok : EXIT.failure;
+      }),
+    );
+
+  program
+    .command('peers')
+    .description('all peers, or the detail of one: capabilities, timers, counters, NOTIFICATIONs')
+    .argument('[address]', 'one peer')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o, address) => {
+        if (address !== undefined) {
+          const p = await c.peer(address);
+          io.out(o.json ? json(p) : peerDetailText(p));
+        } else {
+          const r = await c.peers();
+          io.out(o.json ? json(r) : `${peersTable(r.peers)}\n`);
+        }
+        return EXIT.ok;
+      }),
+    );
+
+  const views: RouteViewName[] = ['received', 'advertised', 'kernel'];
+  const routes = program
+    .command('routes')
+    .description('routes received from peers (accepted or filtered, and why), advertised to them, or in the kernel')
+    .option('--peer <address>', 'only this peer')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON');
+  for (const v of views) {
+    routes.addOption(new Option(`--${v}`, `the ${v} view`).conflicts(views.filter((x) => x !== v)));
+  }
+  routes.action(
+    client(async (c, o) => {
+      const flags = o as ClientOpts & { peer?: string } & Partial<Record<RouteViewName, boolean>>;
+      const chosen = views.filter((v) => flags[v]);
+      const peer = flags.peer;
+      if (chosen.length === 0) {
+        // Default: what we send and what we get, the two questions asked first.
+        const advertised = await c.routes({ view: 'advertised', ...(peer ? { peer } : {}) });
+        const received = await c.routes({ view: 'received', ...(peer ? { peer } : {}) });
+        io.out(o.json ? json({ advertised, received }) : `${routesText(advertised)}\n${routesText(received)}`);
+      } else {
+        const r = await c.routes({ view: chosen[0] as RouteViewName, ...(peer ? { peer } : {}) });
+        io.out(o.json ? json(r) : routesText(r));
+      }
+      return EXIT.ok;
+    }),
+  );
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version "fail" with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    io.err(`routectl: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+  return code;
+}
