@@ -22,7 +22,10 @@ import {
   type RouterOptions,
 } from './daemon.js';
 
-export type BirdOptions = RouterOptions;
+export interface BirdOptions extends RouterOptions {
+  /** Lines added inside every `protocol bgp` block (e.g. `enable as4 off;`, `enable extended messages on;`). */
+  readonly peerConfig?: string;
+}
 
 const CH: Record<Family, 'ipv4' | 'ipv6'> = { 'ipv4-unicast': 'ipv4', 'ipv6-unicast': 'ipv6' };
 
@@ -42,7 +45,8 @@ function channels(fams: readonly Family[], active: readonly Family[], dflt: read
     const c = CH[fam];
     const def = dflt.includes(fam) ? ` || proto = "def${c.slice(-1)}"` : '';
     L.push(`${indent}${c} {`, `${indent}  import all;`);
-    L.push(`${indent}  export where proto = "net${c.slice(-1)}" || source = RTS_BGP${def};`, `${indent}};`);
+    // Static protocols named net4*/net6* are originated (extraConfig may add more, e.g. with attributes).
+    L.push(`${indent}  export where proto ~ "net${c.slice(-1)}*" || source = RTS_BGP${def};`, `${indent}};`);
   }
   return L;
 }
@@ -69,6 +73,7 @@ export function birdConfig(o: BirdOptions, logFile: string): string {
     L.push(`protocol kernel kernel${v} {`, `  ${c} { import none; export ${exp}; };`, '  merge paths yes;', '}');
   }
   const common = [`  local as ${o.asn};`, `  hold time ${hold};`, `  keepalive time ${keep};`, '  connect retry time 2;', '  error wait time 1, 10;'];
+  if (o.peerConfig) common.push(...o.peerConfig.split('\n').map((l) => `  ${l.trim()}`));
   for (const n of o.neighbors ?? ([] as NeighborOptions[])) {
     L.push(`protocol bgp ${birdProtocolName(n.address)} {`);
     if (n.shutdown) L.push('  disabled;');
