@@ -83,6 +83,8 @@ interface Conn {
   readonly sock: SocketLike;
   readonly framer: MessageFramer;
   readonly initiatedLocally: boolean;
+  /** TCP is established (an outgoing attempt may still be connecting). */
+  up: boolean;
   /** We closed it (or it closed and was handled): no more events from it. */
   dropped: boolean;
   /** The socket itself is gone. */
@@ -432,6 +434,7 @@ export class Session extends EventEmitter {
     this.conn = c;
     sock.once('connect', () => {
       if (c !== this.conn || c.dropped) return;
+      c.up = true;
       this.tune(sock);
       this.fire({ type: 'Tcp_CR_Acked' });
     });
@@ -451,6 +454,7 @@ export class Session extends EventEmitter {
       sock,
       framer: new MessageFramer(),
       initiatedLocally,
+      up: !initiatedLocally,
       dropped: false,
       closed: false,
       error: null,
@@ -503,7 +507,8 @@ export class Session extends EventEmitter {
     if (c.openTimer !== undefined) this.deps.clock.clearTimeout(c.openTimer);
     c.openTimer = undefined;
     if (c.closed) return;
-    if (!graceful || c.sock.destroyed) {
+    // An attempt still connecting has nothing to flush.
+    if (!graceful || !c.up || c.sock.destroyed) {
       c.sock.destroy();
       return;
     }

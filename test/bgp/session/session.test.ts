@@ -8,7 +8,7 @@ import type { DownReason, SessionConfig } from '../../../bgp/session/index.js';
 import { buildOpen } from '../../../bgp/fsm/index.js';
 import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
 import type { BgpMessage, NotificationMessage, UpdateMessage } from '../../../bgp/wire/index.js';
-import { FakeClock, FakeNet, settle } from './harness.js';
+import { FakeClock, FakeNet, duplexPair, settle } from './harness.js';
 import type { PipeEnd } from './harness.js';
 
 const A_ADDR = '10.0.0.1';
@@ -242,6 +242,100 @@ describe('Session (fake clock, in-memory connections)', () => {
       await Promise.all([A.stop(), B.stop()]);
       expect(clock.pending).toBe(0);
     }
+  });
+});
+
+describe('Session: UPDATE flow', () => {
+  const v4Update = (prefix: string): Buffer =>
+    encodeMessage(
+      { type: 'UPDATE', withdrawn: [], attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65001] }], nextHop: A_ADDR }, nlri: [prefix], handling: 'none', errors: [] },
+      { asn4: true, extendedMessage: true },
+    );
+
+  async function up() {
+    const t = setup({}, { passive: true });
+    t.B.start();
+    t.A.start();
+    await settle();
+    expect([t.A.state, t.B.state]).toEqual(['Established', 'Established']);
+    return t;
+  }
+
+  it("a write past the socket's buffer returns false and 'drain' follows; every UPDATE arrives", async () => {
+    const { A, B } = await up();
+    const got: UpdateMessage[] = [];
+    B.on('update', (u: UpdateMessage) => got.push(u));
+    let drained = 0;
+    A.on('drain', () => drained++);
+    const batch = Array.from({ length: 600 }, (_, i) => v4Update(`198.18.${i >> 8}.${i & 255}/32`));
+    expect(batch.reduce((n, b) => n + b.length, 0)).toBeGreaterThan(16 * 1024);
+    expect(A.sendUpdates(batch)).toBe(false);
+    await settle();
+    expect(drained).toBe(1);
+    expect(got).toHaveLength(600);
+    expect(A.info().counters.out.update).toBe(600);
+  });
+
+  it('an UPDATE with an RFC 7606 treat-as-withdraw finding is emitted as is, the session stays up', async () => {
+    const { A, B, net } = await up();
+    const got: UpdateMessage[] = [];
+    B.on('update', (u: UpdateMessage) => got.push(u));
+    const buf = Buffer.from(v4Update('198.51.100.9/32'));
+    const at = buf.indexOf(Buffer.from([0x40, 0x01, 0x01, 0x00])); // ORIGIN IGP
+    expect(at).toBeGreaterThan(0);
+    buf[at + 3] = 5; // undefined ORIGIN value: treat-as-withdraw (RFC 7606 7.1)
+    net.live()[0]!.client.write(buf); // raw, straight onto A's connection to B
+    await settle();
+    expect(got).toHaveLength(1);
+    expect(got[0]!.handling).toBe('treat-as-withdraw');
+    expect(got[0]!.nlri).toEqual(['198.51.100.9/32']);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+  });
+
+  it('ROUTE-REFRESH goes out for a negotiated family and is emitted on the other side', async () => {
+    const { A, B } = await up();
+    const rr: unknown[] = [];
+    B.on('routeRefresh', (x: unknown) => rr.push(x));
+    A.sendRouteRefresh('ipv6-unicast');
+    await settle();
+    expect(rr).toEqual([{ afi: 2, safi: 1, subtype: 0 }]);
+    expect(A.info().counters.out.routeRefresh).toBe(1);
+    expect(B.info().counters.in.routeRefresh).toBe(1);
+  });
+});
+
+describe('Session: connection handling', () => {
+  it('a connect that hangs is retried when the ConnectRetryTimer expires, and the old attempt is dropped', async () => {
+    const clock = new FakeClock();
+    const net = new FakeNet();
+    net.hold = true; // SYNs into the void
+    const attempts: PipeEnd[] = [];
+    const connect = net.connector(A_ADDR);
+    const A = new Session({ ...cfgA, connectRetryTime: 30 }, { clock, connect: (o) => { const s = connect(o); attempts.push(s as PipeEnd); return s; }, random: () => 1 });
+    sessions.push(A);
+    A.start();
+    await settle();
+    expect(A.state).toBe('Connect');
+    await clock.advance(29_999);
+    expect(attempts).toHaveLength(1);
+    await clock.advance(1);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]!.destroyed).toBe(true);
+    expect(A.state).toBe('Connect');
+    await A.stop();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a connection while stopped is refused with Cease / Connection Rejected', async () => {
+    const clock = new FakeClock();
+    const B = new Session(cfgB, { clock });
+    const [peer, mine] = duplexPair(A_ADDR, B_ADDR);
+    const seen = reader(peer);
+    B.acceptIncoming(mine);
+    await settle();
+    expect(notifications(seen).map((n) => [n.code, n.subcode])).toEqual([[6, 5]]);
+    expect(mine.writableEnded).toBe(true);
+    expect(B.state).toBe('Idle');
   });
 });
 
