@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LocalStore } from '../../../src/store/local.js';
 import { bundleEntry } from './child-bundle.js';
@@ -17,7 +17,10 @@ const dir = mkdtempSync(join(tmpdir(), 'rtc-crash-'));
 beforeAll(async () => {
   child = await bundleEntry(join(import.meta.dirname, 'crash-child.ts'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  if (child) rmSync(dirname(child), { recursive: true, force: true });
+});
 
 function runAndKill(afterMs: number): Promise<{ lastAck: number; acks: number }> {
   return new Promise((resolve, reject) => {
