@@ -1,0 +1,366 @@
+/**
+ * The agent: wires config, BGP speaker and control API together (DESIGN.md layout).
+ * In speaker-only mode (`runtime: {}`) it peers with `bgp.peers`, advertises
+ * `bgp.advertise`, and answers `routectl status/peers/routes` on the API socket.
+ *
+ * Signals: SIGTERM/SIGINT stop gracefully (every session closed with Cease /
+ * Administrative Shutdown and a reason text, RFC 9003; the API socket removed). SIGHUP
+ * re-reads the config file and applies peer, import and advertisement changes; an
+ * invalid file is logged and the running config kept.
+ */
+import { ApiError } from './api/errors.js';
+import { startApiServer, type ApiServer } from './api/server.js';
+import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse } from './api/types.js';
+import { ConfigError } from './config/errors.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger, peerLogger, type Logger } from './log.js';
+import { VERSION } from './version.js';
+
+// ---------------------------------------------------------------------------
+// What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
+// its API, so the agent can run over the real speaker or a stand-in in tests.
+// ---------------------------------------------------------------------------
+
+export interface SpeakerPeerConfig {
+  readonly address: string;
+  readonly asn: number;
+  readonly port?: number;
+  readonly localAddress?: string;
+  readonly passive?: boolean;
+  readonly holdTime?: number;
+  readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
+  readonly description?: string;
+  readonly maxPrefixes?: number;
+}
+
+export interface SpeakerConfigForAgent {
+  readonly asn: number;
+  readonly routerId: string;
+  readonly listen: { readonly address: string; readonly port: number } | null;
+  readonly holdTime: number;
+  readonly connectRetryTime: number;
+  readonly hostname?: string;
+  readonly peers: readonly SpeakerPeerConfig[];
+  readonly importFilter: readonly string[];
+}
+
+type Counters = Readonly<Record<'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh', number>>;
+interface Notif {
+  readonly code: number;
+  readonly subcode: number;
+  readonly name: string;
+  readonly text: string;
+  readonly at: string;
+}
+
+export interface SpeakerPeerStatus {
+  readonly address: string;
+  readonly asn: number;
+  readonly description: string | null;
+  readonly type: 'eBGP' | 'iBGP';
+  readonly state: string;
+  readonly since: string;
+  readonly families: readonly string[];
+  readonly prefixesSent: number;
+  readonly prefixesReceived: number;
+  readonly prefixesAccepted: number;
+  readonly lastError: string | null;
+  readonly uptime: number;
+  readonly holdTime: number | null;
+  readonly keepalive: number | null;
+  readonly capabilities: readonly string[];
+  readonly localAddress: string | null;
+  readonly remoteAddress: string | null;
+  readonly messages: { readonly in: Counters; readonly out: Counters };
+  readonly flaps: number;
+  readonly lastNotificationSent: Notif | null;
+  readonly lastNotificationReceived: Notif | null;
+  readonly problems: readonly string[];
+}
+
+export interface SpeakerRouteView {
+  readonly prefix: string;
+  readonly peer: string;
+  readonly nextHops: readonly string[];
+  readonly attributes: {
+    readonly origin?: number;
+    readonly asPath?: readonly { readonly type: string; readonly asns: readonly number[] }[];
+    readonly med?: number;
+    readonly localPref?: number;
+    readonly communities?: readonly number[];
+  };
+  readonly accepted: boolean;
+  readonly reason: string | null;
+}
+
+export interface SpeakerLike {
+  start(): Promise<void>;
+  stop(reason?: string): Promise<void>;
+  setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
+  setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
+  setImportFilter(entries: readonly string[]): void;
+  peerStatus(): readonly SpeakerPeerStatus[];
+  routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
+  advertisedCount(): number;
+  on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+}
+
+export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
+
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface AgentOptions {
+  /** The file SIGHUP re-reads; without it SIGHUP only logs that there is nothing to reload. */
+  readonly configPath?: string;
+  readonly log?: Logger;
+  readonly createSpeaker?: SpeakerFactory;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (default true; tests call stop/reload directly). */
+  readonly handleSignals?: boolean;
+  readonly now?: () => number;
+  /** The hostname default for `node` on reload (tests pin it). */
+  readonly hostname?: string;
+}
+
+export interface Agent {
+  /** Resolves with the process exit code once the agent has stopped. */
+  readonly done: Promise<number>;
+  readonly api: ApiServer;
+  config(): Config;
+  /** Re-read the config file (SIGHUP); false when it was invalid and the old one is kept. */
+  reload(): Promise<boolean>;
+  stop(reason?: string): Promise<void>;
+}
+
+/** Config → what the speaker takes. Peers get the global hold time spelt out, so a changed global hold time renews their sessions. */
+export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
+  return {
+    asn: cfg.asn,
+    routerId: cfg.routerId,
+    listen: cfg.bgp.listen.port === 0 ? null : { address: cfg.bgp.listen.address, port: cfg.bgp.listen.port },
+    holdTime: cfg.bgp.holdTime,
+    connectRetryTime: cfg.bgp.connectRetryTime,
+    hostname: cfg.node,
+    importFilter: cfg.bgp.import,
+    peers: cfg.bgp.peers.map((p) => ({
+      address: p.address,
+      asn: p.asn,
+      port: p.port,
+      passive: p.passive,
+      holdTime: p.holdTime ?? cfg.bgp.holdTime,
+      families: p.families,
+      ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
+      ...(p.description !== undefined ? { description: p.description } : {}),
+      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+    })),
+  };
+}
+
+const ORIGINS = ['IGP', 'EGP', 'INCOMPLETE'] as const;
+
+/** "65000 65010 {65020,65030}" — the way routers print AS paths. */
+export function asPathText(segments: SpeakerRouteView['attributes']['asPath']): string {
+  return (segments ?? [])
+    .map((s) => (s.type === 'set' || s.type === 'confed-set' ? `{${s.asns.join(',')}}` : s.type === 'confed-sequence' ? `(${s.asns.join(' ')})` : s.asns.join(' ')))
+    .join(' ');
+}
+
+export function routeEntry(r: SpeakerRouteView): RouteEntry {
+  const a = r.attributes;
+  return {
+    prefix: r.prefix,
+    peer: r.peer,
+    nextHops: r.nextHops,
+    asPath: asPathText(a.asPath),
+    origin: a.origin === undefined ? null : (ORIGINS[a.origin] ?? String(a.origin)),
+    med: a.med ?? null,
+    localPref: a.localPref ?? null,
+    // RFC 1997: high 16 bits the AS, low 16 bits the value.
+    communities: (a.communities ?? []).map((c) => `${Math.floor(c / 65536)}:${c % 65536}`),
+    accepted: r.accepted,
+    reason: r.reason,
+  };
+}
+
+function summary(p: SpeakerPeerStatus): PeerSummary {
+  return {
+    address: p.address,
+    asn: p.asn,
+    description: p.description,
+    type: p.type,
+    state: p.state,
+    since: p.since,
+    families: p.families,
+    prefixesSent: p.prefixesSent,
+    prefixesReceived: p.prefixesReceived,
+    prefixesAccepted: p.prefixesAccepted,
+    lastError: p.lastError,
+  };
+}
+
+function detail(p: SpeakerPeerStatus): PeerDetail {
+  return {
+    ...summary(p),
+    uptime: p.uptime,
+    holdTime: p.holdTime,
+    keepalive: p.keepalive,
+    capabilities: p.capabilities,
+    localAddress: p.localAddress,
+    remoteAddress: p.remoteAddress,
+    messages: p.messages,
+    flaps: p.flaps,
+    lastNotificationSent: p.lastNotificationSent,
+    lastNotificationReceived: p.lastNotificationReceived,
+    problems: p.problems,
+  };
+}
+
+/** What a reload cannot change without a restart: these keep their running values. */
+function restartOnly(a: Config, b: Config): string[] {
+  const out: string[] = [];
+  if (a.asn !== b.asn) out.push('asn');
+  if (a.routerId !== b.routerId) out.push('routerId');
+  if (a.node !== b.node) out.push('node');
+  if (JSON.stringify(a.bgp.listen) !== JSON.stringify(b.bgp.listen)) out.push('bgp.listen');
+  if (a.api.socket !== b.api.socket) out.push('api.socket');
+  if (JSON.stringify(a.runtime) !== JSON.stringify(b.runtime)) out.push('runtime');
+  if (JSON.stringify(a.store) !== JSON.stringify(b.store)) out.push('store');
+  return out;
+}
+
+async function defaultSpeaker(): Promise<SpeakerFactory> {
+  throw new AgentError('no BGP speaker factory given');
+}
+
+export async function runAgent(initial: Config, opts: AgentOptions = {}): Promise<Agent> {
+  const log = opts.log ?? createLogger();
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  let cfg = initial;
+
+  if (cfg.runtime.docker !== undefined) {
+    // Containers come with the runtime and dataplane; until then say so instead of pretending.
+    throw new AgentError('runtime.docker is configured, but this agent runs in speaker-only mode only; set runtime: {}');
+  }
+
+  const factory = opts.createSpeaker ?? (await defaultSpeaker());
+  const speaker = await factory(speakerConfig(cfg), log);
+  const peerLogs = new Map<string, Logger>();
+  speaker.on('peerState', (peer, from, to, reason) => {
+    let pl = peerLogs.get(peer);
+    if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
+    const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
+    pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+
+  try {
+    await speaker.start();
+  } catch (err) {
+    throw new AgentError(`cannot start the BGP speaker: ${(err as Error).message}`, { cause: err });
+  }
+  speaker.setAdvertisements(cfg.bgp.advertise.map((prefix) => ({ prefix })));
+  log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');
+
+  const known = (address: string): SpeakerPeerStatus => {
+    const p = speaker.peerStatus().find((x) => x.address === address);
+    if (!p) throw new ApiError(404, 'unknown_peer', `${address} is not a configured peer (see bgp.peers)`);
+    return p;
+  };
+  const handlers: ApiHandlers = {
+    status(): StatusResponse {
+      return {
+        node: cfg.node,
+        asn: cfg.asn,
+        routerId: cfg.routerId,
+        version: VERSION,
+        uptimeSeconds: Math.floor((now() - startedAt) / 1000),
+        peers: speaker.peerStatus().map(summary),
+        endpoints: 0, // speaker-only mode serves no containers
+        routes: speaker.advertisedCount(),
+      };
+    },
+    peers: () => ({ peers: speaker.peerStatus().map(detail) }),
+    peer: (address) => detail(known(address)),
+    routes(q) {
+      if (q.view === 'kernel') {
+        throw new ApiError(501, 'not_implemented', 'no kernel view in speaker-only mode: the agent installs no routes without a container runtime');
+      }
+      if (q.peer !== null) known(q.peer);
+      return { view: q.view, peer: q.peer, routes: speaker.routes({ view: q.view, ...(q.peer !== null ? { peer: q.peer } : {}) }).map(routeEntry) };
+    },
+    endpoints: () => ({ endpoints: [] }),
+    healthz: () => ({ ok: true }),
+  };
+
+  let api: ApiServer;
+  try {
+    api = await startApiServer(cfg.api.socket, handlers, { log });
+  } catch (err) {
+    await speaker.stop('routectl agent could not start its API');
+    throw new AgentError(`cannot start the API on ${cfg.api.socket}: ${(err as Error).message}`, { cause: err });
+  }
+
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((r) => (resolveDone = r));
+  let stopping: Promise<void> | undefined;
+
+  const stop = (reason = 'routectl agent shutting down'): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ op: 'agent.stop', event: 'stopping', reason }, 'stopping');
+      removeSignals();
+      // Cease / Administrative Shutdown with the reason as the RFC 9003 text.
+      await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
+      await api.close();
+      log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
+      resolveDone(0);
+    })();
+    return stopping;
+  };
+
+  const reload = async (): Promise<boolean> => {
+    if (opts.configPath === undefined) {
+      log.warn({ op: 'config.reload', event: 'no-file' }, 'reload asked, but the agent was not started from a config file');
+      return false;
+    }
+    let next: Config;
+    try {
+      next = loadConfig(opts.configPath, opts.hostname !== undefined ? { hostname: opts.hostname } : {});
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : undefined;
+      log.error({ op: 'config.reload', event: 'invalid', err, problems }, `config not reloaded, keeping the running one: ${(err as Error).message}`);
+      return false;
+    }
+    const fixed = restartOnly(cfg, next);
+    if (fixed.length > 0) {
+      log.warn({ op: 'config.reload', event: 'needs-restart', fields: fixed }, `changes to ${fixed.join(', ')} take effect only after a restart; keeping the running values`);
+    }
+    // Apply what can change live; the rest keeps its running value.
+    const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
+    await speaker.setPeers(speakerConfig(applied).peers);
+    speaker.setImportFilter(applied.bgp.import);
+    speaker.setAdvertisements(applied.bgp.advertise.map((prefix) => ({ prefix })));
+    cfg = applied;
+    log.info({ op: 'config.reload', event: 'applied', peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length }, 'config reloaded');
+    return true;
+  };
+
+  const onTerm = (sig: NodeJS.Signals): void => void stop(`routectl agent stopped (${sig})`);
+  const onHup = (): void => void reload();
+  const removeSignals = (): void => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onTerm);
+    process.off('SIGHUP', onHup);
+  };
+  if (opts.handleSignals !== false) {
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onTerm);
+    process.on('SIGHUP', onHup);
+  }
+
+  return { done, api, config: () => cfg, reload, stop };
+}
