@@ -200,3 +200,19 @@ describe('API client errors', () => {
     expect([e.status, e.code, e.message]).toEqual([404, 'unknown_peer', 'x']);
   });
 });
+
+describe('connect errors in words', () => {
+  // Root (the tests' user) is never refused by a 0600 socket, so the errno is made up here.
+  const errno = (code: string) => Object.assign(new Error(`connect ${code} /x.sock`), { code });
+  it.each([
+    ['ENOENT', 'not-running', 'routectl agent is not running (no socket at /x.sock)'],
+    ['ECONNREFUSED', 'not-running', 'routectl agent is not running (nothing listens on /x.sock; a stale socket from an earlier run)'],
+    ['EACCES', 'permission', 'permission denied on /x.sock: the API is root-only; run as root (sudo routectl …)'],
+    ['ENOTSOCK', 'not-running', '/x.sock is not a socket; check --socket or api.socket in agent.yaml'],
+    ['EMFILE', 'not-running', 'cannot reach the routectl agent at /x.sock: EMFILE connect EMFILE /x.sock'],
+  ])('%s', async (code, kind, message) => {
+    const { connectError } = await import('../../../src/api/client.js');
+    const e = connectError('/x.sock', errno(code));
+    expect([e.kind, e.message, e.unreachable]).toEqual([kind, message, true]);
+  });
+});
