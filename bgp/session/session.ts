@@ -195,6 +195,15 @@ export class Session extends EventEmitter {
     await Promise.all(waits);
   }
 
+  /**
+   * AutomaticStop (RFC 4271 8.1.2): Cease with this RFC 4486 subcode (e.g. 1, Maximum
+   * Number of Prefixes Reached) and data, then Idle, and a restart after the idle hold.
+   * Call stop() instead to stay down.
+   */
+  cease(subcode: number, data: Buffer = Buffer.alloc(0)): void {
+    this.fire({ type: 'AutomaticStop', subcode, data });
+  }
+
   /** A connection the listener accepted from this peer's address. */
   acceptIncoming(sock: SocketLike): void {
     if (!this.adminUp || this.fsm === 'Idle') {

@@ -326,6 +326,22 @@ describe('Session: connection handling', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('cease(1) sends Cease / Maximum Number of Prefixes Reached and restarts after the idle hold', async () => {
+    const { clock, A, B, downs } = setup({}, { passive: true });
+    B.start();
+    A.start();
+    await settle();
+    A.cease(1, Buffer.from([0, 1, 1, 0, 0, 0, 0x64]));
+    await settle();
+    expect(downs.A[0]).toMatchObject({ kind: 'admin-stop', text: 'automatic stop', code: 6, subcode: 1 });
+    expect(downs.B[0]).toMatchObject({ kind: 'notification-received', code: 6, subcode: 1 });
+    expect(downs.B[0]!.text).toMatch(/^NOTIFICATION received: Cease \/ Maximum Number of Prefixes Reached/);
+    expect(A.state).toBe('Idle');
+    // Both back off 1 s; A may hit B before B listens again (refused, 2 s more).
+    await clock.advance(5_000);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+  });
+
   it('a connection while stopped is refused with Cease / Connection Rejected', async () => {
     const clock = new FakeClock();
     const B = new Session(cfgB, { clock });
