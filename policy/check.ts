@@ -56,8 +56,13 @@ interface Endpoint {
 function resolve(model: PolicyModel, what: string, role: 'source' | 'destination'): Endpoint {
   const ip = parseIp(what);
   if (ip) return { zone: zoneOf(model, ip.family, ip.addr), family: ip.family, text: what };
-  if (what === WORLD || model.zones.some((z) => z.name === what)) return { zone: what, family: undefined, text: `zone ${what}` };
+  if (what === WORLD || model.zones.some((z) => z.name === what)) return { zone: what, family: undefined, text: what };
   throw new PolicyCheckError(`${role} "${what}" is neither an address nor a zone (zones: ${[...model.zones.map((z) => z.name), WORLD].join(', ')})`);
+}
+
+/** "dmz" for a zone given by name, "198.51.100.5 (dmz)" for an address. */
+function describe(e: Endpoint): string {
+  return e.family === undefined ? e.zone : `${e.text} (${e.zone})`;
 }
 
 function specMatches(spec: PortSpec | undefined, t: Traffic): boolean {
@@ -90,7 +95,7 @@ export function check(model: PolicyModel, src: string, dst: string, traffic: str
   for (const rule of plan.rules) {
     if (!ruleMatches(rule, d.zone, t)) continue;
     const verdict = rule.action === 'accept' ? 'allow' : 'deny';
-    return { verdict, rule: rule.id, reason: `${s.text} is in ${s.zone}, ${d.text} is in ${d.zone}: ${rule.reason}`, from: s.zone, to: d.zone };
+    return { verdict, rule: rule.id, reason: `${describe(s)} -> ${describe(d)}: ${rule.reason}`, from: s.zone, to: d.zone };
   }
   // buildPlan ends every list with a catch-all for each zone and for world.
   throw new PolicyCheckError(`no rule decides ${s.zone} -> ${d.zone} ${traffic}`);

@@ -48,6 +48,8 @@ describe('check() on the issue model', () => {
     expect(check(m, '203.0.113.9', '203.0.113.10', 'tcp/22')).toMatchObject({ verdict: 'allow', rule: 'not-ours' });
     expect(check(m, '198.51.100.70', 'dmz', 'icmp')).toMatchObject({ verdict: 'deny', rule: 'deny app->dmz' });
     expect(check(m, 'dmz', 'app', 'tcp/8080').reason).toContain('zones[1].ingress[0]');
+    expect(check(m, 'dmz', 'backend', 'tcp/5432').reason).toBe('dmz -> backend: no ingress rule of zone "backend" admits this traffic from zone "dmz"; default drop');
+    expect(check(m, '198.51.100.5', '198.51.100.70', 'tcp/8080').reason).toBe('198.51.100.5 (dmz) -> 198.51.100.70 (app): zone "app" accepts tcp/8080 from zone "dmz" (zones[1].ingress[0])');
   });
 
   it('isolated zones deny inside traffic except what their own ingress admits', () => {
