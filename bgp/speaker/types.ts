@@ -1,0 +1,107 @@
+/**
+ * The speaker's configuration and status vocabulary: what the agent passes in
+ * (SpeakerConfig, PeerConfig, Advertisement) and what `routectl status/peers/routes`
+ * print (PeerStatus, RouteView). Field names follow DESIGN.md's status contract.
+ */
+import type { Family, PathAttributes } from '../wire/types.js';
+import type { DecisionStep } from '../rib/best-path.js';
+
+export interface PeerConfig {
+  readonly address: string;
+  readonly asn: number;
+  /** Remote TCP port (default 179). */
+  readonly port?: number;
+  /** Source address for outgoing connections. */
+  readonly localAddress?: string;
+  /** Only accept connections, never connect. */
+  readonly passive?: boolean;
+  readonly holdTime?: number;
+  /** Default: IPv4 and IPv6 unicast on one session. */
+  readonly families?: readonly Family[];
+  readonly description?: string;
+  /** Routes received (accepted or filtered) above which the session is shut down (RFC 4486 Cease 6/1). */
+  readonly maxPrefixes?: number;
+}
+
+export interface SpeakerConfig {
+  readonly asn: number;
+  readonly routerId: string;
+  /** Passive listener; null or port 0 = do not listen. */
+  readonly listen: { readonly address: string; readonly port: number } | null;
+  readonly holdTime: number;
+  readonly connectRetryTime: number;
+  readonly hostname?: string;
+  readonly gracefulRestartTime?: number;
+  readonly peers: readonly PeerConfig[];
+  /** Prefix-list entries accepted from peers ("0.0.0.0/0", "198.51.100.0/24 le 32"); empty = none. */
+  readonly importFilter: readonly string[];
+}
+
+export interface NotificationRecord {
+  readonly code: number;
+  readonly subcode: number;
+  readonly name: string;
+  readonly text: string;
+  /** ISO time. */
+  readonly at: string;
+}
+
+export type MessageCounters = Readonly<Record<'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh', number>>;
+
+export interface PeerStatus {
+  readonly address: string;
+  readonly asn: number;
+  readonly description: string | null;
+  readonly type: 'eBGP' | 'iBGP';
+  /** RFC 4271 8.2.2 state name. */
+  readonly state: string;
+  /** ISO time of the last state change. */
+  readonly since: string;
+  /** Negotiated families when Established, else the configured ones. */
+  readonly families: readonly Family[];
+  readonly prefixesSent: number;
+  readonly prefixesReceived: number;
+  readonly prefixesAccepted: number;
+  readonly lastError: string | null;
+  /** Seconds Established, 0 when not. */
+  readonly uptime: number;
+  readonly holdTime: number | null;
+  readonly keepalive: number | null;
+  readonly capabilities: readonly string[];
+  readonly localAddress: string | null;
+  readonly remoteAddress: string | null;
+  readonly messages: { readonly in: MessageCounters; readonly out: MessageCounters };
+  readonly flaps: number;
+  readonly lastNotificationSent: NotificationRecord | null;
+  readonly lastNotificationReceived: NotificationRecord | null;
+  /** Families this peer cannot be sent (no usable next hop) and why. */
+  readonly problems: readonly string[];
+}
+
+export interface RouteView {
+  readonly prefix: string;
+  readonly family: Family;
+  readonly view: 'received' | 'advertised' | 'best';
+  readonly peer: string;
+  readonly nextHops: readonly string[];
+  readonly attributes: PathAttributes;
+  /** received: accepted by the import filter; advertised/best: true. */
+  readonly accepted: boolean;
+  /** Why it was filtered (received view), else null. */
+  readonly reason: string | null;
+}
+
+export interface ExplainCandidate {
+  readonly peer: string;
+  readonly status: 'best' | 'lost' | 'filtered';
+  readonly step: DecisionStep | 'import-filter' | null;
+  readonly why: string;
+  readonly nextHops: readonly string[];
+  readonly attributes: PathAttributes;
+}
+
+export interface ExplainView {
+  readonly prefix: string;
+  readonly best: string | null;
+  readonly candidates: readonly ExplainCandidate[];
+}
