@@ -202,6 +202,14 @@ describe('dataplane in network namespaces', () => {
     expect(await ipn(W, 'link show')).not.toContain(bad.hostIfName);
     expect(await ipn(C('bad'), 'link show')).not.toContain('eth0');
     expect(await ownRoutes()).not.toContain('198.51.100.50');
+    // The /32 is someone else's route (proto static): the host-route step fails with EEXIST
+    // (the first message of its batch, so this is the no-ack error path), the veth is
+    // rolled back, and the foreign route is not replaced.
+    const clash: EndpointPlumbing = { ...bad, id: `clash${sfx}`, hostIfName: hostIfNameFor(`clash${sfx}`), containerNetns: { path: `/var/run/netns/${C('bad')}` }, ipv4: '198.51.100.200' };
+    await ipn(C('bad'), 'route del default dev lo');
+    await expect(call('add', clash)).rejects.toThrow(/EEXIST/);
+    expect(await ipn(W, 'link show')).not.toContain(clash.hostIfName);
+    expect(await ipn(W, 'route show 198.51.100.200/32')).toContain('dev fab0 proto static');
     const gone: EndpointPlumbing = { ...bad, id: `gone${sfx}`, hostIfName: hostIfNameFor(`gone${sfx}`), containerNetns: { path: `/var/run/netns/rtc-dp-nope${sfx}` } };
     await expect(call('add', gone)).rejects.toThrow(/ENOENT/);
     expect(await ipn(W, 'link show')).not.toContain(gone.hostIfName);

@@ -58,6 +58,18 @@ const u32 = (v: number): Buffer => {
 const cstr = (s: string): Buffer => Buffer.from(s + '\0', 'latin1');
 
 export function addressBytes(text: string): Buffer {
+  // Fast path for dotted quads: route programming encodes tens of thousands per second.
+  const q = text.split('.');
+  if (q.length === 4) {
+    const b = Buffer.allocUnsafe(4);
+    for (let i = 0; i < 4; i++) {
+      const p = q[i]!;
+      const n = Number(p);
+      if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || n > 255) throw new RangeError(`not an address: ${text}`);
+      b[i] = n;
+    }
+    return b;
+  }
   const a = parseAddress(text);
   if (a === null) throw new RangeError(`not an address: ${text}`);
   const n = a.family === 4 ? 4 : 16;

@@ -64,6 +64,7 @@ export class RtnlSocket {
   private readonly batchErrors = new Map<number, (code: string) => void>();
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
+  private overruns = 0;
   private onNotify: ((msgs: NetlinkMessage[]) => void) | undefined;
   private onOverrun: (() => void) | undefined;
 
@@ -75,8 +76,10 @@ export class RtnlSocket {
     // ENOBUFS here means notifications were dropped (the receive buffer overflowed):
     // whoever listens must resynchronise with a full dump.
     this.raw.on('error', (err) => {
-      if (err.code === 'ENOBUFS') this.onOverrun?.();
-      else this.failAll(new KernelError('netlink socket', err.code ?? 'EIO', err.message));
+      if (err.code === 'ENOBUFS') {
+        this.overruns++;
+        this.onOverrun?.();
+      } else this.failAll(new KernelError('netlink socket', err.code ?? 'EIO', err.message));
     });
     for (const g of opts.groups ?? []) this.raw.addMembership(g);
     if (opts.groups?.length) this.raw.ref();
@@ -216,13 +219,27 @@ export class RtnlSocket {
         bytes += len;
         i++;
       }
+      // One buffer per datagram: nlmsghdr (len, type, flags, seq, pid) + body, each 4-aligned.
+      let size = 0;
+      for (let k = start; k < i; k++) size += 16 + ((msgs[k]!.payload.length + 3) & ~3);
+      const dgram = Buffer.alloc(size);
+      let off = 0;
       for (let k = start; k < i; k++) {
+        const m = msgs[k]!;
         const seq = this.nextSeq();
         seqs.push(seq);
         const idx = k;
         if (k < i - 1) this.batchErrors.set(seq, (code) => (results[idx] = code));
-        bufs.push(...this.frame(msgs[k]!, seq, k === i - 1 ? NLM_F_ACK : 0));
+        const len = 16 + m.payload.length;
+        dgram.writeUInt32LE(len, off);
+        dgram.writeUInt16LE(m.type, off + 4);
+        dgram.writeUInt16LE(m.flags | NLM_F_REQUEST | (k === i - 1 ? NLM_F_ACK : 0), off + 6);
+        dgram.writeUInt32LE(seq, off + 8);
+        dgram.set(m.payload, off + 16);
+        off += (len + 3) & ~3;
       }
+      bufs.push(dgram);
+      const overrunsBefore = this.overruns;
       const lastSeq = seqs[seqs.length - 1]!;
       const done = new Promise<NetlinkMessage[]>((resolve, reject) => {
         this.pending.set(lastSeq, { dump: false, parts: [], intr: false, resolve, reject });
@@ -232,11 +249,14 @@ export class RtnlSocket {
       try {
         await this.send(bufs);
         await done;
+        // Error replies were dropped (receive buffer overflow): which messages failed is
+        // unknown, so the batch cannot be reported as done. The caller re-reads the kernel.
+        if (this.overruns !== overrunsBefore) throw new KernelError('netlink batch', 'ENOBUFS', 'replies lost; re-read the table');
       } catch (err) {
         this.pending.delete(lastSeq);
         this.refresh();
         if (!(err instanceof KernelError)) throw err;
-        if (err.op === 'netlink send' || err.op === 'netlink socket') throw err;
+        if (err.op === 'netlink send' || err.op === 'netlink socket' || err.op === 'netlink batch') throw err;
         results[i - 1] = err.code;
       } finally {
         for (const s of seqs) this.batchErrors.delete(s);
