@@ -8,6 +8,7 @@
  * re-reads the config file and applies peer, import and advertisement changes; an
  * invalid file is logged and the running config kept.
  */
+import { Speaker } from '../bgp/speaker/index.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse } from './api/types.js';
@@ -233,9 +234,8 @@ function restartOnly(a: Config, b: Config): string[] {
   return out;
 }
 
-async function defaultSpeaker(): Promise<SpeakerFactory> {
-  throw new AgentError('no BGP speaker factory given');
-}
+/** The real speaker of bgp/, with its production dependencies (TCP sessions, system clock). */
+export const bgpSpeaker: SpeakerFactory = (cfg) => new Speaker(cfg);
 
 export async function runAgent(initial: Config, opts: AgentOptions = {}): Promise<Agent> {
   const log = opts.log ?? createLogger();
@@ -248,7 +248,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     throw new AgentError('runtime.docker is configured, but this agent runs in speaker-only mode only; set runtime: {}');
   }
 
-  const factory = opts.createSpeaker ?? (await defaultSpeaker());
+  const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);
   const peerLogs = new Map<string, Logger>();
   speaker.on('peerState', (peer, from, to, reason) => {
