@@ -70,7 +70,7 @@ describe('lab harness: FRR <-> BIRD', () => {
     expect(s.ipv6Unicast?.peers?.[BIRD_V4]?.state).toBe('Established');
   });
 
-  it("BIRD's prefixes are in FRR's RIB and FIB, next hop BIRD's link address (v6 global)", async () => {
+  it("BIRD's prefixes are in FRR's RIB and FIB, next hop BIRD's link addresses", async () => {
     await waitFor(async () => {
       const v4 = await frr.ribPrefixes('ipv4-unicast');
       const v6 = await frr.ribPrefixes('ipv6-unicast');
@@ -187,6 +187,54 @@ describe('Lab.sweepStale', () => {
       orphan.kill('SIGKILL');
       await run0(['ip', 'netns', 'del', staleNs]);
       await live.cleanup();
+    }
+  });
+});
+
+describe('lab harness: dynamic neighbors (FRR and BIRD listen ranges) and gobgpd', () => {
+  it('FRR accepts BIRD from its listen range and sends it a default; BIRD accepts gobgpd from its range and sends it one', async () => {
+    const { startGobgp } = await import('./harness/index.js');
+    const lab = await Lab.create();
+    try {
+      const tor = await lab.netns('dtor');
+      const mid = await lab.netns('dmid');
+      const leaf = await lab.netns('dleaf');
+      await lab.link(tor, mid, { aAddr: ['203.0.113.1/26', '2001:db8:f::1/64'], bAddr: ['203.0.113.2/26', '2001:db8:f::2/64'] });
+      await lab.link(mid, leaf, { aAddr: ['203.0.113.65/26', '2001:db8:f:1::1/64'], bAddr: ['203.0.113.66/26', '2001:db8:f:1::2/64'] });
+      const [frr, bird, gobgp] = await Promise.all([
+        startFrr(tor, { asn: FRR_AS, routerId: '203.0.113.1', listenRange: '203.0.113.0/26', listenDefaultOriginate: true }),
+        startBird(mid, {
+          asn: BIRD_AS,
+          routerId: '203.0.113.2',
+          neighbors: [{ address: '203.0.113.1', asn: FRR_AS }],
+          listenRange: '203.0.113.64/26',
+          listenDefaultOriginate: ['ipv4-unicast'],
+        }),
+        startGobgp(leaf, { asn: 4200000003, routerId: '203.0.113.66', neighbors: [{ address: '203.0.113.65', asn: BIRD_AS }], networks: ['198.51.100.128/27'] }),
+      ]);
+      await frr.waitEstablished('203.0.113.2', 30_000);
+      await bird.waitEstablished('203.0.113.66', 60_000);
+      // gobgpd gets BIRD's own default (listenDefaultOriginate) and passes its prefix up to FRR through BIRD.
+      const g4 = await waitFor(async () => {
+        const r = await gobgp.rib('ipv4-unicast');
+        return r.has('0.0.0.0/0') ? r : undefined;
+      }, { what: 'default route in gobgpd', timeoutMs: 15_000, diagnostics: () => lab.logTails() });
+      expect(g4.get('0.0.0.0/0')).toEqual(['203.0.113.65']);
+      const f4 = await waitFor(async () => {
+        const r = await frr.ribPrefixes('ipv4-unicast');
+        return r.has('198.51.100.128/27') ? r : undefined;
+      }, { what: "gobgpd's prefix in FRR via BIRD", timeoutMs: 15_000, diagnostics: () => lab.logTails() });
+      expect(f4.get('198.51.100.128/27')).toEqual(['203.0.113.2']);
+      // BIRD received FRR's default too (not its primary: BIRD's own static default has
+      // preference 200 over BGP's 100), and has gobgpd's prefix via gobgpd.
+      await waitFor(async () => (await bird.birdc('show route 0.0.0.0/0 all')).includes('[peer_203_0_113_1 '), {
+        what: "FRR's default in BIRD",
+        timeoutMs: 15_000,
+        diagnostics: () => bird.birdc('show route all'),
+      });
+      expect((await bird.routes('ipv4-unicast')).get('198.51.100.128/27')).toEqual(['203.0.113.66']);
+    } finally {
+      await lab.cleanup();
     }
   });
 });

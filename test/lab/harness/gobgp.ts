@@ -108,6 +108,26 @@ export class Gobgp {
     });
   }
 
+  /** Best paths of one family from `gobgp global rib -j`: prefix → next hops. */
+  async rib(family: Family): Promise<Map<string, string[]>> {
+    type Path = { best?: boolean; nexthop?: string; attrs?: { type: number; nexthop?: string; nexthops?: string[] }[] };
+    const out = await this.gobgp(['global', 'rib', '-a', family === 'ipv6-unicast' ? 'ipv6' : 'ipv4', '-j']);
+    const j = JSON.parse(out.trim() || '{}') as Record<string, Path[]>;
+    const res = new Map<string, string[]>();
+    for (const [prefix, paths] of Object.entries(j)) {
+      const best = paths.find((p) => p.best) ?? paths[0];
+      if (!best) continue;
+      const nh = new Set<string>();
+      if (best.nexthop) nh.add(best.nexthop);
+      for (const a of best.attrs ?? []) {
+        if (a.nexthop) nh.add(a.nexthop);
+        for (const x of a.nexthops ?? []) nh.add(x);
+      }
+      res.set(prefix, [...nh]);
+    }
+    return res;
+  }
+
   async stop(): Promise<void> {
     await stopChild(this.proc);
   }
