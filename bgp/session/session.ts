@@ -396,7 +396,7 @@ export class Session extends EventEmitter {
         break;
       case 'admin-stop':
         if (event.type === 'ManualStop') text = this.stopText ? `administratively stopped: ${JSON.stringify(this.stopText)}` : 'administratively stopped';
-        else text = 'automatic stop';
+        else text = `automatic stop, ${sentText()}`;
         break;
       case 'collision':
         text = 'connection collision resolution (RFC 4271 6.8): the other connection was kept';

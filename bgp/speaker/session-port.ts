@@ -12,6 +12,8 @@ export type { DownReason, SessionConfig, SessionInfo } from '../session/index.js
 export interface SessionLike extends EventEmitter {
   start(): void;
   stop(text?: string): Promise<void>;
+  /** AutomaticStop: Cease with this RFC 4486 subcode and data, then restart after the idle hold. */
+  cease(subcode: number, data?: Buffer): void;
   acceptIncoming(sock: SocketLike): void;
   /** false: the socket buffer is full (or the session is not Established): wait for 'drain'. */
   sendUpdates(msgs: Buffer[]): boolean;

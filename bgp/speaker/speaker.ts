@@ -48,6 +48,8 @@ interface Peer {
   since: number;
   establishedAt: number | null;
   lastError: string | null;
+  /** Set when the speaker itself ends the session (max-prefix): the words for lastError. */
+  ceaseText: string | null;
   waitingDrain: boolean;
   pumpScheduled: boolean;
   readonly eorReceived: Set<Family>;
@@ -225,6 +227,7 @@ export class Speaker extends EventEmitter {
       since: this.deps.now(),
       establishedAt: null,
       lastError: null,
+      ceaseText: null,
       waitingDrain: false,
       pumpScheduled: false,
       eorReceived: new Set(),
@@ -332,7 +335,9 @@ export class Speaker extends EventEmitter {
   }
 
   private onDown(peer: Peer, r: DownReason): void {
-    peer.lastError = r.text;
+    // A stop the speaker asked for (max-prefix) keeps the speaker's own words for it.
+    peer.lastError = peer.ceaseText ?? r.text;
+    peer.ceaseText = null;
     peer.establishedAt = null;
     peer.waitingDrain = false;
     peer.out.stop();
@@ -346,6 +351,7 @@ export class Speaker extends EventEmitter {
     if (over) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;
       peer.lastError = text;
+      peer.ceaseText = `${text}; NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached`;
       void this.deps.cease(peer.session, 1, maxPrefixData(over), text);
     }
   }
@@ -540,11 +546,10 @@ export function rejectConnection(sock: net.Socket): void {
 }
 
 /**
- * RFC 4486 Cease with a given subcode and data (max-prefix: 6/1). The NOTIFICATION goes
- * out on the established connection as a whole message, then the session is stopped
- * (its own Cease follows, which the peer ignores once it has closed).
+ * RFC 4486 Cease with a given subcode and data (max-prefix: 6/1). The session sends it as
+ * an AutomaticStop (RFC 4271 8.1.2), so its own record names 6/1 as the last NOTIFICATION
+ * sent, and it comes back after the idle-hold backoff rather than staying down.
  */
-export async function ceaseViaSession(s: SessionLike, subcode: number, data: Buffer, text: string): Promise<void> {
-  s.sendUpdates([encodeMessage({ type: 'NOTIFICATION', code: 6, subcode, data })]);
-  await s.stop(text);
+export async function ceaseViaSession(s: SessionLike, subcode: number, data: Buffer, _text: string): Promise<void> {
+  s.cease(subcode, data);
 }
