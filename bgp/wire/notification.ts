@@ -126,6 +126,13 @@ export function notificationName(code: number, subcode: number): string {
 export function describeNotification(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data' | 'shutdownMessage'>): string {
   const name = notificationName(n.code, n.subcode);
   if (n.shutdownMessage !== undefined) return `${name}: ${JSON.stringify(n.shutdownMessage)}`;
+  // RFC 4486 4: Maximum Number of Prefixes Reached carries AFI (2), SAFI (1), limit (4).
+  if (n.code === ErrorCode.CEASE && n.subcode === CeaseSubcode.MAX_PREFIXES && n.data.length === 7) {
+    const afi = n.data.readUInt16BE(0);
+    const fam = afi === 1 ? 'IPv4' : afi === 2 ? 'IPv6' : `AFI ${afi}`;
+    const safi = n.data[2] === 1 ? 'unicast' : `SAFI ${n.data[2]}`;
+    return `${name} (${fam} ${safi}, limit ${n.data.readUInt32BE(3)})`;
+  }
   if (n.data.length > 0) return `${name} (data ${n.data.subarray(0, 64).toString('hex')}${n.data.length > 64 ? '…' : ''})`;
   return name;
 }

@@ -333,7 +333,7 @@ describe('Session: connection handling', () => {
     await settle();
     A.cease(1, Buffer.from([0, 1, 1, 0, 0, 0, 0x64]));
     await settle();
-    expect(downs.A[0]).toMatchObject({ kind: 'admin-stop', text: 'automatic stop, NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached', code: 6, subcode: 1 });
+    expect(downs.A[0]).toMatchObject({ kind: 'admin-stop', text: 'automatic stop, NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached (IPv4 unicast, limit 100)', code: 6, subcode: 1 });
     expect(downs.B[0]).toMatchObject({ kind: 'notification-received', code: 6, subcode: 1 });
     expect(downs.B[0]!.text).toMatch(/^NOTIFICATION received: Cease \/ Maximum Number of Prefixes Reached/);
     expect(A.state).toBe('Idle');

@@ -1,5 +1,5 @@
 // NOTIFICATION names, RFC 9003 shutdown communication, KEEPALIVE and ROUTE-REFRESH.
-import { describe, expect, test } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import {
   KEEPALIVE,
   decodeMessage,
@@ -90,5 +90,17 @@ describe('KEEPALIVE and ROUTE-REFRESH', () => {
     expect([n.code, n.subcode]).toEqual([7, 1]);
     expect(n.data.length).toBe(24);
     expect(n.data.readUInt16BE(16)).toBe(24);
+  });
+});
+
+describe('describeNotification: RFC 4486 max-prefix data in words', () => {
+  it('names the family and the limit', () => {
+    const data = Buffer.from([0, 2, 1, 0, 0, 0x27, 0x10]);
+    expect(describeNotification({ code: 6, subcode: 1, data })).toBe(
+      'Cease / Maximum Number of Prefixes Reached (IPv6 unicast, limit 10000)',
+    );
+  });
+  it('falls back to hex for data of another length', () => {
+    expect(describeNotification({ code: 6, subcode: 1, data: Buffer.from([1, 2]) })).toMatch(/\(data 0102\)$/);
   });
 });
