@@ -636,6 +636,10 @@ export function encodeAttribute(flags: number, code: number, value: Buffer): Buf
  * optional transitive attributes go out with the Partial bit set (RFC 4271 5); known
  * pass-through ones (extended communities, OTC) keep their flags.
  */
+function orderKey(code: number): number {
+  return code === AttrCode.MP_REACH_NLRI || code === AttrCode.MP_UNREACH_NLRI ? -1 : code;
+}
+
 export function encodeAttributes(a: PathAttributes, ctx: CodecContext, mpReach?: MpReach, mpUnreach?: MpUnreach): Buffer {
   const parts: [number, Buffer][] = [];
   for (const d of ATTRIBUTES) {
@@ -653,7 +657,10 @@ export function encodeAttributes(a: PathAttributes, ctx: CodecContext, mpReach?:
     const flags = BY_CODE[u.code] ? u.flags : u.flags | AttrFlag.PARTIAL;
     parts.push([u.code, encodeAttribute(flags, u.code, u.value)]);
   }
-  parts.sort((x, y) => x[0] - y[0]);
+  // RFC 7606 5.1: MP_REACH_NLRI / MP_UNREACH_NLRI SHALL be the very first attribute (so a
+  // receiver can find the NLRI even when later attributes are malformed); the rest in
+  // type-code order.
+  parts.sort((x, y) => orderKey(x[0]) - orderKey(y[0]));
   return Buffer.concat(parts.map((p) => p[1]));
 }
 

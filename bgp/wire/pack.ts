@@ -45,29 +45,18 @@ function cut(ends: Int32Array, room: number): [number, number][] {
   return runs;
 }
 
-/** Offset in `attrs` of the first attribute whose type code is above `code`. */
-function insertionPoint(attrs: Buffer, code: number): number {
-  let i = 0;
-  while (i < attrs.length) {
-    if (attrs[i + 1]! > code) return i;
-    const ext = (attrs[i]! & AttrFlag.EXTENDED_LENGTH) !== 0;
-    i += ext ? 4 + attrs.readUInt16BE(i + 2) : 3 + attrs[i + 2]!;
-  }
-  return attrs.length;
-}
-
-function updateWithMp(before: Buffer, mpHead: Buffer, nlri: Buffer, after: Buffer): Buffer {
-  const alen = before.length + mpHead.length + nlri.length + after.length;
+/** An UPDATE whose first attribute is MP_REACH_NLRI (RFC 7606 5.1), then `rest`. */
+function updateWithMp(mpHead: Buffer, nlri: Buffer, rest: Buffer): Buffer {
+  const alen = mpHead.length + nlri.length + rest.length;
   const body = Buffer.allocUnsafe(4 + alen);
   body.writeUInt16BE(0, 0);
   body.writeUInt16BE(alen, 2);
   let off = 4;
-  off += before.copy(body, off);
   // MP attributes always use the two-octet length, so the header size is fixed.
   mpHead.writeUInt16BE(mpHead.length - 4 + nlri.length, 2);
   off += mpHead.copy(body, off);
   off += nlri.copy(body, off);
-  after.copy(body, off);
+  rest.copy(body, off);
   return frameMessage(MessageType.UPDATE, body);
 }
 
@@ -109,9 +98,6 @@ export function packAnnouncements(
   }
   const { nextHop: _ignored, ...rest } = attrs;
   const a = encodeAttributes(rest, ctx);
-  const k = insertionPoint(a, AttrCode.MP_REACH_NLRI);
-  const before = a.subarray(0, k);
-  const after = a.subarray(k);
   const nhBytes = encodeMpNextHop(afi, nextHops);
   const headLen = 4 + 5 + nhBytes.length;
   const fixed = HEADER_LENGTH + 4 + a.length + headLen;
@@ -124,7 +110,7 @@ export function packAnnouncements(
     head[7] = nhBytes.length;
     nhBytes.copy(head, 8);
     head[8 + nhBytes.length] = 0; // reserved (RFC 4760 3)
-    out.push(updateWithMp(before, head, buf.subarray(s, e), after));
+    out.push(updateWithMp(head, buf.subarray(s, e), a));
   }
   return out;
 }
@@ -153,7 +139,7 @@ export function packWithdrawals(family: Family, prefixes: readonly string[], ctx
     head[1] = AttrCode.MP_UNREACH_NLRI;
     head.writeUInt16BE(afi, 4);
     head[6] = 1;
-    out.push(updateWithMp(empty, head, buf.subarray(s, e), empty));
+    out.push(updateWithMp(head, buf.subarray(s, e), empty));
   }
   return out;
 }

@@ -98,10 +98,10 @@ const community = (c: number): string => `${c >>> 16}:${c & 0xffff}`;
 
 /**
  * The sender's bytes are canonical when they are what one encoder must produce: for an
- * OPEN, all capabilities in one optional parameter; for an UPDATE, attributes in
- * ascending type order (RFC 4271 5) with Extended Length only on values over 255
- * octets. FRR and BIRD put MP_(UN)REACH_NLRI first (RFC 7606 5.1) and FRR splits
- * capabilities into one parameter each: those are checked by value only.
+ * OPEN, all capabilities in one optional parameter; for an UPDATE, MP_(UN)REACH_NLRI
+ * first (RFC 7606 5.1), the others in ascending type order, Extended Length only on
+ * values over 255 octets. FRR and BIRD always use Extended Length for the MP attributes
+ * and FRR splits capabilities into one parameter each: those are checked by value only.
  */
 function canonical(b: Buffer): boolean {
   if (b[18] === 1) {
@@ -112,14 +112,16 @@ function canonical(b: Buffer): boolean {
   const wlen = b.readUInt16BE(19);
   const alen = b.readUInt16BE(21 + wlen);
   let p = 23 + wlen;
-  let last = 0;
+  let last = -1;
   while (p < 23 + wlen + alen) {
     const flags = b[p] ?? 0;
     const code = b[p + 1] ?? 0;
     const ext = (flags & 0x10) !== 0;
     const len = ext ? b.readUInt16BE(p + 2) : (b[p + 2] ?? 0);
-    if (code < last || (ext && len < 256)) return false;
-    last = code;
+    // RFC 7606 5.1: MP_REACH/MP_UNREACH first, then ascending type codes.
+    const key = code === 14 || code === 15 ? 0 : code;
+    if (key < last || (ext && len < 256)) return false;
+    last = key;
     p += (ext ? 4 : 3) + len;
   }
   return true;
