@@ -1,0 +1,371 @@
+/**
+ * The Docker runtime: which containers want a routed address, followed live.
+ *
+ * At start (and after every reconnect) it lists the running containers, inspects those
+ * with a `routectl.*` label, and emits 'sync' with the full set of wanted endpoints; then
+ * it follows GET /events (container start, die, destroy) and emits 'add' / 'remove' /
+ * 'invalid' one container at a time. The view is declarative: a consumer that sets its
+ * desired state to the 'sync' list and applies the increments after it is always right,
+ * also after dockerd restarted with containers gone or restarted meanwhile.
+ *
+ * Ordering: the event stream is opened before the list, and the list and every event run
+ * on one serial queue, so nothing that happens during the list is lost and each
+ * container's events are applied in the order dockerd sent them. A connection has a
+ * generation number; work queued for a stream that has since gone is dropped.
+ *
+ * Reconnect: when the stream ends or errors, or the list fails, the runtime retries with
+ * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
+ */
+import { EventEmitter } from 'node:events';
+import Dockerode from 'dockerode';
+import { pino } from 'pino';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { FOLLOWED_ACTIONS, JsonLines, parseDockerEvent, type ContainerEvent } from './events.js';
+import { classifyContainer, hasRoutectlLabel, type ContainerFacts } from './labels.js';
+import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, SyncDiff, WantedEndpoint } from './types.js';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** The part of a dockerode client the runtime uses (tests inject a fake). */
+export interface DockerClient {
+  listContainers(opts?: { all?: boolean }): Promise<readonly { Id: string; Labels?: Record<string, string> | null }[]>;
+  getContainer(id: string): { inspect(): Promise<unknown> };
+  getEvents(opts?: { filters?: Record<string, string[]> }): Promise<NodeJS.ReadableStream>;
+}
+
+export interface DockerRuntimeOptions {
+  /** dockerd's API socket. Default /var/run/docker.sock. */
+  readonly socket?: string;
+  /** Zone names this worker knows (a container's zone label must be one of them). */
+  readonly zones: readonly string[];
+  readonly logger?: Logger;
+  readonly backoff?: BackoffOptions;
+  /** A dockerode-like client; default: dockerode on `socket`. */
+  readonly client?: DockerClient;
+  /** Random source for the backoff jitter. */
+  readonly random?: () => number;
+}
+
+/** Thrown (as the cause in logs and lastError) when dockerd answers something unexpected. */
+export class DockerRuntimeError extends Error {
+  override readonly name = 'DockerRuntimeError';
+}
+
+// `docker inspect`, validated at the edge: only the fields the runtime reads.
+const inspectSchema = z
+  .object({
+    Id: z.string().min(1),
+    Name: z.string(),
+    State: z.object({ Running: z.boolean(), Pid: z.number().int().nonnegative() }).passthrough(),
+    HostConfig: z.object({ NetworkMode: z.string().optional() }).passthrough(),
+    Config: z.object({ Labels: z.record(z.string()).nullable().optional() }).passthrough(),
+  })
+  .passthrough();
+
+/** The container no longer exists (HTTP 404 from dockerd). */
+function isNotFound(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { statusCode?: unknown }).statusCode === 404;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function sameEndpoint(a: WantedEndpoint, b: WantedEndpoint): boolean {
+  return a.pid === b.pid && a.zone === b.zone && a.ipv4 === b.ipv4 && a.ipv6 === b.ipv6 && a.name === b.name;
+}
+
+type Destroyable = NodeJS.ReadableStream & { destroy?: (err?: Error) => void };
+
+export class DockerRuntime extends EventEmitter<RuntimeEvents> {
+  private readonly client: DockerClient;
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly random: () => number;
+  private zones: readonly string[];
+  /** Every running container with a routectl label, as last inspected. */
+  private readonly facts = new Map<string, ContainerFacts>();
+  private readonly wanted = new Map<string, WantedEndpoint>();
+  private readonly invalid = new Map<string, InvalidContainer>();
+  private stream: Destroyable | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private gen = 0;
+  private running = false;
+  private connected = false;
+  private lastError: string | null = null;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(opts: DockerRuntimeOptions) {
+    super();
+    this.client = opts.client ?? new Dockerode({ socketPath: opts.socket ?? DEFAULT_DOCKER_SOCKET });
+    this.log = (opts.logger ?? pino({ level: 'silent' })).child({ op: 'runtime.docker' });
+    this.backoff = opts.backoff ?? {};
+    this.random = opts.random ?? Math.random;
+    this.zones = [...opts.zones];
+  }
+
+  /** Connect, list and emit the first 'sync' (or schedule a retry if dockerd is not there). Resolves after that first attempt. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.connect();
+  }
+
+  /** Close the stream, cancel any retry and wait for queued work: nothing is left running. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.gen++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.closeStream();
+    this.connected = false;
+    await this.queue;
+  }
+
+  status(): RuntimeStatus {
+    return {
+      connected: this.connected,
+      lastError: this.lastError,
+      containers: this.wanted.size,
+      invalid: [...this.invalid.values()],
+    };
+  }
+
+  /** The endpoints wanted now (what the last 'sync' plus the increments after it add up to). */
+  endpoints(): readonly WantedEndpoint[] {
+    return [...this.wanted.values()];
+  }
+
+  /** New zone list (config reload): every known container is judged again; changes go out as add/remove/invalid. */
+  setZones(zones: readonly string[]): Promise<void> {
+    this.zones = [...zones];
+    return this.enqueue(async () => {
+      for (const f of [...this.facts.values()]) this.judge(f, 'zones-changed');
+    });
+  }
+
+  // ---- connection ----
+
+  private async connect(): Promise<void> {
+    const g = ++this.gen;
+    this.timer = undefined;
+    let stream: Destroyable;
+    try {
+      stream = (await this.client.getEvents({
+        filters: { type: ['container'], event: [...FOLLOWED_ACTIONS] },
+      })) as Destroyable;
+    } catch (e) {
+      this.fail(g, e);
+      return;
+    }
+    if (g !== this.gen || !this.running) {
+      stream.destroy?.();
+      return;
+    }
+    this.stream = stream;
+    const lines = new JsonLines();
+    stream.on('data', (chunk: Buffer | string) => {
+      if (g !== this.gen) return;
+      for (const line of lines.push(chunk)) {
+        let ev: ContainerEvent | undefined;
+        try {
+          ev = parseDockerEvent(line);
+        } catch (e) {
+          this.log.warn({ event: 'bad-event', err: e }, 'skipping an event dockerd sent that does not parse');
+          continue;
+        }
+        if (ev) {
+          const e = ev;
+          void this.enqueue(() => this.onEvent(g, e));
+        }
+      }
+    });
+    const down = (err?: unknown): void => this.fail(g, err ?? new DockerRuntimeError('docker event stream ended'));
+    stream.once('end', () => down());
+    stream.once('close', () => down());
+    stream.once('error', (e: unknown) => down(e));
+    // Listed after the stream is open, on the same queue: events that arrive while the
+    // list runs are applied after it, in order.
+    await this.enqueue(async () => {
+      let facts: ContainerFacts[];
+      try {
+        facts = await this.listFacts(g);
+      } catch (e) {
+        this.fail(g, e);
+        return;
+      }
+      if (g !== this.gen) return;
+      this.applySync(facts);
+      this.connected = true;
+      this.attempt = 0;
+      this.lastError = null;
+      this.emit('connected');
+    });
+  }
+
+  private fail(g: number, err: unknown): void {
+    if (g !== this.gen || !this.running) return;
+    this.gen++;
+    this.closeStream();
+    const wasConnected = this.connected;
+    this.connected = false;
+    this.lastError = message(err);
+    const delay = backoffDelay(this.attempt++, this.backoff, this.random);
+    this.log.warn({ event: wasConnected ? 'disconnected' : 'connect-failed', err, retryMs: delay }, `dockerd unreachable; retrying in ${delay} ms`);
+    this.emit('disconnected', this.lastError);
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+
+  private closeStream(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    s?.destroy?.();
+  }
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(job).catch((e: unknown) => {
+      // A listener that throws must not stop the queue (and with it every later event).
+      this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed');
+    });
+    this.queue = next;
+    return next;
+  }
+
+  // ---- docker reads ----
+
+  private async listFacts(g: number): Promise<ContainerFacts[]> {
+    // Running containers only (the default); labels are in the list, the PID is not.
+    const listed = await this.client.listContainers();
+    const ours = listed.filter((c) => hasRoutectlLabel(c.Labels ?? undefined));
+    const out: ContainerFacts[] = [];
+    for (let i = 0; i < ours.length && g === this.gen; i += 32) {
+      const batch = await Promise.all(ours.slice(i, i + 32).map((c) => this.inspect(c.Id)));
+      for (const f of batch) if (f?.running) out.push(f);
+    }
+    return out;
+  }
+
+  /** The container's facts, or undefined when it is already gone. */
+  private async inspect(id: string): Promise<ContainerFacts | undefined> {
+    let raw: unknown;
+    try {
+      raw = await this.client.getContainer(id).inspect();
+    } catch (e) {
+      // Removed between the list (or its start event) and this inspect: its destroy
+      // event is queued behind us and there is nothing to wire, so this is not an error.
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    const r = inspectSchema.safeParse(raw);
+    if (!r.success) {
+      throw new DockerRuntimeError(`docker inspect ${id}: unexpected answer (${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    }
+    const c = r.data;
+    return {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      pid: c.State.Pid,
+      // A running container always has a PID; 0 means it is stopping or gone.
+      running: c.State.Running && c.State.Pid > 0,
+      networkMode: c.HostConfig.NetworkMode ?? 'default',
+      labels: c.Config.Labels ?? {},
+    };
+  }
+
+  // ---- state ----
+
+  private async onEvent(g: number, ev: ContainerEvent): Promise<void> {
+    if (g !== this.gen) return;
+    // Actor attributes carry the container's labels (plus name, image…): anything
+    // without a routectl label is not ours and costs no inspect.
+    if (!hasRoutectlLabel(ev.attributes) && !this.facts.has(ev.id)) return;
+    if (ev.action === 'start') {
+      let f: ContainerFacts | undefined;
+      try {
+        f = await this.inspect(ev.id);
+      } catch (e) {
+        this.lastError = message(e);
+        this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
+        return;
+      }
+      if (g !== this.gen) return;
+      // Already stopped again: its die event is queued behind this one.
+      if (!f?.running) return;
+      this.judge(f, 'restarted');
+    } else {
+      this.drop(ev.id, ev.action);
+    }
+  }
+
+  /** Classify one running container and emit what changed for it. */
+  private judge(f: ContainerFacts, reason: RemoveReason): void {
+    this.facts.set(f.id, f);
+    const c = classifyContainer(f, this.zones);
+    const prev = this.wanted.get(f.id);
+    if (c.kind === 'wanted') {
+      this.invalid.delete(f.id);
+      if (prev && sameEndpoint(prev, c.endpoint)) return; // known and unchanged: no duplicate add
+      if (prev) this.emit('remove', prev, reason);
+      this.wanted.set(f.id, c.endpoint);
+      this.log.info({ event: 'add', container: f.id, name: f.name, zone: c.endpoint.zone, pid: f.pid }, `container ${f.name} wants a routed address`);
+      this.emit('add', c.endpoint);
+      return;
+    }
+    if (prev) {
+      this.wanted.delete(f.id);
+      this.emit('remove', prev, reason);
+    }
+    if (c.kind === 'invalid') this.markInvalid({ id: f.id, name: f.name, error: c.error });
+    else this.invalid.delete(f.id);
+  }
+
+  private markInvalid(inv: InvalidContainer): void {
+    if (this.invalid.get(inv.id)?.error === inv.error) return;
+    this.invalid.set(inv.id, inv);
+    this.log.warn({ event: 'invalid', container: inv.id, name: inv.name }, `container ${inv.name} left alone: ${inv.error}`);
+    this.emit('invalid', inv);
+  }
+
+  private drop(id: string, reason: RemoveReason): void {
+    this.facts.delete(id);
+    this.invalid.delete(id);
+    const prev = this.wanted.get(id);
+    if (!prev) return;
+    this.wanted.delete(id);
+    this.log.info({ event: 'remove', container: id, name: prev.name, reason }, `container ${prev.name} gone (${reason})`);
+    this.emit('remove', prev, reason);
+  }
+
+  /** Replace the whole view with a fresh list; emit 'sync' with the diff against the previous view. */
+  private applySync(list: readonly ContainerFacts[]): void {
+    const nextWanted = new Map<string, WantedEndpoint>();
+    const nextInvalid: InvalidContainer[] = [];
+    this.facts.clear();
+    for (const f of list) {
+      this.facts.set(f.id, f);
+      const c = classifyContainer(f, this.zones);
+      if (c.kind === 'wanted') nextWanted.set(f.id, c.endpoint);
+      else if (c.kind === 'invalid') nextInvalid.push({ id: f.id, name: f.name, error: c.error });
+    }
+    const diff: { added: string[]; removed: string[]; changed: string[] } = { added: [], removed: [], changed: [] };
+    for (const [id, ep] of nextWanted) {
+      const prev = this.wanted.get(id);
+      if (!prev) diff.added.push(id);
+      else if (!sameEndpoint(prev, ep)) diff.changed.push(id);
+    }
+    for (const id of this.wanted.keys()) if (!nextWanted.has(id)) diff.removed.push(id);
+    this.wanted.clear();
+    for (const [id, ep] of nextWanted) this.wanted.set(id, ep);
+    const stillInvalid = new Set(nextInvalid.map((i) => i.id));
+    for (const id of [...this.invalid.keys()]) if (!stillInvalid.has(id)) this.invalid.delete(id);
+    this.log.info(
+      { event: 'sync', containers: nextWanted.size, added: diff.added.length, removed: diff.removed.length, changed: diff.changed.length, invalid: nextInvalid.length },
+      'docker containers listed',
+    );
+    this.emit('sync', [...nextWanted.values()], diff as SyncDiff);
+    for (const inv of nextInvalid) this.markInvalid(inv);
+  }
+}

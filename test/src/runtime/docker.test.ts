@@ -1,0 +1,272 @@
+/**
+ * DockerRuntime against an in-memory dockerode-like client: the first list, events in
+ * order, a started container that is gone before its inspect, reconnect with resync
+ * (diffed: nothing known is added twice), framing of the event stream, zone reload,
+ * status, and a stop that leaves nothing scheduled.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../../src/runtime/docker.js';
+import { backoffDelay } from '../../../src/runtime/backoff.js';
+import type { InvalidContainer, SyncDiff, WantedEndpoint } from '../../../src/runtime/types.js';
+import { FakeDocker } from './fake-docker.js';
+
+type Rec =
+  | { t: 'sync'; ids: string[]; diff: SyncDiff }
+  | { t: 'add'; id: string; pid: number }
+  | { t: 'remove'; id: string; reason: string }
+  | { t: 'invalid'; id: string; error: string };
+
+const APP = { 'routectl.zone': 'app' };
+const id = FakeDocker.id;
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await tick(2);
+  }
+}
+
+const runtimes: DockerRuntime[] = [];
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((r) => r.stop()));
+});
+
+function setup(opts: { zones?: string[]; backoffMs?: number } = {}) {
+  const docker = new FakeDocker();
+  const rt = new DockerRuntime({
+    zones: opts.zones ?? ['app', 'dmz'],
+    client: docker,
+    backoff: { initialMs: opts.backoffMs ?? 5, maxMs: 20 },
+  });
+  runtimes.push(rt);
+  const log: Rec[] = [];
+  rt.on('sync', (eps: readonly WantedEndpoint[], diff) => log.push({ t: 'sync', ids: eps.map((e) => e.id).sort(), diff }));
+  rt.on('add', (e) => log.push({ t: 'add', id: e.id, pid: e.pid }));
+  rt.on('remove', (e, reason) => log.push({ t: 'remove', id: e.id, reason }));
+  rt.on('invalid', (i: InvalidContainer) => log.push({ t: 'invalid', id: i.id, error: i.error }));
+  return { docker, rt, log };
+}
+
+describe('DockerRuntime: first list', () => {
+  it('emits one sync with the opted-in containers, and invalid ones apart', async () => {
+    const { docker, rt, log } = setup();
+    docker.run(1, APP, { silent: true });
+    docker.run(2, { ...APP, 'routectl.ipv4': '198.51.100.77' }, { silent: true });
+    docker.run(3, { 'routectl.zone': 'nope' }, { silent: true });
+    docker.run(4, {}, { silent: true });
+    docker.run(5, APP, { silent: true, mode: 'bridge' });
+    docker.run(6, APP, { silent: true });
+    docker.stop(id(6), { silent: true }); // not running: not listed
+    await rt.start();
+    expect(log).toEqual([
+      { t: 'sync', ids: [id(1), id(2)], diff: { added: [id(1), id(2)], removed: [], changed: [] } },
+      { t: 'invalid', id: id(3), error: expect.stringContaining('routectl.zone="nope"') },
+      { t: 'invalid', id: id(5), error: expect.stringContaining('--net none') },
+    ]);
+    const ep = rt.endpoints().find((e) => e.id === id(2));
+    expect(ep).toEqual({ id: id(2), name: 'c2', pid: docker.containers.get(id(2))!.State.Pid, zone: 'app', ipv4: '198.51.100.77', labels: { ...APP, 'routectl.ipv4': '198.51.100.77' } });
+    expect(rt.status()).toEqual({
+      connected: true,
+      lastError: null,
+      containers: 2,
+      invalid: [expect.objectContaining({ id: id(3), name: 'c3' }), expect.objectContaining({ id: id(5), name: 'c5' })],
+    });
+    // The unlabelled container cost no inspect.
+    expect(docker.inspects).toBe(4);
+  });
+});
+
+describe('DockerRuntime: events', () => {
+  it('start → add, die → remove, destroy after die → nothing, restart → add with the new pid', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    const a = docker.run(1, APP);
+    await until(() => log.length === 1, 'add');
+    const pid1 = docker.containers.get(a)!.State.Pid;
+    expect(log).toEqual([{ t: 'add', id: a, pid: pid1 }]);
+    docker.stop(a);
+    docker.restart(a);
+    const pid2 = docker.containers.get(a)!.State.Pid;
+    await until(() => log.length === 3, 'remove and add');
+    expect(log.slice(1)).toEqual([
+      { t: 'remove', id: a, reason: 'die' },
+      { t: 'add', id: a, pid: pid2 },
+    ]);
+    docker.rm(a);
+    await until(() => log.length === 4, 'remove');
+    await tick(10);
+    expect(log.slice(3)).toEqual([{ t: 'remove', id: a, reason: 'die' }]); // destroy adds nothing
+    expect(rt.endpoints()).toEqual([]);
+  });
+
+  it('keeps dockerd order when an inspect is slow: start then die ends with nothing wanted', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.inspectGate = async () => held;
+    const a = docker.run(1, APP);
+    const b = docker.run(2, APP);
+    docker.stop(a); // a's die arrives while its start's inspect is still pending
+    await tick(20);
+    expect(log).toEqual([]); // nothing applied out of order
+    docker.inspectGate = undefined;
+    release();
+    await until(() => log.length === 1, 'b added');
+    await tick(10);
+    // a's inspect answers after its die: "not running", so no add (a remove would have
+    // come before an add, leaving a stale endpoint); then b; then a's die finds nothing.
+    expect(log).toEqual([{ t: 'add', id: b, pid: expect.any(Number) }]);
+    expect(rt.endpoints().map((e) => e.id)).toEqual([b]);
+  });
+
+  it('a container removed before its inspect is skipped quietly (404)', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.inspectGate = async () => held;
+    const a = docker.run(1, APP);
+    await tick(5);
+    docker.rm(a);
+    docker.inspectGate = undefined;
+    release();
+    const b = docker.run(2, APP); // a marker: processed after a's events
+    await until(() => log.length === 1, 'b added');
+    expect(log).toEqual([{ t: 'add', id: b, pid: expect.any(Number) }]);
+    expect(rt.status().lastError).toBeNull();
+    expect(rt.status().connected).toBe(true);
+  });
+
+  it('reassembles events split across chunks and skips garbage lines', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    const c = { Id: id(9), Name: '/c9', State: { Running: true, Pid: 99 }, HostConfig: { NetworkMode: 'none' }, Config: { Labels: { 'routectl.zone': 'app', note: 'zürich' } } };
+    docker.containers.set(c.Id, c);
+    const line = Buffer.from(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID: c.Id, Attributes: c.Config.Labels } })}\n`);
+    const cut = line.indexOf(0xc3) + 1; // inside the two-byte ü
+    docker.writeRaw('not json\n{"Type":"network","Action":"connect","Actor":{"ID":"x"}}\n');
+    for (const part of [line.subarray(0, 7), line.subarray(7, cut), line.subarray(cut)]) {
+      docker.writeRaw(part as unknown as string);
+      await tick(1);
+    }
+    await until(() => log.length === 1, 'add');
+    expect(log).toEqual([{ t: 'add', id: c.Id, pid: 99 }]);
+    expect(rt.endpoints()[0]?.labels.note).toBe('zürich');
+  });
+
+  it('emits invalid for a bad label on start, once, and forgets it when the container dies', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    const x = docker.run(1, { 'routectl.zone': 'app', 'routectl.ipv6': 'nope' });
+    await until(() => log.length === 1, 'invalid');
+    expect(log[0]).toEqual({ t: 'invalid', id: x, error: expect.stringMatching(/routectl\.ipv6="nope".*not an IPv6 address/) });
+    expect(rt.status().invalid).toHaveLength(1);
+    docker.stop(x);
+    await until(() => rt.status().invalid.length === 0, 'invalid cleared');
+    expect(log).toHaveLength(1);
+  });
+});
+
+describe('DockerRuntime: reconnect and resync', () => {
+  it('after dockerd comes back: one sync that is the truth, a diff, and no duplicate adds', async () => {
+    const { docker, rt, log } = setup();
+    const keep = docker.run(1, APP, { silent: true });
+    const gone = docker.run(2, APP, { silent: true });
+    const restarted = docker.run(3, APP, { silent: true });
+    await rt.start();
+    const seen: string[] = [];
+    rt.on('disconnected', (e) => seen.push(e));
+    log.length = 0;
+    docker.crash();
+    await until(() => !rt.status().connected, 'disconnected');
+    expect(rt.status().lastError).toMatch(/event stream ended|ENOENT/);
+    // While dockerd is down: one container removed, one restarted, one new.
+    docker.rm(gone, { silent: true });
+    docker.stop(restarted, { silent: true });
+    docker.restart(restarted, { silent: true });
+    const fresh = docker.run(4, APP, { silent: true });
+    await tick(30); // several failed retries
+    const listsWhileDown = docker.lists;
+    docker.up();
+    await until(() => rt.status().connected, 'reconnected');
+    expect(docker.lists).toBeGreaterThanOrEqual(listsWhileDown);
+    expect(log).toEqual([
+      { t: 'sync', ids: [keep, restarted, fresh].sort(), diff: { added: [fresh], removed: [gone], changed: [restarted] } },
+    ]);
+    expect(rt.endpoints().find((e) => e.id === restarted)?.pid).toBe(docker.containers.get(restarted)!.State.Pid);
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    expect(rt.status()).toMatchObject({ connected: true, lastError: null, containers: 3 });
+    // Events flow again on the new stream, and a start replayed for a known container adds nothing.
+    docker.event('start', docker.containers.get(keep)!);
+    const late = docker.run(5, APP);
+    await until(() => log.length === 2, 'add after reconnect');
+    expect(log[1]).toEqual({ t: 'add', id: late, pid: expect.any(Number) });
+    expect(docker.openStreams).toBe(1);
+  });
+
+  it('retries while dockerd is absent at start, then syncs', async () => {
+    const { docker, rt, log } = setup();
+    docker.down = true;
+    docker.run(1, APP, { silent: true });
+    await rt.start();
+    expect(rt.status()).toMatchObject({ connected: false, lastError: expect.stringContaining('ENOENT') });
+    expect(log).toEqual([]);
+    docker.up();
+    await until(() => rt.status().connected, 'connected');
+    expect(log).toEqual([{ t: 'sync', ids: [id(1)], diff: { added: [id(1)], removed: [], changed: [] } }]);
+  });
+});
+
+describe('DockerRuntime: zones and stop', () => {
+  it('setZones judges known containers again', async () => {
+    const { docker, rt, log } = setup({ zones: ['app'] });
+    const d = docker.run(1, { 'routectl.zone': 'dmz' }, { silent: true });
+    const a = docker.run(2, APP, { silent: true });
+    await rt.start();
+    expect(rt.status().invalid.map((i) => i.id)).toEqual([d]);
+    log.length = 0;
+    await rt.setZones(['dmz']);
+    expect(log).toEqual([
+      { t: 'add', id: d, pid: expect.any(Number) },
+      { t: 'remove', id: a, reason: 'zones-changed' },
+      { t: 'invalid', id: a, error: expect.stringContaining('routectl.zone="app" names no zone') },
+    ]);
+  });
+
+  it('stop() while a retry is pending leaves no timer and no stream, and emits nothing after', async () => {
+    const { docker, rt, log } = setup({ backoffMs: 10_000 });
+    const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timeouts();
+    docker.run(1, APP, { silent: true });
+    await rt.start();
+    docker.crash();
+    await until(() => !rt.status().connected, 'disconnected');
+    expect(timeouts()).toBe(before + 1); // the retry
+    await rt.stop();
+    expect(timeouts()).toBe(before);
+    docker.up();
+    log.length = 0;
+    await tick(20);
+    expect(log).toEqual([]);
+    expect(docker.openStreams).toBe(0);
+  });
+});
+
+describe('backoffDelay', () => {
+  it('doubles from 0.5 s to the 30 s cap, with jitter inside ±20 %', () => {
+    const mid = (n: number): number => backoffDelay(n, {}, () => 0.5);
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 20].map(mid)).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+    expect(backoffDelay(0, {}, () => 0)).toBe(400);
+    expect(backoffDelay(0, {}, () => 1)).toBe(600);
+    expect(backoffDelay(10, {}, () => 1)).toBe(30000); // jitter never exceeds the cap
+    expect(backoffDelay(3, { initialMs: 100, maxMs: 1000, jitter: 0 })).toBe(800);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * A dockerode-like client in memory for the runtime's unit tests: containers with
+ * labels, network mode and PIDs; an event stream per getEvents() (newline-delimited JSON,
+ * like dockerd's); and a switch that makes "dockerd" go away (streams end, calls fail)
+ * and come back.
+ */
+import { PassThrough } from 'node:stream';
+import type { DockerClient } from '../../../src/runtime/docker.js';
+
+interface FakeContainer {
+  Id: string;
+  Name: string;
+  State: { Running: boolean; Pid: number };
+  HostConfig: { NetworkMode: string };
+  Config: { Labels: Record<string, string> };
+}
+
+export class FakeDocker implements DockerClient {
+  readonly containers = new Map<string, FakeContainer>();
+  private streams: PassThrough[] = [];
+  private nextPid = 1000;
+  down = false;
+  /** Awaited before every inspect answers (to hold one back). */
+  inspectGate: ((id: string) => Promise<void>) | undefined;
+  inspects = 0;
+  lists = 0;
+
+  static id(n: number): string {
+    return n.toString(16).padStart(64, 'c');
+  }
+
+  private refused(): Error {
+    return Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' });
+  }
+
+  async listContainers(): Promise<{ Id: string; Labels: Record<string, string> }[]> {
+    this.lists++;
+    if (this.down) throw this.refused();
+    return [...this.containers.values()].filter((c) => c.State.Running).map((c) => ({ Id: c.Id, Labels: { ...c.Config.Labels } }));
+  }
+
+  getContainer(id: string): { inspect(): Promise<unknown> } {
+    return {
+      inspect: async () => {
+        this.inspects++;
+        if (this.inspectGate) await this.inspectGate(id);
+        if (this.down) throw this.refused();
+        const c = this.containers.get(id);
+        if (!c) throw Object.assign(new Error(`(HTTP code 404) no such container - No such container: ${id}`), { statusCode: 404 });
+        return structuredClone(c);
+      },
+    };
+  }
+
+  async getEvents(): Promise<NodeJS.ReadableStream> {
+    if (this.down) throw this.refused();
+    const s = new PassThrough();
+    this.streams.push(s);
+    return s;
+  }
+
+  get openStreams(): number {
+    return this.streams.filter((s) => !s.destroyed && !s.writableEnded).length;
+  }
+
+  /** Write raw text to every open event stream (to test framing). */
+  writeRaw(text: string): void {
+    for (const s of this.streams) if (!s.destroyed && !s.writableEnded) s.write(text);
+  }
+
+  event(action: string, c: FakeContainer): void {
+    const line = JSON.stringify({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: c.Id, Attributes: { ...c.Config.Labels, name: c.Name.slice(1), image: 'rtc-bb:latest' } },
+      scope: 'local',
+      time: Math.floor(Date.now() / 1000),
+      timeNano: Date.now() * 1e6,
+    });
+    if (!this.down) this.writeRaw(`${line}\n`);
+  }
+
+  /** Create and start (docker run -d). `silent`: no event (it happened while nobody listened). */
+  run(n: number, labels: Record<string, string>, opts: { mode?: string; silent?: boolean } = {}): string {
+    const c: FakeContainer = {
+      Id: FakeDocker.id(n),
+      Name: `/c${n}`,
+      State: { Running: true, Pid: this.nextPid++ },
+      HostConfig: { NetworkMode: opts.mode ?? 'none' },
+      Config: { Labels: labels },
+    };
+    this.containers.set(c.Id, c);
+    if (!opts.silent) this.event('start', c);
+    return c.Id;
+  }
+
+  /** Start a stopped container again: a new PID. */
+  restart(id: string, opts: { silent?: boolean } = {}): void {
+    const c = this.must(id);
+    c.State = { Running: true, Pid: this.nextPid++ };
+    if (!opts.silent) this.event('start', c);
+  }
+
+  stop(id: string, opts: { silent?: boolean } = {}): void {
+    const c = this.must(id);
+    c.State = { Running: false, Pid: 0 };
+    if (!opts.silent) this.event('die', c);
+  }
+
+  /** docker rm -f: die (if running) then destroy. */
+  rm(id: string, opts: { silent?: boolean } = {}): void {
+    const c = this.must(id);
+    if (c.State.Running) this.stop(id, opts);
+    this.containers.delete(id);
+    if (!opts.silent) this.event('destroy', c);
+  }
+
+  /** dockerd goes away: streams end, calls fail until up(). */
+  crash(): void {
+    this.down = true;
+    for (const s of this.streams) s.end();
+    this.streams = [];
+  }
+
+  up(): void {
+    this.down = false;
+  }
+
+  private must(id: string): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`fake: no container ${id}`);
+    return c;
+  }
+}
