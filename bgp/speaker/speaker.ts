@@ -523,7 +523,8 @@ function statusOf(p: Peer, now: number): PeerStatus {
     prefixesSent: sent,
     prefixesReceived: received,
     prefixesAccepted: accepted,
-    lastError: p.lastError ?? info.lastError,
+    // An Established peer has no current error (the history is in lastNotification*).
+    lastError: info.state === 'Established' ? null : (p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,
