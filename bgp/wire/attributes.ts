@@ -248,7 +248,9 @@ function isMartianNextHop(v: Buffer): boolean {
 
 /** Known attributes we validate but do not interpret: kept raw and passed on unchanged. */
 function passThrough(v: Buffer, st: DecodeState, code: number): void {
-  st.unknown.push({ flags: st.flags & ~AttrFlag.EXTENDED_LENGTH, code, value: Buffer.from(v) });
+  // RFC 4271 4.3: the low four flag bits are unused, ignored on receipt, zero when sent;
+  // Extended Length is re-decided by the encoder from the value's size.
+  st.unknown.push({ flags: st.flags & 0xe0, code, value: Buffer.from(v) });
 }
 
 // ---------------------------------------------------------------------------
