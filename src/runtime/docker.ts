@@ -17,6 +17,7 @@
  * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
  */
 import { EventEmitter } from 'node:events';
+import { Agent } from 'node:http';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { z } from 'zod';
@@ -97,10 +98,18 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private connected = false;
   private lastError: string | null = null;
   private queue: Promise<void> = Promise.resolve();
+  /** Our own HTTP agent for the default client, so that stop() can close its idle sockets (and their timers). */
+  private readonly agent: Agent | undefined;
 
   constructor(opts: DockerRuntimeOptions) {
     super();
-    this.client = opts.client ?? new Dockerode({ socketPath: opts.socket ?? DEFAULT_DOCKER_SOCKET });
+    if (opts.client) this.client = opts.client;
+    else {
+      this.agent = new Agent({ keepAlive: true, maxSockets: 8 });
+      // docker-modem passes `agent` to http.request; @types/dockerode does not list it.
+      const dockerOpts: Dockerode.DockerOptions & { agent: Agent } = { socketPath: opts.socket ?? DEFAULT_DOCKER_SOCKET, agent: this.agent };
+      this.client = new Dockerode(dockerOpts);
+    }
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ op: 'runtime.docker' });
     this.backoff = opts.backoff ?? {};
     this.random = opts.random ?? Math.random;
@@ -123,6 +132,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.closeStream();
     this.connected = false;
     await this.queue;
+    this.agent?.destroy();
   }
 
   status(): RuntimeStatus {

@@ -186,9 +186,28 @@ export class Dockerd {
     await stopChild(this.proc, true);
   }
 
+  /**
+   * dockerd starts its managed containerd only when the PID in containerd.pid is not
+   * alive, and kill(0) says a zombie is alive. After a dockerd crash its containerd dies
+   * too, but it is an orphan until this machine's init reaps it, which can take a while;
+   * dockerd then waits for a containerd that will never answer ("timeout waiting for
+   * containerd to start"). A pidfile naming a dead or zombie process is stale: remove it.
+   */
+  private clearStaleContainerdPid(): void {
+    const file = join(this.execRoot, 'containerd', 'containerd.pid');
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(file, 'utf8').trim());
+    } catch {
+      return;
+    }
+    if (pid > 0 && gone(pid)) rmSync(file, { force: true });
+  }
+
   /** Start dockerd again on the same data and exec roots. */
   async restart(): Promise<void> {
     if (this.running) await stopChild(this.proc);
+    this.clearStaleContainerdPid();
     await this.startDaemon();
   }
 
