@@ -1,0 +1,605 @@
+/**
+ * The endpoint controller: turns what a runtime wants (containers with a zone) into wired,
+ * routed, advertised endpoints, and keeps them so.
+ *
+ * Desired state is a map id → EndpointSpec, set by `sync()` (the runtime's full list),
+ * `add()` and `remove()`. Each change schedules `converge(id)`, which compares what is
+ * wanted for that id with what it has done for it and does the difference:
+ *   setup:    IPAM allocate (fixed addresses honoured) → dataplane addEndpoint (veth into
+ *             /proc/<pid>/ns/net, host routes) → advertise the /32 and /128 the moment the
+ *             host routes are in (or, for an `aggregate: true` pool, the host's block with
+ *             a blackhole route for it, and no host prefix) → ready.
+ *             A failing step undoes the earlier ones (the allocation is released), and the
+ *             endpoint shows state 'error' with the reason: nothing is left half-done.
+ *   teardown: withdraw → dataplane removeEndpoint → IPAM release.
+ *   re-plumb: same addresses, new PID (the container was restarted): a new veth, the
+ *             allocation and the advertisements kept.
+ * Converges of one id run one at a time, in order (a remove during an add waits for it);
+ * a converge that has not started yet is not queued twice, since it reads the desired
+ * state when it starts — so any interleaving of add/remove/sync ends in the same state.
+ * Different ids run in parallel, at most `concurrency` at once.
+ *
+ * Start: the first `sync()` adopts what the kernel already has. The allocations of the
+ * listed containers are taken again from the store (allocate is idempotent), the whole
+ * desired set goes to the dataplane at once and one `apply()` keeps the veths and routes
+ * of live containers as they are (no blip for them), rebuilds what is missing and deletes
+ * the own links and routes of containers that died while the agent was down; IPAM
+ * reconcile then frees their addresses. Nothing is repaired before that first sync: with
+ * an empty desired set the reconciler would delete every live container's plumbing.
+ *
+ * Repair: a periodic pass (apply + IPAM leak GC + retry of endpoints in error) and the
+ * dataplane's netlink watch, both pausable (`pause()`/`resume()`) so drift can be left in
+ * place on purpose (verify tests).
+ */
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
+import { reportChanged, type ApplyReport } from '../dataplane/dataplane.js';
+import { parsePrefix, prefixContains } from '../config/net.js';
+import type { Allocation } from '../ipam/ipam.js';
+import type { Logger } from '../log.js';
+import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort } from './types.js';
+
+export interface EndpointControllerOptions {
+  readonly ipam: IpamPort;
+  readonly dataplane: DataplanePort;
+  readonly advertiser: AdvertiserPort;
+  readonly log?: Logger;
+  /** Endpoints wired at the same time (default 4). */
+  readonly concurrency?: number;
+  /** Full repair pass period in ms (default 60 000); 0 = none (tests drive reconcile()). */
+  readonly reconcileIntervalMs?: number;
+  /** Follow netlink notifications to repair drift at once (default true). */
+  readonly watchDrift?: boolean;
+  /** The container's interface name (default eth0). */
+  readonly ifName?: string;
+  readonly now?: () => number;
+}
+
+/** What the controller did for one endpoint (its "actual" state). */
+interface Wired {
+  readonly spec: EndpointSpec;
+  readonly alloc: Allocation;
+  readonly plumbing: EndpointPlumbing;
+  /** Host prefixes this endpoint added to the advertisements (empty for aggregated pools). */
+  readonly hostPrefixes: readonly string[];
+}
+
+interface Status {
+  readonly state: EndpointState;
+  readonly error: string | null;
+  readonly since: string;
+}
+
+/**
+ * A fixed, locally administered unicast MAC per container id (first octet 0x02): the
+ * container's eth0 keeps its MAC across re-plumbs and agent restarts, and `inspect` can
+ * show it without entering the container.
+ */
+export function containerMac(id: string): string {
+  const h = createHash('sha256').update(id).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+function sameAddressing(a: EndpointSpec, b: EndpointSpec): boolean {
+  return a.zone === b.zone && a.ipv4 === b.ipv4 && a.ipv6 === b.ipv6;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class EndpointController {
+  private readonly desired = new Map<string, EndpointSpec>();
+  private readonly wired = new Map<string, Wired>();
+  private readonly status = new Map<string, Status>();
+  /** per id: the tail of its converge chain */
+  private readonly tails = new Map<string, Promise<void>>();
+  /** ids with a converge queued that has not started yet */
+  private readonly queued = new Set<string>();
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly intervalMs: number;
+  private readonly watchDrift: boolean;
+  private readonly ifName: string;
+  private readonly now: () => number;
+  private running = 0;
+  private readonly waiters: (() => void)[] = [];
+  /** Resolves once the first sync has been adopted; converges wait for it. */
+  private initialized: Promise<void>;
+  private markInitialized!: () => void;
+  private synced = false;
+  private paused = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  /** aggregated blocks currently blackholed and advertised */
+  private blocks = new Set<string>();
+  private blockChain: Promise<void> = Promise.resolve();
+  private lastReconcile: { at: string; report: ApplyReport | null; freed: number } | null = null;
+
+  constructor(private readonly opts: EndpointControllerOptions) {
+    this.log = (opts.log ?? pino({ level: 'silent' })).child({ op: 'endpoints' });
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.intervalMs = opts.reconcileIntervalMs ?? 60_000;
+    this.watchDrift = opts.watchDrift ?? true;
+    this.ifName = opts.ifName ?? 'eth0';
+    this.now = opts.now ?? (() => performance.now());
+    this.initialized = new Promise((r) => (this.markInitialized = r));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Desired state (from the runtime)
+  // ---------------------------------------------------------------------------
+
+  /** The runtime's full list: the first one is adopted (start), later ones are diffed. */
+  sync(specs: readonly EndpointSpec[]): Promise<void> {
+    if (!this.synced) return this.adopt(specs);
+    const next = new Map(specs.map((s) => [s.id, s]));
+    const ids = new Set([...this.desired.keys(), ...next.keys()]);
+    this.desired.clear();
+    for (const [id, s] of next) this.desired.set(id, s);
+    return Promise.all([...ids].map((id) => this.schedule(id))).then(() => undefined);
+  }
+
+  add(spec: EndpointSpec): Promise<void> {
+    this.desired.set(spec.id, spec);
+    if (!this.status.has(spec.id)) this.setStatus(spec.id, 'pending', null);
+    return this.schedule(spec.id);
+  }
+
+  remove(id: string): Promise<void> {
+    this.desired.delete(id);
+    return this.schedule(id);
+  }
+
+  /** Resolves when every scheduled converge has finished. */
+  async settled(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Views
+  // ---------------------------------------------------------------------------
+
+  list(): EndpointView[] {
+    const ids = new Set([...this.desired.keys(), ...this.wired.keys()]);
+    return [...ids].map((id) => this.view(id)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  get(id: string): EndpointView | undefined {
+    return this.desired.has(id) || this.wired.has(id) ? this.view(id) : undefined;
+  }
+
+  /** Endpoints routed and advertised now. */
+  readyCount(): number {
+    let n = 0;
+    for (const s of this.status.values()) if (s.state === 'ready') n++;
+    return n;
+  }
+
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  lastRepair(): { at: string; report: ApplyReport | null; freed: number } | null {
+    return this.lastReconcile;
+  }
+
+  private view(id: string): EndpointView {
+    const w = this.wired.get(id);
+    const spec = this.desired.get(id) ?? w?.spec;
+    const st = this.status.get(id) ?? { state: 'pending' as const, error: null, since: new Date().toISOString() };
+    const alloc = w?.alloc;
+    const advertised = w ? [...w.hostPrefixes, ...this.blocksOf(w.alloc)] : [];
+    return {
+      id,
+      name: spec?.name ?? id.slice(0, 12),
+      zone: spec?.zone ?? alloc?.zone ?? '',
+      pid: spec?.pid ?? 0,
+      state: st.state,
+      error: st.error,
+      ipv4: alloc?.ipv4 ?? null,
+      ipv6: alloc?.ipv6 ?? null,
+      hostVeth: w?.plumbing.hostIfName ?? null,
+      hwaddr: w?.plumbing.mac ?? null,
+      gateway: { ipv4: alloc?.ipv4 !== undefined ? GATEWAY_V4 : null, ipv6: alloc?.ipv6 !== undefined ? HOST_VETH_LINK_LOCAL : null },
+      advertised,
+      since: st.since,
+    };
+  }
+
+  private setStatus(id: string, state: EndpointState, error: string | null): void {
+    const cur = this.status.get(id);
+    if (cur?.state === state && cur.error === error) return;
+    this.status.set(id, { state, error, since: new Date().toISOString() });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Scheduling
+  // ---------------------------------------------------------------------------
+
+  private schedule(id: string): Promise<void> {
+    const tail = this.tails.get(id);
+    // A converge that has not started yet will read the latest desired state: one is enough.
+    if (tail !== undefined && this.queued.has(id)) return tail;
+    this.queued.add(id);
+    const run = (tail ?? Promise.resolve())
+      .then(() => this.initialized)
+      .then(() =>
+        this.limited(async () => {
+          this.queued.delete(id);
+          if (this.stopped) return;
+          try {
+            await this.converge(id);
+          } catch (err) {
+            // converge handles its own failures; this is a bug guard, never a crash.
+            this.log.error({ event: 'converge-failed', id, err }, `endpoint ${id}: ${message(err)}`);
+          }
+        }),
+      );
+    this.tails.set(id, run);
+    void run.then(() => {
+      if (this.tails.get(id) === run) this.tails.delete(id);
+    });
+    return run;
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running >= this.concurrency) await new Promise<void>((r) => this.waiters.push(r));
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.waiters.shift()?.();
+    }
+  }
+
+  private async converge(id: string): Promise<void> {
+    const want = this.desired.get(id);
+    const have = this.wired.get(id);
+    if (have && want && have.spec.pid !== want.pid && sameAddressing(have.spec, want)) {
+      await this.replumb(have, want);
+      return;
+    }
+    if (have && want && have.spec.pid === want.pid && sameAddressing(have.spec, want)) {
+      if (have.spec.name !== want.name) this.wired.set(id, { ...have, spec: want });
+      return;
+    }
+    if (have) await this.teardown(have);
+    if (want) await this.setup(want);
+    else this.status.delete(id);
+  }
+
+  // ---------------------------------------------------------------------------
+  // The three operations
+  // ---------------------------------------------------------------------------
+
+  private plumbingFor(spec: EndpointSpec, alloc: Allocation): EndpointPlumbing {
+    return {
+      id: spec.id,
+      hostIfName: hostIfNameFor(spec.id),
+      containerNetns: { pid: spec.pid },
+      ifName: this.ifName,
+      mac: containerMac(spec.id),
+      ...(alloc.ipv4 !== undefined ? { ipv4: alloc.ipv4 } : {}),
+      ...(alloc.ipv6 !== undefined ? { ipv6: alloc.ipv6 } : {}),
+    };
+  }
+
+  /** Host prefixes of an allocation outside aggregated pools (those go out as blocks). */
+  private hostPrefixes(alloc: Allocation): string[] {
+    const out: string[] = [];
+    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(`${alloc.ipv4}/32`);
+    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(`${alloc.ipv6}/128`);
+    return out;
+  }
+
+  private usesAggregate(alloc: Allocation): boolean {
+    return [alloc.ipv4, alloc.ipv6].some((a) => a !== undefined && this.opts.ipam.poolOf(a)?.aggregate === true);
+  }
+
+  private blocksOf(alloc: Allocation): string[] {
+    if (!this.usesAggregate(alloc)) return [];
+    const out: string[] = [];
+    for (const b of this.blocks) {
+      for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && inBlock(a, b)) out.push(b);
+    }
+    return out;
+  }
+
+  private async setup(spec: EndpointSpec): Promise<void> {
+    const t0 = this.now();
+    this.setStatus(spec.id, 'pending', null);
+    let alloc: Allocation;
+    try {
+      alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
+        ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
+        ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
+      });
+    } catch (err) {
+      this.fail(spec, 'allocate', err);
+      return;
+    }
+    const t1 = this.now();
+    const plumbing = this.plumbingFor(spec, alloc);
+    try {
+      await this.opts.dataplane.addEndpoint(plumbing);
+    } catch (err) {
+      // Roll back: the dataplane has undone its part; give the addresses back.
+      await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
+      this.fail(spec, 'plumb', err);
+      return;
+    }
+    const t2 = this.now();
+    // Advertised the moment the host routes are in.
+    const hostPrefixes = this.hostPrefixes(alloc);
+    this.opts.advertiser.add(hostPrefixes);
+    this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
+    if (this.usesAggregate(alloc)) await this.refreshBlocks();
+    const t3 = this.now();
+    this.setStatus(spec.id, 'ready', null);
+    this.log.info(
+      {
+        event: 'ready',
+        id: spec.id,
+        name: spec.name,
+        zone: spec.zone,
+        ipv4: alloc.ipv4,
+        ipv6: alloc.ipv6,
+        hostVeth: plumbing.hostIfName,
+        advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
+        allocMs: round(t1 - t0),
+        plumbMs: round(t2 - t1),
+        advertiseMs: round(t3 - t2),
+        totalMs: round(t3 - t0),
+      },
+      `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
+    );
+  }
+
+  private fail(spec: EndpointSpec, step: 'allocate' | 'plumb', err: unknown): void {
+    const text = step === 'allocate' ? `no address: ${message(err)}` : `wiring failed (addresses released): ${message(err)}`;
+    this.setStatus(spec.id, 'error', text);
+    this.log.error({ event: `${step}-failed`, id: spec.id, name: spec.name, zone: spec.zone, err }, `container ${spec.name} left alone: ${text}`);
+  }
+
+  private async teardown(w: Wired): Promise<void> {
+    const id = w.spec.id;
+    this.opts.advertiser.remove(w.hostPrefixes);
+    try {
+      await this.opts.dataplane.removeEndpoint(id);
+    } catch (err) {
+      // Out of the dataplane's desired set already: the next repair pass deletes what is left.
+      this.log.error({ event: 'remove-failed', id, err }, `container ${w.spec.name}: removing its veth failed; the repair pass will retry`);
+    }
+    try {
+      await this.opts.ipam.release(id);
+    } catch (err) {
+      // The allocation stays until the IPAM reconcile finds it unused.
+      this.log.error({ event: 'release-failed', id, err }, `container ${w.spec.name}: releasing its addresses failed; the repair pass will retry`);
+    }
+    this.wired.delete(id);
+    this.log.info({ event: 'removed', id, name: w.spec.name, ipv4: w.alloc.ipv4, ipv6: w.alloc.ipv6 }, `container ${w.spec.name} unwired`);
+  }
+
+  private async replumb(have: Wired, want: EndpointSpec): Promise<void> {
+    const plumbing = this.plumbingFor(want, have.alloc);
+    this.setStatus(want.id, 'pending', null);
+    try {
+      await this.opts.dataplane.addEndpoint(plumbing);
+    } catch (err) {
+      // The old namespace is gone with the old process: nothing of it is worth keeping.
+      await this.teardown(have);
+      this.fail(want, 'plumb', err);
+      return;
+    }
+    this.wired.set(want.id, { ...have, spec: want, plumbing });
+    this.setStatus(want.id, 'ready', null);
+    this.log.info({ event: 'replumbed', id: want.id, name: want.name, pid: want.pid }, `container ${want.name} restarted: veth rebuilt, addresses kept`);
+  }
+
+  /** Blackhole and advertise every aggregated block this host has claimed (blocks only grow). */
+  private refreshBlocks(): Promise<void> {
+    const run = this.blockChain.then(async () => {
+      const now = (await this.opts.ipam.blocks()).filter((b) => b.aggregate).map((b) => b.cidr);
+      const fresh = now.filter((b) => !this.blocks.has(b));
+      const gone = [...this.blocks].filter((b) => !now.includes(b));
+      if (fresh.length === 0 && gone.length === 0) return;
+      this.opts.dataplane.setBlackholes(now);
+      if (gone.length) this.opts.advertiser.remove(gone);
+      const report = await this.opts.dataplane.apply();
+      for (const e of report.errors) this.log.error({ event: 'blackhole-failed', route: e.route, err: e.error }, 'blackhole route for a block not installed');
+      this.blocks = new Set(now);
+      // Advertised once the blackhole is in: traffic to a free address stops here.
+      this.opts.advertiser.add(fresh);
+      this.log.info({ event: 'blocks', added: fresh, removed: gone }, `aggregated blocks advertised: ${now.join(' ')}`);
+    });
+    this.blockChain = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Start: adopt the first sync
+  // ---------------------------------------------------------------------------
+
+  private async adopt(specs: readonly EndpointSpec[]): Promise<void> {
+    this.synced = true;
+    const t0 = this.now();
+    for (const s of specs) {
+      this.desired.set(s.id, s);
+      this.setStatus(s.id, 'pending', null);
+    }
+    const ok: { spec: EndpointSpec; alloc: Allocation; plumbing: EndpointPlumbing }[] = [];
+    for (const spec of specs) {
+      try {
+        const alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
+          ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
+          ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
+        });
+        ok.push({ spec, alloc, plumbing: this.plumbingFor(spec, alloc) });
+      } catch (err) {
+        this.fail(spec, 'allocate', err);
+      }
+    }
+    const aggregated = (await this.opts.ipam.blocks().catch(() => [])).filter((b) => b.aggregate).map((b) => b.cidr);
+    this.opts.dataplane.setBlackholes(aggregated);
+    this.opts.dataplane.setDesired(ok.map((o) => o.plumbing));
+    let report: ApplyReport;
+    try {
+      report = await this.opts.dataplane.apply();
+    } catch (err) {
+      // Nothing could be read or written; every endpoint gets its own try below.
+      this.log.error({ event: 'adopt-apply-failed', err }, `start: dataplane reconcile failed: ${message(err)}`);
+      report = { linksCreated: [], linksRepaired: [], linksDeleted: [], routesAdded: [], routesDeleted: [], errors: ok.map((o) => ({ endpointId: o.spec.id, error: err as Error })) };
+    }
+    const failed = new Map<string, Error>();
+    for (const e of report.errors) if (e.endpointId !== undefined) failed.set(e.endpointId, e.error);
+    for (const o of ok) {
+      const err = failed.get(o.spec.id);
+      if (err !== undefined) {
+        await this.opts.dataplane.removeEndpoint(o.spec.id).catch(() => undefined);
+        await this.opts.ipam.release(o.spec.id).catch(() => undefined);
+        this.fail(o.spec, 'plumb', err);
+        continue;
+      }
+      const hostPrefixes = this.hostPrefixes(o.alloc);
+      this.wired.set(o.spec.id, { spec: o.spec, alloc: o.alloc, plumbing: o.plumbing, hostPrefixes });
+      this.opts.advertiser.add(hostPrefixes);
+      this.setStatus(o.spec.id, 'ready', null);
+    }
+    this.blocks = new Set(aggregated);
+    this.opts.advertiser.add(aggregated);
+    const freed = await this.opts.ipam.reconcile(new Set([...this.desired.keys(), ...this.wired.keys()])).catch((err: unknown) => {
+      this.log.error({ event: 'ipam-reconcile-failed', err }, 'start: IPAM leak reconcile failed');
+      return [] as Allocation[];
+    });
+    this.log.info(
+      {
+        event: 'adopted',
+        endpoints: this.wired.size,
+        errors: specs.length - this.wired.size,
+        linksKept: this.wired.size - report.linksCreated.length,
+        linksCreated: report.linksCreated.length,
+        orphansRemoved: report.linksDeleted,
+        routesAdded: report.routesAdded.length,
+        routesRemoved: report.routesDeleted.length,
+        addressesFreed: freed.map((f) => [f.ipv4, f.ipv6].filter(Boolean).join(' ')),
+        ms: round(this.now() - t0),
+      },
+      `start: ${this.wired.size} endpoints adopted, ${report.linksDeleted.length} orphan veths removed, ${freed.length} leaked allocations freed`,
+    );
+    this.markInitialized();
+    this.startRepair();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Repair loop
+  // ---------------------------------------------------------------------------
+
+  private startRepair(): void {
+    if (this.stopped || this.paused) return;
+    if (this.intervalMs > 0 && this.timer === undefined) {
+      this.timer = setInterval(() => void this.reconcile(), this.intervalMs);
+      this.timer.unref();
+    }
+    if (this.watchDrift && this.unwatch === undefined) {
+      this.unwatch = this.opts.dataplane.watch(
+        (r) => {
+          if (reportChanged(r) || r.errors.length) this.logRepair('drift', r, 0);
+        },
+        (err) => this.log.error({ event: 'drift-repair-failed', err }, `drift repair failed: ${err.message}`),
+      );
+    }
+  }
+
+  private stopRepair(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+
+  /** Stop repairing drift (routes or veths deleted by hand stay deleted) until resume(). */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.stopRepair();
+    this.log.warn({ event: 'repair-paused' }, 'repair loop paused: drift is left in place until resumed');
+  }
+
+  /** Repair again, starting with a full pass now. */
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    this.paused = false;
+    this.log.info({ event: 'repair-resumed' }, 'repair loop resumed');
+    if (!this.synced) return;
+    this.startRepair();
+    await this.reconcile();
+  }
+
+  /**
+   * One full repair pass: retry endpoints in error, reconcile the kernel with the desired
+   * set, free leaked allocations. Skipped before the first sync and while paused.
+   */
+  async reconcile(): Promise<ApplyReport | null> {
+    if (!this.synced || this.paused || this.stopped) return null;
+    await this.initialized;
+    for (const [id, st] of this.status) if (st.state === 'error' && this.desired.has(id)) void this.schedule(id);
+    const report = await this.opts.dataplane.apply().catch((err: unknown) => {
+      this.log.error({ event: 'reconcile-failed', err }, `repair pass failed: ${message(err)}`);
+      return null;
+    });
+    // Live: what is wanted or still being taken down (its release comes on its own).
+    const live = new Set([...this.desired.keys(), ...this.wired.keys(), ...this.tails.keys()]);
+    const freed = await this.opts.ipam.reconcile(live).catch((err: unknown) => {
+      this.log.error({ event: 'ipam-reconcile-failed', err }, 'IPAM leak reconcile failed');
+      return [] as Allocation[];
+    });
+    if (report) this.logRepair('periodic', report, freed.length);
+    this.lastReconcile = { at: new Date().toISOString(), report, freed: freed.length };
+    return report;
+  }
+
+  private logRepair(kind: 'drift' | 'periodic', r: ApplyReport, freed: number): void {
+    const changed = reportChanged(r) || freed > 0;
+    const fields = {
+      event: 'repaired',
+      trigger: kind,
+      linksCreated: r.linksCreated,
+      linksRepaired: r.linksRepaired,
+      linksDeleted: r.linksDeleted,
+      routesAdded: r.routesAdded,
+      routesDeleted: r.routesDeleted,
+      addressesFreed: freed,
+      errors: r.errors.map((e) => ({ endpoint: e.endpointId, route: e.route, link: e.link, err: e.error.message })),
+    };
+    if (r.errors.length) this.log.error(fields, `repair (${kind}): ${r.errors.length} errors`);
+    else if (changed) this.log.warn(fields, `repair (${kind}): drift found and fixed`);
+    else this.log.debug(fields, `repair (${kind}): no drift`);
+  }
+
+  /** Stops the repair loop and waits for running converges. Kernel state is left as is: routes survive a restart. */
+  async stop(): Promise<void> {
+    this.stopRepair();
+    await this.settled();
+    this.stopped = true;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** True when address `a` lies in prefix `block` (same family). */
+function inBlock(a: string, block: string): boolean {
+  const outer = parsePrefix(block);
+  const inner = parsePrefix(`${a}/${a.includes(':') ? 128 : 32}`);
+  return outer !== null && inner !== null && prefixContains(outer, inner);
+}

@@ -1,0 +1,71 @@
+/**
+ * The endpoint controller's vocabulary: what a runtime asks for (EndpointSpec), what the
+ * controller reports per endpoint (EndpointView), and the narrow ports it drives — the
+ * IPAM, the dataplane reconciler and the advertisement set. Ports are structural subsets
+ * of the real classes, so unit tests plug in fakes and the agent plugs in the real ones.
+ */
+import type { Allocation, AddressRequest } from '../ipam/ipam.js';
+import type { Block, Pool } from '../ipam/pools.js';
+import type { ApplyReport } from '../dataplane/dataplane.js';
+import type { EndpointPlumbing } from '../dataplane/plumbing.js';
+
+/** One container that wants a routed address (a runtime's WantedEndpoint is one). */
+export interface EndpointSpec {
+  /** Container id (Docker: 64 hex). */
+  readonly id: string;
+  readonly name: string;
+  /** PID of a process inside the container; its netns is /proc/<pid>/ns/net. */
+  readonly pid: number;
+  readonly zone: string;
+  /** Fixed addresses asked for (labels), canonical text; absent = allocate. */
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+/** pending: being wired (or waiting to be); ready: routed and advertised; error: left alone, see `error`. */
+export type EndpointState = 'pending' | 'ready' | 'error';
+
+export interface EndpointView {
+  readonly id: string;
+  readonly name: string;
+  readonly zone: string;
+  readonly pid: number;
+  readonly state: EndpointState;
+  /** What went wrong and what to do, when state is error. */
+  readonly error: string | null;
+  readonly ipv4: string | null;
+  readonly ipv6: string | null;
+  /** Host side of the veth (rtc…), once wired. */
+  readonly hostVeth: string | null;
+  /** MAC of the container's eth0 (fixed per container id). */
+  readonly hwaddr: string | null;
+  /** The container's gateways: 169.254.1.1 and the host veth's link-local address. */
+  readonly gateway: { readonly ipv4: string | null; readonly ipv6: string | null };
+  /** Prefixes that carry this endpoint to the fabric: its /32 and /128, or its aggregated blocks. */
+  readonly advertised: readonly string[];
+  /** ISO time of the last state change. */
+  readonly since: string;
+}
+
+export type IpamPort = {
+  allocate(endpointId: string, zone: string, req?: AddressRequest): Promise<Allocation>;
+  release(endpointId: string): Promise<Allocation | undefined>;
+  reconcile(liveEndpointIds: Iterable<string>): Promise<Allocation[]>;
+  blocks(): Promise<Block[]>;
+  poolOf(address: string): Pool | undefined;
+};
+
+export type DataplanePort = {
+  addEndpoint(e: EndpointPlumbing): Promise<void>;
+  removeEndpoint(id: string): Promise<void>;
+  setDesired(endpoints: readonly EndpointPlumbing[]): void;
+  setBlackholes(prefixes: readonly string[]): void;
+  apply(): Promise<ApplyReport>;
+  watch(onDrift: (report: ApplyReport) => void, onError?: (err: Error) => void): () => void;
+};
+
+/** Where endpoint prefixes go (the agent's union with the static advertisements). */
+export type AdvertiserPort = {
+  add(prefixes: readonly string[]): void;
+  remove(prefixes: readonly string[]): void;
+};

@@ -1,0 +1,385 @@
+/**
+ * The endpoint controller over the real IPAM (on a MemoryStore), the real dataplane
+ * reconciler over the in-memory kernel, and a recording speaker: wiring, teardown,
+ * rollback on each failing step, aggregation, adoption at start (orphans and leaks),
+ * drift repair with pause/resume, restarts, and event orderings replayed in many orders.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Dataplane, hostIfNameFor, RTPROT_ROUTECTL } from '../../../src/dataplane/index.js';
+import { Advertisements } from '../../../src/endpoints/advertisements.js';
+import { containerMac, EndpointController } from '../../../src/endpoints/controller.js';
+import type { EndpointSpec } from '../../../src/endpoints/types.js';
+import { Ipam, type PoolConfig } from '../../../src/ipam/index.js';
+import { MemoryStore } from '../../../src/store/index.js';
+import { FakeKernel } from '../dataplane/fake-kernel.js';
+
+/** Records what the speaker was told, and keeps the resulting set. */
+class RecordingSpeaker {
+  readonly set = new Set<string>();
+  readonly calls: { op: 'advertise' | 'withdraw' | 'set'; prefixes: string[] }[] = [];
+  advertise(routes: readonly { prefix: string }[]): void {
+    this.calls.push({ op: 'advertise', prefixes: routes.map((r) => r.prefix) });
+    for (const r of routes) this.set.add(r.prefix);
+  }
+  withdraw(prefixes: readonly string[]): void {
+    this.calls.push({ op: 'withdraw', prefixes: [...prefixes] });
+    for (const p of prefixes) this.set.delete(p);
+  }
+  setAdvertisements(routes: readonly { prefix: string }[]): void {
+    this.calls.push({ op: 'set', prefixes: routes.map((r) => r.prefix) });
+    this.set.clear();
+    for (const r of routes) this.set.add(r.prefix);
+  }
+  sorted(): string[] {
+    return [...this.set].sort();
+  }
+}
+
+const POOLS: PoolConfig[] = [
+  { cidr: '198.51.100.0/28', zone: 'app' },
+  { cidr: '2001:db8:c:1::/120', zone: 'app' },
+  { cidr: '198.51.100.64/27', zone: 'dmz' },
+];
+
+const idOf = (n: number): string => `${n.toString(16).padStart(2, '0')}c0ffee`.padEnd(64, 'a');
+const spec = (n: number, extra: Partial<EndpointSpec> = {}): EndpointSpec => ({ id: idOf(n), name: `c${n}`, pid: 1000 + n, zone: 'app', ...extra });
+
+interface World {
+  k: FakeKernel;
+  dp: Dataplane;
+  store: MemoryStore;
+  ipam: Ipam;
+  speaker: RecordingSpeaker;
+  adverts: Advertisements;
+  ctl: EndpointController;
+}
+
+function world(opts: { pools?: PoolConfig[]; pids?: number[]; store?: MemoryStore; k?: FakeKernel; watch?: boolean } = {}): World {
+  const k = opts.k ?? new FakeKernel();
+  for (const pid of opts.pids ?? [1001, 1002, 1003, 1004, 1005, 2001, 2002]) {
+    if (!k.containers.has(`/proc/${pid}/ns/net`)) k.addContainer(`/proc/${pid}/ns/net`);
+  }
+  const dp = new Dataplane(k, { driftDebounceMs: 1 });
+  const store = opts.store ?? new MemoryStore();
+  const ipam = new Ipam(store, 'w1', opts.pools ?? POOLS);
+  const speaker = new RecordingSpeaker();
+  const adverts = new Advertisements(speaker);
+  const ctl = new EndpointController({ ipam, dataplane: dp, advertiser: adverts, reconcileIntervalMs: 0, watchDrift: opts.watch ?? false });
+  return { k, dp, store, ipam, speaker, adverts, ctl };
+}
+
+const ownRoutes = (k: FakeKernel): string[] => k.snapshot().routes.filter((r) => r.includes(`proto ${RTPROT_ROUTECTL}`));
+const ownLinks = (k: FakeKernel): string[] => k.snapshot().links.filter((l) => l.startsWith('rtc'));
+
+describe('EndpointController: one endpoint', () => {
+  it('allocates, plumbs, routes and advertises; the view says how', async () => {
+    const w = world();
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    const v = w.ctl.get(idOf(1))!;
+    expect(v).toMatchObject({
+      name: 'c1',
+      zone: 'app',
+      state: 'ready',
+      error: null,
+      ipv4: '198.51.100.0',
+      ipv6: '2001:db8:c:1::',
+      hostVeth: hostIfNameFor(idOf(1)),
+      hwaddr: containerMac(idOf(1)),
+      gateway: { ipv4: '169.254.1.1', ipv6: 'fe80::ecee:eeff:feee:eeee' },
+      advertised: ['198.51.100.0/32', '2001:db8:c:1::/128'],
+    });
+    expect(v.hwaddr).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+    expect(ownLinks(w.k)).toEqual([`${hostIfNameFor(idOf(1))} ee:ee:ee:ee:ee:ee up peer=/proc/1001/ns/net:eth0`]);
+    expect(ownRoutes(w.k)).toEqual([
+      `unicast 198.51.100.0/32 proto 88 scope link dev ${hostIfNameFor(idOf(1))}`,
+      `unicast 2001:db8:c:1::/128 proto 88 scope universe dev ${hostIfNameFor(idOf(1))}`,
+    ]);
+    expect(w.speaker.sorted()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128']);
+    expect(w.ctl.readyCount()).toBe(1);
+    const c = w.k.containers.get('/proc/1001/ns/net')!;
+    expect(c.links.get('eth0')?.mac).toBe(containerMac(idOf(1)));
+    expect(c.config).toMatchObject({ ipv4: '198.51.100.0', ipv6: '2001:db8:c:1::', gateway4: '169.254.1.1' });
+  });
+
+  it('removal withdraws, removes the veth and routes, and releases the addresses', async () => {
+    const w = world();
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    await w.ctl.remove(idOf(1));
+    expect(w.ctl.get(idOf(1))).toBeUndefined();
+    expect(w.speaker.sorted()).toEqual([]);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(ownRoutes(w.k)).toEqual([]);
+    expect(await w.ipam.list()).toEqual([]);
+    // Withdrawn before the dataplane removal: the last speaker call is the withdraw, and
+    // the kernel still had the veth when it was made.
+    expect(w.speaker.calls.at(-1)).toEqual({ op: 'withdraw', prefixes: ['198.51.100.0/32', '2001:db8:c:1::/128'] });
+  });
+
+  it('fixed addresses from labels are honoured', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1, { ipv4: '198.51.100.9', ipv6: '2001:db8:c:1::99' })]);
+    expect(w.ctl.get(idOf(1))).toMatchObject({ state: 'ready', ipv4: '198.51.100.9', ipv6: '2001:db8:c:1::99' });
+  });
+
+  it('each endpoint costs the speaker one advertise of its own two prefixes, however many exist (O(1))', async () => {
+    const w = world({ pools: [{ cidr: '198.51.100.0/24', zone: 'app' }, { cidr: '2001:db8:c:1::/112', zone: 'app' }], pids: Array.from({ length: 40 }, (_, i) => 1001 + i) });
+    w.adverts.setStatic(['203.0.113.10/32']);
+    await w.ctl.sync([]);
+    const before = w.speaker.calls.length;
+    for (let n = 1; n <= 40; n++) await w.ctl.add(spec(n));
+    const calls = w.speaker.calls.slice(before);
+    expect(calls).toHaveLength(40);
+    expect(calls.every((c) => c.op === 'advertise' && c.prefixes.length === 2)).toBe(true);
+    expect(w.speaker.set.size).toBe(81);
+    await w.ctl.remove(idOf(7));
+    expect(w.speaker.calls.at(-1)).toEqual({ op: 'withdraw', prefixes: w.speaker.calls[before + 6]!.prefixes });
+    expect(w.speaker.set.has('203.0.113.10/32')).toBe(true);
+  });
+});
+
+describe('EndpointController: errors leave nothing half-done', () => {
+  it('an address outside the pools → error with the reason; no kernel change, no allocation, nothing advertised', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1, { ipv4: '198.51.100.200' })]);
+    const v = w.ctl.get(idOf(1))!;
+    expect(v.state).toBe('error');
+    expect(v.error).toMatch(/198\.51\.100\.200 is outside the zone app's pools.*198\.51\.100\.0\/28/);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(await w.ipam.list()).toEqual([]);
+    expect(w.speaker.sorted()).toEqual([]);
+  });
+
+  it('an address already taken → error naming the owner; the owner is untouched', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1, { ipv4: '198.51.100.5' })]);
+    await w.ctl.add(spec(2, { ipv4: '198.51.100.5' }));
+    expect(w.ctl.get(idOf(2))).toMatchObject({ state: 'error', ipv4: null });
+    expect(w.ctl.get(idOf(2))!.error).toMatch(new RegExp(`198\\.51\\.100\\.5 is already allocated to endpoint ${idOf(1)}`));
+    expect(w.ctl.get(idOf(1))!.state).toBe('ready');
+    expect(ownLinks(w.k)).toHaveLength(1);
+    expect((await w.ipam.list()).map((a) => a.endpointId)).toEqual([idOf(1)]);
+  });
+
+  it('an unknown zone → error', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1, { zone: 'backend' })]);
+    expect(w.ctl.get(idOf(1))!.error).toMatch(/zone "backend" has no address pool on this worker/);
+  });
+
+  it('a dataplane failure rolls the allocation back; the next repair pass retries and succeeds', async () => {
+    const w = world();
+    await w.ctl.sync([]);
+    w.k.failNext('configureContainer', 'EIO', '/proc/1001/');
+    await w.ctl.add(spec(1));
+    const v = w.ctl.get(idOf(1))!;
+    expect(v.state).toBe('error');
+    expect(v.error).toMatch(/wiring failed \(addresses released\).*EIO/);
+    expect(await w.ipam.list()).toEqual([]);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(ownRoutes(w.k)).toEqual([]);
+    expect(w.speaker.sorted()).toEqual([]);
+    await w.ctl.reconcile();
+    await w.ctl.settled();
+    expect(w.ctl.get(idOf(1))!.state).toBe('ready');
+    expect(w.speaker.set.size).toBe(2);
+  });
+
+  it('a host route that cannot be added (a foreign route holds the prefix) → error, veth gone, address released', async () => {
+    const w = world();
+    w.k.handAddRoute({ family: 4, dst: '198.51.100.0/32', type: 'unicast', protocol: 4, scope: 'link', oif: 1 });
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    expect(w.ctl.get(idOf(1))).toMatchObject({ state: 'error' });
+    expect(w.ctl.get(idOf(1))!.error).toMatch(/EEXIST/);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(await w.ipam.list()).toEqual([]);
+    // The foreign route is still there.
+    expect(w.k.snapshot().routes).toContain('unicast 198.51.100.0/32 proto 4 scope link dev lo');
+  });
+});
+
+describe('EndpointController: aggregation', () => {
+  const pools: PoolConfig[] = [
+    { cidr: '198.51.100.0/24', zone: 'app', aggregate: true, blockSize: 28 },
+    { cidr: '2001:db8:c:1::/64', zone: 'app' },
+  ];
+
+  it('advertises the block with a blackhole for it, never a /32 inside it; the /128s of a plain pool still go out', async () => {
+    const w = world({ pools });
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    await w.ctl.add(spec(2));
+    expect(w.speaker.sorted()).toEqual(['198.51.100.0/28', '2001:db8:c:1::/128', '2001:db8:c:1::1/128']);
+    expect(ownRoutes(w.k)).toContain('blackhole 198.51.100.0/28 proto 88 scope universe dev -');
+    expect(ownRoutes(w.k).filter((r) => r.startsWith('unicast 198.51.100.'))).toHaveLength(2);
+    expect(w.speaker.calls.flatMap((c) => c.prefixes).some((p) => p.startsWith('198.51.100.') && p.endsWith('/32'))).toBe(false);
+    expect(w.ctl.get(idOf(1))!.advertised).toEqual(['2001:db8:c:1::/128', '198.51.100.0/28']);
+    // The block stays while the host holds it, even with no endpoint left in it.
+    await w.ctl.remove(idOf(1));
+    await w.ctl.remove(idOf(2));
+    expect(w.speaker.sorted()).toEqual(['198.51.100.0/28']);
+  });
+
+  it('a second block is claimed, blackholed and advertised when the first is full', async () => {
+    const w = world({ pools: [{ cidr: '198.51.100.0/24', zone: 'app', aggregate: true, blockSize: 31 }], pids: [1001, 1002, 1003] });
+    await w.ctl.sync([spec(1), spec(2), spec(3)]);
+    // Adopted at start (blocks of the allocations made then), and the third needed a new block.
+    await w.ctl.settled();
+    await w.ctl.reconcile();
+    expect(w.speaker.sorted()).toEqual(['198.51.100.0/31', '198.51.100.2/31']);
+    expect(ownRoutes(w.k).filter((r) => r.startsWith('blackhole'))).toHaveLength(2);
+  });
+});
+
+describe('EndpointController: start adopts the kernel', () => {
+  it('keeps live containers plumbed as they are, removes orphans, frees their addresses', async () => {
+    const k = new FakeKernel();
+    const store = new MemoryStore();
+    const first = world({ k, store });
+    await first.ctl.sync([spec(1), spec(2), spec(3)]);
+    expect(ownLinks(k)).toHaveLength(3);
+    const before = k.snapshot();
+    // The agent dies (no teardown). Container 2 is removed meanwhile: its namespace goes,
+    // and with it both veth ends — but its allocation stays in the store. Container 3
+    // dies too but its host veth lingers (namespace held open elsewhere).
+    k.removeContainer('/proc/1002/ns/net');
+    k.log.length = 0;
+    const second = world({ k, store });
+    await second.ctl.sync([spec(1)]);
+    expect(second.ctl.get(idOf(1))).toMatchObject({ state: 'ready', ipv4: '198.51.100.0' });
+    // Container 1's veth was not recreated.
+    expect(k.log.filter((l) => l.startsWith('createVeth'))).toEqual([]);
+    expect(k.snapshot().links).toContain(before.links.find((l) => l.startsWith(hostIfNameFor(idOf(1)))));
+    expect(ownLinks(k)).toHaveLength(1);
+    expect(k.log).toContain(`deleteLink ${hostIfNameFor(idOf(3))}`);
+    expect(ownRoutes(k)).toHaveLength(2);
+    expect((await second.ipam.list()).map((a) => a.endpointId)).toEqual([idOf(1)]);
+    expect(second.speaker.sorted()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128']);
+  });
+
+  it('nothing is repaired before the first sync (an empty desired set would delete live plumbing)', async () => {
+    const k = new FakeKernel();
+    const first = world({ k });
+    await first.ctl.sync([spec(1)]);
+    const second = world({ k, watch: true });
+    expect(await second.ctl.reconcile()).toBeNull();
+    k.handDeleteRoute('198.51.100.0/32');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ownLinks(k)).toHaveLength(1);
+  });
+
+  it('a container restarted while the agent was down (new PID) is re-plumbed with its addresses', async () => {
+    const k = new FakeKernel();
+    const store = new MemoryStore();
+    const first = world({ k, store });
+    await first.ctl.sync([spec(1)]);
+    k.removeContainer('/proc/1001/ns/net');
+    const second = world({ k, store });
+    await second.ctl.sync([spec(1, { pid: 2001 })]);
+    expect(second.ctl.get(idOf(1))).toMatchObject({ state: 'ready', ipv4: '198.51.100.0', pid: 2001 });
+    expect(ownLinks(k)).toEqual([`${hostIfNameFor(idOf(1))} ee:ee:ee:ee:ee:ee up peer=/proc/2001/ns/net:eth0`]);
+  });
+});
+
+describe('EndpointController: repair', () => {
+  it('a hand-deleted route and veth come back through the watch; paused, they stay gone until resume', async () => {
+    const w = world({ watch: true });
+    await w.ctl.sync([spec(1)]);
+    const want = w.k.snapshot();
+    w.k.handDeleteRoute('198.51.100.0/32');
+    await waitUntil(() => ownRoutes(w.k).length === 2);
+    w.k.handDeleteLink(hostIfNameFor(idOf(1)));
+    await waitUntil(() => ownLinks(w.k).length === 1 && ownRoutes(w.k).length === 2);
+    expect(w.k.snapshot()).toEqual(want);
+
+    w.ctl.pause();
+    w.k.handDeleteRoute('2001:db8:c:1::/128');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await w.ctl.reconcile()).toBeNull();
+    expect(ownRoutes(w.k)).toHaveLength(1);
+    await w.ctl.resume();
+    expect(w.k.snapshot()).toEqual(want);
+  });
+
+  it('the periodic pass frees leaked allocations and deletes stray own links', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1)]);
+    await w.ipam.allocate('leaked', 'app');
+    w.k.handAddLink('rtcdeadbeef00');
+    const r = await w.ctl.reconcile();
+    expect(r?.linksDeleted).toEqual(['rtcdeadbeef00']);
+    expect((await w.ipam.list()).map((a) => a.endpointId)).toEqual([idOf(1)]);
+    expect(w.ctl.lastRepair()?.freed).toBe(1);
+  });
+
+  it('a container restarted (same addresses, new PID) keeps its allocation and advertisements', async () => {
+    const w = world();
+    await w.ctl.sync([spec(1)]);
+    const calls = w.speaker.calls.length;
+    w.ctl.remove(idOf(1)).catch(() => undefined);
+    await w.ctl.add(spec(1, { pid: 2001 }));
+    await w.ctl.settled();
+    expect(w.ctl.get(idOf(1))).toMatchObject({ state: 'ready', ipv4: '198.51.100.0', pid: 2001 });
+    expect(w.speaker.calls.length).toBe(calls);
+  });
+});
+
+describe('EndpointController: orderings', () => {
+  type Op = { t: 'add'; n: number } | { t: 'remove'; n: number } | { t: 'sync'; ns: number[] } | { t: 'tick' };
+  const fixed = (n: number): EndpointSpec => spec(n, { ipv4: `198.51.100.${n}`, ipv6: `2001:db8:c:1::${n}` });
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ t: fc.constant('add' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('remove' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ t: fc.constant('sync' as const), ns: fc.uniqueArray(fc.integer({ min: 1, max: 4 }), { maxLength: 4 }) }),
+    fc.constant({ t: 'tick' as const }),
+  );
+
+  /** Applies ops without waiting (so they interleave), then a final sync with `final`. */
+  async function play(ops: readonly Op[], final: number[]) {
+    const w = world();
+    await w.ctl.sync([]);
+    const pending: Promise<void>[] = [];
+    for (const op of ops) {
+      if (op.t === 'add') pending.push(w.ctl.add(fixed(op.n)));
+      else if (op.t === 'remove') pending.push(w.ctl.remove(idOf(op.n)));
+      else if (op.t === 'sync') pending.push(w.ctl.sync(op.ns.map(fixed)));
+      else await new Promise((r) => setImmediate(r));
+    }
+    pending.push(w.ctl.sync(final.map(fixed)));
+    await Promise.all(pending);
+    await w.ctl.settled();
+    return {
+      kernel: w.k.snapshot(),
+      advertised: w.speaker.sorted(),
+      ipam: (await w.ipam.list()).map((a) => `${a.endpointId.slice(0, 2)} ${a.ipv4} ${a.ipv6}`),
+      states: w.ctl.list().map((v) => `${v.name} ${v.state}`),
+    };
+  }
+
+  it('any interleaving of add/remove/sync ends in the state the last sync asks for', async () => {
+    const reference = new Map<string, Awaited<ReturnType<typeof play>>>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 12 }), fc.uniqueArray(fc.integer({ min: 1, max: 4 }), { maxLength: 4 }), async (ops, final) => {
+        const key = [...final].sort().join(',');
+        if (!reference.has(key)) reference.set(key, await play([], [...final].sort()));
+        const got = await play(ops, final);
+        expect(got).toEqual(reference.get(key));
+        expect(got.states).toEqual(final.map((n) => `c${n} ready`).sort());
+        expect(got.advertised).toHaveLength(2 * final.length);
+      }),
+      { numRuns: 60, seed: 4242 },
+    );
+    expect(reference.size).toBeGreaterThan(3);
+  });
+});
+
+async function waitUntil(fn: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
