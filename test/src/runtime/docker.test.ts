@@ -102,7 +102,31 @@ describe('DockerRuntime: events', () => {
     expect(rt.endpoints()).toEqual([]);
   });
 
-  it('keeps dockerd order when an inspect is slow: start then die ends with nothing wanted', async () => {
+  it('keeps dockerd order when an inspect answer is slow: start then die ends with nothing wanted', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.answerGate = async () => held;
+    const asked = docker.inspects;
+    const a = docker.run(1, APP); // inspect answers "running", but the answer is held
+    await until(() => docker.inspects > asked, 'inspect of a');
+    docker.stop(a); // a's die arrives while that answer is in flight
+    await tick(20);
+    expect(log).toEqual([]); // the die was not applied ahead of the start
+    docker.answerGate = undefined;
+    release();
+    await until(() => log.length === 2, 'add and remove');
+    // Applied in dockerd's order: a stale "running" answer is undone by the die after it.
+    expect(log).toEqual([
+      { t: 'add', id: a, pid: expect.any(Number) },
+      { t: 'remove', id: a, reason: 'die' },
+    ]);
+    expect(rt.endpoints()).toEqual([]);
+  });
+
+  it('a start whose inspect finds the container stopped again adds nothing', async () => {
     const { docker, rt, log } = setup();
     await rt.start();
     log.length = 0;
@@ -111,15 +135,12 @@ describe('DockerRuntime: events', () => {
     docker.inspectGate = async () => held;
     const a = docker.run(1, APP);
     const b = docker.run(2, APP);
-    docker.stop(a); // a's die arrives while its start's inspect is still pending
+    docker.stop(a);
     await tick(20);
-    expect(log).toEqual([]); // nothing applied out of order
     docker.inspectGate = undefined;
     release();
     await until(() => log.length === 1, 'b added');
     await tick(10);
-    // a's inspect answers after its die: "not running", so no add (a remove would have
-    // come before an add, leaving a stale endpoint); then b; then a's die finds nothing.
     expect(log).toEqual([{ t: 'add', id: b, pid: expect.any(Number) }]);
     expect(rt.endpoints().map((e) => e.id)).toEqual([b]);
   });

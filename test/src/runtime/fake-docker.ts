@@ -20,8 +20,10 @@ export class FakeDocker implements DockerClient {
   private streams: PassThrough[] = [];
   private nextPid = 1000;
   down = false;
-  /** Awaited before every inspect answers (to hold one back). */
+  /** Awaited before an inspect looks the container up (the container may change meanwhile). */
   inspectGate: ((id: string) => Promise<void>) | undefined;
+  /** Awaited after an inspect took its answer (an answer in flight while dockerd moves on). */
+  answerGate: ((id: string) => Promise<void>) | undefined;
   inspects = 0;
   lists = 0;
 
@@ -47,7 +49,9 @@ export class FakeDocker implements DockerClient {
         if (this.down) throw this.refused();
         const c = this.containers.get(id);
         if (!c) throw Object.assign(new Error(`(HTTP code 404) no such container - No such container: ${id}`), { statusCode: 404 });
-        return structuredClone(c);
+        const answer = structuredClone(c);
+        if (this.answerGate) await this.answerGate(id);
+        return answer;
       },
     };
   }
