@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/bgp-advertise/run.js [--v4 100000] [--v6 100000]
  *     [--tors frr,bird] [--workers routectl,bird,gobgp] [--runs 1] [--timeout 240]
- *     [--out bench/results/bgp-advertise.md]
+ *     [--out bench/results/bgp-advertise.md] [--cpu-prof]
  *
  * Needs root. Every scenario gets a fresh lab (namespaces rtc-bn-<4 hex>: a ToR and a
  * worker joined by a veth, one eBGP session over IPv4 carrying both families, the ToR
@@ -17,11 +17,17 @@
  * the daemon answers) and (b) its namespace's kernel FIB holds them (kernel counters
  * read every 10 ms through /proc/<pid>/net, see bench/lib/fib.ts; the end state is
  * confirmed by an exact `ip route show proto …` count).
+ * With --cpu-prof the routectl worker runs under `node --cpu-prof`; its profile is
+ * copied to $TMPDIR/rtc-bench-prof/ and its hottest functions printed.
  */
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, startBird, startGobgp, waitFor, type Netns } from '../../test/lab/harness/index.js';
+import { Lab, startBird, startGobgp, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
+import { birdStaticConfig } from '../lib/bird-static.js';
+import { cpuMs, cpuMsOf } from '../lib/cpu.js';
+import { hotFunctions } from '../lib/cpuprofile.js';
 import { fibCount, dumpCount } from '../lib/fib.js';
 import { gobgpLoader } from '../lib/gobgp-load.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
@@ -30,6 +36,8 @@ import { markdownTable, median, ratio, secs, thousands } from '../lib/table.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Where --cpu-prof keeps profiles (outside the repository). */
+const PROF_DIR = join(tmpdir(), 'rtc-bench-prof');
 const REPO = resolve(here, '../../..');
 
 type WorkerKind = 'routectl' | 'bird' | 'gobgp';
@@ -54,12 +62,17 @@ const WORKERS = opt('workers', 'routectl,bird,gobgp').split(',') as WorkerKind[]
 const RUNS = Number(opt('runs', '1'));
 const TIMEOUT_MS = Number(opt('timeout', '240')) * 1000;
 const OUT = resolve(REPO, opt('out', 'bench/results/bgp-advertise.md'));
+const CPU_PROF = process.argv.includes('--cpu-prof');
 for (const t of TORS) if (!(t in TOR_LABEL)) throw new Error(`--tors: unknown ${t}`);
 for (const w of WORKERS) if (!(w in WORKER_LABEL)) throw new Error(`--workers: unknown ${w}`);
 
 interface Result {
   readonly rib: number | string;
   readonly fib: number | string;
+  /** CPU ms the worker speaker used from Established until the ToR's RIB was complete. */
+  readonly workerCpu: number | string;
+  /** CPU ms the ToR (bgpd + zebra, or bird) used from Established until its FIB was complete. */
+  readonly torCpu: number | string;
   readonly note: string;
 }
 
@@ -69,8 +82,11 @@ const log = (s: string): void => {
 };
 
 interface Worker {
+  readonly pid: number;
   /** Extra facts for the notes column, gathered after the measurement. */
   note(establishedAt: number): string;
+  /** Called after the measurement, before the lab is torn down. */
+  finish?(): Promise<void>;
 }
 
 async function startWorker(kind: WorkerKind, ns: Netns, prefixes: readonly string[], loader: string | null): Promise<Worker> {
@@ -78,25 +94,43 @@ async function startWorker(kind: WorkerKind, ns: Netns, prefixes: readonly strin
     const script = join(REPO, 'dist/bench/bgp-advertise/speaker-worker.js');
     if (!existsSync(script)) throw new Error(`${script} missing: run npm run build`);
     const logName = `${ns.name}-speaker.log`;
-    ns.spawn(['node', script, '--asn', String(WORKER_AS), '--router-id', WK_V4, '--peer', TOR_V4,
+    const profDir = join(ns.lab.dir, 'prof');
+    const prof = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+    const child = ns.spawn(['node', ...prof, script, '--asn', String(WORKER_AS), '--router-id', WK_V4, '--peer', TOR_V4,
       '--peer-asn', String(TOR_AS), '--v4', String(N4), '--v6', String(N6)], { log: logName });
+    if (child.pid === undefined) throw new Error('speaker worker did not start');
     return {
+      pid: child.pid,
       note(est) {
         const lines = readFileSync(join(ns.lab.dir, logName), 'utf8').split('\n').filter((l) => l.startsWith('{'));
         const ev = lines.map((l) => JSON.parse(l) as { t: number; event: string; updates?: number });
         const sent = ev.find((e) => e.event === 'sent');
         return sent ? `handed to socket after ${secs(sent.t - est)} (${sent.updates} UPDATEs)` : 'no "sent" event';
       },
+      async finish() {
+        if (!CPU_PROF || child.pid === undefined) return;
+        // The profile is written when the worker exits (SIGTERM: Cease, then exit).
+        await terminate(child.pid, 10_000);
+        const files = existsSync(profDir) ? readdirSync(profDir) : [];
+        if (!files[0]) {
+          log('no CPU profile written');
+          return;
+        }
+        mkdirSync(PROF_DIR, { recursive: true });
+        const keep = join(PROF_DIR, `bgp-advertise-${ns.name}.cpuprofile`);
+        copyFileSync(join(profDir, files[0]), keep);
+        log(`hottest functions (self time) of the routectl worker, profile in ${keep}:\n${hotFunctions(readFileSync(keep, 'utf8'), 25)}`);
+      },
     };
   }
   if (kind === 'bird') {
     const t0 = Date.now();
-    await startBird(ns, {
+    const bird = await startBird(ns, {
       asn: WORKER_AS, routerId: WK_V4, holdTime: 90, installRoutes: false,
-      neighbors: [{ address: TOR_V4, asn: TOR_AS }], networks: prefixes,
+      neighbors: [{ address: TOR_V4, asn: TOR_AS }], extraConfig: birdStaticConfig(prefixes),
     });
     const ms = Date.now() - t0;
-    return { note: () => `config with ${thousands(prefixes.length)} static routes loaded in ${secs(ms)}` };
+    return { pid: bird.pid!, note: () => `config with ${thousands(prefixes.length)} static routes loaded in ${secs(ms)}` };
   }
   if (!loader) throw new Error('GoBGP loader not built');
   // Administratively down until every route is in its RIB: the session starts preloaded.
@@ -104,7 +138,7 @@ async function startWorker(kind: WorkerKind, ns: Netns, prefixes: readonly strin
   const out = await ns.run([loader, '-api', `127.0.0.1:${g.apiPort}`, '-v4', String(N4), '-v6', String(N6), '-nh4', WK_V4, '-nh6', WK_V6], { timeoutMs: 300_000 });
   const loaded = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { loadedMs?: number };
   await g.gobgp(['neighbor', TOR_V4, 'enable']);
-  return { note: () => `loaded over gRPC (AddPathStream) in ${secs(loaded.loadedMs)}` };
+  return { pid: g.pid!, note: () => `loaded over gRPC (AddPathStream) in ${secs(loaded.loadedMs)}` };
 }
 
 async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly string[], loader: string | null): Promise<Result> {
@@ -122,6 +156,10 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
       intervalMs: 50,
       diagnostics: () => lab.logTails(15),
     });
+    const workerCpu0 = cpuMs(worker.pid);
+    const torCpu0 = cpuMsOf(tor.pids);
+    let workerCpu: number | string = 'n/a';
+    let torCpu: number | string = 'n/a';
     let rib: number | null = null;
     let fib: number | null = null;
     let lastRib = { v4: 0, v6: 0 };
@@ -131,10 +169,16 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
     while ((rib === null || fib === null) && Date.now() < deadline) {
       const f = fibCount(tor.fibPid);
       lastFib = { v4: f.v4 - base.v4, v6: f.v6 - base.v6 };
-      if (fib === null && lastFib.v4 >= N4 && lastFib.v6 >= N6) fib = Date.now() - est;
+      if (fib === null && lastFib.v4 >= N4 && lastFib.v6 >= N6) {
+        fib = Date.now() - est;
+        torCpu = cpuMsOf(tor.pids) - torCpu0;
+      }
       if (rib === null && Date.now() >= nextRibPoll) {
         lastRib = await tor.ribCount();
-        if (lastRib.v4 >= N4 && lastRib.v6 >= N6) rib = Date.now() - est;
+        if (lastRib.v4 >= N4 && lastRib.v6 >= N6) {
+          rib = Date.now() - est;
+          workerCpu = cpuMs(worker.pid) - workerCpu0;
+        }
         nextRibPoll = Date.now() + 20;
       }
       await sleep(10);
@@ -145,28 +189,33 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
     const exact = `RIB ${thousands(finalRib.v4)}+${thousands(finalRib.v6)}, FIB ${thousands(d4)}+${thousands(d6)}`;
     const ribOut = rib ?? `timeout: ${thousands(lastRib.v4)}+${thousands(lastRib.v6)} after ${secs(TIMEOUT_MS)}`;
     const fibOut = fib !== null && (d4 !== N4 || d6 !== N6) ? `count mismatch (${exact})` : fib ?? `timeout: ${thousands(lastFib.v4)}+${thousands(lastFib.v6)} after ${secs(TIMEOUT_MS)}`;
-    return { rib: ribOut, fib: fibOut, note: `${worker.note(est)}; end: ${exact}` };
+    const note = `${worker.note(est)}; end: ${exact}`;
+    await worker.finish?.();
+    return { rib: ribOut, fib: fibOut, workerCpu, torCpu, note };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] ?? String(e) : String(e);
     log(`${torKind}/${wk} failed: ${e instanceof Error ? e.message.slice(0, 4000) : String(e)}`);
-    return { rib: `failed: ${msg}`, fib: 'failed', note: '' };
+    return { rib: `failed: ${msg}`, fib: 'failed', workerCpu: 'n/a', torCpu: 'n/a', note: '' };
   } finally {
     await lab.cleanup();
   }
 }
 
+type Metric = 'rib' | 'fib' | 'workerCpu' | 'torCpu';
+
 function combine(rs: readonly Result[]): Result {
-  const nums = (k: 'rib' | 'fib') => rs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
-  const pick = (k: 'rib' | 'fib'): number | string => {
+  const nums = (k: Metric) => rs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
+  const pick = (k: Metric): number | string => {
     const n = nums(k);
     return n.length === rs.length ? median(n) : (rs.find((r) => typeof r[k] === 'string')?.[k] ?? 'n/a');
   };
   const runs = rs.length > 1 ? `runs RIB ${rs.map((r) => secs(r.rib)).join(', ')}; ` : '';
-  return { rib: pick('rib'), fib: pick('fib'), note: runs + rs.map((r) => r.note).filter(Boolean).join(' | ') };
+  return { rib: pick('rib'), fib: pick('fib'), workerCpu: pick('workerCpu'), torCpu: pick('torCpu'), note: runs + rs.map((r) => r.note).filter(Boolean).join(' | ') };
 }
 
 async function main(): Promise<void> {
   const info = machineInfo(['frr', 'bird', 'gobgpd']);
+  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const prefixes = benchPrefixes(N4, N6);
   const loader = WORKERS.includes('gobgp') ? await gobgpLoader(REPO) : null;
   const results = new Map<string, Result[]>();
@@ -190,24 +239,30 @@ async function main(): Promise<void> {
     };
     for (const w of WORKERS) {
       const r = get(w);
-      if (r) rows.push([WORKER_LABEL[w], secs(r.rib), secs(r.fib), r.note]);
+      if (r) rows.push([WORKER_LABEL[w], secs(r.rib), secs(r.fib), secs(r.workerCpu), secs(r.torCpu), r.note]);
     }
     const ours = get('routectl');
     for (const other of ['bird', 'gobgp'] as const) {
       const o = get(other);
-      if (ours && o) rows.push([`**routectl / ${WORKER_LABEL[other]}**`, ratio(ours.rib, o.rib), ratio(ours.fib, o.fib), '']);
+      if (ours && o) {
+        rows.push([`**routectl / ${WORKER_LABEL[other]}**`, ratio(ours.rib, o.rib), ratio(ours.fib, o.fib), ratio(ours.workerCpu, o.workerCpu), ratio(ours.torCpu, o.torCpu), '']);
+      }
     }
     sections.push(`### ToR: ${TOR_LABEL[t]} ${t === 'frr' ? info.versions.frr : info.versions.bird}\n\n` +
-      markdownTable(['worker speaker', 'ToR RIB complete', 'ToR FIB complete', 'notes'], rows));
+      markdownTable(['worker speaker', 'ToR RIB complete', 'ToR FIB complete', 'worker CPU', 'ToR CPU', 'notes'], rows));
   }
   const md = [
     '# BGP advertise benchmark',
     '',
     `${thousands(N4)} IPv4 /32 + ${thousands(N6)} IPv6 /128 from one worker to one ToR over one eBGP session (IPv4, both families).`,
     'Times from Established as the ToR sees it; lower is better. Target: routectl ≤ BIRD.' +
-      (RUNS > 1 ? ` Median of ${RUNS} runs.` : ' One run.'),
+      (RUNS > 1 ? ` Median of ${RUNS} interleaved runs (each run's RIB time in the notes).` : ' One run.'),
+    '"worker CPU": CPU time the worker speaker process used from Established until the ToR\'s RIB was complete;',
+    '"ToR CPU": CPU time of bgpd + zebra (FRR) or bird until the ToR\'s FIB was complete. CPU times move less',
+    'with the machine\'s other load than wall-clock times do.',
     '',
     machineMarkdown(info),
+    `- Load average at start / end: ${loadStart} / ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     '',
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');

@@ -7,19 +7,22 @@
  * and process RSS growth per path.
  *
  *   npm run build && node dist/bench/bgp-ingest/run.js [--v4 131072] [--v6 868928]
- *     [--peers routectl,bird] [--cpu-prof] [--timeout 300] [--out bench/results/bgp-ingest.md]
+ *     [--peers routectl,bird] [--runs 1] [--cpu-prof] [--timeout 300] [--out bench/results/bgp-ingest.md]
  *
  * Needs root. Namespaces rtc-bn-<4 hex> (sender and receiver joined by a veth, one eBGP
  * session over IPv4 carrying both families), torn down in `finally`, also on failure.
  * The IPv4 prefixes are /32s in 198.18.0.0/15 (at most 131,072), the IPv6 ones /128s in
  * 2001:db8:1000::/96: the default 131,072 + 868,928 is 1,000,000 paths.
  * With --cpu-prof the receiver runs under `node --cpu-prof`, the profile is kept in
- * bench/results/ (not committed) and its hottest functions are printed.
+ * $TMPDIR/rtc-bench-prof/ and its hottest functions are printed.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, startBird, waitFor, birdProtocolName, type Bird, type Netns } from '../../test/lab/harness/index.js';
+import { birdStaticConfig, BULK_PROTOCOLS } from '../lib/bird-static.js';
+import { cpuMs } from '../lib/cpu.js';
 import { hotFunctions } from '../lib/cpuprofile.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { benchPrefixes } from '../lib/prefixes.js';
@@ -27,6 +30,8 @@ import { markdownTable, secs, thousands } from '../lib/table.js';
 import { birdImported } from '../lib/tor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Where --cpu-prof keeps profiles (outside the repository). */
+const PROF_DIR = join(tmpdir(), 'rtc-bench-prof');
 const REPO = resolve(here, '../../..');
 
 const SND_AS = 4200000011;
@@ -45,6 +50,7 @@ const N6 = Number(opt('v6', '868928'));
 const N = N4 + N6;
 const PEERS = opt('peers', 'routectl,bird').split(',');
 const CPU_PROF = process.argv.includes('--cpu-prof');
+const RUNS = Number(opt('runs', '1'));
 const TIMEOUT_MS = Number(opt('timeout', '300')) * 1000;
 const OUT = resolve(REPO, opt('out', 'bench/results/bgp-ingest.md'));
 
@@ -54,6 +60,8 @@ const log = (s: string): void => {
 
 interface Row {
   readonly receiver: string;
+  /** The measured time (ms) the rate is computed from. */
+  readonly ms: number;
   readonly rate: string;
   readonly time: string;
   readonly perPath: string;
@@ -69,12 +77,17 @@ async function senderLab(prefixes: readonly string[]): Promise<{ lab: Lab; rcv: 
   const t0 = Date.now();
   const sender = await startBird(snd, {
     asn: SND_AS, routerId: SND_V4, holdTime: 90, installRoutes: false,
-    neighbors: [{ address: RCV_V4, asn: RCV_AS, passive: true }], networks: prefixes,
+    neighbors: [{ address: RCV_V4, asn: RCV_AS, passive: true }], extraConfig: birdStaticConfig(prefixes),
   });
-  // startBird returns when BIRD answers; the static protocol is up once it has every route.
-  await waitFor(async () => /net6\s+Static\s+\S+\s+up/.test(await sender.birdc('show protocols')), {
-    what: 'sender BIRD static protocols up', timeoutMs: 120_000, intervalMs: 200,
-  });
+  // startBird returns when BIRD answers; wait until the static protocols hold every route.
+  await waitFor(async () => {
+    let n = 0;
+    for (const p of BULK_PROTOCOLS) {
+      const c = birdImported(await sender.birdc(`show protocols all ${p}`));
+      n += c.v4 + c.v6;
+    }
+    return n === prefixes.length;
+  }, { what: 'sender BIRD static protocols loaded', timeoutMs: 120_000, intervalMs: 200 });
   return { lab, rcv, sender, loadMs: Date.now() - t0 };
 }
 
@@ -100,7 +113,8 @@ async function ingestRoutectl(prefixes: readonly string[]): Promise<Row> {
     if (CPU_PROF) {
       await waitFor(() => existsSync(profDir) && readdirSync(profDir).length > 0, { what: 'cpu profile written', timeoutMs: 20_000 });
       const file = join(profDir, readdirSync(profDir)[0]!);
-      const keep = resolve(REPO, 'bench/results/bgp-ingest.cpuprofile');
+      mkdirSync(PROF_DIR, { recursive: true });
+      const keep = join(PROF_DIR, `bgp-ingest-${Date.now()}.cpuprofile`);
       copyFileSync(file, keep);
       process.stderr.write(`\nHottest functions (self time) of the receiver, profile in ${keep}:\n${hotFunctions(readFileSync(file, 'utf8'), 25)}\n\n`);
       profNote = '; under --cpu-prof';
@@ -110,10 +124,11 @@ async function ingestRoutectl(prefixes: readonly string[]): Promise<Row> {
     const ext = (r.externalAfter - r.externalBefore) / N;
     return {
       receiver: 'routectl',
+      ms: r.fromFirstUpdateMs,
       rate: `${thousands(N / (r.fromFirstUpdateMs / 1000))}/s`,
       time: `${secs(r.fromFirstUpdateMs)} from first UPDATE (${secs(r.fromEstablishedMs)} from Established)`,
       perPath: `RSS ${rss.toFixed(0)} B (V8 heap ${heap.toFixed(0)} B, external ${ext.toFixed(0)} B)`,
-      notes: `${thousands(r.updates)} UPDATEs, ${(r.cpuMs * 1000 / N).toFixed(2)} µs CPU/prefix; RSS ${mb(r.rssBefore)} → ${mb(r.rssAfter)}; sender loaded in ${secs(loadMs)}${profNote}`,
+      notes: `${(r.cpuMs * 1000 / N).toFixed(2)} µs CPU/prefix; ${thousands(r.updates)} UPDATEs; RSS ${mb(r.rssBefore)} → ${mb(r.rssAfter)}; sender loaded in ${secs(loadMs)}${profNote}`,
     };
   } finally {
     await lab.cleanup();
@@ -121,7 +136,7 @@ async function ingestRoutectl(prefixes: readonly string[]): Promise<Row> {
 }
 
 function mb(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 /** BIRD `show memory`: the "Total:" line's effective size in bytes. */
@@ -150,6 +165,7 @@ async function ingestBird(prefixes: readonly string[]): Promise<Row> {
     const pid = recv.pid!;
     const memBefore = birdMemoryTotal(await recv.birdc('show memory'));
     const rssBefore = vmRss(pid);
+    const cpuBefore = cpuMs(pid);
     await recv.birdc(`enable ${name}`);
     const est = await waitFor(async () => {
       const m = new RegExp(`^${name}\\s+BGP\\s+\\S+\\s+up\\s+(\\S+) (\\S+)\\s+Established`, 'm').exec(await recv.birdc(`show protocols ${name}`));
@@ -159,15 +175,17 @@ async function ingestBird(prefixes: readonly string[]): Promise<Row> {
       const c = birdImported(await recv.birdc(`show protocols all ${name}`));
       return c.v4 + c.v6 >= N ? Date.now() : null;
     }, { what: 'receiving BIRD has every prefix', timeoutMs: TIMEOUT_MS, intervalMs: 50 });
+    const cpuAfter = cpuMs(pid);
     const memAfter = birdMemoryTotal(await recv.birdc('show memory'));
     const rssAfter = vmRss(pid);
     const ms = done - est;
     return {
       receiver: 'BIRD',
+      ms,
       rate: `${thousands(N / (ms / 1000))}/s`,
       time: `${secs(ms)} from Established`,
       perPath: `RSS ${((rssAfter - rssBefore) / N).toFixed(0)} B (show memory ${((memAfter - memBefore) / N).toFixed(0)} B)`,
-      notes: `show memory total ${mb(memBefore)} → ${mb(memAfter)}; RSS ${mb(rssBefore)} → ${mb(rssAfter)}`,
+      notes: `${((cpuAfter - cpuBefore) * 1000 / N).toFixed(2)} µs CPU/prefix; show memory total ${mb(memBefore)} → ${mb(memAfter)}; RSS ${mb(rssBefore)} → ${mb(rssAfter)}`,
     };
   } finally {
     await lab.cleanup();
@@ -176,27 +194,40 @@ async function ingestBird(prefixes: readonly string[]): Promise<Row> {
 
 async function main(): Promise<void> {
   const info = machineInfo(['bird']);
+  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const prefixes = benchPrefixes(N4, N6);
-  const rows: Row[] = [];
-  for (const p of PEERS) {
-    log(`receiver ${p}: ${thousands(N)} prefixes from BIRD`);
-    try {
-      const row = p === 'routectl' ? await ingestRoutectl(prefixes) : p === 'bird' ? await ingestBird(prefixes) : null;
-      if (!row) throw new Error(`unknown receiver ${p}`);
-      log(`  ${row.rate}, ${row.time}, ${row.perPath}`);
-      rows.push(row);
-    } catch (e) {
-      log(`  failed: ${e instanceof Error ? e.message.slice(0, 4000) : String(e)}`);
-      rows.push({ receiver: p, rate: 'failed', time: e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e), perPath: '', notes: '' });
+  const byPeer = new Map<string, Row[]>();
+  for (let run = 0; run < RUNS; run++) {
+    for (const p of PEERS) {
+      log(`run ${run + 1}/${RUNS}, receiver ${p}: ${thousands(N)} prefixes from BIRD`);
+      let row: Row;
+      try {
+        const r = p === 'routectl' ? await ingestRoutectl(prefixes) : p === 'bird' ? await ingestBird(prefixes) : null;
+        if (!r) throw new Error(`unknown receiver ${p}`);
+        row = r;
+        log(`  ${row.rate}, ${row.time}, ${row.perPath}`);
+      } catch (e) {
+        log(`  failed: ${e instanceof Error ? e.message.slice(0, 4000) : String(e)}`);
+        row = { receiver: p, ms: NaN, rate: 'failed', time: e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e), perPath: '', notes: '' };
+      }
+      byPeer.set(p, [...(byPeer.get(p) ?? []), row]);
     }
   }
+  // Per receiver, the run with the median time (failures sort last); every run's rate in the notes.
+  const rows = [...byPeer.values()].map((rs) => {
+    const sorted = [...rs].sort((a, b) => (Number.isNaN(a.ms) ? 1 : Number.isNaN(b.ms) ? -1 : a.ms - b.ms));
+    const mid = sorted[(sorted.length - 1) >> 1]!;
+    return rs.length > 1 ? { ...mid, notes: `runs: ${rs.map((r) => r.rate).join(', ')}; ${mid.notes}` } : mid;
+  });
   const md = [
     '# BGP ingest benchmark',
     '',
     `${thousands(N4)} IPv4 /32 + ${thousands(N6)} IPv6 /128 = ${thousands(N)} paths sent by BIRD (static protocol, one eBGP session over IPv4, both families, 4096-byte UPDATEs unless both sides offer RFC 8654).`,
-    'Targets for routectl: ≥ 150,000 prefixes/s, ≤ 250 B per path (RSS growth after forced GC).',
+    'Targets for routectl: ≥ 150,000 prefixes/s, ≤ 250 B per path (RSS growth after forced GC).' +
+      (RUNS > 1 ? ` The run with the median time of ${RUNS} interleaved runs.` : ' One run.'),
     '',
     machineMarkdown(info),
+    `- Load average at start / end: ${loadStart} / ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     '',
     markdownTable(['receiver', 'rate', 'time', 'memory per path', 'notes'], rows.map((r) => [r.receiver, r.rate, r.time, r.perPath, r.notes])),
     '',

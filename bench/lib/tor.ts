@@ -24,6 +24,8 @@ export interface Tor {
   readonly label: string;
   /** A PID inside the ToR's namespace (zebra for FRR, bird for BIRD). */
   readonly fibPid: number;
+  /** The ToR's BGP and FIB-programming processes (for CPU accounting). */
+  readonly pids: readonly number[];
   /** `proto` of the routes it installs (`ip route show proto …`). */
   readonly kernelProto: string;
   /** Wall-clock ms when the session to `peer` became Established, or null while it is not. */
@@ -47,6 +49,7 @@ function frrTor(frr: Frr, peer: string): Tor {
     kind: 'frr',
     label: 'FRR',
     fibPid: zebraPid,
+    pids: [zebraPid, readPid(`${frr.dir}/bgpd.pid`)],
     kernelProto: 'bgp',
     async establishedAt() {
       const sent = Date.now();
@@ -71,6 +74,7 @@ function birdTor(bird: Bird, peer: string): Tor {
     kind: 'bird',
     label: 'BIRD',
     fibPid: bird.pid,
+    pids: [bird.pid],
     kernelProto: 'bird',
     async establishedAt() {
       // With `timeformat protocol iso long ms` the Since column is "YYYY-MM-DD HH:MM:SS.mmm" (local time).

@@ -1,0 +1,25 @@
+/**
+ * CPU time a process has used (user + system, from /proc/<pid>/stat), in ms. On a
+ * shared machine wall-clock times move with everyone else's load; the CPU a daemon
+ * spends on the same work moves much less, so the benchmarks report both.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let ticks: number | undefined;
+
+function clockTicks(): number {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticks;
+}
+
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at field 3; utime and stime are 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks();
+}
+
+export function cpuMsOf(pids: readonly number[]): number {
+  return pids.reduce((s, p) => s + cpuMs(p), 0);
+}
