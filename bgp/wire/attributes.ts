@@ -232,6 +232,11 @@ function decodeAggregator(v: Buffer, size: 2 | 4, name: string): Aggregator {
   return { asn, address: formatIPv4(v, size) };
 }
 
+/** To a 2-octet peer, AS4_PATH is sent when the path holds a 4-octet AS (RFC 6793 4.2.2). */
+function sendsAs4Path(a: PathAttributes): boolean {
+  return a.asPath !== undefined && hasFourOctetAsn(a.asPath);
+}
+
 function encodeAggregator(agg: Aggregator, size: 2 | 4): Buffer {
   const b = Buffer.allocUnsafe(size + 4);
   if (size === 4) b.writeUInt32BE(agg.asn >>> 0, 0);
@@ -442,7 +447,14 @@ export const ATTRIBUTES: readonly AttributeDescriptor[] = [
     decode(v, st) {
       st.aggregator = decodeAggregator(v, st.ctx.asn4 ? 4 : 2, 'AGGREGATOR');
     },
-    encode: (a, ctx) => (a.aggregator === undefined ? undefined : encodeAggregator(a.aggregator, ctx.asn4 ? 4 : 2)),
+    encode(a, ctx) {
+      if (a.aggregator === undefined) return undefined;
+      if (ctx.asn4) return encodeAggregator(a.aggregator, 4);
+      // RFC 6793 4.2.3: a receiver ignores AS4_PATH when AGGREGATOR carries a real 2-octet
+      // AS. So whenever AS4_PATH goes out, AGGREGATOR says AS_TRANS and the number travels
+      // in AS4_AGGREGATOR, or the 4-octet path would be lost downstream.
+      return encodeAggregator(sendsAs4Path(a) ? { ...a.aggregator, asn: AS_TRANS } : a.aggregator, 2);
+    },
   },
   {
     code: AttrCode.COMMUNITIES,
@@ -550,7 +562,8 @@ export const ATTRIBUTES: readonly AttributeDescriptor[] = [
       st.as4Aggregator = decodeAggregator(v, 4, 'AS4_AGGREGATOR');
     },
     encode(a, ctx) {
-      if (ctx.asn4 || !a.aggregator || a.aggregator.asn <= 0xffff) return undefined;
+      if (ctx.asn4 || !a.aggregator) return undefined;
+      if (a.aggregator.asn <= 0xffff && !sendsAs4Path(a)) return undefined;
       return encodeAggregator(a.aggregator, 4);
     },
   },

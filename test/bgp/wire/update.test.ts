@@ -154,6 +154,36 @@ describe('RFC 6793: 2-octet and 4-octet AS', () => {
     expect(u.handling).toBe('none');
   });
 
+  test('an AGGREGATOR with a real 2-octet AS makes AS4_PATH stale: ignored (RFC 6793 4.2.3)', () => {
+    const attrs = Buffer.concat([
+      rawAttr(0x40, 1, '00'),
+      rawAttr(0x40, 2, '0202 fdea 5ba0'),
+      rawAttr(0x40, 3, 'cb007101'),
+      rawAttr(0xc0, 7, 'fde9 c0000209'), // AGGREGATOR 65001, a real 2-octet AS
+      rawAttr(0xc0, 17, '0202 0000fdea fa56ea01'),
+    ]);
+    const u = decodeUpdate(updateBody(Buffer.alloc(0), attrs, hex('18c63364')), ctx2);
+    expect(u.attributes.asPath).toEqual([{ type: 'sequence', asns: [65002, 23456] }]);
+    expect(u.attributes.aggregator).toEqual({ asn: 65001, address: '192.0.2.9' });
+  });
+
+  test('to a 2-octet peer, AGGREGATOR says AS_TRANS whenever AS4_PATH goes out, so the path survives', () => {
+    const m = update({
+      nlri: ['198.51.100.0/24'],
+      attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65002, 4200000001] }], nextHop: '203.0.113.1', aggregator: { asn: 65001, address: '192.0.2.9' } },
+    });
+    const body = encodeUpdate(m, ctx2);
+    expect(body.includes(hex('c00706 5ba0 c0000209'))).toBe(true); // AGGREGATOR AS_TRANS
+    expect(body.includes(hex('c01208 0000fde9 c0000209'))).toBe(true); // AS4_AGGREGATOR 65001
+    const back = decodeUpdate(body, ctx2);
+    expect(back.attributes.asPath).toEqual(m.attributes.asPath);
+    expect(back.attributes.aggregator).toEqual({ asn: 65001, address: '192.0.2.9' });
+    // Without a 4-octet AS in the path no AS4 attribute is needed: AGGREGATOR stays as is.
+    const plain = encodeUpdate(update({ ...m, attributes: { ...m.attributes, asPath: [{ type: 'sequence', asns: [65002] }] } }), ctx2);
+    expect(plain.includes(hex('c00706 fde9 c0000209'))).toBe(true);
+    expect(plain.includes(hex('c012'))).toBe(false);
+  });
+
   test('AS4_PATH longer than AS_PATH is ignored', () => {
     expect(
       mergeAs4Path([{ type: 'sequence', asns: [23456] }], [{ type: 'sequence', asns: [4200000001, 4200000002] }]),
