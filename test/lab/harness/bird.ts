@@ -98,6 +98,14 @@ export interface BirdProtocol {
   readonly neighbor?: string;
 }
 
+/** One route of `Bird.routeDetails`. */
+export interface BirdRoute {
+  readonly protocol: string;
+  readonly via: readonly string[];
+  /** `BGP.<name>: value` lines, keyed by name. */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
 export class Bird {
   readonly dir: string;
   readonly sock: string;
@@ -193,6 +201,33 @@ export class Bird {
       }
       const via = /^\s+via (\S+)/.exec(line);
       if (via?.[1] && current) current.push(via[1]);
+    }
+    return res;
+  }
+
+  /**
+   * Primary routes of one family with their attributes, from `show route primary all`:
+   * prefix → the protocol that brought it, gateways, and the `BGP.*` lines by name
+   * (e.g. `as_path` → "65001", `next_hop` → "2001:db8:f::2 fe80::1").
+   */
+  async routeDetails(family: Family): Promise<Map<string, BirdRoute>> {
+    const table = family === 'ipv6-unicast' ? 'master6' : 'master4';
+    const out = await this.birdc(`show route primary all table ${table}`);
+    const res = new Map<string, BirdRoute>();
+    let current: { protocol: string; via: string[]; attributes: Record<string, string> } | undefined;
+    for (const line of out.split('\n')) {
+      // "198.51.100.1/32      unicast [dynbgp1 20:34:54.529] * (100) [AS4200000001i]"
+      const m = /^(\S+\/\d+)\s+\S+\s+\[(\S+)/.exec(line);
+      if (m?.[1] && m[2]) {
+        current = { protocol: m[2], via: [], attributes: {} };
+        res.set(m[1], current);
+        continue;
+      }
+      if (!current) continue;
+      const via = /^\s+via (\S+)/.exec(line);
+      if (via?.[1]) current.via.push(via[1]);
+      const attr = /^\s+BGP\.(\S+?):\s*(.*)$/.exec(line);
+      if (attr?.[1]) current.attributes[attr[1]] = (attr[2] ?? '').trim();
     }
     return res;
   }

@@ -10,6 +10,6 @@ export { kernelRoutes, kernelRouteMap, normalizePrefix, type KernelRoute, type I
 export { exec, run, terminate, CommandError, type ExecResult, type ExecOptions } from './proc.js';
 export { BOTH_FAMILIES, type Family, type NeighborOptions, type PeerAs, type RouterOptions } from './daemon.js';
 export { Frr, startFrr, frrBgpConfig, type FrrOptions } from './frr.js';
-export { Bird, startBird, birdConfig, birdProtocolName, type BirdOptions, type BirdProtocol } from './bird.js';
+export { Bird, startBird, birdConfig, birdProtocolName, type BirdOptions, type BirdProtocol, type BirdRoute } from './bird.js';
 export { Gobgp, startGobgp, gobgpConfig, type GobgpOptions } from './gobgp.js';
 export { startCapture, bgpMessagesFromPcap, type Capture, type CapturedMessage } from './capture.js';

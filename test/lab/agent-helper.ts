@@ -1,0 +1,319 @@
+/**
+ * The built `routectl agent` as a lab process: writes an agent.yaml into the lab
+ * directory, starts `node dist/src/cli/routectl.js agent --config F` inside a worker
+ * namespace (`ip netns exec`, tracked by the lab so cleanup stops it), and drives it the
+ * way an operator does: `routectl status|peers|routes --json --socket S` run inside the
+ * same namespace, SIGHUP after rewriting the config, SIGTERM and the exit code.
+ *
+ * The tests run the compiled agent, not the sources: `ensureBuilt()` runs the project's
+ * build when dist/ is missing or older than a source file under bgp/ or src/ (the
+ * README's test command builds first anyway, in scripts/setup.sh).
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { PeerDetail, PeersResponse, RoutesResponse, StatusResponse } from '../../src/api/types.js';
+import { waitFor, type Netns } from './harness/index.js';
+
+export const REPO_ROOT = join(import.meta.dirname, '../..');
+export const ROUTECTL_JS = join(REPO_ROOT, 'dist/src/cli/routectl.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Build dist/ (tsc -p tsconfig.build.json) unless dist/src/cli/routectl.js is newer than
+ * every .ts file under bgp/ and src/. Throws with tsc's output when no executable results.
+ */
+export function ensureBuilt(): void {
+  const sources = Math.max(newestMtime(join(REPO_ROOT, 'bgp')), newestMtime(join(REPO_ROOT, 'src')));
+  if (existsSync(ROUTECTL_JS) && statSync(ROUTECTL_JS).mtimeMs >= sources) return;
+  const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], {
+    encoding: 'utf8',
+    timeout: 170_000,
+  });
+  // tsc emits even with type errors elsewhere in the tree; what matters is a fresh executable.
+  if (!existsSync(ROUTECTL_JS) || statSync(ROUTECTL_JS).mtimeMs < sources) {
+    throw new Error(`build failed: ${ROUTECTL_JS} missing or stale\n${tsc.stdout}${tsc.stderr}`);
+  }
+}
+
+/** A peer entry of agent.yaml (`bgp.peers[]`). */
+export interface LabAgentPeer {
+  readonly address: string;
+  readonly asn: number | string;
+  readonly port?: number;
+  readonly localAddress?: string;
+  readonly passive?: boolean;
+  readonly holdTime?: number;
+  readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
+  readonly description?: string;
+  readonly maxPrefixes?: number;
+}
+
+/** What a lab test chooses; everything else gets a lab default (see agentConfig). */
+export interface LabAgentConfig {
+  readonly node?: string;
+  readonly routerId: string;
+  readonly asn: number | string;
+  readonly peers: readonly LabAgentPeer[];
+  readonly advertise?: readonly string[];
+  readonly import?: readonly string[];
+  readonly holdTime?: number;
+  readonly connectRetryTime?: number;
+  /** Default: listen on [::]:179 inside the namespace. */
+  readonly listen?: { readonly address?: string; readonly port?: number };
+  /** Extra top-level keys, merged last (e.g. pools, zones). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The agent.yaml object: speaker-only (`runtime: {}`), the local store in `dir/store`,
+ * the API socket `dir/routectl.sock`, metrics on 127.0.0.1 inside the namespace, hold
+ * time 9 s and connect retry 1 s (lab peers come and go).
+ */
+export function agentConfig(c: LabAgentConfig, dir: string): Record<string, unknown> {
+  return {
+    node: c.node ?? 'w1',
+    routerId: c.routerId,
+    asn: c.asn,
+    bgp: {
+      listen: { address: c.listen?.address ?? '::', port: c.listen?.port ?? 179 },
+      holdTime: c.holdTime ?? 9,
+      connectRetryTime: c.connectRetryTime ?? 1,
+      peers: c.peers.map((p) => ({ ...p })),
+      advertise: [...(c.advertise ?? [])],
+      import: [...(c.import ?? [])],
+    },
+    runtime: {},
+    store: { local: { path: join(dir, 'store') } },
+    api: { socket: join(dir, 'routectl.sock') },
+    metrics: { listen: '127.0.0.1:9273' },
+    ...c.extra,
+  };
+}
+
+export interface CliResult<T = unknown> {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed, when --json was given and stdout is JSON. */
+  readonly json: T;
+}
+
+/** One log line of the agent (pino JSON). */
+export interface AgentLogLine {
+  readonly level: string;
+  readonly time: string;
+  readonly msg: string;
+  readonly op?: string;
+  readonly event?: string;
+  readonly peer?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly reason?: string | null;
+  readonly [key: string]: unknown;
+}
+
+let agentCount = 0;
+
+export class LabAgent {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly socket: string;
+  readonly logFile: string;
+  private child: ChildProcess;
+  private exited: Promise<number | null>;
+  private config: LabAgentConfig;
+
+  private constructor(
+    readonly ns: Netns,
+    config: LabAgentConfig,
+    name: string,
+  ) {
+    this.dir = join(ns.lab.dir, name);
+    mkdirSync(join(this.dir, 'store'), { recursive: true, mode: 0o700 });
+    this.configPath = join(this.dir, 'agent.yaml');
+    this.socket = join(this.dir, 'routectl.sock');
+    this.logFile = join(ns.lab.dir, `${name}.log`);
+    this.config = config;
+    this.writeConfig(config);
+    this.child = ns.spawn([process.execPath, ROUTECTL_JS, 'agent', '--config', this.configPath], {
+      log: `${name}.log`,
+      env: { ...process.env, ROUTECTL_LOG_LEVEL: process.env.ROUTECTL_LOG_LEVEL ?? 'info' },
+    });
+    this.exited = exitOf(this.child);
+  }
+
+  /** Start the agent in `ns` and wait until its API answers. */
+  static async start(ns: Netns, config: LabAgentConfig, opts: { name?: string; timeoutMs?: number } = {}): Promise<LabAgent> {
+    ensureBuilt();
+    const a = new LabAgent(ns, config, opts.name ?? `${ns.name}-agent${agentCount++ || ''}`);
+    await a.waitApi(opts.timeoutMs ?? 20_000);
+    return a;
+  }
+
+  get pid(): number {
+    const pid = this.child.pid;
+    if (pid === undefined) throw new Error('agent has no pid (spawn failed)');
+    return pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The config the agent was last given (start or reload). */
+  get current(): LabAgentConfig {
+    return this.config;
+  }
+
+  private writeConfig(c: LabAgentConfig): void {
+    writeFileSync(this.configPath, stringify(agentConfig(c, this.dir)), { mode: 0o600 });
+  }
+
+  private async waitApi(timeoutMs: number): Promise<void> {
+    await waitFor(
+      async () => {
+        if (!this.running) throw new Error(`agent exited with ${this.child.exitCode ?? this.child.signalCode}`);
+        return existsSync(this.socket) && (await this.cli(['status', '--json'])).code !== 2;
+      },
+      { what: `routectl agent in ${this.ns.name} to answer on ${this.socket}`, timeoutMs, intervalMs: 100, diagnostics: () => this.logTail() },
+    );
+  }
+
+  /**
+   * `routectl ARGS --socket S` inside the namespace. With `--json` in ARGS, stdout is
+   * parsed into `json` (undefined when it is not JSON, e.g. an error).
+   */
+  async cli<T = unknown>(args: readonly string[]): Promise<CliResult<T>> {
+    const r = await this.ns.exec([process.execPath, ROUTECTL_JS, ...args, '--socket', this.socket], { timeoutMs: 20_000 });
+    let json: unknown;
+    if (args.includes('--json')) {
+      try {
+        json = JSON.parse(r.stdout);
+      } catch {
+        json = undefined;
+      }
+    }
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr, json: json as T };
+  }
+
+  status(): Promise<CliResult<StatusResponse>> {
+    return this.cli<StatusResponse>(['status', '--json']);
+  }
+
+  peers(): Promise<CliResult<PeersResponse>> {
+    return this.cli<PeersResponse>(['peers', '--json']);
+  }
+
+  peer(address: string): Promise<CliResult<PeerDetail>> {
+    return this.cli<PeerDetail>(['peers', address, '--json']);
+  }
+
+  routes(view: 'received' | 'advertised', peer?: string): Promise<CliResult<RoutesResponse>> {
+    return this.cli<RoutesResponse>(['routes', `--${view}`, '--json', ...(peer ? ['--peer', peer] : [])]);
+  }
+
+  /** Wait until `routectl peers ADDRESS --json` satisfies `pred`; resolves with that answer. */
+  async waitPeer(address: string, pred: (p: PeerDetail) => boolean, what: string, timeoutMs = 30_000): Promise<PeerDetail> {
+    return waitFor(
+      async () => {
+        const r = await this.peer(address);
+        return r.code === 0 && r.json && pred(r.json) ? r.json : undefined;
+      },
+      { what: `agent peer ${address}: ${what}`, timeoutMs, intervalMs: 200, diagnostics: () => this.logTail() },
+    );
+  }
+
+  waitEstablished(address: string, timeoutMs = 30_000): Promise<PeerDetail> {
+    return this.waitPeer(address, (p) => p.state === 'Established', 'Established', timeoutMs);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid, sig);
+  }
+
+  /** Rewrite agent.yaml with `next`, send SIGHUP and wait until the agent logs that it applied it. */
+  async reload(next: LabAgentConfig, timeoutMs = 10_000): Promise<void> {
+    const before = this.logLines().filter((l) => l.op === 'config.reload').length;
+    this.config = next;
+    this.writeConfig(next);
+    this.signal('SIGHUP');
+    const line = await waitFor(() => this.logLines().filter((l) => l.op === 'config.reload')[before], {
+      what: `agent in ${this.ns.name} to reload ${this.configPath}`,
+      timeoutMs,
+      intervalMs: 50,
+      diagnostics: () => this.logTail(),
+    });
+    if (line.event !== 'applied') throw new Error(`reload not applied: ${line.msg}`);
+  }
+
+  /** SIGTERM and wait for the exit; resolves with the exit code (null when killed by a signal). */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    if (this.running) this.signal('SIGTERM');
+    return this.waitExit(timeoutMs);
+  }
+
+  /** Wait for the process to end; SIGKILL it (and throw) if it takes longer than `timeoutMs`. */
+  async waitExit(timeoutMs = 15_000): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), timeoutMs)));
+    const code = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    if (code === 'late') {
+      if (this.running) process.kill(this.pid, 'SIGKILL');
+      throw new Error(`agent ${this.pid} did not exit within ${timeoutMs} ms\n${this.logTail()}`);
+    }
+    return code;
+  }
+
+  /** Every JSON line the agent logged so far (other lines are skipped). */
+  logLines(): AgentLogLine[] {
+    let text = '';
+    try {
+      text = readFileSync(this.logFile, 'utf8');
+    } catch {
+      return [];
+    }
+    const out: AgentLogLine[] = [];
+    for (const l of text.split('\n')) {
+      if (!l.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(l) as AgentLogLine);
+      } catch {
+        // a line being written
+      }
+    }
+    return out;
+  }
+
+  /** The state changes of one peer, in order, as the agent logged them. */
+  stateChanges(peer: string): AgentLogLine[] {
+    return this.logLines().filter((l) => l.event === 'state-change' && l.peer === peer);
+  }
+
+  logTail(lines = 40): string {
+    try {
+      return `---- ${this.logFile}\n${readFileSync(this.logFile, 'utf8').split('\n').slice(-lines - 1).join('\n')}`;
+    } catch {
+      return `(no ${this.logFile})`;
+    }
+  }
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export const startAgent = (ns: Netns, config: LabAgentConfig, opts?: { name?: string; timeoutMs?: number }): Promise<LabAgent> =>
+  LabAgent.start(ns, config, opts);
