@@ -2,6 +2,9 @@
  * The agent: wires config, BGP speaker and control API together (DESIGN.md layout).
  * In speaker-only mode (`runtime: {}`) it peers with `bgp.peers`, advertises
  * `bgp.advertise`, and answers `routectl status/peers/routes` on the API socket.
+ * With `runtime: { docker: … }` it also runs the container side (src/endpoints/
+ * containers.ts): Docker runtime → endpoint controller → IPAM, dataplane, and the
+ * speaker, whose advertisements are `bgp.advertise` ∪ the endpoints' prefixes.
  *
  * Signals: SIGTERM/SIGINT stop gracefully (every session closed with Cease /
  * Administrative Shutdown and a reason text, RFC 9003; the API socket removed). SIGHUP
@@ -9,9 +12,13 @@
  * invalid file is logged and the running config kept.
  */
 import { Speaker } from '../bgp/speaker/index.js';
+import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse } from './api/types.js';
+import { HOST_VETH_MAC } from './dataplane/plumbing.js';
+import { Advertisements } from './endpoints/advertisements.js';
+import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -99,6 +106,9 @@ export interface SpeakerLike {
   start(): Promise<void>;
   stop(reason?: string): Promise<void>;
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
+  /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
+  advertise?(routes: readonly { readonly prefix: string }[]): void;
+  withdraw?(prefixes: readonly string[]): void;
   setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
   setImportFilter(entries: readonly string[]): void;
   peerStatus(): readonly SpeakerPeerStatus[];
@@ -126,6 +136,8 @@ export interface AgentOptions {
   readonly now?: () => number;
   /** The hostname default for `node` on reload (tests pin it). */
   readonly hostname?: string;
+  /** Builds the container side when runtime.docker is set (tests inject a stand-in). */
+  readonly startContainers?: typeof startContainerRuntime;
 }
 
 export interface Agent {
@@ -231,6 +243,7 @@ function restartOnly(a: Config, b: Config): string[] {
   if (a.api.socket !== b.api.socket) out.push('api.socket');
   if (JSON.stringify(a.runtime) !== JSON.stringify(b.runtime)) out.push('runtime');
   if (JSON.stringify(a.store) !== JSON.stringify(b.store)) out.push('store');
+  if (JSON.stringify(a.pools) !== JSON.stringify(b.pools)) out.push('pools');
   return out;
 }
 
@@ -242,11 +255,6 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const now = opts.now ?? Date.now;
   const startedAt = now();
   let cfg = initial;
-
-  if (cfg.runtime.docker !== undefined) {
-    // Containers come with the runtime and dataplane; until then say so instead of pretending.
-    throw new AgentError('runtime.docker is configured, but this agent runs in speaker-only mode only; set runtime: {}');
-  }
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);
@@ -263,7 +271,18 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   } catch (err) {
     throw new AgentError(`cannot start the BGP speaker: ${(err as Error).message}`, { cause: err });
   }
-  speaker.setAdvertisements(cfg.bgp.advertise.map((prefix) => ({ prefix })));
+  // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time.
+  const adverts = new Advertisements(speaker);
+  adverts.setStatic(cfg.bgp.advertise);
+  let containers: ContainerRuntime | undefined;
+  if (cfg.runtime.docker !== undefined) {
+    try {
+      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log });
+    } catch (err) {
+      await speaker.stop('routectl agent could not start its container runtime');
+      throw new AgentError(`cannot start the container runtime: ${(err as Error).message}`, { cause: err });
+    }
+  }
   log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');
 
   const known = (address: string): SpeakerPeerStatus => {
@@ -280,27 +299,48 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         version: VERSION,
         uptimeSeconds: Math.floor((now() - startedAt) / 1000),
         peers: speaker.peerStatus().map(summary),
-        endpoints: 0, // speaker-only mode serves no containers
+        endpoints: containers?.controller.readyCount() ?? 0,
         routes: speaker.advertisedCount(),
       };
     },
     peers: () => ({ peers: speaker.peerStatus().map(detail) }),
     peer: (address) => detail(known(address)),
     routes(q) {
+      if (q.view === 'kernel' && containers) return containers.kernelRoutes().then((routes) => ({ view: q.view, peer: null, routes }));
       if (q.view === 'kernel') {
         throw new ApiError(501, 'not_implemented', 'no kernel view in speaker-only mode: the agent installs no routes without a container runtime');
       }
       if (q.peer !== null) known(q.peer);
       return { view: q.view, peer: q.peer, routes: speaker.routes({ view: q.view, ...(q.peer !== null ? { peer: q.peer } : {}) }).map(routeEntry) };
     },
-    endpoints: () => ({ endpoints: [] }),
+    endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
   };
+  /** Which peers were sent each prefix (the Adj-RIBs-Out), for advertised-to. */
+  const sentTo = (): Map<string, string[]> => {
+    const m = new Map<string, string[]>();
+    for (const r of speaker.routes({ view: 'advertised' })) m.set(r.prefix, [...(m.get(r.prefix) ?? []), r.peer]);
+    return m;
+  };
+  const endpointEntries = () => (containers ? containers.entries(sentTo()) : []);
+  const extraRoutes = endpointRoutes(
+    {
+      endpoints: endpointEntries,
+      async setRepairPaused(paused) {
+        if (!containers) throw new ApiError(501, 'no_runtime', 'no container runtime in speaker-only mode: there is no repair loop to pause');
+        if (paused) containers.controller.pause();
+        else await containers.controller.resume();
+        return { paused: containers.controller.isPaused };
+      },
+    },
+    { hostMac: HOST_VETH_MAC },
+  );
 
   let api: ApiServer;
   try {
-    api = await startApiServer(cfg.api.socket, handlers, { log });
+    api = await startApiServer(cfg.api.socket, handlers, { log, routes: extraRoutes });
   } catch (err) {
+    await containers?.stop();
     await speaker.stop('routectl agent could not start its API');
     throw new AgentError(`cannot start the API on ${cfg.api.socket}: ${(err as Error).message}`, { cause: err });
   }
@@ -313,6 +353,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     stopping ??= (async () => {
       log.info({ op: 'agent.stop', event: 'stopping', reason }, 'stopping');
       removeSignals();
+      // Kernel routes stay: containers remain reachable while the agent is away.
+      await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
       // Cease / Administrative Shutdown with the reason as the RFC 9003 text.
       await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       await api.close();
@@ -340,10 +382,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       log.warn({ op: 'config.reload', event: 'needs-restart', fields: fixed }, `changes to ${fixed.join(', ')} take effect only after a restart; keeping the running values`);
     }
     // Apply what can change live; the rest keeps its running value.
-    const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
+    const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, pools: cfg.pools, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
-    speaker.setAdvertisements(applied.bgp.advertise.map((prefix) => ({ prefix })));
+    adverts.setStatic(applied.bgp.advertise);
     cfg = applied;
     log.info({ op: 'config.reload', event: 'applied', peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length }, 'config reloaded');
     return true;
@@ -360,6 +402,11 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onTerm);
     process.on('SIGHUP', onHup);
+  }
+
+  // Containers last: the API answers while the first sync is adopted.
+  if (containers) {
+    await containers.start().catch((err: unknown) => log.error({ op: 'runtime.docker', event: 'start-failed', err }, 'docker runtime start failed; it retries'));
   }
 
   return { done, api, config: () => cfg, reload, stop };

@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { ApiClientError } from './errors.js';
-import type { EndpointsResponse, ErrorBody, PeerDetail, PeersResponse, RouteQuery, RoutesResponse, StatusResponse } from './types.js';
+import type { EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -42,6 +42,14 @@ export class ApiClient {
   }
   endpoints(): Promise<EndpointsResponse> {
     return this.get('/v1/endpoints');
+  }
+  /** One endpoint by container name, id or unique id prefix. */
+  inspect(container: string): Promise<InspectResponse> {
+    return this.get(`/v1/endpoints/${encodeURIComponent(container)}`);
+  }
+  /** Pause (true) or resume (false) the agent's repair loop. */
+  setRepairPaused(paused: boolean): Promise<ReconcileResponse> {
+    return this.post('/v1/reconcile', { paused });
   }
 
   get<T>(path: string): Promise<T> {

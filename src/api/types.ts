@@ -103,8 +103,53 @@ export interface EndpointEntry {
   readonly zone: string;
   readonly ipv4: string | null;
   readonly ipv6: string | null;
+  /** pending | ready | error */
   readonly state: string;
   readonly error: string | null;
+  /** PID of the container's init, when known. */
+  readonly pid: number | null;
+  /** Host side of the container's veth (rtc…). */
+  readonly hostVeth: string | null;
+  /** MAC of the container's eth0. */
+  readonly hwaddr: string | null;
+  /** The container's gateways: 169.254.1.1 and the host veth's link-local address. */
+  readonly gateway: { readonly ipv4: string | null; readonly ipv6: string | null };
+  /** Prefixes that carry the endpoint: its /32 and /128, or its host's aggregated blocks. */
+  readonly advertised: readonly string[];
+  /** Peers that were sent every one of those prefixes. */
+  readonly advertisedTo: readonly string[];
+  /** ISO time of the last state change. */
+  readonly since: string | null;
+}
+
+/** `routectl inspect CONTAINER`: one endpoint, network-wrapper style. */
+export interface InspectResponse {
+  readonly container: { readonly id: string; readonly name: string | null; readonly pid: number | null };
+  readonly zone: string;
+  readonly state: string;
+  readonly error: string | null;
+  /** MAC of the container's eth0. */
+  readonly hwaddr: string | null;
+  /** "198.51.100.2/32" */
+  readonly ipv4: string | null;
+  /** "2001:db8:c:1::2/128" */
+  readonly ipv6: string | null;
+  readonly gateway: { readonly ipv4: string | null; readonly ipv6: string | null };
+  readonly interface: string;
+  readonly hostVeth: string | null;
+  readonly hostMac: string | null;
+  readonly advertised: readonly string[];
+  readonly advertisedTo: readonly string[];
+  readonly since: string | null;
+}
+
+/** POST /v1/reconcile: pause or resume the repair loop. */
+export interface ReconcileRequest {
+  readonly paused: boolean;
+}
+
+export interface ReconcileResponse {
+  readonly paused: boolean;
 }
 
 export interface EndpointsResponse {

@@ -15,6 +15,7 @@ import { ConfigError } from '../config/errors.js';
 import { formatConfig } from '../config/format.js';
 import { loadConfig } from '../config/load.js';
 import { VERSION } from '../version.js';
+import { endpointsTable, inspectText } from './endpoints.js';
 import { peerDetailText, peersTable, routesText, statusText } from './format.js';
 
 export interface CliIO {
@@ -155,6 +156,33 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       return EXIT.ok;
     }),
   );
+
+  program
+    .command('endpoints')
+    .description('container endpoints: state, addresses, host veth, peers advertised to, and errors (bad labels too)')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o) => {
+        const r = await c.endpoints();
+        io.out(o.json ? json(r) : endpointsTable(r.endpoints));
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('inspect')
+    .description('one container endpoint by name, id or id prefix: hwaddr, addresses, gateway, host veth, zone, advertised-to')
+    .argument('<container>', 'name, id or unique id prefix')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o, container) => {
+        const r = await c.inspect(container ?? '');
+        io.out(o.json ? json(r) : inspectText(r));
+        return r.state === 'error' ? EXIT.failure : EXIT.ok;
+      }),
+    );
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -39,7 +39,10 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       import: [...bgp.import],
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
-    runtime: cfg.runtime.docker ? { docker: { socket: cfg.runtime.docker.socket } } : {},
+    runtime: compact({
+      docker: cfg.runtime.docker ? { socket: cfg.runtime.docker.socket } : undefined,
+      reconcileInterval: cfg.runtime.reconcileInterval,
+    }),
     store: store.etcd
       ? { etcd: { endpoints: [...store.etcd.endpoints], prefix: store.etcd.prefix } }
       : { local: { path: store.local?.path } },

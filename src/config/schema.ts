@@ -37,6 +37,7 @@ export const DEFAULTS = {
   etcdPrefix: '/routectl/',
   apiSocket: '/run/routectl/routectl.sock',
   metricsListen: '127.0.0.1:9273',
+  reconcileInterval: 60,
 } as const;
 
 /** A zone named `world` would shadow the policy's name for "any address in no zone". */
@@ -139,6 +140,8 @@ export const configSchema = z
     runtime: z
       .object({
         docker: z.object({ socket: socketPath.default(DEFAULTS.dockerSocket) }).strict().optional(),
+        /** Seconds between full repair passes of the container dataplane (default 60, in the agent). */
+        reconcileInterval: int('seconds between full repair passes', 1, 86400).optional(),
       })
       .strict()
       .default({}),

@@ -1,0 +1,157 @@
+/**
+ * The container side of the agent, wired together: local store → IPAM, netlink kernel →
+ * dataplane, the endpoint controller, and the Docker runtime feeding it. The agent
+ * (src/agent.ts) starts this when `runtime.docker` is configured and asks it for the
+ * API views; in speaker-only mode (`runtime: {}`) none of it exists.
+ *
+ * Order at start: IPAM state is loaded from the store (LocalStore.open), the controller
+ * is built, then the runtime connects; its first 'sync' is adopted by the controller
+ * (orphans cleaned, leaks freed) before any repair runs. At stop, kernel state is left
+ * as it is: host routes survive an agent restart, so containers stay reachable.
+ */
+import type { EndpointEntry, RouteEntry } from '../api/types.js';
+import type { Config } from '../config/schema.js';
+import { Dataplane, NetlinkKernel, RTPROT_ROUTECTL, type Kernel } from '../dataplane/index.js';
+import { Ipam } from '../ipam/index.js';
+import type { Logger } from '../log.js';
+import { DockerRuntime } from '../runtime/docker.js';
+import type { InvalidContainer } from '../runtime/types.js';
+import { LocalStore } from '../store/local.js';
+import type { Store } from '../store/store.js';
+import type { Advertisements } from './advertisements.js';
+import { EndpointController } from './controller.js';
+import type { EndpointView } from './types.js';
+
+export class ContainerRuntimeError extends Error {
+  override readonly name = 'ContainerRuntimeError';
+}
+
+export interface ContainerRuntimeDeps {
+  readonly advertiser: Advertisements;
+  readonly log: Logger;
+  /** Tests inject these; the agent uses the real ones. */
+  readonly store?: Store;
+  readonly kernel?: Kernel;
+  readonly runtime?: DockerRuntime;
+}
+
+export interface ContainerRuntime {
+  readonly controller: EndpointController;
+  readonly runtime: DockerRuntime;
+  readonly dataplane: Dataplane;
+  /** Connect to dockerd (the first sync follows, possibly later if dockerd is not up). */
+  start(): Promise<void>;
+  /** Wired, pending and refused endpoints; `sentTo` maps a prefix to the peers that were sent it. */
+  entries(sentTo: ReadonlyMap<string, readonly string[]>): EndpointEntry[];
+  /** The agent's own routes in the kernel (protocol 88), as `routectl routes --kernel` shows them. */
+  kernelRoutes(): Promise<RouteEntry[]>;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_RECONCILE_SECONDS = 60;
+
+export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeDeps): Promise<ContainerRuntime> {
+  const docker = cfg.runtime.docker;
+  if (docker === undefined) throw new ContainerRuntimeError('runtime.docker is not configured');
+  let store = deps.store;
+  if (store === undefined) {
+    if (cfg.store.local === undefined) {
+      throw new ContainerRuntimeError('store.etcd is not supported by this agent yet; use store: { local: { path: /var/lib/routectl } }');
+    }
+    store = await LocalStore.open(cfg.store.local.path);
+  }
+  const ipam = new Ipam(store, cfg.node, cfg.pools);
+  const kernel = deps.kernel ?? new NetlinkKernel();
+  const dataplane = new Dataplane(kernel);
+  const controller = new EndpointController({
+    ipam,
+    dataplane,
+    advertiser: deps.advertiser,
+    log: deps.log,
+    reconcileIntervalMs: (cfg.runtime.reconcileInterval ?? DEFAULT_RECONCILE_SECONDS) * 1000,
+  });
+  const runtime = deps.runtime ?? new DockerRuntime({ socket: docker.socket, zones: ipam.zones(), logger: deps.log });
+  const log = deps.log.child({ op: 'endpoints' });
+  const report = (what: string) => (err: unknown) => log.error({ event: 'runtime-event-failed', err }, `${what} failed`);
+  runtime.on('sync', (eps) => void controller.sync(eps).catch(report('sync')));
+  runtime.on('add', (ep) => void controller.add(ep).catch(report('add')));
+  runtime.on('remove', (ep) => void controller.remove(ep.id).catch(report('remove')));
+
+  const invalidEntry = (c: InvalidContainer): EndpointEntry => ({
+    id: c.id,
+    name: c.name,
+    zone: '',
+    ipv4: null,
+    ipv6: null,
+    state: 'error',
+    error: c.error,
+    pid: null,
+    hostVeth: null,
+    hwaddr: null,
+    gateway: { ipv4: null, ipv6: null },
+    advertised: [],
+    advertisedTo: [],
+    since: null,
+  });
+  const entry = (v: EndpointView, sentTo: ReadonlyMap<string, readonly string[]>): EndpointEntry => {
+    const peers = new Set<string>();
+    for (const p of v.advertised) for (const peer of sentTo.get(p) ?? []) peers.add(peer);
+    return {
+      id: v.id,
+      name: v.name,
+      zone: v.zone,
+      ipv4: v.ipv4,
+      ipv6: v.ipv6,
+      state: v.state,
+      error: v.error,
+      pid: v.pid || null,
+      hostVeth: v.hostVeth,
+      hwaddr: v.hwaddr,
+      gateway: v.gateway,
+      advertised: v.advertised,
+      advertisedTo: [...peers].sort(),
+      since: v.since,
+    };
+  };
+
+  let stopped: Promise<void> | undefined;
+  return {
+    controller,
+    runtime,
+    dataplane,
+    start: () => runtime.start(),
+    entries(sentTo) {
+      const out = controller.list().map((v) => entry(v, sentTo));
+      const known = new Set(out.map((e) => e.id));
+      for (const c of runtime.status().invalid) if (!known.has(c.id)) out.push(invalidEntry(c));
+      return out;
+    },
+    async kernelRoutes() {
+      const own = await dataplane.listOwn();
+      const names = new Map(own.links.map((l) => [l.index, l.name]));
+      return own.routes
+        .filter((r) => r.protocol === RTPROT_ROUTECTL)
+        .map((r) => ({
+          prefix: r.dst,
+          peer: null,
+          nextHops: r.type === 'blackhole' ? ['blackhole'] : [r.oif === undefined ? '-' : (names.get(r.oif) ?? `if${r.oif}`)],
+          asPath: '',
+          origin: null,
+          med: null,
+          localPref: null,
+          communities: [],
+          accepted: true,
+          reason: null,
+        }));
+    },
+    stop() {
+      stopped ??= (async () => {
+        await runtime.stop();
+        await controller.stop();
+        kernel.close();
+        await store.close();
+      })();
+      return stopped;
+    },
+  };
+}
