@@ -21,6 +21,7 @@ import { Advertisements } from './endpoints/advertisements.js';
 import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { startObservability, type Observability } from './metrics/observability.js';
 import type { Config } from './config/schema.js';
 import { createLogger, peerLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -138,12 +139,16 @@ export interface AgentOptions {
   readonly hostname?: string;
   /** Builds the container side when runtime.docker is set (tests inject a stand-in). */
   readonly startContainers?: typeof startContainerRuntime;
+  /** Overrides metrics.listen ("127.0.0.1:0" in tests); null: no metrics listener. */
+  readonly metricsListen?: string | null;
 }
 
 export interface Agent {
   /** Resolves with the process exit code once the agent has stopped. */
   readonly done: Promise<number>;
   readonly api: ApiServer;
+  /** Metrics registry and listener, verify, the kernel route view (src/metrics/observability.ts). */
+  readonly observability: Observability;
   config(): Config;
   /** Re-read the config file (SIGHUP); false when it was invalid and the old one is kept. */
   reload(): Promise<boolean>;
@@ -271,6 +276,19 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   } catch (err) {
     throw new AgentError(`cannot start the BGP speaker: ${(err as Error).message}`, { cause: err });
   }
+  const obs = await startObservability({
+    speaker,
+    log,
+    listen: opts.metricsListen !== undefined ? opts.metricsListen : cfg.metrics.listen,
+    ...(cfg.metrics.readyGraceSeconds !== undefined ? { readyGraceSeconds: cfg.metrics.readyGraceSeconds } : {}),
+    uptimeSeconds: () => (now() - startedAt) / 1000,
+    advertise: () => cfg.bgp.advertise,
+    zones: () => cfg.zones.map((z) => z.name),
+    containers: () => {
+      const c = containers;
+      return c ? { endpoints: () => c.controller.list(), kernel: c.dataplane } : undefined;
+    },
+  });
   // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time.
   const adverts = new Advertisements(speaker);
   adverts.setStatic(cfg.bgp.advertise);
@@ -279,6 +297,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     try {
       containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log });
     } catch (err) {
+      await obs.close();
       await speaker.stop('routectl agent could not start its container runtime');
       throw new AgentError(`cannot start the container runtime: ${(err as Error).message}`, { cause: err });
     }
@@ -307,14 +326,14 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     peer: (address) => detail(known(address)),
     routes(q) {
       if (q.view === 'kernel' && containers) return containers.kernelRoutes().then((routes) => ({ view: q.view, peer: null, routes }));
-      if (q.view === 'kernel') {
-        throw new ApiError(501, 'not_implemented', 'no kernel view in speaker-only mode: the agent installs no routes without a container runtime');
-      }
+      // Speaker-only mode: the worker's own proto-88 routes, read with netlink.
+      if (q.view === 'kernel') return obs.kernelRoutes().then((routes) => ({ view: q.view, peer: null, routes }));
       if (q.peer !== null) known(q.peer);
       return { view: q.view, peer: q.peer, routes: speaker.routes({ view: q.view, ...(q.peer !== null ? { peer: q.peer } : {}) }).map(routeEntry) };
     },
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
+    verify: () => obs.verify(),
   };
   /** Which peers were sent each prefix (the Adj-RIBs-Out), for advertised-to. */
   const sentTo = (): Map<string, string[]> => {
@@ -341,6 +360,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     api = await startApiServer(cfg.api.socket, handlers, { log, routes: extraRoutes });
   } catch (err) {
     await containers?.stop();
+    await obs.close();
     await speaker.stop('routectl agent could not start its API');
     throw new AgentError(`cannot start the API on ${cfg.api.socket}: ${(err as Error).message}`, { cause: err });
   }
@@ -358,6 +378,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       // Cease / Administrative Shutdown with the reason as the RFC 9003 text.
       await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       await api.close();
+      await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
       resolveDone(0);
     })();
@@ -409,5 +430,5 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     await containers.start().catch((err: unknown) => log.error({ op: 'runtime.docker', event: 'start-failed', err }, 'docker runtime start failed; it retries'));
   }
 
-  return { done, api, config: () => cfg, reload, stop };
+  return { done, api, observability: obs, config: () => cfg, reload, stop };
 }

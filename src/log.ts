@@ -54,3 +54,48 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 export function peerLogger(log: Logger, peer: string): Logger {
   return log.child({ peer });
 }
+
+/** A NOTIFICATION as the logs carry it (the session's record of the last one sent or received). */
+export interface LoggedNotification {
+  readonly code: number;
+  readonly subcode: number;
+  readonly name: string;
+  readonly text: string;
+}
+
+/** One line per NOTIFICATION: op bgp.session, event notification-sent / notification-received. */
+export function logNotification(log: Logger, peer: string, direction: 'sent' | 'received', n: LoggedNotification): void {
+  const words = `${n.name} (${n.code}/${n.subcode})${n.text ? `: ${JSON.stringify(n.text)}` : ''}`;
+  log.warn(
+    { op: 'bgp.session', event: `notification-${direction}`, peer, code: n.code, subcode: n.subcode, name: n.name, text: n.text },
+    `NOTIFICATION ${direction}: ${words}`,
+  );
+}
+
+/** One line per peer state change, with the reason; leaving Established is a warning. */
+export function logPeerState(log: Logger, peer: string, from: string, to: string, reason: string | null): void {
+  const level = from === 'Established' && to !== 'Established' ? 'warn' : 'info';
+  log[level]({ op: 'bgp.session', event: 'state-change', peer, from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+}
+
+/** What an endpoint line says about the endpoint. */
+export interface LoggedEndpoint {
+  readonly id: string;
+  readonly name?: string | null;
+  readonly zone: string;
+  readonly ipv4?: string | null;
+  readonly ipv6?: string | null;
+}
+
+/**
+ * One line per endpoint added or removed: op endpoint, event endpoint-added /
+ * endpoint-removed, with id, name, zone and addresses; `reason` says why (e.g. "container
+ * started", "container died", "reconcile: container gone"), `err` when removal followed a failure.
+ */
+export function logEndpoint(log: Logger, event: 'added' | 'removed', ep: LoggedEndpoint, extra: { readonly reason?: string; readonly err?: unknown } = {}): void {
+  const addrs = [ep.ipv4, ep.ipv6].filter(Boolean).join(' ');
+  log.info(
+    { op: 'endpoint', event: `endpoint-${event}`, endpoint: ep.id, name: ep.name ?? null, zone: ep.zone, ipv4: ep.ipv4 ?? null, ipv6: ep.ipv6 ?? null, ...extra },
+    `endpoint ${event}: ${ep.name ?? ep.id} (${ep.zone}) ${addrs}${extra.reason ? `: ${extra.reason}` : ''}`,
+  );
+}

@@ -506,11 +506,14 @@ function statusOf(p: Peer, now: number): PeerStatus {
   let received = 0;
   let accepted = 0;
   let sent = 0;
+  const byFamily = {} as Record<Family, { sent: number; received: number; accepted: number }>;
   for (const f of FAMILIES) {
     const c = p.rin.counts(f);
+    const s = p.out.count(f);
+    byFamily[f] = { sent: s, received: c.received, accepted: c.accepted };
     received += c.received;
     accepted += c.accepted;
-    sent += p.out.count(f);
+    sent += s;
   }
   return {
     address: p.rin.address,
@@ -523,6 +526,7 @@ function statusOf(p: Peer, now: number): PeerStatus {
     prefixesSent: sent,
     prefixesReceived: received,
     prefixesAccepted: accepted,
+    prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
     lastError: info.state === 'Established' ? null : (p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,

@@ -62,6 +62,8 @@ export interface PeerStatus {
   readonly prefixesSent: number;
   readonly prefixesReceived: number;
   readonly prefixesAccepted: number;
+  /** The three counts above, per family (for metrics labelled by family). */
+  readonly prefixesByFamily: Readonly<Record<Family, { readonly sent: number; readonly received: number; readonly accepted: number }>>;
   readonly lastError: string | null;
   /** Seconds Established, 0 when not. */
   readonly uptime: number;

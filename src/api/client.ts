@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { ApiClientError } from './errors.js';
-import type { EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse } from './types.js';
+import type { EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse, VerifyResponse } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -42,6 +42,9 @@ export class ApiClient {
   }
   endpoints(): Promise<EndpointsResponse> {
     return this.get('/v1/endpoints');
+  }
+  verify(): Promise<VerifyResponse> {
+    return this.get('/v1/verify');
   }
   /** One endpoint by container name, id or unique id prefix. */
   inspect(container: string): Promise<InspectResponse> {

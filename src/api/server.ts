@@ -78,6 +78,14 @@ export function builtinRoutes(h: ApiHandlers): ApiRoute<unknown>[] {
       },
     }),
     defineRoute({ method: 'GET', pattern: '/v1/endpoints', handle: () => h.endpoints() }),
+    defineRoute({
+      method: 'GET',
+      pattern: '/v1/verify',
+      handle: () => {
+        if (!h.verify) throw new ApiError(501, 'not_implemented', 'this agent does not answer verify');
+        return h.verify();
+      },
+    }),
   ];
 }
 

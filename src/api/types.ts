@@ -3,6 +3,7 @@
  * the contract `routectl status/peers/routes --json` print as they are; DESIGN.md's status
  * fields are the floor. Extend by adding fields, never by renaming.
  */
+import type { Mismatch, VerifyReport } from '../verify/verify.js';
 
 /** RFC 4271 8.2.2 state names. */
 export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -156,6 +157,10 @@ export interface EndpointsResponse {
   readonly endpoints: readonly EndpointEntry[];
 }
 
+/** `routectl verify`: every mismatch between desired endpoints, own kernel state and each peer's Adj-RIB-Out. */
+export type VerifyResponse = VerifyReport;
+export type VerifyMismatch = Mismatch;
+
 export interface HealthResponse {
   readonly ok: boolean;
 }
@@ -173,6 +178,8 @@ export interface ApiHandlers {
   routes(query: RouteQuery): RoutesResponse | Promise<RoutesResponse>;
   endpoints(): EndpointsResponse | Promise<EndpointsResponse>;
   healthz(): HealthResponse | Promise<HealthResponse>;
+  /** GET /v1/verify; absent: 501. */
+  verify?(): VerifyReport | Promise<VerifyReport>;
 }
 
 /** The error body of every non-2xx answer. */

@@ -47,7 +47,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       ? { etcd: { endpoints: [...store.etcd.endpoints], prefix: store.etcd.prefix } }
       : { local: { path: store.local?.path } },
     api: { socket: cfg.api.socket },
-    metrics: { listen: cfg.metrics.listen },
+    metrics: compact({ listen: cfg.metrics.listen, readyGraceSeconds: cfg.metrics.readyGraceSeconds }),
     zones: cfg.zones.map((z) => ({
       name: z.name,
       cidrs: [...z.cidrs],

@@ -159,7 +159,14 @@ export const configSchema = z
       .strict()
       .default({ local: {} }),
     api: z.object({ socket: socketPath.default(DEFAULTS.apiSocket) }).strict().default({}),
-    metrics: z.object({ listen: hostPort.default(DEFAULTS.metricsListen) }).strict().default({}),
+    metrics: z
+      .object({
+        listen: hostPort.default(DEFAULTS.metricsListen),
+        /** Seconds after start during which /readyz answers ready while sessions come up (default 120, in the agent). */
+        readyGraceSeconds: int('seconds of startup grace for /readyz', 0, 3600).optional(),
+      })
+      .strict()
+      .default({}),
     zones: z.array(zoneSchema).default([]),
     policy: z
       .object({
