@@ -136,14 +136,26 @@ export class AdjRibIn implements PathSource {
     return null;
   }
 
+  /** RFC 4271 9.1.2: a route whose AS_PATH already holds our AS is a loop and never used. */
+  private loops(path: Path): boolean {
+    for (const seg of path.attributes.asPath ?? []) if (seg.asns.includes(this.localAsn)) return true;
+    return false;
+  }
+
+  private reasonFor(prefix: string, path: Path): string {
+    return this.loops(path) ? `AS path contains our AS ${this.localAsn} (loop, RFC 4271 9.1.2)` : this.filter.reason(prefix);
+  }
+
   private store(f: Family, prefixes: readonly string[], path: Path): void {
     if (this.disabled.has(f)) return;
     const t = this.tables[f];
     const cb = this.onChange;
     const stale = this.stale.get(f);
+    // Once per UPDATE, not per prefix: every prefix of it shares the path.
+    const loop = this.loops(path);
     for (const p of prefixes) {
       if (stale) stale.delete(p);
-      if (this.filter.accepts(p)) {
+      if (!loop && this.filter.accepts(p)) {
         t.accepted.set(p, path);
         if (t.filtered.size > 0) t.filtered.delete(p);
         if (cb) cb(p, f);
@@ -231,7 +243,7 @@ export class AdjRibIn implements PathSource {
       const t = this.tables[fam];
       for (const [prefix, path] of t.accepted) yield { prefix, family: fam, path, accepted: true, reason: null };
       for (const [prefix, path] of t.filtered)
-        yield { prefix, family: fam, path, accepted: false, reason: this.filter.reason(prefix) };
+        yield { prefix, family: fam, path, accepted: false, reason: this.reasonFor(prefix, path) };
     }
   }
 
@@ -241,7 +253,7 @@ export class AdjRibIn implements PathSource {
     const a = t.accepted.get(prefix);
     if (a) return { prefix, family: f, path: a, accepted: true, reason: null };
     const x = t.filtered.get(prefix);
-    return x ? { prefix, family: f, path: x, accepted: false, reason: this.filter.reason(prefix) } : undefined;
+    return x ? { prefix, family: f, path: x, accepted: false, reason: this.reasonFor(prefix, x) } : undefined;
   }
 
   counts(f: Family): FamilyCounts {
