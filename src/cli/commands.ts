@@ -17,6 +17,7 @@ import { loadConfig } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { endpointsTable, inspectText } from './endpoints.js';
 import { peerDetailText, peersTable, routesText, statusText } from './format.js';
+import { verifyText } from './verify.js';
 
 export interface CliIO {
   out(text: string): void;
@@ -181,6 +182,19 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         const r = await c.inspect(container ?? '');
         io.out(o.json ? json(r) : inspectText(r));
         return r.state === 'error' ? EXIT.failure : EXIT.ok;
+      }),
+    );
+
+  program
+    .command('verify')
+    .description('compare desired endpoints, own kernel routes and links, and what each peer was sent; exit 1 on any mismatch')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o) => {
+        const r = await c.verify();
+        io.out(o.json ? json(r) : verifyText(r));
+        return r.ok ? EXIT.ok : EXIT.failure;
       }),
     );
 

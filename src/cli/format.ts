@@ -103,6 +103,12 @@ export function peerDetailText(p: PeerDetail): string {
 }
 
 export function routesText(r: RoutesResponse): string {
+  if (r.view === 'kernel') {
+    // The agent's own routes (rt protocol 88): no BGP attributes to show.
+    const title = `Kernel routes (own, proto 88): ${r.routes.length}`;
+    if (r.routes.length === 0) return `${title}\n`;
+    return `${title}\n${table(['Prefix', 'Next hop'], r.routes.map((x) => [x.prefix, x.nextHops.join(' ') || '-']))}\n`;
+  }
   const title = `${r.view[0]?.toUpperCase()}${r.view.slice(1)} routes${r.peer ? ` (peer ${r.peer})` : ''}: ${r.routes.length}`;
   if (r.routes.length === 0) return `${title}\n`;
   const rows = r.routes.map((x) => [

@@ -4,7 +4,7 @@
  * the API and CLI tests; the values are chosen so every column of the CLI tables shows.
  */
 import { ApiError } from '../../../src/api/errors.js';
-import type { ApiHandlers, PeerDetail, RouteEntry, StatusResponse } from '../../../src/api/types.js';
+import type { ApiHandlers, PeerDetail, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
 
 const counters = (n: number) => ({ open: 1, update: n, notification: 0, keepalive: 10 * n, routeRefresh: 0 });
 
@@ -96,7 +96,13 @@ export const advertisedRoutes: RouteEntry[] = [
   route({ prefix: '2001:db8:c:1::10/128', asPath: '65001', nextHops: ['2001:db8::2', 'fe80::2'] }),
 ];
 
-export function fakeHandlers(peers: PeerDetail[] = healthyPeers): ApiHandlers & { calls: string[] } {
+/** Optional parts: a kernel view (else 501, as an agent without one) and a verify answer. */
+export interface FakeExtras {
+  readonly kernel?: RouteEntry[];
+  readonly verify?: VerifyResponse;
+}
+
+export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExtras = {}): ApiHandlers & { calls: string[] } {
   const calls: string[] = [];
   const summary = (p: PeerDetail) => ({
     address: p.address, asn: p.asn, description: p.description, type: p.type, state: p.state, since: p.since,
@@ -121,6 +127,7 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers): ApiHandlers & 
     },
     routes(q) {
       calls.push(`routes ${q.view} ${q.peer ?? '-'}`);
+      if (q.view === 'kernel' && extras.kernel) return { view: q.view, peer: null, routes: extras.kernel };
       if (q.view === 'kernel') throw new ApiError(501, 'not_implemented', 'the kernel view needs the dataplane, which runs only with a container runtime');
       const all = q.view === 'received' ? receivedRoutes : advertisedRoutes;
       return { view: q.view, peer: q.peer, routes: q.peer ? all.filter((r) => r.peer === q.peer) : all };
@@ -132,5 +139,6 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers): ApiHandlers & 
     healthz() {
       return { ok: true };
     },
+    ...(extras.verify !== undefined ? { verify: () => extras.verify as VerifyResponse } : {}),
   };
 }
