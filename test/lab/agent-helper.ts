@@ -1,23 +1,29 @@
 /**
  * The built `routectl agent` as a lab process: writes an agent.yaml into the lab
- * directory, starts `node dist/src/cli/routectl.js agent --config F` inside a worker
- * namespace (`ip netns exec`, tracked by the lab so cleanup stops it), and drives it the
- * way an operator does: `routectl status|peers|routes --json --socket S` run inside the
- * same namespace, SIGHUP after rewriting the config, SIGTERM and the exit code.
+ * directory, starts `node <build>/dist/src/cli/routectl.js agent --config F` inside a
+ * worker namespace (`ip netns exec`, tracked by the lab so cleanup stops it), and drives
+ * it the way an operator does: `routectl status|peers|routes --json --socket S` run
+ * inside the same namespace, SIGHUP after rewriting the config, SIGTERM and the exit code.
  *
- * The tests run the compiled agent, not the sources: `ensureBuilt()` runs the project's
- * build when dist/ is missing or older than a source file under bgp/ or src/ (the
- * README's test command builds first anyway, in scripts/setup.sh).
+ * The tests run the compiled program, not the sources: `ensureBuilt()` compiles the
+ * project with its build config (see there for where to, and RTC_LAB_DIST=1 to use dist/).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { PeerDetail, PeersResponse, RoutesResponse, StatusResponse } from '../../src/api/types.js';
 import { waitFor, type Netns } from './harness/index.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
-export const ROUTECTL_JS = join(REPO_ROOT, 'dist/src/cli/routectl.js');
+/** The executable `npm run build` produces (package.json bin). */
+export const DIST_ROUTECTL_JS = join(REPO_ROOT, 'dist/src/cli/routectl.js');
+/**
+ * The same path under its first name. The program the lab agents run is `ensureBuilt()`'s
+ * return value (also `LabAgent.bin`), which is dist/ only with RTC_LAB_DIST=1.
+ */
+export const ROUTECTL_JS = DIST_ROUTECTL_JS;
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -29,21 +35,47 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+function tsc(outDir?: string): string {
+  const args = [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json'), ...(outDir ? ['--outDir', outDir] : [])];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 170_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+}
+
+let built: string | undefined;
+
 /**
- * Build dist/ (tsc -p tsconfig.build.json) unless dist/src/cli/routectl.js is newer than
- * every .ts file under bgp/ and src/. Throws with tsc's output when no executable results.
+ * The compiled `routectl` the lab runs, built with the project's build config
+ * (tsconfig.build.json); its path is returned and cached for the test process.
+ *
+ * By default it is compiled into a private directory (removed when the test process
+ * exits): dist/ is shared with whoever runs `npm run build` at the same time, and a
+ * rebuild under a running test would swap the program between two CLI calls. With
+ * RTC_LAB_DIST=1 the tests use dist/ itself, building it first when it is missing or
+ * older than a source file under bgp/ or src/ (CI, after scripts/setup.sh has built it).
  */
-export function ensureBuilt(): void {
-  const sources = Math.max(newestMtime(join(REPO_ROOT, 'bgp')), newestMtime(join(REPO_ROOT, 'src')));
-  if (existsSync(ROUTECTL_JS) && statSync(ROUTECTL_JS).mtimeMs >= sources) return;
-  const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], {
-    encoding: 'utf8',
-    timeout: 170_000,
-  });
-  // tsc emits even with type errors elsewhere in the tree; what matters is a fresh executable.
-  if (!existsSync(ROUTECTL_JS) || statSync(ROUTECTL_JS).mtimeMs < sources) {
-    throw new Error(`build failed: ${ROUTECTL_JS} missing or stale\n${tsc.stdout}${tsc.stderr}`);
+export function ensureBuilt(): string {
+  if (built) return built;
+  if (process.env.RTC_LAB_DIST === '1') {
+    const sources = Math.max(newestMtime(join(REPO_ROOT, 'bgp')), newestMtime(join(REPO_ROOT, 'src')));
+    const fresh = (): boolean => existsSync(DIST_ROUTECTL_JS) && statSync(DIST_ROUTECTL_JS).mtimeMs >= sources;
+    if (!fresh()) {
+      const out = tsc();
+      // tsc emits even with type errors elsewhere in the tree; what matters is a fresh executable.
+      if (!fresh()) throw new Error(`build failed: ${DIST_ROUTECTL_JS} missing or stale\n${out}`);
+    }
+    return (built = DIST_ROUTECTL_JS);
   }
+  const dir = mkdtempSync(join(tmpdir(), 'rtc-build-'));
+  // Readable by all, like an installed package: tests run the CLI as another user too.
+  chmodSync(dir, 0o755);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // The tree npm lays out: package.json (type: module) next to dist/ and node_modules/.
+  copyFileSync(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const out = tsc(join(dir, 'dist'));
+  const bin = join(dir, 'dist/src/cli/routectl.js');
+  if (!existsSync(bin)) throw new Error(`build failed: no ${bin}\n${out}`);
+  return (built = bin);
 }
 
 /** A peer entry of agent.yaml (`bgp.peers[]`). */
@@ -130,6 +162,8 @@ export class LabAgent {
   readonly configPath: string;
   readonly socket: string;
   readonly logFile: string;
+  /** The routectl.js this agent and its CLI calls run. */
+  readonly bin: string;
   private child: ChildProcess;
   private exited: Promise<number | null>;
   private config: LabAgentConfig;
@@ -138,6 +172,7 @@ export class LabAgent {
     readonly ns: Netns,
     config: LabAgentConfig,
     name: string,
+    bin: string,
   ) {
     this.dir = join(ns.lab.dir, name);
     mkdirSync(join(this.dir, 'store'), { recursive: true, mode: 0o700 });
@@ -146,7 +181,8 @@ export class LabAgent {
     this.logFile = join(ns.lab.dir, `${name}.log`);
     this.config = config;
     this.writeConfig(config);
-    this.child = ns.spawn([process.execPath, ROUTECTL_JS, 'agent', '--config', this.configPath], {
+    this.bin = bin;
+    this.child = ns.spawn([process.execPath, bin, 'agent', '--config', this.configPath], {
       log: `${name}.log`,
       env: { ...process.env, ROUTECTL_LOG_LEVEL: process.env.ROUTECTL_LOG_LEVEL ?? 'info' },
     });
@@ -155,8 +191,8 @@ export class LabAgent {
 
   /** Start the agent in `ns` and wait until its API answers. */
   static async start(ns: Netns, config: LabAgentConfig, opts: { name?: string; timeoutMs?: number } = {}): Promise<LabAgent> {
-    ensureBuilt();
-    const a = new LabAgent(ns, config, opts.name ?? `${ns.name}-agent${agentCount++ || ''}`);
+    const bin = ensureBuilt();
+    const a = new LabAgent(ns, config, opts.name ?? `${ns.name}-agent${agentCount++ || ''}`, bin);
     await a.waitApi(opts.timeoutMs ?? 20_000);
     return a;
   }
@@ -195,7 +231,7 @@ export class LabAgent {
    * parsed into `json` (undefined when it is not JSON, e.g. an error).
    */
   async cli<T = unknown>(args: readonly string[]): Promise<CliResult<T>> {
-    const r = await this.ns.exec([process.execPath, ROUTECTL_JS, ...args, '--socket', this.socket], { timeoutMs: 20_000 });
+    const r = await this.ns.exec([process.execPath, this.bin, ...args, '--socket', this.socket], { timeoutMs: 20_000 });
     let json: unknown;
     if (args.includes('--json')) {
       try {

@@ -323,7 +323,8 @@ describe.each(TORS)('interop with $kind ($peering)', (tc) => {
       async () => {
         const x = await agent.routes('received', TOR4);
         const have = new Set(x.json?.routes.map((e) => e.prefix));
-        return ['0.0.0.0/0', '::/0', TOR_NET].every((p) => have.has(p)) ? x : undefined;
+        const want = ['0.0.0.0/0', '::/0', TOR_NET, ...(tc.kind === 'FRR' ? ADV1 : [])];
+        return want.every((p) => have.has(p)) ? x : undefined;
       },
       { what: 'default routes and 198.18.0.0/24 received', timeoutMs: 15_000, diagnostics: diag },
     );
@@ -336,6 +337,12 @@ describe.each(TORS)('interop with $kind ($peering)', (tc) => {
     expect(by.get(TOR_NET)?.reason).toMatch(/import/);
     // Nothing else was accepted: the import list is exactly the two default routes.
     expect(r.json.routes.filter((e) => e.accepted).map((e) => e.prefix).sort()).toEqual(['0.0.0.0/0', '::/0']);
+    // FRR sends our own prefixes back with its AS prepended (BIRD does not): visible, refused as a loop.
+    const echoed = r.json.routes.filter((e) => ours(e.prefix));
+    expect(sorted(echoed.map((e) => e.prefix))).toEqual(tc.kind === 'FRR' ? sorted(ADV1) : []);
+    for (const e of echoed) {
+      expect(e, e.prefix).toMatchObject({ asPath: `${TOR_AS} ${WK_AS}`, accepted: false, reason: `AS path contains our AS ${WK_AS} (loop, RFC 4271 9.1.2)` });
+    }
     const st = await agent.status();
     expect(st.json.peers[0]?.prefixesAccepted).toBe(2);
   });
@@ -378,39 +385,49 @@ describe.each(TORS)('interop with $kind ($peering)', (tc) => {
   it('6. the ToR daemon killed: we leave Established with the reason, retry with growing delays, and recover everything', async () => {
     const killedAt = Date.now();
     const changesBefore = agent.stateChanges(TOR4).length;
+    const reasonWords = /connection closed|hold timer expired|connect: ECONNREFUSED/;
+    let retries: number[] = [];
     await t.kill();
-    const down = await agent.waitPeer(TOR4, (p) => p.state !== 'Established', 'not Established', 30_000);
-    expect(down.lastError).toMatch(/connection closed|hold timer expired|connect: ECONNREFUSED/);
+    try {
+      const down = await agent.waitPeer(TOR4, (p) => p.state !== 'Established', 'not Established', 30_000);
+      expect(down.lastError).toMatch(reasonWords);
+      // The session went Established -> Idle with the reason (the socket closed under it).
+      const first = agent.stateChanges(TOR4)[changesBefore];
+      expect(first).toMatchObject({ from: 'Established', to: 'Idle' });
+      expect(first?.reason).toMatch(/^connection closed/);
 
-    const st = await agent.status();
-    expect(st.code).toBe(1);
-    expect(st.json.peers[0]?.state).not.toBe('Established');
-    expect(st.json.peers[0]?.lastError).toMatch(/connection closed|hold timer expired|connect: ECONNREFUSED/);
-    const text = await agent.cli(['status']);
-    expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/0 of 1 established/);
-    expect(text.stdout).toMatch(/connection closed|hold timer expired|connect: ECONNREFUSED/);
+      const st = await agent.status();
+      expect(st.code, st.stderr).toBe(1);
+      expect(st.json, st.stderr).toBeDefined();
+      expect(st.json.peers[0]?.state).not.toBe('Established');
+      expect(st.json.peers[0]?.lastError).toMatch(reasonWords);
+      const text = await agent.cli(['status']);
+      expect(text.code, text.stderr).toBe(1);
+      expect(text.stdout).toMatch(/0 of 1 established/);
+      expect(text.stdout).toMatch(reasonWords);
 
-    // The agent's log of state changes carries each failed attempt and its retry delay.
-    const retries = await waitFor(
-      () => {
-        const delays = agent
-          .stateChanges(TOR4)
-          .slice(changesBefore)
-          .map((l) => /retry in ([\d.]+) s/.exec(l.reason ?? '')?.[1])
-          .filter((d): d is string => d !== undefined)
-          .map(Number);
-        return delays.length >= 3 ? delays : undefined;
-      },
-      { what: 'three connection attempts refused, with their retry delays', timeoutMs: 40_000, intervalMs: 200, diagnostics: diag },
-    );
-    // Idle-hold backoff (RFC 4271 8.1.2): each delay doubles, with jitter in [0.75, 1] that cannot undo the doubling.
-    for (let i = 1; i < retries.length; i++) expect(retries[i]).toBeGreaterThan(retries[i - 1]!);
-    const poll = await agent.status();
-    expect(poll.code).toBe(1);
-    expect(poll.json.peers[0]?.lastError).toMatch(/^connect: ECONNREFUSED, retry in [\d.]+ s$/);
-
-    await t.restart();
+      // The agent's log of state changes carries each failed attempt and its retry delay.
+      retries = await waitFor(
+        () => {
+          const delays = agent
+            .stateChanges(TOR4)
+            .slice(changesBefore)
+            .map((l) => /retry in ([\d.]+) s/.exec(l.reason ?? '')?.[1])
+            .filter((d): d is string => d !== undefined)
+            .map(Number);
+          return delays.length >= 3 ? delays : undefined;
+        },
+        { what: 'three connection attempts refused, with their retry delays', timeoutMs: 40_000, intervalMs: 200, diagnostics: diag },
+      );
+      // Idle-hold backoff (RFC 4271 8.1.2): each delay doubles, with jitter in [0.75, 1] that cannot undo the doubling.
+      for (let i = 1; i < retries.length; i++) expect(retries[i]).toBeGreaterThan(retries[i - 1]!);
+      const poll = await agent.status();
+      expect(poll.code, poll.stderr).toBe(1);
+      expect(poll.json.peers[0]?.lastError).toMatch(/^connect: ECONNREFUSED, retry in [\d.]+ s$/);
+    } finally {
+      // Restarted whether or not the checks above held, so the tests that follow have their ToR.
+      await t.restart();
+    }
     await t.waitEstablished(45_000);
     const back = await agent.waitEstablished(TOR4, 45_000);
     expect(back.flaps).toBe(1);
@@ -418,8 +435,8 @@ describe.each(TORS)('interop with $kind ($peering)', (tc) => {
     const fib = await waitFib(ADV2, 'everything again after the restart');
     expectNextHops(rib, fib, ADV2);
     expect((await agent.status()).code).toBe(0);
-    // Reported for the run log: how long the whole outage took.
-    console.log(`${tc.kind}: killed → Established again in ${((Date.now() - killedAt) / 1000).toFixed(1)} s; retry delays ${retries.join(', ')} s`);
+    // For the run log: how long the outage took, and the delays.
+    console.log(`${tc.kind}: killed -> Established again in ${((Date.now() - killedAt) / 1000).toFixed(1)} s; retry delays ${retries.join(', ')} s`);
   });
 
   it('8. SIGTERM: the ToR sees Cease / Administrative Shutdown, the agent exits 0 and removes its socket', async () => {
