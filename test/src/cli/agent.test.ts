@@ -159,13 +159,6 @@ describe('runAgent', () => {
     expect(await agent.done).toBe(0);
   });
 
-  it('refuses runtime.docker in speaker-only mode, before starting anything', async () => {
-    let made = false;
-    const cfg = parseConfig(yaml('runtime: { docker: {} }\n'), 'x');
-    await expect(runAgent(cfg, { log: log(), handleSignals: false, createSpeaker: (c) => { made = true; return new FakeSpeaker(c); } })).rejects.toThrow(/runtime.docker is configured/);
-    expect(made).toBe(false);
-  });
-
   it('stops the speaker again when the API cannot start', async () => {
     let speaker: FakeSpeaker | undefined;
     writeFileSync(join(dir, 'run'), 'not a directory');
