@@ -14,8 +14,9 @@
  * Established with the reason, retries with growing delays, and comes back with
  * everything once the daemon is restarted; SIGTERM → Cease / Administrative Shutdown
  * seen by the ToR, exit 0, no socket left. Then a 2-octet-AS peer (BIRD with
- * `enable as4 off`): once with the worker on a 2-byte ASN, once on a 4-byte ASN seen as
- * AS_TRANS (RFC 6793).
+ * `enable as4 off`): a worker on a 2-byte ASN peers with it; a worker on a 4-byte ASN,
+ * which BIRD could only know as AS_TRANS (RFC 6793), is refused by BIRD 2.0, and the
+ * test checks that we say so in words. docs/bgp.md "Interoperability" has the findings.
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
