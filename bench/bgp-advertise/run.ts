@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, startBird, startGobgp, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { birdStaticConfig } from '../lib/bird-static.js';
-import { cpuMs, cpuMsOf } from '../lib/cpu.js';
+import { cpuMs, cpuMsOf, runqueueWaitMsOf } from '../lib/cpu.js';
 import { hotFunctions } from '../lib/cpuprofile.js';
 import { fibCount, dumpCount } from '../lib/fib.js';
 import { gobgpLoader } from '../lib/gobgp-load.js';
@@ -73,6 +73,8 @@ interface Result {
   readonly workerCpu: number | string;
   /** CPU ms the ToR (bgpd + zebra, or bird) used from Established until its FIB was complete. */
   readonly torCpu: number | string;
+  /** ms the ToR's processes were runnable but waiting for a CPU in that time. */
+  readonly torWait: number | string;
   readonly note: string;
 }
 
@@ -158,6 +160,8 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
     });
     const workerCpu0 = cpuMs(worker.pid);
     const torCpu0 = cpuMsOf(tor.pids);
+    const torWait0 = runqueueWaitMsOf(tor.pids);
+    let torWait: number | string = 'n/a';
     let workerCpu: number | string = 'n/a';
     let torCpu: number | string = 'n/a';
     let rib: number | null = null;
@@ -172,6 +176,7 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
       if (fib === null && lastFib.v4 >= N4 && lastFib.v6 >= N6) {
         fib = Date.now() - est;
         torCpu = cpuMsOf(tor.pids) - torCpu0;
+        torWait = runqueueWaitMsOf(tor.pids) - torWait0;
       }
       if (rib === null && Date.now() >= nextRibPoll) {
         lastRib = await tor.ribCount();
@@ -191,17 +196,17 @@ async function scenario(torKind: TorKind, wk: WorkerKind, prefixes: readonly str
     const fibOut = fib !== null && (d4 !== N4 || d6 !== N6) ? `count mismatch (${exact})` : fib ?? `timeout: ${thousands(lastFib.v4)}+${thousands(lastFib.v6)} after ${secs(TIMEOUT_MS)}`;
     const note = `${worker.note(est)}; end: ${exact}`;
     await worker.finish?.();
-    return { rib: ribOut, fib: fibOut, workerCpu, torCpu, note };
+    return { rib: ribOut, fib: fibOut, workerCpu, torCpu, torWait, note };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] ?? String(e) : String(e);
     log(`${torKind}/${wk} failed: ${e instanceof Error ? e.message.slice(0, 4000) : String(e)}`);
-    return { rib: `failed: ${msg}`, fib: 'failed', workerCpu: 'n/a', torCpu: 'n/a', note: '' };
+    return { rib: `failed: ${msg}`, fib: 'failed', workerCpu: 'n/a', torCpu: 'n/a', torWait: 'n/a', note: '' };
   } finally {
     await lab.cleanup();
   }
 }
 
-type Metric = 'rib' | 'fib' | 'workerCpu' | 'torCpu';
+type Metric = 'rib' | 'fib' | 'workerCpu' | 'torCpu' | 'torWait';
 
 function combine(rs: readonly Result[]): Result {
   const nums = (k: Metric) => rs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
@@ -210,7 +215,9 @@ function combine(rs: readonly Result[]): Result {
     return n.length === rs.length ? median(n) : (rs.find((r) => typeof r[k] === 'string')?.[k] ?? 'n/a');
   };
   const runs = rs.length > 1 ? `runs RIB ${rs.map((r) => secs(r.rib)).join(', ')}; ` : '';
-  return { rib: pick('rib'), fib: pick('fib'), workerCpu: pick('workerCpu'), torCpu: pick('torCpu'), note: runs + rs.map((r) => r.note).filter(Boolean).join(' | ') };
+  // Notes of the run whose RIB time is the median (or the first failure).
+  const mid = [...rs].sort((a, b) => (typeof a.rib === 'number' ? a.rib : Infinity) - (typeof b.rib === 'number' ? b.rib : Infinity))[(rs.length - 1) >> 1];
+  return { rib: pick('rib'), fib: pick('fib'), workerCpu: pick('workerCpu'), torCpu: pick('torCpu'), torWait: pick('torWait'), note: runs + (mid?.note ?? '') };
 }
 
 async function main(): Promise<void> {
@@ -239,17 +246,17 @@ async function main(): Promise<void> {
     };
     for (const w of WORKERS) {
       const r = get(w);
-      if (r) rows.push([WORKER_LABEL[w], secs(r.rib), secs(r.fib), secs(r.workerCpu), secs(r.torCpu), r.note]);
+      if (r) rows.push([WORKER_LABEL[w], secs(r.rib), secs(r.fib), secs(r.workerCpu), secs(r.torCpu), secs(r.torWait), r.note]);
     }
     const ours = get('routectl');
     for (const other of ['bird', 'gobgp'] as const) {
       const o = get(other);
       if (ours && o) {
-        rows.push([`**routectl / ${WORKER_LABEL[other]}**`, ratio(ours.rib, o.rib), ratio(ours.fib, o.fib), ratio(ours.workerCpu, o.workerCpu), ratio(ours.torCpu, o.torCpu), '']);
+        rows.push([`**routectl / ${WORKER_LABEL[other]}**`, ratio(ours.rib, o.rib), ratio(ours.fib, o.fib), ratio(ours.workerCpu, o.workerCpu), ratio(ours.torCpu, o.torCpu), '', '']);
       }
     }
     sections.push(`### ToR: ${TOR_LABEL[t]} ${t === 'frr' ? info.versions.frr : info.versions.bird}\n\n` +
-      markdownTable(['worker speaker', 'ToR RIB complete', 'ToR FIB complete', 'worker CPU', 'ToR CPU', 'notes'], rows));
+      markdownTable(['worker speaker', 'ToR RIB complete', 'ToR FIB complete', 'worker CPU', 'ToR CPU', 'ToR waited for CPU', 'notes'], rows));
   }
   const md = [
     '# BGP advertise benchmark',
@@ -259,7 +266,8 @@ async function main(): Promise<void> {
       (RUNS > 1 ? ` Median of ${RUNS} interleaved runs (each run's RIB time in the notes).` : ' One run.'),
     '"worker CPU": CPU time the worker speaker process used from Established until the ToR\'s RIB was complete;',
     '"ToR CPU": CPU time of bgpd + zebra (FRR) or bird until the ToR\'s FIB was complete. CPU times move less',
-    'with the machine\'s other load than wall-clock times do.',
+    'with the machine\'s other load than wall-clock times do. "ToR waited for CPU": time the ToR\'s processes were',
+    'runnable but not running (schedstat) until its FIB was complete: large values mean the machine\'s load set the pace.',
     '',
     machineMarkdown(info),
     `- Load average at start / end: ${loadStart} / ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,

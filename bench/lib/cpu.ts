@@ -23,3 +23,17 @@ export function cpuMs(pid: number): number {
 export function cpuMsOf(pids: readonly number[]): number {
   return pids.reduce((s, p) => s + cpuMs(p), 0);
 }
+
+/**
+ * Time (ms) a process spent runnable but waiting for a CPU (/proc/<pid>/schedstat,
+ * 2nd field, ns). A large value next to a long wall time means the machine's other load,
+ * not the process itself, set the pace.
+ */
+export function runqueueWaitMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return Number(f[1]) / 1e6;
+}
+
+export function runqueueWaitMsOf(pids: readonly number[]): number {
+  return pids.reduce((s, p) => s + runqueueWaitMs(p), 0);
+}
