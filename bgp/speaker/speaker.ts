@@ -48,6 +48,8 @@ interface Peer {
   since: number;
   establishedAt: number | null;
   lastError: string | null;
+  /** Why the peer ended the last Established session, when it said so with a NOTIFICATION. */
+  endedBy: string | null;
   /** Set when the speaker itself ends the session (max-prefix): the words for lastError. */
   ceaseText: string | null;
   waitingDrain: boolean;
@@ -226,6 +228,7 @@ export class Speaker extends EventEmitter {
       state: session.state ?? 'Idle',
       since: this.deps.now(),
       establishedAt: null,
+      endedBy: null,
       lastError: null,
       ceaseText: null,
       waitingDrain: false,
@@ -307,6 +310,7 @@ export class Speaker extends EventEmitter {
     if (!n) return;
     peer.establishedAt = this.deps.now();
     peer.lastError = null;
+    peer.endedBy = null;
     peer.eorReceived.clear();
     peer.rin.routerId = n.peerRouterId;
     const local = info.localAddress ?? '';
@@ -336,7 +340,12 @@ export class Speaker extends EventEmitter {
 
   private onDown(peer: Peer, r: DownReason): void {
     // A stop the speaker asked for (max-prefix) keeps the speaker's own words for it.
-    peer.lastError = peer.ceaseText ?? r.text;
+    const text = peer.ceaseText ?? r.text;
+    // A peer that ended the session with a NOTIFICATION (an administrative shutdown with
+    // its RFC 9003 text, say) keeps that reason in front until it is Established again:
+    // the refused reconnects that follow would otherwise hide why it is down.
+    if (peer.establishedAt !== null) peer.endedBy = r.kind === 'notification-received' ? text : null;
+    peer.lastError = peer.establishedAt === null && peer.endedBy !== null ? `${peer.endedBy}; since then: ${text}` : text;
     peer.ceaseText = null;
     peer.establishedAt = null;
     peer.waitingDrain = false;
