@@ -71,6 +71,16 @@ interface Row {
 /** A lab with the sending BIRD (every prefix as a static route) and an empty receiver namespace. */
 async function senderLab(prefixes: readonly string[]): Promise<{ lab: Lab; rcv: Netns; sender: Bird; loadMs: number }> {
   const lab = await Lab.create();
+  try {
+    return await fillSender(lab, prefixes);
+  } catch (e) {
+    // The caller only owns the lab once this returns: clean up here on failure.
+    await lab.cleanup();
+    throw e;
+  }
+}
+
+async function fillSender(lab: Lab, prefixes: readonly string[]): Promise<{ lab: Lab; rcv: Netns; sender: Bird; loadMs: number }> {
   const snd = await lab.netns('bn');
   const rcv = await lab.netns('bn');
   await lab.link(snd, rcv, { aName: 'eth-rcv', bName: 'eth-snd', aAddr: [`${SND_V4}/30`, `${SND_V6}/64`], bAddr: [`${RCV_V4}/30`, `${RCV_V6}/64`] });
@@ -104,9 +114,13 @@ async function ingestRoutectl(prefixes: readonly string[]): Promise<Row> {
     const out = join(lab.dir, 'receiver.json');
     const profDir = join(lab.dir, 'prof');
     const prof = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
-    rcv.spawn(['node', '--expose-gc', ...prof, script, '--asn', String(RCV_AS), '--router-id', RCV_V4,
+    const child = rcv.spawn(['node', '--expose-gc', ...prof, script, '--asn', String(RCV_AS), '--router-id', RCV_V4,
       '--peer', SND_V4, '--peer-asn', String(SND_AS), '--expect', String(N), '--out', out], { log: `${rcv.name}-receiver.log` });
-    await waitFor(() => existsSync(out), { what: 'routectl receiver result', timeoutMs: TIMEOUT_MS, intervalMs: 200, diagnostics: () => lab.logTails(20) });
+    // waitFor treats a throw as "not yet", so an early exit is returned and reported after.
+    const how = await waitFor(() => (existsSync(out) ? 'result' : child.exitCode !== null ? 'exited' : null), {
+      what: 'routectl receiver result', timeoutMs: TIMEOUT_MS, intervalMs: 200, diagnostics: () => lab.logTails(20),
+    });
+    if (how === 'exited' && !existsSync(out)) throw new Error(`receiver exited (${child.exitCode}) without a result:\n${lab.logTails(20)}`);
     const r = JSON.parse(readFileSync(out, 'utf8')) as ReceiverResult;
     if (r.accepted !== N) throw new Error(`receiver accepted ${r.accepted}, want ${N}`);
     let profNote = '';
