@@ -250,9 +250,14 @@ describe('containers routed by the agent (real dockerd, FRR ToR)', () => {
 
     await dockerd!.docker(['rm', '-f', 'c2']);
     await runContainer('c4');
-    // c2's namespace went with it, and the kernel deleted both veth ends and its routes;
+    // c2's namespace went with it, and the kernel deletes both veth ends and its routes
+    // (netns teardown runs in a kernel work queue: later under load, so wait for it);
     // its allocation is leaked until the agent is back.
-    expect((await workerOwn()).links).not.toContain(c2.hostVeth);
+    await waitFor(async () => !(await workerOwn()).links.includes(c2.hostVeth), {
+      what: "the kernel to delete c2's veth with its namespace",
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
     expect(ipamEndpoints()[c2.id]).toBeDefined();
     // An own veth whose other end outlived its container (held elsewhere), with an own route.
     await w.ip(['link', 'add', 'rtc0000dead00', 'type', 'veth', 'peer', 'name', 'stray0']);
