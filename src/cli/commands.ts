@@ -198,6 +198,23 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }),
     );
 
+  // The repair loop, paused so drift (a route or veth deleted by hand) stays for verify to see.
+  const reconcile = program.command('reconcile').description("pause or resume the agent's repair of its own routes and veths");
+  for (const [name, paused] of [['pause', true], ['resume', false]] as const) {
+    reconcile
+      .command(name)
+      .description(paused ? 'stop repairing drift until resumed (routectl verify then shows it)' : 'repair again, at once')
+      .addOption(socketOption())
+      .option('--json', 'print the API answer as JSON')
+      .action(
+        client(async (c, o) => {
+          const r = await c.setRepairPaused(paused);
+          io.out(o.json ? json(r) : `repair loop ${r.paused ? 'paused' : 'running'}\n`);
+          return r.paused === paused ? EXIT.ok : EXIT.failure;
+        }),
+      );
+  }
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {

@@ -16,7 +16,14 @@ export interface VerifySources {
   /** Aggregated pool prefixes (advertised whole) and the blackholes the dataplane keeps for them. */
   aggregates?: () => readonly string[];
   blackholes?: () => readonly string[];
-  peers(): readonly { readonly address: string; readonly state: string; readonly families: readonly string[]; readonly problems: readonly string[] }[];
+  peers(): readonly {
+    readonly address: string;
+    readonly state: string;
+    readonly families: readonly string[];
+    /** agent.yaml `families` of the peer; absent: both. */
+    readonly configuredFamilies?: readonly string[];
+    readonly problems: readonly string[];
+  }[];
   /** Every peer's Adj-RIB-Out as (peer, prefix) pairs. */
   advertised(): readonly { readonly peer: string; readonly prefix: string }[];
 }

@@ -6,6 +6,13 @@
  *   kernel    the agent's own links (rtc…) and routes (proto 88), as the dataplane lists them
  *   peers     what each Established peer has been sent (its Adj-RIB-Out)
  *
+ * A family the peer is configured for (default: both) but did not negotiate is a gap, not
+ * an exemption: every desired prefix of that family is "not sent", with the reason. The
+ * classic cause is a ToR that never activated IPv6 unicast for the worker, so its OPEN
+ * has no Multiprotocol capability for it (RFC 4760 8: a family is only exchanged when
+ * both sides advertise it), and the endpoints' /128s silently reach no one through it.
+ * A family deliberately left out of the peer's `families` is not expected.
+ *
  * Every difference is one Mismatch with a kind and a sentence. Pure: the agent gathers the
  * views (verify/gather.ts), so the comparison is tested without a kernel or a peer.
  *
@@ -47,6 +54,11 @@ export interface VerifyPeer {
   readonly state: string;
   /** Negotiated families when Established ("ipv4-unicast", "ipv6-unicast"). */
   readonly families: readonly string[];
+  /**
+   * The families configured for this peer (agent.yaml `bgp.peers[].families`). Absent:
+   * both, the configuration's default.
+   */
+  readonly configuredFamilies?: readonly string[];
   /** Per-family reasons the speaker cannot send (e.g. no usable IPv6 next hop). */
   readonly problems: readonly string[];
   /** Prefixes in its Adj-RIB-Out. */
@@ -104,6 +116,7 @@ export interface VerifyReport {
   readonly notes: readonly string[];
 }
 
+const ALL_FAMILIES: readonly string[] = ['ipv4-unicast', 'ipv6-unicast'];
 const familyOf = (p: string): string => (p.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast');
 
 /** One place to parse, so every view compares canonical text. */
@@ -227,10 +240,11 @@ export function verify(input: VerifyInput): VerifyReport {
       const p = canon(s);
       sent.add(p === null ? s : formatPrefix(p));
     }
+    const wanted = peer.configuredFamilies ?? ALL_FAMILIES;
     for (const [prefix, endpoint] of expected) {
       const fam = familyOf(prefix);
-      if (!peer.families.includes(fam) || sent.has(prefix)) continue;
-      const problem = peer.problems.find((x) => x.startsWith(`${fam}:`));
+      if (!wanted.includes(fam) || sent.has(prefix)) continue;
+      const problem = peer.families.includes(fam) ? peer.problems.find((x) => x.startsWith(`${fam}:`)) : `${fam} not negotiated with this peer`;
       const ep = endpoint === null ? undefined : (input.endpoints ?? []).find((e) => e.id === endpoint);
       const owner = ep === undefined ? '' : ` (endpoint ${epName(ep)})`;
       add('prefix-not-sent', prefix, `prefix ${prefix}${owner} not sent to peer ${peer.address}${problem ? `: ${problem}` : ''}`, {

@@ -97,10 +97,17 @@ describe('verify', () => {
     ]);
   });
 
-  it('only the families a peer negotiated are expected; a family the speaker cannot send says why', () => {
+  it('a configured family the peer did not negotiate is a gap; one left out of its families is not expected; a family the speaker cannot send says why', () => {
     const i = clean();
     const v4only = tor({ address: '203.0.113.5', families: ['ipv4-unicast'], advertised: ['203.0.113.10/32', '198.51.100.2/32', '198.51.100.3/32'] });
-    expect(verify({ ...i, peers: [v4only] }).ok).toBe(true);
+    expect(verify({ ...i, peers: [v4only] }).mismatches.map((m) => [m.kind, m.message])).toEqual([
+      ['prefix-not-sent', 'prefix 2001:db8:c:1::2/128 (endpoint web (aaaa1111)) not sent to peer 203.0.113.5: ipv6-unicast not negotiated with this peer'],
+      ['prefix-not-sent', 'prefix 2001:db8:c:1::3/128 (endpoint db (bbbb2222)) not sent to peer 203.0.113.5: ipv6-unicast not negotiated with this peer'],
+    ]);
+    expect(verify({ ...i, peers: [{ ...v4only, configuredFamilies: ['ipv4-unicast'] }] }).ok).toBe(true);
+    // Configured for IPv6 only: the IPv4 prefixes it was not sent are not expected either.
+    const v6only = tor({ families: ['ipv6-unicast'], configuredFamilies: ['ipv6-unicast'], advertised: ['2001:db8:c:1::2/128', '2001:db8:c:1::3/128'] });
+    expect(verify({ ...i, peers: [v6only] }).ok).toBe(true);
     const noNh = tor({ problems: ['ipv6-unicast: no global IPv6 address on the session interface'], advertised: ['203.0.113.10/32', '198.51.100.2/32', '198.51.100.3/32'] });
     const r = verify({ ...i, peers: [noNh] });
     expect(r.mismatches).toHaveLength(2);
