@@ -2,7 +2,7 @@
  * The built `routectl agent` as a lab process: writes an agent.yaml into the lab
  * directory, starts `node <build>/dist/src/cli/routectl.js agent --config F` inside a
  * worker namespace (`ip netns exec`, tracked by the lab so cleanup stops it), and drives
- * it the way an operator does: `routectl status|peers|routes --json --socket S` run
+ * it the way an operator does: `routectl status|peers|routes|endpoints|verify --json --socket S` run
  * inside the same namespace, SIGHUP after rewriting the config, SIGTERM and the exit code.
  *
  * The tests run the compiled program, not the sources: `ensureBuilt()` compiles the
@@ -13,7 +13,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { PeerDetail, PeersResponse, RoutesResponse, StatusResponse } from '../../src/api/types.js';
+import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
 import { waitFor, type Netns } from './harness/index.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
@@ -257,6 +257,26 @@ export class LabAgent {
 
   routes(view: 'received' | 'advertised', peer?: string): Promise<CliResult<RoutesResponse>> {
     return this.cli<RoutesResponse>(['routes', `--${view}`, '--json', ...(peer ? ['--peer', peer] : [])]);
+  }
+
+  endpoints(): Promise<CliResult<EndpointsResponse>> {
+    return this.cli<EndpointsResponse>(['endpoints', '--json']);
+  }
+
+  /** `routectl verify --json`: exit 0 clean, 1 with mismatches (both carry the report). */
+  verify(): Promise<CliResult<VerifyResponse>> {
+    return this.cli<VerifyResponse>(['verify', '--json']);
+  }
+
+  /** Wait until the container named `name` is `ready` in `routectl endpoints`; resolves with its entry. */
+  async waitEndpointReady(name: string, timeoutMs = 20_000): Promise<EndpointEntry> {
+    return waitFor(
+      async () => {
+        const r = await this.endpoints();
+        return r.code === 0 ? r.json.endpoints.find((e) => e.name === name && e.state === 'ready') : undefined;
+      },
+      { what: `${name} ready in routectl endpoints`, timeoutMs, intervalMs: 100, diagnostics: () => this.logTail() },
+    );
   }
 
   /** Wait until `routectl peers ADDRESS --json` satisfies `pred`; resolves with that answer. */
