@@ -25,6 +25,10 @@ import { startObservability, type Observability } from './metrics/observability.
 import type { Config } from './config/schema.js';
 import { createLogger, peerLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
+import type { Executor } from '../policy/exec.js';
+import { policyRoutes } from './api/policy.js';
+import { AgentPolicy, PolicyLookupError, disabledPolicyView, hostPolicy, modelOf } from './policy/index.js';
+import { registerPolicyMetrics } from './metrics/policy.js';
 
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
@@ -141,6 +145,12 @@ export interface AgentOptions {
   readonly startContainers?: typeof startContainerRuntime;
   /** Overrides metrics.listen ("127.0.0.1:0" in tests); null: no metrics listener. */
   readonly metricsListen?: string | null;
+  /**
+   * Runs iptables/ipset for the zone policy. Default: child_process in the agent's own
+   * network namespace — unless `startContainers` is injected (a stand-in kernel side, as in
+   * tests), where the default is null; null: zones are kept but nothing is installed.
+   */
+  readonly policyExecutor?: Executor | null;
 }
 
 export interface Agent {
@@ -289,13 +299,27 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       return c ? { endpoints: () => c.controller.list(), kernel: c.dataplane } : undefined;
     },
   });
+  // Zone policy (src/policy): applied before any container is wired, repaired periodically.
+  const policyExec = opts.policyExecutor !== undefined ? opts.policyExecutor : opts.startContainers ? null : undefined;
+  const policy = policyExec === null ? undefined : new AgentPolicy({ log, intervalMs: (cfg.runtime.reconcileInterval ?? 60) * 1000, refreshHost: () => hostPolicy(cfg), ...(policyExec ? { executor: policyExec } : {}) });
+  if (policy) {
+    registerPolicyMetrics(obs.metrics.registry, () => policy);
+    try {
+      await policy.configure(modelOf(cfg), hostPolicy(cfg));
+    } catch (err) {
+      policy.stop();
+      await obs.close();
+      await speaker.stop('routectl agent could not apply its zone policy');
+      throw new AgentError(`cannot apply the zone policy: ${(err as Error).message}`, { cause: err });
+    }
+  }
   // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time.
   const adverts = new Advertisements(speaker);
   adverts.setStatic(cfg.bgp.advertise);
   let containers: ContainerRuntime | undefined;
   if (cfg.runtime.docker !== undefined) {
     try {
-      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log });
+      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log, ...(policy ? { policy } : {}) });
     } catch (err) {
       await obs.close();
       await speaker.stop('routectl agent could not start its container runtime');
@@ -357,9 +381,22 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
 
   let api: ApiServer;
   try {
-    api = await startApiServer(cfg.api.socket, handlers, { log, routes: extraRoutes });
+    const policyApi = policyRoutes({
+      show: () => (policy ? policy.show() : Promise.resolve(disabledPolicyView())),
+      check(src, dst, traffic) {
+        if (!policy?.enabled) throw new ApiError(409, 'no_policy', 'no zone policy is enforced on this worker (no zones configured)');
+        try {
+          return policy.check(src, dst, traffic, containers?.controller.list() ?? []);
+        } catch (err) {
+          if (err instanceof PolicyLookupError) throw new ApiError(err.status, err.status === 404 ? 'unknown' : 'bad_request', err.message);
+          throw err;
+        }
+      },
+    });
+    api = await startApiServer(cfg.api.socket, handlers, { log, routes: [...extraRoutes, ...policyApi] });
   } catch (err) {
     await containers?.stop();
+    policy?.stop();
     await obs.close();
     await speaker.stop('routectl agent could not start its API');
     throw new AgentError(`cannot start the API on ${cfg.api.socket}: ${(err as Error).message}`, { cause: err });
@@ -377,6 +414,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
       // Cease / Administrative Shutdown with the reason as the RFC 9003 text.
       await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
+      // Policy rules stay too: containers stay protected while the agent is away.
+      policy?.stop();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
@@ -407,6 +446,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
     adverts.setStatic(applied.bgp.advertise);
+    // A changed model is a generation swap in the applier (no window where traffic is open).
+    await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));
     cfg = applied;
     log.info({ op: 'config.reload', event: 'applied', peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length }, 'config reloaded');
     return true;

@@ -18,6 +18,8 @@ import { VERSION } from '../version.js';
 import { endpointsTable, inspectText } from './endpoints.js';
 import { peerDetailText, peersTable, routesText, statusText } from './format.js';
 import { verifyText } from './verify.js';
+import { policyCheckText, policyShowText } from './policy.js';
+import type { PolicyCheckResponse, PolicyShowResponse } from '../api/policy-types.js';
 
 export interface CliIO {
   out(text: string): void;
@@ -214,6 +216,46 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         }),
       );
   }
+
+  // Zone policy (docs/policy.md). check: exit 0 allow, 1 deny, 64 a bad or unknown SRC/DST/traffic.
+  const policy = program.command('policy').description('zone policy: rules and counters (show), one verdict explained (check)');
+  policy
+    .command('show')
+    .description('zones, ranges, rules with packet/byte counters, drops per zone pair')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o) => {
+        const r = await c.get<PolicyShowResponse>('/v1/policy');
+        io.out(o.json ? json(r) : policyShowText(r));
+        return EXIT.ok;
+      }),
+    );
+  policy
+    .command('check')
+    .description('would a new connection SRC -> DST be allowed? names the deciding rule; exit 0 allow, 1 deny')
+    .argument('<src>', 'a container (name, id, id prefix), an address, or a zone')
+    .argument('<dst>', 'a container (name, id, id prefix), an address, or a zone')
+    .argument('<traffic>', 'tcp/PORT, udp/PORT or icmp')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o, src, dst, traffic) => {
+        const qs = new URLSearchParams({ src: src ?? '', dst: dst ?? '', traffic: traffic ?? '' });
+        let r: PolicyCheckResponse;
+        try {
+          r = await c.get<PolicyCheckResponse>(`/v1/policy/check?${qs.toString()}`);
+        } catch (err) {
+          if (err instanceof ApiClientError && (err.status === 400 || err.status === 404)) {
+            io.err(`routectl: ${err.message}\n`);
+            return EXIT.usage;
+          }
+          throw err;
+        }
+        io.out(o.json ? json(r) : policyCheckText(r));
+        return r.verdict === 'allow' ? EXIT.ok : EXIT.failure;
+      }),
+    );
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

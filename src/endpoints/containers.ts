@@ -20,7 +20,7 @@ import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
 import type { Advertisements } from './advertisements.js';
 import { EndpointController } from './controller.js';
-import type { EndpointView } from './types.js';
+import type { EndpointView, PolicyPort } from './types.js';
 
 export class ContainerRuntimeError extends Error {
   override readonly name = 'ContainerRuntimeError';
@@ -29,6 +29,8 @@ export class ContainerRuntimeError extends Error {
 export interface ContainerRuntimeDeps {
   readonly advertiser: Advertisements;
   readonly log: Logger;
+  /** The zone policy (src/policy AgentPolicy), when zones are configured. */
+  readonly policy?: PolicyPort;
   /** Tests inject these; the agent uses the real ones. */
   readonly store?: Store;
   readonly kernel?: Kernel;
@@ -67,6 +69,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     ipam,
     dataplane,
     advertiser: deps.advertiser,
+    ...(deps.policy ? { policy: deps.policy } : {}),
     log: deps.log,
     reconcileIntervalMs: (cfg.runtime.reconcileInterval ?? DEFAULT_RECONCILE_SECONDS) * 1000,
   });

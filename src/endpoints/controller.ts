@@ -39,12 +39,14 @@ import { reportChanged, type ApplyReport } from '../dataplane/dataplane.js';
 import { parsePrefix, prefixContains } from '../config/net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
-import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort } from './types.js';
+import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
 export interface EndpointControllerOptions {
   readonly ipam: IpamPort;
   readonly dataplane: DataplanePort;
   readonly advertiser: AdvertiserPort;
+  /** Zone policy: endpoint add/remove become ipset element changes (absent: no policy). */
+  readonly policy?: PolicyPort;
   readonly log?: Logger;
   /** Endpoints wired at the same time (default 4). */
   readonly concurrency?: number;
@@ -337,6 +339,9 @@ export class EndpointController {
       this.fail(spec, 'plumb', err);
       return;
     }
+    // Into the anti-spoofing set before the routes are advertised; until then the policy
+    // drops the container's packets (fail closed). A failure is repaired by the policy's pass.
+    await this.policyCall('add', policyRef(spec.id, plumbing.hostIfName, alloc));
     const t2 = this.now();
     // Advertised the moment the host routes are in.
     const hostPrefixes = this.hostPrefixes(alloc);
@@ -364,6 +369,17 @@ export class EndpointController {
     );
   }
 
+  /** Endpoint → zone policy; a failure is logged (the policy's periodic pass re-adds from its own list). */
+  private async policyCall(verb: 'add' | 'remove', ref: PolicyEndpointRef): Promise<void> {
+    const p = this.opts.policy;
+    if (!p) return;
+    try {
+      await (verb === 'add' ? p.addEndpoint(ref) : p.removeEndpoint(ref));
+    } catch (err) {
+      this.log.error({ event: 'policy-failed', id: ref.id, hostVeth: ref.hostVeth, err }, `zone policy ${verb} for ${ref.hostVeth} failed: ${message(err)}`);
+    }
+  }
+
   private fail(spec: EndpointSpec, step: 'allocate' | 'plumb', err: unknown): void {
     const text = step === 'allocate' ? `no address: ${message(err)}` : `wiring failed (addresses released): ${message(err)}`;
     this.setStatus(spec.id, 'error', text);
@@ -379,6 +395,7 @@ export class EndpointController {
       // Out of the dataplane's desired set already: the next repair pass deletes what is left.
       this.log.error({ event: 'remove-failed', id, err }, `container ${w.spec.name}: removing its veth failed; the repair pass will retry`);
     }
+    await this.policyCall('remove', policyRef(id, w.plumbing.hostIfName, w.alloc));
     try {
       await this.opts.ipam.release(id);
     } catch (err) {
@@ -400,6 +417,7 @@ export class EndpointController {
       this.fail(want, 'plumb', err);
       return;
     }
+    await this.policyCall('add', policyRef(want.id, plumbing.hostIfName, have.alloc));
     this.wired.set(want.id, { ...have, spec: want, plumbing });
     this.setStatus(want.id, 'ready', null);
     this.log.info({ event: 'replumbed', id: want.id, name: want.name, pid: want.pid }, `container ${want.name} restarted: veth rebuilt, addresses kept`);
@@ -476,6 +494,10 @@ export class EndpointController {
     }
     this.blocks = new Set(aggregated);
     this.opts.advertiser.add(aggregated);
+    if (this.opts.policy) {
+      const eps = [...this.wired.values()].map((w) => policyRef(w.spec.id, w.plumbing.hostIfName, w.alloc));
+      await this.opts.policy.replaceEndpoints(eps).catch((err: unknown) => this.log.error({ event: 'policy-failed', err }, `start: zone policy endpoints not set: ${message(err)}`));
+    }
     const freed = await this.opts.ipam.reconcile(new Set([...this.desired.keys(), ...this.wired.keys()])).catch((err: unknown) => {
       this.log.error({ event: 'ipam-reconcile-failed', err }, 'start: IPAM leak reconcile failed');
       return [] as Allocation[];
@@ -591,6 +613,10 @@ export class EndpointController {
     await this.settled();
     this.stopped = true;
   }
+}
+
+function policyRef(id: string, hostVeth: string, alloc: Allocation): PolicyEndpointRef {
+  return { id, hostVeth, ipv4: alloc.ipv4 ?? null, ipv6: alloc.ipv6 ?? null };
 }
 
 function round(ms: number): number {

@@ -69,3 +69,21 @@ export type AdvertiserPort = {
   add(prefixes: readonly string[]): void;
   remove(prefixes: readonly string[]): void;
 };
+
+/** A local endpoint as the zone policy needs it: its host veth and addresses (anti-spoofing). */
+export interface PolicyEndpointRef {
+  readonly id: string;
+  readonly hostVeth: string;
+  readonly ipv4: string | null;
+  readonly ipv6: string | null;
+}
+
+/**
+ * Where endpoint changes go for the zone policy (src/policy AgentPolicy): one ipset
+ * element per family, never a rule change. `replace` is the first sync's full list.
+ */
+export type PolicyPort = {
+  addEndpoint(e: PolicyEndpointRef): Promise<void>;
+  removeEndpoint(e: PolicyEndpointRef): Promise<void>;
+  replaceEndpoints(eps: readonly PolicyEndpointRef[]): Promise<void>;
+};
