@@ -19,6 +19,8 @@ import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse }
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements } from './endpoints/advertisements.js';
 import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
+import { startCni } from './cni/agent.js';
+import type { ContainerInspector } from './cni/inspect.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { startObservability, type Observability } from './metrics/observability.js';
@@ -145,6 +147,8 @@ export interface AgentOptions {
   readonly startContainers?: typeof startContainerRuntime;
   /** Overrides metrics.listen ("127.0.0.1:0" in tests); null: no metrics listener. */
   readonly metricsListen?: string | null;
+  /** How CNI CHECK looks into a container (tests read the fake kernel). */
+  readonly cniInspector?: ContainerInspector;
   /**
    * Runs iptables/ipset for the zone policy. Default: child_process in the agent's own
    * network namespace — unless `startContainers` is injected (a stand-in kernel side, as in
@@ -317,9 +321,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const adverts = new Advertisements(speaker);
   adverts.setStatic(cfg.bgp.advertise);
   let containers: ContainerRuntime | undefined;
-  if (cfg.runtime.docker !== undefined) {
+  // Pools without runtime.docker: containers come through routectl-cni only (Kubernetes, podman).
+  if (cfg.runtime.docker !== undefined || cfg.pools.length > 0) {
     try {
-      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log, ...(policy ? { policy } : {}) });
+      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log, cni: cfg.pools.length > 0, ...(policy ? { policy } : {}) });
     } catch (err) {
       await obs.close();
       await speaker.stop('routectl agent could not start its container runtime');
@@ -393,7 +398,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         }
       },
     });
-    api = await startApiServer(cfg.api.socket, handlers, { log, routes: [...extraRoutes, ...policyApi] });
+    const cni = await startCni({ containers, cfg: () => cfg, peers: () => speaker.peerStatus(), uptimeSeconds: () => (now() - startedAt) / 1000, log, ...(opts.cniInspector ? { inspector: opts.cniInspector } : {}) });
+    api = await startApiServer(cfg.api.socket, handlers, { log, routes: [...extraRoutes, ...policyApi, ...cni.routes] });
   } catch (err) {
     await containers?.stop();
     policy?.stop();

@@ -35,11 +35,18 @@ export interface ContainerRuntimeDeps {
   readonly store?: Store;
   readonly kernel?: Kernel;
   readonly runtime?: DockerRuntime;
+  /**
+   * CNI requests feed the controller too (source 'cni'): the first adopt then also waits
+   * for the CNI side's persisted attachments. Without runtime.docker, CNI is the only source.
+   */
+  readonly cni?: boolean;
 }
 
 export interface ContainerRuntime {
   readonly controller: EndpointController;
-  readonly runtime: DockerRuntime;
+  /** null when only CNI feeds the controller (no runtime.docker). */
+  readonly runtime: DockerRuntime | null;
+  readonly store: Store;
   readonly dataplane: Dataplane;
   /** Connect to dockerd (the first sync follows, possibly later if dockerd is not up). */
   start(): Promise<void>;
@@ -54,7 +61,7 @@ const DEFAULT_RECONCILE_SECONDS = 60;
 
 export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeDeps): Promise<ContainerRuntime> {
   const docker = cfg.runtime.docker;
-  if (docker === undefined) throw new ContainerRuntimeError('runtime.docker is not configured');
+  if (docker === undefined && deps.cni !== true) throw new ContainerRuntimeError('runtime.docker is not configured');
   let store = deps.store;
   if (store === undefined) {
     if (cfg.store.local === undefined) {
@@ -72,13 +79,14 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     ...(deps.policy ? { policy: deps.policy } : {}),
     log: deps.log,
     reconcileIntervalMs: (cfg.runtime.reconcileInterval ?? DEFAULT_RECONCILE_SECONDS) * 1000,
+    sources: [...(docker !== undefined ? ['docker'] : []), ...(deps.cni === true ? ['cni'] : [])],
   });
-  const runtime = deps.runtime ?? new DockerRuntime({ socket: docker.socket, zones: ipam.zones(), logger: deps.log });
+  const runtime = docker === undefined ? null : (deps.runtime ?? new DockerRuntime({ socket: docker.socket, zones: ipam.zones(), logger: deps.log }));
   const log = deps.log.child({ op: 'endpoints' });
   const report = (what: string) => (err: unknown) => log.error({ event: 'runtime-event-failed', err }, `${what} failed`);
-  runtime.on('sync', (eps) => void controller.sync(eps).catch(report('sync')));
-  runtime.on('add', (ep) => void controller.add(ep).catch(report('add')));
-  runtime.on('remove', (ep) => void controller.remove(ep.id).catch(report('remove')));
+  runtime?.on('sync', (eps) => void controller.sync(eps).catch(report('sync')));
+  runtime?.on('add', (ep) => void controller.add(ep).catch(report('add')));
+  runtime?.on('remove', (ep) => void controller.remove(ep.id).catch(report('remove')));
 
   const invalidEntry = (c: InvalidContainer): EndpointEntry => ({
     id: c.id,
@@ -121,12 +129,13 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
   return {
     controller,
     runtime,
+    store,
     dataplane,
-    start: () => runtime.start(),
+    start: async () => runtime?.start(),
     entries(sentTo) {
       const out = controller.list().map((v) => entry(v, sentTo));
       const known = new Set(out.map((e) => e.id));
-      for (const c of runtime.status().invalid) if (!known.has(c.id)) out.push(invalidEntry(c));
+      for (const c of runtime?.status().invalid ?? []) if (!known.has(c.id)) out.push(invalidEntry(c));
       return out;
     },
     async kernelRoutes() {
@@ -149,7 +158,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     },
     stop() {
       stopped ??= (async () => {
-        await runtime.stop();
+        await runtime?.stop();
         await controller.stop();
         kernel.close();
         await store.close();

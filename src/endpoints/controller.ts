@@ -56,6 +56,12 @@ export interface EndpointControllerOptions {
   readonly watchDrift?: boolean;
   /** The container's interface name (default eth0). */
   readonly ifName?: string;
+  /**
+   * The runtimes that feed this controller (default ['docker']). The first adopt waits for
+   * the first sync() of every one of them: adopting one runtime's list alone would delete
+   * the other's veths as orphans.
+   */
+  readonly sources?: readonly string[];
   readonly now?: () => number;
 }
 
@@ -84,6 +90,13 @@ export function containerMac(id: string): string {
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+const DEFAULT_SOURCE = 'docker';
+
+/** Same namespace and interface: a new pid or netns path means a new veth. */
+function samePlace(a: EndpointSpec, b: EndpointSpec): boolean {
+  return a.pid === b.pid && a.netnsPath === b.netnsPath && a.ifName === b.ifName;
+}
+
 function sameAddressing(a: EndpointSpec, b: EndpointSpec): boolean {
   return a.zone === b.zone && a.ipv4 === b.ipv4 && a.ipv6 === b.ipv6;
 }
@@ -100,6 +113,8 @@ export class EndpointController {
   private readonly tails = new Map<string, Promise<void>>();
   /** ids with a converge queued that has not started yet */
   private readonly queued = new Set<string>();
+  /** First lists per source, until every source has sent one (then adopted together). */
+  private readonly firstLists = new Map<string, readonly EndpointSpec[]>();
   private readonly log: Logger;
   private readonly concurrency: number;
   private readonly intervalMs: number;
@@ -135,12 +150,25 @@ export class EndpointController {
   // Desired state (from the runtime)
   // ---------------------------------------------------------------------------
 
-  /** The runtime's full list: the first one is adopted (start), later ones are diffed. */
-  sync(specs: readonly EndpointSpec[]): Promise<void> {
-    if (!this.synced) return this.adopt(specs);
-    const next = new Map(specs.map((s) => [s.id, s]));
-    const ids = new Set([...this.desired.keys(), ...next.keys()]);
-    this.desired.clear();
+  /**
+   * A runtime's full list (`source`, default 'docker'): the first list of every source is
+   * adopted together (start); later ones are diffed against that source's endpoints only.
+   */
+  sync(specs: readonly EndpointSpec[], source = DEFAULT_SOURCE): Promise<void> {
+    const tagged = specs.map((s) => ((s.source ?? DEFAULT_SOURCE) === source ? s : { ...s, source }));
+    if (!this.synced) {
+      this.firstLists.set(source, tagged);
+      const all = this.opts.sources ?? [DEFAULT_SOURCE];
+      if (all.some((s) => !this.firstLists.has(s))) return this.initialized;
+      return this.adopt([...this.firstLists.values()].flat());
+    }
+    const next = new Map(tagged.map((s) => [s.id, s]));
+    const ids = new Set(next.keys());
+    for (const [id, s] of this.desired) {
+      if ((s.source ?? DEFAULT_SOURCE) !== source) continue;
+      ids.add(id);
+      this.desired.delete(id);
+    }
     for (const [id, s] of next) this.desired.set(id, s);
     return Promise.all([...ids].map((id) => this.schedule(id))).then(() => undefined);
   }
@@ -266,11 +294,11 @@ export class EndpointController {
   private async converge(id: string): Promise<void> {
     const want = this.desired.get(id);
     const have = this.wired.get(id);
-    if (have && want && have.spec.pid !== want.pid && sameAddressing(have.spec, want)) {
+    if (have && want && !samePlace(have.spec, want) && sameAddressing(have.spec, want)) {
       await this.replumb(have, want);
       return;
     }
-    if (have && want && have.spec.pid === want.pid && sameAddressing(have.spec, want)) {
+    if (have && want && samePlace(have.spec, want) && sameAddressing(have.spec, want)) {
       if (have.spec.name !== want.name) this.wired.set(id, { ...have, spec: want });
       return;
     }
@@ -287,8 +315,8 @@ export class EndpointController {
     return {
       id: spec.id,
       hostIfName: hostIfNameFor(spec.id),
-      containerNetns: { pid: spec.pid },
-      ifName: this.ifName,
+      containerNetns: spec.netnsPath !== undefined ? { path: spec.netnsPath } : { pid: spec.pid },
+      ifName: spec.ifName ?? this.ifName,
       mac: containerMac(spec.id),
       ...(alloc.ipv4 !== undefined ? { ipv4: alloc.ipv4 } : {}),
       ...(alloc.ipv6 !== undefined ? { ipv6: alloc.ipv6 } : {}),

@@ -14,8 +14,14 @@ export interface EndpointSpec {
   /** Container id (Docker: 64 hex). */
   readonly id: string;
   readonly name: string;
-  /** PID of a process inside the container; its netns is /proc/<pid>/ns/net. */
+  /** PID of a process inside the container; its netns is /proc/<pid>/ns/net (0 when netnsPath is given). */
   readonly pid: number;
+  /** The container's netns by path (CNI_NETNS); wins over pid. */
+  readonly netnsPath?: string;
+  /** The container side's interface name (CNI_IFNAME); default: the controller's (eth0). */
+  readonly ifName?: string;
+  /** Which runtime wants it ('docker' when absent); a runtime's sync() replaces only its own. */
+  readonly source?: string;
   readonly zone: string;
   /** Fixed addresses asked for (labels), canonical text; absent = allocate. */
   readonly ipv4?: string;
