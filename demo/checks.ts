@@ -46,12 +46,12 @@ async function sh(where: Where, script: string, container?: string): Promise<{ c
   return { code: r.code, stdout: r.stdout };
 }
 
-/** One ping (up to 3 tries, 2 s each) to `addr`, from a namespace or from inside `container`. */
-export async function pingFrom(where: Where, addr: string, container?: string): Promise<boolean> {
+/** One echo reply from `addr` (up to `tries` pings, 2 s each), from a namespace or from inside `container`. */
+export async function pingFrom(where: Where, addr: string, container?: string, tries = 3): Promise<boolean> {
   const cmd = addr.includes(':') ? 'ping6' : 'ping';
   // Inside a container the applets are on PATH; in a namespace, busybox is called by name.
   const prog = container === undefined ? `busybox ${cmd}` : cmd;
-  return (await sh(where, `for i in 1 2 3; do ${prog} -c 1 -W 2 ${addr} >/dev/null && exit 0; done; exit 1`, container)).code === 0;
+  return (await sh(where, `for i in ${Array.from({ length: tries }, (_, i) => i + 1).join(' ')}; do ${prog} -c 1 -W 2 ${addr} >/dev/null && exit 0; done; exit 1`, container)).code === 0;
 }
 
 /** An HTTP/1.0 GET of / over TCP port 80; true when a 200 answer with the demo page came back. */

@@ -201,10 +201,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     checks.record(`HTTP GET http://${web.ipv4}/ from the ToR`, await httpGet(tor, web.ipv4!));
     checks.record(`HTTP GET http://[${api.ipv6}]/ from api2 (w2) to api (w1)`, await httpGet(w2.dockerd!, api.ipv6!, 'api2'));
     checks.record(`HTTP GET http://${db.ipv4}/ from api (w1, app) to db (w2, backend)`, await httpGet(w1.dockerd!, db.ipv4!, 'api'));
-    // DENIED-FLOW CHECK (dmz → backend): zone policy is not enforced by the agent yet.
-    // Once it is, this becomes:
-    //   checks.record(`web (dmz) → db (backend) ${db.ipv4}:80 is refused`, !(await httpGet(w1.dockerd!, db.ipv4!, 'web')));
-    checks.skip(`web (dmz) → db (backend) ${db.ipv4}:80 refused by zone policy`, 'zone policy is not wired into the agent yet');
+    // Zone policy: DMZ → App → Backend, never DMZ → Backend (DESIGN.md). The same flow
+    // from app (api → db) passed above, so a refusal here is the policy, not the path.
+    checks.record(`HTTP from web (w1, dmz) to db (w2, backend) ${db.ipv4}:80 is refused by zone policy`, !(await httpGet(w1.dockerd!, db.ipv4!, 'web')));
+    checks.record(`ping from web (w1, dmz) to db (w2, backend) ${db.ipv4} is refused by zone policy`, !(await pingFrom(w1.dockerd!, db.ipv4!, 'web', 1)));
+    const verdict = await routectl(w2, ['policy', 'check', web.ipv4!, 'db', 'tcp/80']);
+    checks.record(`routectl policy check ${web.ipv4} db tcp/80 on w2 says deny (exit 1)`, verdict.code === 1);
+    say(verdict.stdout.trimEnd().replace(/^/gm, '      '));
     failed = checks.failed;
     say(`\n${checks.summary()}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     if (keep) {
