@@ -56,7 +56,9 @@ const config: LabAgentConfig = {
       { cidr: '198.51.100.0/28', zone: 'app' },
       { cidr: '2001:db8:c:1::/120', zone: 'app' },
     ],
-    zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'] }],
+    // Zone policy is enforced wherever zones are declared (default deny into a zone):
+    // this test is about routing, so the zone is open to the world (the ToR).
+    zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
     // Set per test run once dockerd's socket is known.
     runtime: {},
   },
