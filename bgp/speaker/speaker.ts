@@ -532,6 +532,7 @@ function statusOf(p: Peer, now: number): PeerStatus {
     state: info.state,
     since: info.since.toISOString(),
     families: established && n ? [...n.families] : [...(p.cfg.families ?? DEFAULT_FAMILIES)],
+    configuredFamilies: [...(p.cfg.families ?? DEFAULT_FAMILIES)],
     prefixesSent: sent,
     prefixesReceived: received,
     prefixesAccepted: accepted,

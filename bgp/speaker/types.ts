@@ -59,6 +59,8 @@ export interface PeerStatus {
   readonly since: string;
   /** Negotiated families when Established, else the configured ones. */
   readonly families: readonly Family[];
+  /** The families configured for this peer (what we mean to carry with it). */
+  readonly configuredFamilies: readonly Family[];
   readonly prefixesSent: number;
   readonly prefixesReceived: number;
   readonly prefixesAccepted: number;
