@@ -201,4 +201,12 @@ describe('routectl verify against a worker with real containers and two real pee
     const after = await waitVerify(notNegotiated(), 'only the /128s not sent to p2 again');
     expect(after.code).toBe(1);
   });
+
+  it('a peer restricted to IPv4 in agent.yaml is not expected to carry IPv6: verify exits 0', async () => {
+    await agent!.reload({ ...config, peers: [{ address: TOR4, asn: 65000 }, { address: P2, asn: 65002, families: ['ipv4-unicast'] }] });
+    await agent!.waitEstablished(P2);
+    const clean = await waitVerify([], 'no mismatch once p2 is configured for IPv4 unicast only');
+    expect(clean.code).toBe(0);
+    expect((await agent!.cli(['verify'])).code).toBe(0);
+  });
 });
