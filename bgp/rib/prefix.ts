@@ -5,6 +5,7 @@
  * runs once per received prefix on the ingest path.
  */
 import type { Family } from '../wire/types.js';
+import { formatIPv6 } from '../wire/prefix.js';
 import { RibError } from './errors.js';
 
 /** An address as 32-bit words, most significant first: 1 word for IPv4, 4 for IPv6. */
@@ -144,27 +145,13 @@ export function formatAddress(family: Family, words: readonly number[]): string 
     const w = words[0]!;
     return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
   }
-  const g: number[] = [];
-  for (const w of words) g.push(w >>> 16, w & 0xffff);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  // One RFC 5952 formatter for the whole library (bgp/wire), so every view prints an
+  // address the same way (including IPv4-mapped ones, RFC 5952 5).
+  for (let i = 0; i < 4; i++) v6Scratch.writeUInt32BE(words[i]! >>> 0, 4 * i);
+  return formatIPv6(v6Scratch, 0);
 }
+
+const v6Scratch = Buffer.alloc(16);
 
 /** Canonical text of a prefix; throws RibError on anything that is not one. */
 export function canonicalPrefix(s: string): string {

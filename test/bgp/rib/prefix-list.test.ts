@@ -11,7 +11,7 @@ describe('prefix parsing', () => {
     expect(canonicalPrefix('2001:db8:0:1:1:1:1:1/128')).toBe('2001:db8:0:1:1:1:1:1/128'); // 4.2.2: one zero group stays
     expect(canonicalPrefix('::/0')).toBe('::/0');
     expect(canonicalPrefix('198.51.100.0/24')).toBe('198.51.100.0/24');
-    expect(canonicalPrefix('::ffff:192.0.2.0/120')).toBe('::ffff:c000:200/120');
+    expect(canonicalPrefix('::ffff:192.0.2.0/120')).toBe('::ffff:192.0.2.0/120') // RFC 5952 5: IPv4-mapped keeps the dotted quad;
   });
   it('rejects host bits, bad lengths and bad text', () => {
     for (const bad of ['198.51.100.1/24', '198.51.100.0/33', '1.2.3/8', '01.2.3.4/32', '2001:db8::1/64', 'x/1', '1.2.3.4', '1::2::3/128']) {
@@ -77,7 +77,7 @@ describe('IPv6 text parsing', () => {
       ['2001:db8::/32', '2001:db8::/32'],
       ['2001:0db8:0000:0000:0000:0000:0000:0001/128', '2001:db8::1/128'],
       ['2001:db8:1:2:3:4:5:6/128', '2001:db8:1:2:3:4:5:6/128'],
-      ['::ffff:198.51.100.1/128', '::ffff:c633:6401/128'],
+      ['::ffff:198.51.100.1/128', '::ffff:198.51.100.1/128'],
       ['64:ff9b::198.51.100.1/128', '64:ff9b::c633:6401/128'],
       ['fe80::/10', 'fe80::/10'],
       ['2001:DB8::ABCD/128', '2001:db8::abcd/128'],
