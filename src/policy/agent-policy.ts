@@ -322,6 +322,8 @@ export class AgentPolicy {
       const fields = { event: 'applied', trigger, changed: r.changed, drift: r.drift, generation: r.generation, endpointsAdded: r.endpointsAdded, endpointsRemoved: r.endpointsRemoved, ms: this.last.durationMs };
       if (trigger === 'reconcile' && r.drift.length > 0) this.log.warn(fields, `policy drift repaired: ${r.drift.join('; ')}`);
       else if (r.changed) this.log.info(fields, `policy applied (generation ${r.generation})`);
+      // Start, reload and adoption are worth a line even when the kernel already matched (a restart).
+      else if (trigger !== 'reconcile') this.log.info(fields, `policy in place (generation ${r.generation}), nothing to change`);
       else this.log.debug(fields, 'policy in place');
       return r;
     } catch (err) {
