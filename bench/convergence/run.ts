@@ -1,0 +1,185 @@
+/**
+ * Convergence benchmark: how fast a started container becomes reachable through the
+ * fabric, and what routectl's speaker adds on the host route → ToR FIB leg compared with
+ * BIRD configured as Calico runs it. See bench/convergence/scenarios.ts for the setups
+ * and bench/README.md for how to run it.
+ *
+ *   node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico]
+ *     [--spacing 10] [--out bench/results/convergence.md]
+ *
+ * For each ToR, routectl runs first; the Calico-style run then writes the same /32s at the
+ * same offsets the agent's host routes appeared at (without a routectl run: one every
+ * --spacing ms).
+ *
+ * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
+ * - docker start event (`timeNano`) → the agent's host /32 in the worker's FIB
+ * - docker start event → the /32 in the ToR's FIB (target: p99 ≤ 100 ms)
+ * - docker start event → first TCP handshake from the ToR to the container's httpd
+ * - host route in the worker's FIB → ToR FIB: routectl vs Calico-style BIRD (target ratio ≤ 1.0)
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { Lab } from '../../test/lab/harness/index.js';
+import { machineInfo, machineMarkdown } from '../lib/machine.js';
+import { markdownTable } from '../lib/table.js';
+import type { TorKind } from '../lib/tor.js';
+import { percentile } from './monitor.js';
+import { runCalico, runRoutectl, type Sample, type ScenarioResult } from './scenarios.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+const N = Number(arg('n', '100'));
+const TORS = arg('tors', 'frr,bird').split(',') as TorKind[];
+/** Calico-style host routes: one every SPACING ms, unless the routectl run's own timing can be replayed. */
+const SPACING = Number(arg('spacing', '10'));
+const WORKERS = arg('workers', 'routectl,calico').split(',');
+const OUT = arg('out', 'bench/results/convergence.md');
+const say = (s: string): void => void process.stderr.write(`${s}\n`);
+
+type Leg = (s: Sample) => number | undefined;
+const diff = (a: keyof Sample, b: keyof Sample): Leg => (s) => {
+  const x = s[a];
+  const y = s[b];
+  return typeof x === 'number' && typeof y === 'number' ? y - x : undefined;
+};
+
+interface Stat {
+  readonly n: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+function stat(r: ScenarioResult | undefined, leg: Leg): Stat | undefined {
+  if (!r) return undefined;
+  const xs = r.samples.map(leg).filter((x): x is number => x !== undefined);
+  if (xs.length === 0) return undefined;
+  return { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs) };
+}
+
+const ms = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : `${x.toFixed(1)} ms`);
+const rat = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b <= 0 ? 'n/a' : `${(a / b).toFixed(2)}`);
+
+function dockerVersion(): string {
+  const r = spawnSync('dockerd', ['--version'], { encoding: 'utf8' });
+  return (r.stdout ?? '').trim().replace(/^Docker version /, '') || 'unknown';
+}
+
+async function main(): Promise<number> {
+  await Lab.sweepStale({ prefix: 'rtc-cv' });
+  const machine = machineInfo(['frr', 'bird']);
+  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const results = new Map<string, ScenarioResult>();
+  const failures: string[] = [];
+  for (const tor of TORS) {
+    let addrs: string[] = Array.from({ length: N }, (_, i) => `198.18.0.${i}`);
+    let offsets: number[] = addrs.map((_, i) => i * SPACING);
+    if (WORKERS.includes('routectl')) {
+      try {
+        say(`${tor} ToR, routectl worker`);
+        const r = await runRoutectl(tor, N);
+        results.set(`${tor}/routectl`, r);
+        const timed = r.samples.filter((s) => s.hostRoute !== undefined);
+        const first = Math.min(...timed.map((s) => s.hostRoute!));
+        addrs = timed.map((s) => s.addr);
+        offsets = timed.map((s) => s.hostRoute! - first);
+      } catch (e) {
+        failures.push(`${tor}/routectl: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
+      }
+    }
+    if (WORKERS.includes('calico')) {
+      try {
+        say(`${tor} ToR, Calico-style BIRD worker`);
+        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets));
+      } catch (e) {
+        failures.push(`${tor}/calico-bird: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
+      }
+    }
+  }
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+
+  const legRows: string[][] = [];
+  const sumRows: string[][] = [];
+  let missed = false;
+  for (const tor of TORS) {
+    const ours = results.get(`${tor}/routectl`);
+    const calico = results.get(`${tor}/calico-bird`);
+    const label = tor === 'frr' ? 'FRR' : 'BIRD';
+    const legs: [string, string, ScenarioResult | undefined, Leg][] = [
+      ['routectl', 'docker start event → agent `add` log line (event read, container inspected)', ours, diff('dockerEvent', 'agentAdd')],
+      ['routectl', 'agent `add` → host /32 in worker FIB (address, veth, routes)', ours, diff('agentAdd', 'hostRoute')],
+      ['routectl', 'docker start event → host /32 in worker FIB', ours, diff('dockerEvent', 'hostRoute')],
+      ['routectl', 'docker start event → /32 in ToR FIB', ours, diff('dockerEvent', 'torFib')],
+      ['routectl', 'docker start event → first TCP handshake from the ToR', ours, diff('dockerEvent', 'reach')],
+      ['routectl', 'ToR FIB → first TCP handshake', ours, diff('torFib', 'reach')],
+      ['routectl', 'host route in worker FIB → ToR FIB', ours, diff('hostRoute', 'torFib')],
+      ['routectl', '  of which: host route → UPDATE at the ToR (worker speaker)', ours, diff('hostRoute', 'update')],
+      ['routectl', '    host route → agent `ready` (rest of plumbing, policy set add, advertise)', ours, diff('hostRoute', 'agentReady')],
+      ['routectl', '    agent `ready` → UPDATE at the ToR (speaker sends)', ours, diff('agentReady', 'update')],
+      ['routectl', '  of which: UPDATE at the ToR → ToR FIB (ToR)', ours, diff('update', 'torFib')],
+      ['Calico BIRD', 'host route in worker FIB → ToR FIB', calico, diff('hostRoute', 'torFib')],
+      ['Calico BIRD', '  of which: host route → UPDATE at the ToR (worker BIRD)', calico, diff('hostRoute', 'update')],
+      ['Calico BIRD', '  of which: UPDATE at the ToR → ToR FIB (ToR)', calico, diff('update', 'torFib')],
+    ];
+    for (const [who, leg, r, f] of legs) {
+      const s = stat(r, f);
+      legRows.push([label, who, leg, s ? String(s.n) : '0', ms(s?.p50), ms(s?.p99), ms(s?.max)]);
+    }
+    const o = stat(ours, diff('hostRoute', 'torFib'));
+    const c = stat(calico, diff('hostRoute', 'torFib'));
+    const e2e = stat(ours, diff('dockerEvent', 'torFib'));
+    const ratioOk = o !== undefined && c !== undefined && o.p99 <= c.p99 && o.p50 <= c.p50;
+    const e2eOk = e2e !== undefined && e2e.p99 <= 100;
+    if (!ratioOk || !e2eOk) missed = true;
+    sumRows.push([
+      label,
+      `${ms(o?.p50)} / ${ms(o?.p99)}`,
+      `${ms(c?.p50)} / ${ms(c?.p99)}`,
+      `${rat(o?.p50, c?.p50)} / ${rat(o?.p99, c?.p99)}`,
+      `${ms(e2e?.p99)} ${e2eOk ? '(met)' : '(missed)'}`,
+    ]);
+  }
+  const spreads = [...results.entries()].map(([k, r]) => `${k}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}`);
+  const md = [
+    '# Convergence: container start → route in the ToR FIB',
+    '',
+    'Produced by `node dist/bench/convergence/run.js' + (process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : '') + '` (bench/convergence/).',
+    '',
+    machineMarkdown(machine),
+    `- Docker: ${dockerVersion()}`,
+    `- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadEnd}`,
+    `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10); Calico-style: the same /32s written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)`,
+    '',
+    '## Summary',
+    '',
+    markdownTable(
+      ['ToR', 'routectl host route → ToR FIB p50 / p99', 'Calico BIRD host route → ToR FIB p50 / p99', 'ratio ours/BIRD p50 / p99 (target ≤ 1.0)', 'docker event → ToR FIB p99 (target ≤ 100 ms)'],
+      sumRows,
+    ),
+    '',
+    '## Every leg',
+    '',
+    markdownTable(['ToR', 'worker', 'leg', 'n', 'p50', 'p99', 'max'], legRows),
+    '',
+    '## Notes',
+    '',
+    ...spreads.map((s) => `- ${s}`),
+    ...failures.map((f) => `- FAILED ${f}`),
+    '- Times: docker `timeNano` of the `start` event; `ip -ts -4 monitor route` (µs, wall clock) in the worker and ToR namespaces;',
+    '  the agent\'s pino `time` (ms resolution: legs that use it are ±1 ms); the prober\'s completed TCP handshakes (`performance.timeOrigin + performance.now()`).',
+    '  UPDATE arrival: tshark on the ToR\'s fabric interface (pcap µs stamps). All are the same machine\'s wall clock.',
+    '  Percentiles are nearest-rank; each leg\'s p50/p99 is taken on its own, so the parts need not add up to the whole.',
+    '',
+  ].join('\n');
+  writeFileSync(OUT, md);
+  process.stdout.write(md);
+  say(`written to ${OUT}`);
+  if (missed) say("a target was missed: see the summary table");
+  return failures.length > 0 ? 1 : 0;
+}
+
+process.exit(await main());

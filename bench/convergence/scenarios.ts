@@ -1,0 +1,260 @@
+/**
+ * The two convergence scenarios, each in fresh namespaces (`rtc-cvtor-*`, `rtc-cvw-*`):
+ *
+ *   tor (FRR or BIRD, AS 65000, passive)  fab0 203.0.113.1/30 ── fab0 203.0.113.2/30  w (AS 65001)
+ *
+ * - routectl: dockerd and the built agent in `w`; N `--net none` containers created
+ *   first, then started together (parallel `docker start` batches). Per container: the
+ *   docker `start` event (`timeNano`), the agent's host /32 in w's FIB and the /32 in the
+ *   ToR's FIB (`ip -ts monitor route` in each namespace), the agent's `ready` log line,
+ *   and the first completed TCP handshake from the ToR (bench/convergence/prober.ts).
+ *   In both scenarios tshark on the ToR's fabric interface records when each /32's first
+ *   UPDATE arrived (updates.ts).
+ * - Calico: BIRD in `w` configured as calico-node does (calico-bird.ts); a script writes
+ *   the same /32 host routes (`ADDR/32 dev caliN`, one veth per route) into w's kernel
+ *   through one `ip -batch -` fed a line every `spacingMs`; per route: installed in w's
+ *   FIB → in the ToR's FIB, both from `ip -ts monitor route`.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { Lab, exec, startCapture, waitFor, type Netns } from '../../test/lab/harness/index.js';
+import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
+import { startTor, type TorKind } from '../lib/tor.js';
+import { startCalicoBird } from './calico-bird.js';
+import { firstAdds } from './monitor.js';
+import { firstAnnouncements } from './updates.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROUTECTL = join(here, '../../src/cli/routectl.js');
+const PROBER = join(here, 'prober.js');
+
+export const TOR4 = '203.0.113.1';
+export const W4 = '203.0.113.2';
+const TOR6 = '2001:db8:ffff::1';
+const W6 = '2001:db8:ffff::2';
+export const POOL4 = '198.18.0.0/25';
+const ZONE4 = '198.18.0.0/24';
+const POOL6 = '2001:db8:18::/120';
+const ZONE6 = '2001:db8:18::/64';
+
+/** One container (routectl) or one host route (Calico), times in wall-clock ms. */
+export interface Sample {
+  readonly addr: string;
+  readonly dockerEvent?: number;
+  /** The agent's runtime logged `add` (it has the container's details from dockerd). */
+  readonly agentAdd?: number;
+  /** The agent logged `ready` (addresses, veth, host routes, policy set, advertised). */
+  readonly agentReady?: number;
+  readonly hostRoute?: number;
+  /** The first UPDATE announcing the /32, as captured on the ToR's fabric interface. */
+  readonly update?: number;
+  readonly torFib?: number;
+  readonly reach?: number;
+}
+
+export interface ScenarioResult {
+  readonly tor: TorKind;
+  readonly worker: 'routectl' | 'calico-bird';
+  readonly samples: readonly Sample[];
+  /** First to last docker start event (routectl) or first to last host route (Calico), ms. */
+  readonly spreadMs: number;
+  readonly notes: readonly string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const say = (s: string): void => void process.stderr.write(`${s}\n`);
+
+async function topology(lab: Lab): Promise<{ tor: Netns; w: Netns }> {
+  const tor = await lab.netns('cvtor');
+  const w = await lab.netns('cvw');
+  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
+  // Proxy ARP for 169.254.1.1 needs a default route on the worker (DESIGN.md).
+  await w.addRoute('default', { via: TOR4 });
+  await w.addRoute('default', { via: TOR6 });
+  return { tor, w };
+}
+
+/** The prober in the ToR namespace; resolves once its `ip monitor` is listening. */
+async function startProber(tor: Netns, probePort: number | null): Promise<string> {
+  const log = join(tor.lab.dir, 'tor-prober.log');
+  tor.spawn([process.execPath, PROBER, ...(probePort === null ? [] : ['--probe', String(probePort)])], { log: 'tor-prober.log' });
+  await waitFor(() => readFileSync(log, 'utf8').includes('READY'), { what: 'prober ready', timeoutMs: 10_000, intervalMs: 20 });
+  // `ip monitor` subscribes right after it starts; give it a moment before anything changes.
+  await sleep(300);
+  return log;
+}
+
+function startWorkerMonitor(w: Netns): string {
+  w.spawn(['ip', '-ts', '-4', 'monitor', 'route'], { log: 'w-monitor.log', env: { ...process.env, TZ: 'UTC' } });
+  return join(w.lab.dir, 'w-monitor.log');
+}
+
+function reachTimes(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^REACH (\S+) (\S+)$/gm)) if (!out.has(m[1]!)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+async function torEstablished(t: Awaited<ReturnType<typeof startTor>>): Promise<void> {
+  await waitFor(async () => (await t.establishedAt()) !== null, { what: `${t.label} ToR Established with the worker`, timeoutMs: 40_000, intervalMs: 100 });
+}
+
+async function parallel<T>(items: readonly T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
+  const q = [...items];
+  await Promise.all(Array.from({ length: width }, async () => {
+    for (let x = q.shift(); x !== undefined; x = q.shift()) await fn(x);
+  }));
+}
+
+/** routectl: N containers started together; see the file header. */
+export async function runRoutectl(torKind: TorKind, n: number): Promise<ScenarioResult> {
+  const lab = await Lab.create();
+  let dockerd: Dockerd | undefined;
+  const notes: string[] = [];
+  try {
+    const { tor, w } = await topology(lab);
+    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001 });
+    // Before the session exists: the pcap reader reassembles each direction from its SYN.
+    const cap = await startCapture(tor, 'fab0', join(lab.dir, 'tor.pcap'));
+    dockerd = await startDockerd(w);
+    await dockerd.importBusybox();
+    const dir = join(lab.dir, 'agent');
+    await exec(['mkdir', '-p', join(dir, 'store')]);
+    const cfg = join(dir, 'agent.yaml');
+    writeFileSync(cfg, stringify({
+      node: 'w1',
+      routerId: W4,
+      asn: 65001,
+      bgp: { listen: { address: '::', port: 0 }, holdTime: 90, connectRetryTime: 1, peers: [{ address: TOR4, asn: 65000 }] },
+      pools: [{ cidr: POOL4, zone: 'bench' }, { cidr: POOL6, zone: 'bench' }],
+      runtime: { docker: { socket: dockerd.sock } },
+      store: { local: { path: join(dir, 'store') } },
+      api: { socket: join(dir, 'routectl.sock') },
+      metrics: { listen: '127.0.0.1:9273' },
+      // The ToR (in no zone: `world`) must reach the containers' httpd through the zone policy.
+      zones: [{ name: 'bench', cidrs: [ZONE4, ZONE6], ingress: [{ from: 'world', ports: ['tcp/80'] }] }],
+    }));
+    w.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' });
+    await torEstablished(t);
+    const names = Array.from({ length: n }, (_, i) => `b${String(i).padStart(3, '0')}`);
+    await parallel(names, 4, async (name) => {
+      await dockerd!.docker(['create', '--net', 'none', '--name', name, '--label', 'routectl.zone=bench', BUSYBOX_IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www']);
+    });
+    const proberLog = await startProber(tor, 80);
+    const wMon = startWorkerMonitor(w);
+    await sleep(300);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    say(`  ${torKind}/routectl: starting ${n} containers`);
+    const batches = Array.from({ length: Math.ceil(n / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
+    await Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
+    const routectl = (args: string[]) => w.exec([process.execPath, ROUTECTL, ...args, '--socket', join(dir, 'routectl.sock')], { timeoutMs: 20_000 });
+    type Ep = { id: string; name: string | null; ipv4: string | null; state: string };
+    const eps = await waitFor(async () => {
+      const r = await routectl(['endpoints', '--json']);
+      const list = (JSON.parse(r.stdout) as { endpoints: Ep[] }).endpoints;
+      return list.filter((e) => e.state === 'ready').length === n ? list : undefined;
+    }, { what: `${n} endpoints ready`, timeoutMs: 120_000, intervalMs: 250 });
+    const addrs = eps.map((e) => e.ipv4!);
+    await waitFor(() => {
+      const r = reachTimes(readFileSync(proberLog, 'utf8'));
+      return addrs.every((a) => r.has(a));
+    }, { what: 'every container reachable from the ToR', timeoutMs: 60_000, intervalMs: 200 });
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const ev = await dockerd.docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{json .}}']);
+    const started = new Map<string, number>();
+    for (const l of ev.split('\n').filter(Boolean)) {
+      const e = JSON.parse(l) as { id: string; timeNano: number };
+      // timeNano exceeds 2^53, so JSON.parse rounds it (by ~256 ns): far below what is measured.
+      started.set(e.id, e.timeNano / 1e6);
+    }
+    await cap.stop();
+    const updates = firstAnnouncements(cap.file, W4);
+    const host = firstAdds(readFileSync(wMon, 'utf8'), (l) => / dev rtc/.test(l));
+    const torFib = firstAdds(readFileSync(proberLog, 'utf8'));
+    const reach = reachTimes(readFileSync(proberLog, 'utf8'));
+    const ready = new Map<string, number>();
+    const added = new Map<string, number>();
+    for (const l of readFileSync(join(lab.dir, 'agent.log'), 'utf8').split('\n')) {
+      if (l.includes('"event":"ready"')) {
+        const j = JSON.parse(l) as { id: string; time: string };
+        ready.set(j.id, Date.parse(j.time));
+      } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
+        const j = JSON.parse(l) as { container: string; time: string };
+        if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
+      }
+    }
+    const samples: Sample[] = eps.map((e) => ({
+      addr: e.ipv4!,
+      dockerEvent: started.get(e.id),
+      agentAdd: added.get(e.id),
+      agentReady: ready.get(e.id),
+      hostRoute: host.get(e.ipv4!)?.atMs,
+      update: updates.get(e.ipv4!),
+      torFib: torFib.get(e.ipv4!)?.atMs,
+      reach: reach.get(e.ipv4!),
+    }));
+    const starts = [...started.values()];
+    notes.push(`${started.size} start events, ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
+    return { tor: torKind, worker: 'routectl', samples, spreadMs: Math.max(...starts) - Math.min(...starts), notes };
+  } finally {
+    await dockerd?.cleanup().catch((e: unknown) => say(`dockerd cleanup: ${String(e)}`));
+    await lab.cleanup();
+  }
+}
+
+/**
+ * Calico: BIRD learning the same host routes from the kernel; see the file header.
+ * `offsets[i]` is when (ms after the first) `addrs[i]` is written: the routectl run's own
+ * host-route timing is replayed, so both speakers and the ToR see the same arrival pattern
+ * (FRR's processing batches what arrives close together).
+ */
+export async function runCalico(torKind: TorKind, addrs: readonly string[], offsets: readonly number[]): Promise<ScenarioResult> {
+  const lab = await Lab.create();
+  try {
+    const { tor, w } = await topology(lab);
+    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001 });
+    // Before the session exists: the pcap reader reassembles each direction from its SYN.
+    const cap = await startCapture(tor, 'fab0', join(lab.dir, 'tor.pcap'));
+    // One workload interface per route, as Felix has one cali* veth per pod.
+    const links = addrs.flatMap((_, i) => [`link add cali${i} type veth peer name calp${i}`, `link set cali${i} up`, `link set calp${i} up`]);
+    const batch = join(lab.dir, 'links.batch');
+    writeFileSync(batch, `${links.join('\n')}\n`);
+    await w.ip(['-batch', batch]);
+    await startCalicoBird(w, { routerId: W4, asn: 65001, tor: TOR4, torAsn: 65000, pools: [ZONE4], ifPattern: 'cal*' });
+    await torEstablished(t);
+    const proberLog = await startProber(tor, null);
+    const wMon = startWorkerMonitor(w);
+    await sleep(300);
+    say(`  ${torKind}/calico-bird: installing ${addrs.length} host routes over ${Math.round(Math.max(0, ...offsets))} ms`);
+    const feeder = spawn('ip', ['-n', w.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    feeder.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number | null>((r) => feeder.once('exit', r));
+    const order = addrs.map((a, i) => ({ a, i, at: offsets[i] ?? 0 })).sort((x, y) => x.at - y.at);
+    const t0 = performance.now();
+    for (const { a, i, at } of order) {
+      const wait = at - (performance.now() - t0);
+      if (wait > 0.5) await sleep(wait);
+      feeder.stdin.write(`route add ${a}/32 dev cali${i}\n`);
+    }
+    feeder.stdin.end();
+    const code = await done;
+    if (code !== 0) throw new Error(`ip -batch failed (${code}): ${err}`);
+    await waitFor(() => {
+      const fib = firstAdds(readFileSync(proberLog, 'utf8'));
+      return addrs.every((a) => fib.has(a));
+    }, { what: 'every host route in the ToR FIB', timeoutMs: 30_000, intervalMs: 100 });
+    await cap.stop();
+    const updates = firstAnnouncements(cap.file, W4);
+    const host = firstAdds(readFileSync(wMon, 'utf8'), (l) => / dev cali/.test(l));
+    const torFib = firstAdds(readFileSync(proberLog, 'utf8'));
+    const samples = addrs.map((a) => ({ addr: a, hostRoute: host.get(a)?.atMs, update: updates.get(a), torFib: torFib.get(a)?.atMs }));
+    const hs = samples.map((s) => s.hostRoute).filter((x): x is number => x !== undefined);
+    return { tor: torKind, worker: 'calico-bird', samples, spreadMs: Math.max(...hs) - Math.min(...hs), notes: [`${host.size} host routes and ${torFib.size} ToR FIB entries seen`] };
+  } finally {
+    await lab.cleanup();
+  }
+}
