@@ -143,7 +143,11 @@ async function main(): Promise<number> {
       `${ms(e2e?.p99)} ${e2eOk ? '(met)' : '(missed)'}`,
     ]);
   }
-  const spreads = [...results.entries()].map(([k, r]) => `${k}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}`);
+  const spreads = [...results.entries()].map(([k, r]) => {
+    const ph = Object.entries(r.phases ?? {}).map(([name, xs]) => `${name.replace(/Ms$/, '')} ${percentile(xs, 50).toFixed(1)}/${percentile(xs, 99).toFixed(1)} ms`);
+    const phText = ph.length > 0 ? `; the agent's own per-endpoint phases (\`ready\` log, p50/p99): ${ph.join(', ')}` : '';
+    return `${k}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}${phText}`;
+  });
   const md = [
     '# Convergence: container start → route in the ToR FIB',
     '',

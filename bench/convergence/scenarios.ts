@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Lab, exec, startCapture, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
+import { cpuMs } from '../lib/cpu.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 import { startCalicoBird } from './calico-bird.js';
 import { firstAdds } from './monitor.js';
@@ -62,6 +63,8 @@ export interface ScenarioResult {
   /** First to last docker start event (routectl) or first to last host route (Calico), ms. */
   readonly spreadMs: number;
   readonly notes: readonly string[];
+  /** routectl: the agent's per-endpoint phases from its `ready` log lines (ms), by name. */
+  readonly phases?: Readonly<Record<string, readonly number[]>>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -137,7 +140,8 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
       // The ToR (in no zone: `world`) must reach the containers' httpd through the zone policy.
       zones: [{ name: 'bench', cidrs: [ZONE4, ZONE6], ingress: [{ from: 'world', ports: ['tcp/80'] }] }],
     }));
-    w.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' });
+    // `ip netns exec` execs node in place: this PID is the agent's.
+    const agentPid = w.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' }).pid ?? 0;
     await torEstablished(t);
     const names = Array.from({ length: n }, (_, i) => `b${String(i).padStart(3, '0')}`);
     await parallel(names, 4, async (name) => {
@@ -148,6 +152,7 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
     await sleep(300);
     const since = Math.floor(Date.now() / 1000) - 1;
     say(`  ${torKind}/routectl: starting ${n} containers`);
+    const cpu0 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0) };
     const batches = Array.from({ length: Math.ceil(n / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
     await Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
     const routectl = (args: string[]) => w.exec([process.execPath, ROUTECTL, ...args, '--socket', join(dir, 'routectl.sock')], { timeoutMs: 20_000 });
@@ -162,6 +167,7 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
       const r = reachTimes(readFileSync(proberLog, 'utf8'));
       return addrs.every((a) => r.has(a));
     }, { what: 'every container reachable from the ToR', timeoutMs: 60_000, intervalMs: 200 });
+    const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0) };
     const until = Math.ceil(Date.now() / 1000) + 1;
     const ev = await dockerd.docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{json .}}']);
     const started = new Map<string, number>();
@@ -177,10 +183,12 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
     const reach = reachTimes(readFileSync(proberLog, 'utf8'));
     const ready = new Map<string, number>();
     const added = new Map<string, number>();
+    const phases: Record<string, number[]> = {};
     for (const l of readFileSync(join(lab.dir, 'agent.log'), 'utf8').split('\n')) {
       if (l.includes('"event":"ready"')) {
-        const j = JSON.parse(l) as { id: string; time: string };
+        const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
+        for (const k of ['allocMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
         const j = JSON.parse(l) as { container: string; time: string };
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
@@ -198,7 +206,8 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
     }));
     const starts = [...started.values()];
     notes.push(`${started.size} start events, ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
-    return { tor: torKind, worker: 'routectl', samples, spreadMs: Math.max(...starts) - Math.min(...starts), notes };
+    notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
+    return { tor: torKind, worker: 'routectl', samples, spreadMs: Math.max(...starts) - Math.min(...starts), notes, phases };
   } finally {
     await dockerd?.cleanup().catch((e: unknown) => say(`dockerd cleanup: ${String(e)}`));
     await lab.cleanup();
