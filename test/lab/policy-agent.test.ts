@@ -293,6 +293,11 @@ describe('zone policy enforced by the agent (two workers, real dockerd, FRR ToR)
     // The text form names the same rules.
     const text = (await agents[0]!.cli(['policy', 'show'])).stdout;
     expect(text).toMatch(/dmz\s+backend\s+any\s+deny\s+[1-9]\d*/);
+    const deny = await agents[0]!.cli(['policy', 'check', 'dmz1', 'backend1', 'tcp/5432']);
+    const allow = await agents[0]!.cli(['policy', 'check', 'world', 'dmz1', 'tcp/80']);
+    expect([deny.code, allow.code]).toEqual([1, 0]);
+    expect(deny.stdout).toMatch(/^DENY .*\n  rule: +deny dmz->backend\n/);
+    console.log(`$ routectl policy show\n${text}\n$ routectl policy check dmz1 backend1 tcp/5432\n${deny.stdout}$ routectl policy check world dmz1 tcp/80\n${allow.stdout}`);
     // And the drop counts are metrics.
     const metrics = await ws[0]!.run([process.execPath, '-e', "fetch('http://127.0.0.1:9273/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
     const m = /routectl_policy_drops_total\{from="dmz",to="backend"\} (\d+)/.exec(metrics);
