@@ -29,7 +29,7 @@ import { createLogger, peerLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import type { Executor } from '../policy/exec.js';
 import { policyRoutes } from './api/policy.js';
-import { AgentPolicy, PolicyLookupError, disabledPolicyView, hostPolicy, modelOf } from './policy/index.js';
+import { AgentPolicy, hostPolicy, modelOf, policyHandlers } from './policy/index.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
 // ---------------------------------------------------------------------------
@@ -386,18 +386,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
 
   let api: ApiServer;
   try {
-    const policyApi = policyRoutes({
-      show: () => (policy ? policy.show() : Promise.resolve(disabledPolicyView())),
-      check(src, dst, traffic) {
-        if (!policy?.enabled) throw new ApiError(409, 'no_policy', 'no zone policy is enforced on this worker (no zones configured)');
-        try {
-          return policy.check(src, dst, traffic, containers?.controller.list() ?? []);
-        } catch (err) {
-          if (err instanceof PolicyLookupError) throw new ApiError(err.status, err.status === 404 ? 'unknown' : 'bad_request', err.message);
-          throw err;
-        }
-      },
-    });
+    const policyApi = policyRoutes(policyHandlers(policy, () => containers?.controller.list() ?? []));
     const cni = await startCni({ containers, cfg: () => cfg, peers: () => speaker.peerStatus(), uptimeSeconds: () => (now() - startedAt) / 1000, log, ...(opts.cniInspector ? { inspector: opts.cniInspector } : {}) });
     api = await startApiServer(cfg.api.socket, handlers, { log, routes: [...extraRoutes, ...policyApi, ...cni.routes] });
   } catch (err) {
