@@ -14,7 +14,8 @@
  * with the conflist from deploy/podman/; the plugin asks the agent over its socket.
  *
  * Shows, each step asserted: containers reachable from the ToR over IPv4 and IPv6 (ping
- * and HTTP over TCP), the addresses podman reports being the agent's; `podman rm` → DEL →
+ * and HTTP over TCP) and in their zone policy (anti-spoofing set members), the addresses
+ * podman reports being the agent's; `podman rm` → DEL →
  * routes withdrawn from the ToR, veth, host routes and allocation gone; the container's
  * netns destroyed before DEL → DEL still succeeds and frees the address; and the same
  * plugin driven by a libcni client (bench/cni/cnitool, built with Debian's
@@ -162,6 +163,17 @@ async function workerOwn(): Promise<{ routes: string[]; links: string[] }> {
   return { routes: [...r4.keys(), ...r6.keys()].sort(), links: links.sort() };
 }
 
+/** Members of the zone policy's anti-spoofing sets (address,host veth), both families. */
+async function policyMembers(): Promise<string[]> {
+  const out: string[] = [];
+  for (const set of ['rtc-ep-4', 'rtc-ep-6']) {
+    const r = await w.exec(['ipset', 'list', set]);
+    if (r.code !== 0) throw new Error(`ipset list ${set}: ${r.stderr}`);
+    out.push(...r.stdout.split('\n').slice(r.stdout.split('\n').indexOf('Members:') + 1).map((l) => l.trim()).filter(Boolean));
+  }
+  return out;
+}
+
 async function ping(addr: string): Promise<boolean> {
   const r = await tor.exec(['busybox', addr.includes(':') ? 'ping6' : 'ping', '-c', '1', '-W', '2', addr], { timeoutMs: 10_000 });
   return r.code === 0;
@@ -263,6 +275,12 @@ describe('routectl-cni driven by podman (CNI backend) and a libcni client', () =
     const own = await workerOwn();
     expect(own.links).toEqual([...pods.values()].map((p) => p.endpoint.hostVeth).sort());
     expect(own.routes).toHaveLength(6);
+    // In its zone's policy: each address bound to its own veth (anti-spoofing members).
+    const members = await policyMembers();
+    for (const p of pods.values()) {
+      expect(members).toContain(`${p.ipv4},${p.endpoint.hostVeth}`);
+      expect(members).toContain(`${p.ipv6},${p.endpoint.hostVeth}`);
+    }
     // The container side is what the result said: eth0 with the /32, default via 169.254.1.1.
     const p1 = pods.get('p1')!;
     const inside = await exec(['nsenter', `--net=${p1.sandbox}`, 'ip', '-4', 'route', 'show']);
@@ -277,6 +295,7 @@ describe('routectl-cni driven by podman (CNI backend) and a libcni client', () =
     expect(own.links).not.toContain(p3.endpoint.hostVeth);
     expect(own.routes).not.toContain(`${p3.ipv4}/32`);
     expect(ipamEndpointIds()).not.toContain(p3.endpoint.id);
+    expect((await policyMembers()).some((m) => m.startsWith(`${p3.ipv4},`))).toBe(false);
     expect(agent!.logLines().some((l) => l.op === 'cni' && l.event === 'del' && l.container === p3.id)).toBe(true);
     expect(await ping(p3.ipv4)).toBe(false);
     pods.delete('p3');
