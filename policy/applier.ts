@@ -92,6 +92,7 @@ export class PolicyApplier {
   private host: HostPolicy;
   private model: PolicyModel | undefined;
   private endpoints: readonly Endpoint[] = [];
+  private readonly compiledByGen = new Map<Generation, Compiled>();
   /** Serialises kernel writes: apply, endpoint add/remove and remove never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -104,10 +105,12 @@ export class PolicyApplier {
   /** Replaces the desired state; nothing happens in the kernel until apply(). */
   setDesired(model: PolicyModel, endpoints: readonly Endpoint[], host?: HostPolicy): void {
     // Compile once now so a bad input fails here, at the caller, not later in apply().
-    compile({ model, endpoints, host: host ?? this.host });
+    const first = compile({ model, endpoints, host: host ?? this.host });
     this.model = model;
     this.endpoints = [...endpoints];
     if (host) this.host = host;
+    this.compiledByGen.clear();
+    this.compiledByGen.set(first.generation, first);
   }
 
   /** Brings the kernel to the desired state (a reconcile: does nothing when it already matches). */
@@ -119,7 +122,7 @@ export class PolicyApplier {
   async diff(): Promise<string[]> {
     const model = this.requireModel();
     const k = await this.readKernel();
-    const want = compile({ model, endpoints: this.endpoints, host: this.host, generation: k.v4.generation ?? k.v6.generation ?? 'a' });
+    const want = this.compiled(model, k.v4.generation ?? k.v6.generation ?? 'a');
     return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true)];
   }
 
@@ -127,6 +130,7 @@ export class PolicyApplier {
   addEndpoint(ep: Endpoint): Promise<void> {
     return this.serial(async () => {
       this.endpoints = [...this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth), ep];
+      this.compiledByGen.clear();
       await this.ipsetBatch(this.endpointLines(ep, 'add'));
     });
   }
@@ -135,6 +139,7 @@ export class PolicyApplier {
   removeEndpoint(ep: Endpoint): Promise<void> {
     return this.serial(async () => {
       this.endpoints = this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth);
+      this.compiledByGen.clear();
       await this.ipsetBatch(this.endpointLines(ep, 'del'));
     });
   }
@@ -223,12 +228,26 @@ export class PolicyApplier {
     return drift;
   }
 
+  /**
+   * The desired state compiled for one generation, kept until the desired state changes:
+   * with 10k endpoints a compile costs a noticeable fraction of a second, and a model
+   * change needs the live generation (to compare) and the other one (to switch to).
+   */
+  private compiled(model: PolicyModel, generation: Generation): Compiled {
+    let c = this.compiledByGen.get(generation);
+    if (!c) {
+      c = compile({ model, endpoints: this.endpoints, host: this.host, generation });
+      this.compiledByGen.set(generation, c);
+    }
+    return c;
+  }
+
   private async applyNow(): Promise<ApplyResult> {
     const started = performance.now();
     const model = this.requireModel();
     const k = await this.readKernel();
     const live = k.v4.generation ?? k.v6.generation;
-    const same = compile({ model, endpoints: this.endpoints, host: this.host, generation: live ?? 'a' });
+    const same = this.compiled(model, live ?? 'a');
     const drift = [...this.ruleDrift(k, same), ...this.setDrift(k, same, false)];
 
     if (drift.length === 0) {
@@ -241,7 +260,7 @@ export class PolicyApplier {
 
     // Anything else differs: build the other generation beside the live one and switch.
     const gen = live === undefined ? 'a' : otherGeneration(live);
-    const next = compile({ model, endpoints: this.endpoints, host: this.host, generation: gen });
+    const next = this.compiled(model, gen);
     try {
       await mustRun(this.exec, [this.cmd.ipset, 'restore'], next.ipsetRestore);
       await this.restoreFamily(this.cmd.iptablesRestore, next.v4, k.v4);
