@@ -8,4 +8,4 @@ bash scripts/setup.sh
 npm run lint
 npm run typecheck
 npx vitest run --project unit
-npx vitest run --project lab
+RTC_REQUIRE_CNITOOL=1 npx vitest run --project lab
