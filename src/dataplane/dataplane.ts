@@ -8,9 +8,18 @@
  * is idempotent (CNI DEL: "already gone" is success). Repair path: `apply()` — called
  * periodically, at start, and by `watch()` when a netlink notification shows drift —
  * recreates missing veths, sets downed ones up, re-adds deleted routes, and removes own
- * links and routes nobody wants any more. Every public operation runs one at a time.
+ * links and routes nobody wants any more.
+ *
+ * Concurrency (locks.ts): adds and removes of different endpoints run at the same time —
+ * each is a handful of netlink requests and one helper process, mostly waiting — while
+ * two operations on one endpoint id or one host interface name run in call order. apply()
+ * and listOwn() are exclusive: they wait for the endpoint operations in flight and hold
+ * back new ones, so a full reconcile always diffs a kernel nobody else is changing.
+ * `desired` is replaced, never mutated (copy on write), and every check-and-set on it
+ * happens without an await in between, so concurrent adds cannot lose each other's entry.
  */
 import { DataplaneError, isGone, KernelError } from './errors.js';
+import { KeyedSerializer, RwGate } from './locks.js';
 import type { Kernel, KernelEvent, KernelLink, KernelRoute, RouteSpec } from './kernel.js';
 import {
   blackholeRoute,
@@ -78,8 +87,10 @@ export class Dataplane {
   /** Replaced, never mutated in place (copy on write), so caches can key on identity. */
   private desired = new Map<string, EndpointPlumbing>();
   private blackholes: RouteSpec[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
-  private initialized = false;
+  private readonly gate = new RwGate();
+  private readonly perEndpoint = new KeyedSerializer();
+  /** worker sysctls, written once (shared by concurrent first adds; retried after a failure) */
+  private initializing: Promise<void> | undefined;
   /** host links being created or removed right now: their notifications are ours, not drift */
   private readonly busy = new Set<string>();
   private readonly concurrency: number;
@@ -117,27 +128,30 @@ export class Dataplane {
     return [...this.desired.values()];
   }
 
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /** One endpoint's operation: in call order with others on the same id or host interface, concurrent otherwise. */
+  private endpointOp<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    return this.perEndpoint.run(keys, () => this.gate.shared(fn));
   }
 
   /** Worker-level settings, in the agent's own namespace only. */
-  private async init(): Promise<void> {
-    if (this.initialized) return;
-    for (const [path, value] of WORKER_SYSCTLS) {
-      try {
-        await this.kernel.writeSysctl(path, value);
-      } catch (cause) {
-        throw new DataplaneError(`enable forwarding (${path})`, { cause });
+  private init(): Promise<void> {
+    this.initializing ??= (async () => {
+      for (const [path, value] of WORKER_SYSCTLS) {
+        try {
+          await this.kernel.writeSysctl(path, value);
+        } catch (cause) {
+          throw new DataplaneError(`enable forwarding (${path})`, { cause });
+        }
       }
-    }
-    this.initialized = true;
+    })().catch((err: unknown) => {
+      this.initializing = undefined;
+      throw err;
+    });
+    return this.initializing;
   }
 
   apply(): Promise<ApplyReport> {
-    return this.serialize(() => this.applyNow());
+    return this.gate.exclusive(() => this.applyNow());
   }
 
   /** Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is left. */
@@ -147,7 +161,7 @@ export class Dataplane {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.serialize(async () => {
+    return this.endpointOp([`id:${e.id}`, `if:${e.hostIfName}`], async () => {
       await this.init();
       for (const other of this.desired.values()) {
         if (other.id !== e.id && other.hostIfName === e.hostIfName) {
@@ -181,7 +195,10 @@ export class Dataplane {
 
   /** Removes the endpoint's veth (and with it its routes, its container side). Already gone is success. */
   removeEndpoint(id: string): Promise<void> {
-    return this.serialize(async () => {
+    const keys = [`id:${id}`, `if:${hostIfNameFor(id)}`];
+    const named = this.desired.get(id)?.hostIfName;
+    if (named !== undefined) keys.push(`if:${named}`);
+    return this.endpointOp(keys, async () => {
       const e = this.desired.get(id);
       const name = e?.hostIfName ?? hostIfNameFor(id);
       if (this.desired.has(id)) {
@@ -204,7 +221,7 @@ export class Dataplane {
   }
 
   listOwn(): Promise<OwnState> {
-    return this.serialize(async () => ({
+    return this.gate.exclusive(async () => ({
       links: (await this.kernel.listLinks()).filter((l) => l.name.startsWith(HOST_IF_PREFIX)),
       routes: (await this.kernel.listRoutes()).filter((r) => r.protocol === RTPROT_ROUTECTL),
     }));

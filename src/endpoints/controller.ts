@@ -5,19 +5,25 @@
  * Desired state is a map id → EndpointSpec, set by `sync()` (the runtime's full list),
  * `add()` and `remove()`. Each change schedules `converge(id)`, which compares what is
  * wanted for that id with what it has done for it and does the difference:
- *   setup:    IPAM allocate (fixed addresses honoured) → dataplane addEndpoint (veth into
- *             /proc/<pid>/ns/net, host routes) → advertise the /32 and /128 the moment the
- *             host routes are in (or, for an `aggregate: true` pool, the host's block with
- *             a blackhole route for it, and no host prefix) → ready.
- *             A failing step undoes the earlier ones (the allocation is released), and the
- *             endpoint shows state 'error' with the reason: nothing is left half-done.
+ *   setup:    IPAM allocate (fixed addresses honoured) → zone policy: the address and the
+ *             host veth's name into the anti-spoofing set (an ipset element; the veth need
+ *             not exist yet) → dataplane addEndpoint (veth into /proc/<pid>/ns/net, its
+ *             container side, and the host routes as the very last kernel change) →
+ *             advertise the /32 and /128 in the same tick the host routes are in (or, for
+ *             an `aggregate: true` pool, the host's block with a blackhole route for it,
+ *             and no host prefix) → ready. So nothing stands between the host route and
+ *             the UPDATE, and the container's first packet already meets its set entry.
+ *             A failing step undoes the earlier ones (set entry removed, allocation
+ *             released), and the endpoint shows state 'error' with the reason: nothing is
+ *             left half-done.
  *   teardown: withdraw → dataplane removeEndpoint → IPAM release.
  *   re-plumb: same addresses, new PID (the container was restarted): a new veth, the
  *             allocation and the advertisements kept.
  * Converges of one id run one at a time, in order (a remove during an add waits for it);
  * a converge that has not started yet is not queued twice, since it reads the desired
  * state when it starts — so any interleaving of add/remove/sync ends in the same state.
- * Different ids run in parallel, at most `concurrency` at once.
+ * Different ids run in parallel, at most `concurrency` at once (the dataplane serializes
+ * only operations on the same endpoint, so this bound is the only one on the path).
  *
  * Start: the first `sync()` adopts what the kernel already has. The allocations of the
  * listed containers are taken again from the store (allocate is idempotent), the whole
@@ -48,7 +54,7 @@ export interface EndpointControllerOptions {
   /** Zone policy: endpoint add/remove become ipset element changes (absent: no policy). */
   readonly policy?: PolicyPort;
   readonly log?: Logger;
-  /** Endpoints wired at the same time (default 4). */
+  /** Endpoints wired at the same time (default 16). */
   readonly concurrency?: number;
   /** Full repair pass period in ms (default 60 000); 0 = none (tests drive reconcile()). */
   readonly reconcileIntervalMs?: number;
@@ -91,6 +97,13 @@ export function containerMac(id: string): string {
 }
 
 const DEFAULT_SOURCE = 'docker';
+
+/**
+ * Endpoints converged at once. Each one mostly waits (the store's write, the policy's
+ * ipset helper, the container-side helper process, netlink acks), so a burst of
+ * container starts is cleared by overlapping those waits rather than queueing behind them.
+ */
+export const DEFAULT_CONCURRENCY = 16;
 
 /** Same namespace and interface: a new pid or netns path means a new veth. */
 function samePlace(a: EndpointSpec, b: EndpointSpec): boolean {
@@ -138,7 +151,7 @@ export class EndpointController {
 
   constructor(private readonly opts: EndpointControllerOptions) {
     this.log = (opts.log ?? pino({ level: 'silent' })).child({ op: 'endpoints' });
-    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
     this.intervalMs = opts.reconcileIntervalMs ?? 60_000;
     this.watchDrift = opts.watchDrift ?? true;
     this.ifName = opts.ifName ?? 'eth0';
@@ -359,24 +372,30 @@ export class EndpointController {
     }
     const t1 = this.now();
     const plumbing = this.plumbingFor(spec, alloc);
+    const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
+    // Into the anti-spoofing set first: the element is (address, host veth name), which the
+    // kernel accepts before the veth exists, and until it is there the policy drops the
+    // container's packets (fail closed). Done before the plumbing, it is off the path
+    // between the host route and the advertisement. A failure is repaired by the policy's pass.
+    await this.policyCall('add', ref);
+    const t2 = this.now();
     try {
       await this.opts.dataplane.addEndpoint(plumbing);
     } catch (err) {
-      // Roll back: the dataplane has undone its part; give the addresses back.
+      // Roll back: the dataplane has undone its part; take the set entry out, give the addresses back.
+      await this.policyCall('remove', ref);
       await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
       this.fail(spec, 'plumb', err);
       return;
     }
-    // Into the anti-spoofing set before the routes are advertised; until then the policy
-    // drops the container's packets (fail closed). A failure is repaired by the policy's pass.
-    await this.policyCall('add', policyRef(spec.id, plumbing.hostIfName, alloc));
-    const t2 = this.now();
-    // Advertised the moment the host routes are in.
+    // The host routes were the last kernel change: advertised in the same tick, before any
+    // other await (the speaker sends from its own setImmediate pump).
     const hostPrefixes = this.hostPrefixes(alloc);
     this.opts.advertiser.add(hostPrefixes);
+    const t3 = this.now();
     this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
     if (this.usesAggregate(alloc)) await this.refreshBlocks();
-    const t3 = this.now();
+    const t4 = this.now();
     this.setStatus(spec.id, 'ready', null);
     this.log.info(
       {
@@ -389,9 +408,10 @@ export class EndpointController {
         hostVeth: plumbing.hostIfName,
         advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
         allocMs: round(t1 - t0),
-        plumbMs: round(t2 - t1),
-        advertiseMs: round(t3 - t2),
-        totalMs: round(t3 - t0),
+        policyMs: round(t2 - t1),
+        plumbMs: round(t3 - t2),
+        advertiseMs: round(t4 - t3),
+        totalMs: round(t4 - t0),
       },
       `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
     );
@@ -437,15 +457,18 @@ export class EndpointController {
   private async replumb(have: Wired, want: EndpointSpec): Promise<void> {
     const plumbing = this.plumbingFor(want, have.alloc);
     this.setStatus(want.id, 'pending', null);
+    // Same order as setup: set entry (same id → same host veth name, so usually already
+    // there: -exist), then the plumbing with the host routes last.
+    await this.policyCall('add', policyRef(want.id, plumbing.hostIfName, have.alloc));
     try {
       await this.opts.dataplane.addEndpoint(plumbing);
     } catch (err) {
-      // The old namespace is gone with the old process: nothing of it is worth keeping.
+      // The old namespace is gone with the old process: nothing of it is worth keeping
+      // (teardown also takes the set entry out).
       await this.teardown(have);
       this.fail(want, 'plumb', err);
       return;
     }
-    await this.policyCall('add', policyRef(want.id, plumbing.hostIfName, have.alloc));
     this.wired.set(want.id, { ...have, spec: want, plumbing });
     this.setStatus(want.id, 'ready', null);
     this.log.info({ event: 'replumbed', id: want.id, name: want.name, pid: want.pid }, `container ${want.name} restarted: veth rebuilt, addresses kept`);

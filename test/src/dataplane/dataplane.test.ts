@@ -336,3 +336,113 @@ describe('Dataplane state sequences', () => {
     );
   });
 });
+
+/**
+ * Endpoint operations of different endpoints run concurrently; those of one endpoint run
+ * in call order; apply() runs alone. With a kernel whose answers arrive after random
+ * event-loop turns, any mix of concurrent adds, removes and applies ends where one clean
+ * apply of the final desired set does.
+ */
+describe('Dataplane concurrency', () => {
+  const N = 24;
+  const many = Array.from({ length: N }, (_, i) => ep(i + 1));
+  function bigWorld(seed: number): { k: FakeKernel; dp: Dataplane } {
+    const { k, dp } = world();
+    for (const e of many) if (!k.containers.has(e.containerNetns.path!)) k.addContainer(e.containerNetns.path!);
+    k.jitter(5, seed);
+    return { k, dp };
+  }
+
+  it('many adds at once overlap in the kernel; an apply() in their midst sees none half-done', async () => {
+    const { k, dp } = bigWorld(7);
+    let addsRunningDuringApply = 0;
+    let applying = false;
+    const configure = k.configureContainer.bind(k);
+    k.configureContainer = async (ns, side) => {
+      if (applying) addsRunningDuringApply++;
+      return configure(ns, side);
+    };
+    const listLinks = k.listLinks.bind(k);
+    k.listLinks = () => {
+      applying = true;
+      return listLinks();
+    };
+    const first = many.slice(0, N / 2).map((e) => dp.addEndpoint(e));
+    const mid = dp.apply().then((r) => {
+      applying = false;
+      return r;
+    });
+    const second = many.slice(N / 2).map((e) => dp.addEndpoint(e));
+    await Promise.all([...first, ...second]);
+    const r = await mid;
+    expect(r.errors).toEqual([]);
+    // Everything the first half plumbed was complete when apply read the kernel: nothing to repair.
+    expect(reportChanged(r)).toBe(false);
+    expect(addsRunningDuringApply).toBe(0);
+    expect(k.maxInFlight('configureContainer')).toBeGreaterThan(2);
+
+    const clean = bigWorld(1);
+    clean.dp.setDesired(many);
+    await clean.dp.apply();
+    expect(k.snapshot()).toEqual(clean.k.snapshot());
+    expect(dp.desiredEndpoints().map((e) => e.id).sort()).toEqual(many.map((e) => e.id).sort());
+  });
+
+  it('operations on one endpoint keep their call order (add, remove, add → there; add, add, remove → gone)', async () => {
+    const { k, dp } = bigWorld(3);
+    const [a, b] = [many[0]!, many[1]!];
+    await Promise.all([dp.addEndpoint(a), dp.removeEndpoint(a.id), dp.addEndpoint(a), dp.addEndpoint(b), dp.addEndpoint(b), dp.removeEndpoint(b.id)]);
+    const links = k.snapshot().links.join('\n');
+    expect(links).toContain(a.hostIfName);
+    expect(links).not.toContain(b.hostIfName);
+    expect(dp.desiredEndpoints().map((e) => e.id)).toEqual([a.id]);
+  });
+
+  it('two endpoints claiming one host interface name: the second waits for the first and is refused', async () => {
+    const { dp } = bigWorld(5);
+    const a = many[0]!;
+    const b = { ...many[1]!, hostIfName: a.hostIfName };
+    const [ra, rb] = await Promise.allSettled([dp.addEndpoint(a), dp.addEndpoint(b)]);
+    expect(ra.status).toBe('fulfilled');
+    expect(rb.status === 'rejected' && String(rb.reason)).toMatch(/belongs to endpoint/);
+    expect(dp.desiredEndpoints().map((e) => e.id)).toEqual([a.id]);
+  });
+
+  type Op = { t: 'add'; n: number } | { t: 'remove'; n: number } | { t: 'apply' } | { t: 'delLink'; n: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ t: fc.constant('add' as const), n: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({ t: fc.constant('remove' as const), n: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({ t: fc.constant('apply' as const) }),
+    fc.record({ t: fc.constant('delLink' as const), n: fc.integer({ min: 1, max: 8 }) }),
+  );
+
+  it('random concurrent histories (nothing awaited in between) converge to the clean state of the final set', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 20 }), fc.subarray([1, 2, 3, 4, 5, 6, 7, 8]), fc.integer({ min: 1, max: 1000 }), async (ops, final, seed) => {
+        const { k, dp } = bigWorld(seed);
+        const pending: Promise<unknown>[] = [];
+        for (const op of ops) {
+          if (op.t === 'add') pending.push(dp.addEndpoint(many[op.n - 1]!).catch(() => undefined));
+          else if (op.t === 'remove') pending.push(dp.removeEndpoint(many[op.n - 1]!.id));
+          else if (op.t === 'apply') pending.push(dp.apply());
+          else k.handDeleteLink(many[op.n - 1]!.hostIfName);
+        }
+        // The final set and its apply are issued while the history is still running.
+        dp.setDesired(final.map((n) => many[n - 1]!));
+        const last = dp.apply();
+        await Promise.all(pending);
+        await last;
+        // Adds that started after setDesired may have put their endpoint back; one more
+        // setDesired + apply once everything is quiet is what the controller's repair does.
+        dp.setDesired(final.map((n) => many[n - 1]!));
+        const r = await dp.apply();
+        expect(r.errors).toEqual([]);
+        const clean = bigWorld(1);
+        clean.dp.setDesired(final.map((n) => many[n - 1]!));
+        await clean.dp.apply();
+        expect(k.snapshot()).toEqual(clean.k.snapshot());
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -47,12 +47,50 @@ export class FakeKernel implements Kernel {
   private nextIndex = 2;
   private listeners = new Set<(e: KernelEvent) => void>();
   private faults: { op: string; code: string; match?: string }[] = [];
+  /** 0: every operation answers after one microtask; n: after 0..n macrotask turns (seeded) */
+  private jitterMax = 0;
+  private seed = 1;
+  private readonly running = new Map<string, number>();
+  private readonly peak = new Map<string, number>();
 
   constructor() {
     this.links.set(1, { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true });
   }
 
   // ---- test hooks ----
+
+  /**
+   * From now on each operation waits 0..maxTurns event-loop turns (a deterministic
+   * sequence from `seed`) before acting, as netlink acks and helper processes do, so
+   * concurrent callers really interleave.
+   */
+  jitter(maxTurns: number, seed = 1): void {
+    this.jitterMax = maxTurns;
+    this.seed = seed;
+  }
+
+  /** The most calls of `op` that were in progress at the same time. */
+  maxInFlight(op: string): number {
+    return this.peak.get(op) ?? 0;
+  }
+
+  private async delay(op: string): Promise<void> {
+    const n = (this.running.get(op) ?? 0) + 1;
+    this.running.set(op, n);
+    this.peak.set(op, Math.max(n, this.peak.get(op) ?? 0));
+    try {
+      await Promise.resolve();
+      if (this.jitterMax === 0) return;
+      // xorshift32: reproducible, so a failing interleaving can be replayed.
+      this.seed ^= this.seed << 13;
+      this.seed ^= this.seed >>> 17;
+      this.seed ^= this.seed << 5;
+      const turns = (this.seed >>> 0) % (this.jitterMax + 1);
+      for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+    } finally {
+      this.running.set(op, (this.running.get(op) ?? 1) - 1);
+    }
+  }
 
   addContainer(path: string, opts: { hasDefaultRoute?: boolean } = {}): void {
     const c: FakeContainer = { links: new Map(), sysctls: new Map() };
@@ -167,7 +205,7 @@ export class FakeKernel implements Kernel {
   }
 
   async createVeth(spec: VethSpec): Promise<number> {
-    await Promise.resolve();
+    await this.delay('createVeth');
     this.log.push(`createVeth ${spec.hostName}`);
     this.fault('createVeth', spec.hostName);
     const ns = nsKey(spec.peerNetns);
@@ -184,7 +222,7 @@ export class FakeKernel implements Kernel {
   }
 
   async setLinkUp(index: number): Promise<void> {
-    await Promise.resolve();
+    await this.delay('setLinkUp');
     this.fault('setLinkUp', String(index));
     const l = this.links.get(index);
     if (!l) throw new KernelError('set link up', 'ENODEV');
@@ -193,7 +231,7 @@ export class FakeKernel implements Kernel {
   }
 
   async deleteLink(index: number): Promise<void> {
-    await Promise.resolve();
+    await this.delay('deleteLink');
     this.log.push(`deleteLink ${this.links.get(index)?.name ?? index}`);
     const l = this.links.get(index);
     if (!l) throw new KernelError('delete link', 'ENODEV');
@@ -201,7 +239,7 @@ export class FakeKernel implements Kernel {
   }
 
   async writeSysctl(path: string, value: string): Promise<void> {
-    await Promise.resolve();
+    await this.delay('writeSysctl');
     this.fault('writeSysctl', path);
     const parts = path.split('/');
     // Per-interface sysctl directories exist only while the interface does.
@@ -212,7 +250,7 @@ export class FakeKernel implements Kernel {
   }
 
   async configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void> {
-    await Promise.resolve();
+    await this.delay('configureContainer');
     this.log.push(`configureContainer ${nsKey(netns)}`);
     this.fault('configureContainer', nsKey(netns));
     const c = this.containers.get(nsKey(netns));
@@ -226,7 +264,7 @@ export class FakeKernel implements Kernel {
   }
 
   async addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
-    await Promise.resolve();
+    await this.delay('addRoutes');
     this.log.push(`addRoutes ${routes.length}`);
     return routes.map((r) => {
       try {
@@ -247,7 +285,7 @@ export class FakeKernel implements Kernel {
   }
 
   async deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
-    await Promise.resolve();
+    await this.delay('deleteRoutes');
     this.log.push(`deleteRoutes ${routes.length}`);
     return routes.map((r) => {
       const cur = this.routes.get(routeId(r));

@@ -56,7 +56,7 @@ class Speaker extends EventEmitter implements SpeakerLike {
   /** The peer 203.0.113.1 was sent everything. */
   routes(q: { view?: 'received' | 'advertised' }): SpeakerRouteView[] {
     if (q.view !== 'advertised') return [];
-    return [...this.set].map((prefix) => ({ prefix, peer: '203.0.113.1', nextHops: [], attributes: {}, accepted: true, reason: null }));
+    return [...this.set].map((prefix) => ({ prefix, family: prefix.includes(':') ? ('ipv6-unicast' as const) : ('ipv4-unicast' as const), view: 'advertised' as const, peer: '203.0.113.1', nextHops: [], attributes: {}, accepted: true, reason: null }));
   }
 }
 

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Dataplane, hostIfNameFor, RTPROT_ROUTECTL } from '../../../src/dataplane/index.js';
+import { Dataplane, hostIfNameFor, reportChanged as reportChangedOf, RTPROT_ROUTECTL } from '../../../src/dataplane/index.js';
 import { Advertisements } from '../../../src/endpoints/advertisements.js';
 import { containerMac, EndpointController } from '../../../src/endpoints/controller.js';
-import type { EndpointSpec } from '../../../src/endpoints/types.js';
+import type { EndpointSpec, PolicyEndpointRef, PolicyPort } from '../../../src/endpoints/types.js';
 import { Ipam, type PoolConfig } from '../../../src/ipam/index.js';
 import { MemoryStore } from '../../../src/store/index.js';
 import { FakeKernel } from '../dataplane/fake-kernel.js';
@@ -55,7 +55,7 @@ interface World {
   ctl: EndpointController;
 }
 
-function world(opts: { pools?: PoolConfig[]; pids?: number[]; store?: MemoryStore; k?: FakeKernel; watch?: boolean } = {}): World {
+function world(opts: { pools?: PoolConfig[]; pids?: number[]; store?: MemoryStore; k?: FakeKernel; watch?: boolean; policy?: PolicyPort; concurrency?: number } = {}): World {
   const k = opts.k ?? new FakeKernel();
   for (const pid of opts.pids ?? [1001, 1002, 1003, 1004, 1005, 2001, 2002]) {
     if (!k.containers.has(`/proc/${pid}/ns/net`)) k.addContainer(`/proc/${pid}/ns/net`);
@@ -65,7 +65,15 @@ function world(opts: { pools?: PoolConfig[]; pids?: number[]; store?: MemoryStor
   const ipam = new Ipam(store, 'w1', opts.pools ?? POOLS);
   const speaker = new RecordingSpeaker();
   const adverts = new Advertisements(speaker);
-  const ctl = new EndpointController({ ipam, dataplane: dp, advertiser: adverts, reconcileIntervalMs: 0, watchDrift: opts.watch ?? false });
+  const ctl = new EndpointController({
+    ipam,
+    dataplane: dp,
+    advertiser: adverts,
+    reconcileIntervalMs: 0,
+    watchDrift: opts.watch ?? false,
+    ...(opts.policy ? { policy: opts.policy } : {}),
+    ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+  });
   return { k, dp, store, ipam, speaker, adverts, ctl };
 }
 
@@ -198,6 +206,118 @@ describe('EndpointController: errors leave nothing half-done', () => {
     expect(await w.ipam.list()).toEqual([]);
     // The foreign route is still there.
     expect(w.k.snapshot().routes).toContain('unicast 198.51.100.0/32 proto 4 scope link dev lo');
+  });
+});
+
+/** A zone policy that writes what it is told into the kernel fake's log, so the order shows. */
+class LoggingPolicy implements PolicyPort {
+  readonly members = new Set<string>();
+  constructor(private readonly k: FakeKernel) {}
+  addEndpoint(e: PolicyEndpointRef): Promise<void> {
+    this.k.log.push(`policy add ${e.hostVeth}`);
+    this.members.add(`${e.ipv4},${e.hostVeth}`);
+    return Promise.resolve();
+  }
+  removeEndpoint(e: PolicyEndpointRef): Promise<void> {
+    this.k.log.push(`policy remove ${e.hostVeth}`);
+    this.members.delete(`${e.ipv4},${e.hostVeth}`);
+    return Promise.resolve();
+  }
+  replaceEndpoints(eps: readonly PolicyEndpointRef[]): Promise<void> {
+    this.members.clear();
+    for (const e of eps) this.members.add(`${e.ipv4},${e.hostVeth}`);
+    return Promise.resolve();
+  }
+}
+
+describe('EndpointController: order of the add path', () => {
+  it('set entry, then veth and container side, host routes last, and the advertisement in the same tick', async () => {
+    const k = new FakeKernel();
+    const policy = new LoggingPolicy(k);
+    const w = world({ k, policy });
+    await w.ctl.sync([]);
+    // The host routes' ack starts a tick; the advertisement must come before it ends (only
+    // microtasks in between: no I/O, no timer, no other endpoint's macrotask).
+    let tickEnded = true;
+    const addRoutes = k.addRoutes.bind(k);
+    k.addRoutes = async (routes, protocol) => {
+      const r = await addRoutes(routes, protocol);
+      tickEnded = false;
+      setImmediate(() => (tickEnded = true));
+      return r;
+    };
+    let advertisedInTick: boolean | undefined;
+    const advertise = w.speaker.advertise.bind(w.speaker);
+    w.speaker.advertise = (routes) => {
+      advertisedInTick = !tickEnded;
+      k.log.push(`advertise ${routes.map((r) => r.prefix).join(' ')}`);
+      advertise(routes);
+    };
+    k.log.length = 0;
+    await w.ctl.add(spec(1));
+    const veth = hostIfNameFor(idOf(1));
+    const steps = k.log.filter((l) => !l.startsWith('list'));
+    expect(steps).toEqual([
+      `policy add ${veth}`,
+      `createVeth ${veth}`,
+      'configureContainer /proc/1001/ns/net',
+      'addRoutes 2',
+      'advertise 198.51.100.0/32 2001:db8:c:1::/128',
+    ]);
+    expect(advertisedInTick).toBe(true);
+    expect(policy.members).toEqual(new Set([`198.51.100.0,${veth}`]));
+  });
+
+  it('a failing plumbing step takes the set entry out again and releases the addresses', async () => {
+    const k = new FakeKernel();
+    const policy = new LoggingPolicy(k);
+    const w = world({ k, policy });
+    await w.ctl.sync([]);
+    k.failNext('configureContainer', 'EIO', '/proc/1001/');
+    await w.ctl.add(spec(1));
+    const veth = hostIfNameFor(idOf(1));
+    expect(w.ctl.get(idOf(1))!.state).toBe('error');
+    expect(k.log.filter((l) => l.startsWith('policy'))).toEqual([`policy add ${veth}`, `policy remove ${veth}`]);
+    expect(policy.members.size).toBe(0);
+    expect(await w.ipam.list()).toEqual([]);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(w.speaker.sorted()).toEqual([]);
+  });
+
+  it('a host route refused by the kernel (a foreign /32) rolls back the set entry too', async () => {
+    const k = new FakeKernel();
+    const policy = new LoggingPolicy(k);
+    const w = world({ k, policy });
+    k.handAddRoute({ family: 4, dst: '198.51.100.0/32', type: 'unicast', protocol: 4, scope: 'link', oif: 1 });
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    expect(w.ctl.get(idOf(1))!.error).toMatch(/EEXIST/);
+    expect(policy.members.size).toBe(0);
+    expect(await w.ipam.list()).toEqual([]);
+  });
+});
+
+describe('EndpointController: concurrency', () => {
+  it('a burst of 30 adds with an apply in the middle: all ready, the kernel equals a clean start with the same set', async () => {
+    const N = 30;
+    const pids = Array.from({ length: N }, (_, i) => 1001 + i);
+    const pools: PoolConfig[] = [{ cidr: '198.51.100.0/26', zone: 'app' }, { cidr: '2001:db8:c:1::/120', zone: 'app' }];
+    const fixedSpec = (n: number) => spec(n, { ipv4: `198.51.100.${n}`, ipv6: `2001:db8:c:1::${n.toString(16)}` });
+    const w = world({ pids, pools, concurrency: 16 });
+    w.k.jitter(7);
+    await w.ctl.sync([]);
+    const adds = pids.map((_, i) => w.ctl.add(fixedSpec(i + 1)));
+    const mid = w.ctl.reconcile();
+    await Promise.all([...adds, mid]);
+    await w.ctl.settled();
+    expect(w.ctl.list().every((v) => v.state === 'ready')).toBe(true);
+    expect(w.k.maxInFlight('configureContainer')).toBeGreaterThan(1);
+    expect(w.speaker.set.size).toBe(2 * N);
+
+    const clean = world({ pids, pools });
+    await clean.ctl.sync(pids.map((_, i) => fixedSpec(i + 1)));
+    expect(w.k.snapshot()).toEqual(clean.k.snapshot());
+    expect(reportChangedOf(await w.dp.apply())).toBe(false);
   });
 });
 
