@@ -32,82 +32,18 @@ import { policyRoutes } from './api/policy.js';
 import { AgentPolicy, hostPolicy, modelOf, policyHandlers } from './policy/index.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
+import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
+
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
 // its API, so the agent can run over the real speaker or a stand-in in tests.
 // ---------------------------------------------------------------------------
 
-export interface SpeakerPeerConfig {
-  readonly address: string;
-  readonly asn: number;
-  readonly port?: number;
-  readonly localAddress?: string;
-  readonly passive?: boolean;
-  readonly holdTime?: number;
-  readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
-  readonly description?: string;
-  readonly maxPrefixes?: number;
-}
-
-export interface SpeakerConfigForAgent {
-  readonly asn: number;
-  readonly routerId: string;
-  readonly listen: { readonly address: string; readonly port: number } | null;
-  readonly holdTime: number;
-  readonly connectRetryTime: number;
-  readonly hostname?: string;
-  readonly peers: readonly SpeakerPeerConfig[];
-  readonly importFilter: readonly string[];
-}
-
-type Counters = Readonly<Record<'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh', number>>;
-interface Notif {
-  readonly code: number;
-  readonly subcode: number;
-  readonly name: string;
-  readonly text: string;
-  readonly at: string;
-}
-
-export interface SpeakerPeerStatus {
-  readonly address: string;
-  readonly asn: number;
-  readonly description: string | null;
-  readonly type: 'eBGP' | 'iBGP';
-  readonly state: string;
-  readonly since: string;
-  readonly families: readonly string[];
-  readonly prefixesSent: number;
-  readonly prefixesReceived: number;
-  readonly prefixesAccepted: number;
-  readonly lastError: string | null;
-  readonly uptime: number;
-  readonly holdTime: number | null;
-  readonly keepalive: number | null;
-  readonly capabilities: readonly string[];
-  readonly localAddress: string | null;
-  readonly remoteAddress: string | null;
-  readonly messages: { readonly in: Counters; readonly out: Counters };
-  readonly flaps: number;
-  readonly lastNotificationSent: Notif | null;
-  readonly lastNotificationReceived: Notif | null;
-  readonly problems: readonly string[];
-}
-
-export interface SpeakerRouteView {
-  readonly prefix: string;
-  readonly peer: string;
-  readonly nextHops: readonly string[];
-  readonly attributes: {
-    readonly origin?: number;
-    readonly asPath?: readonly { readonly type: string; readonly asns: readonly number[] }[];
-    readonly med?: number;
-    readonly localPref?: number;
-    readonly communities?: readonly number[];
-  };
-  readonly accepted: boolean;
-  readonly reason: string | null;
-}
+/** The speaker's own types: the agent speaks its language, fakes in tests build the same shapes. */
+export type SpeakerPeerConfig = PeerConfig;
+export type SpeakerConfigForAgent = SpeakerConfig;
+export type SpeakerPeerStatus = PeerStatus;
+export type SpeakerRouteView = RouteView;
 
 export interface SpeakerLike {
   start(): Promise<void>;

@@ -36,15 +36,16 @@ class FakeSpeaker extends EventEmitter implements SpeakerLike {
     const c = { open: 1, update: 1, notification: 0, keepalive: 1, routeRefresh: 0 };
     return this.peers.map((p, i) => ({
       address: p.address, asn: p.asn, description: p.description ?? null, type: p.asn === this.cfg.asn ? 'iBGP' : 'eBGP',
-      state: i === 0 ? 'Established' : 'Active', since: '2026-01-01T00:00:00.000Z', families: p.families ?? [],
-      prefixesSent: this.adverts.length, prefixesReceived: 1, prefixesAccepted: 1, lastError: i === 0 ? null : 'connect: ECONNREFUSED, retry in 4 s',
+      state: i === 0 ? 'Established' : 'Active', since: '2026-01-01T00:00:00.000Z', families: p.families ?? [], configuredFamilies: p.families ?? [],
+      prefixesSent: this.adverts.length, prefixesReceived: 1, prefixesAccepted: 1,
+      prefixesByFamily: { 'ipv4-unicast': { sent: this.adverts.length, received: 1, accepted: 1 }, 'ipv6-unicast': { sent: 0, received: 0, accepted: 0 } }, lastError: i === 0 ? null : 'connect: ECONNREFUSED, retry in 4 s',
       uptime: 5, holdTime: 90, keepalive: 30, capabilities: [], localAddress: null, remoteAddress: null,
       messages: { in: c, out: c }, flaps: 0, lastNotificationSent: null, lastNotificationReceived: null, problems: [],
     }));
   }
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): SpeakerRouteView[] {
     this.calls.push(`routes ${q.view} ${q.peer ?? '-'}`);
-    return [{ prefix: '0.0.0.0/0', peer: this.peers[0]?.address ?? '', nextHops: ['203.0.113.1'], attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65000, 65010] }, { type: 'set', asns: [1, 2] }], communities: [65000 * 65536 + 100] }, accepted: true, reason: null }];
+    return [{ prefix: '0.0.0.0/0', family: 'ipv4-unicast', view: q.view ?? 'received', peer: this.peers[0]?.address ?? '', nextHops: ['203.0.113.1'], attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65000, 65010] }, { type: 'set', asns: [1, 2] }], communities: [65000 * 65536 + 100] }, accepted: true, reason: null }];
   }
 }
 
