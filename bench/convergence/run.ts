@@ -118,7 +118,7 @@ async function main(): Promise<number> {
       ['routectl', 'ToR FIB → first TCP handshake', ours, diff('torFib', 'reach')],
       ['routectl', 'host route in worker FIB → ToR FIB', ours, diff('hostRoute', 'torFib')],
       ['routectl', '  of which: host route → UPDATE at the ToR (worker speaker)', ours, diff('hostRoute', 'update')],
-      ['routectl', '    host route → agent `ready` (rest of plumbing, policy set add, advertise)', ours, diff('hostRoute', 'agentReady')],
+      ['routectl', '    host route → agent `ready` (netlink ack, advertise; the set entry is already in)', ours, diff('hostRoute', 'agentReady')],
       ['routectl', '    agent `ready` → UPDATE at the ToR (speaker sends)', ours, diff('agentReady', 'update')],
       ['routectl', '  of which: UPDATE at the ToR → ToR FIB (ToR)', ours, diff('update', 'torFib')],
       ['Calico BIRD', 'host route in worker FIB → ToR FIB', calico, diff('hostRoute', 'torFib')],

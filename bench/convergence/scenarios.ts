@@ -47,7 +47,7 @@ export interface Sample {
   readonly dockerEvent?: number;
   /** The agent's runtime logged `add` (it has the container's details from dockerd). */
   readonly agentAdd?: number;
-  /** The agent logged `ready` (addresses, veth, host routes, policy set, advertised). */
+  /** The agent logged `ready` (addresses, policy set, veth, host routes, advertised). */
   readonly agentReady?: number;
   readonly hostRoute?: number;
   /** The first UPDATE announcing the /32, as captured on the ToR's fabric interface. */
@@ -188,7 +188,7 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
       if (l.includes('"event":"ready"')) {
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
-        for (const k of ['allocMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
+        for (const k of ['allocMs', 'policyMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
         const j = JSON.parse(l) as { container: string; time: string };
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
