@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
 # The README's test command: install everything, then lint, type-check and run every
 # test — the pure unit tests, then the lab tests against real FRR, BIRD, dockerd,
-# iptables in network namespaces that the tests create and delete.
+# podman, iptables in network namespaces that the tests create and delete. Ends with one
+# line counting every test of both projects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run lint
 npm run typecheck
-npx vitest run --project unit
-RTC_REQUIRE_CNITOOL=1 npx vitest run --project lab
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
+RTC_REQUIRE_CNITOOL=1 npx vitest run --project lab --reporter=default --reporter=json --outputFile.json="$results/lab.json" || status=1
+
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const f of process.argv.slice(1)) {
+    if (!fs.existsSync(f)) { failed++; console.error(`no results in ${f}: the run did not finish`); continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests + (r.numFailedTestSuites ?? 0); skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "$results/unit.json" "$results/lab.json"
+exit $status
