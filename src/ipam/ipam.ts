@@ -6,7 +6,8 @@
  * its claimed blocks, and a next-fit cursor per pool. Every change is a read-modify-write
  * of that document guarded by compare-and-swap (Store.update), so an allocation of both
  * families is all-or-nothing, two concurrent allocations can never hand out the same
- * address, and the same code works against etcd.
+ * address, and the same code works against etcd. Changes that queue while a write is in
+ * flight share the next write (group commit: one fsync'd rewrite per burst, see mutate).
  *
  * Allocation is next-fit (like CNI host-local): the search starts after the address
  * handed out last, so an address just released is not reused at once while the fabric
@@ -66,12 +67,24 @@ type HostDoc = z.infer<typeof HostDocSchema>;
 
 const emptyDoc = (): HostDoc => ({ v: 1, endpoints: {}, blocks: {}, cursors: {} });
 
+/** A change waiting for the write that will carry it. */
+interface PendingChange {
+  readonly fn: (doc: HostDoc) => unknown;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly err: unknown };
+
 const famKey = (f: IpFamily): 'ipv4' | 'ipv6' => (f === 4 ? 'ipv4' : 'ipv6');
 
 export class Ipam {
   readonly pools: readonly Pool[];
   readonly key: string;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Changes waiting for the next write (group commit, see mutate). */
+  private pending: PendingChange[] = [];
+  /** A batch is being written; new changes wait for the next one. */
+  private writing = false;
 
   constructor(
     private readonly store: Store,
@@ -91,23 +104,73 @@ export class Ipam {
     return e === undefined ? emptyDoc() : parseDoc(this.key, e.value);
   }
 
-  /** Read-modify-write under CAS; `fn` mutates a fresh copy and returns its result. */
-  private async mutate<T>(fn: (doc: HostDoc) => T): Promise<T> {
-    // One change at a time from this process; CAS still guards against other writers
-    // (a second process, or another agent sharing etcd).
-    const run = this.chain.then(() => this.mutateNow(fn));
-    this.chain = run.catch(() => undefined);
-    return run;
+  /**
+   * Read-modify-write under CAS; `fn` mutates a fresh copy and returns its result.
+   *
+   * Group commit: changes that arrive while a write is in flight wait, and the next write
+   * carries all of them — one document rewrite (one temp write, fsync, rename, dir fsync
+   * in the LocalStore) for a burst of container starts instead of one per container. Each
+   * change is applied to its own copy of the document in arrival order, so one that throws
+   * (pool exhausted, address taken) is rejected alone and leaves nothing half-done, while
+   * the others go in. Every caller resolves only after the write holding its change has
+   * resolved, i.e. is durable: nothing is acknowledged before its fsync.
+   */
+  private mutate<T>(fn: (doc: HostDoc) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (this.writing) return;
+      this.writing = true;
+      // Start on the next microtask, so that calls made in the same tick (Promise.all of
+      // many allocations) share the first write instead of leaving it to the second one.
+      queueMicrotask(() => void this.drain());
+    });
   }
 
-  private async mutateNow<T>(fn: (doc: HostDoc) => T): Promise<T> {
-    let result!: T;
-    await update(this.store, this.key, (cur) => {
-      const doc = cur === undefined ? emptyDoc() : parseDoc(this.key, cur.value);
-      result = fn(doc);
-      return doc as unknown as Json;
+  /** Writes batches until nothing is pending; one at a time (CAS guards other writers). */
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        await this.commit(batch);
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async commit(batch: readonly PendingChange[]): Promise<void> {
+    let outcomes: Outcome[] = [];
+    try {
+      await update(this.store, this.key, (cur) => {
+        // Called again on a CAS conflict: every change is re-applied to the fresh document.
+        let doc = cur === undefined ? emptyDoc() : parseDoc(this.key, cur.value);
+        outcomes = batch.map((c): Outcome => {
+          const draft = structuredClone(doc);
+          try {
+            const value = c.fn(draft);
+            doc = draft;
+            return { ok: true, value };
+          } catch (err) {
+            return { ok: false, err };
+          }
+        });
+        // Nothing changed (repeated requests, every change rejected): no write. What the
+        // store returned is what it last made durable, so the callers may resolve now.
+        if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
+        return JSON.stringify(doc) === JSON.stringify(cur.value) ? cur.value : (doc as unknown as Json);
+      });
+    } catch (err) {
+      // The write failed (or CAS retries ran out): none of the changes is in the store.
+      for (const c of batch) c.reject(err);
+      return;
+    }
+    batch.forEach((c, i) => {
+      const o = outcomes[i];
+      if (o === undefined) c.reject(new IpamError('internal: change missing from its batch'));
+      else if (o.ok) c.resolve(o.value);
+      else c.reject(o.err);
     });
-    return result;
   }
 
   /**
