@@ -5,7 +5,8 @@
  * compares desired with sent at that moment (so changes that cancel out send nothing),
  * groups prefixes by attributes and packs each group into as few messages as fit.
  * Bounded batches are what let 100k+ prefixes stream under the session's flow control
- * without holding every encoded message at once.
+ * without holding every encoded message at once; a batch cut short holds its partly
+ * filled last message back, so batching costs no extra UPDATEs.
  *
  * After a (re)connect, `start()` begins from an empty Adj-RIB-Out and sends the desired
  * end state, then End-of-RIB per family (RFC 4724 2). A route refresh request resends a
@@ -18,8 +19,9 @@ import { familyOf } from './prefix.js';
 
 /** The encoding functions the Adj-RIB-Out needs (bgp/wire in production). */
 export interface Packer {
-  announce(family: Family, attrs: PathAttributes, nextHops: readonly string[], prefixes: readonly string[], ctx: CodecContext): Buffer[];
-  withdraw(family: Family, prefixes: readonly string[], ctx: CodecContext): Buffer[];
+  /** `counts`, when given, is filled with the number of prefixes in each message returned. */
+  announce(family: Family, attrs: PathAttributes, nextHops: readonly string[], prefixes: readonly string[], ctx: CodecContext, counts?: number[]): Buffer[];
+  withdraw(family: Family, prefixes: readonly string[], ctx: CodecContext, counts?: number[]): Buffer[];
   endOfRib(family: Family): Buffer;
   /** RFC 7313 3: subtype 1 BoRR, 2 EoRR. */
   routeRefresh(family: Family, subtype: 1 | 2): Buffer;
@@ -63,6 +65,9 @@ export class AdjRibOut {
   private readonly sent = new Map<string, RouteGroup>();
   private readonly dirty = new Set<string>();
   private readonly sentCount: Record<Family, number> = { 'ipv4-unicast': 0, 'ipv6-unicast': 0 };
+  /** Within one next(): what a prefix announced or withdrawn in this batch had been sent as, to undo a held-back message. */
+  private readonly previouslySent = new Map<string, RouteGroup>();
+  private readonly withdrawnWas = new Map<string, RouteGroup>();
   private ctx: ExportContext | null = null;
   private families = new Set<Family>();
   private readonly eorPending = new Set<Family>();
@@ -184,23 +189,62 @@ export class AdjRibOut {
           let b = announce.get(k);
           if (!b) announce.set(k, (b = { family: f, group: want, prefixes: [] }));
           b.prefixes.push(p);
+          if (have) this.previouslySent.set(p, have);
           this.sent.set(p, want);
           if (!have) this.sentCount[f]++;
         } else {
           withdraw[f].push(p);
+          this.withdrawnWas.set(p, have!);
           this.sent.delete(p);
           this.sentCount[f]--;
         }
         if (++n >= this.batchPrefixes) break;
       }
+      // A batch cut short leaves more to send: a group that filled two or more messages
+      // keeps its last, partly filled one back (its prefixes go back in the queue) so it
+      // fills up in the next batch — as few UPDATEs as fit overall. A group with a single
+      // message sends it, so every batch makes progress.
+      const cutShort = this.dirty.size > 0;
       const out: Buffer[] = [];
+      const emit = (msgs: Buffer[], counts: number[], prefixes: readonly string[], undo: (p: string) => void): void => {
+        if (cutShort && msgs.length >= 2 && counts.length === msgs.length) {
+          const held = counts[counts.length - 1]!;
+          for (const p of prefixes.slice(prefixes.length - held)) {
+            undo(p);
+            this.dirty.add(p);
+          }
+          msgs.pop();
+        }
+        out.push(...msgs);
+      };
       for (const f of ['ipv4-unicast', 'ipv6-unicast'] as const) {
-        if (withdraw[f].length > 0) out.push(...this.packer.withdraw(f, withdraw[f], ctx.codec));
+        if (withdraw[f].length === 0) continue;
+        const counts: number[] = [];
+        const msgs = this.packer.withdraw(f, withdraw[f], ctx.codec, counts);
+        emit(msgs, counts, withdraw[f], (p) => {
+          // Still withdrawn as far as the peer knows: it is sent with the next batch.
+          const have = this.withdrawnWas.get(p);
+          if (have) {
+            this.sent.set(p, have);
+            this.sentCount[f]++;
+          }
+        });
       }
       for (const b of announce.values()) {
         const nh = ctx.nextHops[b.family] as readonly string[];
-        out.push(...this.packer.announce(b.family, this.attributesFor(b.family, b.group), nh, b.prefixes, ctx.codec));
+        const counts: number[] = [];
+        const msgs = this.packer.announce(b.family, this.attributesFor(b.family, b.group), nh, b.prefixes, ctx.codec, counts);
+        emit(msgs, counts, b.prefixes, (p) => {
+          const before = this.previouslySent.get(p);
+          if (before) this.sent.set(p, before);
+          else {
+            this.sent.delete(p);
+            this.sentCount[b.family]--;
+          }
+        });
       }
+      this.withdrawnWas.clear();
+      this.previouslySent.clear();
       if (out.length > 0) return out;
     }
     if (this.eorrPending.size > 0) {

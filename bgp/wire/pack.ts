@@ -27,7 +27,7 @@ function writeAll(prefixes: readonly string[], afi: number): { buf: Buffer; ends
 }
 
 /** Cuts [0, total) into runs of at most `room` octets at prefix boundaries. */
-function cut(ends: Int32Array, room: number): [number, number][] {
+function cut(ends: Int32Array, room: number, counts?: number[]): [number, number][] {
   if (room <= 17) throw new RangeError('path attributes leave no room for NLRI in one message');
   const runs: [number, number][] = [];
   let start = 0;
@@ -39,6 +39,7 @@ function cut(ends: Int32Array, room: number): [number, number][] {
     while (j < ends.length && ends[j]! - start <= room) j++;
     const end = ends[j - 1]!;
     runs.push([start, end]);
+    counts?.push(j - i);
     start = end;
     i = j;
   }
@@ -71,6 +72,8 @@ export function packAnnouncements(
   nextHops: readonly string[],
   prefixes: readonly string[],
   ctx: CodecContext,
+  /** Filled with the number of prefixes in each message returned, in order. */
+  counts?: number[],
 ): Buffer[] {
   if (prefixes.length === 0) return [];
   const max = maxMessageLength(ctx);
@@ -83,7 +86,7 @@ export function packAnnouncements(
   if (afi === 1 && isIPv4(nh)) {
     const a = encodeAttributes({ ...attrs, nextHop: nh }, ctx);
     const fixed = HEADER_LENGTH + 4 + a.length;
-    for (const [s, e] of cut(ends, max - fixed)) {
+    for (const [s, e] of cut(ends, max - fixed, counts)) {
       const body = Buffer.allocUnsafe(4 + a.length + (e - s));
       body.writeUInt16BE(0, 0);
       body.writeUInt16BE(a.length, 2);
@@ -101,7 +104,7 @@ export function packAnnouncements(
   const nhBytes = encodeMpNextHop(afi, nextHops);
   const headLen = 4 + 5 + nhBytes.length;
   const fixed = HEADER_LENGTH + 4 + a.length + headLen;
-  for (const [s, e] of cut(ends, max - fixed)) {
+  for (const [s, e] of cut(ends, max - fixed, counts)) {
     const head = Buffer.allocUnsafe(headLen);
     head[0] = AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH;
     head[1] = AttrCode.MP_REACH_NLRI;
@@ -116,14 +119,20 @@ export function packAnnouncements(
 }
 
 /** Whole UPDATE messages withdrawing `prefixes` (all of `family`). */
-export function packWithdrawals(family: Family, prefixes: readonly string[], ctx: CodecContext): Buffer[] {
+export function packWithdrawals(
+  family: Family,
+  prefixes: readonly string[],
+  ctx: CodecContext,
+  /** Filled with the number of prefixes in each message returned, in order. */
+  counts?: number[],
+): Buffer[] {
   if (prefixes.length === 0) return [];
   const max = maxMessageLength(ctx);
   const afi = familyAfi(family);
   const { buf, ends } = writeAll(prefixes, afi);
   const out: Buffer[] = [];
   if (afi === 1) {
-    for (const [s, e] of cut(ends, max - HEADER_LENGTH - 4)) {
+    for (const [s, e] of cut(ends, max - HEADER_LENGTH - 4, counts)) {
       const body = Buffer.allocUnsafe(4 + (e - s));
       body.writeUInt16BE(e - s, 0);
       buf.copy(body, 2, s, e);
@@ -133,7 +142,7 @@ export function packWithdrawals(family: Family, prefixes: readonly string[], ctx
     return out;
   }
   const empty = Buffer.alloc(0);
-  for (const [s, e] of cut(ends, max - HEADER_LENGTH - 4 - 7)) {
+  for (const [s, e] of cut(ends, max - HEADER_LENGTH - 4 - 7, counts)) {
     const head = Buffer.allocUnsafe(7);
     head[0] = AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH;
     head[1] = AttrCode.MP_UNREACH_NLRI;

@@ -100,3 +100,44 @@ describe('Adj-RIB-Out with the wire codec', () => {
     expect(msgs[2]!.m).toMatchObject({ afi: 1, safi: 1, subtype: 2 });
   });
 });
+
+describe('Adj-RIB-Out batches (flow control) do not cost extra messages', () => {
+  it('20k /32s through batches of 1000 pack into the minimal number of UPDATEs, all full but the last', () => {
+    const codec: CodecContext = { asn4: true, extendedMessage: false };
+    const d = new DesiredRoutes();
+    const n = 20_000;
+    d.replace(Array.from({ length: n }, (_, i) => ({ prefix: v4(i) })));
+    const batched = new AdjRibOut(d, wirePacker, 1000);
+    batched.start(ctx(codec));
+    const peer = new Map<string, string>();
+    const { msgs } = run(batched, codec, peer);
+    expect(peer.size).toBe(n);
+    const updates = msgs.filter((x) => x.m.type === 'UPDATE' && !isEndOfRib(x.m)).map((x) => x.m as UpdateMessage);
+    // The same set in one unbounded batch is the reference minimum.
+    const whole = new AdjRibOut(d, wirePacker, n);
+    whole.start(ctx(codec));
+    const ref = run(whole, codec, new Map()).msgs.filter((x) => x.m.type === 'UPDATE' && !isEndOfRib(x.m));
+    expect(updates.length).toBe(ref.length);
+    const perMessage = updates[0]!.nlri.length;
+    expect(updates.slice(0, -1).every((u) => u.nlri.length === perMessage)).toBe(true);
+    expect(batched.count('ipv4-unicast')).toBe(n);
+  });
+
+  it('withdrawals through small batches are packed minimally too, and the peer ends empty', () => {
+    const codec: CodecContext = { asn4: true, extendedMessage: false };
+    const d = new DesiredRoutes();
+    d.replace(Array.from({ length: 5000 }, (_, i) => ({ prefix: v6(i) })));
+    const out = new AdjRibOut(d, wirePacker, 700);
+    out.start(ctx(codec));
+    const peer = new Map<string, string>();
+    run(out, codec, peer);
+    expect(peer.size).toBe(5000);
+    out.changed(d.replace([]));
+    const { msgs } = run(out, codec, peer);
+    expect(peer.size).toBe(0);
+    expect(out.count('ipv6-unicast')).toBe(0);
+    const withdrawals = msgs.filter((x) => x.m.type === 'UPDATE' && (x.m.mpUnreach?.withdrawn.length ?? 0) > 0);
+    const per = (withdrawals[0]!.m as UpdateMessage).mpUnreach!.withdrawn.length;
+    expect(withdrawals.length).toBe(Math.ceil(5000 / per));
+  });
+});
