@@ -12,7 +12,8 @@
 // Every packet therefore meets either the old rules with the old sets or the new rules with
 // the new sets, never a mix: a model change opens no window that both policies would close.
 // A container start or stop is an `ipset add`/`del` on rtc-ep-* (addEndpoint/removeEndpoint,
-// or a small add/del batch from apply()); no iptables rule changes.
+// or a small add/del batch from apply()); no iptables rule changes. Starts and stops that
+// queue while an ipset process runs share the next `ipset restore` (one process per burst).
 // Nothing outside ROUTECTL-* chains, our two jump rules and rtc-* sets is ever written.
 
 import { compile, DEFAULT_HOST, JUMPS, jumpRule, renderIptablesRestore, type Compiled, type Endpoint, type FamilyRules, type HostPolicy, type SetSpec } from './compiler.js';
@@ -74,6 +75,13 @@ interface KernelState {
   readonly sets: Map<string, SetState>;
 }
 
+interface QueuedEndpointOp {
+  readonly ep: Endpoint;
+  readonly verb: 'add' | 'del';
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -95,6 +103,9 @@ export class PolicyApplier {
   private readonly compiledByGen = new Map<Generation, Compiled>();
   /** Serialises kernel writes: apply, endpoint add/remove and remove never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Endpoint adds/removes waiting for the next ipset batch (see queueEndpoint). */
+  private endpointQueue: QueuedEndpointOp[] = [];
+  private endpointBatchQueued = false;
 
   constructor(opts: ApplierOptions = {}) {
     this.exec = opts.executor ?? new ChildProcessExecutor();
@@ -126,22 +137,17 @@ export class PolicyApplier {
     return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true)];
   }
 
-  /** One container started: one `ipset add` per family; no iptables rule changes. */
+  /**
+   * One container started: its `add` lines (one per family) go into the kernel in the next
+   * endpoint batch; no iptables rule changes. Resolves once that batch's `ipset` exited.
+   */
   addEndpoint(ep: Endpoint): Promise<void> {
-    return this.serial(async () => {
-      this.endpoints = [...this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth), ep];
-      this.compiledByGen.clear();
-      await this.ipsetBatch(this.endpointLines(ep, 'add'));
-    });
+    return this.queueEndpoint(ep, 'add');
   }
 
-  /** One container gone: one `ipset del` per family ("already gone" is success: -exist). */
+  /** One container gone: `del` lines in the next endpoint batch ("already gone" is success: -exist). */
   removeEndpoint(ep: Endpoint): Promise<void> {
-    return this.serial(async () => {
-      this.endpoints = this.endpoints.filter((e) => e.hostVeth !== ep.hostVeth);
-      this.compiledByGen.clear();
-      await this.ipsetBatch(this.endpointLines(ep, 'del'));
-    });
+    return this.queueEndpoint(ep, 'del');
   }
 
   /** Packet and byte counters of every rule in our chains, both families. */
@@ -321,6 +327,66 @@ export class PolicyApplier {
       if (m !== undefined) out.push(`${verb} ${endpointSetName(family)} ${m}`);
     }
     return out;
+  }
+
+  /**
+   * Endpoint batching: adds and removes that queue while the kernel is busy (an `ipset`
+   * process running, an apply) are sent together in one `ipset -exist restore`, so a burst
+   * of container starts costs one process instead of one each. At most one batch waits in
+   * the serial queue; it takes everything queued by the time it runs, in call order.
+   */
+  private queueEndpoint(ep: Endpoint, verb: 'add' | 'del'): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.endpointQueue.push({ ep, verb, resolve, reject });
+      if (this.endpointBatchQueued) return;
+      this.endpointBatchQueued = true;
+      void this.serial(() => this.flushEndpoints());
+    });
+  }
+
+  private async flushEndpoints(): Promise<void> {
+    // Changes queued from here on wait for the next batch, behind this one.
+    this.endpointBatchQueued = false;
+    const ops = this.endpointQueue;
+    this.endpointQueue = [];
+    const ready: { op: QueuedEndpointOp; lines: string[] }[] = [];
+    for (const op of ops) {
+      let lines: string[];
+      try {
+        lines = this.endpointLines(op.ep, op.verb);
+      } catch (e) {
+        op.reject(e); // a bad address fails its own caller and changes nothing
+        continue;
+      }
+      this.endpoints =
+        op.verb === 'add'
+          ? [...this.endpoints.filter((e) => e.hostVeth !== op.ep.hostVeth), op.ep]
+          : this.endpoints.filter((e) => e.hostVeth !== op.ep.hostVeth);
+      ready.push({ op, lines });
+    }
+    if (ready.length === 0) return;
+    this.compiledByGen.clear();
+    try {
+      await this.ipsetBatch(ready.flatMap((r) => r.lines));
+      for (const r of ready) r.op.resolve();
+      return;
+    } catch (e) {
+      if (ready.length === 1) {
+        ready[0]?.op.reject(e);
+        return;
+      }
+    }
+    // The batch failed (ipset restore stops at the first bad line, having applied the ones
+    // before it): retry each change alone, so that one bad entry fails only its caller.
+    // -exist makes the repeats of lines that did go in harmless.
+    for (const r of ready) {
+      try {
+        await this.ipsetBatch(r.lines);
+        r.op.resolve();
+      } catch (e) {
+        r.op.reject(e);
+      }
+    }
   }
 
   /** add/del lines in one `ipset -exist restore`: adding what is there or deleting what is gone is success. */
