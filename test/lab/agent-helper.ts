@@ -12,6 +12,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
 import { waitFor, type Netns } from './harness/index.js';
@@ -373,3 +374,39 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 
 export const startAgent = (ns: Netns, config: LabAgentConfig, opts?: { name?: string; timeoutMs?: number }): Promise<LabAgent> =>
   LabAgent.start(ns, config, opts);
+
+/**
+ * CLI golden files (test/src/cli/golden/lab-*): the lab tests compare masked `routectl`
+ * output with them; ROUTECTL_UPDATE_GOLDEN=1 (or UPDATE_GOLDEN=1) rewrites them from the
+ * run, to be reviewed in the diff. Without it a changed output fails the test.
+ */
+export const GOLDEN_DIR = join(REPO_ROOT, 'test/src/cli/golden');
+
+export function expectGolden(name: string, actual: string): void {
+  const path = join(GOLDEN_DIR, name);
+  if (process.env.ROUTECTL_UPDATE_GOLDEN === '1' || process.env.UPDATE_GOLDEN === '1') writeFileSync(path, actual);
+  expect(existsSync(path), `${name} missing (ROUTECTL_UPDATE_GOLDEN=1, then review)`).toBe(true);
+  expect(actual, `golden ${name}`).toBe(readFileSync(path, 'utf8'));
+}
+
+/**
+ * `--json` output for a golden file: each value under a key named in `byKey` (at any
+ * depth) becomes that placeholder unless it is null (null says "not set", which is part of
+ * the contract); every other string goes through `text` (e.g. the lab directory, link-local
+ * next hops); printed with sorted keys, two-space indent and a final newline, so only a
+ * change of content shows up.
+ */
+export function maskJson(value: unknown, byKey: Readonly<Record<string, string>>, text: (s: string) => string = (s) => s): string {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return text(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v === null || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      out[k] = x !== null && Object.hasOwn(byKey, k) ? byKey[k] : walk(x);
+    }
+    return out;
+  };
+  return `${JSON.stringify(walk(value), null, 2)}\n`;
+}

@@ -18,14 +18,16 @@
  * ToR, host routes, veth and allocation gone; the agent SIGKILLed, a container removed
  * and another started meanwhile, the agent restarted → orphan cleaned, the new one wired,
  * the others reachable; dockerd restarted → resync with no duplicates; a host route
- * deleted by hand → restored. Timings (docker start → runtime add → routed+advertised →
- * ToR FIB) are printed from the agent's log.
+ * deleted by hand → restored. With the three containers ready, `endpoints`, `inspect c1`
+ * and `routes --kernel/--received` (human and JSON) are compared with golden files.
+ * Timings (docker start → runtime add → routed+advertised → ToR FIB) are printed from
+ * the agent's log.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry, InspectResponse } from '../../src/api/types.js';
-import { startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { expectGolden, maskJson, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
@@ -142,6 +144,29 @@ async function waitReady(name: string): Promise<Ctr> {
 const logsOf = (event: string, name?: string) =>
   agent!.logLines().filter((l) => l.event === event && (name === undefined || l.name === name || (l as { container?: string }).container === ctrs.get(name)?.id));
 
+/**
+ * Volatile fields of the container views, for golden files: the lab directory, times,
+ * container ids (full or short) and the hex host veth names made from them, the
+ * container's eth0 MAC (random per container; the host side's fixed ee:ee:ee:ee:ee:ee
+ * stays), pids (`PID:` in inspect) and the ToR's IPv6 link-local next hop. Addresses
+ * stay: the pools hand them out in order, c1 first; so does the host veth's fixed
+ * fe80::ecee:eeff:feee:eeee gateway.
+ */
+function maskCtr(s: string): string {
+  return s
+    .split(agent!.dir)
+    .join('<DIR>')
+    .replace(/\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '<TIME>')
+    .replace(/\brtc[0-9a-f]{11}\b/g, 'rtc<ID>')
+    .replace(/\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b/g, '<ID>')
+    .replace(/\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/g, (m) => (m === 'ee:ee:ee:ee:ee:ee' ? m : '<MAC>'))
+    .replace(/^(PID:\s+)\d+$/m, '$1<PID>')
+    .replace(/fe80::[0-9a-f:]+/g, (m) => (m === 'fe80::ecee:eeff:feee:eeee' ? m : '<LINK-LOCAL>'));
+}
+/** Human tables: also the column padding, which follows the masked values' widths. */
+const maskTable = (s: string): string => maskCtr(s).replace(/ {2,}/g, '  ');
+const CTR_JSON_MASK = { id: '<ID>', pid: '<PID>', hwaddr: '<MAC>', since: '<TIME>' };
+
 beforeAll(async () => {
   lab = await Lab.create();
   tor = await lab.netns('tor');
@@ -210,6 +235,33 @@ describe('containers routed by the agent (real dockerd, FRR ToR)', () => {
     const pid = (await dockerd!.docker(['inspect', '--format', '{{.State.Pid}}', 'c2'])).trim();
     const link = JSON.parse((await exec(['nsenter', `--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[];
     expect(link[0]?.address).toBe(ins.json.hwaddr);
+  });
+
+  it('three containers ready: endpoints, inspect c1, routes --kernel/--received match their golden files (human and JSON)', async () => {
+    expect([...ctrs.keys()].sort()).toEqual(['c1', 'c2', 'c3']);
+    // FRR sends our own /32 and /128 back (eBGP, no sender-side loop check) when its
+    // update timer fires: wait for the 2 defaults + 6 looped routes to be in, so the
+    // received view is read in one state (a mismatch then shows as the golden diff).
+    await waitFor(async () => ((await agent!.routes('received')).json?.routes.length ?? 0) >= 8, {
+      what: 'the ToR to send back the six looped prefixes',
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    }).catch(() => undefined);
+    for (const [args, name] of [
+      [['endpoints'], 'lab-endpoints'],
+      [['inspect', 'c1'], 'lab-inspect-c1'],
+      [['routes', '--kernel'], 'lab-routes-kernel'],
+      // The ToR's default-originate: 0.0.0.0/0 and ::/0, accepted by the import filter.
+      [['routes', '--received'], 'lab-routes-received-defaults'],
+    ] as const) {
+      const h = await agent!.cli(args);
+      expect([h.code, h.stderr], args.join(' ')).toEqual([0, '']);
+      expectGolden(`${name}.txt`, maskTable(h.stdout));
+      const j = await agent!.cli([...args, '--json']);
+      expect([j.code, j.stderr], `${args.join(' ')} --json`).toEqual([0, '']);
+      expect(j.json, `${args.join(' ')} --json parses`).toBeDefined();
+      expectGolden(`${name}.json`, maskJson(j.json, CTR_JSON_MASK, maskCtr));
+    }
   });
 
   it('a container stopped → its routes leave the ToR; host routes, veth and allocation are gone', async () => {

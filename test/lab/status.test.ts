@@ -4,8 +4,9 @@
  *
  *   tor (FRR, AS 4200000000) ── 203.0.113.1/26 ═ 203.0.113.2/26 ── wk (routectl agent)
  *
- * - healthy: status exits 0; human output of status, peers ADDRESS, routes --advertised
- *   and verify against golden files (times, uptime and message counts masked);
+ * - healthy: status exits 0; human output of status, peers, peers ADDRESS, routes
+ *   --advertised/--received and verify, and the --json output of each, against golden
+ *   files (test/src/cli/golden/lab-*; times, uptime, version and message counts masked);
  * - FRR `neighbor … shutdown message "maintenance"`: status exits 1 and shows
  *   'NOTIFICATION received: Cease / Administrative Shutdown: "maintenance"'; peers shows
  *   the decoded NOTIFICATION; one log line for it; `no neighbor … shutdown` → exit 0;
@@ -16,10 +17,8 @@
  * - verify exits 0 when clean; unreachable socket, wrong user, stopped agent → exit 2
  *   with the reason and the socket path.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import { ensureBuilt, expectGolden, maskJson, startAgent, type LabAgent } from './agent-helper.js';
 import { Lab, startFrr, waitFor, type Frr, type Netns } from './harness/index.js';
 
 const TOR_AS = 4200000000;
@@ -29,8 +28,6 @@ const WK4 = '203.0.113.2';
 const TOR6 = '2001:db8:f::1';
 const WK6 = '2001:db8:f::2';
 const ADV = ['198.51.100.1/32', '198.51.100.2/32', '2001:db8:c::1/128'];
-const goldenDir = join(import.meta.dirname, '../src/cli/golden');
-const update = process.env.ROUTECTL_UPDATE_GOLDEN === '1';
 
 let lab: Lab;
 let tor: Netns;
@@ -54,11 +51,18 @@ function mask(s: string): string {
     .replace(/ {2,}/g, '  ');
 }
 
-function golden(name: string, actual: string): void {
-  const path = join(goldenDir, name);
-  if (update) writeFileSync(path, actual);
-  expect(existsSync(path), `${name} missing (ROUTECTL_UPDATE_GOLDEN=1, then review)`).toBe(true);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
+/** Golden files in test/src/cli/golden; ROUTECTL_UPDATE_GOLDEN=1 rewrites them (agent-helper.ts). */
+const golden = expectGolden;
+
+/**
+ * The same volatile fields in `--json` output, by key: state-change and NOTIFICATION
+ * times, uptimes, the version, the message counters (keepalives tick); strings lose the
+ * lab directory and link-local next hops. Everything else (counts of prefixes, flaps,
+ * nulls) stays.
+ */
+const JSON_MASK = { since: '<TIME>', at: '<TIME>', uptime: '<UPTIME>', uptimeSeconds: '<UPTIME>', version: '<VERSION>', messages: '<COUNTS>' };
+function maskJ(v: unknown): string {
+  return maskJson(v, JSON_MASK, (s) => s.split(agent.dir).join('<DIR>').replace(/fe80::[0-9a-f:]+/g, '<LINK-LOCAL>'));
 }
 
 /** One scrape from inside the worker namespace: "name{labels}" -> value. */
@@ -133,6 +137,32 @@ describe('routectl status against FRR', () => {
     golden('lab-verify-clean.txt', mask(v.stdout));
     const vj = await agent.cli<{ ok: boolean; checked: { peers: string[]; desiredPrefixes: number } }>(['verify', '--json']);
     expect(vj.json).toMatchObject({ ok: true, checked: { peers: [TOR4], desiredPrefixes: ADV.length } });
+  });
+
+  it('healthy: --json goldens for status / peers / peers ADDRESS / routes / verify; human peers list and routes --received', async () => {
+    const json = async (args: string[], name: string): Promise<unknown> => {
+      const r = await agent.cli([...args, '--json']);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+      expect(r.json, `${args.join(' ')} --json parses`).toBeDefined();
+      golden(name, maskJ(r.json));
+      return r.json;
+    };
+    const human = async (args: string[], name: string): Promise<void> => {
+      const r = await agent.cli(args);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+      golden(name, mask(r.stdout));
+    };
+    const st = (await json(['status'], 'lab-status-healthy.json')) as { peers: { state: string }[] };
+    expect(st.peers.map((p) => p.state)).toEqual(['Established']);
+    await json(['peers'], 'lab-peers.json');
+    await human(['peers'], 'lab-peers.txt');
+    await json(['peers', TOR4], 'lab-peer-established.json');
+    const adv = (await json(['routes', '--advertised'], 'lab-routes-advertised.json')) as { routes: unknown[] };
+    expect(adv.routes).toHaveLength(ADV.length);
+    // FRR sends the worker nothing (route-map RTC-NONE): the empty view, human and JSON.
+    await json(['routes', '--received'], 'lab-routes-received.json');
+    await human(['routes', '--received'], 'lab-routes-received.txt');
+    await json(['verify'], 'lab-verify-clean.json');
   });
 
   it('FRR shuts the session down with a message: exit 1, the Cease reason in words; back: exit 0', async () => {
