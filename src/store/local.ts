@@ -9,7 +9,8 @@
  *   3. rename(temp, final) — POSIX rename(2) replaces the name atomically, so a reader or
  *      a restart sees either the old document or the new one, never a mix,
  *   4. fsync(dir) — the rename itself is durable (ext4/xfs need this for a new entry).
- * Only then does the put resolve and the in-memory view change. A kill -9 at any point
+ * (The four steps run as one job on a writer thread: writer.ts.) Only then does the put
+ * resolve and the in-memory view change. A kill -9 at any point
  * leaves the previous document (plus a stray temp file, removed at the next open) or the
  * new one: nothing acknowledged is lost and nothing is half-written.
  *
@@ -18,9 +19,10 @@
  * checks against the in-memory view are exact. The whole class is rewritten per write:
  * fine for this agent's sizes (thousands of endpoints = a few hundred KB per write).
  */
-import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cloneJson, KvCore } from './memory.js';
+import { FileWriter } from './writer.js';
 import { keyClass, StoreError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
 
 const FORMAT = 'routectl-store/1';
@@ -73,6 +75,7 @@ export class LocalStore implements Store {
   private readonly core = new KvCore();
   private queue: Promise<unknown> = Promise.resolve();
   private tmpSeq = 0;
+  private readonly writer = new FileWriter();
   private closed = false;
 
   private constructor(
@@ -157,27 +160,9 @@ export class LocalStore implements Store {
     const doc: ClassDoc = { format: FORMAT, revision, entries };
     const final = join(this.dir, cls + FILE_SUFFIX);
     const tmp = join(this.dir, `${cls}${FILE_SUFFIX}${TMP_MARK}${process.pid}-${++this.tmpSeq}`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(doc));
-      if (!this.opts.unsafeNoSync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, final);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    if (!this.opts.unsafeNoSync) {
-      const dh = await open(this.dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    }
+    // One job on the writer thread: temp write, fsync, rename (temp removed if it fails),
+    // directory fsync — the steps 1–4 above, in that order.
+    await this.writer.replace({ tmp, final, dir: this.dir, data: JSON.stringify(doc), sync: !this.opts.unsafeNoSync });
   }
 
   private ensureOpen(): void {
@@ -225,6 +210,7 @@ export class LocalStore implements Store {
     return this.serialize(async () => {
       if (this.closed) return;
       this.closed = true;
+      await this.writer.close();
       await this.unlock();
     });
   }
