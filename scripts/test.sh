@@ -21,7 +21,11 @@ node -e '
   for (const f of process.argv.slice(1)) {
     if (!fs.existsSync(f)) { failed++; console.error(`no results in ${f}: the run did not finish`); continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
-    passed += r.numPassedTests; failed += r.numFailedTests + (r.numFailedTestSuites ?? 0); skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+    // A file that failed without a failed test (it did not load, or a hook threw) counts once.
+    for (const t of r.testResults ?? []) {
+      if (t.status === "failed" && !(t.assertionResults ?? []).some((a) => a.status === "failed")) failed++;
+    }
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results/unit.json" "$results/lab.json"

@@ -342,10 +342,12 @@ export class Speaker extends EventEmitter {
     // A stop the speaker asked for (max-prefix) keeps the speaker's own words for it.
     const text = peer.ceaseText ?? r.text;
     // A peer that ended the session with a NOTIFICATION (an administrative shutdown with
-    // its RFC 9003 text, say) keeps that reason in front until it is Established again:
-    // the refused reconnects that follow would otherwise hide why it is down.
-    if (peer.establishedAt !== null) peer.endedBy = r.kind === 'notification-received' ? text : null;
-    peer.lastError = peer.establishedAt === null && peer.endedBy !== null ? `${peer.endedBy}; since then: ${text}` : text;
+    // its RFC 9003 text, or a refusal of our OPEN such as Bad Peer AS) keeps that reason
+    // in front until it is Established again: the refused or closed reconnects that
+    // follow would otherwise hide why it is down.
+    if (r.kind === 'notification-received') peer.endedBy = text;
+    else if (peer.establishedAt !== null) peer.endedBy = null;
+    peer.lastError = peer.endedBy !== null && peer.endedBy !== text ? `${peer.endedBy}; since then: ${text}` : text;
     peer.ceaseText = null;
     peer.establishedAt = null;
     peer.waitingDrain = false;
