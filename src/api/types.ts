@@ -3,6 +3,7 @@
  * the contract `routectl status/peers/routes --json` print as they are; DESIGN.md's status
  * fields are the floor. Extend by adding fields, never by renaming.
  */
+import type { PeerStatus } from '../../bgp/speaker/types.js';
 import type { Mismatch, VerifyReport } from '../verify/verify.js';
 
 /** RFC 4271 8.2.2 state names. */
@@ -25,35 +26,27 @@ export interface PeerSummary {
   readonly lastError: string | null;
 }
 
-export type MessageCounters = Readonly<Record<'open' | 'update' | 'notification' | 'keepalive' | 'routeRefresh', number>>;
+export type { MessageCounters, NotificationRecord } from '../../bgp/speaker/types.js';
 
-export interface NotificationRecord {
-  readonly code: number;
-  readonly subcode: number;
-  /** "Cease / Administrative Shutdown" */
-  readonly name: string;
-  /** RFC 9003 shutdown communication, or "" */
-  readonly text: string;
-  readonly at: string;
-}
-
-/** `routectl peers ADDRESS`. */
-export interface PeerDetail extends PeerSummary {
-  /** Seconds Established, 0 when not. */
-  readonly uptime: number;
-  /** Negotiated, when Established. */
-  readonly holdTime: number | null;
-  readonly keepalive: number | null;
-  readonly capabilities: readonly string[];
-  readonly localAddress: string | null;
-  readonly remoteAddress: string | null;
-  readonly messages: { readonly in: MessageCounters; readonly out: MessageCounters };
-  readonly flaps: number;
-  readonly lastNotificationSent: NotificationRecord | null;
-  readonly lastNotificationReceived: NotificationRecord | null;
-  /** Per-family problems, e.g. no usable IPv6 next hop. */
-  readonly problems: readonly string[];
-}
+/**
+ * `routectl peers ADDRESS`: the summary plus the speaker's per-peer detail, field for
+ * field as the speaker reports it (bgp/speaker PeerStatus), so the two cannot drift.
+ */
+export type PeerDetail = PeerSummary &
+  Pick<
+    PeerStatus,
+    | 'uptime'
+    | 'holdTime'
+    | 'keepalive'
+    | 'capabilities'
+    | 'localAddress'
+    | 'remoteAddress'
+    | 'messages'
+    | 'flaps'
+    | 'lastNotificationSent'
+    | 'lastNotificationReceived'
+    | 'problems'
+  >;
 
 export interface StatusResponse {
   readonly node: string;
