@@ -16,7 +16,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [{
           group: ['**/src/**', '../src/*', '../../src/*', '../../../src/*'],
-          message: 'bgp/ and policy/ must not import from src/ (see DESIGN.md: dependencies point one way).',
+          message: 'bgp/ and policy/ must not import from src/ (see docs/design.md: dependencies point one way).',
         }],
       }],
     },

@@ -1,7 +1,7 @@
 /**
  * The demo's reachability checks and their PASS/FAIL/SKIP lines. A probe runs either in
  * a namespace (the ToR) or inside a container (`docker exec`), with busybox's ping and
- * nc (LAB.md: no ping binary on the host; busybox's wget crashes in its resolver here, so
+ * nc (docs/lab.md: no ping binary on the host; busybox's wget crashes in its resolver here, so
  * HTTP is spoken over `nc`).
  */
 import type { Netns } from '../test/lab/harness/index.js';

@@ -62,7 +62,7 @@ async function setUp(lab: Lab, log: (s: string) => void): Promise<{ tor: Netns; 
       bAddr: [`${spec.addr4}/30`, `${spec.addr6}/64`],
     });
     // The agent advertises and does not install what it learns; proxy ARP for
-    // 169.254.1.1 needs the worker to have a default route (DESIGN.md), so it is static.
+    // 169.254.1.1 needs the worker to have a default route (docs/design.md), so it is static.
     await ns.addRoute('default', { via: spec.tor4 });
     await ns.addRoute('default', { via: spec.tor6 });
   }
@@ -201,7 +201,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     checks.record(`HTTP GET http://${web.ipv4}/ from the ToR`, await httpGet(tor, web.ipv4!));
     checks.record(`HTTP GET http://[${api.ipv6}]/ from api2 (w2) to api (w1)`, await httpGet(w2.dockerd!, api.ipv6!, 'api2'));
     checks.record(`HTTP GET http://${db.ipv4}/ from api (w1, app) to db (w2, backend)`, await httpGet(w1.dockerd!, db.ipv4!, 'api'));
-    // Zone policy: DMZ → App → Backend, never DMZ → Backend (DESIGN.md). The same flow
+    // Zone policy: DMZ → App → Backend, never DMZ → Backend (docs/design.md). The same flow
     // from app (api → db) passed above, so a refusal here is the policy, not the path.
     checks.record(`HTTP from web (w1, dmz) to db (w2, backend) ${db.ipv4}:80 is refused by zone policy`, !(await httpGet(w1.dockerd!, db.ipv4!, 'web')));
     checks.record(`ping from web (w1, dmz) to db (w2, backend) ${db.ipv4} is refused by zone policy`, !(await pingFrom(w1.dockerd!, db.ipv4!, 'web', 1)));

@@ -7,7 +7,7 @@
  *   w1 (dockerd + routectl agent, AS 65001)     w2 (dockerd + routectl agent, AS 65002)
  *     web  (zone dmz)   api  (zone app)           db  (zone backend)   api2 (zone app)
  *
- * Zones own address space cluster-wide (DESIGN.md); each worker takes its containers'
+ * Zones own address space cluster-wide (docs/design.md); each worker takes its containers'
  * addresses from its own share of every zone (local store: no shared state).
  */
 

@@ -1,5 +1,5 @@
 /**
- * The agent: wires config, BGP speaker and control API together (DESIGN.md layout).
+ * The agent: wires config, BGP speaker and control API together (docs/design.md layout).
  * In speaker-only mode (`runtime: {}`) it peers with `bgp.peers`, advertises
  * `bgp.advertise`, and answers `routectl status/peers/routes` on the API socket.
  * With `runtime: { docker: … }` it also runs the container side (src/endpoints/

@@ -74,7 +74,7 @@ async function topology(lab: Lab): Promise<{ tor: Netns; w: Netns }> {
   const tor = await lab.netns('cvtor');
   const w = await lab.netns('cvw');
   await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
-  // Proxy ARP for 169.254.1.1 needs a default route on the worker (DESIGN.md).
+  // Proxy ARP for 169.254.1.1 needs a default route on the worker (docs/design.md).
   await w.addRoute('default', { via: TOR4 });
   await w.addRoute('default', { via: TOR6 });
   return { tor, w };

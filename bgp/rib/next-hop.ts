@@ -1,5 +1,5 @@
 /**
- * Next hops we advertise (DESIGN.md: the worker's session address).
+ * Next hops we advertise (docs/design.md: the worker's session address).
  *
  * IPv4 routes: the session's local IPv4 address; over an IPv6 session, an IPv4 address
  * of the interface that holds the local address, else an IPv6 next hop when the peer

@@ -1,6 +1,6 @@
 /**
  * The speaker: one BGP session per configured peer, one Adj-RIB-In and Adj-RIB-Out per
- * peer, a shared Loc-RIB, and the desired advertisements (DESIGN.md: the speaker
+ * peer, a shared Loc-RIB, and the desired advertisements (docs/design.md: the speaker
  * advertises from its own RIB). Callers say what should be advertised
  * (`setAdvertisements`, or `advertise`/`withdraw` per endpoint) and every established
  * peer is brought to that state with packed UPDATEs, honouring the session's flow control.

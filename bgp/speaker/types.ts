@@ -1,7 +1,7 @@
 /**
  * The speaker's configuration and status vocabulary: what the agent passes in
  * (SpeakerConfig, PeerConfig, Advertisement) and what `routectl status/peers/routes`
- * print (PeerStatus, RouteView). Field names follow DESIGN.md's status contract.
+ * print (PeerStatus, RouteView). Field names follow docs/design.md's status contract.
  */
 import type { Family, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';

@@ -1,6 +1,6 @@
 /**
  * The control API's JSON vocabulary (HTTP over the agent's unix socket). These shapes are
- * the contract `routectl status/peers/routes --json` print as they are; DESIGN.md's status
+ * the contract `routectl status/peers/routes --json` print as they are; docs/design.md's status
  * fields are the floor. Extend by adding fields, never by renaming.
  */
 import type { PeerStatus } from '../../bgp/speaker/types.js';

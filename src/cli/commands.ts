@@ -1,5 +1,5 @@
 /**
- * The `routectl` command line (DESIGN.md "The operator interface"): commander program
+ * The `routectl` command line (docs/design.md "The operator interface"): commander program
  * built per run, output through an injected IO so tests run it in-process, and the exit
  * code returned rather than process.exit()ed.
  *

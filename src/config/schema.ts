@@ -1,5 +1,5 @@
 /**
- * The agent.yaml schema (DESIGN.md "The operator interface"): structure, defaults and
+ * The agent.yaml schema (docs/design.md "The operator interface"): structure, defaults and
  * leaf validation. Every mapping is strict — an unknown key is an error, because a
  * misspelt `holdtime:` silently ignored is an outage waiting to happen. Cross-field
  * rules (duplicates, containment, references) are in checks.ts.

@@ -10,7 +10,7 @@
  * cannot be set over netlink, and /proc/sys/net always shows the namespace of the process
  * that opens it (not that of /proc/<pid>/…), hence the shell inside the namespace.
  *
- * What it sets (Calico's layout; see DESIGN.md "Decisions"):
+ * What it sets (Calico's layout; see docs/design.md "Decisions"):
  *   eth0 up; the /32; 169.254.1.1 on-link; default via 169.254.1.1 — the host veth
  *   answers ARP for 169.254.1.1 by proxy ARP, so no address is needed on the host side.
  *   IPv6: disable_ipv6=0 first (`--net none` Docker containers start with IPv6 off),

@@ -44,7 +44,7 @@ export function hasRoutectlLabel(labels: Readonly<Record<string, string>> | unde
 }
 
 // Addresses that can never be a container's own unicast address. 169.254.0.0/16 and
-// fe80::/10 matter most: 169.254.1.1 is every container's gateway (DESIGN.md).
+// fe80::/10 matter most: 169.254.1.1 is every container's gateway (docs/design.md).
 const notUnicast4 = new BlockList();
 for (const [net, len] of [['0.0.0.0', 8], ['127.0.0.0', 8], ['169.254.0.0', 16], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) {
   notUnicast4.addSubnet(net, len, 'ipv4');

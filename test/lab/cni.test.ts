@@ -124,7 +124,7 @@ async function importImage(): Promise<void> {
   if (r.code !== 0) throw new Error(`podman import: ${r.stderr}`);
 }
 
-/** bench/cni/cnitool built against Debian's libcni 1.1.2 (GOPATH mode, LAB.md); null with the reason when it cannot be. */
+/** bench/cni/cnitool built against Debian's libcni 1.1.2 (GOPATH mode, docs/lab.md); null with the reason when it cannot be. */
 async function buildCnitool(dir: string): Promise<string | null> {
   if (!existsSync('/usr/share/gocode/src/github.com/containernetworking/cni/libcni')) {
     cnitoolWhy = 'golang-github-appc-cni-dev is not installed';

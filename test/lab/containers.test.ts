@@ -11,7 +11,7 @@
  *
  * The agent runs inside the worker namespace (`ip netns exec`, test/lab/agent-helper.ts).
  * It advertises but does not install what it learns, so the worker's own default routes
- * (which proxy ARP for 169.254.1.1 needs, LAB.md) are static routes towards the ToR.
+ * (which proxy ARP for 169.254.1.1 needs, docs/lab.md) are static routes towards the ToR.
  *
  * Shows, each step asserted: three containers reachable from the ToR over IPv4 and IPv6
  * (ping, and an HTTP GET over TCP with busybox nc); one stopped → route gone from the

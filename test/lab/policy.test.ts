@@ -1,6 +1,6 @@
 // Zone policy against the real kernel: a worker namespace routes between container
 // namespaces (host veth rtc<11 hex> per container, /32 and /128 host routes, proxy ARP,
-// Calico-style plumbing from DESIGN.md) and a world namespace outside every zone. The
+// Calico-style plumbing from docs/design.md) and a world namespace outside every zone. The
 // PolicyApplier programs real iptables (nf_tables backend) and ipsets inside the worker
 // namespace only. busybox httpd/nc/ping carry real traffic in IPv4 and IPv6.
 //
@@ -111,7 +111,7 @@ async function addContainer(zone: Ctr['zone'], ipv4: string, ipv6: string, ports
   const ns = await lab.netns(`pol${zone.slice(0, 4)}`);
   const veth = hostVethName(randomBytes(8).toString('hex'));
   await worker.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
-  // Host side (DESIGN.md decisions): proxy ARP answers for 169.254.1.1, fe80::1 is the v6 gateway.
+  // Host side (docs/design.md decisions): proxy ARP answers for 169.254.1.1, fe80::1 is the v6 gateway.
   await worker.sysctl(`net.ipv4.conf.${veth}.proxy_arp`, 1);
   await worker.sysctl(`net.ipv4.neigh.${veth}.proxy_delay`, 0);
   await worker.ip(['link', 'set', veth, 'up']);

@@ -115,7 +115,7 @@ beforeAll(async () => {
   w = await lab.netns('vfyw');
   await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
   await lab.link(p2ns, w, { aName: 'fab1', bName: 'fab1', aAddr: [`${P2}/30`], bAddr: [`${W4B}/30`] });
-  // The agent does not install what it learns; proxy ARP for 169.254.1.1 needs a default route (LAB.md).
+  // The agent does not install what it learns; proxy ARP for 169.254.1.1 needs a default route (docs/lab.md).
   await w.addRoute('default', { via: TOR4 });
   await w.addRoute('default', { via: TOR6 });
   frr = await startFrr(tor, { asn: 65000, routerId: TOR4, listenRange: '203.0.113.0/26', listenDefaultOriginate: true });

@@ -2,7 +2,7 @@
  * dockerd in a lab namespace, with everything private to the lab: data root, exec root
  * (which also holds the managed containerd's state and socket), pid file, API socket,
  * daemon.json and the CLI's config directory. It is started with `nsenter --net=`
- * (LAB.md: `ip netns exec` remounts /sys and dockerd then fails with "Devices cgroup
+ * (docs/lab.md: `ip netns exec` remounts /sys and dockerd then fails with "Devices cgroup
  * isn't mounted"), and the image `rtc-bb:latest` is made from /bin/busybox
  * (busybox-static) because there is no registry.
  *

@@ -1,6 +1,6 @@
 /**
  * runAgent over a stand-in speaker (records what the agent asks of it): the speaker gets
- * the config's peers and advertisements, the API answers with the DESIGN.md status
+ * the config's peers and advertisements, the API answers with the docs/design.md status
  * fields, SIGHUP-style reload applies peer/advertise changes and keeps the running config
  * when the new file is invalid, stop closes sessions with a reason and removes the socket.
  */
@@ -95,7 +95,7 @@ describe('runAgent', () => {
     expect(cfg.hostname).toBe('w1');
   });
 
-  it('starts the speaker, advertises bgp.advertise, and answers status with the DESIGN.md fields', async () => {
+  it('starts the speaker, advertises bgp.advertise, and answers status with the docs/design.md fields', async () => {
     const { agent, speaker, client } = await start();
     try {
       expect(speaker.calls[0]).toBe('start');

@@ -59,7 +59,7 @@ describe('routectl status', () => {
     golden('status-unhealthy.txt', r.out);
   });
 
-  it('--json prints the API answer with the DESIGN.md fields, same exit codes', async () => {
+  it('--json prints the API answer with the docs/design.md fields, same exit codes', async () => {
     const ok = await cli('status', '--json', '--socket', healthy.path);
     expect(ok.code).toBe(0);
     const j = JSON.parse(ok.out) as Record<string, unknown>;
