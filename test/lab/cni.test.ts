@@ -31,8 +31,8 @@ import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec, type ExecResult } from './harness/proc.js';
-import { kernelRouteMap } from './harness/routes.js';
 import { waitFor } from './harness/wait.js';
+import { endpointsOf, fibPrefixes, httpGet, ownState, ping as pingFrom } from './views.js';
 
 const TOR4 = '203.0.113.1';
 const W4 = '203.0.113.2';
@@ -145,23 +145,11 @@ async function buildCnitool(dir: string): Promise<string | null> {
   return out;
 }
 
-async function endpoints(): Promise<EndpointEntry[]> {
-  const r = await agent!.cli<{ endpoints: EndpointEntry[] }>(['endpoints', '--json']);
-  if (r.code !== 0) throw new Error(`routectl endpoints: ${r.stderr}`);
-  return r.json.endpoints;
-}
+const endpoints = (): Promise<EndpointEntry[]> => endpointsOf(agent!);
 
-async function torRoutes(): Promise<Set<string>> {
-  const [v4, v6] = await Promise.all([kernelRouteMap(tor, 4), kernelRouteMap(tor, 6)]);
-  return new Set([...v4.keys(), ...v6.keys()]);
-}
+const torRoutes = (): Promise<Set<string>> => fibPrefixes(tor);
 
-async function workerOwn(): Promise<{ routes: string[]; links: string[] }> {
-  const r4 = await kernelRouteMap(w, 4, { proto: 88 });
-  const r6 = await kernelRouteMap(w, 6, { proto: 88 });
-  const links = (await w.ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname).filter((n) => n.startsWith('rtc'));
-  return { routes: [...r4.keys(), ...r6.keys()].sort(), links: links.sort() };
-}
+const workerOwn = (): Promise<{ routes: string[]; links: string[] }> => ownState(w);
 
 /** Members of the zone policy's anti-spoofing sets (address,host veth), both families. */
 async function policyMembers(): Promise<string[]> {
@@ -174,17 +162,9 @@ async function policyMembers(): Promise<string[]> {
   return out;
 }
 
-async function ping(addr: string): Promise<boolean> {
-  const r = await tor.exec(['busybox', addr.includes(':') ? 'ping6' : 'ping', '-c', '1', '-W', '2', addr], { timeoutMs: 10_000 });
-  return r.code === 0;
-}
+const ping = (addr: string): Promise<boolean> => pingFrom(tor, addr);
 
-async function http(addr: string): Promise<string> {
-  const r = await tor.exec(['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${addr} 80`], { timeoutMs: 10_000 });
-  if (r.code !== 0) return `failed (${r.code}): ${r.stderr.trim()}`;
-  const body = r.stdout.split('\r\n\r\n')[1];
-  return r.stdout.startsWith('HTTP/1.') && body !== undefined ? body.trim() : `unexpected answer: ${r.stdout.slice(0, 200)}`;
-}
+const http = (addr: string): Promise<string> => httpGet(tor, addr);
 
 function ipamEndpointIds(): string[] {
   const doc = JSON.parse(readFileSync(join(agent!.dir, 'store', 'ipam.json'), 'utf8')) as { entries: Record<string, { v: { endpoints: Record<string, unknown> } }> };

@@ -33,8 +33,8 @@ import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
-import { kernelRouteMap } from './harness/routes.js';
 import { waitFor } from './harness/wait.js';
+import { endpointsOf, fibPrefixes, httpGet, ownState, ping as pingFrom } from './views.js';
 
 const TOR4 = '203.0.113.1';
 const W4 = '203.0.113.2';
@@ -75,39 +75,15 @@ interface Ctr {
 }
 const ctrs = new Map<string, Ctr>();
 
-async function endpoints(): Promise<EndpointEntry[]> {
-  const r = await agent!.cli<{ endpoints: EndpointEntry[] }>(['endpoints', '--json']);
-  if (r.code !== 0) throw new Error(`routectl endpoints: ${r.stderr}`);
-  return r.json.endpoints;
-}
+const endpoints = (): Promise<EndpointEntry[]> => endpointsOf(agent!);
 
-async function torRoutes(): Promise<Set<string>> {
-  const [v4, v6] = await Promise.all([kernelRouteMap(tor, 4), kernelRouteMap(tor, 6)]);
-  return new Set([...v4.keys(), ...v6.keys()]);
-}
+const torRoutes = (): Promise<Set<string>> => fibPrefixes(tor);
 
-async function workerOwn(): Promise<{ routes: string[]; links: string[] }> {
-  const r4 = await kernelRouteMap(w, 4, { proto: 88 });
-  const r6 = await kernelRouteMap(w, 6, { proto: 88 });
-  const links = (await w.ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname).filter((n) => n.startsWith('rtc'));
-  return { routes: [...r4.keys(), ...r6.keys()].sort(), links: links.sort() };
-}
+const workerOwn = (): Promise<{ routes: string[]; links: string[] }> => ownState(w);
 
-async function ping(addr: string): Promise<boolean> {
-  const r = await tor.exec(['busybox', addr.includes(':') ? 'ping6' : 'ping', '-c', '1', '-W', '2', addr], { timeoutMs: 10_000 });
-  return r.code === 0;
-}
+const ping = (addr: string): Promise<boolean> => pingFrom(tor, addr);
 
-/**
- * An HTTP GET over TCP to the container's busybox httpd, with `busybox nc` (the static
- * busybox's wget crashes in its resolver here); returns the body.
- */
-async function http(addr: string): Promise<string> {
-  const r = await tor.exec(['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${addr} 80`], { timeoutMs: 10_000 });
-  if (r.code !== 0) return `failed (${r.code}): ${r.stderr.trim()}`;
-  const body = r.stdout.split('\r\n\r\n')[1];
-  return r.stdout.startsWith('HTTP/1.') && body !== undefined ? body.trim() : `unexpected answer: ${r.stdout.slice(0, 200)}`;
-}
+const http = (addr: string): Promise<string> => httpGet(tor, addr);
 
 async function reachable(c: Ctr): Promise<void> {
   for (const a of [c.ipv4, c.ipv6]) {

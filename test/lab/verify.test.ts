@@ -30,8 +30,8 @@ import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
-import { kernelRouteMap } from './harness/routes.js';
 import { waitFor } from './harness/wait.js';
+import { ownRoutes as ownRoutesOf } from './views.js';
 
 const TOR4 = '203.0.113.1';
 const W4 = '203.0.113.2';
@@ -103,10 +103,7 @@ async function waitVerify(want: readonly Mismatch[] | ReturnType<typeof notNegot
   );
 }
 
-async function ownRoutes(): Promise<string[]> {
-  const [r4, r6] = await Promise.all([kernelRouteMap(w, 4, { proto: 88 }), kernelRouteMap(w, 6, { proto: 88 })]);
-  return [...r4.keys(), ...r6.keys()].sort();
-}
+const ownRoutes = (): Promise<string[]> => ownRoutesOf(w);
 
 beforeAll(async () => {
   lab = await Lab.create();
