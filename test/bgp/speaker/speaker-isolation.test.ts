@@ -7,30 +7,11 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildOpen } from '../../../bgp/fsm/index.js';
-import { Speaker, type SpeakerDeps } from '../../../bgp/speaker/index.js';
+import { Speaker } from '../../../bgp/speaker/index.js';
 import { decodeMessage, encodeMessage, packAnnouncements } from '../../../bgp/wire/index.js';
 import type { BgpMessage } from '../../../bgp/wire/types.js';
+import { freePort, nextHops, waitFor } from './tcp-helpers.js';
 
-const nextHops: SpeakerDeps['nextHops'] = (q) => {
-  const n = q.localAddress.split('.').pop();
-  return { nextHops: [q.family === 'ipv4-unicast' ? `203.0.113.${n}` : `2001:db8:f::${n}`] };
-};
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A minimal BGP peer from 127.0.0.3: OPEN, KEEPALIVE, then whatever the test sends. */
 function rawPeer(port: number) {

@@ -8,8 +8,9 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Speaker } from '../../../bgp/speaker/index.js';
-import type { PeerConfig, SpeakerConfig, SpeakerDeps } from '../../../bgp/speaker/index.js';
+import type { PeerConfig, SpeakerConfig } from '../../../bgp/speaker/index.js';
 import { decodeMessage } from '../../../bgp/wire/index.js';
+import { freePort, nextHops, waitFor } from './tcp-helpers.js';
 
 const IMPORT_ALL = ['0.0.0.0/0 le 32', '::/0 le 128'];
 
@@ -19,26 +20,6 @@ const IMPORT_ALL = ['0.0.0.0/0 le 32', '::/0 le 128'];
  * worker would have: 127.0.0.N -> 203.0.113.N and 2001:db8:f::N. The real interface
  * lookup is covered in test/bgp/rib/next-hop.test.ts.
  */
-const nextHops: SpeakerDeps['nextHops'] = (q) => {
-  const n = q.localAddress.split('.').pop();
-  return { nextHops: [q.family === 'ipv4-unicast' ? `203.0.113.${n}` : `2001:db8:f::${n}`] };
-};
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const running: Speaker[] = [];
 afterEach(async () => {
