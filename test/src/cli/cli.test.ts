@@ -4,16 +4,14 @@
  * <SOCKET>), and the exit codes: status 0 when every peer is Established, 1 when not,
  * 2 when the agent cannot be reached. ROUTECTL_UPDATE_GOLDEN=1 rewrites the goldens.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../src/api/index.js';
-import { runCli } from '../../../src/cli/commands.js';
 import { fakeHandlers, healthyPeers, unhealthyPeers } from '../api/fake-handlers.js';
+import { expectGoldenFile, runCaptured, type CliRun } from './run.js';
 
-const goldenDir = join(import.meta.dirname, 'golden');
-const update = process.env.ROUTECTL_UPDATE_GOLDEN === '1';
 let dir: string;
 let healthy: ApiServer;
 let unhealthy: ApiServer;
@@ -29,20 +27,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  const mask = (s: string) => s.split(dir).join('<TMP>');
-  return { code, out: mask(out), err: mask(err) };
-}
-
-function golden(name: string, actual: string): void {
-  const path = join(goldenDir, name);
-  if (update) writeFileSync(path, actual);
-  expect(existsSync(path), `${name} missing (ROUTECTL_UPDATE_GOLDEN=1, then review)`).toBe(true);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCaptured(argv, dir);
+const golden = expectGoldenFile;
 
 describe('routectl status', () => {
   it('exit 0 and the table when every peer is Established', async () => {

@@ -13,9 +13,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, type Agent } from '../../../src/agent.js';
 import { ApiClient } from '../../../src/api/index.js';
-import { runCli } from '../../../src/cli/commands.js';
 import { loadConfig } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/log.js';
+import { runCaptured, type CliRun } from './run.js';
 
 async function freePort(host: string): Promise<number> {
   const s = createServer();
@@ -35,12 +35,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_
   }
 }
 
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCaptured(argv);
 
 let dir: string;
 let a: Agent;

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, endpointRoutes, startApiServer, type ApiServer } from '../../../src/api/index.js';
-import { runCli } from '../../../src/cli/commands.js';
 import { fakeHandlers, healthyPeers } from '../api/fake-handlers.js';
+import { runCaptured, type CliRun } from './run.js';
 
 let dir: string;
 let agent: ApiServer;
@@ -42,11 +42,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err: err.split(dir).join('<TMP>') };
+async function cli(...argv: string[]): Promise<CliRun> {
+  const r = await runCaptured(argv);
+  return { ...r, err: r.err.split(dir).join('<TMP>') };
 }
 
 describe('routectl reconcile', () => {

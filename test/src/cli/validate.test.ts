@@ -2,16 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/commands.js';
+import { runCaptured, type CliRun } from './run.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/config');
 
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCaptured(argv);
 
 describe('routectl validate', () => {
   it('prints the canonical form of a valid file', async () => {

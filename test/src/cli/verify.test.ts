@@ -5,18 +5,16 @@
  * 1 on any mismatch, 0 when clean, 2 when the agent cannot be reached, 1 with the agent's
  * words when it has no verify (501).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../src/api/index.js';
 import type { RouteEntry } from '../../../src/api/types.js';
-import { runCli } from '../../../src/cli/commands.js';
 import { kernelRouteEntries, verify, type VerifyInput } from '../../../src/verify/index.js';
 import { fakeHandlers, healthyPeers, unhealthyPeers } from '../api/fake-handlers.js';
+import { expectGoldenFile, runCaptured, type CliRun } from './run.js';
 
-const goldenDir = join(import.meta.dirname, 'golden');
-const update = process.env.ROUTECTL_UPDATE_GOLDEN === '1';
 
 const own = {
   links: [
@@ -66,20 +64,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  const mask = (s: string) => s.split(dir).join('<TMP>');
-  return { code, out: mask(out), err: mask(err) };
-}
-
-function golden(name: string, actual: string): void {
-  const path = join(goldenDir, name);
-  if (update) writeFileSync(path, actual);
-  expect(existsSync(path), `${name} missing (ROUTECTL_UPDATE_GOLDEN=1, then review)`).toBe(true);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCaptured(argv, dir);
+const golden = expectGoldenFile;
 
 describe('routectl verify', () => {
   it('prints every mismatch and exits 1', async () => {

@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../src/api/index.js';
 import { policyRoutes } from '../../../src/api/policy.js';
 import type { PolicyCheckResponse, PolicyShowResponse } from '../../../src/api/policy-types.js';
-import { runCli } from '../../../src/cli/commands.js';
 import { AgentPolicy, policyHandlers } from '../../../src/policy/index.js';
 import { buildModel } from '../../../policy/model.js';
 import type { ExecResult, Executor } from '../../../policy/exec.js';
 import { fakeHandlers } from '../api/fake-handlers.js';
+import { runCaptured, type CliRun } from '../cli/run.js';
 
 const MODEL = buildModel(
   [
@@ -54,12 +54,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(sock: string, ...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli([...args, '--socket', sock], { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
+const cli = (sock: string, ...args: string[]): Promise<CliRun> => runCaptured([...args, '--socket', sock]);
 
 describe('routectl policy', () => {
   it('check: exit 0 allow, 1 deny, naming the rule; containers by name', async () => {
