@@ -34,6 +34,7 @@ import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { benchPrefixes } from '../lib/prefixes.js';
 import { markdownTable, median, ratio, secs, thousands } from '../lib/table.js';
 import { startTor, type TorKind } from '../lib/tor.js';
+import { flag, numberFlag } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where --cpu-prof keeps profiles (outside the repository). */
@@ -51,17 +52,13 @@ const WK_V4 = '203.0.113.2';
 const TOR_V6 = '2001:db8:f::1';
 const WK_V6 = '2001:db8:f::2';
 
-function opt(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-const N4 = Number(opt('v4', '100000'));
-const N6 = Number(opt('v6', '100000'));
-const TORS = opt('tors', 'frr,bird').split(',') as TorKind[];
-const WORKERS = opt('workers', 'routectl,bird,gobgp').split(',') as WorkerKind[];
-const RUNS = Number(opt('runs', '1'));
-const TIMEOUT_MS = Number(opt('timeout', '240')) * 1000;
-const OUT = resolve(REPO, opt('out', 'bench/results/bgp-advertise.md'));
+const N4 = Number(flag('v4', '100000'));
+const N6 = Number(flag('v6', '100000'));
+const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
+const WORKERS = flag('workers', 'routectl,bird,gobgp').split(',') as WorkerKind[];
+const RUNS = numberFlag('runs', 1);
+const TIMEOUT_MS = numberFlag('timeout', 240) * 1000;
+const OUT = resolve(REPO, flag('out', 'bench/results/bgp-advertise.md'));
 const CPU_PROF = process.argv.includes('--cpu-prof');
 for (const t of TORS) if (!(t in TOR_LABEL)) throw new Error(`--tors: unknown ${t}`);
 for (const w of WORKERS) if (!(w in WORKER_LABEL)) throw new Error(`--workers: unknown ${w}`);

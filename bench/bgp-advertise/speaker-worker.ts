@@ -10,28 +10,23 @@
  */
 import { Speaker } from '../../bgp/index.js';
 import { benchPrefixes } from '../lib/prefixes.js';
+import { requiredFlag } from '../lib/args.js';
 
-function arg(name: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v === undefined) throw new Error(`missing --${name}`);
-  return v;
-}
 
 const say = (o: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ t: Date.now(), ...o })}\n`);
 };
 
-const n4 = Number(arg('v4'));
-const n6 = Number(arg('v6'));
-const peer = arg('peer');
+const n4 = Number(requiredFlag('v4'));
+const n6 = Number(requiredFlag('v6'));
+const peer = requiredFlag('peer');
 const speaker = new Speaker({
-  asn: Number(arg('asn')),
-  routerId: arg('router-id'),
+  asn: Number(requiredFlag('asn')),
+  routerId: requiredFlag('router-id'),
   listen: null,
   holdTime: 90,
   connectRetryTime: 1,
-  peers: [{ address: peer, asn: Number(arg('peer-asn')) }],
+  peers: [{ address: peer, asn: Number(requiredFlag('peer-asn')) }],
   importFilter: [],
 });
 const t0 = Date.now();

@@ -14,13 +14,8 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Session, Speaker, type UpdateMessage } from '../../bgp/index.js';
+import { requiredFlag } from '../lib/args.js';
 
-function arg(name: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v === undefined) throw new Error(`missing --${name}`);
-  return v;
-}
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
@@ -29,8 +24,8 @@ const fullGc = (): void => {
   gc();
 };
 
-const expect = Number(arg('expect'));
-const out = arg('out');
+const expect = Number(requiredFlag('expect'));
+const out = requiredFlag('out');
 let establishedAt = 0;
 let firstUpdate = 0;
 let updates = 0;
@@ -52,12 +47,12 @@ const onUpdate = (u: UpdateMessage): void => {
 
 const speaker = new Speaker(
   {
-    asn: Number(arg('asn')),
-    routerId: arg('router-id'),
+    asn: Number(requiredFlag('asn')),
+    routerId: requiredFlag('router-id'),
     listen: null,
     holdTime: 90,
     connectRetryTime: 1,
-    peers: [{ address: arg('peer'), asn: Number(arg('peer-asn')) }],
+    peers: [{ address: requiredFlag('peer'), asn: Number(requiredFlag('peer-asn')) }],
     importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'],
   },
   {

@@ -28,6 +28,7 @@ import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { benchPrefixes } from '../lib/prefixes.js';
 import { markdownTable, secs, thousands } from '../lib/table.js';
 import { birdImported } from '../lib/tor.js';
+import { flag, numberFlag } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where --cpu-prof keeps profiles (outside the repository). */
@@ -41,18 +42,14 @@ const RCV_V4 = '203.0.113.6';
 const SND_V6 = '2001:db8:f:1::5';
 const RCV_V6 = '2001:db8:f:1::6';
 
-function opt(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-const N4 = Number(opt('v4', '131072'));
-const N6 = Number(opt('v6', '868928'));
+const N4 = Number(flag('v4', '131072'));
+const N6 = Number(flag('v6', '868928'));
 const N = N4 + N6;
-const PEERS = opt('peers', 'routectl,bird').split(',');
+const PEERS = flag('peers', 'routectl,bird').split(',');
 const CPU_PROF = process.argv.includes('--cpu-prof');
-const RUNS = Number(opt('runs', '1'));
-const TIMEOUT_MS = Number(opt('timeout', '300')) * 1000;
-const OUT = resolve(REPO, opt('out', 'bench/results/bgp-ingest.md'));
+const RUNS = numberFlag('runs', 1);
+const TIMEOUT_MS = numberFlag('timeout', 300) * 1000;
+const OUT = resolve(REPO, flag('out', 'bench/results/bgp-ingest.md'));
 
 const log = (s: string): void => {
   process.stderr.write(`[bgp-ingest ${new Date().toISOString().slice(11, 19)}] ${s}\n`);

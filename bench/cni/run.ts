@@ -25,20 +25,13 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable } from '../lib/table.js';
+import { flag, numberFlag } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
-const arg = (name: string, def: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const outArg = (): string => {
-  const i = process.argv.indexOf('--out');
-  return i >= 0 ? process.argv[i + 1]! : join(repo, 'bench/results/cni.md');
-};
-const SEQ = arg('seq', 100);
-const PAR = arg('par', 20);
-const PTP_V6 = arg('ptp-v6', 10);
+const SEQ = numberFlag('seq', 100);
+const PAR = numberFlag('par', 20);
+const PTP_V6 = numberFlag('ptp-v6', 10);
 const ROUTECTL_JS = join(repo, 'dist/src/cli/routectl.js');
 const PLUGIN_JS = join(repo, 'dist/src/cli/routectl-cni.js');
 const MEASURE_JS = join(here, 'measure.js');
@@ -233,7 +226,7 @@ function debVersion(pkg: string): string {
 try {
   await main();
   const text = report();
-  writeFileSync(outArg(), text);
+  writeFileSync(flag('out', join(repo, 'bench/results/cni.md')), text);
   console.log(text);
 } finally {
   await stopAgent();

@@ -26,18 +26,15 @@ import { markdownTable } from '../lib/table.js';
 import type { TorKind } from '../lib/tor.js';
 import { percentile } from './monitor.js';
 import { runCalico, runRoutectl, type Sample, type ScenarioResult } from './scenarios.js';
+import { flag, numberFlag } from '../lib/args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 
-const N = Number(arg('n', '100'));
-const TORS = arg('tors', 'frr,bird').split(',') as TorKind[];
+const N = numberFlag('n', 100);
+const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
 /** Calico-style host routes: one every SPACING ms, unless the routectl run's own timing can be replayed. */
-const SPACING = Number(arg('spacing', '10'));
-const WORKERS = arg('workers', 'routectl,calico').split(',');
-const OUT = arg('out', 'bench/results/convergence.md');
+const SPACING = numberFlag('spacing', 10);
+const WORKERS = flag('workers', 'routectl,calico').split(',');
+const OUT = flag('out', 'bench/results/convergence.md');
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
 
 type Leg = (s: Sample) => number | undefined;

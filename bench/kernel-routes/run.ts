@@ -18,18 +18,11 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_DEV, BENCH_PROTO, benchPrefix, MAX_ROUTES } from './common.js';
+import { numberFlag, numberListFlag } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, def: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const listArg = (name: string, def: number[]): number[] => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? '').split(',').map(Number) : def;
-};
-const SIZES = [...listArg('routes', [10_000]), ...(process.argv.includes('--100k') ? [100_000] : [])];
-const RUNS = arg('runs', 3);
+const SIZES = [...numberListFlag('routes', [10_000]), ...(process.argv.includes('--100k') ? [100_000] : [])];
+const RUNS = numberFlag('runs', 3);
 for (const n of SIZES) if (!Number.isInteger(n) || n < 1 || n > MAX_ROUTES) throw new Error(`--routes: each size must be 1..${MAX_ROUTES}`);
 let N = 0;
 

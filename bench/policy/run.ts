@@ -38,21 +38,14 @@ import type { HostPolicy } from '../../policy/compiler.js';
 import { AgentPolicy, type PolicyEndpoint } from '../../src/policy/index.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable, median, ratio } from '../lib/table.js';
+import { flag, numberFlag } from '../lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, def: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const strArg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const N = arg('endpoints', 10_000);
-const STARTS = arg('starts', 30);
-const RUNS = arg('runs', 3);
-const SAMPLE = arg('naive-sample', 30);
-const OUT = resolve(strArg('out', join(here, '../../../bench/results/policy.md')));
+const N = numberFlag('endpoints', 10_000);
+const STARTS = numberFlag('starts', 30);
+const RUNS = numberFlag('runs', 3);
+const SAMPLE = numberFlag('naive-sample', 30);
+const OUT = resolve(flag('out', join(here, '../../../bench/results/policy.md')));
 if (!Number.isInteger(N) || N < 3 || N > 60_000) throw new Error('--endpoints: 3..60000');
 
 // ---- the model and the synthetic endpoints ----
