@@ -11,6 +11,7 @@
  * re-reads the config file and applies peer, import and advertisement changes; an
  * invalid file is logged and the running config kept.
  */
+import { getPriority, setPriority } from 'node:os';
 import { Speaker } from '../bgp/speaker/index.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
@@ -91,7 +92,20 @@ export interface AgentOptions {
    * tests), where the default is null; null: zones are kept but nothing is installed.
    */
   readonly policyExecutor?: Executor | null;
+  /**
+   * The process's CPU priority (nice, -20..19), set at start when given; the CLI passes
+   * runtime.nice or DEFAULT_NICE. Tests leave it alone (it would renice the test runner).
+   */
+  readonly nice?: number;
 }
+
+/**
+ * The agent's default nice value. On a busy worker the CPU goes to the containers being
+ * started (runc, containerd, dockerd); the agent's share decides how long a new container
+ * waits for its route. -10 lets it, and the helpers it starts, run first when both are
+ * ready. Its work per container is a few milliseconds, so it cannot starve the rest.
+ */
+export const DEFAULT_NICE = -10;
 
 export interface Agent {
   /** Resolves with the process exit code once the agent has stopped. */
@@ -205,11 +219,25 @@ function restartOnly(a: Config, b: Config): string[] {
 /** The real speaker of bgp/, with its production dependencies (TCP sessions, system clock). */
 export const bgpSpeaker: SpeakerFactory = (cfg) => new Speaker(cfg);
 
+/**
+ * Sets this process's nice value, before any thread or helper exists (they inherit it).
+ * Not permitted (no CAP_SYS_NICE for a negative value): logged, the agent runs as it is.
+ */
+function setNice(nice: number, log: Logger): void {
+  try {
+    setPriority(0, nice);
+    log.info({ op: 'agent.start', event: 'priority', nice: getPriority(0) }, `CPU priority: nice ${getPriority(0)}`);
+  } catch (err) {
+    log.warn({ op: 'agent.start', event: 'priority-failed', nice, err }, `cannot set nice ${nice}: ${(err as Error).message}; running at nice ${getPriority(0)}`);
+  }
+}
+
 export async function runAgent(initial: Config, opts: AgentOptions = {}): Promise<Agent> {
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
   const startedAt = now();
   let cfg = initial;
+  if (opts.nice !== undefined) setNice(opts.nice, log);
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);

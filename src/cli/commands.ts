@@ -81,8 +81,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         code = EXIT.failure;
         return;
       }
-      const { runAgent } = await import('../agent.js');
-      const agent = await runAgent(cfg, { configPath: o.config });
+      const { runAgent, DEFAULT_NICE } = await import('../agent.js');
+      const agent = await runAgent(cfg, { configPath: o.config, nice: cfg.runtime.nice ?? DEFAULT_NICE });
       code = await agent.done;
     });
 

@@ -42,6 +42,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
     runtime: compact({
       docker: cfg.runtime.docker ? { socket: cfg.runtime.docker.socket } : undefined,
       reconcileInterval: cfg.runtime.reconcileInterval,
+      nice: cfg.runtime.nice,
     }),
     store: store.etcd
       ? { etcd: { endpoints: [...store.etcd.endpoints], prefix: store.etcd.prefix } }

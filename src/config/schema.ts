@@ -142,6 +142,8 @@ export const configSchema = z
         docker: z.object({ socket: socketPath.default(DEFAULTS.dockerSocket) }).strict().optional(),
         /** Seconds between full repair passes of the container dataplane (default 60, in the agent). */
         reconcileInterval: int('seconds between full repair passes', 1, 86400).optional(),
+        /** The agent's CPU priority, a nice value (default -10, in the agent: see DEFAULT_NICE). */
+        nice: int('a nice value', -20, 19).optional(),
       })
       .strict()
       .default({}),

@@ -86,6 +86,8 @@ const rows: [string, string, string, string][] = [
   ['api socket too long', `${head}api: { socket: /${'x'.repeat(120)} }\n`, 'api.socket', 'longer than 107 bytes'],
   ['metrics listen', `${head}metrics: { listen: "::1:9273" }\n`, 'metrics.listen', 'is not ADDRESS:PORT; fix: write ADDRESS:PORT, e.g. 127.0.0.1:9273 or "[::1]:9273"'],
   ['metrics port', `${head}metrics: { listen: "127.0.0.1:0" }\n`, 'metrics.listen', 'port 0 is out of range'],
+  ['nice out of range', `${head}runtime: { nice: -21 }\n`, 'runtime.nice', '-21 is out of range; fix: use a nice value, -20..19'],
+  ['nice not an integer', `${head}runtime: { nice: low }\n`, 'runtime.nice', 'expected a nice value, got "low"'],
   ['node name', 'node: "w 1"\nrouterId: 192.0.2.2\nasn: 1\n', 'node', '"w 1" is not a node name'],
   ['YAML syntax', `${head}bgp: { peers: [ }\n`, '', 'YAML:'],
   ['YAML duplicate key', `${head}asn: 2\n`, '', 'YAML: Map keys must be unique'],
