@@ -189,6 +189,10 @@ export async function runRoutectl(torKind: TorKind, n: number): Promise<Scenario
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
         for (const k of ['allocMs', 'policyMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
+        const steps = j['plumbSteps'];
+        if (typeof steps === 'object' && steps !== null) {
+          for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);
+        }
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
         const j = JSON.parse(l) as { container: string; time: string };
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));

@@ -4,27 +4,67 @@
  * A netlink socket talks to the namespace it was created in, and Node cannot setns(2)
  * (and must not: the agent's own thread would leave the worker namespace). So the
  * container side is one short-lived helper per container:
- *   nsenter --net=<netns> sh -c '<sysctls>; exec ip -batch -'
- * with the commands on stdin — one process per container, never one per route, and the
- * per-route hot path (host routes) stays on the agent's own netlink socket. IPv6 sysctls
- * cannot be set over netlink, and /proc/sys/net always shows the namespace of the process
- * that opens it (not that of /proc/<pid>/…), hence the shell inside the namespace.
+ *   nsenter --net=<netns> sh -c '<script>'
+ * started as soon as the container is known, before its address is allocated and its
+ * veth exists: by the time the veth is there, the helper is already inside the namespace
+ * and waiting on stdin, so its start-up is off the critical path (CONTAINER_SCRIPT says
+ * what it is told, and when). One process per container,
+ * never one per route; the per-route hot path (host routes) stays on the agent's own
+ * netlink socket. IPv6 sysctls cannot be set over netlink, and /proc/sys/net always shows
+ * the namespace of the process that opens it (not that of /proc/<pid>/…), hence the
+ * shell inside the namespace.
  *
  * What it sets (Calico's layout; see docs/design.md "Decisions"):
  *   eth0 up; the /32; 169.254.1.1 on-link; default via 169.254.1.1 — the host veth
  *   answers ARP for 169.254.1.1 by proxy ARP, so no address is needed on the host side.
- *   IPv6: disable_ipv6=0 first (`--net none` Docker containers start with IPv6 off),
- *   the /128 with nodad (no duplicate can exist: IPAM owns it), default via the host
- *   veth's link-local address, which is fixed because its MAC is.
+ *   IPv6: disable_ipv6=0 (`--net none` Docker containers start with IPv6 off) for `all`
+ *   and `default` once the addresses are allocated — nothing is changed in a container
+ *   whose allocation fails — so that the veth's end is created with IPv6 on; checked
+ *   again, the interface too, once it exists; the /128 with nodad (no duplicate can exist: IPAM owns it);
+ *   default via the host veth's link-local address, which is fixed.
+ *   Each sysctl is read first and written only when it differs: writing disable_ipv6
+ *   takes the kernel's rtnl lock, busy-retrying while others hold it.
  */
 import type { ContainerSide } from './kernel.js';
 
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
-/** Shell text for the sysctls; `ifName` must match IFNAME_RE (checked by the caller). */
-export function containerSysctls(side: ContainerSide): string[] {
-  if (side.ipv6 === undefined) return [];
-  return ['all', 'default', side.ifName].map((c) => `echo 0 > /proc/sys/net/ipv6/conf/${c}/disable_ipv6`);
+const disableIpv6 = (c: string): string => `/proc/sys/net/ipv6/conf/${c}/disable_ipv6`;
+/**
+ * Sets a sysctl file ($1 in a shell function) to 0 unless it already is. `read` fails
+ * at the end of the file: /proc/sys answers a read at a non-zero offset (the shell reads
+ * one byte at a time) with end-of-file, before the newline.
+ */
+const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || echo 0 > "$1"; }';
+
+/**
+ * The helper's script; its stdin:
+ *   "<4|6>"            as soon as the addresses are allocated: with 6, IPv6 is switched on
+ *                      in the namespace, before the veth exists, so its end inherits it
+ *   "<ifname> <4|6>"   once the veth exists; with 6, checked again, the interface too
+ *   the `ip -batch` input.
+ * A stdin closed early (cancelled) exits 0 having changed nothing more. The interface name
+ * is checked against IFNAME_RE before it is written.
+ */
+export const CONTAINER_SCRIPT = [
+  'set -e',
+  ZERO,
+  'read -r early || exit 0',
+  `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
+  'read -r dev fam || exit 0',
+  `if [ "$fam" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; zero ${disableIpv6('"$dev"')}; fi`,
+  'exec ip -batch -',
+].join('\n');
+
+/** The helper's first line: which families the endpoint has. */
+export function containerEarly(opts: { readonly ipv6: boolean }): string {
+  return opts.ipv6 ? '6\n' : '4\n';
+}
+
+/** The helper's second line. */
+export function containerHeader(side: ContainerSide): string {
+  if (!IFNAME_RE.test(side.ifName)) throw new RangeError(`not an interface name: ${JSON.stringify(side.ifName)}`);
+  return `${side.ifName} ${side.ipv6 !== undefined ? 6 : 4}\n`;
 }
 
 /** `ip -batch` input. */
@@ -44,7 +84,6 @@ export function containerBatch(side: ContainerSide): string {
   return lines.join('\n') + '\n';
 }
 
-export function nsenterArgv(netnsPath: string, side: ContainerSide): string[] {
-  const script = ['set -e', ...containerSysctls(side), 'exec ip -batch -'].join('; ');
-  return ['nsenter', `--net=${netnsPath}`, '--', 'sh', '-c', script];
+export function nsenterArgv(netnsPath: string): string[] {
+  return ['nsenter', `--net=${netnsPath}`, '--', 'sh', '-c', CONTAINER_SCRIPT];
 }

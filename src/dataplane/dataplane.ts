@@ -18,9 +18,9 @@
  * `desired` is replaced, never mutated (copy on write), and every check-and-set on it
  * happens without an await in between, so concurrent adds cannot lose each other's entry.
  */
-import { DataplaneError, isGone, KernelError } from './errors.js';
+import { DataplaneError, isGone, isNetnsGone, KernelError } from './errors.js';
 import { KeyedSerializer, RwGate } from './locks.js';
-import type { Kernel, KernelEvent, KernelLink, KernelRoute, RouteSpec } from './kernel.js';
+import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec } from './kernel.js';
 import {
   blackholeRoute,
   GATEWAY_V4,
@@ -29,7 +29,6 @@ import {
   HOST_VETH_MAC,
   hostIfNameFor,
   hostRoutes,
-  hostSysctls,
   routeKey,
   RTPROT_ROUTECTL,
   validateEndpoint,
@@ -53,8 +52,26 @@ export interface ApplyReport {
   readonly linksDeleted: string[];
   readonly routesAdded: string[];
   readonly routesDeleted: string[];
+  /** desired endpoints whose container namespace is gone: left for the runtime's event */
+  readonly containersGone: string[];
   readonly errors: ApplyError[];
 }
+
+/** Where one add spent its time (ms), for the agent's `ready` log line. */
+export interface PlumbTimings {
+  /** waiting for other operations on the same endpoint, or for a full reconcile */
+  readonly waitMs: number;
+  /** the veth created with its peer in the container's namespace */
+  readonly vethMs: number;
+  /** the host side's settings, and the link set up */
+  readonly hostMs: number;
+  /** the container side: addresses, gateway and default routes */
+  readonly containerMs: number;
+  /** the host routes */
+  readonly routesMs: number;
+}
+
+const ms = (from: number): number => Math.round((performance.now() - from) * 10) / 10;
 
 export interface OwnState {
   readonly links: KernelLink[];
@@ -74,6 +91,7 @@ const emptyReport = (): ApplyReport => ({
   linksDeleted: [],
   routesAdded: [],
   routesDeleted: [],
+  containersGone: [],
   errors: [],
 });
 
@@ -154,17 +172,38 @@ export class Dataplane {
     return this.gate.exclusive(() => this.applyNow());
   }
 
-  /** Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is left. */
-  addEndpoint(e: EndpointPlumbing): Promise<void> {
+  /**
+   * Starts what plumbing a container needs inside its namespace (a helper process, see
+   * container.ts), to be handed to addEndpoint: called as soon as the container is known,
+   * its start-up overlaps the address allocation. Cancel it if the add does not happen.
+   */
+  prepareContainer(netns: NetnsRef): ContainerHelper {
+    return this.kernel.openContainer(netns);
+  }
+
+  /**
+   * Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is
+   * left. `prepared` is the endpoint's prepareContainer(); it is used or cancelled.
+   */
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper): Promise<PlumbTimings> {
     try {
       validateEndpoint(e);
     } catch (err) {
+      prepared?.cancel();
       return Promise.reject(err as Error);
     }
+    const asked = performance.now();
     return this.endpointOp([`id:${e.id}`, `if:${e.hostIfName}`], async () => {
-      await this.init();
+      const waitMs = ms(asked);
+      try {
+        await this.init();
+      } catch (err) {
+        prepared?.cancel();
+        throw err;
+      }
       for (const other of this.desired.values()) {
         if (other.id !== e.id && other.hostIfName === e.hostIfName) {
+          prepared?.cancel();
           throw new DataplaneError(`add endpoint ${e.id}: host interface ${e.hostIfName} belongs to endpoint ${other.id}`);
         }
       }
@@ -172,9 +211,12 @@ export class Dataplane {
       this.desired = new Map(this.desired).set(e.id, e);
       this.busy.add(e.hostIfName);
       try {
-        const index = await this.plumbLink(e);
+        const steps = { vethMs: 0, hostMs: 0, containerMs: 0 };
+        const index = await this.plumbLink(e, steps, prepared);
         const routes = hostRoutes(e, index);
+        const t = performance.now();
         const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL);
+        const routesMs = ms(t);
         const failed = results.findIndex((r) => r !== undefined);
         if (failed >= 0) {
           await this.deleteLinkQuietly(e.hostIfName);
@@ -182,6 +224,7 @@ export class Dataplane {
             cause: new KernelError('add route', results[failed]!),
           });
         }
+        return { waitMs, ...steps, routesMs };
       } catch (err) {
         this.desired = new Map(this.desired);
         if (previous) this.desired.set(e.id, previous);
@@ -242,30 +285,54 @@ export class Dataplane {
    * brings it up, configures the container side. Any failure after the veth exists
    * deletes it again — that takes the peer and everything configured on it.
    */
-  private async plumbLink(e: EndpointPlumbing): Promise<number> {
-    // A leftover link with our name (an earlier attempt, a restart): start from clean.
-    await this.deleteLinkQuietly(e.hostIfName);
-    const spec = {
-      hostName: e.hostIfName,
-      hostMac: HOST_VETH_MAC,
-      peerName: e.ifName,
-      peerNetns: e.containerNetns,
-      ...(e.mac !== undefined ? { peerMac: e.mac } : {}),
-    };
-    const index = await this.kernel.createVeth(spec);
+  private async plumbLink(
+    e: EndpointPlumbing,
+    steps?: { vethMs: number; hostMs: number; containerMs: number },
+    prepared?: ContainerHelper,
+  ): Promise<number> {
+    const ipv6 = e.ipv6 !== undefined;
+    let t = performance.now();
+    let index: number;
     try {
-      for (const [path, value] of hostSysctls(e)) await this.kernel.writeSysctl(path, value);
-      await this.kernel.setLinkUp(index);
-      await this.kernel.configureContainer(e.containerNetns, {
+      // A leftover link with our name (an earlier attempt, a restart): start from clean.
+      await this.deleteLinkQuietly(e.hostIfName);
+      index = await this.kernel.createVeth({
+        hostName: e.hostIfName,
+        hostMac: HOST_VETH_MAC,
+        peerName: e.ifName,
+        peerNetns: e.containerNetns,
+        ...(e.mac !== undefined ? { peerMac: e.mac } : {}),
+      });
+    } catch (err) {
+      prepared?.cancel();
+      throw err;
+    }
+    // Without a helper started early (a repair), one is started only now that the
+    // namespace is known to exist: a container that just died costs no process.
+    const helper = prepared ?? this.kernel.openContainer(e.containerNetns);
+    helper.start({ ipv6 });
+    if (steps) steps.vethMs = ms(t);
+    t = performance.now();
+    // The two ends are independent: configured at the same time.
+    const host = this.kernel.configureHostSide(index, e.hostIfName, { ipv6 }).then(() => {
+      if (steps) steps.hostMs = ms(t);
+    });
+    const container = helper
+      .configure({
         ifName: e.ifName,
         gateway4: GATEWAY_V4,
         gateway6: HOST_VETH_LINK_LOCAL,
         ...(e.ipv4 !== undefined ? { ipv4: e.ipv4 } : {}),
         ...(e.ipv6 !== undefined ? { ipv6: e.ipv6 } : {}),
+      })
+      .then(() => {
+        if (steps) steps.containerMs = ms(t);
       });
-    } catch (err) {
+    const [h, c] = await Promise.allSettled([host, container]);
+    const failure = h.status === 'rejected' ? h : c.status === 'rejected' ? c : undefined;
+    if (failure) {
       await this.deleteLinkQuietly(e.hostIfName, index).catch(() => undefined);
-      throw err;
+      throw failure.reason;
     }
     return index;
   }
@@ -330,6 +397,10 @@ export class Dataplane {
         if (r.status === 'fulfilled') {
           index.set(e.id, r.value);
           report.linksCreated.push(e.id);
+        } else if (isNetnsGone(r.reason)) {
+          // The container died (its veth went with its namespace): nothing to repair; the
+          // runtime's event removes it from the desired set.
+          report.containersGone.push(e.id);
         } else {
           report.errors.push({ endpointId: e.id, error: new DataplaneError(`plumb endpoint ${e.id}`, { cause: r.reason }) });
         }

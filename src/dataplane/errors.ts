@@ -35,3 +35,8 @@ export function isGone(err: unknown): boolean {
   // ENODEV: no such link; ESRCH: no such route; ENOENT: also used for missing objects.
   return err instanceof KernelError && (err.code === 'ENODEV' || err.code === 'ESRCH' || err.code === 'ENOENT');
 }
+
+/** The container's network namespace does not exist (any more): its process is gone. */
+export function isNetnsGone(err: unknown): boolean {
+  return err instanceof KernelError && err.op.startsWith('open netns') && err.code === 'ENOENT';
+}

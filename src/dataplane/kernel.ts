@@ -66,6 +66,24 @@ export interface ContainerSide {
   readonly gateway6: string;
 }
 
+/**
+ * Configures one container's side. Opened before the veth exists — as soon as the
+ * container is known — so that whatever it costs to get into the container's namespace
+ * overlaps the address allocation and the host side, instead of following them.
+ */
+export interface ContainerHelper {
+  /**
+   * The endpoint's addresses are known; with `ipv6`, IPv6 is switched on in the namespace
+   * now (Docker starts `--net none` containers with it off), before the veth's end is
+   * created, so that end inherits it. Optional: configure() does what is left.
+   */
+  start(opts: { readonly ipv6: boolean }): void;
+  /** Addresses and routes on the container's end of the veth (which must exist by now). */
+  configure(side: ContainerSide): Promise<void>;
+  /** Gives up without configuring anything; idempotent, and a no-op once configure ran. */
+  cancel(): void;
+}
+
 export type KernelEvent =
   | { readonly kind: 'link'; readonly op: 'new' | 'del'; readonly link: KernelLink }
   | { readonly kind: 'route'; readonly op: 'new' | 'del'; readonly route: KernelRoute }
@@ -81,11 +99,16 @@ export interface Kernel {
   /** Creates the pair, host end down in this namespace, peer down in `peerNetns`; returns the host ifindex. */
   createVeth(spec: VethSpec): Promise<number>;
   setLinkUp(index: number): Promise<void>;
+  /**
+   * The host end of a new veth, still down: proxy ARP answering at once, for IPv6 the
+   * fixed link-local address (no DAD, no router advertisements), then up.
+   */
+  configureHostSide(index: number, name: string, opts: { readonly ipv6: boolean }): Promise<void>;
   deleteLink(index: number): Promise<void>;
   /** A sysctl of this (the worker's) namespace, path relative to /proc/sys. */
   writeSysctl(path: string, value: string): Promise<void>;
-  /** Addresses and routes inside the container namespace, on its end of the veth. */
-  configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void>;
+  /** Starts configuring a container's namespace (nothing is changed there before start()). */
+  openContainer(netns: NetnsRef): ContainerHelper;
   /** Per route: undefined on success, else the errno name. */
   addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;
   deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;

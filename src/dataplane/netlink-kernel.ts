@@ -4,33 +4,43 @@
  *
  * Host routes go out in batches on one socket; notifications come in on a second one
  * so a burst of our own changes cannot delay a request's ack. Sysctls of the worker
- * namespace are plain writes under /proc/sys (this process is in that namespace); the
- * container side is set up by one helper process per container (container.ts).
+ * namespace are plain writes under /proc/sys (this process is in that namespace), but a
+ * new veth's host side is set over netlink (proxy ARP, proxy delay, link-local address:
+ * one round trip); the container side is set up by one helper process per container
+ * (container.ts).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { KernelError } from './errors.js';
-import { containerBatch, nsenterArgv } from './container.js';
-import type { ContainerSide, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec, VethSpec } from './kernel.js';
+import { containerBatch, containerEarly, containerHeader, nsenterArgv } from './container.js';
+import { HOST_VETH_LINK_LOCAL } from './plumbing.js';
+import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec, VethSpec } from './kernel.js';
 import {
   decodeLink,
   decodeRoute,
   encodeLinkByName,
   encodeLinkDumpRequest,
   encodeLinkIndex,
+  encodeAddress,
+  encodeHostLinkSettings,
   encodeLinkUp,
   encodeNewVeth,
+  encodeProxyDelay,
+  IFA_F_NODAD,
+  IFA_F_PERMANENT,
   encodeRoute,
   encodeRouteDumpRequest,
   RTM_DELLINK,
   RTM_DELROUTE,
   RTM_GETLINK,
   RTM_GETROUTE,
+  RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWROUTE,
+  RTM_SETNEIGHTBL,
 } from './netlink/codec.js';
-import { NLM_F_CREATE, NLM_F_EXCL, RtnlSocket } from './netlink/socket.js';
+import { NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RtnlSocket, type OutMessage } from './netlink/socket.js';
 
 // rtnetlink multicast groups (include/uapi/linux/rtnetlink.h, enum rtnetlink_groups)
 const RTNLGRP_LINK = 1;
@@ -45,6 +55,7 @@ export function netnsPath(ns: NetnsRef): string {
 
 export class NetlinkKernel implements Kernel {
   private readonly sock = new RtnlSocket();
+  private v6defaults: Promise<{ disabled: boolean; acceptRaAlways: boolean }> | undefined;
 
   async listLinks(): Promise<KernelLink[]> {
     const parts = await this.sock.dump(RTM_GETLINK, encodeLinkDumpRequest(), 'dump links');
@@ -116,19 +127,79 @@ export class NetlinkKernel implements Kernel {
     }
   }
 
-  configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void> {
-    const [cmd, ...args] = nsenterArgv(netnsPath(netns), side);
-    return new Promise((resolve, reject) => {
-      const p = spawn(cmd!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  async configureHostSide(index: number, name: string, opts: { readonly ipv6: boolean }): Promise<void> {
+    if (opts.ipv6) {
+      // Only when the worker's defaults need it (rare): these are /proc writes, and
+      // writing disable_ipv6 busy-retries for the kernel's rtnl lock.
+      const d = await this.ipv6Defaults();
+      if (d.disabled) await this.writeSysctl(`net/ipv6/conf/${name}/disable_ipv6`, '0');
+      if (d.acceptRaAlways) await this.writeSysctl(`net/ipv6/conf/${name}/accept_ra`, '0');
+    }
+    // One round trip: the kernel runs the messages in order.
+    const steps: [string, OutMessage][] = [
+      ['proxy_arp', { type: RTM_NEWLINK, flags: 0, payload: encodeHostLinkSettings(index, opts) }],
+      ['proxy_delay', { type: RTM_SETNEIGHTBL, flags: 0, payload: encodeProxyDelay(index, 0) }],
+      ['up', { type: RTM_NEWLINK, flags: 0, payload: encodeLinkUp(index) }],
+    ];
+    if (opts.ipv6) {
+      const ll = { index, family: 6 as const, address: HOST_VETH_LINK_LOCAL, prefixLength: 64, scope: 'link' as const, flags: IFA_F_NODAD | IFA_F_PERMANENT };
+      steps.push([`address ${HOST_VETH_LINK_LOCAL}`, { type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_REPLACE, payload: encodeAddress(ll) }]);
+    }
+    const results = await this.sock.batch(steps.map(([, m]) => m));
+    const failed = results.findIndex((r) => r !== undefined);
+    if (failed >= 0) throw new KernelError(`host side of ${name}: ${steps[failed]![0]}`, results[failed]!);
+  }
+
+  /**
+   * The worker's IPv6 defaults, read once: a host veth inherits `default`. Forwarding is on
+   * (WORKER_SYSCTLS), so router advertisements are ignored unless accept_ra is 2.
+   */
+  private ipv6Defaults(): Promise<{ disabled: boolean; acceptRaAlways: boolean }> {
+    const read = (k: string): Promise<string> => readFile(`/proc/sys/net/ipv6/conf/default/${k}`, 'utf8').then((v) => v.trim(), () => '');
+    this.v6defaults ??= Promise.all([read('disable_ipv6'), read('accept_ra')]).then(([d, ra]) => ({ disabled: d === '1', acceptRaAlways: ra === '2' }));
+    return this.v6defaults;
+  }
+
+  openContainer(netns: NetnsRef): ContainerHelper {
+    const [cmd, ...args] = nsenterArgv(netnsPath(netns));
+    const p = spawn(cmd!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.stdin.on('error', () => undefined); // the helper may exit before reading (netns gone)
+    const exited = new Promise<void>((resolve, reject) => {
       p.on('error', (err) => reject(new KernelError('configure container', (err as NodeJS.ErrnoException).code ?? 'EIO', err.message)));
-      p.on('exit', (code) =>
+      p.on('close', (code) =>
         code === 0 ? resolve() : reject(new KernelError('configure container', 'EIO', stderr.trim() || `exit ${code}`)),
       );
-      p.stdin.on('error', () => undefined); // the helper may exit before reading (netns gone)
-      p.stdin.end(containerBatch(side));
     });
+    exited.catch(() => undefined); // reported by configure(); a cancelled helper's exit is nobody's business
+    let used = false;
+    let started = false;
+    return {
+      start: (opts) => {
+        if (used || started) return;
+        started = true;
+        p.stdin.write(containerEarly(opts));
+      },
+      configure: (side) => {
+        if (used) return Promise.reject(new KernelError('configure container', 'EINVAL', 'helper already used'));
+        used = true;
+        try {
+          const early = started ? '' : containerEarly({ ipv6: side.ipv6 !== undefined });
+          started = true;
+          p.stdin.end(early + containerHeader(side) + containerBatch(side));
+        } catch (err) {
+          p.kill('SIGKILL');
+          return Promise.reject(err as Error);
+        }
+        return exited;
+      },
+      cancel: () => {
+        if (used) return;
+        used = true;
+        p.stdin.end();
+      },
+    };
   }
 
   addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {

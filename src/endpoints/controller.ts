@@ -41,7 +41,8 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
-import { reportChanged, type ApplyReport } from '../dataplane/dataplane.js';
+import { reportChanged, type ApplyReport, type PlumbTimings } from '../dataplane/dataplane.js';
+import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { parsePrefix, prefixContains } from '../config/net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
@@ -106,6 +107,10 @@ const DEFAULT_SOURCE = 'docker';
 export const DEFAULT_CONCURRENCY = 16;
 
 /** Same namespace and interface: a new pid or netns path means a new veth. */
+function netnsOf(spec: EndpointSpec): NetnsRef {
+  return spec.netnsPath !== undefined ? { path: spec.netnsPath } : { pid: spec.pid };
+}
+
 function samePlace(a: EndpointSpec, b: EndpointSpec): boolean {
   return a.pid === b.pid && a.netnsPath === b.netnsPath && a.ifName === b.ifName;
 }
@@ -328,7 +333,7 @@ export class EndpointController {
     return {
       id: spec.id,
       hostIfName: hostIfNameFor(spec.id),
-      containerNetns: spec.netnsPath !== undefined ? { path: spec.netnsPath } : { pid: spec.pid },
+      containerNetns: netnsOf(spec),
       ifName: spec.ifName ?? this.ifName,
       mac: containerMac(spec.id),
       ...(alloc.ipv4 !== undefined ? { ipv4: alloc.ipv4 } : {}),
@@ -360,6 +365,18 @@ export class EndpointController {
   private async setup(spec: EndpointSpec): Promise<void> {
     const t0 = this.now();
     this.setStatus(spec.id, 'pending', null);
+    // The container-side helper starts now, so its start-up overlaps the allocation and
+    // the policy; addEndpoint uses it, and whatever way this ends, it is cancelled (a
+    // no-op once used). It changes nothing in the container before start().
+    const helper = this.opts.dataplane.prepareContainer(netnsOf(spec));
+    try {
+      await this.setupWith(spec, helper, t0);
+    } finally {
+      helper.cancel();
+    }
+  }
+
+  private async setupWith(spec: EndpointSpec, helper: ContainerHelper, t0: number): Promise<void> {
     let alloc: Allocation;
     try {
       alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
@@ -370,6 +387,7 @@ export class EndpointController {
       this.fail(spec, 'allocate', err);
       return;
     }
+    helper.start({ ipv6: alloc.ipv6 !== undefined });
     const t1 = this.now();
     const plumbing = this.plumbingFor(spec, alloc);
     const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
@@ -379,8 +397,9 @@ export class EndpointController {
     // between the host route and the advertisement. A failure is repaired by the policy's pass.
     await this.policyCall('add', ref);
     const t2 = this.now();
+    let steps: PlumbTimings | void;
     try {
-      await this.opts.dataplane.addEndpoint(plumbing);
+      steps = await this.opts.dataplane.addEndpoint(plumbing, helper);
     } catch (err) {
       // Roll back: the dataplane has undone its part; take the set entry out, give the addresses back.
       await this.policyCall('remove', ref);
@@ -410,6 +429,7 @@ export class EndpointController {
         allocMs: round(t1 - t0),
         policyMs: round(t2 - t1),
         plumbMs: round(t3 - t2),
+        ...(steps ? { plumbSteps: steps } : {}),
         advertiseMs: round(t4 - t3),
         totalMs: round(t4 - t0),
       },
@@ -526,10 +546,11 @@ export class EndpointController {
     } catch (err) {
       // Nothing could be read or written; every endpoint gets its own try below.
       this.log.error({ event: 'adopt-apply-failed', err }, `start: dataplane reconcile failed: ${message(err)}`);
-      report = { linksCreated: [], linksRepaired: [], linksDeleted: [], routesAdded: [], routesDeleted: [], errors: ok.map((o) => ({ endpointId: o.spec.id, error: err as Error })) };
+      report = { linksCreated: [], linksRepaired: [], linksDeleted: [], routesAdded: [], routesDeleted: [], containersGone: [], errors: ok.map((o) => ({ endpointId: o.spec.id, error: err as Error })) };
     }
     const failed = new Map<string, Error>();
     for (const e of report.errors) if (e.endpointId !== undefined) failed.set(e.endpointId, e.error);
+    for (const id of report.containersGone) failed.set(id, new Error('the container\'s network namespace is gone'));
     for (const o of ok) {
       const err = failed.get(o.spec.id);
       if (err !== undefined) {
@@ -650,6 +671,7 @@ export class EndpointController {
       linksDeleted: r.linksDeleted,
       routesAdded: r.routesAdded,
       routesDeleted: r.routesDeleted,
+      containersGone: r.containersGone,
       addressesFreed: freed,
       errors: r.errors.map((e) => ({ endpoint: e.endpointId, route: e.route, link: e.link, err: e.error.message })),
     };

@@ -6,8 +6,9 @@
  */
 import type { Allocation, AddressRequest } from '../ipam/ipam.js';
 import type { Block, Pool } from '../ipam/pools.js';
-import type { ApplyReport } from '../dataplane/dataplane.js';
+import type { ApplyReport, PlumbTimings } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
+import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 
 /** One container that wants a routed address (a runtime's WantedEndpoint is one). */
 export interface EndpointSpec {
@@ -62,7 +63,10 @@ export type IpamPort = {
 };
 
 export type DataplanePort = {
-  addEndpoint(e: EndpointPlumbing): Promise<void>;
+  /** Starts the container-side helper early (used or cancelled by addEndpoint). */
+  prepareContainer(netns: NetnsRef): ContainerHelper;
+  /** Resolves with where the time went, when the dataplane measures it. */
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper): Promise<PlumbTimings | void>;
   removeEndpoint(id: string): Promise<void>;
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;

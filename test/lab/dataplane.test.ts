@@ -91,6 +91,8 @@ beforeAll(async () => {
   await ipn(W, 'route add 198.51.100.200/32 dev fab0 proto static');
   await ipn(W, 'route add 198.51.100.201/32 via 203.0.113.1 proto boot');
   await ipn(W, '-6 route add 2001:db8:c:1::200/128 dev fab0 proto static');
+  // c2 starts with IPv6 off, as Docker's `--net none` containers do: the agent turns it on.
+  for (const k of ['all', 'default']) await run(['ip', 'netns', 'exec', C(2), 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
   // c3 is found by the pid of a process inside it, as a Docker container would be.
   // `ip netns exec` execs the command in place (no fork), so the child's pid is the sleep's;
   // wait until it has entered the namespace.
@@ -140,6 +142,14 @@ describe('dataplane in network namespaces', () => {
     expect(c1).toMatch(/default via fe80::ecee:eeff:feee:eeee dev eth0/);
     expect((await nsx(W, ['cat', `/proc/sys/net/ipv4/conf/${eps[0]!.hostIfName}/proxy_arp`])).trim()).toBe('1');
     expect((await nsx(W, ['cat', `/proc/sys/net/ipv4/neigh/${eps[0]!.hostIfName}/proxy_delay`])).trim()).toBe('0');
+    // The host side's one IPv6 address: the fixed link-local, usable at once (no DAD), and
+    // no other generated (addrgenmode none).
+    expect(await ipn(W, `-d link show dev ${eps[0]!.hostIfName}`)).toMatch(/addrgenmode none/);
+    const v6 = await ipn(W, `-6 addr show dev ${eps[0]!.hostIfName}`);
+    expect(v6.match(/inet6 \S+/g)).toEqual(['inet6 fe80::ecee:eeff:feee:eeee/64']);
+    expect(v6).not.toMatch(/tentative/);
+    // The container that had IPv6 off has it on for its eth0.
+    expect((await nsx(C(2), ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).trim()).toBe('0');
     expect((await nsx(W, ['cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('1');
     expect((await nsx(W, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding'])).trim()).toBe('1');
     for (const e of eps) {

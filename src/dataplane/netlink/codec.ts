@@ -13,6 +13,8 @@ export const RTM_GETLINK = 18;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWADDR = 20;
+export const RTM_SETNEIGHTBL = 67;
 
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
@@ -39,6 +41,22 @@ const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const IFF_UP = 0x1;
+// per-family link settings (if_link.h): IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { devconf } }, AF_INET6 { ... } }
+const IFLA_AF_SPEC = 26;
+const IFLA_INET_CONF = 1;
+const IPV4_DEVCONF_PROXY_ARP = 3;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+const IN6_ADDR_GEN_MODE_NONE = 1;
+// neighbour table parameters (neighbour.h)
+const NDTA_NAME = 1;
+const NDTA_PARMS = 6;
+const NDTPA_IFINDEX = 1;
+const NDTPA_PROXY_DELAY = 13;
+// addresses (if_addr.h)
+const IFA_ADDRESS = 1;
+const IFA_FLAGS = 8;
+export const IFA_F_NODAD = 0x02;
+export const IFA_F_PERMANENT = 0x80;
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
@@ -206,6 +224,40 @@ export function encodeNewVeth(spec: {
 
 export function encodeLinkUp(index: number): Buffer {
   return ifinfomsg(index, IFF_UP, IFF_UP);
+}
+
+/**
+ * RTM_NEWLINK (as setlink) on an existing link: proxy ARP on, and for IPv6 no automatic
+ * link-local address (the caller adds its fixed one without DAD). Sent while the link is
+ * still down: the kernel applies IFLA_AF_SPEC after a flags change in the same message,
+ * so "up" must come in a later one or the link-local would be generated first.
+ */
+export function encodeHostLinkSettings(index: number, opts: { ipv6: boolean }): Buffer {
+  const inet = attr(AF_INET, attr(IFLA_INET_CONF, attr(IPV4_DEVCONF_PROXY_ARP, u32(1))));
+  const parts = [inet];
+  if (opts.ipv6) parts.push(attr(AF_INET6, attr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([IN6_ADDR_GEN_MODE_NONE]))));
+  return Buffer.concat([ifinfomsg(index), attr(IFLA_AF_SPEC, Buffer.concat(parts))]);
+}
+
+/** RTM_SETNEIGHTBL: the ARP table's proxy_delay (ms) for one interface (neightbl_set). */
+export function encodeProxyDelay(index: number, delayMs: number): Buffer {
+  const ndtmsg = Buffer.alloc(4);
+  ndtmsg[0] = AF_INET;
+  const delay = Buffer.alloc(8);
+  delay.writeBigUInt64LE(BigInt(delayMs));
+  const parms = attr(NDTA_PARMS, Buffer.concat([attr(NDTPA_IFINDEX, u32(index)), attr(NDTPA_PROXY_DELAY, delay)]));
+  return Buffer.concat([ndtmsg, attr(NDTA_NAME, cstr('arp_cache')), parms]);
+}
+
+/** RTM_NEWADDR: struct ifaddrmsg + IFA_ADDRESS + IFA_FLAGS. */
+export function encodeAddress(a: { index: number; family: Family; address: string; prefixLength: number; scope: 'link' | 'universe'; flags: number }): Buffer {
+  const m = Buffer.alloc(8);
+  m[0] = a.family === 4 ? AF_INET : AF_INET6;
+  m[1] = a.prefixLength;
+  m[2] = a.flags & 0xff;
+  m[3] = a.scope === 'link' ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  m.writeUInt32LE(a.index, 4);
+  return Buffer.concat([m, attr(IFA_ADDRESS, addressBytes(a.address)), attr(IFA_FLAGS, u32(a.flags))]);
 }
 
 export function encodeLinkIndex(index: number): Buffer {

@@ -1,6 +1,7 @@
 /** rtnetlink bodies and the container-side script, byte for byte / line for line. */
 import { describe, expect, it } from 'vitest';
-import { containerBatch, nsenterArgv } from '../../../src/dataplane/container.js';
+import { spawnSync } from 'node:child_process';
+import { CONTAINER_SCRIPT, containerBatch, containerEarly, containerHeader, nsenterArgv } from '../../../src/dataplane/container.js';
 import {
   decodeLink,
   decodeRoute,
@@ -70,14 +71,24 @@ describe('container side', () => {
       '',
     ]);
   });
-  it('IPv6 is enabled inside the namespace before ip runs; IPv4-only skips it', () => {
-    const argv = nsenterArgv('/proc/42/ns/net', side);
-    expect(argv.slice(0, 5)).toEqual(['nsenter', '--net=/proc/42/ns/net', '--', 'sh', '-c']);
-    expect(argv[5]).toBe(
-      'set -e; echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6; ' +
-        'echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6; exec ip -batch -',
-    );
+  it('the helper enters the namespace; it is told the families once allocated, then the interface', () => {
+    expect(nsenterArgv('/proc/42/ns/net')).toEqual(['nsenter', '--net=/proc/42/ns/net', '--', 'sh', '-c', CONTAINER_SCRIPT]);
+    expect(containerEarly({ ipv6: true })).toBe('6\n');
+    expect(containerEarly({ ipv6: false })).toBe('4\n');
+    expect(containerHeader(side)).toBe('eth0 6\n');
     const { ipv6: _v6, ...v4only } = side;
-    expect(nsenterArgv('/x', v4only)[5]).toBe('set -e; exec ip -batch -');
+    expect(containerHeader(v4only)).toBe('eth0 4\n');
+    expect(() => containerHeader({ ...side, ifName: 'eth0; reboot' })).toThrow(/not an interface name/);
+  });
+  it('the script: a helper cancelled at any point before the batch exits 0 having run nothing more', () => {
+    // Cancelled before start(), and after an IPv4-only start(): no /proc access, no ip.
+    for (const input of ['', '4\n']) {
+      const r = spawnSync('sh', ['-c', CONTAINER_SCRIPT], { input, encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe('');
+    }
+    // The interface's sysctl is read before it is written, and only for IPv6.
+    expect(CONTAINER_SCRIPT).toMatch(/zero\(\) \{ v=; read -r v < "\$1" \|\| :; \[ "\$v" = 0 \] \|\| echo 0 > "\$1"; \}/);
+    expect(CONTAINER_SCRIPT.split('\n').at(-1)).toBe('exec ip -batch -');
   });
 });

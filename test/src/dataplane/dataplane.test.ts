@@ -57,7 +57,8 @@ describe('Dataplane plumbing', () => {
     ].sort());
     expect(k.sysctls.get(`net/ipv4/conf/${e.hostIfName}/proxy_arp`)).toBe('1');
     expect(k.sysctls.get(`net/ipv4/neigh/${e.hostIfName}/proxy_delay`)).toBe('0');
-    expect(k.sysctls.get(`net/ipv6/conf/${e.hostIfName}/accept_dad`)).toBe('0');
+    expect(k.linkLocal.get(e.hostIfName)).toBe('fe80::ecee:eeff:feee:eeee');
+    expect(k.openHelpers).toBe(0);
     expect(k.sysctls.get('net/ipv4/ip_forward')).toBe('1');
     expect(k.sysctls.get('net/ipv6/conf/all/forwarding')).toBe('1');
     expect(k.containers.get('/var/run/netns/c1')?.config).toEqual({
@@ -188,12 +189,32 @@ describe('Dataplane ADD rollback', () => {
     expect(k.snapshot()).toEqual(before);
   });
 
-  it('a sysctl fails midway: rolled back', async () => {
+  it('the host side fails: rolled back', async () => {
     const { k, dp } = world();
     const before = k.snapshot();
-    k.failNext('writeSysctl', 'EACCES', 'proxy_delay');
+    k.failNext('configureHostSide', 'EACCES', EPS[0]!.hostIfName);
     await expect(dp.addEndpoint(EPS[0]!)).rejects.toThrow(/EACCES/);
     expect(k.snapshot()).toEqual(before);
+    expect(k.openHelpers).toBe(0);
+  });
+});
+
+describe('Dataplane repair of a container that died', () => {
+  it('its veth went with its namespace: apply() notes it gone, reports no error, starts no helper', async () => {
+    const { k, dp } = world();
+    await dp.addEndpoint(EPS[0]!);
+    await dp.addEndpoint(EPS[1]!);
+    dp.setDesired([EPS[0]!, EPS[1]!]);
+    k.removeContainer('/var/run/netns/c1');
+    let opened = 0;
+    const open = k.openContainer.bind(k);
+    k.openContainer = (ns) => (opened++, open(ns));
+    const r = await dp.apply();
+    expect(r.containersGone).toEqual([EPS[0]!.id]);
+    expect(r.errors).toEqual([]);
+    expect(reportChanged(r)).toBe(false);
+    expect(opened).toBe(0);
+    expect(k.openHelpers).toBe(0);
   });
 });
 

@@ -7,7 +7,9 @@
  * through different histories compare equal.
  */
 import { KernelError } from '../../../src/dataplane/errors.js';
+import { HOST_VETH_LINK_LOCAL } from '../../../src/dataplane/plumbing.js';
 import type {
+  ContainerHelper,
   ContainerSide,
   Kernel,
   KernelEvent,
@@ -186,6 +188,7 @@ export class FakeKernel implements Kernel {
     }
     for (const [k, r] of this.routes) if (r.oif === l.index) this.routes.delete(k);
     for (const k of [...this.sysctls.keys()]) if (k.split('/').includes(l.name)) this.sysctls.delete(k);
+    this.linkLocal.delete(l.name);
     this.emit({ kind: 'link', op: 'del', link: this.view(l) });
   }
 
@@ -249,6 +252,43 @@ export class FakeKernel implements Kernel {
     this.sysctls.set(path, value);
   }
 
+  async configureHostSide(index: number, name: string, opts: { readonly ipv6: boolean }): Promise<void> {
+    await this.delay('configureHostSide');
+    this.fault('configureHostSide', name);
+    const l = this.links.get(index);
+    if (!l) throw new KernelError(`host side of ${name}`, 'ENODEV');
+    this.sysctls.set(`net/ipv4/conf/${name}/proxy_arp`, '1');
+    this.sysctls.set(`net/ipv4/neigh/${name}/proxy_delay`, '0');
+    if (opts.ipv6) this.linkLocal.set(name, HOST_VETH_LINK_LOCAL);
+    l.up = true;
+    this.emit({ kind: 'link', op: 'new', link: this.view(l) });
+  }
+
+  /** Host links' IPv6 link-local address, by name (set by configureHostSide). */
+  readonly linkLocal = new Map<string, string>();
+  /** Container helpers opened and neither used nor cancelled yet (a real one is a process). */
+  openHelpers = 0;
+
+  openContainer(netns: NetnsRef): ContainerHelper {
+    let open = true;
+    this.openHelpers++;
+    const close = (): boolean => {
+      if (!open) return false;
+      open = false;
+      this.openHelpers--;
+      return true;
+    };
+    return {
+      start: (opts) => {
+        const c = this.containers.get(nsKey(netns));
+        if (open && opts.ipv6 && c) c.sysctls.set('net/ipv6/conf/all/disable_ipv6', '0');
+      },
+      configure: (side) => (close() ? this.configureContainer(netns, side) : Promise.reject(new KernelError('configure container', 'EINVAL', 'helper already used'))),
+      cancel: () => void close(),
+    };
+  }
+
+  /** What a helper's configure() does (a method, so tests can wrap it). */
   async configureContainer(netns: NetnsRef, side: ContainerSide): Promise<void> {
     await this.delay('configureContainer');
     this.log.push(`configureContainer ${nsKey(netns)}`);

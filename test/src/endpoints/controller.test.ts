@@ -158,6 +158,9 @@ describe('EndpointController: errors leave nothing half-done', () => {
     expect(ownLinks(w.k)).toEqual([]);
     expect(await w.ipam.list()).toEqual([]);
     expect(w.speaker.sorted()).toEqual([]);
+    // The container-side helper was started early, and cancelled with nothing changed.
+    expect(w.k.openHelpers).toBe(0);
+    expect([...w.k.containers.values()].every((c) => c.sysctls.size === 0)).toBe(true);
   });
 
   it('an address already taken → error naming the owner; the owner is untouched', async () => {
@@ -169,6 +172,7 @@ describe('EndpointController: errors leave nothing half-done', () => {
     expect(w.ctl.get(idOf(1))!.state).toBe('ready');
     expect(ownLinks(w.k)).toHaveLength(1);
     expect((await w.ipam.list()).map((a) => a.endpointId)).toEqual([idOf(1)]);
+    expect(w.k.openHelpers).toBe(0);
   });
 
   it('an unknown zone → error', async () => {
@@ -189,6 +193,7 @@ describe('EndpointController: errors leave nothing half-done', () => {
     expect(ownLinks(w.k)).toEqual([]);
     expect(ownRoutes(w.k)).toEqual([]);
     expect(w.speaker.sorted()).toEqual([]);
+    expect(w.k.openHelpers).toBe(0);
     await w.ctl.reconcile();
     await w.ctl.settled();
     expect(w.ctl.get(idOf(1))!.state).toBe('ready');
