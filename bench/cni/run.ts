@@ -33,8 +33,9 @@ const SEQ = numberFlag('seq', 100);
 const PAR = numberFlag('par', 20);
 const PTP_V6 = numberFlag('ptp-v6', 10);
 const ROUTECTL_JS = join(repo, 'dist/src/cli/routectl.js');
-const PLUGIN_JS = join(repo, 'dist/src/cli/routectl-cni.js');
+const PLUGIN_JS = join(repo, 'dist/cni/src/cli/routectl-cni.js');
 const MEASURE_JS = join(here, 'measure.js');
+const PLUGIN_ENV = ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_EXTRA_CA_CERTS'];
 
 const tag = randomBytes(2).toString('hex');
 const W = `rtc-cnib-${tag}`;
@@ -139,16 +140,18 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   addNs(W);
   sh('ip', ['-n', W, 'link', 'set', 'lo', 'up']);
-  const plugin = [process.execPath, PLUGIN_JS];
+  // As installed (the package's bin, deploy/kubernetes): the runtime's Node settings are
+  // dropped (src/cli/routectl-cni.ts says why).
+  const plugin = [...PLUGIN_ENV, process.execPath, PLUGIN_JS];
 
   // Floors: a bare node start, and the plugin answering VERSION without the agent.
   const floorNs = freshNetns(1);
-  const nodeFloor = measure([process.execPath, '-e', '0'], {}, Array(20).fill(floorNs[0]) as string[], 'seq');
+  const nodeFloor = measure([...PLUGIN_ENV, process.execPath, '-e', '0'], {}, Array(20).fill(floorNs[0]) as string[], 'seq');
   rows.push({ plugin: '`node -e 0` (floor)', families: '-', mode: '20 sequential', m: nodeFloor });
   rows.push({ plugin: 'routectl-cni VERSION (no agent)', families: '-', mode: '20 sequential', m: measure(plugin, { cniVersion: '1.1.0' }, Array(20).fill(floorNs[0]) as string[], 'seq', 'VERSION') });
 
   for (const fam of ['4', '4+6'] as const) {
-    const pools = [{ cidr: '198.18.0.0/20', zone: 'app' }, ...(fam === '4+6' ? [{ cidr: '2001:db8:b::/112', zone: 'app' }] : [])];
+    const pools = [{ cidr: '198.51.100.0/24', zone: 'app' }, ...(fam === '4+6' ? [{ cidr: '2001:db8:b::/112', zone: 'app' }] : [])];
     const sock = await startAgent(`agent${fam === '4' ? '4' : '46'}`, pools);
     const conf = { cniVersion: '1.1.0', name: `bench${fam === '4' ? '4' : '46'}`, type: 'routectl-cni', zone: 'app', socket: sock };
     // One warm-up ADD (first use of the store file, the dataplane's first sysctls).
@@ -168,7 +171,7 @@ async function main(): Promise<void> {
       cniVersion: '1.0.0',
       name: `ptp${fam === '4' ? '4' : '46'}`,
       type: 'ptp',
-      ipam: { type: 'host-local', dataDir: join(dir, `ipam${fam === '4' ? '4' : '46'}`), ranges: [[{ subnet: '198.19.0.0/20' }], ...(fam === '4+6' ? [[{ subnet: '2001:db8:b2::/112' }]] : [])] },
+      ipam: { type: 'host-local', dataDir: join(dir, `ipam${fam === '4' ? '4' : '46'}`), ranges: [[{ subnet: '192.0.2.0/24' }], ...(fam === '4+6' ? [[{ subnet: '2001:db8:b2::/112' }]] : [])] },
     };
     const n = fam === '4' ? SEQ : Math.min(SEQ, PTP_V6);
     const p = fam === '4' ? PAR : Math.min(PAR, PTP_V6);
@@ -206,7 +209,7 @@ function report(): string {
     'Target: routectl-cni ADD p99 ≤ 50 ms.',
     '',
     machineMarkdown(machineInfo([])),
-    `- Plugins: routectl-cni (dist/src/cli/routectl-cni.js under node), containernetworking-plugins ${debVersion('containernetworking-plugins')} (/usr/lib/cni/ptp, host-local)`,
+    `- Plugins: routectl-cni (dist/cni/src/cli/routectl-cni.js, its CommonJS build, under node), containernetworking-plugins ${debVersion('containernetworking-plugins')} (/usr/lib/cni/ptp, host-local)`,
     '',
     table,
     '',

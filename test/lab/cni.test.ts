@@ -22,7 +22,7 @@
  * golang-github-appc-cni-dev 1.1.2) for ADD, CHECK (also catching a deleted host route) and DEL.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry } from '../../src/api/types.js';
 import { endpointIdOf } from '../../src/cni/attachments.js';
@@ -40,6 +40,8 @@ const TOR6 = '2001:db8:ffff::1';
 const W6 = '2001:db8:ffff::2';
 const IMAGE = 'localhost/rtc-bb:latest';
 const NETWORK = 'routectl';
+/** The plugin as installed: the CommonJS build (tsconfig.cni.json). */
+const CNI_PLUGIN_JS = join(REPO_ROOT, 'dist/cni/src/cli/routectl-cni.js');
 
 let lab: Lab | undefined;
 let tor: Netns;
@@ -79,13 +81,13 @@ async function podmanOk(args: readonly string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-function setupPodman(dir: string, bin: string): void {
+function setupPodman(dir: string): void {
   pdir = join(dir, 'podman');
   for (const d of ['net', 'storage', 'run', 'tmp', 'bin', 'bb/bin', 'bb/www', 'bb/tmp']) mkdirSync(join(pdir, d), { recursive: true });
   cniBin = join(pdir, 'bin');
-  // The plugin podman executes: the built routectl-cni under this node.
+  // The plugin podman executes: the built routectl-cni (its CommonJS build) under this node.
   const plugin = join(cniBin, 'routectl-cni');
-  writeFileSync(plugin, `#!/bin/sh\nexec '${process.execPath}' '${join(dirname(bin), 'routectl-cni.js')}' "$@"\n`);
+  writeFileSync(plugin, `#!/bin/sh\nexec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS '${process.execPath}' '${CNI_PLUGIN_JS}' "$@"\n`);
   chmodSync(plugin, 0o755);
   writeFileSync(
     join(pdir, 'containers.conf'),
@@ -216,7 +218,7 @@ beforeAll(async () => {
   frr = await startFrr(tor, { asn: 65000, routerId: TOR4, listenRange: '203.0.113.0/26', listenDefaultOriginate: true });
   agent = await startAgent(w, config, { name: 'agent' });
   await agent.waitEstablished(TOR4);
-  setupPodman(lab.dir, agent.bin);
+  setupPodman(lab.dir);
   await importImage();
   cnitool = await buildCnitool(lab.dir);
 }, 420_000);

@@ -45,8 +45,10 @@ describe('deploy/kubernetes', () => {
     expect(script).toContain('/host/opt/cni/bin/routectl-cni');
     expect(script).toContain('/host/etc/cni/net.d/10-routectl.conflist');
     expect(script).toContain('routectl validate /rendered/agent.yaml');
-    // Exactly the modules the plugin entry loads (see the import test below).
-    for (const f of ['dist/src/cli/routectl-cni.js', 'dist/src/cni/plugin.js', 'dist/src/cni/types.js', 'package.json']) expect(script).toContain(`/app/${f}`);
+    // The plugin's CommonJS build, whole (the import test below says what it holds), and
+    // the wrapper runs its entry.
+    expect(script).toContain('cp -r /app/dist/cni /host/opt/routectl/cni.new');
+    expect(script).toContain('exec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS /opt/routectl/bin/node /opt/routectl/cni/src/cli/routectl-cni.js');
   });
 
   it("the ConfigMap's agent.yaml, rendered with a node IP, is a valid config with pools and no Docker runtime", () => {
