@@ -382,14 +382,23 @@ export class Speaker extends EventEmitter {
   // Sending
   // ---------------------------------------------------------------------------
 
-  /** Coalesce: everything changed in this tick goes out in the same batches. */
-  private schedulePump(peer: Peer): void {
+  /**
+   * Coalesce: everything changed by the code running now goes out in the same batches.
+   * The first pump after a change runs as a microtask, right after that code, not after
+   * whatever other I/O the event loop has ready (a new container's route is not kept
+   * waiting behind other containers' netlink answers); when one pump cannot send all
+   * that is pending, the next one yields to I/O first (setImmediate), so that a large
+   * table never holds the event loop.
+   */
+  private schedulePump(peer: Peer, yieldFirst = false): void {
     if (peer.pumpScheduled) return;
     peer.pumpScheduled = true;
-    setImmediate(() => {
+    const run = (): void => {
       peer.pumpScheduled = false;
       this.pump(peer);
-    });
+    };
+    if (yieldFirst) setImmediate(run);
+    else queueMicrotask(run);
   }
 
   private pump(peer: Peer): void {
@@ -402,7 +411,7 @@ export class Speaker extends EventEmitter {
         return;
       }
     }
-    if (peer.out.pending) this.schedulePump(peer);
+    if (peer.out.pending) this.schedulePump(peer, true);
   }
 
   // ---------------------------------------------------------------------------
