@@ -1,6 +1,6 @@
 /**
  * Reading `ip -ts -4 monitor route` output (run with TZ=UTC): one line per route change,
- * `[2026-11-22T20:54:32.608301] 198.18.0.1 dev rtc0123 proto 88 scope link`. The kernel
+ * `[2026-11-22T20:54:32.608301] 198.51.100.1 dev rtc0123 proto 88 scope link`. The kernel
  * sends the notification when the route is in the FIB, and `ip` stamps it with the wall
  * clock as it reads it (microseconds), so a line's time is when that route became usable
  * in that namespace, give or take `ip`'s own scheduling.

@@ -5,11 +5,12 @@
  * and bench/README.md for how to run it.
  *
  *   node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico]
- *     [--spacing 10] [--out bench/results/convergence.md]
+ *     [--spacing 10] [--load 1] [--v6 1] [--out bench/results/convergence.md]
  *
  * For each ToR, routectl runs first; the Calico-style run then writes the same /32s at the
  * same offsets the agent's host routes appeared at (without a routectl run: one every
- * --spacing ms).
+ * --spacing ms), while dockerd starts as many containers the same way, so that both runs
+ * share the CPUs with the same load (--load 0: an idle worker instead).
  *
  * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
  * - docker start event (`timeNano`) → the agent's host /32 in the worker's FIB
@@ -35,6 +36,10 @@ const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
 const SPACING = numberFlag('spacing', 10);
 const WORKERS = flag('workers', 'routectl,calico').split(',');
 const OUT = flag('out', 'bench/results/convergence.md');
+/** Calico-style run: start the same containers meanwhile (same CPU load as the routectl run); --load 0 to skip. */
+const LOAD = numberFlag('load', 1) !== 0;
+/** routectl run: containers get an IPv4 and an IPv6 address (1, default) or IPv4 only (0, like the Calico-style run). */
+const V6 = numberFlag('v6', 1) !== 0;
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
 
 type Leg = (s: Sample) => number | undefined;
@@ -73,12 +78,12 @@ async function main(): Promise<number> {
   const results = new Map<string, ScenarioResult>();
   const failures: string[] = [];
   for (const tor of TORS) {
-    let addrs: string[] = Array.from({ length: N }, (_, i) => `198.18.0.${i}`);
+    let addrs: string[] = Array.from({ length: N }, (_, i) => `198.51.100.${i}`);
     let offsets: number[] = addrs.map((_, i) => i * SPACING);
     if (WORKERS.includes('routectl')) {
       try {
         say(`${tor} ToR, routectl worker`);
-        const r = await runRoutectl(tor, N);
+        const r = await runRoutectl(tor, N, V6);
         results.set(`${tor}/routectl`, r);
         const timed = r.samples.filter((s) => s.hostRoute !== undefined);
         const first = Math.min(...timed.map((s) => s.hostRoute!));
@@ -91,7 +96,7 @@ async function main(): Promise<number> {
     if (WORKERS.includes('calico')) {
       try {
         say(`${tor} ToR, Calico-style BIRD worker`);
-        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets));
+        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets, LOAD ? N : 0));
       } catch (e) {
         failures.push(`${tor}/calico-bird: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
       }
@@ -153,7 +158,7 @@ async function main(): Promise<number> {
     machineMarkdown(machine),
     `- Docker: ${dockerVersion()}`,
     `- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadEnd}`,
-    `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10); Calico-style: the same /32s written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)`,
+    `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10), each with ${V6 ? 'an IPv4 and an IPv6 address (a /32 and a /128 advertised)' : 'an IPv4 address only (a /32 advertised)'}; Calico-style: the same /32s written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)${LOAD ? `, while dockerd starts ${N} containers the same way (no routing) for the same CPU load` : ', with no containers started meanwhile'}`,
     '',
     '## Summary',
     '',
