@@ -1,6 +1,7 @@
 // policy/cidr.ts — IPv4/IPv6 addresses and prefixes as bigints: parse, canonical text,
 // containment and overlap. The policy model classifies packets by address alone, so
-// zone ranges must be exact (canonical, no host bits) and must not overlap.
+// zone ranges must be exact (canonical, no host bits) and must not overlap. Its address
+// parsers and printers are also the config's (src/config/net.ts).
 // Pure; no Node APIs beyond what the language gives.
 
 export type Family = 4 | 6;

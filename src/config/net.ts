@@ -3,8 +3,11 @@
  * back to one canonical spelling (IPv4 dotted quad; IPv6 per RFC 5952), plus the
  * containment and overlap tests the cross-field checks need.
  *
- * Both families are held as bigint so one set of arithmetic serves both.
+ * Both families are held as bigint so one set of arithmetic serves both. The text forms
+ * themselves are parsed and printed by policy/cidr.ts, the one place that does it for
+ * the config, the dataplane and the zone policy alike.
  */
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../policy/cidr.js';
 
 export type IpFamily = 4 | 6;
 
@@ -22,91 +25,19 @@ export interface ParsedPrefix {
 
 export const maxLength = (family: IpFamily): number => (family === 4 ? 32 : 128);
 
-function parseIPv4Value(s: string): bigint | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  let v = 0n;
-  for (const p of parts) {
-    // No leading zeros: "010" is octal to some parsers and decimal to others.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = (v << 8n) | BigInt(n);
-  }
-  return v;
-}
-
-function parseIPv6Value(s: string): bigint | null {
-  if (s.includes('%')) return null; // zone ids are not addresses the config can use
-  let text = s;
-  // RFC 4291 2.2 form 3: the low 32 bits may be written as a dotted quad; turn it into
-  // two hex groups so one parser serves both spellings.
-  const lastColon = text.lastIndexOf(':');
-  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIPv4Value(text.slice(lastColon + 1));
-    if (v4 === null) return null;
-    text = `${text.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const want = 8;
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groupsOf = (h: string): string[] | null => (h === '' ? [] : h.split(':'));
-  const head = groupsOf(halves[0] ?? '');
-  const rest = halves.length === 2 ? groupsOf(halves[1] ?? '') : [];
-  if (head === null || rest === null) return null;
-  let groups: string[];
-  if (halves.length === 2) {
-    const fill = want - head.length - rest.length;
-    if (fill < 1) return null;
-    groups = [...head, ...Array<string>(fill).fill('0'), ...rest];
-  } else {
-    groups = head;
-  }
-  if (groups.length !== want) return null;
-  let v = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-    v = (v << 16n) | BigInt(parseInt(g, 16));
-  }
-  return v;
-}
-
 /** Parses an IPv4 or IPv6 address; null when it is neither. */
 export function parseAddress(s: string): ParsedAddress | null {
   if (s.includes(':')) {
-    const v = parseIPv6Value(s);
-    return v === null ? null : { family: 6, value: v };
+    const v = parseIpv6(s);
+    return v === undefined ? null : { family: 6, value: v };
   }
-  const v = parseIPv4Value(s);
-  return v === null ? null : { family: 4, value: v };
+  const v = parseIpv4(s);
+  return v === undefined ? null : { family: 4, value: v };
 }
 
+/** Canonical text: dotted quad; IPv6 per RFC 5952 (lowercase, longest zero run as ::). */
 export function formatAddress(family: IpFamily, value: bigint): string {
-  if (family === 4) {
-    return [24n, 16n, 8n, 0n].map((sh) => String((value >> sh) & 0xffn)).join('.');
-  }
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952 4.2: compress the longest run of two or more zero groups, the first on a tie.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  // RFC 5952 4.3: lowercase, no leading zeros.
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return family === 4 ? formatIpv4(value) : formatIpv6(value);
 }
 
 /** The canonical spelling of an address, or null when the text is not one. */
