@@ -50,6 +50,8 @@ function specOf(a: Attachment): EndpointSpec {
 export class CniService {
   private readonly attachments: AttachmentStore;
   private readonly log: Logger;
+  /** (network, container, ifname) of the ADDs running now */
+  private readonly adding = new Set<string>();
 
   constructor(private readonly deps: CniServiceDeps) {
     this.attachments = new AttachmentStore(deps.store);
@@ -85,14 +87,32 @@ export class CniService {
       name: req.ifName === 'eth0' ? name : `${name}/${req.ifName}`,
       createdAt: new Date().toISOString(),
     };
-    if (!(await this.attachments.create(a))) {
-      throw new CniError(
+    // One ADD per (network, container, ifname) until DEL: refused if its record exists or
+    // another ADD for it is running here. Then the record is written while the endpoint
+    // is set up, not before it: the two durable writes (the record, the allocation) and
+    // the plumbing overlap. A record that cannot be written undoes the endpoint.
+    const key = `${req.network}\u0000${req.containerId}\u0000${req.ifName}`;
+    const exists = (): CniError =>
+      new CniError(
         CniCode.AttachmentExists,
         `container ${req.containerId} already has ${req.ifName} on network ${req.network}`,
         'CNI allows one ADD per (container id, ifname) until DEL; delete it first',
       );
+    if (this.adding.has(key)) throw exists();
+    this.adding.add(key);
+    try {
+      if ((await this.attachments.get(req.network, req.containerId, req.ifName)) !== undefined) throw exists();
+      const [created] = await Promise.allSettled([this.attachments.create(a), this.deps.controller.add(specOf(a))]);
+      if (created.status === 'rejected') {
+        await this.deps.controller.remove(endpointId);
+        throw created.reason;
+      }
+      // Written by someone else meanwhile (another agent on a shared store): the endpoint
+      // is that record's, so it stays.
+      if (!created.value) throw exists();
+    } finally {
+      this.adding.delete(key);
     }
-    await this.deps.controller.add(specOf(a));
     const v = this.deps.controller.get(endpointId);
     if (v === undefined || v.state !== 'ready') {
       // Roll back (CNI ptp's ADD): nothing of a failed ADD stays, not even a retry.

@@ -185,6 +185,16 @@ describe('ADD', () => {
     expect((await client.endpoints()).endpoints.map((e) => e.name).sort()).toEqual([`rnet:${cid(1).slice(0, 12)}`, `rnet:${cid(1).slice(0, 12)}/net1`]);
   });
 
+  it('two ADDs for the same (container id, ifname) at once: one endpoint, the other ADD is refused', async () => {
+    const { kernel, client } = await start();
+    kernel.addContainer(nsOf(1));
+    const both = await Promise.all([add(1), add(1)]);
+    expect(both.map((r) => r.code).sort()).toEqual([0, 1]);
+    expect(both.find((r) => r.code === 1)!.err).toMatchObject({ code: 100 });
+    expect((await client.endpoints()).endpoints).toHaveLength(1);
+    expect((await client.endpoints()).endpoints[0]!.state).toBe('ready');
+  });
+
   it('zone: CNI_ARGS, runtimeConfig and the pod annotation in args win over the network zone', async () => {
     const { kernel } = await start();
     for (const n of [1, 2, 3]) kernel.addContainer(nsOf(n));
