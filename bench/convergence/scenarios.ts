@@ -212,8 +212,10 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
           for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);
         }
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
-        const j = JSON.parse(l) as { container: string; time: string };
+        const j = JSON.parse(l) as { container: string; time: string; eventLagMs?: number; inspectMs?: number };
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
+        if (typeof j.eventLagMs === 'number') (phases['docker.eventLagMs'] ??= []).push(j.eventLagMs);
+        if (typeof j.inspectMs === 'number') (phases['docker.inspectMs'] ??= []).push(j.inspectMs);
       }
     }
     const samples: Sample[] = eps.map((e) => ({

@@ -293,9 +293,14 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     // without a routectl label is not ours and costs no inspect.
     if (!hasRoutectlLabel(ev.attributes) && !this.facts.has(ev.id)) return;
     if (ev.action === 'start') {
+      // How late the event reached us, and how long dockerd took to answer the inspect:
+      // both are dockerd's part of a container's time to be routed (in the `add` log line).
+      const received = Date.now();
+      const timing = { eventLagMs: ev.timeNano > 0 ? Math.max(0, Math.round((received - ev.timeNano / 1e6) * 10) / 10) : undefined, inspectMs: 0 };
       let f: ContainerFacts | undefined;
       try {
         f = await this.inspect(ev.id);
+        timing.inspectMs = Date.now() - received;
       } catch (e) {
         this.lastError = message(e);
         this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
@@ -304,14 +309,14 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       if (g !== this.gen) return;
       // Already stopped again: its die event is queued behind this one.
       if (!f?.running) return;
-      this.judge(f, 'restarted');
+      this.judge(f, 'restarted', timing);
     } else {
       this.drop(ev.id, ev.action);
     }
   }
 
   /** Classify one running container and emit what changed for it. */
-  private judge(f: ContainerFacts, reason: RemoveReason): void {
+  private judge(f: ContainerFacts, reason: RemoveReason, timing?: { eventLagMs: number | undefined; inspectMs: number }): void {
     this.facts.set(f.id, f);
     const c = classifyContainer(f, this.zones);
     const prev = this.wanted.get(f.id);
@@ -320,7 +325,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       if (prev && sameEndpoint(prev, c.endpoint)) return; // known and unchanged: no duplicate add
       if (prev) this.emit('remove', prev, reason);
       this.wanted.set(f.id, c.endpoint);
-      this.log.info({ event: 'add', container: f.id, name: f.name, zone: c.endpoint.zone, pid: f.pid }, `container ${f.name} wants a routed address`);
+      this.log.info({ event: 'add', container: f.id, name: f.name, zone: c.endpoint.zone, pid: f.pid, ...timing }, `container ${f.name} wants a routed address`);
       this.emit('add', c.endpoint);
       return;
     }
