@@ -109,6 +109,19 @@ export interface LabAgentConfig {
 }
 
 /**
+ * One zone, `app`, with a pool of each family (198.51.100.0/28, 2001:db8:c:1::/120) and
+ * open to the world (the ToR). Zone policy is enforced wherever zones are declared
+ * (default deny into a zone); the tests that use this are about routing.
+ */
+export const OPEN_APP_ZONE = {
+  pools: [
+    { cidr: '198.51.100.0/28', zone: 'app' },
+    { cidr: '2001:db8:c:1::/120', zone: 'app' },
+  ],
+  zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+} as const;
+
+/**
  * The agent.yaml object: speaker-only (`runtime: {}`), the local store in `dir/store`,
  * the API socket `dir/routectl.sock`, metrics on 127.0.0.1 inside the namespace, hold
  * time 9 s and connect retry 1 s (lab peers come and go).

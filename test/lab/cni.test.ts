@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry } from '../../src/api/types.js';
 import { endpointIdOf } from '../../src/cni/attachments.js';
-import { REPO_ROOT, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { OPEN_APP_ZONE, REPO_ROOT, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
@@ -59,12 +59,7 @@ const config: LabAgentConfig = {
   peers: [{ address: TOR4, asn: 65000 }],
   import: ['0.0.0.0/0', '::/0'],
   extra: {
-    pools: [
-      { cidr: '198.51.100.0/28', zone: 'app' },
-      { cidr: '2001:db8:c:1::/120', zone: 'app' },
-    ],
-    // This test is about routing: the zone is open to the world (the ToR).
-    zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+    ...OPEN_APP_ZONE,
     runtime: { reconcileInterval: 5 },
   },
 };

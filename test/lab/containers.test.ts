@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry, InspectResponse } from '../../src/api/types.js';
-import { expectGolden, maskJson, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { expectGolden, maskJson, OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
@@ -54,13 +54,7 @@ const config: LabAgentConfig = {
   peers: [{ address: TOR4, asn: 65000 }],
   import: ['0.0.0.0/0', '::/0'],
   extra: {
-    pools: [
-      { cidr: '198.51.100.0/28', zone: 'app' },
-      { cidr: '2001:db8:c:1::/120', zone: 'app' },
-    ],
-    // Zone policy is enforced wherever zones are declared (default deny into a zone):
-    // this test is about routing, so the zone is open to the world (the ToR).
-    zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+    ...OPEN_APP_ZONE,
     // Set per test run once dockerd's socket is known.
     runtime: {},
   },

@@ -23,7 +23,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry, PeerDetail } from '../../src/api/types.js';
 import type { Mismatch } from '../../src/verify/index.js';
-import { startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
 import { startFrr, type Frr } from './harness/frr.js';
@@ -58,13 +58,7 @@ const config: LabAgentConfig = {
     { address: P2, asn: 65002 },
   ],
   extra: {
-    pools: [
-      { cidr: '198.51.100.0/28', zone: 'app' },
-      { cidr: '2001:db8:c:1::/120', zone: 'app' },
-    ],
-    // Zone policy is enforced wherever zones are declared (default deny into a zone):
-    // this test is about routing, so the zone is open to the world (the ToR).
-    zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+    ...OPEN_APP_ZONE,
     // Set once dockerd's socket is known.
     runtime: {},
   },
