@@ -52,8 +52,8 @@ const WK_V4 = '203.0.113.2';
 const TOR_V6 = '2001:db8:f::1';
 const WK_V6 = '2001:db8:f::2';
 
-const N4 = Number(flag('v4', '100000'));
-const N6 = Number(flag('v6', '100000'));
+const N4 = numberFlag('v4', 100000);
+const N6 = numberFlag('v6', 100000);
 const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
 const WORKERS = flag('workers', 'routectl,bird,gobgp').split(',') as WorkerKind[];
 const RUNS = numberFlag('runs', 1);

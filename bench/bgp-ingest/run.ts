@@ -42,8 +42,8 @@ const RCV_V4 = '203.0.113.6';
 const SND_V6 = '2001:db8:f:1::5';
 const RCV_V6 = '2001:db8:f:1::6';
 
-const N4 = Number(flag('v4', '131072'));
-const N6 = Number(flag('v6', '868928'));
+const N4 = numberFlag('v4', 131072);
+const N6 = numberFlag('v6', 868928);
 const N = N4 + N6;
 const PEERS = flag('peers', 'routectl,bird').split(',');
 const CPU_PROF = process.argv.includes('--cpu-prof');
