@@ -7,14 +7,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import type { Netns } from './netns.js';
-import { exec, stopChild } from './proc.js';
+import { exec } from './proc.js';
 import {
   BOTH_FAMILIES,
   daemonDir,
   familiesOf,
   isV6,
+  OneProcessDaemon,
   waitLab,
   type Family,
   type NeighborOptions,
@@ -106,16 +106,16 @@ export interface BirdRoute {
   readonly attributes: Readonly<Record<string, string>>;
 }
 
-export class Bird {
+export class Bird extends OneProcessDaemon {
   readonly dir: string;
   readonly sock: string;
   readonly conf: string;
-  private proc: ChildProcess | undefined;
 
   private constructor(
     readonly ns: Netns,
     readonly opts: BirdOptions,
   ) {
+    super();
     this.dir = daemonDir(ns, 'bird');
     this.sock = join(this.dir, 'bird.ctl');
     this.conf = join(this.dir, 'bird.conf');
@@ -128,11 +128,7 @@ export class Bird {
     return b;
   }
 
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
-  private async startDaemon(): Promise<void> {
+  protected async startDaemon(): Promise<void> {
     // -f: foreground, so the PID we track is BIRD itself.
     this.proc = this.ns.spawn(['bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid')], {
       log: `${this.ns.name}-bird-stdout.log`,
@@ -230,20 +226,6 @@ export class Bird {
       if (attr?.[1]) current.attributes[attr[1]] = (attr[2] ?? '').trim();
     }
     return res;
-  }
-
-  async stop(): Promise<void> {
-    await stopChild(this.proc);
-  }
-
-  /** SIGKILL: a crash (its kernel routes stay behind, as they would). */
-  async kill(): Promise<void> {
-    await stopChild(this.proc, true);
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.startDaemon();
   }
 }
 

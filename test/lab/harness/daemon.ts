@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Netns } from './netns.js';
 import { waitFor, type WaitOptions } from './wait.js';
+import { stopChild } from './proc.js';
+import type { ChildProcess } from 'node:child_process';
 
 export type Family = 'ipv4-unicast' | 'ipv6-unicast';
 export const BOTH_FAMILIES: readonly Family[] = ['ipv4-unicast', 'ipv6-unicast'];
@@ -86,4 +88,32 @@ export function waitLab<T>(ns: Netns, fn: () => T | Promise<T>, opts: WaitOption
       return own + ns.lab.logTails();
     },
   });
+}
+
+/**
+ * A routing daemon that is one foreground process the lab tracks (BIRD, gobgpd): start,
+ * stop, a crash (SIGKILL: its kernel routes stay behind, as they would) and a restart.
+ */
+export abstract class OneProcessDaemon {
+  protected proc: ChildProcess | undefined;
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Spawns the process and waits until it answers. */
+  protected abstract startDaemon(): Promise<void>;
+
+  async stop(): Promise<void> {
+    await stopChild(this.proc);
+  }
+
+  async kill(): Promise<void> {
+    await stopChild(this.proc, true);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.startDaemon();
+  }
 }

@@ -4,10 +4,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import type { Netns } from './netns.js';
-import { stopChild } from './proc.js';
-import { BOTH_FAMILIES, daemonDir, isV6, waitLab, type Family, type RouterOptions } from './daemon.js';
+import { BOTH_FAMILIES, daemonDir, isV6, OneProcessDaemon, waitLab, type Family, type RouterOptions } from './daemon.js';
 
 export interface GobgpOptions extends Omit<RouterOptions, 'installRoutes' | 'listenDefaultOriginate'> {
   /** gRPC API port on 127.0.0.1 inside the namespace. Default 50051. */
@@ -44,16 +42,16 @@ export function gobgpConfig(o: GobgpOptions): string {
   return `${L.join('\n')}\n`;
 }
 
-export class Gobgp {
+export class Gobgp extends OneProcessDaemon {
   readonly dir: string;
   readonly conf: string;
   readonly apiPort: number;
-  private proc: ChildProcess | undefined;
 
   private constructor(
     readonly ns: Netns,
     readonly opts: GobgpOptions,
   ) {
+    super();
     this.dir = daemonDir(ns, 'gobgp');
     this.conf = join(this.dir, 'gobgpd.toml');
     this.apiPort = opts.apiPort ?? 50051;
@@ -67,11 +65,7 @@ export class Gobgp {
     return g;
   }
 
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
-  private async startDaemon(): Promise<void> {
+  protected async startDaemon(): Promise<void> {
     this.proc = this.ns.spawn(
       ['gobgpd', '-f', this.conf, '-t', 'toml', '-p', '--pprof-disable', `--api-hosts=127.0.0.1:${this.apiPort}`],
       { log: `${this.ns.name}-gobgpd.log` },
@@ -126,19 +120,6 @@ export class Gobgp {
       res.set(prefix, [...nh]);
     }
     return res;
-  }
-
-  async stop(): Promise<void> {
-    await stopChild(this.proc);
-  }
-
-  async kill(): Promise<void> {
-    await stopChild(this.proc, true);
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.startDaemon();
   }
 }
 
