@@ -10,21 +10,30 @@
  * runs it) drops NODE_OPTIONS, which could break it, and NODE_EXTRA_CA_CERTS, which makes
  * every Node start parse a CA bundle (tens of ms) for a program that makes no TLS call.
  */
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { runPlugin } from '../cni/plugin.js';
+import { CniCode, CniError } from '../cni/types.js';
 
-function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return Promise.resolve('');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    process.stdin.on('data', (c: Buffer) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
+/**
+ * The network config, read at once (a runtime passes a pipe or a file). A terminal (someone
+ * trying the plugin by hand) gives no config rather than a wait for end of input.
+ */
+function readStdin(): string {
+  const st = fstatSync(0);
+  return st.isCharacterDevice() ? '' : readFileSync(0, 'utf8');
 }
 
-void readStdin()
-  .then((stdin) => runPlugin({ env: process.env, stdin }))
-  .then((out) => {
-    if (out.stdout !== '') process.stdout.write(`${out.stdout}\n`);
-    process.exitCode = out.exitCode;
-  });
+function finish(stdout: string, exitCode: number): never {
+  if (stdout !== '') writeSync(1, `${stdout}\n`);
+  // Written synchronously; nothing else is pending, so no need to wait for the event loop's
+  // handles to wind down.
+  process.exit(exitCode);
+}
+
+let stdin: string | undefined;
+try {
+  stdin = readStdin();
+} catch (err) {
+  finish(JSON.stringify(new CniError(CniCode.IoFailure, `routectl-cni: the network config on stdin could not be read: ${(err as Error).message}`).body('1.1.0')), 1);
+}
+void runPlugin({ env: process.env, stdin }).then((out) => finish(out.stdout, out.exitCode));

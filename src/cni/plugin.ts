@@ -4,11 +4,11 @@
  * answer printed as the CNI result or error. Nothing else: the agent does IPAM, veth,
  * routes and advertisement.
  *
- * Start-up time is ADD latency, so this file imports only node:http and ./types.js, and
- * checks its input by hand (loading zod alone costs ~30 ms here; the agent validates the
- * request body with zod again). Every error names the field or variable at fault.
+ * Start-up time is ADD latency, so this file imports only ./transport.js (node:net) and
+ * ./types.js, and checks its input by hand (loading zod alone costs ~30 ms here; the agent
+ * validates the request body with zod again). Every error names the field or variable at fault.
  */
-import { request } from 'node:http';
+import { unixRequest } from './transport.js';
 import { CniCode, CniError, SUPPORTED_VERSIONS, type CniAnswer, type CniDns, type CniResult } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
@@ -192,33 +192,8 @@ function unreachable(socket: string, err: NodeJS.ErrnoException, code: number): 
   return new CniError(code, `routectl agent is ${why}`, 'start it (systemctl start routectl, or the routectl DaemonSet) and retry');
 }
 
-export const httpTransport: Transport = (method, path, body, socket, timeoutMs) =>
-  new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      { socketPath: socket, path, method, headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          clearTimeout(timer);
-          try {
-            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-          } catch (err) {
-            reject(Object.assign(new Error(`the agent answered ${res.statusCode} with something that is not JSON`), { code: 'EPROTO', cause: err }));
-          }
-        });
-      },
-    );
-    // Bounded: a runtime must never hang on a stuck agent.
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.end(payload);
-  });
+/** The plugin's default transport: one HTTP/1.1 exchange on node:net (./transport.ts says why not node:http). */
+export const httpTransport: Transport = (method, path, body, socket, timeoutMs) => unixRequest(socket, method, path, body, timeoutMs);
 
 async function ask<T>(t: Transport, conf: NetConf, method: 'GET' | 'POST', path: string, body: unknown, downCode: number): Promise<T> {
   let r: { status: number; json: unknown };

@@ -74,10 +74,11 @@ describe('deploy/kubernetes', () => {
 });
 
 describe('the plugin stays lean', () => {
-  it('routectl-cni loads only node:http and src/cni/{plugin,types}', () => {
+  it('routectl-cni loads only node:fs, node:net and src/cni/{plugin,transport,types}', () => {
     const imports = (file: string) => [...read(file).matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
-    expect(imports('src/cli/routectl-cni.ts')).toEqual(['../cni/plugin.js']);
-    expect(imports('src/cni/plugin.ts')).toEqual(['node:http', './types.js']);
+    expect(imports('src/cli/routectl-cni.ts')).toEqual(['node:fs', '../cni/plugin.js', '../cni/types.js']);
+    expect(imports('src/cni/plugin.ts')).toEqual(['./transport.js', './types.js']);
+    expect(imports('src/cni/transport.ts')).toEqual(['node:net']);
     expect(imports('src/cni/types.ts')).toEqual([]);
   });
 });
