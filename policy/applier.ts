@@ -42,11 +42,35 @@ export const DEFAULT_COMMANDS: Commands = {
   ipset: 'ipset',
 };
 
+/** One endpoint-set change: (address, host veth) into or out of rtc-ep-4 / rtc-ep-6. */
+export interface EndpointSetOp {
+  readonly verb: 'add' | 'del';
+  readonly set: string;
+  readonly family: Family;
+  /** The container's address, canonical text. */
+  readonly addr: string;
+  /** The host side of its veth. */
+  readonly iface: string;
+}
+
+/**
+ * Writes endpoint-set changes with ipset's -exist meaning (adding what is there, deleting
+ * what is gone: success); rejects when any change failed, naming it.
+ */
+export interface EndpointSetWriter {
+  write(ops: readonly EndpointSetOp[]): Promise<void>;
+}
+
 export interface ApplierOptions {
   /** Runs the commands; default: child_process in the caller's network namespace. */
   readonly executor?: Executor;
   readonly host?: HostPolicy;
   readonly commands?: Partial<Commands>;
+  /**
+   * Where container starts and stops go; default: one `ipset -exist restore` per batch
+   * through the executor. The agent passes its netlink writer (src/policy/ipset-netlink.ts).
+   */
+  readonly endpointSets?: EndpointSetWriter;
 }
 
 export interface ApplyResult {
@@ -86,13 +110,16 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function endpointMember(ep: Endpoint, family: Family): string | undefined {
+/** The endpoint's address of one family, canonical; undefined when it has none. */
+function endpointAddress(ep: Endpoint, family: Family): string | undefined {
   const addr = family === 4 ? ep.ipv4 : ep.ipv6;
   if (addr === undefined) return undefined;
   const ip = parseIp(addr);
   if (!ip || ip.family !== family) throw new PolicyApplyError(`endpoint ${ep.hostVeth}: "${addr}" is not an IPv${family} address`);
-  return `${formatIp(family, ip.addr)},${ep.hostVeth}`;
+  return formatIp(family, ip.addr);
 }
+
+const opLine = (op: EndpointSetOp): string => `${op.verb} ${op.set} ${op.addr},${op.iface}`;
 
 export class PolicyApplier {
   private readonly exec: Executor;
@@ -106,11 +133,13 @@ export class PolicyApplier {
   /** Endpoint adds/removes waiting for the next ipset batch (see queueEndpoint). */
   private endpointQueue: QueuedEndpointOp[] = [];
   private endpointBatchQueued = false;
+  private readonly endpointSets: EndpointSetWriter;
 
   constructor(opts: ApplierOptions = {}) {
     this.exec = opts.executor ?? new ChildProcessExecutor();
     this.cmd = { ...DEFAULT_COMMANDS, ...opts.commands };
     this.host = opts.host ?? DEFAULT_HOST;
+    this.endpointSets = opts.endpointSets ?? { write: (ops) => this.ipsetRestore(ops) };
   }
 
   /** Replaces the desired state; nothing happens in the kernel until apply(). */
@@ -259,7 +288,7 @@ export class PolicyApplier {
     if (drift.length === 0) {
       // Rules and zone sets are right: bring the endpoint sets to the desired members with add/del.
       const { lines, added, removed } = this.endpointDiff(k, same.sets);
-      if (lines.length > 0) await this.ipsetBatch(lines);
+      if (lines.length > 0) await this.restoreLines(lines);
       const result = { changed: lines.length > 0, drift: [], generation: same.generation, endpointsAdded: added, endpointsRemoved: removed, destroyedSets: [] };
       return { ...result, durationMs: performance.now() - started };
     }
@@ -320,20 +349,21 @@ export class PolicyApplier {
     return { lines, added, removed };
   }
 
-  private endpointLines(ep: Endpoint, verb: 'add' | 'del'): string[] {
-    const out: string[] = [];
+  private endpointOps(ep: Endpoint, verb: 'add' | 'del'): EndpointSetOp[] {
+    const out: EndpointSetOp[] = [];
     for (const family of [4, 6] as const) {
-      const m = endpointMember(ep, family);
-      if (m !== undefined) out.push(`${verb} ${endpointSetName(family)} ${m}`);
+      const addr = endpointAddress(ep, family);
+      if (addr !== undefined) out.push({ verb, set: endpointSetName(family), family, addr, iface: ep.hostVeth });
     }
     return out;
   }
 
   /**
-   * Endpoint batching: adds and removes that queue while the kernel is busy (an `ipset`
-   * process running, an apply) are sent together in one `ipset -exist restore`, so a burst
-   * of container starts costs one process instead of one each. At most one batch waits in
-   * the serial queue; it takes everything queued by the time it runs, in call order.
+   * Endpoint batching: adds and removes that queue while the kernel is busy (a batch being
+   * written, an apply) are sent together in one write (one `ipset -exist restore`, or one
+   * netlink sendmsg), so a burst of container starts costs one instead of one each. At most
+   * one batch waits in the serial queue; it takes everything queued by the time it runs, in
+   * call order.
    */
   private queueEndpoint(ep: Endpoint, verb: 'add' | 'del'): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -347,13 +377,13 @@ export class PolicyApplier {
   private async flushEndpoints(): Promise<void> {
     // Changes queued from here on wait for the next batch, behind this one.
     this.endpointBatchQueued = false;
-    const ops = this.endpointQueue;
+    const queued = this.endpointQueue;
     this.endpointQueue = [];
-    const ready: { op: QueuedEndpointOp; lines: string[] }[] = [];
-    for (const op of ops) {
-      let lines: string[];
+    const ready: { op: QueuedEndpointOp; sets: EndpointSetOp[] }[] = [];
+    for (const op of queued) {
+      let sets: EndpointSetOp[];
       try {
-        lines = this.endpointLines(op.ep, op.verb);
+        sets = this.endpointOps(op.ep, op.verb);
       } catch (e) {
         op.reject(e); // a bad address fails its own caller and changes nothing
         continue;
@@ -362,12 +392,12 @@ export class PolicyApplier {
         op.verb === 'add'
           ? [...this.endpoints.filter((e) => e.hostVeth !== op.ep.hostVeth), op.ep]
           : this.endpoints.filter((e) => e.hostVeth !== op.ep.hostVeth);
-      ready.push({ op, lines });
+      ready.push({ op, sets });
     }
     if (ready.length === 0) return;
     this.compiledByGen.clear();
     try {
-      await this.ipsetBatch(ready.flatMap((r) => r.lines));
+      await this.writeEndpointSets(ready.flatMap((r) => r.sets));
       for (const r of ready) r.op.resolve();
       return;
     } catch (e) {
@@ -378,10 +408,10 @@ export class PolicyApplier {
     }
     // The batch failed (ipset restore stops at the first bad line, having applied the ones
     // before it): retry each change alone, so that one bad entry fails only its caller.
-    // -exist makes the repeats of lines that did go in harmless.
+    // -exist makes the repeats of changes that did go in harmless.
     for (const r of ready) {
       try {
-        await this.ipsetBatch(r.lines);
+        await this.writeEndpointSets(r.sets);
         r.op.resolve();
       } catch (e) {
         r.op.reject(e);
@@ -389,9 +419,23 @@ export class PolicyApplier {
     }
   }
 
-  /** add/del lines in one `ipset -exist restore`: adding what is there or deleting what is gone is success. */
-  private async ipsetBatch(lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
+  private async writeEndpointSets(ops: readonly EndpointSetOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    try {
+      await this.endpointSets.write(ops);
+    } catch (e) {
+      if (e instanceof PolicyApplyError) throw e;
+      throw new PolicyApplyError(`update endpoint sets: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  /** The default writer: one `ipset -exist restore` (adding what is there or deleting what is gone is success). */
+  private ipsetRestore(ops: readonly EndpointSetOp[]): Promise<void> {
+    return this.restoreLines(ops.map(opLine));
+  }
+
+  /** add/del lines in one `ipset -exist restore`. */
+  private async restoreLines(lines: readonly string[]): Promise<void> {
     try {
       await mustRun(this.exec, [this.cmd.ipset, '-exist', 'restore'], lines.join('\n') + '\n');
     } catch (e) {

@@ -4,7 +4,8 @@
  * PolicyApplier —
  *   start/reload: setDesired(model, endpoints, host) + apply() (a changed model is a
  *                 generation swap in the applier: no window where both policies' denials lapse);
- *   endpoints:    add/remove are one `ipset add`/`del` each (no rule changes);
+ *   endpoints:    add/remove are an ipset add/del each (no rule changes), sent over
+ *                 nfnetlink by the agent itself (./ipset-netlink.ts), batched in bursts;
  *   repair:       a periodic apply(), which reads the kernel back and rewrites only what
  *                 drifted (a chain flushed by hand, a set deleted, a missing jump).
  * With no zones configured nothing is installed; a reload that drops every zone removes
@@ -15,7 +16,7 @@
  * (`replaceEndpoints`), so a restart does not cut live containers off as spoofers.
  */
 import { ChildProcessExecutor, mustRun, type Executor } from '../../policy/exec.js';
-import { PolicyApplier, type ApplyResult, type RuleCounters } from '../../policy/applier.js';
+import { PolicyApplier, type ApplyResult, type EndpointSetWriter, type RuleCounters } from '../../policy/applier.js';
 import type { Endpoint, HostPolicy } from '../../policy/compiler.js';
 import { parseIpsetSave } from '../../policy/kernel.js';
 import { buildModel, WORLD, type PolicyModel } from '../../policy/model.js';
@@ -25,6 +26,7 @@ import { check, PolicyCheckError } from '../../policy/check.js';
 import { parseIp } from '../../policy/cidr.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { NetlinkEndpointSets } from './ipset-netlink.js';
 import type {
   PacketCount, PolicyApplyEntry, PolicyCheckResponse, PolicyCheckSide, PolicyRuleEntry, PolicyShowResponse, PolicySystemRuleEntry,
 } from '../api/policy-types.js';
@@ -69,6 +71,12 @@ export interface AgentPolicyOptions {
   readonly log: Logger;
   /** Runs iptables/ipset; default: child_process in the agent's own network namespace. */
   readonly executor?: Executor;
+  /**
+   * Where container starts and stops go; default: nfnetlink from the agent's own network
+   * namespace when the executor is the default too, else `ipset restore` through the
+   * given executor (which may run in another namespace).
+   */
+  readonly endpointSets?: EndpointSetWriter;
   /** Period of the repair pass in ms; 0: none (tests call reconcile()). */
   readonly intervalMs: number;
   readonly now?: () => Date;
@@ -103,10 +111,15 @@ export class AgentPolicy {
   private last: PolicyApplyEntry | null = null;
   private readonly now: () => Date;
   private installed = false;
+  private readonly endpointSets: EndpointSetWriter | undefined;
+  /** Our own netlink socket, closed at stop. */
+  private readonly netlinkSets: NetlinkEndpointSets | undefined;
 
   constructor(private readonly opts: AgentPolicyOptions) {
     this.exec = opts.executor ?? new ChildProcessExecutor();
-    this.applier = new PolicyApplier({ executor: this.exec });
+    if (opts.endpointSets !== undefined) this.endpointSets = opts.endpointSets;
+    else if (opts.executor === undefined) this.netlinkSets = this.endpointSets = new NetlinkEndpointSets();
+    this.applier = new PolicyApplier({ executor: this.exec, ...(this.endpointSets ? { endpointSets: this.endpointSets } : {}) });
     this.log = opts.log.child({ op: 'policy' });
     this.now = opts.now ?? (() => new Date());
   }
@@ -270,6 +283,7 @@ export class AgentPolicy {
 
   stop(): void {
     this.stopTimer();
+    this.netlinkSets?.close();
   }
 
   // ---- internals ----

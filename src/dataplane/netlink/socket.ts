@@ -1,6 +1,8 @@
 /**
  * A thin rtnetlink transport over the `netlink` package's raw socket: sequence numbers,
- * acks, dumps, batches and notifications, with errno names on failures.
+ * acks, dumps, batches and notifications, with errno names on failures. The same framing
+ * serves other netlink families that answer requests the same way (nfnetlink's ipset,
+ * src/policy/ipset-netlink.ts), through the `protocol` option.
  *
  * Why not the package's request(): it waits for one ack per message, which caps route
  * programming at one kernel round trip per route, and it drops the NLM_F_DUMP_INTR flag
@@ -68,8 +70,8 @@ export class RtnlSocket {
   private onNotify: ((msgs: NetlinkMessage[]) => void) | undefined;
   private onOverrun: (() => void) | undefined;
 
-  constructor(opts: { groups?: readonly number[]; onNotify?: (msgs: NetlinkMessage[]) => void; onOverrun?: () => void } = {}) {
-    this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+  constructor(opts: { groups?: readonly number[]; onNotify?: (msgs: NetlinkMessage[]) => void; onOverrun?: () => void; /** netlink family; default NETLINK_ROUTE (src/policy/ipset-netlink.ts uses NETLINK_NETFILTER) */ protocol?: number } = {}) {
+    this.raw = new RawNetlinkSocket(opts.protocol ?? NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
     this.onNotify = opts.onNotify;
     this.onOverrun = opts.onOverrun;
     this.raw.on('message', (buf) => this.receive(buf));
