@@ -184,8 +184,12 @@ export class Dataplane {
   /**
    * Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is
    * left. `prepared` is the endpoint's prepareContainer(); it is used or cancelled.
+   * `onRoutesSent` is called synchronously when the host routes, the last step, have been
+   * handed to the kernel, before its answer is read (Kernel.addRoutes): the advertisement
+   * goes out then. If the add then fails, the promise rejects as usual and the caller
+   * takes back what it did in onRoutesSent.
    */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper): Promise<PlumbTimings> {
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, onRoutesSent?: () => void): Promise<PlumbTimings> {
     try {
       validateEndpoint(e);
     } catch (err) {
@@ -215,7 +219,7 @@ export class Dataplane {
         const index = await this.plumbLink(e, steps, prepared);
         const routes = hostRoutes(e, index);
         const t = performance.now();
-        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL);
+        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL, onRoutesSent);
         const routesMs = ms(t);
         const failed = results.findIndex((r) => r !== undefined);
         if (failed >= 0) {

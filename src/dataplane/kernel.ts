@@ -109,8 +109,12 @@ export interface Kernel {
   writeSysctl(path: string, value: string): Promise<void>;
   /** Starts configuring a container's namespace (nothing is changed there before start()). */
   openContainer(netns: NetnsRef): ContainerHelper;
-  /** Per route: undefined on success, else the errno name. */
-  addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;
+  /**
+   * Per route: undefined on success, else the errno name. `onSent` is called synchronously
+   * as soon as the request is in the kernel's hands (before the answer is read): what waits
+   * for the routes and can take them back on failure may act then.
+   */
+  addRoutes(routes: readonly RouteSpec[], protocol: number, onSent?: () => void): Promise<(string | undefined)[]>;
   deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]>;
   /** Link and route change notifications; returns the unsubscribe function. */
   subscribe(onEvent: (e: KernelEvent) => void): () => void;

@@ -202,10 +202,11 @@ export class NetlinkKernel implements Kernel {
     };
   }
 
-  addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
+  addRoutes(routes: readonly RouteSpec[], protocol: number, onSent?: () => void): Promise<(string | undefined)[]> {
     // NLM_F_EXCL: never replace a route that is already there — it may not be ours.
     return this.sock.batch(
       routes.map((r) => ({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload: encodeRoute(r, protocol) })),
+      onSent ? { onSent } : {},
     );
   }
 

@@ -398,19 +398,31 @@ export class EndpointController {
     await this.policyCall('add', ref);
     const t2 = this.now();
     let steps: PlumbTimings | void;
+    const hostPrefixes = this.hostPrefixes(alloc);
+    // Advertised the moment the host routes, the last kernel change, are handed to the
+    // kernel: it applies them inside that sendmsg(2), while its answer would only reach us
+    // an event-loop turn later, behind whatever else the agent is doing. The speaker sends
+    // the UPDATE from a microtask of this same tick. Should the kernel refuse the routes,
+    // the rollback below withdraws them again.
+    let advertisedAt: number | undefined;
+    const advertise = (): void => {
+      if (advertisedAt !== undefined) return;
+      this.opts.advertiser.add(hostPrefixes);
+      advertisedAt = this.now();
+    };
     try {
-      steps = await this.opts.dataplane.addEndpoint(plumbing, helper);
+      steps = await this.opts.dataplane.addEndpoint(plumbing, helper, advertise);
     } catch (err) {
-      // Roll back: the dataplane has undone its part; take the set entry out, give the addresses back.
+      // Roll back: the dataplane has undone its part; withdraw what went out, take the set
+      // entry out, give the addresses back.
+      if (advertisedAt !== undefined) this.opts.advertiser.remove(hostPrefixes);
       await this.policyCall('remove', ref);
       await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
       this.fail(spec, 'plumb', err);
       return;
     }
-    // The host routes were the last kernel change: advertised in the same tick, before any
-    // other await (the speaker sends from its own setImmediate pump).
-    const hostPrefixes = this.hostPrefixes(alloc);
-    this.opts.advertiser.add(hostPrefixes);
+    // A dataplane that does not report the routes' sending: advertised now.
+    advertise();
     const t3 = this.now();
     this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
     if (this.usesAggregate(alloc)) await this.refreshBlocks();

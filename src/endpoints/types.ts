@@ -65,8 +65,12 @@ export type IpamPort = {
 export type DataplanePort = {
   /** Starts the container-side helper early (used or cancelled by addEndpoint). */
   prepareContainer(netns: NetnsRef): ContainerHelper;
-  /** Resolves with where the time went, when the dataplane measures it. */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper): Promise<PlumbTimings | void>;
+  /**
+   * Resolves with where the time went, when the dataplane measures it. `onRoutesSent`:
+   * called synchronously once the host routes are in the kernel's hands, before its answer
+   * (Dataplane.addEndpoint).
+   */
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, onRoutesSent?: () => void): Promise<PlumbTimings | void>;
   removeEndpoint(id: string): Promise<void>;
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;

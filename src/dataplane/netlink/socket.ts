@@ -205,8 +205,10 @@ export class RtnlSocket {
   /**
    * Many requests; resolves with one result per message (undefined = success, else the
    * errno name), in order. See the header for why only the last of each datagram acks.
+   * `onSent` is called synchronously once the last datagram has been handed to the socket,
+   * before its ack is read.
    */
-  async batch(msgs: readonly OutMessage[]): Promise<(string | undefined)[]> {
+  async batch(msgs: readonly OutMessage[], opts: { readonly onSent?: () => void } = {}): Promise<(string | undefined)[]> {
     const results: (string | undefined)[] = new Array<string | undefined>(msgs.length).fill(undefined);
     let i = 0;
     while (i < msgs.length) {
@@ -249,7 +251,13 @@ export class RtnlSocket {
       done.catch(() => undefined);
       this.refresh();
       try {
-        await this.send(bufs);
+        const sent = this.send(bufs);
+        // The package's send() runs sendmsg(2) at once when nothing is queued before it, and
+        // the kernel applies rtnetlink requests inside sendmsg: the changes are in by now
+        // (or, behind a queued send, within this turn of the event loop). The ack only
+        // reports the outcome, one event-loop turn later.
+        if (i === msgs.length) opts.onSent?.();
+        await sent;
         await done;
         // Error replies were dropped (receive buffer overflow): which messages failed is
         // unknown, so the batch cannot be reported as done. The caller re-reads the kernel.

@@ -303,10 +303,10 @@ export class FakeKernel implements Kernel {
     c.config = side;
   }
 
-  async addRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {
+  async addRoutes(routes: readonly RouteSpec[], protocol: number, onSent?: () => void): Promise<(string | undefined)[]> {
     await this.delay('addRoutes');
     this.log.push(`addRoutes ${routes.length}`);
-    return routes.map((r) => {
+    const results = routes.map((r) => {
       try {
         this.fault('addRoute', r.dst);
       } catch (err) {
@@ -322,6 +322,11 @@ export class FakeKernel implements Kernel {
       this.emit({ kind: 'route', op: 'new', route });
       return undefined;
     });
+    // As the real kernel: the routes are in (or refused) when the request has been sent;
+    // the answer comes a turn later.
+    onSent?.();
+    await Promise.resolve();
+    return results;
   }
 
   async deleteRoutes(routes: readonly RouteSpec[], protocol: number): Promise<(string | undefined)[]> {

@@ -236,25 +236,29 @@ class LoggingPolicy implements PolicyPort {
 }
 
 describe('EndpointController: order of the add path', () => {
-  it('set entry, then veth and container side, host routes last, and the advertisement in the same tick', async () => {
+  it('set entry, then veth and container side, host routes last, and the advertisement as soon as they are sent', async () => {
     const k = new FakeKernel();
     const policy = new LoggingPolicy(k);
     const w = world({ k, policy });
     await w.ctl.sync([]);
-    // The host routes' ack starts a tick; the advertisement must come before it ends (only
-    // microtasks in between: no I/O, no timer, no other endpoint's macrotask).
-    let tickEnded = true;
+    // The kernel has the routes once they are sent; its answer comes a turn later. The
+    // advertisement must not wait for that answer.
+    let answered = false;
     const addRoutes = k.addRoutes.bind(k);
-    k.addRoutes = async (routes, protocol) => {
-      const r = await addRoutes(routes, protocol);
-      tickEnded = false;
-      setImmediate(() => (tickEnded = true));
+    k.addRoutes = async (routes, protocol, onSent) => {
+      answered = false;
+      const r = await addRoutes(routes, protocol, () => {
+        k.log.push('routes sent');
+        onSent?.();
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      answered = true;
       return r;
     };
-    let advertisedInTick: boolean | undefined;
+    let advertisedBeforeAnswer: boolean | undefined;
     const advertise = w.speaker.advertise.bind(w.speaker);
     w.speaker.advertise = (routes) => {
-      advertisedInTick = !tickEnded;
+      advertisedBeforeAnswer = !answered;
       k.log.push(`advertise ${routes.map((r) => r.prefix).join(' ')}`);
       advertise(routes);
     };
@@ -267,10 +271,23 @@ describe('EndpointController: order of the add path', () => {
       `createVeth ${veth}`,
       'configureContainer /proc/1001/ns/net',
       'addRoutes 2',
+      'routes sent',
       'advertise 198.51.100.0/32 2001:db8:c:1::/128',
     ]);
-    expect(advertisedInTick).toBe(true);
+    expect(advertisedBeforeAnswer).toBe(true);
+    expect(w.ctl.get(idOf(1))!.state).toBe('ready');
     expect(policy.members).toEqual(new Set([`198.51.100.0,${veth}`]));
+  });
+
+  it('a dataplane that does not report the sending: advertised once the add resolves, once', async () => {
+    const k = new FakeKernel();
+    const w = world({ k });
+    await w.ctl.sync([]);
+    const addRoutes = k.addRoutes.bind(k);
+    k.addRoutes = (routes, protocol) => addRoutes(routes, protocol);
+    w.speaker.calls.length = 0;
+    await w.ctl.add(spec(1));
+    expect(w.speaker.calls).toEqual([{ op: 'advertise', prefixes: ['198.51.100.0/32', '2001:db8:c:1::/128'] }]);
   });
 
   it('a failing plumbing step takes the set entry out again and releases the addresses', async () => {
@@ -295,10 +312,14 @@ describe('EndpointController: order of the add path', () => {
     const w = world({ k, policy });
     k.handAddRoute({ family: 4, dst: '198.51.100.0/32', type: 'unicast', protocol: 4, scope: 'link', oif: 1 });
     await w.ctl.sync([]);
+    w.speaker.calls.length = 0;
     await w.ctl.add(spec(1));
     expect(w.ctl.get(idOf(1))!.error).toMatch(/EEXIST/);
     expect(policy.members.size).toBe(0);
     expect(await w.ipam.list()).toEqual([]);
+    // Advertised when the routes were sent, withdrawn when the kernel's answer said no.
+    expect(w.speaker.calls.map((c) => c.op)).toEqual(['advertise', 'withdraw']);
+    expect(w.speaker.sorted()).toEqual([]);
   });
 });
 
