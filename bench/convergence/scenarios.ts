@@ -66,6 +66,8 @@ export interface Sample {
   readonly agentAdd?: number;
   /** The agent logged `ready` (addresses, policy set, veth, host routes, advertised). */
   readonly agentReady?: number;
+  /** When the agent handed the prefixes to its speaker (its `ready` line's advertisedAtMs). */
+  readonly agentAdvertised?: number;
   readonly hostRoute?: number;
   /** The first UPDATE announcing the /32, as captured on the ToR's fabric interface. */
   readonly update?: number;
@@ -200,12 +202,14 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
     const torFib = firstAdds(readFileSync(proberLog, 'utf8'));
     const reach = reachTimes(readFileSync(proberLog, 'utf8'));
     const ready = new Map<string, number>();
+    const advertised = new Map<string, number>();
     const added = new Map<string, number>();
     const phases: Record<string, number[]> = {};
     for (const l of readFileSync(join(lab.dir, 'agent.log'), 'utf8').split('\n')) {
       if (l.includes('"event":"ready"')) {
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
+        if (typeof j['advertisedAtMs'] === 'number') advertised.set(j.id, j['advertisedAtMs']);
         for (const k of ['allocMs', 'policyMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
         const steps = j['plumbSteps'];
         if (typeof steps === 'object' && steps !== null) {
@@ -223,6 +227,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
       dockerEvent: started.get(e.id),
       agentAdd: added.get(e.id),
       agentReady: ready.get(e.id),
+      agentAdvertised: advertised.get(e.id),
       hostRoute: host.get(e.ipv4!)?.atMs,
       update: updates.get(e.ipv4!),
       torFib: torFib.get(e.ipv4!)?.atMs,

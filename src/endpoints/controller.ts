@@ -405,10 +405,13 @@ export class EndpointController {
     // the UPDATE from a microtask of this same tick. Should the kernel refuse the routes,
     // the rollback below withdraws them again.
     let advertisedAt: number | undefined;
+    /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
+    let advertisedWall = 0;
     const advertise = (): void => {
       if (advertisedAt !== undefined) return;
       this.opts.advertiser.add(hostPrefixes);
       advertisedAt = this.now();
+      advertisedWall = performance.timeOrigin + performance.now();
     };
     try {
       steps = await this.opts.dataplane.addEndpoint(plumbing, helper, advertise);
@@ -444,6 +447,7 @@ export class EndpointController {
         ...(steps ? { plumbSteps: steps } : {}),
         advertiseMs: round(t4 - t3),
         totalMs: round(t4 - t0),
+        advertisedAtMs: Math.round(advertisedWall * 1000) / 1000,
       },
       `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
     );
