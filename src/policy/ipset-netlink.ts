@@ -15,6 +15,7 @@
  */
 import type { EndpointSetOp, EndpointSetWriter } from '../../policy/applier.js';
 import { parseIp } from '../../policy/cidr.js';
+import { addressBytes, attr, cstr } from '../dataplane/netlink/codec.js';
 import { RtnlSocket, type OutMessage } from '../dataplane/netlink/socket.js';
 
 const NETLINK_NETFILTER = 12;
@@ -52,33 +53,17 @@ const IPSET_ERRORS: Record<number, string> = {
   4353: 'IPSET_ERR_HASH_ELEM',
 };
 
-function attr(type: number, value: Uint8Array): Buffer {
-  const len = 4 + value.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  out.set(value, 4);
-  return out;
-}
-const nulString = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
-
 /** One add/del as a netlink message body; throws on an address or name the kernel would refuse. */
 export function ipsetMessage(op: EndpointSetOp): OutMessage {
   const ip = parseIp(op.addr);
   if (!ip || ip.family !== op.family) throw new Error(`ipset ${op.verb} ${op.set}: "${op.addr}" is not an IPv${op.family} address`);
   if (op.set.length === 0 || op.set.length >= IPSET_MAXNAMELEN) throw new Error(`ipset ${op.verb}: set name "${op.set}" must be 1-${IPSET_MAXNAMELEN - 1} characters`);
   if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(op.iface) || op.iface.length >= IFNAMSIZ) throw new Error(`ipset ${op.verb} ${op.set}: "${op.iface}" is not an interface name`);
-  const bytes = op.family === 4 ? 4 : 16;
-  const addr = Buffer.alloc(bytes);
-  let v = ip.addr;
-  for (let i = bytes - 1; i >= 0; i--) {
-    addr[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  const addr = addressBytes(op.addr);
   const ipAttr = attr(IPSET_ATTR_IP | NLA_F_NESTED, attr((op.family === 4 ? IPSET_ATTR_IPADDR_IPV4 : IPSET_ATTR_IPADDR_IPV6) | NLA_F_NET_BYTEORDER, addr));
-  const data = Buffer.concat([ipAttr, attr(IPSET_ATTR_CIDR, Uint8Array.of(op.family === 4 ? 32 : 128)), attr(IPSET_ATTR_IFACE, nulString(op.iface))]);
+  const data = Buffer.concat([ipAttr, attr(IPSET_ATTR_CIDR, Uint8Array.of(op.family === 4 ? 32 : 128)), attr(IPSET_ATTR_IFACE, cstr(op.iface))]);
   const nfgen = Uint8Array.of(op.family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, 0, 0, 0);
-  const payload = Buffer.concat([nfgen, attr(IPSET_ATTR_PROTOCOL, Uint8Array.of(IPSET_PROTOCOL)), attr(IPSET_ATTR_SETNAME, nulString(op.set)), attr(IPSET_ATTR_DATA | NLA_F_NESTED, data)]);
+  const payload = Buffer.concat([nfgen, attr(IPSET_ATTR_PROTOCOL, Uint8Array.of(IPSET_PROTOCOL)), attr(IPSET_ATTR_SETNAME, cstr(op.set)), attr(IPSET_ATTR_DATA | NLA_F_NESTED, data)]);
   return { type: (NFNL_SUBSYS_IPSET << 8) | (op.verb === 'add' ? IPSET_CMD_ADD : IPSET_CMD_DEL), flags: 0, payload };
 }
 

@@ -60,8 +60,8 @@ export const IFA_F_PERMANENT = 0x80;
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
-/** One rtattr: u16 len, u16 type, value, padded to 4. */
-function attr(type: number, value: Uint8Array): Buffer {
+/** One rtattr (or nlattr, the same layout): u16 len, u16 type, value, padded to 4. */
+export function attr(type: number, value: Uint8Array): Buffer {
   const b = Buffer.alloc(align4(4 + value.length));
   b.writeUInt16LE(4 + value.length, 0);
   b.writeUInt16LE(type, 2);
@@ -73,7 +73,7 @@ const u32 = (v: number): Buffer => {
   b.writeUInt32LE(v >>> 0, 0);
   return b;
 };
-const cstr = (s: string): Buffer => Buffer.from(s + '\0', 'latin1');
+export const cstr = (s: string): Buffer => Buffer.from(s + '\0', 'latin1');
 
 export function addressBytes(text: string): Buffer {
   // Fast path for dotted quads: route programming encodes tens of thousands per second.
