@@ -404,13 +404,11 @@ export class EndpointController {
     // an event-loop turn later, behind whatever else the agent is doing. The speaker sends
     // the UPDATE from a microtask of this same tick. Should the kernel refuse the routes,
     // the rollback below withdraws them again.
-    let advertisedAt: number | undefined;
     /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
-    let advertisedWall = 0;
+    let advertisedWall: number | undefined;
     const advertise = (): void => {
-      if (advertisedAt !== undefined) return;
+      if (advertisedWall !== undefined) return;
       this.opts.advertiser.add(hostPrefixes);
-      advertisedAt = this.now();
       advertisedWall = performance.timeOrigin + performance.now();
     };
     try {
@@ -418,7 +416,7 @@ export class EndpointController {
     } catch (err) {
       // Roll back: the dataplane has undone its part; withdraw what went out, take the set
       // entry out, give the addresses back.
-      if (advertisedAt !== undefined) this.opts.advertiser.remove(hostPrefixes);
+      if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
       await this.policyCall('remove', ref);
       await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
       this.fail(spec, 'plumb', err);
@@ -447,7 +445,7 @@ export class EndpointController {
         ...(steps ? { plumbSteps: steps } : {}),
         advertiseMs: round(t4 - t3),
         totalMs: round(t4 - t0),
-        advertisedAtMs: Math.round(advertisedWall * 1000) / 1000,
+        advertisedAtMs: Math.round((advertisedWall ?? 0) * 1000) / 1000,
       },
       `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
     );

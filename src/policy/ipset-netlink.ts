@@ -14,7 +14,6 @@
  * policy's applier: those are rare and whole-table.
  */
 import type { EndpointSetOp, EndpointSetWriter } from '../../policy/applier.js';
-import { parseIp } from '../../policy/cidr.js';
 import { addressBytes, attr, cstr } from '../dataplane/netlink/codec.js';
 import { RtnlSocket, type OutMessage } from '../dataplane/netlink/socket.js';
 
@@ -37,7 +36,8 @@ const NLA_F_NET_BYTEORDER = 0x4000;
 const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
 const IPSET_MAXNAMELEN = 32;
-const IFNAMSIZ = 16;
+/** Up to IFNAMSIZ - 1 = 15 characters. */
+const IFNAME_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
 
 /** ipset's own error numbers (enum ipset_errno, and the hash types' specific ones). */
 const IPSET_ERRORS: Record<number, string> = {
@@ -55,11 +55,15 @@ const IPSET_ERRORS: Record<number, string> = {
 
 /** One add/del as a netlink message body; throws on an address or name the kernel would refuse. */
 export function ipsetMessage(op: EndpointSetOp): OutMessage {
-  const ip = parseIp(op.addr);
-  if (!ip || ip.family !== op.family) throw new Error(`ipset ${op.verb} ${op.set}: "${op.addr}" is not an IPv${op.family} address`);
+  let addr: Buffer | undefined;
+  try {
+    addr = addressBytes(op.addr);
+  } catch {
+    addr = undefined;
+  }
+  if (addr?.length !== (op.family === 4 ? 4 : 16)) throw new Error(`ipset ${op.verb} ${op.set}: "${op.addr}" is not an IPv${op.family} address`);
   if (op.set.length === 0 || op.set.length >= IPSET_MAXNAMELEN) throw new Error(`ipset ${op.verb}: set name "${op.set}" must be 1-${IPSET_MAXNAMELEN - 1} characters`);
-  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(op.iface) || op.iface.length >= IFNAMSIZ) throw new Error(`ipset ${op.verb} ${op.set}: "${op.iface}" is not an interface name`);
-  const addr = addressBytes(op.addr);
+  if (!IFNAME_RE.test(op.iface)) throw new Error(`ipset ${op.verb} ${op.set}: "${op.iface}" is not an interface name`);
   const ipAttr = attr(IPSET_ATTR_IP | NLA_F_NESTED, attr((op.family === 4 ? IPSET_ATTR_IPADDR_IPV4 : IPSET_ATTR_IPADDR_IPV6) | NLA_F_NET_BYTEORDER, addr));
   const data = Buffer.concat([ipAttr, attr(IPSET_ATTR_CIDR, Uint8Array.of(op.family === 4 ? 32 : 128)), attr(IPSET_ATTR_IFACE, cstr(op.iface))]);
   const nfgen = Uint8Array.of(op.family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, 0, 0, 0);
