@@ -5,7 +5,9 @@
  * Desired state is a map id → EndpointSpec, set by `sync()` (the runtime's full list),
  * `add()` and `remove()`. Each change schedules `converge(id)`, which compares what is
  * wanted for that id with what it has done for it and does the difference:
- *   setup:    IPAM allocate (fixed addresses honoured) → zone policy: the address and the
+ *   setup:    IPAM allocate (fixed addresses honoured; used as soon as chosen, while the
+ *             store's write makes them durable, which is waited for before 'ready') → zone
+ *             policy: the address and the
  *             host veth's name into the anti-spoofing set (an ipset element; the veth need
  *             not exist yet) → dataplane addEndpoint (veth into /proc/<pid>/ns/net, its
  *             container side, and the host routes as the very last kernel change) →
@@ -377,12 +379,30 @@ export class EndpointController {
   }
 
   private async setupWith(spec: EndpointSpec, helper: ContainerHelper, t0: number): Promise<void> {
+    // The addresses are used as soon as they are chosen: the plumbing runs while the store
+    // makes them durable (its fsync), and the endpoint is ready — a CNI ADD answered — only
+    // once both are done. If the write fails, everything done with them is undone.
+    let chosen!: (a: Allocation) => void;
+    const early = new Promise<Allocation>((resolve) => (chosen = resolve));
+    let storedAt: number | undefined;
+    const durable = this.opts.ipam
+      .allocate(
+        spec.id,
+        spec.zone,
+        {
+          ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
+          ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
+        },
+        { onChosen: chosen },
+      )
+      .then((a) => {
+        storedAt = this.now();
+        return a;
+      });
+    durable.catch(() => undefined); // awaited below, whichever way the plumbing goes
     let alloc: Allocation;
     try {
-      alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
-        ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
-        ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
-      });
+      alloc = await Promise.race([early, durable]);
     } catch (err) {
       this.fail(spec, 'allocate', err);
       return;
@@ -418,6 +438,8 @@ export class EndpointController {
       // entry out, give the addresses back.
       if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
       await this.policyCall('remove', ref);
+      // After the allocation's write: released before it, it would land afterwards.
+      await durable.catch(() => undefined);
       await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
       this.fail(spec, 'plumb', err);
       return;
@@ -425,6 +447,18 @@ export class EndpointController {
     // A dataplane that does not report the routes' sending: advertised now.
     advertise();
     const t3 = this.now();
+    try {
+      await durable;
+    } catch (err) {
+      // Not stored, so not this endpoint's: withdraw, unplumb, take the set entry out.
+      this.opts.advertiser.remove(hostPrefixes);
+      await this.opts.dataplane
+        .removeEndpoint(spec.id)
+        .catch((e: unknown) => this.log.error({ event: 'remove-failed', id: spec.id, err: e }, 'rollback: removing the veth failed; the repair pass will retry'));
+      await this.policyCall('remove', ref);
+      this.fail(spec, 'allocate', err);
+      return;
+    }
     this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
     if (this.usesAggregate(alloc)) await this.refreshBlocks();
     const t4 = this.now();
@@ -440,6 +474,7 @@ export class EndpointController {
         hostVeth: plumbing.hostIfName,
         advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
         allocMs: round(t1 - t0),
+        storeMs: round((storedAt ?? t1) - t0),
         policyMs: round(t2 - t1),
         plumbMs: round(t3 - t2),
         ...(steps ? { plumbSteps: steps } : {}),

@@ -4,7 +4,7 @@
  * IPAM, the dataplane reconciler and the advertisement set. Ports are structural subsets
  * of the real classes, so unit tests plug in fakes and the agent plugs in the real ones.
  */
-import type { Allocation, AddressRequest } from '../ipam/ipam.js';
+import type { Allocation, AddressRequest, AllocateOptions } from '../ipam/ipam.js';
 import type { Block, Pool } from '../ipam/pools.js';
 import type { ApplyReport, PlumbTimings } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
@@ -55,7 +55,7 @@ export interface EndpointView {
 }
 
 export type IpamPort = {
-  allocate(endpointId: string, zone: string, req?: AddressRequest): Promise<Allocation>;
+  allocate(endpointId: string, zone: string, req?: AddressRequest, opts?: AllocateOptions): Promise<Allocation>;
   release(endpointId: string): Promise<Allocation | undefined>;
   reconcile(liveEndpointIds: Iterable<string>): Promise<Allocation[]>;
   blocks(): Promise<Block[]>;

@@ -72,6 +72,20 @@ interface PendingChange {
   readonly fn: (doc: HostDoc) => unknown;
   readonly resolve: (v: unknown) => void;
   readonly reject: (err: unknown) => void;
+  /** Told the change's result as soon as it is computed, before it is durable (once). */
+  readonly announce?: (v: unknown) => void;
+  /** The announced result (JSON): a re-application after a CAS conflict must give it again. */
+  announced?: string;
+}
+
+export interface AllocateOptions {
+  /**
+   * Called once with the addresses as soon as they are chosen, before the write that makes
+   * them durable has finished: the caller may start using them (plumbing) while the store
+   * syncs, and must still wait for allocate()'s promise before it acknowledges anything. If
+   * that promise rejects, nothing was stored and the caller undoes what it did with them.
+   */
+  readonly onChosen?: (a: Allocation) => void;
 }
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly err: unknown };
@@ -113,11 +127,13 @@ export class Ipam {
    * change is applied to its own copy of the document in arrival order, so one that throws
    * (pool exhausted, address taken) is rejected alone and leaves nothing half-done, while
    * the others go in. Every caller resolves only after the write holding its change has
-   * resolved, i.e. is durable: nothing is acknowledged before its fsync.
+   * resolved, i.e. is durable: nothing is acknowledged before its fsync. `announce` (see
+   * AllocateOptions.onChosen) is told the change's result as soon as it is computed, while
+   * that write runs.
    */
-  private mutate<T>(fn: (doc: HostDoc) => T): Promise<T> {
+  private mutate<T>(fn: (doc: HostDoc) => T, announce?: (v: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject, ...(announce ? { announce: announce as (v: unknown) => void } : {}) });
       if (this.writing) return;
       this.writing = true;
       // Start on the next microtask, so that calls made in the same tick (Promise.all of
@@ -145,16 +161,30 @@ export class Ipam {
       await update(this.store, this.key, (cur) => {
         // Called again on a CAS conflict: every change is re-applied to the fresh document.
         let doc = cur === undefined ? emptyDoc() : parseDoc(this.key, cur.value);
+        const announcements: (() => void)[] = [];
         outcomes = batch.map((c): Outcome => {
           const draft = structuredClone(doc);
           try {
             const value = c.fn(draft);
+            if (c.announce) {
+              const json = JSON.stringify(value);
+              if (c.announced === undefined) {
+                c.announced = json;
+                announcements.push(() => c.announce?.(value));
+              } else if (json !== c.announced) {
+                // Someone else wrote the document meanwhile and this change now comes out
+                // differently from what its caller was told and is already using.
+                throw new IpamError(`the allocation changed while it was being written (store written concurrently): was ${c.announced}, now ${json}`);
+              }
+            }
             doc = draft;
             return { ok: true, value };
           } catch (err) {
             return { ok: false, err };
           }
         });
+        // Told after this callback, while the write runs (never from inside it).
+        if (announcements.length > 0) queueMicrotask(() => announcements.forEach((a) => a()));
         // Nothing changed (repeated requests, every change rejected): no write. What the
         // store returned is what it last made durable, so the callers may resolve now.
         if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
@@ -178,7 +208,7 @@ export class Ipam {
    * fixed ones requested. Idempotent: asking again for the same endpoint returns what it
    * already holds (a retried CNI ADD), unless the request contradicts it.
    */
-  async allocate(endpointId: string, zone: string, req: AddressRequest = {}): Promise<Allocation> {
+  async allocate(endpointId: string, zone: string, req: AddressRequest = {}, opts: AllocateOptions = {}): Promise<Allocation> {
     const zonePools = this.pools.filter((p) => p.zone === zone);
     if (zonePools.length === 0) throw new UnknownZoneError(zone, this.zones());
     const fixed = new Map<IpFamily, bigint>();
@@ -189,7 +219,12 @@ export class Ipam {
       if (a === null || a.family !== f) throw new InvalidAddressError(famKey(f), text);
       fixed.set(f, a.value);
     }
+    // Addresses already handed to onChosen are kept when the change is applied again after
+    // a CAS conflict (another writer on the store): asked for as fixed ones, so the
+    // allocation fails if the other writer took them meanwhile, and is never a different one.
+    let told: Allocation | undefined;
     return this.mutate((doc) => {
+      const pinned = told;
       const existing = doc.endpoints[endpointId];
       if (existing !== undefined) {
         if (existing.zone !== zone) {
@@ -207,7 +242,8 @@ export class Ipam {
       const alloc: { endpointId: string; zone: string; ipv4?: string; ipv6?: string } = { endpointId, zone };
       for (const f of [4, 6] as const) {
         const pools = zonePools.filter((p) => p.family === f);
-        const want = fixed.get(f);
+        const pinnedText = pinned?.[famKey(f)];
+        const want = fixed.get(f) ?? (pinnedText !== undefined ? parseAddress(pinnedText)?.value : undefined);
         if (want !== undefined) {
           const text = formatAddress(f, want);
           const pool = pools.find((p) => poolContains(p, f, want));
@@ -215,6 +251,8 @@ export class Ipam {
           const owner = owners.get(text);
           if (owner !== undefined) throw new AddressTakenError(text, owner);
           claim(doc, pool, blockIndexOf(pool, want));
+          // A pinned next-fit choice moves the cursor as the first choice did.
+          if (!fixed.has(f)) doc.cursors[pool.cidr] = text;
           alloc[famKey(f)] = text;
           continue;
         }
@@ -224,8 +262,9 @@ export class Ipam {
         alloc[famKey(f)] = got;
       }
       doc.endpoints[endpointId] = stripId(alloc);
+      if (opts.onChosen) told ??= alloc;
       return alloc;
-    });
+    }, opts.onChosen);
   }
 
   /** Frees the endpoint's addresses; "not allocated" is success (returns undefined). */

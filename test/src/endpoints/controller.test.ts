@@ -323,6 +323,96 @@ describe('EndpointController: order of the add path', () => {
   });
 });
 
+/** A MemoryStore whose puts wait for `gate` (when set) and then fail with `failWith` (when set). */
+class HeldStore extends MemoryStore {
+  gate: Promise<void> | undefined;
+  failWith: Error | undefined;
+  held = 0;
+  override async put(...args: Parameters<MemoryStore['put']>): Promise<number> {
+    this.held++;
+    try {
+      if (this.gate) await this.gate;
+    } finally {
+      this.held--;
+    }
+    if (this.failWith) throw this.failWith;
+    return super.put(...args);
+  }
+}
+
+describe('EndpointController: the allocation is written while the endpoint is plumbed', () => {
+  const turns = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('plumbed and advertised while the store writes; ready only once the write is done', async () => {
+    const store = new HeldStore();
+    const w = world({ store });
+    await w.ctl.sync([]);
+    let open!: () => void;
+    store.gate = new Promise<void>((r) => (open = r));
+    let settled = false;
+    const added = w.ctl.add(spec(1)).then(() => (settled = true));
+    await turns(20);
+    expect(store.held).toBe(1);
+    expect(ownRoutes(w.k)).toHaveLength(2);
+    expect(w.speaker.sorted()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128']);
+    expect(w.ctl.get(idOf(1))!.state).toBe('pending');
+    expect(settled).toBe(false);
+    open();
+    await added;
+    expect(w.ctl.get(idOf(1))!.state).toBe('ready');
+    expect(await w.ipam.list()).toMatchObject([{ endpointId: idOf(1), ipv4: '198.51.100.0' }]);
+  });
+
+  it('a write that fails after the plumbing: withdrawn, unplumbed, set entry out, error shown', async () => {
+    const store = new HeldStore();
+    const k = new FakeKernel();
+    const policy = new LoggingPolicy(k);
+    const w = world({ store, k, policy });
+    await w.ctl.sync([]);
+    let open!: () => void;
+    store.gate = new Promise<void>((r) => (open = r));
+    store.failWith = new Error('disk full');
+    w.speaker.calls.length = 0;
+    const added = w.ctl.add(spec(1));
+    await turns(20);
+    expect(ownRoutes(w.k)).toHaveLength(2);
+    open();
+    await added;
+    const v = w.ctl.get(idOf(1))!;
+    expect(v.state).toBe('error');
+    expect(v.error).toMatch(/no address: disk full/);
+    expect(w.speaker.calls.map((c) => c.op)).toEqual(['advertise', 'withdraw']);
+    expect(w.speaker.sorted()).toEqual([]);
+    expect(ownRoutes(w.k)).toEqual([]);
+    expect(ownLinks(w.k)).toEqual([]);
+    expect(policy.members.size).toBe(0);
+    store.failWith = undefined;
+    store.gate = undefined;
+    expect(await w.ipam.list()).toEqual([]);
+  });
+
+  it('a plumbing failure while the write runs: the addresses are released after it lands, not before', async () => {
+    const store = new HeldStore();
+    const k = new FakeKernel();
+    const w = world({ store, k });
+    await w.ctl.sync([]);
+    let open!: () => void;
+    store.gate = new Promise<void>((r) => (open = r));
+    k.failNext('configureContainer', 'EIO', '/proc/1001/');
+    const added = w.ctl.add(spec(1));
+    await turns(20);
+    expect(ownLinks(w.k)).toEqual([]); // rolled back already, waiting for the write
+    expect(w.ctl.get(idOf(1))!.state).toBe('pending');
+    store.gate = undefined;
+    open();
+    await added;
+    expect(w.ctl.get(idOf(1))!.state).toBe('error');
+    expect(await w.ipam.list()).toEqual([]);
+  });
+});
+
 describe('EndpointController: concurrency', () => {
   it('a burst of 30 adds with an apply in the middle: all ready, the kernel equals a clean start with the same set', async () => {
     const N = 30;

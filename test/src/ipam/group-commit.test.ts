@@ -18,6 +18,8 @@ class CountingStore implements Store {
   /** Puts that have been called but whose inner write has not resolved yet. */
   inFlight = 0;
   gate: Promise<void> | undefined;
+  /** Run once, before the next put reaches `inner` (another writer getting in first). */
+  beforePut: (() => Promise<unknown>) | undefined;
   constructor(readonly inner: Store) {}
   get(key: string): Promise<StoreEntry | undefined> {
     return this.inner.get(key);
@@ -30,6 +32,9 @@ class CountingStore implements Store {
     this.inFlight++;
     try {
       if (this.gate) await this.gate;
+      const hook = this.beforePut;
+      this.beforePut = undefined;
+      if (hook) await hook();
       return await this.inner.put(key, value, opts);
     } finally {
       this.inFlight--;
@@ -174,5 +179,57 @@ describe('Ipam group commit', () => {
     expect(await ipam.list()).toEqual([]);
     store.gate = undefined;
     expect((await ipam.allocate('c', 'app')).ipv4).toBe('198.51.100.0');
+  });
+
+  it('onChosen is told the addresses while their write runs; allocate resolves only once it is done', async () => {
+    const store = new CountingStore(new MemoryStore());
+    const ipam = new Ipam(store, 'w1', POOLS);
+    let open!: () => void;
+    store.gate = new Promise<void>((r) => (open = r));
+    const told: Allocation[] = [];
+    let done = false;
+    const p = ipam.allocate('a', 'app', {}, { onChosen: (a) => told.push(a) }).then((a) => ((done = true), a));
+    while (store.inFlight === 0) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(told).toEqual([{ endpointId: 'a', zone: 'app', ipv4: '198.51.100.0', ipv6: '2001:db8:c:1::' }]);
+    expect(done).toBe(false);
+    expect(await ipam.list()).toEqual([]); // not in the store yet
+    open();
+    store.gate = undefined;
+    expect(await p).toEqual(told[0]);
+    expect(told).toHaveLength(1);
+    // Also for an allocation that is already there (no write): told once, same value.
+    const again: Allocation[] = [];
+    expect(await ipam.allocate('a', 'app', {}, { onChosen: (a) => again.push(a) })).toEqual(told[0]);
+    expect(again).toEqual(told);
+  });
+
+  it('after a CAS conflict, addresses already told are kept when still free, and fail when the other writer took them', async () => {
+    const inner = new MemoryStore();
+    const other = new Ipam(inner, 'w1', POOLS);
+    // Kept: between our read and our write the other writer took the next address and gave
+    // it back, so .0 is still free but a fresh next-fit choice would now be .1.
+    const store = new CountingStore(inner);
+    const ipam = new Ipam(store, 'w1', POOLS);
+    store.beforePut = async () => {
+      await other.allocate('x', 'app');
+      await other.release('x');
+    };
+    const told: Allocation[] = [];
+    const a = await ipam.allocate('a', 'app', {}, { onChosen: (v) => told.push(v) });
+    expect(store.puts).toBe(2); // the first write lost the race and was re-applied
+    expect(told).toEqual([a]);
+    expect(a).toMatchObject({ ipv4: '198.51.100.0', ipv6: '2001:db8:c:1::' });
+    // Without onChosen nobody holds the first choice: the re-application chooses afresh.
+    store.beforePut = () => other.allocate('y', 'app', { ipv4: '198.51.100.1' });
+    expect((await ipam.allocate('b', 'app')).ipv4).toBe('198.51.100.2');
+    // Taken: the other writer got the very address we told about.
+    store.beforePut = () => other.allocate('z', 'app', { ipv4: '198.51.100.3' });
+    const told2: Allocation[] = [];
+    const err = await ipam.allocate('c', 'app', {}, { onChosen: (v) => told2.push(v) }).catch((e: unknown) => e);
+    expect(told2.map((t) => t.ipv4)).toEqual(['198.51.100.3']);
+    expect(err).toBeInstanceOf(AddressTakenError);
+    expect((err as Error).message).toMatch(/198\.51\.100\.3.*endpoint z/);
+    expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b', 'y', 'z']);
   });
 });
