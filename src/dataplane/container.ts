@@ -4,7 +4,7 @@
  * A netlink socket talks to the namespace it was created in, and Node cannot setns(2)
  * (and must not: the agent's own thread would leave the worker namespace). So the
  * container side is one short-lived helper per container:
- *   nsenter --net=<netns> sh -c '<script>'
+ *   nsenter --net=<netns> sh -c '<script>'   (absolute paths, C locale: findHelperTools)
  * started as soon as the container is known, before its address is allocated and its
  * veth exists: by the time the veth is there, the helper is already inside the namespace
  * and waiting on stdin, so its start-up is off the critical path (CONTAINER_SCRIPT says
@@ -25,6 +25,8 @@
  *   Each sysctl is read first and written only when it differs: writing disable_ipv6
  *   takes the kernel's rtnl lock, busy-retrying while others hold it.
  */
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
 import type { ContainerSide } from './kernel.js';
 
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -46,15 +48,18 @@ const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || echo 0 > "$1";
  * A stdin closed early (cancelled) exits 0 having changed nothing more. The interface name
  * is checked against IFNAME_RE before it is written.
  */
-export const CONTAINER_SCRIPT = [
-  'set -e',
-  ZERO,
-  'read -r early || exit 0',
-  `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
-  'read -r dev fam || exit 0',
-  `if [ "$fam" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; zero ${disableIpv6('"$dev"')}; fi`,
-  'exec ip -batch -',
-].join('\n');
+export function containerScript(ip = 'ip'): string {
+  return [
+    'set -e',
+    ZERO,
+    'read -r early || exit 0',
+    `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
+    'read -r dev fam || exit 0',
+    `if [ "$fam" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; zero ${disableIpv6('"$dev"')}; fi`,
+    `exec ${ip} -batch -`,
+  ].join('\n');
+}
+export const CONTAINER_SCRIPT = containerScript();
 
 /** The helper's first line: which families the endpoint has. */
 export function containerEarly(opts: { readonly ipv6: boolean }): string {
@@ -84,6 +89,45 @@ export function containerBatch(side: ContainerSide): string {
   return lines.join('\n') + '\n';
 }
 
-export function nsenterArgv(netnsPath: string): string[] {
-  return ['nsenter', `--net=${netnsPath}`, '--', 'sh', '-c', CONTAINER_SCRIPT];
+export interface HelperTools {
+  readonly nsenter: string;
+  readonly sh: string;
+  readonly ip: string;
+}
+
+export function nsenterArgv(netnsPath: string, tools: HelperTools = { nsenter: 'nsenter', sh: 'sh', ip: 'ip' }): string[] {
+  return [tools.nsenter, `--net=${netnsPath}`, '--', tools.sh, '-c', containerScript(tools.ip)];
+}
+
+const SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
+
+/**
+ * The helper's three programs as absolute paths, looked up on PATH once: a bare name makes
+ * every helper search PATH again, one failed execve(2) per directory before the right one,
+ * twice (nsenter, then sh) while the agent waits for its child's exec. A name that is not
+ * found, or whose path the script could not carry as it is, stays bare.
+ */
+export function findHelperTools(path = process.env.PATH ?? ''): HelperTools {
+  const find = (name: string): string => {
+    for (const dir of path.split(':')) {
+      if (!dir.startsWith('/')) continue;
+      const p = join(dir, name);
+      try {
+        accessSync(p, constants.X_OK);
+        if (SAFE_PATH.test(p)) return p;
+      } catch {
+        /* not here */
+      }
+    }
+    return name;
+  };
+  return { nsenter: find('nsenter'), sh: find('sh'), ip: find('ip') };
+}
+
+/**
+ * The helper's environment: the agent's PATH and the C locale, nothing else. With a
+ * UTF-8 LANG, nsenter, sh and ip each load locale files at start (tens of system calls).
+ */
+export function helperEnv(path = process.env.PATH ?? ''): Record<string, string> {
+  return { PATH: path, LC_ALL: 'C' };
 }

@@ -154,6 +154,7 @@ export class Dataplane {
   /** Worker-level settings, in the agent's own namespace only. */
   private init(): Promise<void> {
     this.initializing ??= (async () => {
+      this.kernel.prepareContainers?.();
       for (const [path, value] of WORKER_SYSCTLS) {
         try {
           await this.kernel.writeSysctl(path, value);

@@ -109,6 +109,8 @@ export interface Kernel {
   writeSysctl(path: string, value: string): Promise<void>;
   /** Starts configuring a container's namespace (nothing is changed there before start()). */
   openContainer(netns: NetnsRef): ContainerHelper;
+  /** Optional: gets what openContainer uses ready now, so that the first container does not wait for it. */
+  prepareContainers?(): void;
   /**
    * Per route: undefined on success, else the errno name. `onSent` is called synchronously
    * as soon as the request is in the kernel's hands (before the answer is read): what waits

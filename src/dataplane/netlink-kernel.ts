@@ -9,11 +9,11 @@
  * one round trip); the container side is set up by one helper process per container
  * (container.ts).
  */
-import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { KernelError } from './errors.js';
-import { containerBatch, containerEarly, containerHeader, nsenterArgv } from './container.js';
+import { HelperLauncher } from './launcher.js';
+import { containerBatch, containerEarly, containerHeader, findHelperTools, helperEnv, nsenterArgv, type HelperTools } from './container.js';
 import { HOST_VETH_LINK_LOCAL } from './plumbing.js';
 import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec, VethSpec } from './kernel.js';
 import {
@@ -56,6 +56,10 @@ export function netnsPath(ns: NetnsRef): string {
 export class NetlinkKernel implements Kernel {
   private readonly sock = new RtnlSocket();
   private v6defaults: Promise<{ disabled: boolean; acceptRaAlways: boolean }> | undefined;
+  /** nsenter, sh and ip, found on PATH at the first helper. */
+  private tools: HelperTools | undefined;
+  /** Starts the container-side helpers, so that the agent's own process never forks per container. */
+  private readonly launcher = new HelperLauncher();
 
   async listLinks(): Promise<KernelLink[]> {
     const parts = await this.sock.dump(RTM_GETLINK, encodeLinkDumpRequest(), 'dump links');
@@ -160,17 +164,17 @@ export class NetlinkKernel implements Kernel {
     return this.v6defaults;
   }
 
+  /** Starts the helper launcher now, so that the first container does not wait for it. */
+  prepareContainers(): void {
+    this.launcher.warm();
+  }
+
   openContainer(netns: NetnsRef): ContainerHelper {
-    const [cmd, ...args] = nsenterArgv(netnsPath(netns));
-    const p = spawn(cmd!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.stdin.on('error', () => undefined); // the helper may exit before reading (netns gone)
-    const exited = new Promise<void>((resolve, reject) => {
-      p.on('error', (err) => reject(new KernelError('configure container', (err as NodeJS.ErrnoException).code ?? 'EIO', err.message)));
-      p.on('close', (code) =>
-        code === 0 ? resolve() : reject(new KernelError('configure container', 'EIO', stderr.trim() || `exit ${code}`)),
-      );
+    this.tools ??= findHelperTools();
+    const p = this.launcher.open(nsenterArgv(netnsPath(netns), this.tools), helperEnv());
+    const exited = p.exited.then((e) => {
+      if ('error' in e) throw new KernelError('configure container', e.error === 'ENOENT' ? 'ENOENT' : 'EIO', e.error);
+      if (e.code !== 0) throw new KernelError('configure container', 'EIO', e.stderr.trim() || `exit ${e.signal ?? e.code}`);
     });
     exited.catch(() => undefined); // reported by configure(); a cancelled helper's exit is nobody's business
     let used = false;
@@ -179,7 +183,7 @@ export class NetlinkKernel implements Kernel {
       start: (opts) => {
         if (used || started) return;
         started = true;
-        p.stdin.write(containerEarly(opts));
+        p.write(containerEarly(opts));
       },
       configure: (side) => {
         if (used) return Promise.reject(new KernelError('configure container', 'EINVAL', 'helper already used'));
@@ -187,9 +191,9 @@ export class NetlinkKernel implements Kernel {
         try {
           const early = started ? '' : containerEarly({ ipv6: side.ipv6 !== undefined });
           started = true;
-          p.stdin.end(early + containerHeader(side) + containerBatch(side));
+          p.end(early + containerHeader(side) + containerBatch(side));
         } catch (err) {
-          p.kill('SIGKILL');
+          p.kill();
           return Promise.reject(err as Error);
         }
         return exited;
@@ -197,7 +201,7 @@ export class NetlinkKernel implements Kernel {
       cancel: () => {
         if (used) return;
         used = true;
-        p.stdin.end();
+        p.end();
       },
     };
   }
@@ -236,5 +240,6 @@ export class NetlinkKernel implements Kernel {
 
   close(): void {
     this.sock.close();
+    this.launcher.close();
   }
 }

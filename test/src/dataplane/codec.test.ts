@@ -1,7 +1,10 @@
 /** rtnetlink bodies and the container-side script, byte for byte / line for line. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { CONTAINER_SCRIPT, containerBatch, containerEarly, containerHeader, nsenterArgv } from '../../../src/dataplane/container.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONTAINER_SCRIPT, containerBatch, containerEarly, containerHeader, containerScript, findHelperTools, helperEnv, nsenterArgv } from '../../../src/dataplane/container.js';
 import {
   decodeLink,
   decodeRoute,
@@ -90,5 +93,25 @@ describe('container side', () => {
     // The interface's sysctl is read before it is written, and only for IPv6.
     expect(CONTAINER_SCRIPT).toMatch(/zero\(\) \{ v=; read -r v < "\$1" \|\| :; \[ "\$v" = 0 \] \|\| echo 0 > "\$1"; \}/);
     expect(CONTAINER_SCRIPT.split('\n').at(-1)).toBe('exec ip -batch -');
+  });
+  it('the helper runs its programs by absolute path, found once on PATH, in the C locale', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtc-tools-'));
+    try {
+      for (const [sub, name] of [['a', 'nsenter'], ['b', 'sh'], ['b', 'ip'], ['a', 'ip']] as const) {
+        mkdirSync(join(dir, sub), { recursive: true });
+        writeFileSync(join(dir, sub, name), '#!/bin/sh\n', { mode: 0o755 });
+      }
+      writeFileSync(join(dir, 'a', 'sh'), 'not executable', { mode: 0o644 });
+      const tools = findHelperTools(`relative:${dir}/a:${dir}/b`);
+      // The first executable on PATH wins; a non-executable file is passed over.
+      expect(tools).toEqual({ nsenter: `${dir}/a/nsenter`, sh: `${dir}/b/sh`, ip: `${dir}/a/ip` });
+      expect(nsenterArgv('/proc/42/ns/net', tools)).toEqual([`${dir}/a/nsenter`, '--net=/proc/42/ns/net', '--', `${dir}/b/sh`, '-c', containerScript(`${dir}/a/ip`)]);
+      expect(containerScript(`${dir}/a/ip`).split('\n').at(-1)).toBe(`exec ${dir}/a/ip -batch -`);
+      // Not found anywhere (or only in a relative directory): the bare name.
+      expect(findHelperTools('relative:/nonexistent')).toEqual({ nsenter: 'nsenter', sh: 'sh', ip: 'ip' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(helperEnv('/usr/sbin:/usr/bin')).toEqual({ PATH: '/usr/sbin:/usr/bin', LC_ALL: 'C' });
   });
 });
