@@ -210,7 +210,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
         if (typeof j['advertisedAtMs'] === 'number') advertised.set(j.id, j['advertisedAtMs']);
-        for (const k of ['allocMs', 'policyMs', 'plumbMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
+        for (const k of ['allocMs', 'storeMs', 'policyMs', 'plumbMs', 'storeWaitMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
         const steps = j['plumbSteps'];
         if (typeof steps === 'object' && steps !== null) {
           for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);

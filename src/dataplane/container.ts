@@ -6,9 +6,9 @@
  * container side is one short-lived helper per container:
  *   nsenter --net=<netns> sh -c '<script>'   (absolute paths, C locale: findHelperTools)
  * started as soon as the container is known, before its address is allocated and its
- * veth exists: by the time the veth is there, the helper is already inside the namespace
- * and waiting on stdin, so its start-up is off the critical path (CONTAINER_SCRIPT says
- * what it is told, and when). One process per container,
+ * veth exists: by the time the veth is there, the helper is already inside the namespace,
+ * usually with `ip -batch` running and waiting on stdin, so its start-up is off the
+ * critical path (containerScript says what it is told, and when). One process per container,
  * never one per route; the per-route hot path (host routes) stays on the agent's own
  * netlink socket. IPv6 sysctls cannot be set over netlink, and /proc/sys/net always shows
  * the namespace of the process that opens it (not that of /proc/<pid>/…), hence the
@@ -19,8 +19,9 @@
  *   answers ARP for 169.254.1.1 by proxy ARP, so no address is needed on the host side.
  *   IPv6: disable_ipv6=0 (`--net none` Docker containers start with IPv6 off) for `all`
  *   and `default` once the addresses are allocated — nothing is changed in a container
- *   whose allocation fails — so that the veth's end is created with IPv6 on; checked
- *   again, the interface too, once it exists; the /128 with nodad (no duplicate can exist: IPAM owns it);
+ *   whose allocation fails — so that the veth's end is created with IPv6 on; if that
+ *   changed anything, the interface's own too, once it exists; the /128 with nodad (no
+ *   duplicate can exist: IPAM owns it);
  *   default via the host veth's link-local address, which is fixed.
  *   Each sysctl is read first and written only when it differs: writing disable_ipv6
  *   takes the kernel's rtnl lock, busy-retrying while others hold it.
@@ -33,29 +34,37 @@ export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const disableIpv6 = (c: string): string => `/proc/sys/net/ipv6/conf/${c}/disable_ipv6`;
 /**
- * Sets a sysctl file ($1 in a shell function) to 0 unless it already is. `read` fails
- * at the end of the file: /proc/sys answers a read at a non-zero offset (the shell reads
- * one byte at a time) with end-of-file, before the newline.
+ * Sets a sysctl file ($1 in a shell function) to 0 unless it already is, and then notes
+ * that it changed something. `read` fails at the end of the file: /proc/sys answers a read
+ * at a non-zero offset (the shell reads one byte at a time) with end-of-file, before the
+ * newline.
  */
-const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || echo 0 > "$1"; }';
+const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || { echo 0 > "$1"; changed=1; }; }';
 
 /**
- * The helper's script; its stdin:
- *   "<4|6>"            as soon as the addresses are allocated: with 6, IPv6 is switched on
- *                      in the namespace, before the veth exists, so its end inherits it
- *   "<ifname> <4|6>"   once the veth exists; with 6, checked again, the interface too
- *   the `ip -batch` input.
- * A stdin closed early (cancelled) exits 0 having changed nothing more. The interface name
- * is checked against IFNAME_RE before it is written.
+ * The helper's script. Its stdin, and what it answers on stdout:
+ *   "<4|6>"      as soon as the addresses are allocated: with 6, IPv6 is switched on in
+ *                the namespace (`all`, `default`), before the veth exists if the helper
+ *                is quick enough, so that its end inherits it;
+ *   → "0"        nothing had to be switched on: the veth's end has IPv6 on whenever it
+ *                was created, and `ip -batch` starts now, so that it is already running
+ *                when the veth exists;
+ *   → "1"        something was switched on: the end may have been created before, so
+ *   "<ifname>"   once the veth exists, its own disable_ipv6 is checked too, then `ip`;
+ *   then the `ip -batch` input.
+ * A stdin closed early (cancelled) exits 0 having changed nothing more: before the first
+ * line, or as an `ip -batch` given no input. The interface name is checked against
+ * IFNAME_RE before it is written.
  */
 export function containerScript(ip = 'ip'): string {
   return [
     'set -e',
     ZERO,
+    'changed=0',
     'read -r early || exit 0',
     `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
-    'read -r dev fam || exit 0',
-    `if [ "$fam" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; zero ${disableIpv6('"$dev"')}; fi`,
+    'echo "$changed"',
+    `if [ "$changed" = 1 ]; then read -r dev || exit 0; zero ${disableIpv6('"$dev"')}; fi`,
     `exec ${ip} -batch -`,
   ].join('\n');
 }
@@ -66,10 +75,10 @@ export function containerEarly(opts: { readonly ipv6: boolean }): string {
   return opts.ipv6 ? '6\n' : '4\n';
 }
 
-/** The helper's second line. */
-export function containerHeader(side: ContainerSide): string {
+/** The line that answers a "1": the interface whose own disable_ipv6 is to be checked. */
+export function containerDevLine(side: ContainerSide): string {
   if (!IFNAME_RE.test(side.ifName)) throw new RangeError(`not an interface name: ${JSON.stringify(side.ifName)}`);
-  return `${side.ifName} ${side.ipv6 !== undefined ? 6 : 4}\n`;
+  return `${side.ifName}\n`;
 }
 
 /** `ip -batch` input. */

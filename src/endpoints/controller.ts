@@ -459,6 +459,7 @@ export class EndpointController {
       this.fail(spec, 'allocate', err);
       return;
     }
+    const stored = this.now();
     this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
     if (this.usesAggregate(alloc)) await this.refreshBlocks();
     const t4 = this.now();
@@ -478,7 +479,8 @@ export class EndpointController {
         policyMs: round(t2 - t1),
         plumbMs: round(t3 - t2),
         ...(steps ? { plumbSteps: steps } : {}),
-        advertiseMs: round(t4 - t3),
+        advertiseMs: round(t4 - stored),
+        storeWaitMs: round(stored - t3),
         totalMs: round(t4 - t0),
         advertisedAtMs: Math.round((advertisedWall ?? 0) * 1000) / 1000,
       },
