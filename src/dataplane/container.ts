@@ -42,19 +42,20 @@ const disableIpv6 = (c: string): string => `/proc/sys/net/ipv6/conf/${c}/disable
 const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || { echo 0 > "$1"; changed=1; }; }';
 
 /**
- * The helper's script. Its stdin, and what it answers on stdout:
- *   "<4|6>"      as soon as the addresses are allocated: with 6, IPv6 is switched on in
- *                the namespace (`all`, `default`), before the veth exists if the helper
- *                is quick enough, so that its end inherits it;
- *   → "0"        nothing had to be switched on: the veth's end has IPv6 on whenever it
- *                was created, and `ip -batch` starts now, so that it is already running
- *                when the veth exists;
- *   → "1"        something was switched on: the end may have been created before, so
- *   "<ifname>"   once the veth exists, its own disable_ipv6 is checked too, then `ip`;
- *   then the `ip -batch` input.
+ * The helper's script. Its stdin:
+ *   "<4|6>"         as soon as the addresses are allocated: with 6, IPv6 is switched on in
+ *                   the namespace (`all`, `default`), before the veth exists if the helper
+ *                   is quick enough, so that its end inherits it. If nothing had to be
+ *                   switched on, the end has IPv6 on whenever it is created, and
+ *                   `ip -batch` starts at once: it is already running when the veth exists.
+ *   "# <ifname>"    once the veth exists. If something was switched on, the end may have
+ *                   been created before, so the shell reads this line and switches the
+ *                   interface's own on too, then starts `ip`; otherwise `ip` reads it, as
+ *                   a comment. No answer is needed: the agent sends the same either way.
+ *   the `ip -batch` input.
  * A stdin closed early (cancelled) exits 0 having changed nothing more: before the first
- * line, or as an `ip -batch` given no input. The interface name is checked against
- * IFNAME_RE before it is written.
+ * line, before the interface line, or as an `ip -batch` given no command. The interface
+ * name is checked against IFNAME_RE before it is written.
  */
 export function containerScript(ip = 'ip'): string {
   return [
@@ -63,8 +64,7 @@ export function containerScript(ip = 'ip'): string {
     'changed=0',
     'read -r early || exit 0',
     `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
-    'echo "$changed"',
-    `if [ "$changed" = 1 ]; then read -r dev || exit 0; zero ${disableIpv6('"$dev"')}; fi`,
+    `if [ "$changed" = 1 ]; then read -r dev || exit 0; dev=\${dev#"# "}; zero ${disableIpv6('"$dev"')}; fi`,
     `exec ${ip} -batch -`,
   ].join('\n');
 }
@@ -75,10 +75,10 @@ export function containerEarly(opts: { readonly ipv6: boolean }): string {
   return opts.ipv6 ? '6\n' : '4\n';
 }
 
-/** The line that answers a "1": the interface whose own disable_ipv6 is to be checked. */
+/** The interface line, read by the shell or as a comment by `ip -batch` (see containerScript). */
 export function containerDevLine(side: ContainerSide): string {
   if (!IFNAME_RE.test(side.ifName)) throw new RangeError(`not an interface name: ${JSON.stringify(side.ifName)}`);
-  return `${side.ifName}\n`;
+  return `# ${side.ifName}\n`;
 }
 
 /** `ip -batch` input. */

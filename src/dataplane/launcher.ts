@@ -10,12 +10,11 @@
  * end, and the agent's loop only writes a line to a pipe.
  *
  * Protocol: one JSON object per line each way.
- *   agent → launcher   {op:'open', id, argv, env, stdout}   start a helper (stdout: relay it)
+ *   agent → launcher   {op:'open', id, argv, env}   start a helper
  *                      {op:'write', id, data}        to its stdin
  *                      {op:'end', id, data}          last input, stdin closed
  *                      {op:'kill', id}               SIGKILL
- *   launcher → agent   {op:'out', id, data}         what it wrote to stdout (before its exit)
- *                      {op:'exit', id, code, signal, stderr}  or  {op:'exit', id, error}
+ *   launcher → agent   {op:'exit', id, code, signal, stderr}  or  {op:'exit', id, error}
  * The launcher's stdin closing (the agent stopped or died) closes every helper's stdin:
  * a helper that has not had its batch yet exits having changed nothing more; then the
  * launcher exits. If the launcher dies, every helper it was running is reported failed and
@@ -36,7 +35,7 @@ function open(m) {
   const exit = (r) => { if (done) return; done = true; kids.delete(m.id); send(Object.assign({ op: 'exit', id: m.id }, r)); };
   let p;
   try {
-    p = spawn(m.argv[0], m.argv.slice(1), { stdio: ['pipe', m.stdout ? 'pipe' : 'ignore', 'pipe'], env: m.env });
+    p = spawn(m.argv[0], m.argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env: m.env });
   } catch (err) {
     exit({ error: String((err && (err.code || err.message)) || err) });
     return;
@@ -46,10 +45,6 @@ function open(m) {
   p.stdin.on('error', () => {});
   p.stderr.setEncoding('utf8');
   p.stderr.on('data', (d) => { if (stderr.length < 4096) stderr += d; });
-  if (p.stdout) {
-    p.stdout.setEncoding('utf8');
-    p.stdout.on('data', (data) => send({ op: 'out', id: m.id, data }));
-  }
   p.on('error', (err) => exit({ error: String(err.code || err.message) }));
   p.on('close', (code, signal) => exit({ code, signal, stderr }));
 }
@@ -87,10 +82,9 @@ export interface LaunchedHelper {
   readonly exited: Promise<HelperExit>;
 }
 
-interface LauncherMessage {
-  readonly op: 'exit' | 'out';
+interface ExitMessage {
+  readonly op: 'exit';
   readonly id: number;
-  readonly data?: string;
   readonly code?: number | null;
   readonly signal?: string | null;
   readonly stderr?: string;
@@ -101,7 +95,6 @@ export class HelperLauncher {
   private proc: ChildProcessWithoutNullStreams | undefined;
   private seq = 0;
   private readonly running = new Map<number, (e: HelperExit) => void>();
-  private readonly outputs = new Map<number, (data: string) => void>();
 
   /** The launcher's process id while it runs. */
   get pid(): number | undefined {
@@ -113,17 +106,15 @@ export class HelperLauncher {
     this.process();
   }
 
-  /** Starts `argv`; `onStdout` (if given) gets what it writes to stdout, in order, before it has exited. */
-  open(argv: readonly string[], env: Record<string, string>, onStdout?: (data: string) => void): LaunchedHelper {
+  open(argv: readonly string[], env: Record<string, string>): LaunchedHelper {
     const p = this.process();
     const id = ++this.seq;
     const exited = new Promise<HelperExit>((resolve) => this.running.set(id, resolve));
-    if (onStdout) this.outputs.set(id, onStdout);
     const send = (m: object): void => {
       if (this.proc === p && this.running.has(id)) p.stdin.write(`${JSON.stringify(m)}\n`);
     };
     this.hold(p, true);
-    send({ op: 'open', id, argv, env, stdout: onStdout !== undefined });
+    send({ op: 'open', id, argv, env });
     return {
       write: (data) => send({ op: 'write', id, data }),
       end: (data = '') => send({ op: 'end', id, data }),
@@ -155,7 +146,7 @@ export class HelperLauncher {
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line !== '') this.onMessage(JSON.parse(line) as LauncherMessage);
+        if (line !== '') this.onExit(JSON.parse(line) as ExitMessage);
       }
     });
     p.stderr.setEncoding('utf8');
@@ -182,15 +173,10 @@ export class HelperLauncher {
     }
   }
 
-  private onMessage(m: LauncherMessage): void {
-    if (m.op === 'out') {
-      this.outputs.get(m.id)?.(m.data ?? '');
-      return;
-    }
+  private onExit(m: ExitMessage): void {
     const done = this.running.get(m.id);
     if (!done) return;
     this.running.delete(m.id);
-    this.outputs.delete(m.id);
     if (this.running.size === 0 && this.proc) this.hold(this.proc, false);
     done(m.error !== undefined ? { error: m.error } : { code: m.code ?? null, signal: m.signal ?? null, stderr: m.stderr ?? '' });
   }
@@ -198,7 +184,6 @@ export class HelperLauncher {
   private failAll(why: string): void {
     const all = [...this.running.values()];
     this.running.clear();
-    this.outputs.clear();
     for (const done of all) done({ error: why });
   }
 }

@@ -171,16 +171,7 @@ export class NetlinkKernel implements Kernel {
 
   openContainer(netns: NetnsRef): ContainerHelper {
     this.tools ??= findHelperTools();
-    // Its one-line answer to the first line (container.ts): "0", or "1" when it wants the
-    // interface's name before it starts `ip`.
-    let answer!: (a: string) => void;
-    const answered = new Promise<string>((resolve) => (answer = resolve));
-    let out = '';
-    const p = this.launcher.open(nsenterArgv(netnsPath(netns), this.tools), helperEnv(), (data) => {
-      out += data;
-      const i = out.indexOf('\n');
-      if (i >= 0) answer(out.slice(0, i));
-    });
+    const p = this.launcher.open(nsenterArgv(netnsPath(netns), this.tools), helperEnv());
     const exited = p.exited.then((e) => {
       if ('error' in e) throw new KernelError('configure container', e.error === 'ENOENT' ? 'ENOENT' : 'EIO', e.error);
       if (e.code !== 0) throw new KernelError('configure container', 'EIO', e.stderr.trim() || `exit ${e.signal ?? e.code}`);
@@ -188,34 +179,23 @@ export class NetlinkKernel implements Kernel {
     exited.catch(() => undefined); // reported by configure(); a cancelled helper's exit is nobody's business
     let used = false;
     let started = false;
-    const start = (opts: { readonly ipv6: boolean }): void => {
-      if (started) return;
-      started = true;
-      p.write(containerEarly(opts));
-    };
     return {
       start: (opts) => {
-        if (!used) start(opts);
+        if (used || started) return;
+        started = true;
+        p.write(containerEarly(opts));
       },
-      configure: async (side) => {
-        if (used) throw new KernelError('configure container', 'EINVAL', 'helper already used');
+      configure: (side) => {
+        if (used) return Promise.reject(new KernelError('configure container', 'EINVAL', 'helper already used'));
         used = true;
-        let devLine: string;
         try {
-          devLine = containerDevLine(side);
+          const early = started ? '' : containerEarly({ ipv6: side.ipv6 !== undefined });
+          started = true;
+          p.end(early + containerDevLine(side) + containerBatch(side));
         } catch (err) {
           p.kill();
-          throw err;
+          return Promise.reject(err as Error);
         }
-        start({ ipv6: side.ipv6 !== undefined });
-        // Its answer, or its end if it could not get into the namespace.
-        const a = await Promise.race([
-          answered,
-          exited.then(() => {
-            throw new KernelError('configure container', 'EIO', 'the helper ended before it answered');
-          }),
-        ]);
-        p.end((a === '0' ? '' : devLine) + containerBatch(side));
         return exited;
       },
       cancel: () => {

@@ -1,10 +1,10 @@
 /**
  * The container-side helper's script (src/dataplane/container.ts) inside real network
- * namespaces (rtc-chlp-*), with a stand-in for `ip` that reports the sysctls it finds:
- * in a namespace with IPv6 on it answers "0" and starts ip at once; in one where Docker
- * left IPv6 off it switches `all` and `default` on, answers "1", and once told the
- * interface, switches that on too before ip starts — also for an interface created before
- * the helper ran (which inherited the old `default`).
+ * namespaces (rtc-chlp-*), with a stand-in for `ip` that reports the sysctls it finds and
+ * echoes its batch: in a namespace with IPv6 on it starts ip at once, which gets the
+ * interface line (a comment to ip); in one where Docker left IPv6 off it switches `all`
+ * and `default` on, reads the interface line, switches that interface on too — also one
+ * created before the helper ran (it inherited the old `default`) — and only then starts ip.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,35 +43,42 @@ afterAll(async () => {
 });
 
 describe('container-side helper script, real namespaces', () => {
-  it('IPv6 already on: answers 0, changes nothing, ip starts before the batch is sent', async () => {
+  it('IPv6 already on: changes nothing; ip starts at once and gets the interface line as a comment', async () => {
     expect(await sysctl(ON, 'd0')).toBe('0');
-    const r = helper(ON, '6\nlink set dev d0 up\n');
+    const r = helper(ON, '6\n# d0\nlink set dev d0 up\n');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('0\nip -batch - all=0 default=0 d0=0\nlink set dev d0 up\n');
+    expect(r.stdout).toBe('ip -batch - all=0 default=0 d0=0\n# d0\nlink set dev d0 up\n');
   });
 
-  it('IPv6 off: switches all and default on, answers 1, then the interface it is told, then ip', async () => {
+  it('IPv6 off: switches all and default on, then the interface named on the next line, then starts ip', async () => {
     expect(await sysctl(OFF, 'd0')).toBe('1');
-    const r = helper(OFF, '6\nd0\nlink set dev d0 up\n');
+    const r = helper(OFF, '6\n# d0\nlink set dev d0 up\n');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('1\nip -batch - all=0 default=0 d0=0\nlink set dev d0 up\n');
+    expect(r.stdout).toBe('ip -batch - all=0 default=0 d0=0\nlink set dev d0 up\n');
     for (const k of ['all', 'default', 'd0']) expect(await sysctl(OFF, k)).toBe('0');
   });
 
-  it('cancelled after answering 1 (stdin closed): exits 0 without starting ip', async () => {
+  it('cancelled before the interface line (stdin closed): exits 0 without starting ip', async () => {
     for (const k of ['all', 'default']) await run(['ip', 'netns', 'exec', OFF, 'sh', '-c', `echo 1 > ${conf(k)}`]);
     const r = helper(OFF, '6\n');
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('1\n');
+    expect(r.stdout).toBe('');
   });
 
-  it('IPv4 only: no sysctl touched, answers 0', async () => {
+  it('IPv4 only: no sysctl touched, ip starts at once', async () => {
     expect(await sysctl(OFF, 'default')).toBe('0');
     await run(['ip', 'netns', 'exec', OFF, 'sh', '-c', `echo 1 > ${conf('default')}`]);
     const r = helper(OFF, '4\n');
-    expect(r.stdout).toBe('0\nip -batch - all=0 default=1 d0=0\n');
+    expect(r.stdout).toBe('ip -batch - all=0 default=1 d0=0\n');
     expect(await sysctl(OFF, 'default')).toBe('1');
+  });
+
+  it('the real ip takes the interface line as a comment', async () => {
+    const r = spawnSync('ip', ['netns', 'exec', ON, 'ip', '-batch', '-'], { input: '# d0\nlink set dev d0 up\n', encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(await run(['ip', '-n', ON, '-o', 'link', 'show', 'd0'])).toMatch(/[<,]UP[,>]/);
   });
 });

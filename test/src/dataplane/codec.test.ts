@@ -74,14 +74,14 @@ describe('container side', () => {
       '',
     ]);
   });
-  it('the helper enters the namespace; it is told the families once allocated, and the interface if it asks', () => {
+  it('the helper enters the namespace; it is told the families once allocated, then the interface', () => {
     expect(nsenterArgv('/proc/42/ns/net')).toEqual(['nsenter', '--net=/proc/42/ns/net', '--', 'sh', '-c', CONTAINER_SCRIPT]);
     expect(containerEarly({ ipv6: true })).toBe('6\n');
     expect(containerEarly({ ipv6: false })).toBe('4\n');
-    expect(containerDevLine(side)).toBe('eth0\n');
+    expect(containerDevLine(side)).toBe('# eth0\n');
     expect(() => containerDevLine({ ...side, ifName: 'eth0; reboot' })).toThrow(/not an interface name/);
   });
-  it('the script: IPv4 answers 0 and starts ip at once; cancelled before or after, it exits 0 having run nothing', () => {
+  it('the script: IPv4 starts ip at once, which takes the interface line as a comment; cancelled, it exits 0 having run nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtc-script-'));
     try {
       // A stand-in for ip: says how it was started and echoes its batch.
@@ -89,11 +89,11 @@ describe('container side', () => {
       writeFileSync(ip, '#!/bin/sh\necho "ip $*"; cat\n', { mode: 0o755 });
       const script = containerScript(ip);
       const sh = (input: string) => spawnSync('sh', ['-c', script], { input, encoding: 'utf8' });
-      // Cancelled before start(): no answer, no ip.
+      // Cancelled before start(): no ip.
       expect(sh('')).toMatchObject({ status: 0, stdout: '', stderr: '' });
-      // IPv4 only: nothing to switch on, so "0" and ip running before the batch comes.
-      expect(sh('4\n')).toMatchObject({ status: 0, stdout: '0\nip -batch -\n', stderr: '' });
-      expect(sh('4\nlink set dev eth0 up\n')).toMatchObject({ status: 0, stdout: '0\nip -batch -\nlink set dev eth0 up\n' });
+      // IPv4 only: nothing to switch on, so ip runs before the rest comes, and gets all of it.
+      expect(sh('4\n')).toMatchObject({ status: 0, stdout: 'ip -batch -\n', stderr: '' });
+      expect(sh('4\n# eth0\nlink set dev eth0 up\n')).toMatchObject({ status: 0, stdout: 'ip -batch -\n# eth0\nlink set dev eth0 up\n', stderr: '' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
