@@ -99,6 +99,8 @@ export class Ipam {
   private pending: PendingChange[] = [];
   /** A batch is being written; new changes wait for the next one. */
   private writing = false;
+  /** The document once every change accepted so far is written (see mutate); unknown before the first write. */
+  private projected: HostDoc | undefined;
 
   constructor(
     private readonly store: Store,
@@ -127,19 +129,48 @@ export class Ipam {
    * change is applied to its own copy of the document in arrival order, so one that throws
    * (pool exhausted, address taken) is rejected alone and leaves nothing half-done, while
    * the others go in. Every caller resolves only after the write holding its change has
-   * resolved, i.e. is durable: nothing is acknowledged before its fsync. `announce` (see
-   * AllocateOptions.onChosen) is told the change's result as soon as it is computed, while
-   * that write runs.
+   * resolved, i.e. is durable: nothing is acknowledged before its fsync.
+   *
+   * `announce` (see AllocateOptions.onChosen) is told the change's result as soon as it is
+   * known, without waiting for the write in flight: each change is also applied, when it
+   * arrives, to the projection — the document as it will be once every change accepted so
+   * far is written (this Ipam is the document's only writer in normal operation). When
+   * its write comes, the change is applied again to the document read then; allocate pins
+   * the addresses it announced, so the result is the same, or the change fails (another
+   * writer took them meanwhile) and its caller undoes what it did with them.
    */
   private mutate<T>(fn: (doc: HostDoc) => T, announce?: (v: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject, ...(announce ? { announce: announce as (v: unknown) => void } : {}) });
+      const c: PendingChange = { fn, resolve: resolve as (v: unknown) => void, reject, ...(announce ? { announce: announce as (v: unknown) => void } : {}) };
+      this.pending.push(c);
+      this.project(c);
       if (this.writing) return;
       this.writing = true;
       // Start on the next microtask, so that calls made in the same tick (Promise.all of
       // many allocations) share the first write instead of leaving it to the second one.
       queueMicrotask(() => void this.drain());
     });
+  }
+
+  /**
+   * Applies a change to the projection (when there is one) and announces its result. A
+   * change that fails here is left to fail for real when it is written.
+   */
+  private project(c: PendingChange): void {
+    if (this.projected === undefined) return;
+    const draft = structuredClone(this.projected);
+    let value: unknown;
+    try {
+      value = c.fn(draft);
+    } catch {
+      return;
+    }
+    this.projected = draft;
+    if (c.announce && c.announced === undefined) {
+      c.announced = JSON.stringify(value);
+      const told = c.announce;
+      queueMicrotask(() => told(value));
+    }
   }
 
   /** Writes batches until nothing is pending; one at a time (CAS guards other writers). */
@@ -157,6 +188,7 @@ export class Ipam {
 
   private async commit(batch: readonly PendingChange[]): Promise<void> {
     let outcomes: Outcome[] = [];
+    let written: HostDoc | undefined;
     try {
       await update(this.store, this.key, (cur) => {
         // Called again on a CAS conflict: every change is re-applied to the fresh document.
@@ -185,6 +217,7 @@ export class Ipam {
         });
         // Told after this callback, while the write runs (never from inside it).
         if (announcements.length > 0) queueMicrotask(() => announcements.forEach((a) => a()));
+        written = doc;
         // Nothing changed (repeated requests, every change rejected): no write. What the
         // store returned is what it last made durable, so the callers may resolve now.
         if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
@@ -192,9 +225,15 @@ export class Ipam {
       });
     } catch (err) {
       // The write failed (or CAS retries ran out): none of the changes is in the store.
+      // The projection counted them: it is rebuilt from the next document read.
+      this.projected = undefined;
       for (const c of batch) c.reject(err);
       return;
     }
+    // The projection from here: what was just written, plus what queued meanwhile (already
+    // announced changes come out the same, their addresses pinned).
+    this.projected = written;
+    for (const c of this.pending) this.project(c);
     batch.forEach((c, i) => {
       const o = outcomes[i];
       if (o === undefined) c.reject(new IpamError('internal: change missing from its batch'));

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AddressTakenError, Ipam, PoolExhaustedError, type Allocation } from '../../../src/ipam/index.js';
 import { LocalStore, MemoryStore } from '../../../src/store/index.js';
@@ -231,5 +232,94 @@ describe('Ipam group commit', () => {
     expect(err).toBeInstanceOf(AddressTakenError);
     expect((err as Error).message).toMatch(/198\.51\.100\.3.*endpoint z/);
     expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b', 'y', 'z']);
+  });
+
+  it('changes queued behind a write in flight are told their addresses at once, and get exactly those', async () => {
+    const store = new CountingStore(new MemoryStore());
+    const ipam = new Ipam(store, 'w1', POOLS);
+    await ipam.allocate('seed', 'app'); // the first write makes the document known
+    let open!: () => void;
+    store.gate = new Promise<void>((r) => (open = r));
+    const first = ipam.allocate('first', 'app');
+    while (store.inFlight === 0) await new Promise((r) => setImmediate(r));
+    // These queue behind the held write; without the projection they would be told nothing
+    // until it is done.
+    const told = new Map<string, Allocation>();
+    const more = Array.from({ length: 10 }, (_, i) => ipam.allocate(`q${i}`, 'app', {}, { onChosen: (a) => told.set(a.endpointId, a) }));
+    // One that cannot be had is told nothing and fails when written.
+    const taken = ipam.allocate('dup', 'app', { ipv4: '198.51.100.1' }, { onChosen: (a) => told.set(a.endpointId, a) });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(store.puts).toBe(2);
+    expect([...told.keys()].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `q${i}`).sort());
+    const addrs = [...told.values()].map((a) => a.ipv4);
+    expect(new Set(addrs).size).toBe(10);
+    expect(addrs).not.toContain('198.51.100.0'); // seed's
+    expect(addrs).not.toContain('198.51.100.1'); // first's, still in flight
+    open();
+    store.gate = undefined;
+    await first;
+    const got = await Promise.all(more);
+    for (const a of got) expect(a).toEqual(told.get(a.endpointId));
+    await expect(taken).rejects.toBeInstanceOf(AddressTakenError);
+    expect(store.puts).toBe(3);
+    expect(await ipam.list()).toHaveLength(12);
+  });
+
+  it('after a failed write the projection is rebuilt from the store: later changes are told what is really free', async () => {
+    const store = new CountingStore(new MemoryStore());
+    const ipam = new Ipam(store, 'w1', POOLS);
+    await ipam.allocate('seed', 'app');
+    let fail!: (e: Error) => void;
+    store.gate = new Promise<void>((_, rej) => (fail = rej));
+    const lost = ipam.allocate('lost', 'app', {}, { onChosen: () => undefined });
+    while (store.inFlight === 0) await new Promise((r) => setImmediate(r));
+    fail(new Error('disk full'));
+    store.gate = undefined;
+    await expect(lost).rejects.toThrow('disk full');
+    const told: Allocation[] = [];
+    const next = await ipam.allocate('next', 'app', {}, { onChosen: (a) => told.push(a) });
+    // lost's address was never stored: next-fit from the stored cursor hands it out again.
+    expect(next.ipv4).toBe('198.51.100.1');
+    expect(told).toEqual([next]);
+  });
+
+  it('property: bursts of allocations (told early) and releases over a slow store: told = stored, never shared', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 11 })), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }),
+        async (bursts, delays) => {
+          const store = new CountingStore(new MemoryStore());
+          let d = 0;
+          store.beforePut = undefined;
+          const put = store.put.bind(store);
+          store.put = async (...args) => {
+            for (let i = 0; i < (delays[d++ % delays.length] ?? 0); i++) await new Promise((r) => setImmediate(r));
+            return put(...args);
+          };
+          const ipam = new Ipam(store, 'w1', [{ cidr: '198.51.100.0/29', zone: 'app', blockSize: 29 }]);
+          const all: Promise<unknown>[] = [];
+          for (const burst of bursts) {
+            for (const [add, n] of burst) {
+              if (add) {
+                let told: Allocation | undefined;
+                all.push(
+                  ipam.allocate(`e${n}`, 'app', {}, { onChosen: (a) => (told = a) }).then(
+                    (a) => expect(told === undefined || JSON.stringify(told) === JSON.stringify(a)).toBe(true),
+                    (e: unknown) => expect(e).toBeInstanceOf(PoolExhaustedError),
+                  ),
+                );
+              } else all.push(ipam.release(`e${n}`));
+            }
+            await new Promise((r) => setImmediate(r));
+          }
+          await Promise.all(all);
+          const list = await ipam.list();
+          const addrs = list.map((a) => a.ipv4);
+          expect(new Set(addrs).size).toBe(addrs.length);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
