@@ -108,6 +108,21 @@ export function nsenterArgv(netnsPath: string, tools: HelperTools = { nsenter: '
   return [tools.nsenter, `--net=${netnsPath}`, '--', tools.sh, '-c', containerScript(tools.ip)];
 }
 
+/**
+ * A spare helper (launcher.ts), started before its container is known: it waits for the
+ * namespace's path on its first line, then becomes nsenterArgv's helper.
+ */
+const SPARE_WRAPPER = 'read -r ns || exit 0; exec "$0" --net="$ns" -- "$1" -c "$2"';
+
+export function spareArgv(tools: HelperTools): string[] {
+  return [tools.sh, '-c', SPARE_WRAPPER, tools.nsenter, tools.sh, containerScript(tools.ip)];
+}
+
+/** What makes a spare into the helper for `netnsPath`; undefined for a path a line cannot carry. */
+export function spareFirstLine(netnsPath: string): string | undefined {
+  return /[\n\r]/.test(netnsPath) ? undefined : `${netnsPath}\n`;
+}
+
 const SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
 
 /**

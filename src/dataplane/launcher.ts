@@ -9,15 +9,22 @@
  * launcher is a bare Node process with nothing else in it, so its fork stays at the low
  * end, and the agent's loop only writes a line to a pipe.
  *
+ * Spares: with a template ({op:'spares'}), the launcher keeps `count` processes started
+ * ahead of need, each waiting for one line on stdin (for the container helpers: the
+ * namespace to enter). An open that brings that line (`first`) takes a spare, so that the
+ * fork and the first exec are already done; without one it starts `argv` as it is.
+ *
  * Protocol: one JSON object per line each way.
- *   agent → launcher   {op:'open', id, argv, env}   start a helper
+ *   agent → launcher   {op:'spares', argv, env, count}   the spares' template
+ *                      {op:'open', id, argv, env, first?}   start a helper (first: the
+ *                                                  line that makes a spare into it)
  *                      {op:'write', id, data}        to its stdin
  *                      {op:'end', id, data}          last input, stdin closed
  *                      {op:'kill', id}               SIGKILL
  *   launcher → agent   {op:'exit', id, code, signal, stderr}  or  {op:'exit', id, error}
- * The launcher's stdin closing (the agent stopped or died) closes every helper's stdin:
- * a helper that has not had its batch yet exits having changed nothing more; then the
- * launcher exits. If the launcher dies, every helper it was running is reported failed and
+ * The launcher's stdin closing (the agent stopped or died) closes every helper's and every
+ * spare's stdin: a helper that has not had its batch yet exits having changed nothing
+ * more, a spare exits; then the launcher exits. If the launcher dies, every helper it was running is reported failed and
  * the next open starts a new one.
  *
  * Its code is a plain script run with `node -e`, so it runs the same from the built output,
@@ -29,32 +36,64 @@ const LAUNCHER_SOURCE = `
 'use strict';
 const { spawn } = require('node:child_process');
 const kids = new Map();
+const spares = [];
+let template = null;
+let closing = false;
 const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
-function open(m) {
-  let done = false;
-  const exit = (r) => { if (done) return; done = true; kids.delete(m.id); send(Object.assign({ op: 'exit', id: m.id }, r)); };
-  let p;
+function report(h) {
+  kids.delete(h.id);
+  send(Object.assign({ op: 'exit', id: h.id }, h.result));
+}
+function start(argv, env) {
+  const h = { id: undefined, p: undefined, stderr: '', result: undefined };
+  const fin = (r) => {
+    if (h.result) return;
+    h.result = r;
+    if (h.id !== undefined) report(h);
+    else if (spares.includes(h)) spares.splice(spares.indexOf(h), 1);
+  };
   try {
-    p = spawn(m.argv[0], m.argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env: m.env });
+    h.p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env });
   } catch (err) {
-    exit({ error: String((err && (err.code || err.message)) || err) });
-    return;
+    fin({ error: String((err && (err.code || err.message)) || err) });
+    return h;
   }
-  kids.set(m.id, p);
-  let stderr = '';
-  p.stdin.on('error', () => {});
-  p.stderr.setEncoding('utf8');
-  p.stderr.on('data', (d) => { if (stderr.length < 4096) stderr += d; });
-  p.on('error', (err) => exit({ error: String(err.code || err.message) }));
-  p.on('close', (code, signal) => exit({ code, signal, stderr }));
+  h.p.stdin.on('error', () => {});
+  h.p.stderr.setEncoding('utf8');
+  h.p.stderr.on('data', (d) => { if (h.stderr.length < 4096) h.stderr += d; });
+  h.p.on('error', (err) => fin({ error: String(err.code || err.message) }));
+  h.p.on('close', (code, signal) => fin({ code, signal, stderr: h.stderr }));
+  return h;
+}
+function refill() {
+  while (template && !closing && spares.length < template.count) {
+    const h = start(template.argv, template.env);
+    if (h.result) return;
+    spares.push(h);
+  }
+}
+function open(m) {
+  let h;
+  if (m.first !== undefined && spares.length > 0) {
+    h = spares.shift();
+    h.p.stdin.write(m.first);
+    setImmediate(refill);
+  } else h = start(m.argv, m.env);
+  h.id = m.id;
+  kids.set(m.id, h);
+  if (h.result) report(h);
 }
 function handle(m) {
   if (m.op === 'open') return open(m);
-  const p = kids.get(m.id);
-  if (!p) return;
-  if (m.op === 'write') p.stdin.write(m.data);
-  else if (m.op === 'end') p.stdin.end(m.data || '');
-  else if (m.op === 'kill') p.kill('SIGKILL');
+  if (m.op === 'spares') {
+    template = m;
+    return refill();
+  }
+  const h = kids.get(m.id);
+  if (!h || !h.p) return;
+  if (m.op === 'write') h.p.stdin.write(m.data);
+  else if (m.op === 'end') h.p.stdin.end(m.data || '');
+  else if (m.op === 'kill') h.p.kill('SIGKILL');
 }
 let buf = '';
 process.stdin.setEncoding('utf8');
@@ -66,7 +105,10 @@ process.stdin.on('data', (chunk) => {
     if (line !== '') handle(JSON.parse(line));
   }
 });
-process.stdin.on('end', () => { for (const p of kids.values()) p.stdin.end(); });
+process.stdin.on('end', () => {
+  closing = true;
+  for (const h of [...kids.values(), ...spares]) if (h.p) h.p.stdin.end();
+});
 `;
 
 /** How a launched helper ended. */
@@ -95,6 +137,7 @@ export class HelperLauncher {
   private proc: ChildProcessWithoutNullStreams | undefined;
   private seq = 0;
   private readonly running = new Map<number, (e: HelperExit) => void>();
+  private spares: { readonly argv: readonly string[]; readonly env: Record<string, string>; readonly count: number } | undefined;
 
   /** The launcher's process id while it runs. */
   get pid(): number | undefined {
@@ -106,7 +149,17 @@ export class HelperLauncher {
     this.process();
   }
 
-  open(argv: readonly string[], env: Record<string, string>): LaunchedHelper {
+  /**
+   * Keeps `count` processes of `argv` started ahead of need (see the header); an open that
+   * brings their first line of input takes one.
+   */
+  setSpares(argv: readonly string[], env: Record<string, string>, count: number): void {
+    this.spares = { argv, env, count };
+    if (this.proc) this.proc.stdin.write(`${JSON.stringify({ op: 'spares', ...this.spares })}\n`);
+  }
+
+  /** Starts `argv`, or hands `first` to a spare (see setSpares) to make it this helper. */
+  open(argv: readonly string[], env: Record<string, string>, first?: string): LaunchedHelper {
     const p = this.process();
     const id = ++this.seq;
     const exited = new Promise<HelperExit>((resolve) => this.running.set(id, resolve));
@@ -114,7 +167,7 @@ export class HelperLauncher {
       if (this.proc === p && this.running.has(id)) p.stdin.write(`${JSON.stringify(m)}\n`);
     };
     this.hold(p, true);
-    send({ op: 'open', id, argv, env });
+    send({ op: 'open', id, argv, env, ...(first !== undefined ? { first } : {}) });
     return {
       write: (data) => send({ op: 'write', id, data }),
       end: (data = '') => send({ op: 'end', id, data }),
@@ -138,6 +191,7 @@ export class HelperLauncher {
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
     this.proc = p;
+    if (this.spares) p.stdin.write(`${JSON.stringify({ op: 'spares', ...this.spares })}\n`);
     let buf = '';
     let stderr = '';
     p.stdout.setEncoding('utf8');

@@ -13,7 +13,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { KernelError } from './errors.js';
 import { HelperLauncher } from './launcher.js';
-import { containerBatch, containerDevLine, containerEarly, findHelperTools, helperEnv, nsenterArgv, type HelperTools } from './container.js';
+import { containerBatch, containerDevLine, containerEarly, findHelperTools, helperEnv, nsenterArgv, spareArgv, spareFirstLine, type HelperTools } from './container.js';
 import { HOST_VETH_LINK_LOCAL } from './plumbing.js';
 import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec, VethSpec } from './kernel.js';
 import {
@@ -52,6 +52,13 @@ export function netnsPath(ns: NetnsRef): string {
   if (ns.pid !== undefined) return `/proc/${ns.pid}/ns/net`;
   throw new KernelError('netns', 'EINVAL', 'neither pid nor path given');
 }
+
+/**
+ * Spare container-side helpers kept started (launcher.ts): a container's helper is then
+ * already forked and past its first exec. Two cover containers started one after another
+ * and a small burst; a bigger burst starts the rest on demand.
+ */
+const SPARE_HELPERS = 2;
 
 export class NetlinkKernel implements Kernel {
   private readonly sock = new RtnlSocket();
@@ -166,12 +173,23 @@ export class NetlinkKernel implements Kernel {
 
   /** Starts the helper launcher now, so that the first container does not wait for it. */
   prepareContainers(): void {
+    this.helperTools();
     this.launcher.warm();
   }
 
+  /** nsenter, sh and ip, found once; the launcher keeps spare helpers from then on. */
+  private helperTools(): HelperTools {
+    if (this.tools === undefined) {
+      this.tools = findHelperTools();
+      this.launcher.setSpares(spareArgv(this.tools), helperEnv(), SPARE_HELPERS);
+    }
+    return this.tools;
+  }
+
   openContainer(netns: NetnsRef): ContainerHelper {
-    this.tools ??= findHelperTools();
-    const p = this.launcher.open(nsenterArgv(netnsPath(netns), this.tools), helperEnv());
+    const tools = this.helperTools();
+    const path = netnsPath(netns);
+    const p = this.launcher.open(nsenterArgv(path, tools), helperEnv(), spareFirstLine(path));
     const exited = p.exited.then((e) => {
       if ('error' in e) throw new KernelError('configure container', e.error === 'ENOENT' ? 'ENOENT' : 'EIO', e.error);
       if (e.code !== 0) throw new KernelError('configure container', 'EIO', e.stderr.trim() || `exit ${e.signal ?? e.code}`);

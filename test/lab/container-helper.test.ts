@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerScript } from '../../src/dataplane/container.js';
+import { containerScript, spareArgv } from '../../src/dataplane/container.js';
 import { exec, run } from './harness/proc.js';
 
 const tag = randomBytes(2).toString('hex');
@@ -73,6 +73,15 @@ describe('container-side helper script, real namespaces', () => {
     const r = helper(OFF, '4\n');
     expect(r.stdout).toBe('ip -batch - all=0 default=1 d0=0\n');
     expect(await sysctl(OFF, 'default')).toBe('1');
+  });
+
+  it('a spare, started in the worker namespace, enters the namespace named on its first line and runs the script there', async () => {
+    const argv = spareArgv({ nsenter: 'nsenter', sh: 'sh', ip });
+    const r = spawnSync(argv[0]!, argv.slice(1), { input: `/var/run/netns/${ON}\n6\n# d0\nlink set dev d0 up\n`, encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // d0 exists only in that namespace: the stand-in read its sysctl there.
+    expect(r.stdout).toBe('ip -batch - all=0 default=0 d0=0\n# d0\nlink set dev d0 up\n');
   });
 
   it('the real ip takes the interface line as a comment', async () => {

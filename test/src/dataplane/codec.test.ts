@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONTAINER_SCRIPT, containerBatch, containerDevLine, containerEarly, containerScript, findHelperTools, helperEnv, nsenterArgv } from '../../../src/dataplane/container.js';
+import { CONTAINER_SCRIPT, containerBatch, containerDevLine, containerEarly, containerScript, findHelperTools, helperEnv, nsenterArgv, spareArgv, spareFirstLine } from '../../../src/dataplane/container.js';
 import {
   decodeLink,
   decodeRoute,
@@ -120,5 +120,12 @@ describe('container side', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(helperEnv('/usr/sbin:/usr/bin')).toEqual({ PATH: '/usr/sbin:/usr/bin', LC_ALL: 'C' });
+    // A spare becomes nsenterArgv's helper once told the namespace on its first line.
+    const tools = { nsenter: '/x/nsenter', sh: '/x/sh', ip: '/x/ip' };
+    const spare = spareArgv(tools);
+    expect(spare.slice(0, 2)).toEqual(['/x/sh', '-c']);
+    expect(spare.slice(3)).toEqual(['/x/nsenter', '/x/sh', containerScript('/x/ip')]);
+    expect(spareFirstLine('/proc/42/ns/net')).toBe('/proc/42/ns/net\n');
+    expect(spareFirstLine('/var/run/netns/a\nb')).toBeUndefined();
   });
 });

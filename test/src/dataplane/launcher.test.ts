@@ -40,6 +40,35 @@ describe('HelperLauncher', () => {
     }
   });
 
+  it('spares: an open that brings the first line takes a started spare; without a template or a line, argv runs', async () => {
+    const l = new HelperLauncher();
+    const children = (): string[] =>
+      spawnSync('ps', ['-o', 'args=', '--ppid', String(l.pid)], { encoding: 'utf8' }).stdout.split('\n').filter((x) => x.includes('spare-marker'));
+    try {
+      const direct = ['sh', '-c', 'read -r y; echo "direct $y" >&2'];
+      // No template yet: argv runs even with a first line.
+      const a = l.open(direct, ENV, 'ns-a\n');
+      a.end('data\n');
+      expect(await a.exited).toMatchObject({ code: 0, stderr: 'direct data\n' }); // the first line is a spare's only
+      l.setSpares(['sh', '-c', 'read -r ns || exit 0; read -r y; echo "spare $ns $y" >&2', 'spare-marker'], ENV, 2);
+      for (let i = 0; i < 100 && children().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(children()).toHaveLength(2); // started ahead, waiting
+      for (const ns of ['ns-b', 'ns-c', 'ns-d']) {
+        const h = l.open(direct, ENV, `${ns}\n`);
+        h.end('data\n');
+        expect(await h.exited).toMatchObject({ code: 0, stderr: `spare ${ns} data\n` });
+      }
+      // Without a first line: argv.
+      const e = l.open(direct, ENV);
+      e.end('data\n');
+      expect(await e.exited).toMatchObject({ code: 0, stderr: 'direct data\n' });
+      for (let i = 0; i < 100 && children().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(children()).toHaveLength(2); // refilled
+    } finally {
+      l.close();
+    }
+  });
+
   it('a program that cannot start is reported by its errno', async () => {
     const l = new HelperLauncher();
     try {
@@ -51,8 +80,9 @@ describe('HelperLauncher', () => {
     }
   });
 
-  it('close() reports running helpers as closed; their stdin closes, they and the launcher exit', async () => {
+  it('close() reports running helpers as closed; their stdin closes, they, the spares and the launcher exit', async () => {
     const l = new HelperLauncher();
+    l.setSpares(['sh', '-c', 'read -r ns || exit 0; exit 8'], ENV, 2);
     const h = l.open(['sh', '-c', 'read -r x || exit 0; exit 9'], ENV);
     const pid = l.pid!;
     const exited = h.exited;
