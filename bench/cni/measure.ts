@@ -3,7 +3,9 @@
  * plugin that creates the host side of a veth creates it there: executes a CNI plugin
  * once per container netns with the spec's environment and the network config on stdin,
  * sequentially or all at once, and prints each invocation's wall time (spawn → exit) as
- * JSON. A failed ADD fails the run with the plugin's own error JSON.
+ * JSON. A failed ADD fails the run with the plugin's own error JSON. With `floor`, each
+ * sequential invocation is preceded by one run of that command (e.g. `node -e 0`), timed
+ * too, so that the two can be compared pair by pair at the same moments of the machine.
  *
  *   node measure.js '<json: {argv, conf, cniPath, netns: [..], mode: "seq"|"par", command?}>'
  */
@@ -12,6 +14,8 @@ import { performance } from 'node:perf_hooks';
 
 interface Job {
   readonly argv: readonly string[];
+  /** seq only: run this (with no input) right before each invocation, and report its times too. */
+  readonly floor?: readonly string[];
   readonly conf: string;
   readonly cniPath: string;
   readonly netns: readonly string[];
@@ -41,12 +45,27 @@ function once(job: Job, netns: string, i: number): Promise<number> {
   });
 }
 
+/** The floor command once: spawn → exit. */
+function floorOnce(argv: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
+
 const job = JSON.parse(process.argv[2] ?? '{}') as Job;
 const times: number[] = [];
+const floors: number[] = [];
 const t0 = performance.now();
 if (job.mode === 'seq') {
-  for (let i = 0; i < job.netns.length; i++) times.push(await once(job, job.netns[i]!, i));
+  for (let i = 0; i < job.netns.length; i++) {
+    if (job.floor) floors.push(await floorOnce(job.floor));
+    times.push(await once(job, job.netns[i]!, i));
+  }
 } else {
   times.push(...(await Promise.all(job.netns.map((ns, i) => once(job, ns, i)))));
 }
-process.stdout.write(JSON.stringify({ times, wallMs: performance.now() - t0 }));
+const wallMs = performance.now() - t0 - floors.reduce((a, b) => a + b, 0);
+process.stdout.write(JSON.stringify({ times, wallMs, ...(job.floor ? { floors } : {}) }));

@@ -13,7 +13,9 @@
  * (bench/cni/measure.ts), timed from spawn to exit. Rows: `--seq` ADDs one after another
  * and `--par` ADDs started at once, for routectl-cni (IPv4 + IPv6, and IPv4 only) and
  * ptp + host-local (IPv4 only, and IPv4 + IPv6 with fewer ADDs: ptp waits for IPv6 DAD
- * to settle, ~1.5 s per ADD here). Floors: `node -e 0` and routectl-cni VERSION (no agent).
+ * to settle, ~1.5 s per ADD here). Floors: `node -e 0` and routectl-cni VERSION (no agent);
+ * in routectl-cni's sequential rows also one `node -e 0` right before each ADD, so that
+ * each ADD can be set against Node's start-up at the same moment of the machine.
  * Everything is removed at the end, also on failure. Writes bench/results/cni.md.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -61,9 +63,12 @@ function quantile(xs: readonly number[], q: number): number {
 interface Measured {
   readonly times: number[];
   readonly wallMs: number;
+  /** Sequential rows: a `node -e 0` timed right before each ADD (same order). */
+  readonly floors?: number[];
 }
-function measure(argv: readonly string[], conf: unknown, netns: readonly string[], mode: 'seq' | 'par', command = 'ADD'): Measured {
-  const job = { argv, conf: JSON.stringify(conf), cniPath: '/usr/lib/cni', netns, mode, command };
+const NODE_FLOOR = [...PLUGIN_ENV, process.execPath, '-e', '0'];
+function measure(argv: readonly string[], conf: unknown, netns: readonly string[], mode: 'seq' | 'par', command = 'ADD', floor?: readonly string[]): Measured {
+  const job = { argv, conf: JSON.stringify(conf), cniPath: '/usr/lib/cni', netns, mode, command, ...(floor ? { floor } : {}) };
   const r = spawnSync('ip', ['netns', 'exec', W, process.execPath, MEASURE_JS, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`measure ${argv.join(' ')} ${mode}: ${r.stderr || r.stdout}`);
   return JSON.parse(r.stdout) as Measured;
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
 
   // Floors: a bare node start, and the plugin answering VERSION without the agent.
   const floorNs = freshNetns(1);
-  const nodeFloor = measure([...PLUGIN_ENV, process.execPath, '-e', '0'], {}, Array(20).fill(floorNs[0]) as string[], 'seq');
+  const nodeFloor = measure(NODE_FLOOR, {}, Array(20).fill(floorNs[0]) as string[], 'seq');
   rows.push({ plugin: '`node -e 0` (floor)', families: '-', mode: '20 sequential', m: nodeFloor });
   rows.push({ plugin: 'routectl-cni VERSION (no agent)', families: '-', mode: '20 sequential', m: measure(plugin, { cniVersion: '1.1.0' }, Array(20).fill(floorNs[0]) as string[], 'seq', 'VERSION') });
 
@@ -157,7 +162,7 @@ async function main(): Promise<void> {
     // One warm-up ADD (first use of the store file, the dataplane's first sysctls).
     measure(plugin, conf, freshNetns(1), 'seq');
     let mark = readyLines(0).lines;
-    const seq = measure(plugin, conf, freshNetns(SEQ), 'seq');
+    const seq = measure(plugin, conf, freshNetns(SEQ), 'seq', 'ADD', NODE_FLOOR);
     const a1 = readyLines(mark);
     rows.push({ plugin: 'routectl-cni', families: fam, mode: `${SEQ} sequential`, m: seq, agent: a1 });
     mark = a1.lines;
@@ -186,7 +191,7 @@ function report(): string {
   const f = (ms: number): string => `${ms.toFixed(1)} ms`;
   const q = (xs: readonly number[] | undefined, p: number): string => (xs && xs.length ? f(quantile(xs, p)) : '-');
   const table = markdownTable(
-    ['plugin', 'families', 'ADDs', 'p50', 'p99', 'max', 'wall (all)', 'agent ADD p50 / p99', 'of which plumb p50'],
+    ['plugin', 'families', 'ADDs', 'p50', 'p99', 'max', 'wall (all)', 'paired `node -e 0` p50 / p99', 'ADD minus its paired `node -e 0` p50 / p99', 'agent ADD p50 / p99', 'of which plumb p50'],
     rows.map((r) => [
       r.plugin,
       r.families,
@@ -195,6 +200,8 @@ function report(): string {
       f(quantile(r.m.times, 0.99)),
       f(Math.max(...r.m.times)),
       f(r.m.wallMs),
+      r.m.floors ? `${q(r.m.floors, 0.5)} / ${q(r.m.floors, 0.99)}` : '-',
+      r.m.floors ? `${q(r.m.times.map((t, i) => t - r.m.floors![i]!), 0.5)} / ${q(r.m.times.map((t, i) => t - r.m.floors![i]!), 0.99)}` : '-',
       r.agent ? `${q(r.agent.total, 0.5)} / ${q(r.agent.total, 0.99)}` : '-',
       r.agent ? q(r.agent.plumb, 0.5) : '-',
     ]),
@@ -206,7 +213,9 @@ function report(): string {
     'plugin process, timed from spawn to exit, run from the worker namespace; p99 of 20 values is the',
     'maximum. routectl-cni\'s time includes the agent\'s whole ADD (IPAM in its local store with an fsync,',
     'veth into the container, container addresses and routes via nsenter + ip, host routes, advertisement).',
-    'Target: routectl-cni ADD p99 ≤ 50 ms.',
+    'Target: routectl-cni ADD p99 ≤ 50 ms. In the sequential rows each ADD is preceded by one `node -e 0`,',
+    'timed too: the two columns after "wall" compare them pair by pair, at the same moments of the machine',
+    '(what a Node plugin cannot go below, and what the plugin and the agent add to it).',
     '',
     machineMarkdown(machineInfo([])),
     `- Plugins: routectl-cni (dist/cni/src/cli/routectl-cni.js, its CommonJS build, under node), containernetworking-plugins ${debVersion('containernetworking-plugins')} (/usr/lib/cni/ptp, host-local)`,
