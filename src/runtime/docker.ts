@@ -8,10 +8,12 @@
  * desired state to the 'sync' list and applies the increments after it is always right,
  * also after dockerd restarted with containers gone or restarted meanwhile.
  *
- * Ordering: the event stream is opened before the list, and the list and every event run
- * on one serial queue, so nothing that happens during the list is lost and each
- * container's events are applied in the order dockerd sent them. A connection has a
- * generation number; work queued for a stream that has since gone is dropped.
+ * Ordering: the event stream is opened before the list, and every event is applied after
+ * the list that was queued before it, so nothing that happens during the list is lost, and
+ * after the container's earlier events, so each container's events are applied in the
+ * order dockerd sent them. Different containers do not wait for each other: a burst of
+ * starts is inspected concurrently (dispatch). A connection has a generation number; work
+ * queued for a stream that has since gone is dropped.
  *
  * Reconnect: when the stream ends or errors, or the list fails, the runtime retries with
  * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
@@ -98,6 +100,8 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private connected = false;
   private lastError: string | null = null;
   private queue: Promise<void> = Promise.resolve();
+  /** The last event of each container still being handled (see dispatch). */
+  private readonly perContainer = new Map<string, Promise<void>>();
   /** Our own HTTP agent for the default client, so that stop() can close its idle sockets (and their timers). */
   private readonly agent: Agent | undefined;
 
@@ -131,7 +135,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.timer = undefined;
     this.closeStream();
     this.connected = false;
-    await this.queue;
+    await Promise.all([this.queue, ...this.perContainer.values()]);
     this.agent?.destroy();
   }
 
@@ -187,10 +191,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
           this.log.warn({ event: 'bad-event', err: e }, 'skipping an event dockerd sent that does not parse');
           continue;
         }
-        if (ev) {
-          const e = ev;
-          void this.enqueue(() => this.onEvent(g, e));
-        }
+        if (ev) this.dispatch(g, ev);
       }
     });
     const down = (err?: unknown): void => this.fail(g, err ?? new DockerRuntimeError('docker event stream ended'));
@@ -244,6 +245,32 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     return next;
   }
 
+  /**
+   * One event from the stream. Its container's inspect (a `start` with a routectl label)
+   * begins at once, so that a burst of starts is inspected concurrently (up to the HTTP
+   * agent's sockets) rather than one after another. What it means is applied in order:
+   * after the container's earlier events, and after what was queued when it arrived
+   * (this connection's list); other containers' events do not wait for it.
+   */
+  private dispatch(g: number, ev: ContainerEvent): void {
+    const received = Date.now();
+    const facts = ev.action === 'start' && hasRoutectlLabel(ev.attributes) ? this.inspectTimed(ev.id) : undefined;
+    facts?.catch(() => undefined); // reported when applied
+    const job = (this.perContainer.get(ev.id) ?? this.queue)
+      .then(() => this.onEvent(g, ev, received, facts))
+      .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
+    this.perContainer.set(ev.id, job);
+    void job.then(() => {
+      if (this.perContainer.get(ev.id) === job) this.perContainer.delete(ev.id);
+    });
+  }
+
+  private async inspectTimed(id: string): Promise<{ facts: ContainerFacts | undefined; ms: number }> {
+    const t = Date.now();
+    const facts = await this.inspect(id);
+    return { facts, ms: Date.now() - t };
+  }
+
   // ---- docker reads ----
 
   private async listFacts(g: number): Promise<ContainerFacts[]> {
@@ -287,7 +314,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
 
   // ---- state ----
 
-  private async onEvent(g: number, ev: ContainerEvent): Promise<void> {
+  private async onEvent(g: number, ev: ContainerEvent, received: number, inspected: Promise<{ facts: ContainerFacts | undefined; ms: number }> | undefined): Promise<void> {
     if (g !== this.gen) return;
     // Actor attributes carry the container's labels (plus name, image…): anything
     // without a routectl label is not ours and costs no inspect.
@@ -295,12 +322,12 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     if (ev.action === 'start') {
       // How late the event reached us, and how long dockerd took to answer the inspect:
       // both are dockerd's part of a container's time to be routed (in the `add` log line).
-      const received = Date.now();
       const timing = { eventLagMs: ev.timeNano > 0 ? Math.max(0, Math.round((received - ev.timeNano / 1e6) * 10) / 10) : undefined, inspectMs: 0 };
       let f: ContainerFacts | undefined;
       try {
-        f = await this.inspect(ev.id);
-        timing.inspectMs = Date.now() - received;
+        const r = await (inspected ?? this.inspectTimed(ev.id));
+        f = r.facts;
+        timing.inspectMs = r.ms;
       } catch (e) {
         this.lastError = message(e);
         this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');

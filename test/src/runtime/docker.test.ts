@@ -126,6 +126,47 @@ describe('DockerRuntime: events', () => {
     expect(rt.endpoints()).toEqual([]);
   });
 
+  it('a burst of starts is inspected concurrently; each container still in its own order', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    log.length = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.answerGate = async () => held;
+    const asked = docker.inspects;
+    const ids = Array.from({ length: 6 }, (_, i) => docker.run(10 + i, APP));
+    // Every inspect is asked before any has answered: none waits for another's answer.
+    await until(() => docker.inspects === asked + 6, 'six inspects in flight');
+    docker.stop(ids[0]!); // the first one's die, while its start's answer is held
+    await tick(10);
+    expect(log).toEqual([]);
+    docker.answerGate = undefined;
+    release();
+    await until(() => log.length === 7, 'six adds and one remove');
+    expect(log.filter((r) => r.t === 'add').map((r) => (r as { id: string }).id).sort()).toEqual([...ids].sort());
+    const first = log.filter((r) => 'id' in r && r.id === ids[0]).map((r) => r.t);
+    expect(first).toEqual(['add', 'remove']);
+    expect(rt.endpoints().map((e) => e.id).sort()).toEqual(ids.slice(1).sort());
+  });
+
+  it('events that arrive while the first list runs are applied after it', async () => {
+    const { docker, rt, log } = setup();
+    docker.run(1, APP, { silent: true });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.inspectGate = async () => held; // holds the list's inspects (and the events')
+    const started = rt.start();
+    await tick(10);
+    const b = docker.run(2, APP); // a start event during the list
+    await tick(10);
+    docker.inspectGate = undefined;
+    release();
+    await started;
+    await until(() => log.length === 2, 'sync and add');
+    expect(log[0]).toMatchObject({ t: 'sync', ids: [id(1)] });
+    expect(log[1]).toMatchObject({ t: 'add', id: b });
+  });
+
   it('a start whose inspect finds the container stopped again adds nothing', async () => {
     const { docker, rt, log } = setup();
     await rt.start();
