@@ -14,7 +14,7 @@
  * may still hold its old route or a peer its old neighbour entry.
  */
 import { z } from 'zod';
-import { update, type Json, type Store } from '../store/store.js';
+import { update, type Json, type Store, type StoreEntry } from '../store/store.js';
 import {
   AddressOutsidePoolsError,
   AddressTakenError,
@@ -101,6 +101,8 @@ export class Ipam {
   private writing = false;
   /** The document once every change accepted so far is written (see mutate); unknown before the first write. */
   private projected: HostDoc | undefined;
+  /** What this Ipam last wrote (or found unchanged), at which store revision: not parsed again. */
+  private written: { readonly revision: number; readonly doc: HostDoc } | undefined;
 
   constructor(
     private readonly store: Store,
@@ -146,9 +148,11 @@ export class Ipam {
       this.project(c);
       if (this.writing) return;
       this.writing = true;
-      // Start on the next microtask, so that calls made in the same tick (Promise.all of
-      // many allocations) share the first write instead of leaving it to the second one.
-      queueMicrotask(() => void this.drain());
+      // Start once the code running now and what it set off has had its turn: calls made
+      // meanwhile (Promise.all of many allocations) share the first write instead of
+      // leaving it to the second one, and a caller told its addresses (announce) goes on
+      // with them before the write's own work (reading and checking the document).
+      setImmediate(() => void this.drain());
     });
   }
 
@@ -189,10 +193,12 @@ export class Ipam {
   private async commit(batch: readonly PendingChange[]): Promise<void> {
     let outcomes: Outcome[] = [];
     let written: HostDoc | undefined;
+    let entry: StoreEntry | undefined;
     try {
-      await update(this.store, this.key, (cur) => {
+      entry = await update(this.store, this.key, (cur) => {
         // Called again on a CAS conflict: every change is re-applied to the fresh document.
-        let doc = cur === undefined ? emptyDoc() : parseDoc(this.key, cur.value);
+        // The document this Ipam wrote last is taken as it is; anything else is checked.
+        let doc = cur === undefined ? emptyDoc() : cur.revision === this.written?.revision ? this.written.doc : parseDoc(this.key, cur.value);
         const announcements: (() => void)[] = [];
         outcomes = batch.map((c): Outcome => {
           const draft = structuredClone(doc);
@@ -230,6 +236,7 @@ export class Ipam {
       for (const c of batch) c.reject(err);
       return;
     }
+    if (entry !== undefined && written !== undefined) this.written = { revision: entry.revision, doc: written };
     // The projection from here: what was just written, plus what queued meanwhile (already
     // announced changes come out the same, their addresses pinned).
     this.projected = written;
