@@ -322,4 +322,16 @@ describe('Ipam group commit', () => {
       { numRuns: 60 },
     );
   });
+
+  it('a document someone else wrote is checked before it is used; the one it wrote itself is taken as it is', async () => {
+    const inner = new MemoryStore();
+    const store = new CountingStore(inner);
+    const ipam = new Ipam(store, 'w1', POOLS);
+    await ipam.allocate('a', 'app');
+    await ipam.allocate('b', 'app');
+    expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b']);
+    // Another writer replaces the document with one that is not an IPAM document.
+    await inner.put(ipam.key, { v: 1, endpoints: 'nonsense' });
+    await expect(ipam.allocate('c', 'app')).rejects.toThrow(/is not an IPAM document/);
+  });
 });
