@@ -19,7 +19,8 @@
  * happens without an await in between, so concurrent adds cannot lose each other's entry.
  */
 import { DataplaneError, isGone, isNetnsGone, KernelError } from './errors.js';
-import { KeyedSerializer, RwGate } from './locks.js';
+import { KeyedSerializer } from '../concurrency.js';
+import { RwGate } from './locks.js';
 import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, NetnsRef, RouteSpec } from './kernel.js';
 import {
   blackholeRoute,

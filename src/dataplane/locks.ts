@@ -9,35 +9,9 @@
  * until it is done (writer-preferring, so a stream of adds cannot starve it).
  *
  * Everything is promise chaining decided synchronously at call time, so the order is
- * the call order and no cycle (deadlock) can form.
+ * the call order and no cycle (deadlock) can form. (The per-key part, KeyedSerializer, is
+ * in ../concurrency.ts: the runtime uses it too.)
  */
-
-/** Runs `fn` after every earlier operation that shares one of `keys`, in call order. */
-export class KeyedSerializer {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  run<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
-    const uniq = [...new Set(keys)];
-    const prior = uniq.map((k) => this.tails.get(k)).filter((p): p is Promise<void> => p !== undefined);
-    const start = prior.length === 0 ? Promise.resolve() : Promise.all(prior).then(() => undefined);
-    const run = start.then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    for (const k of uniq) this.tails.set(k, tail);
-    // Forget a key once nothing newer was queued on it (the map stays as small as the work in flight).
-    void tail.then(() => {
-      for (const k of uniq) if (this.tails.get(k) === tail) this.tails.delete(k);
-    });
-    return run;
-  }
-
-  /** Keys with work queued or running (tests, metrics). */
-  get size(): number {
-    return this.tails.size;
-  }
-}
 
 /** Shared sections run concurrently; an exclusive section runs alone, in call order with the others. */
 export class RwGate {

@@ -40,6 +40,7 @@
  * place on purpose (verify tests).
  */
 import { createHash } from 'node:crypto';
+import { Limiter } from '../concurrency.js';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
@@ -136,13 +137,12 @@ export class EndpointController {
   /** First lists per source, until every source has sent one (then adopted together). */
   private readonly firstLists = new Map<string, readonly EndpointSpec[]>();
   private readonly log: Logger;
-  private readonly concurrency: number;
+  /** Converges of different ids at once, at most `concurrency`. */
+  private readonly limiter: Limiter;
   private readonly intervalMs: number;
   private readonly watchDrift: boolean;
   private readonly ifName: string;
   private readonly now: () => number;
-  private running = 0;
-  private readonly waiters: (() => void)[] = [];
   /** Resolves once the first sync has been adopted; converges wait for it. */
   private initialized: Promise<void>;
   private markInitialized!: () => void;
@@ -158,7 +158,7 @@ export class EndpointController {
 
   constructor(private readonly opts: EndpointControllerOptions) {
     this.log = (opts.log ?? pino({ level: 'silent' })).child({ op: 'endpoints' });
-    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.limiter = new Limiter(Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY));
     this.intervalMs = opts.reconcileIntervalMs ?? 60_000;
     this.watchDrift = opts.watchDrift ?? true;
     this.ifName = opts.ifName ?? 'eth0';
@@ -282,7 +282,7 @@ export class EndpointController {
     const run = (tail ?? Promise.resolve())
       .then(() => this.initialized)
       .then(() =>
-        this.limited(async () => {
+        this.limiter.run(async () => {
           this.queued.delete(id);
           if (this.stopped) return;
           try {
@@ -298,17 +298,6 @@ export class EndpointController {
       if (this.tails.get(id) === run) this.tails.delete(id);
     });
     return run;
-  }
-
-  private async limited<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.running >= this.concurrency) await new Promise<void>((r) => this.waiters.push(r));
-    this.running++;
-    try {
-      return await fn();
-    } finally {
-      this.running--;
-      this.waiters.shift()?.();
-    }
   }
 
   private async converge(id: string): Promise<void> {

@@ -23,6 +23,7 @@ import { Agent } from 'node:http';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { KeyedSerializer, Limiter } from '../concurrency.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { FOLLOWED_ACTIONS, JsonLines, parseDockerEvent, type ContainerEvent } from './events.js';
@@ -102,10 +103,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private connected = false;
   private lastError: string | null = null;
   private queue: Promise<void> = Promise.resolve();
-  /** The last event of each container still being handled (see dispatch). */
-  private readonly perContainer = new Map<string, Promise<void>>();
-  private inspecting = 0;
-  private readonly inspectWaiters: (() => void)[] = [];
+  /** Each container's events, one after another (see dispatch). */
+  private readonly perContainer = new KeyedSerializer();
+  /** Event inspects, INSPECTS_AT_ONCE at a time (see inspectTimed). */
+  private readonly inspects = new Limiter(INSPECTS_AT_ONCE);
   /** Our own HTTP agent for the default client, so that stop() can close its idle sockets (and their timers). */
   private readonly agent: Agent | undefined;
 
@@ -139,7 +140,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.timer = undefined;
     this.closeStream();
     this.connected = false;
-    await Promise.all([this.queue, ...this.perContainer.values()]);
+    await Promise.all([this.queue, this.perContainer.idle()]);
     this.agent?.destroy();
   }
 
@@ -260,13 +261,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     const received = Date.now();
     const facts = ev.action === 'start' && hasRoutectlLabel(ev.attributes) ? this.inspectTimed(ev.id) : undefined;
     facts?.catch(() => undefined); // reported when applied
-    const job = (this.perContainer.get(ev.id) ?? this.queue)
-      .then(() => this.onEvent(g, ev, received, facts))
+    const queued = this.queue;
+    void this.perContainer
+      .run([ev.id], () => queued.then(() => this.onEvent(g, ev, received, facts)))
       .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
-    this.perContainer.set(ev.id, job);
-    void job.then(() => {
-      if (this.perContainer.get(ev.id) === job) this.perContainer.delete(ev.id);
-    });
   }
 
   /**
@@ -276,17 +274,12 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
    * slower at p99 than one after another, 150–295 against 64–133 ms). `ms` is dockerd's
    * answer time, from the request to the answer.
    */
-  private async inspectTimed(id: string): Promise<{ facts: ContainerFacts | undefined; ms: number }> {
-    while (this.inspecting >= INSPECTS_AT_ONCE) await new Promise<void>((r) => this.inspectWaiters.push(r));
-    this.inspecting++;
-    const t = Date.now();
-    try {
+  private inspectTimed(id: string): Promise<{ facts: ContainerFacts | undefined; ms: number }> {
+    return this.inspects.run(async () => {
+      const t = Date.now();
       const facts = await this.inspect(id);
       return { facts, ms: Date.now() - t };
-    } finally {
-      this.inspecting--;
-      this.inspectWaiters.shift()?.();
-    }
+    });
   }
 
   // ---- docker reads ----
