@@ -5,7 +5,7 @@
  * and bench/README.md for how to run it.
  *
  *   node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico]
- *     [--spacing 10] [--load 1] [--v6 1] [--out bench/results/convergence.md]
+ *     [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]
  *
  * For each ToR, routectl runs first; the Calico-style run then writes the same /32s at the
  * same offsets the agent's host routes appeared at (without a routectl run: one every
@@ -18,8 +18,9 @@
  * - docker start event → first TCP handshake from the ToR to the container's httpd
  * - host route in the worker's FIB → ToR FIB: routectl vs Calico-style BIRD (target ratio ≤ 1.0)
  */
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../../test/lab/harness/index.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
@@ -40,6 +41,9 @@ const OUT = flag('out', 'bench/results/convergence.md');
 const LOAD = numberFlag('load', 1) !== 0;
 /** routectl run: containers get an IPv4 and an IPv6 address (1, default) or IPv4 only (0, like the Calico-style run). */
 const V6 = numberFlag('v6', 1) !== 0;
+/** Run the agent under `node --cpu-prof`; profiles kept in PROF_DIR, hottest functions printed. */
+const CPU_PROF = process.argv.includes('--cpu-prof');
+const PROF_DIR = join(tmpdir(), 'rtc-bench-prof');
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
 
 type Leg = (s: Sample) => number | undefined;
@@ -83,7 +87,10 @@ async function main(): Promise<number> {
     if (WORKERS.includes('routectl')) {
       try {
         say(`${tor} ToR, routectl worker`);
-        const r = await runRoutectl(tor, N, V6);
+        if (CPU_PROF) mkdirSync(PROF_DIR, { recursive: true });
+        const prof = CPU_PROF ? join(PROF_DIR, `convergence-${tor}.cpuprofile`) : undefined;
+        const r = await runRoutectl(tor, N, V6, prof);
+        if (r.hot !== undefined) say(`  the agent's hottest functions (self time) during the burst, profile in ${prof}:\n${r.hot}`);
         results.set(`${tor}/routectl`, r);
         const timed = r.samples.filter((s) => s.hostRoute !== undefined);
         const first = Math.min(...timed.map((s) => s.hostRoute!));

@@ -19,13 +19,14 @@
  *   the ToR share the 2 CPUs with the same container start-ups.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { Lab, exec, startCapture, waitFor, type Netns } from '../../test/lab/harness/index.js';
+import { Lab, exec, startCapture, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
 import { cpuMs } from '../lib/cpu.js';
+import { hotFunctions } from '../lib/cpuprofile.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 import { startCalicoBird } from './calico-bird.js';
 import { firstAdds } from './monitor.js';
@@ -84,7 +85,12 @@ export interface ScenarioResult {
   readonly notes: readonly string[];
   /** routectl: the agent's per-endpoint phases from its `ready` log lines (ms), by name. */
   readonly phases?: Readonly<Record<string, readonly number[]>>;
+  /** routectl with a CPU profile: the agent's hottest functions during the burst. */
+  readonly hot?: string;
 }
+
+/** The monotonic clock in µs, the clock V8's CPU profiles are stamped with. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -132,7 +138,12 @@ async function parallel<T>(items: readonly T[], width: number, fn: (x: T) => Pro
 }
 
 /** routectl: N containers started together; see the file header. */
-export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Promise<ScenarioResult> {
+/**
+ * `cpuProfile`: run the agent under `node --cpu-prof` and copy its profile to this path;
+ * the result's `hot` is then its hottest functions between the first start and the last
+ * container reachable.
+ */
+export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuProfile?: string): Promise<ScenarioResult> {
   const lab = await Lab.create();
   let dockerd: Dockerd | undefined;
   const notes: string[] = [];
@@ -161,7 +172,9 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
       zones: [{ name: 'bench', cidrs: ipv6 ? [ZONE4, ZONE6] : [ZONE4], ingress: [{ from: 'world', ports: ['tcp/80'] }] }],
     }));
     // `ip netns exec` execs node in place: this PID is the agent's.
-    const agentPid = w.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' }).pid ?? 0;
+    const profDir = join(dir, 'prof');
+    const prof = cpuProfile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
+    const agentPid = w.spawn([process.execPath, ...prof, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' }).pid ?? 0;
     await torEstablished(t);
     const names = Array.from({ length: n }, (_, i) => `b${String(i).padStart(3, '0')}`);
     await parallel(names, 4, async (name) => {
@@ -172,7 +185,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
     await sleep(300);
     const since = Math.floor(Date.now() / 1000) - 1;
     say(`  ${torKind}/routectl: starting ${n} containers`);
-    const cpu0 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0) };
+    const cpu0 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs() };
     const batches = Array.from({ length: Math.ceil(n / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
     await Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
     const routectl = (args: string[]) => w.exec([process.execPath, ROUTECTL, ...args, '--socket', join(dir, 'routectl.sock')], { timeoutMs: 20_000 });
@@ -187,7 +200,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
       const r = reachTimes(readFileSync(proberLog, 'utf8'));
       return addrs.every((a) => r.has(a));
     }, { what: 'every container reachable from the ToR', timeoutMs: 60_000, intervalMs: 200 });
-    const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0) };
+    const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs() };
     const until = Math.ceil(Date.now() / 1000) + 1;
     const ev = await dockerd.docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{json .}}']);
     const started = new Map<string, number>();
@@ -236,7 +249,18 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true): Pro
     const starts = [...started.values()];
     notes.push(`${started.size} start events, ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
     notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
-    return { tor: torKind, worker: 'routectl', samples, spreadMs: Math.max(...starts) - Math.min(...starts), notes, phases };
+    let hot: string | undefined;
+    if (cpuProfile !== undefined) {
+      // The profile is written when the agent exits.
+      await terminate(agentPid, 20_000);
+      const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+      if (file === undefined) notes.push('no CPU profile was written');
+      else {
+        copyFileSync(join(profDir, file), cpuProfile);
+        hot = hotFunctions(readFileSync(cpuProfile, 'utf8'), 30, { fromUs: cpu0.us, toUs: cpu1.us });
+      }
+    }
+    return { tor: torKind, worker: 'routectl', samples, spreadMs: Math.max(...starts) - Math.min(...starts), notes, phases, hot };
   } finally {
     await dockerd?.cleanup().catch((e: unknown) => say(`dockerd cleanup: ${String(e)}`));
     await lab.cleanup();
