@@ -4,6 +4,8 @@
  * (diffed: nothing known is added twice), framing of the event stream, zone reload,
  * status, and a stop that leaves nothing scheduled.
  */
+import { Agent } from 'node:http';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../../src/runtime/docker.js';
 import { backoffDelay } from '../../../src/runtime/backoff.js';
@@ -336,6 +338,19 @@ describe('DockerRuntime: zones and stop', () => {
     await tick(20);
     expect(log).toEqual([]);
     expect(docker.openStreams).toBe(0);
+  });
+});
+
+describe('DockerRuntime: the default client', () => {
+  it("its HTTP agent formats as a name: docker-modem inspects every request's options, agent included", async () => {
+    const rt = new DockerRuntime({ zones: ['app'], socket: '/nonexistent/docker.sock' });
+    runtimes.push(rt);
+    const modem = (rt as unknown as { client: { modem: { agent?: unknown } } }).client.modem;
+    expect(modem.agent).toBeInstanceOf(Agent);
+    // What docker-modem does before each request (lib/modem.js, buildRequest).
+    const shown = inspect({ path: '/containers/x/json', agent: modem.agent }, { showHidden: true, depth: null });
+    expect(shown).toContain('Agent { keepAlive: true, maxSockets: 8 }');
+    expect(shown.length).toBeLessThan(200);
   });
 });
 
