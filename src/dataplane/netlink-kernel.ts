@@ -3,7 +3,9 @@
  * netlink/socket.ts) for this process's network namespace — the worker's.
  *
  * Host routes go out in batches on one socket; notifications come in on a second one
- * so a burst of our own changes cannot delay a request's ack. Sysctls of the worker
+ * so a burst of our own changes cannot delay a request's ack. Veths are deleted from a
+ * third socket, sent from a worker thread (netlink/thread.ts): a deletion sleeps in the
+ * kernel for RCU grace periods, and the event loop must not sleep with it. Sysctls of the worker
  * namespace are plain writes under /proc/sys (this process is in that namespace), but a
  * new veth's host side is set over netlink (proxy ARP, proxy delay, link-local address:
  * one round trip); the container side is set up by one helper process per container
@@ -40,7 +42,7 @@ import {
   RTM_NEWROUTE,
   RTM_SETNEIGHTBL,
 } from './netlink/codec.js';
-import { NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RtnlSocket, type OutMessage } from './netlink/socket.js';
+import { NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE, RtnlSocket, type OutMessage } from './netlink/socket.js';
 
 // rtnetlink multicast groups (include/uapi/linux/rtnetlink.h, enum rtnetlink_groups)
 const RTNLGRP_LINK = 1;
@@ -62,6 +64,8 @@ const SPARE_HELPERS = 2;
 
 export class NetlinkKernel implements Kernel {
   private readonly sock = new RtnlSocket();
+  /** Link deletion: sent from a thread (see the header). */
+  private readonly deletions = new RtnlSocket({ offThread: true });
   private v6defaults: Promise<{ disabled: boolean; acceptRaAlways: boolean }> | undefined;
   /** nsenter, sh and ip, found on PATH at the first helper. */
   private tools: HelperTools | undefined;
@@ -109,13 +113,20 @@ export class NetlinkKernel implements Kernel {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       throw new KernelError(`open netns ${netnsPath(spec.peerNetns)}`, code);
     }
+    let parts;
     try {
-      await this.sock.request(
-        { type: RTM_NEWLINK, flags: NLM_F_CREATE | NLM_F_EXCL, payload: encodeNewVeth({ ...spec, peerNetnsFd: fd }) },
+      // NLM_F_ECHO: the kernel (6.3 and later) answers with the new link, index included.
+      parts = await this.sock.request(
+        { type: RTM_NEWLINK, flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, payload: encodeNewVeth({ ...spec, peerNetnsFd: fd }) },
         `create veth ${spec.hostName}`,
       );
     } finally {
       closeSync(fd);
+    }
+    for (const m of parts) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const echoed = decodeLink(m.data);
+      if (echoed?.name === spec.hostName) return echoed.index;
     }
     const link = await this.getLink(spec.hostName);
     if (link === undefined) throw new KernelError(`create veth ${spec.hostName}`, 'ENODEV', 'gone right after creation');
@@ -127,7 +138,7 @@ export class NetlinkKernel implements Kernel {
   }
 
   async deleteLink(index: number): Promise<void> {
-    await this.sock.request({ type: RTM_DELLINK, flags: 0, payload: encodeLinkIndex(index) }, `delete link ${index}`);
+    await this.deletions.request({ type: RTM_DELLINK, flags: 0, payload: encodeLinkIndex(index) }, `delete link ${index}`);
   }
 
   async writeSysctl(path: string, value: string): Promise<void> {
@@ -258,6 +269,7 @@ export class NetlinkKernel implements Kernel {
 
   close(): void {
     this.sock.close();
+    this.deletions.close();
     this.launcher.close();
   }
 }

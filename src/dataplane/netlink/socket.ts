@@ -15,14 +15,18 @@
  *   one batch always fit the socket's receive buffer.
  * - `dump()` retries when the kernel flags NLM_F_DUMP_INTR (the table changed while it
  *   was being dumped, so the result may be inconsistent) or answers EINTR/EBUSY.
+ * - `offThread: true` sends from a worker thread (thread.ts), for requests that sleep in
+ *   the kernel (a veth's deletion waits for RCU grace periods).
  */
 import { RawNetlinkSocket, parseError, parseMessages, formatMessage, type NetlinkMessage } from 'netlink';
 import { KernelError } from '../errors.js';
+import { ThreadTransport, type Transport, type TransportError } from './thread.js';
 
 const NETLINK_ROUTE = 0;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
+export const NLM_F_ECHO = 0x8;
 export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_REPLACE = 0x100;
@@ -59,8 +63,49 @@ function errnoName(errno: number): string {
   return names[errno] ?? `errno ${errno}`;
 }
 
-export class RtnlSocket {
+const RECV_BUFFER = 4 << 20;
+const SEND_BUFFER = 1 << 20;
+
+/** The `netlink` package's socket on this thread: sendmsg(2) runs inside `send`. */
+class LocalTransport implements Transport {
+  readonly sendsInline = true;
   private readonly raw: RawNetlinkSocket;
+
+  constructor(protocol: number) {
+    this.raw = new RawNetlinkSocket(protocol, { recvBufferSize: RECV_BUFFER, sendBufferSize: SEND_BUFFER });
+  }
+
+  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): void {
+    this.raw.send(bufs as Uint8Array[], {}, (err) => done(err ? { ...(err.code === undefined ? {} : { code: err.code }), message: err.message } : undefined));
+  }
+
+  onMessage(fn: (buf: Buffer) => void): void {
+    this.raw.on('message', (buf) => fn(buf));
+  }
+
+  onError(fn: (err: TransportError) => void): void {
+    this.raw.on('error', (err) => fn(err));
+  }
+
+  addMembership(group: number): void {
+    this.raw.addMembership(group);
+  }
+
+  ref(): void {
+    this.raw.ref();
+  }
+
+  unref(): void {
+    this.raw.unref();
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+export class RtnlSocket {
+  private readonly raw: Transport;
   private readonly pending = new Map<number, Pending>();
   /** errors for batch messages that asked for no ack, by sequence number */
   private readonly batchErrors = new Map<number, (code: string) => void>();
@@ -70,14 +115,25 @@ export class RtnlSocket {
   private onNotify: ((msgs: NetlinkMessage[]) => void) | undefined;
   private onOverrun: (() => void) | undefined;
 
-  constructor(opts: { groups?: readonly number[]; onNotify?: (msgs: NetlinkMessage[]) => void; onOverrun?: () => void; /** netlink family; default NETLINK_ROUTE (src/policy/ipset-netlink.ts uses NETLINK_NETFILTER) */ protocol?: number } = {}) {
-    this.raw = new RawNetlinkSocket(opts.protocol ?? NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+  constructor(
+    opts: {
+      groups?: readonly number[];
+      onNotify?: (msgs: NetlinkMessage[]) => void;
+      onOverrun?: () => void;
+      /** netlink family; default NETLINK_ROUTE (src/policy/ipset-netlink.ts uses NETLINK_NETFILTER) */
+      protocol?: number;
+      /** send from a worker thread (thread.ts); not with `groups` */
+      offThread?: boolean;
+    } = {},
+  ) {
+    const protocol = opts.protocol ?? NETLINK_ROUTE;
+    this.raw = opts.offThread ? new ThreadTransport({ protocol, recvBufferSize: RECV_BUFFER, sendBufferSize: SEND_BUFFER }) : new LocalTransport(protocol);
     this.onNotify = opts.onNotify;
     this.onOverrun = opts.onOverrun;
-    this.raw.on('message', (buf) => this.receive(buf));
+    this.raw.onMessage((buf) => this.receive(buf));
     // ENOBUFS here means notifications were dropped (the receive buffer overflowed):
     // whoever listens must resynchronise with a full dump.
-    this.raw.on('error', (err) => {
+    this.raw.onError((err) => {
       if (err.code === 'ENOBUFS') {
         this.overruns++;
         this.onOverrun?.();
@@ -149,7 +205,7 @@ export class RtnlSocket {
 
   private send(bufs: Uint8Array[]): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.raw.send(bufs, {}, (err) => (err ? reject(new KernelError('netlink send', err.code ?? 'EIO', err.message)) : resolve())),
+      this.raw.send(bufs, (err) => (err ? reject(new KernelError('netlink send', err.code ?? 'EIO', err.message)) : resolve())),
     );
   }
 
@@ -255,9 +311,10 @@ export class RtnlSocket {
         // The package's send() runs sendmsg(2) at once when nothing is queued before it, and
         // the kernel applies rtnetlink requests inside sendmsg: the changes are in by now
         // (or, behind a queued send, within this turn of the event loop). The ack only
-        // reports the outcome, one event-loop turn later.
-        if (i === msgs.length) opts.onSent?.();
+        // reports the outcome, one event-loop turn later. From a thread: once it has sent.
+        if (i === msgs.length && this.raw.sendsInline) opts.onSent?.();
         await sent;
+        if (i === msgs.length && !this.raw.sendsInline) opts.onSent?.();
         await done;
         // Error replies were dropped (receive buffer overflow): which messages failed is
         // unknown, so the batch cannot be reported as done. The caller re-reads the kernel.
