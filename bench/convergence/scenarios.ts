@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Lab, exec, startCapture, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
-import { cpuMs } from '../lib/cpu.js';
+import { cpuMs, schedStat } from '../lib/cpu.js';
 import { hotFunctions } from '../lib/cpuprofile.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 import { startCalicoBird } from './calico-bird.js';
@@ -185,7 +185,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     await sleep(300);
     const since = Math.floor(Date.now() / 1000) - 1;
     say(`  ${torKind}/routectl: starting ${n} containers`);
-    const cpu0 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs() };
+    const cpu0 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs(), loop: schedStat(agentPid) };
     const batches = Array.from({ length: Math.ceil(n / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
     await Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
     const routectl = (args: string[]) => w.exec([process.execPath, ROUTECTL, ...args, '--socket', join(dir, 'routectl.sock')], { timeoutMs: 20_000 });
@@ -200,7 +200,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
       const r = reachTimes(readFileSync(proberLog, 'utf8'));
       return addrs.every((a) => r.has(a));
     }, { what: 'every container reachable from the ToR', timeoutMs: 60_000, intervalMs: 200 });
-    const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs() };
+    const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs(), loop: schedStat(agentPid) };
     const until = Math.ceil(Date.now() / 1000) + 1;
     const ev = await dockerd.docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{json .}}']);
     const started = new Map<string, number>();
@@ -249,6 +249,9 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const starts = [...started.values()];
     notes.push(`${started.size} start events, ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
     notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
+    notes.push(
+      `the agent's event-loop thread meanwhile: on a CPU ${Math.round(cpu1.loop.runMs - cpu0.loop.runMs)} ms, runnable but waiting for a CPU ${Math.round(cpu1.loop.waitMs - cpu0.loop.waitMs)} ms, over ${cpu1.loop.slices - cpu0.loop.slices} times put on a CPU`,
+    );
     let hot: string | undefined;
     if (cpuProfile !== undefined) {
       // The profile is written when the agent exits.

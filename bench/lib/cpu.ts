@@ -37,3 +37,19 @@ export function runqueueWaitMs(pid: number): number {
 export function runqueueWaitMsOf(pids: readonly number[]): number {
   return pids.reduce((s, p) => s + runqueueWaitMs(p), 0);
 }
+
+/**
+ * A thread's time on a CPU and time runnable but waiting for one, and how many times it
+ * was put on a CPU (/proc/<pid>/task/<tid>/schedstat: ns, ns, count). With `tid` left out,
+ * the main thread's: for Node, the event loop's.
+ */
+export interface SchedStat {
+  readonly runMs: number;
+  readonly waitMs: number;
+  readonly slices: number;
+}
+
+export function schedStat(pid: number, tid = pid): SchedStat {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { runMs: f[0]! / 1e6, waitMs: f[1]! / 1e6, slices: f[2]! };
+}
