@@ -11,10 +11,11 @@
  * which blocks nothing else. The sequence of system calls, and so what a kill -9 can
  * leave behind, is the same as before.
  *
- * The thread's code is a plain script (eval), so it runs the same from the built output,
- * from TypeScript sources under a test runner, and from a bundle.
+ * The thread (src/script-thread.ts) starts with the first write and again after it died;
+ * the writes it had not answered then fail: they may or may not be on disk, so the
+ * caller's view stays the old one.
  */
-import { Worker } from 'node:worker_threads';
+import { ScriptThread } from '../script-thread.js';
 
 export interface ReplaceJob {
   /** Temporary file in the same directory as `final`. */
@@ -56,55 +57,20 @@ parentPort.on('message', (job) => {
 `;
 
 interface Reply {
-  readonly id: number;
+  readonly id?: number;
   readonly error?: { readonly message: string; readonly code?: string };
 }
 
 /** One worker thread per store; jobs run in submission order. */
 export class FileWriter {
-  private worker: Worker | undefined;
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly thread = new ScriptThread<Reply>(THREAD_SOURCE, { name: 'store writer' });
 
-  replace(job: ReplaceJob): Promise<void> {
-    const w = this.thread();
-    const id = ++this.seq;
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      // Only the thread's pending work keeps the process alive, as an fs call would.
-      w.ref();
-      w.postMessage({ ...job, id });
-    });
+  async replace(job: ReplaceJob): Promise<void> {
+    const r = await this.thread.request({ ...job });
+    if (r.error !== undefined) throw Object.assign(new Error(r.error.message), r.error.code === undefined ? {} : { code: r.error.code });
   }
 
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) await w.terminate();
-  }
-
-  private thread(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(THREAD_SOURCE, { eval: true });
-    w.unref();
-    w.on('message', (r: Reply) => {
-      const p = this.waiting.get(r.id);
-      this.waiting.delete(r.id);
-      if (this.waiting.size === 0) w.unref();
-      if (!p) return;
-      if (r.error === undefined) p.resolve();
-      else p.reject(Object.assign(new Error(r.error.message), r.error.code === undefined ? {} : { code: r.error.code }));
-    });
-    const fail = (err: Error): void => {
-      // The thread is gone: what it had not answered may or may not be on disk, so those
-      // writes fail (the caller's view stays the old one); the next write starts a new thread.
-      if (this.worker === w) this.worker = undefined;
-      for (const p of this.waiting.values()) p.reject(err);
-      this.waiting.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`store writer thread exited (${code})`)));
-    this.worker = w;
-    return w;
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }

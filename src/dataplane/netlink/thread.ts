@@ -15,12 +15,13 @@
  *
  * The thread does nothing but send the datagrams it is given and pass back, unparsed,
  * every datagram the kernel sends to its socket; framing, sequence numbers and acks stay
- * in RtnlSocket. The thread starts with the first send and again after it died. The
- * script is inline (like launcher.ts's) so that a bundle of the agent carries it; it
- * loads the `netlink` package from where this module resolves it.
+ * in RtnlSocket. The thread (src/script-thread.ts) starts with the first send and again
+ * after it died; its script loads the `netlink` package from where this module resolves
+ * it.
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { ScriptThread, ThreadClosedError } from '../../script-thread.js';
 
 export interface TransportError {
   readonly code?: string;
@@ -65,69 +66,42 @@ parentPort.on('message', (m) => {
 `;
 
 type FromThread =
-  | { readonly t: 'msg'; readonly buf: Uint8Array }
-  | { readonly t: 'sent'; readonly id: number; readonly err?: TransportError }
-  | { readonly t: 'error'; readonly code?: string; readonly message: string };
+  | { readonly id?: undefined; readonly t: 'msg'; readonly buf: Uint8Array }
+  | { readonly id?: undefined; readonly t: 'error'; readonly code?: string; readonly message: string }
+  | { readonly id: number; readonly t: 'sent'; readonly err?: TransportError };
 
 let netlinkPath: string | undefined;
 
 export class ThreadTransport implements Transport {
   readonly sendsInline = false;
-  private worker: Worker | undefined;
-  private nextId = 1;
-  private readonly inFlight = new Map<number, (err?: TransportError) => void>();
+  private readonly worker: ScriptThread<FromThread>;
   private message: (buf: Buffer) => void = () => undefined;
   private error: (err: TransportError) => void = () => undefined;
-  private wantRef = false;
-  private closed = false;
 
-  constructor(private readonly opts: { readonly protocol: number; readonly recvBufferSize: number; readonly sendBufferSize: number }) {}
+  constructor(opts: { readonly protocol: number; readonly recvBufferSize: number; readonly sendBufferSize: number }) {
+    netlinkPath ??= createRequire(import.meta.url).resolve('netlink');
+    this.worker = new ScriptThread<FromThread>(SCRIPT, {
+      name: 'netlink',
+      workerData: { netlink: netlinkPath, ...opts },
+      onMessage: (m) => {
+        if (m.t === 'msg') this.message(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength));
+        else if (m.t === 'error') this.error({ ...(m.code === undefined ? {} : { code: m.code }), message: m.message });
+      },
+      // What was sent may or may not have reached the kernel; its ack will not come.
+      onExit: (err) => this.error({ code: 'EIO', message: err.message }),
+    });
+  }
 
   /** The running thread, if any (for tests: terminating it shows what a crash does). */
   get thread(): Worker | undefined {
-    return this.worker;
-  }
-
-  private start(): Worker {
-    netlinkPath ??= createRequire(import.meta.url).resolve('netlink');
-    const w = new Worker(SCRIPT, { eval: true, workerData: { netlink: netlinkPath, ...this.opts }, stdout: false, stderr: false });
-    w.on('message', (m: FromThread) => {
-      if (m.t === 'msg') this.message(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength));
-      else if (m.t === 'sent') {
-        const done = this.inFlight.get(m.id);
-        this.inFlight.delete(m.id);
-        done?.(m.err);
-      } else this.error({ ...(m.code === undefined ? {} : { code: m.code }), message: m.message });
-    });
-    const gone = (why: string): void => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      // What was sent may or may not have reached the kernel; its ack will not come.
-      const err = { code: 'EIO', message: `netlink thread ${why}` };
-      this.failInFlight(err);
-      this.error(err);
-    };
-    w.on('error', (e) => gone(`failed: ${e.message}`));
-    w.on('exit', (code) => gone(`exited (${code})`));
-    if (!this.wantRef) w.unref();
-    return w;
-  }
-
-  private failInFlight(err: TransportError): void {
-    const waiting = [...this.inFlight.values()];
-    this.inFlight.clear();
-    for (const done of waiting) done(err);
+    return this.worker.thread;
   }
 
   send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): void {
-    if (this.closed) {
-      done({ code: 'EBADF', message: 'socket closed' });
-      return;
-    }
-    this.worker ??= this.start();
-    const id = this.nextId++;
-    this.inFlight.set(id, done);
-    this.worker.postMessage({ t: 'send', id, bufs });
+    this.worker.request({ t: 'send', bufs }).then(
+      (m) => done(m.t === 'sent' ? m.err : undefined),
+      (err: Error) => done({ code: err instanceof ThreadClosedError ? 'EBADF' : 'EIO', message: err.message }),
+    );
   }
 
   onMessage(fn: (buf: Buffer) => void): void {
@@ -143,22 +117,14 @@ export class ThreadTransport implements Transport {
   }
 
   ref(): void {
-    this.wantRef = true;
-    this.worker?.ref();
+    this.worker.hold(true);
   }
 
   unref(): void {
-    this.wantRef = false;
-    this.worker?.unref();
+    this.worker.hold(false);
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const w = this.worker;
-    this.worker = undefined;
-    w?.postMessage({ t: 'close' });
-    w?.unref();
-    this.failInFlight({ code: 'EBADF', message: 'socket closed' });
+    void this.worker.close({ t: 'close' });
   }
 }
