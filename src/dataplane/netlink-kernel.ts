@@ -5,11 +5,12 @@
  * Host routes go out in batches on one socket; notifications come in on a second one
  * so a burst of our own changes cannot delay a request's ack. Veths are deleted from a
  * third socket, sent from a worker thread (netlink/thread.ts): a deletion sleeps in the
- * kernel for RCU grace periods, and the event loop must not sleep with it. Sysctls of the worker
- * namespace are plain writes under /proc/sys (this process is in that namespace), but a
- * new veth's host side is set over netlink (proxy ARP, proxy delay, link-local address:
- * one round trip); the container side is set up by one helper process per container
- * (container.ts).
+ * kernel for RCU grace periods, and the event loop must not sleep with it.
+ *
+ * Sysctls of the worker namespace are plain writes under /proc/sys (this process is in
+ * that namespace), but a new veth's host side is set over netlink (proxy ARP, proxy
+ * delay, link-local address: one round trip); the container side is set up by one
+ * helper process per container (container.ts).
  */
 import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
