@@ -10,6 +10,7 @@
  * sees every NOTIFICATION once: `noticeNotifications()` counts it and hands it to the
  * `onNotification` callback (the agent logs it there).
  */
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MessageKind, MetricsSources, NotificationView, PeerMetricsView } from './types.js';
 
@@ -35,6 +36,7 @@ export const METRIC_NAMES = [
   'routectl_dataplane_routes',
   'routectl_dataplane_apply_seconds',
   'routectl_endpoint_ready_seconds',
+  'routectl_agent_cpu_wait_seconds_total',
 ] as const;
 
 const MESSAGE_TYPES: readonly [MessageKind, string][] = [
@@ -58,6 +60,8 @@ export interface AgentMetricsOptions {
   readonly onNotification?: (n: SeenNotification) => void;
   /** Default process metrics (CPU, memory, event loop, GC); default true. */
   readonly processMetrics?: boolean;
+  /** Where routectl_agent_cpu_wait_seconds_total is read from (tests); default eventLoopCpuWaitSeconds. */
+  readonly cpuWaitSeconds?: () => number | undefined;
 }
 
 export interface AgentMetrics {
@@ -90,6 +94,20 @@ class SnapshotDeltas {
     this.last.set(key, value);
     if (prev === undefined || value < prev) return value;
     return value - prev;
+  }
+}
+
+/**
+ * Seconds this process's main thread (Node's event loop) has spent runnable but waiting
+ * for a CPU since it started: the 2nd field of /proc/self/schedstat (ns). Undefined where
+ * the kernel does not keep it.
+ */
+export function eventLoopCpuWaitSeconds(): number | undefined {
+  try {
+    const waitNs = Number(readFileSync('/proc/self/schedstat', 'utf8').trim().split(/\s+/)[1]);
+    return Number.isFinite(waitNs) ? waitNs / 1e9 : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -214,6 +232,19 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
       this.reset();
       if (!sources.dataplaneRoutes) return;
       for (const [family, n] of Object.entries(await sources.dataplaneRoutes())) this.set({ family }, n);
+    },
+  });
+
+  let waitSeen = 0;
+  new Counter({
+    name: 'routectl_agent_cpu_wait_seconds_total',
+    help: "Time the agent's event-loop thread was ready to run but waited for a CPU (the host's CPUs busy with other work)",
+    registers: [registry],
+    collect() {
+      const total = (opts.cpuWaitSeconds ?? eventLoopCpuWaitSeconds)();
+      if (total === undefined) return;
+      if (total > waitSeen) this.inc(total - waitSeen);
+      waitSeen = total;
     },
   });
 

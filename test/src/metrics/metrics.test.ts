@@ -5,7 +5,7 @@
  * /metrics, /healthz (heartbeat on a fake clock) and /readyz (startup grace).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAgentMetrics, Heartbeat, METRIC_NAMES, readiness, startMetricsServer, type MetricsServer, type PeerMetricsView, type SeenNotification } from '../../../src/metrics/index.js';
+import { createAgentMetrics, eventLoopCpuWaitSeconds, Heartbeat, METRIC_NAMES, readiness, startMetricsServer, type MetricsServer, type PeerMetricsView, type SeenNotification } from '../../../src/metrics/index.js';
 
 const zero = { open: 0, update: 0, notification: 0, keepalive: 0, routeRefresh: 0 };
 
@@ -99,6 +99,22 @@ describe('createAgentMetrics', () => {
     expect(s.get(key)).toBe(2);
     expect(s.get('routectl_bgp_notifications_total{peer="203.0.113.1",direction="sent",code="4",subcode="0"}')).toBe(1);
     expect(seen.map((n) => `${n.direction} ${n.notification.code}/${n.notification.subcode} ${n.notification.text}`)).toEqual(['received 6/2 maintenance', 'sent 4/0 ', 'received 6/2 maintenance']);
+  });
+
+  it("the event loop's wait for a CPU: what the kernel counted since start, then each scrape's increase", async () => {
+    let total: number | undefined = 0.25;
+    const m = createAgentMetrics({ peers: () => [] }, { processMetrics: false, cpuWaitSeconds: () => total });
+    expect(samples(await m.text()).get('routectl_agent_cpu_wait_seconds_total')).toBe(0.25);
+    total = 1.5;
+    expect(samples(await m.text()).get('routectl_agent_cpu_wait_seconds_total')).toBe(1.5);
+    total = undefined; // not readable: the counter keeps its value
+    expect(samples(await m.text()).get('routectl_agent_cpu_wait_seconds_total')).toBe(1.5);
+  });
+
+  it("reads this process's wait for a CPU from the kernel", () => {
+    const now = eventLoopCpuWaitSeconds();
+    expect(now).toBeTypeOf('number');
+    expect(now!).toBeGreaterThanOrEqual(0);
   });
 
   it('a registry per agent: two instances do not share series', async () => {
