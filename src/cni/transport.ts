@@ -89,9 +89,12 @@ export function unixRequest(socket: string, method: 'GET' | 'POST', path: string
       if (done) return;
       done = true;
       clearTimeout(timer);
-      conn.destroy();
       if (err) reject(err);
       else resolve(answer!);
+      // Closed a turn later: the plugin prints its answer and exits first. Destroying a
+      // socket reads process.stderr, which creates that stream on first use (0.6 ms when
+      // the runtime gives the plugin a pipe there).
+      setImmediate(() => conn.destroy());
     };
     const answerWith = (raw: Buffer): void => {
       try {

@@ -121,4 +121,19 @@ describe('unixRequest', () => {
     const gone = (await unixRequest(join(dir, 'none.sock'), 'GET', '/x', undefined, 1000).catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(gone.code).toBe('ENOENT');
   });
+
+  it('closes its end once it has the answer, or has given up, even when the server keeps the connection open', async () => {
+    const closed: string[] = [];
+    await raw((c, request) => {
+      c.on('close', () => closed.push(request.startsWith('POST /slow') ? 'slow' : 'answered'));
+      if (request.startsWith('POST /slow')) return;
+      c.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+    });
+    expect(await unixRequest(sock, 'POST', '/x', {}, 2000)).toEqual({ status: 200, json: {} });
+    const err = (await unixRequest(sock, 'POST', '/slow', {}, 100).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err.code).toBe('ETIMEDOUT');
+    const t0 = Date.now();
+    while (closed.length < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 10));
+    expect(closed.sort()).toEqual(['answered', 'slow']);
+  });
 });
