@@ -6,7 +6,8 @@
  * `persist`, `graceful restart`, `merge paths on`; a device protocol with scan time 2; a
  * direct protocol that skips the workload interfaces; and a BGP session to the ToR that
  * exports the pool's routes with `next hop self`. Nothing learned is written back to the
- * kernel (the worker's default route is static in this benchmark).
+ * kernel (the worker's default route is static in this benchmark). With `ipv6`, the same
+ * for the workloads' /128s.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,10 +22,42 @@ export interface CalicoBirdOptions {
   readonly pools: readonly string[];
   /** Workload interface name pattern (Calico: "cali*"). */
   readonly ifPattern: string;
+  /**
+   * Also learn and export the workloads' IPv6 /128s from these pools, with this next hop
+   * (the worker's global IPv6 address on the fabric): on the same session, as an
+   * MP-BGP IPv6 channel, the way routectl carries both families (calico-node runs a
+   * second daemon, bird6, with a session of its own over IPv6).
+   */
+  readonly ipv6?: { readonly pools: readonly string[]; readonly nextHop: string };
 }
 
 export function calicoBirdConfig(o: CalicoBirdOptions, logFile: string): string {
   const pools = o.pools.map((p) => `${p}{${p.split('/')[1]},32}`).join(', ');
+  const v6 = o.ipv6;
+  const pools6 = v6?.pools.map((p) => `${p}{${p.split('/')[1]},128}`).join(', ');
+  const ipv6Filter = v6 === undefined ? '' : `
+filter calico_export_to_bgp_peers_v6 {
+  if ( net ~ [ ${pools6} ] ) then accept;
+  reject;
+}
+`;
+  const ipv6Parts = v6 === undefined ? '' : `
+protocol kernel kernel6 {
+  ipv6 { import all; export filter calico_kernel_programming; };
+  learn;
+  persist;
+  scan time 2;
+  graceful restart;
+  merge paths on;
+}
+
+protocol direct direct6 {
+  ipv6;
+  interface -"${o.ifPattern}", "*";
+}
+`;
+  const ipv6Channel = v6 === undefined ? '' : `
+  ipv6 { import all; export filter calico_export_to_bgp_peers_v6; next hop address ${v6.nextHop}; };`;
   return `log "${logFile}" all;
 router id ${o.routerId};
 timeformat protocol iso long ms;
@@ -36,7 +69,7 @@ filter calico_export_to_bgp_peers {
 filter calico_kernel_programming {
   reject;
 }
-
+${ipv6Filter}
 protocol kernel {
   ipv4 { import all; export filter calico_kernel_programming; };
   learn;             # learn all alternate routes (the host routes Felix writes)
@@ -60,9 +93,9 @@ protocol bgp tor {
   neighbor ${o.tor} as ${o.torAsn};
   hold time 90;
   connect retry time 2;
-  ipv4 { import all; export filter calico_export_to_bgp_peers; next hop self; };
+  ipv4 { import all; export filter calico_export_to_bgp_peers; next hop self; };${ipv6Channel}
 }
-`;
+${ipv6Parts}`;
 }
 
 /** Start BIRD (foreground, tracked by the lab) with that configuration; resolves once its BGP session is Established. */

@@ -13,6 +13,7 @@
  * share the CPUs with the same load (--load 0: an idle worker instead).
  *
  * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
+ * - docker start event (`timeNano`) → read by a bare subscriber (dockerd's own delivery)
  * - docker start event (`timeNano`) → the agent's host /32 in the worker's FIB
  * - docker start event → the /32 in the ToR's FIB (target: p99 ≤ 100 ms)
  * - docker start event → first TCP handshake from the ToR to the container's httpd
@@ -84,6 +85,7 @@ async function main(): Promise<number> {
   for (const tor of TORS) {
     let addrs: string[] = Array.from({ length: N }, (_, i) => `198.51.100.${i}`);
     let offsets: number[] = addrs.map((_, i) => i * SPACING);
+    let addrs6: string[] | undefined = V6 ? addrs.map((_, i) => `2001:db8:18::${(i + 1).toString(16)}`) : undefined;
     if (WORKERS.includes('routectl')) {
       try {
         say(`${tor} ToR, routectl worker`);
@@ -95,6 +97,7 @@ async function main(): Promise<number> {
         const timed = r.samples.filter((s) => s.hostRoute !== undefined);
         const first = Math.min(...timed.map((s) => s.hostRoute!));
         addrs = timed.map((s) => s.addr);
+        addrs6 = V6 && timed.every((s) => s.addr6 !== undefined) ? timed.map((s) => s.addr6!) : undefined;
         offsets = timed.map((s) => s.hostRoute! - first);
       } catch (e) {
         failures.push(`${tor}/routectl: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
@@ -103,7 +106,7 @@ async function main(): Promise<number> {
     if (WORKERS.includes('calico')) {
       try {
         say(`${tor} ToR, Calico-style BIRD worker`);
-        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets, LOAD ? N : 0));
+        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets, LOAD ? N : 0, addrs6));
       } catch (e) {
         failures.push(`${tor}/calico-bird: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
       }
@@ -119,6 +122,7 @@ async function main(): Promise<number> {
     const calico = results.get(`${tor}/calico-bird`);
     const label = tor === 'frr' ? 'FRR' : 'BIRD';
     const legs: [string, string, ScenarioResult | undefined, Leg][] = [
+      ['routectl', 'docker start event → a bare subscriber reads it (dockerd\'s delivery alone, at the observers\' priority)', ours, diff('dockerEvent', 'subscriberRead')],
       ['routectl', 'docker start event → agent `add` log line (event read, container inspected)', ours, diff('dockerEvent', 'agentAdd')],
       ['routectl', 'agent `add` → host /32 in worker FIB (address, veth, routes)', ours, diff('agentAdd', 'hostRoute')],
       ['routectl', 'docker start event → host /32 in worker FIB', ours, diff('dockerEvent', 'hostRoute')],
@@ -165,7 +169,7 @@ async function main(): Promise<number> {
     machineMarkdown(machine),
     `- Docker: ${dockerVersion()}`,
     `- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadEnd}`,
-    `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10), each with ${V6 ? 'an IPv4 and an IPv6 address (a /32 and a /128 advertised)' : 'an IPv4 address only (a /32 advertised)'}; Calico-style: the same /32s written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)${LOAD ? `, while dockerd starts ${N} containers the same way (no routing) for the same CPU load` : ', with no containers started meanwhile'}`,
+    `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10), each with ${V6 ? 'an IPv4 and an IPv6 address (a /32 and a /128 advertised)' : 'an IPv4 address only (a /32 advertised)'}; Calico-style: the same host routes (${V6 ? 'each /32 with its /128' : 'the /32s'}) written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)${LOAD ? `, while dockerd starts ${N} containers the same way (no routing) for the same CPU load` : ', with no containers started meanwhile'}`,
     '',
     '## Summary',
     '',
@@ -182,7 +186,7 @@ async function main(): Promise<number> {
     '',
     ...spreads.map((s) => `- ${s}`),
     ...failures.map((f) => `- FAILED ${f}`),
-    '- Times: docker `timeNano` of the `start` event; `ip -ts -4 monitor route` (µs, wall clock) in the worker and ToR namespaces;',
+    '- Times: docker `timeNano` of the `start` event; when a bare subscriber to dockerd\'s `GET /events` (bench/convergence/events.ts, nice -20) read it; `ip -ts -4 monitor route` (µs, wall clock) in the worker and ToR namespaces;',
     '  the agent\'s pino `time` (ms resolution: legs that use it are ±1 ms) and its `advertisedAtMs` (µs, `performance.timeOrigin + performance.now()`); the prober\'s completed TCP handshakes (the same clock).',
     '  UPDATE arrival: tshark on the ToR\'s fabric interface (pcap µs stamps). All are the same machine\'s wall clock.',
     '  Percentiles are nearest-rank; each leg\'s p50/p99 is taken on its own, so the parts need not add up to the whole.',

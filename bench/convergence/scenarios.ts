@@ -11,8 +11,10 @@
  *   In both scenarios tshark on the ToR's fabric interface records when each /32's first
  *   UPDATE arrived (updates.ts).
  * - Calico: BIRD in `w` configured as calico-node does (calico-bird.ts); a script writes
- *   the same /32 host routes (`ADDR/32 dev caliN`, one veth per route) into w's kernel
- *   through one `ip -batch -`, at the offsets the routectl run's host routes appeared at;
+ *   the same host routes (`ADDR/32 dev caliN`, and with IPv6 the container's /128 in the
+ *   same write; one veth per container) into w's kernel through one `ip -batch -`, at the
+ *   offsets the routectl run's host routes appeared at, so that the ToR receives and
+ *   installs the same routes from both;
  *   per route: installed in w's FIB → in the ToR's FIB, both from `ip -ts monitor route`.
  *   Under the same load: dockerd in `w` starts the same number of `--net none` containers
  *   the same way (nobody routes them) while the routes are written, so both speakers and
@@ -35,6 +37,7 @@ import { firstAnnouncements } from './updates.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUTECTL = join(here, '../../src/cli/routectl.js');
 const PROBER = join(here, 'prober.js');
+const EVENTS = join(here, 'events.js');
 
 /**
  * Priorities. Everything runs on one machine, but a real ToR is a box of its own: its
@@ -62,7 +65,11 @@ const ZONE6 = '2001:db8:18::/64';
 /** One container (routectl) or one host route (Calico), times in wall-clock ms. */
 export interface Sample {
   readonly addr: string;
+  /** The container's IPv6 address (its /128 is installed and advertised with the /32), if any. */
+  readonly addr6?: string;
   readonly dockerEvent?: number;
+  /** A bare subscriber to dockerd's events (events.ts) read the start event. */
+  readonly subscriberRead?: number;
   /** The agent's runtime logged `add` (it has the container's details from dockerd). */
   readonly agentAdd?: number;
   /** The agent logged `ready` (addresses, policy set, veth, host routes, advertised). */
@@ -118,6 +125,21 @@ async function startProber(tor: Netns, probePort: number | null): Promise<string
 function startWorkerMonitor(w: Netns): string {
   w.spawn(['nice', '-n', String(NICE_OBSERVER), 'ip', '-ts', '-4', 'monitor', 'route'], { log: 'w-monitor.log', env: { ...process.env, TZ: 'UTC' } });
   return join(w.lab.dir, 'w-monitor.log');
+}
+
+/** The bare event subscriber in the worker namespace; resolves once its stream is open. */
+async function startSubscriber(w: Netns, sock: string): Promise<string> {
+  const log = join(w.lab.dir, 'w-events.log');
+  w.spawn(['nice', '-n', String(NICE_OBSERVER), process.execPath, EVENTS, sock], { log: 'w-events.log' });
+  await waitFor(() => readFileSync(log, 'utf8').includes('READY'), { what: 'event subscriber ready', timeoutMs: 10_000, intervalMs: 20 });
+  return log;
+}
+
+/** Container id → when the bare subscriber read its start event (wall-clock ms). */
+function subscriberTimes(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^START ([0-9a-f]{64}) \S+ (\S+)$/gm)) if (!out.has(m[1]!)) out.set(m[1]!, Number(m[2]));
+  return out;
 }
 
 function reachTimes(text: string): Map<string, number> {
@@ -182,6 +204,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     });
     const proberLog = await startProber(tor, 80);
     const wMon = startWorkerMonitor(w);
+    const eventsLog = await startSubscriber(w, dockerd.sock);
     await sleep(300);
     const since = Math.floor(Date.now() / 1000) - 1;
     say(`  ${torKind}/routectl: starting ${n} containers`);
@@ -189,7 +212,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const batches = Array.from({ length: Math.ceil(n / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
     await Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
     const routectl = (args: string[]) => w.exec([process.execPath, ROUTECTL, ...args, '--socket', join(dir, 'routectl.sock')], { timeoutMs: 20_000 });
-    type Ep = { id: string; name: string | null; ipv4: string | null; state: string };
+    type Ep = { id: string; name: string | null; ipv4: string | null; ipv6: string | null; state: string };
     const eps = await waitFor(async () => {
       const r = await routectl(['endpoints', '--json']);
       const list = (JSON.parse(r.stdout) as { endpoints: Ep[] }).endpoints;
@@ -201,6 +224,10 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
       return addrs.every((a) => r.has(a));
     }, { what: 'every container reachable from the ToR', timeoutMs: 60_000, intervalMs: 200 });
     const cpu1 = { agent: cpuMs(agentPid), dockerd: cpuMs(dockerd.pid ?? 0), us: monotonicUs(), loop: schedStat(agentPid) };
+    const rib = await waitFor(async () => {
+      const c = await t.ribCount();
+      return c.v4 >= n && c.v6 >= (ipv6 ? n : 0) ? c : undefined;
+    }, { what: `the ToR's RIB holding the containers' prefixes`, timeoutMs: 30_000, intervalMs: 200 });
     const until = Math.ceil(Date.now() / 1000) + 1;
     const ev = await dockerd.docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{json .}}']);
     const started = new Map<string, number>();
@@ -214,6 +241,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const host = firstAdds(readFileSync(wMon, 'utf8'), (l) => / dev rtc/.test(l));
     const torFib = firstAdds(readFileSync(proberLog, 'utf8'));
     const reach = reachTimes(readFileSync(proberLog, 'utf8'));
+    const subscriber = subscriberTimes(readFileSync(eventsLog, 'utf8'));
     const ready = new Map<string, number>();
     const advertised = new Map<string, number>();
     const added = new Map<string, number>();
@@ -237,7 +265,9 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     }
     const samples: Sample[] = eps.map((e) => ({
       addr: e.ipv4!,
+      ...(e.ipv6 ? { addr6: e.ipv6 } : {}),
       dockerEvent: started.get(e.id),
+      subscriberRead: subscriber.get(e.id),
       agentAdd: added.get(e.id),
       agentReady: ready.get(e.id),
       agentAdvertised: advertised.get(e.id),
@@ -247,7 +277,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
       reach: reach.get(e.ipv4!),
     }));
     const starts = [...started.values()];
-    notes.push(`${started.size} start events, ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
+    notes.push(`${started.size} start events (${subscriber.size} read by the bare subscriber), ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
+    notes.push(`the ToR's RIB then held ${rib.v4} IPv4 and ${rib.v6} IPv6 prefixes from the worker`);
     notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
     notes.push(
       `the agent's event-loop thread meanwhile: on a CPU ${Math.round(cpu1.loop.runMs - cpu0.loop.runMs)} ms, runnable but waiting for a CPU ${Math.round(cpu1.loop.waitMs - cpu0.loop.waitMs)} ms, over ${cpu1.loop.slices - cpu0.loop.slices} times put on a CPU`,
@@ -276,7 +307,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
  * host-route timing is replayed, so both speakers and the ToR see the same arrival pattern
  * (FRR's processing batches what arrives close together).
  */
-export async function runCalico(torKind: TorKind, addrs: readonly string[], offsets: readonly number[], containers: number): Promise<ScenarioResult> {
+export async function runCalico(torKind: TorKind, addrs: readonly string[], offsets: readonly number[], containers: number, addrs6?: readonly string[]): Promise<ScenarioResult> {
   const lab = await Lab.create();
   let dockerd: Dockerd | undefined;
   try {
@@ -290,7 +321,7 @@ export async function runCalico(torKind: TorKind, addrs: readonly string[], offs
     const batch = join(lab.dir, 'links.batch');
     writeFileSync(batch, `${links.join('\n')}\n`);
     await w.ip(['-batch', batch]);
-    await startCalicoBird(w, { routerId: W4, asn: 65001, tor: TOR4, torAsn: 65000, pools: [ZONE4], ifPattern: 'cal*' });
+    await startCalicoBird(w, { routerId: W4, asn: 65001, tor: TOR4, torAsn: 65000, pools: [ZONE4], ifPattern: 'cal*', ...(addrs6 ? { ipv6: { pools: [ZONE6], nextHop: W6 } } : {}) });
     await torEstablished(t);
     // The same container start-ups as in the routectl run, for the same CPU load.
     let names: string[] = [];
@@ -305,7 +336,7 @@ export async function runCalico(torKind: TorKind, addrs: readonly string[], offs
     const proberLog = await startProber(tor, null);
     const wMon = startWorkerMonitor(w);
     await sleep(300);
-    say(`  ${torKind}/calico-bird: installing ${addrs.length} host routes over ${Math.round(Math.max(0, ...offsets))} ms${names.length ? `, starting ${names.length} containers` : ''}`);
+    say(`  ${torKind}/calico-bird: installing ${addrs.length} host ${addrs6 ? '/32 + /128 pairs' : 'routes'} over ${Math.round(Math.max(0, ...offsets))} ms${names.length ? `, starting ${names.length} containers` : ''}`);
     const batches = Array.from({ length: Math.ceil(names.length / 10) }, (_, i) => names.slice(i * 10, i * 10 + 10));
     const load = Promise.all(batches.map((b) => dockerd!.docker(['start', ...b])));
     load.catch(() => undefined);
@@ -318,7 +349,9 @@ export async function runCalico(torKind: TorKind, addrs: readonly string[], offs
     for (const { a, i, at } of order) {
       const wait = at - (performance.now() - t0);
       if (wait > 0.5) await sleep(wait);
-      feeder.stdin.write(`route add ${a}/32 dev cali${i}\n`);
+      // With IPv6, the /128 in the same write, as the agent hands both to the kernel at once.
+      const a6 = addrs6?.[i];
+      feeder.stdin.write(`route add ${a}/32 dev cali${i}\n${a6 === undefined ? '' : `route add ${a6}/128 dev cali${i}\n`}`);
     }
     feeder.stdin.end();
     const code = await done;
@@ -328,13 +361,21 @@ export async function runCalico(torKind: TorKind, addrs: readonly string[], offs
       const fib = firstAdds(readFileSync(proberLog, 'utf8'));
       return addrs.every((a) => fib.has(a));
     }, { what: 'every host route in the ToR FIB', timeoutMs: 30_000, intervalMs: 100 });
+    // The ToR got the /128s too: the same routes as from routectl, or the comparison is off.
+    const rib = await waitFor(async () => {
+      const c = await t.ribCount();
+      return c.v4 >= addrs.length && c.v6 >= (addrs6?.length ?? 0) ? c : undefined;
+    }, { what: `the ToR's RIB holding ${addrs.length} IPv4${addrs6 ? ` and ${addrs6.length} IPv6` : ''} prefixes from the worker`, timeoutMs: 30_000, intervalMs: 200 });
     await cap.stop();
     const updates = firstAnnouncements(cap.file, W4);
     const host = firstAdds(readFileSync(wMon, 'utf8'), (l) => / dev cali/.test(l));
     const torFib = firstAdds(readFileSync(proberLog, 'utf8'));
     const samples = addrs.map((a) => ({ addr: a, hostRoute: host.get(a)?.atMs, update: updates.get(a), torFib: torFib.get(a)?.atMs }));
     const hs = samples.map((s) => s.hostRoute).filter((x): x is number => x !== undefined);
-    const notes = [`${host.size} host routes and ${torFib.size} ToR FIB entries seen`];
+    const notes = [
+      `${host.size} host routes and ${torFib.size} ToR FIB entries seen${addrs6 ? ' (IPv4; each /32 written together with its container\'s /128, both advertised)' : ''}`,
+      `the ToR's RIB then held ${rib.v4} IPv4 and ${rib.v6} IPv6 prefixes from the worker`,
+    ];
     if (names.length) notes.push(`${names.length} containers started meanwhile (no routing), as in the routectl run`);
     return { tor: torKind, worker: 'calico-bird', samples, spreadMs: Math.max(...hs) - Math.min(...hs), notes };
   } finally {
