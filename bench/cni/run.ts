@@ -13,7 +13,8 @@
  * (bench/cni/measure.ts), timed from spawn to exit. Rows: `--seq` ADDs one after another
  * and `--par` ADDs started at once, for routectl-cni (IPv4 + IPv6, and IPv4 only) and
  * ptp + host-local (IPv4 only, and IPv4 + IPv6 with fewer ADDs: ptp waits for IPv6 DAD
- * to settle, ~1.5 s per ADD here). Floors: `node -e 0` and routectl-cni VERSION (no agent);
+ * to settle, ~1.5 s per ADD here). Floors: `node -e 0` (sequential, and `--par` at once)
+ * and routectl-cni VERSION (no agent);
  * in routectl-cni's sequential rows also one `node -e 0` right before each ADD, so that
  * each ADD can be set against Node's start-up at the same moment of the machine.
  * Everything is removed at the end, also on failure. Writes bench/results/cni.md.
@@ -154,6 +155,8 @@ async function main(): Promise<void> {
   const nodeFloor = measure(NODE_FLOOR, {}, Array(20).fill(floorNs[0]) as string[], 'seq');
   rows.push({ plugin: '`node -e 0` (floor)', families: '-', mode: '20 sequential', m: nodeFloor });
   rows.push({ plugin: 'routectl-cni VERSION (no agent)', families: '-', mode: '20 sequential', m: measure(plugin, { cniVersion: '1.1.0' }, Array(20).fill(floorNs[0]) as string[], 'seq', 'VERSION') });
+  // The parallel rows' floor: PAR bare Node starts at once, nothing else.
+  rows.push({ plugin: '`node -e 0` (floor)', families: '-', mode: `${PAR} parallel`, m: measure(NODE_FLOOR, {}, Array(PAR).fill(floorNs[0]) as string[], 'par') });
 
   for (const fam of ['4', '4+6'] as const) {
     const pools = [{ cidr: '198.51.100.0/24', zone: 'app' }, ...(fam === '4+6' ? [{ cidr: '2001:db8:b::/112', zone: 'app' }] : [])];
