@@ -2,10 +2,12 @@
  * The Kernel interface over rtnetlink (the `netlink` package's socket, see
  * netlink/socket.ts) for this process's network namespace — the worker's.
  *
- * Host routes go out in batches on one socket; notifications come in on a second one
- * so a burst of our own changes cannot delay a request's ack. Veths are deleted from a
- * third socket, sent from a worker thread (netlink/thread.ts): a deletion sleeps in the
- * kernel for RCU grace periods, and the event loop must not sleep with it.
+ * Requests go out on one socket, host routes in batches on a second one of their own (so
+ * that they are in the kernel when the agent advertises them, see `routes`);
+ * notifications come in on a third, so a burst of our own changes cannot delay a
+ * request's ack. Veths are deleted from a fourth socket, sent from a worker thread
+ * (netlink/thread.ts): a deletion sleeps in the kernel for RCU grace periods, and the
+ * event loop must not sleep with it.
  *
  * Sysctls of the worker namespace are plain writes under /proc/sys (this process is in
  * that namespace), but a new veth's host side is set over netlink (proxy ARP, proxy
@@ -65,6 +67,12 @@ const SPARE_HELPERS = 2;
 
 export class NetlinkKernel implements Kernel {
   private readonly sock = new RtnlSocket();
+  /**
+   * Host routes added: a socket of their own, so that their sendmsg(2) runs inside the send
+   * (and the routes are in the kernel when the agent advertises them) instead of queuing
+   * behind the other containers' requests of the same event-loop turn (netlink/socket.ts).
+   */
+  private readonly routes = new RtnlSocket();
   /** Link deletion: sent from a thread (see the header). */
   private readonly deletions = new RtnlSocket({ offThread: true });
   private v6defaults: Promise<{ disabled: boolean; acceptRaAlways: boolean }> | undefined;
@@ -238,7 +246,7 @@ export class NetlinkKernel implements Kernel {
 
   addRoutes(routes: readonly RouteSpec[], protocol: number, onSent?: () => void): Promise<(string | undefined)[]> {
     // NLM_F_EXCL: never replace a route that is already there — it may not be ours.
-    return this.sock.batch(
+    return this.routes.batch(
       routes.map((r) => ({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload: encodeRoute(r, protocol) })),
       onSent ? { onSent } : {},
     );
@@ -270,6 +278,7 @@ export class NetlinkKernel implements Kernel {
 
   close(): void {
     this.sock.close();
+    this.routes.close();
     this.deletions.close();
     this.launcher.close();
   }

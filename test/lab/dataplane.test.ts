@@ -31,7 +31,9 @@ const sfx = randomBytes(2).toString('hex');
 const W = `rtc-dp-w${sfx}`;
 const T = `rtc-dp-t${sfx}`;
 const C = (n: number | string): string => `rtc-dp-c${n}${sfx}`;
-const namespaces = [W, T, C(1), C(2), C(3), C('bad')];
+const BURST = 6;
+const burstNs = Array.from({ length: BURST }, (_, i) => C(`b${i}`));
+const namespaces = [W, T, C(1), C(2), C(3), C('bad'), ...burstNs];
 const ids = [1, 2, 3].map((n) => `${n}${sfx}0c0ffee${n}`.padEnd(16, '0'));
 
 let agent: ChildProcessWithoutNullStreams | undefined;
@@ -238,6 +240,20 @@ describe('dataplane in network namespaces', () => {
     // The watch did not resurrect it: it is no longer desired.
     await new Promise((r) => setTimeout(r, 100));
     expect(await ipn(W, 'link show')).not.toContain(e.hostIfName);
+  });
+
+  it('endpoints plumbed at the same moment: each one\'s host routes are in the FIB when it is reported sent (advertised)', async () => {
+    const burst = burstNs.map((ns, i) => {
+      const id = `b${i}${sfx}0burst`.padEnd(16, '0');
+      return { id, hostIfName: hostIfNameFor(id), containerNetns: { path: `/var/run/netns/${ns}` }, ifName: 'eth0', ipv4: `198.51.100.${40 + i}`, ipv6: `2001:db8:c:1::${40 + i}` };
+    });
+    const seen = await call<Record<string, { ipv4: boolean; ipv6: boolean } | null>>('addAllCheckingSent', burst);
+    expect(Object.keys(seen).sort()).toEqual(burst.map((e) => e.id).sort());
+    for (const e of burst) expect(seen[e.id], e.id).toEqual({ ipv4: true, ipv6: true });
+    // And the check itself sees what `ip` sees.
+    const routes = await ownRoutes();
+    for (const e of burst) expect(routes).toContain(`${e.ipv4} dev ${e.hostIfName}`);
+    for (const e of burst) await call('remove', e.id);
   });
 
   it('blackholes for aggregated blocks carry proto 88', async () => {

@@ -66,17 +66,32 @@ function errnoName(errno: number): string {
 const RECV_BUFFER = 4 << 20;
 const SEND_BUFFER = 1 << 20;
 
-/** The `netlink` package's socket on this thread: sendmsg(2) runs inside `send`. */
+/**
+ * The `netlink` package's socket on this thread. Its send() runs sendmsg(2) at once only
+ * when it holds no earlier send, neither waiting to be sent nor sent and waiting for its
+ * completion callback, and is not running completion callbacks: those run from a timer
+ * after the sendmsg, so a second send in the same event-loop turn is queued, and sent
+ * when the socket is next polled, a turn later. `send` tells which it was from its own
+ * count of sends whose callback has not run, kept until the event loop has moved past the
+ * package's completion pass (whose callbacks' microtasks still run inside it).
+ */
 class LocalTransport implements Transport {
-  readonly sendsInline = true;
   private readonly raw: RawNetlinkSocket;
+  /** Sends handed to the package whose completion is not yet behind us (see above). */
+  private unfinished = 0;
 
   constructor(protocol: number) {
     this.raw = new RawNetlinkSocket(protocol, { recvBufferSize: RECV_BUFFER, sendBufferSize: SEND_BUFFER });
   }
 
-  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): void {
-    this.raw.send(bufs as Uint8Array[], {}, (err) => done(err ? { ...(err.code === undefined ? {} : { code: err.code }), message: err.message } : undefined));
+  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): boolean {
+    const inline = this.unfinished === 0;
+    this.unfinished++;
+    this.raw.send(bufs as Uint8Array[], {}, (err) => {
+      setImmediate(() => this.unfinished--);
+      done(err ? { ...(err.code === undefined ? {} : { code: err.code }), message: err.message } : undefined);
+    });
+    return inline;
   }
 
   onMessage(fn: (buf: Buffer) => void): void {
@@ -203,10 +218,13 @@ export class RtnlSocket {
     else this.raw.unref();
   }
 
-  private send(bufs: Uint8Array[]): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.raw.send(bufs, (err) => (err ? reject(new KernelError('netlink send', err.code ?? 'EIO', err.message)) : resolve())),
-    );
+  /** `sent` settles once sendmsg(2) has run; `inline`: it had already run when this returned. */
+  private send(bufs: Uint8Array[]): { readonly inline: boolean; readonly sent: Promise<void> } {
+    let inline = false;
+    const sent = new Promise<void>((resolve, reject) => {
+      inline = this.raw.send(bufs, (err) => (err ? reject(new KernelError('netlink send', err.code ?? 'EIO', err.message)) : resolve()));
+    });
+    return { inline, sent };
   }
 
   private frame(m: OutMessage, seq: number, extraFlags: number): Uint8Array[] {
@@ -225,7 +243,7 @@ export class RtnlSocket {
     done.catch(() => undefined); // the reply may come before send() resolves; awaited below
     this.refresh();
     try {
-      await this.send(this.frame(m, seq, NLM_F_ACK));
+      await this.send(this.frame(m, seq, NLM_F_ACK)).sent;
       return await done;
     } catch (err) {
       this.pending.delete(seq);
@@ -246,7 +264,7 @@ export class RtnlSocket {
       done.catch(() => undefined);
       this.refresh();
       try {
-        await this.send(this.frame({ type, flags: NLM_F_DUMP, payload }, seq, 0));
+        await this.send(this.frame({ type, flags: NLM_F_DUMP, payload }, seq, 0)).sent;
         return await done;
       } catch (err) {
         this.pending.delete(seq);
@@ -261,8 +279,8 @@ export class RtnlSocket {
   /**
    * Many requests; resolves with one result per message (undefined = success, else the
    * errno name), in order. See the header for why only the last of each datagram acks.
-   * `onSent` is called synchronously once the last datagram has been handed to the socket,
-   * before its ack is read.
+   * `onSent` is called once the last datagram's sendmsg(2) has run, before its ack is read:
+   * synchronously when it ran inside the send, otherwise as soon as it has run.
    */
   async batch(msgs: readonly OutMessage[], opts: { readonly onSent?: () => void } = {}): Promise<(string | undefined)[]> {
     const results: (string | undefined)[] = new Array<string | undefined>(msgs.length).fill(undefined);
@@ -307,14 +325,14 @@ export class RtnlSocket {
       done.catch(() => undefined);
       this.refresh();
       try {
-        const sent = this.send(bufs);
-        // The package's send() runs sendmsg(2) at once when nothing is queued before it, and
-        // the kernel applies rtnetlink requests inside sendmsg: the changes are in by now
-        // (or, behind a queued send, within this turn of the event loop). The ack only
-        // reports the outcome, one event-loop turn later. From a thread: once it has sent.
-        if (i === msgs.length && this.raw.sendsInline) opts.onSent?.();
+        const { inline, sent } = this.send(bufs);
+        sent.catch(() => undefined); // awaited below; not unhandled should onSent throw first
+        // The kernel applies rtnetlink requests inside sendmsg(2): when that ran inline, the
+        // changes are in by now, while the ack only reports the outcome an event-loop turn
+        // later. A queued send (or one from a thread): once it has run, not before.
+        if (i === msgs.length && inline) opts.onSent?.();
         await sent;
-        if (i === msgs.length && !this.raw.sendsInline) opts.onSent?.();
+        if (i === msgs.length && !inline) opts.onSent?.();
         await done;
         // Error replies were dropped (receive buffer overflow): which messages failed is
         // unknown, so the batch cannot be reported as done. The caller re-reads the kernel.

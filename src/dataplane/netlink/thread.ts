@@ -31,11 +31,11 @@ export interface TransportError {
 /** What RtnlSocket needs from a netlink socket. */
 export interface Transport {
   /**
-   * True when `send` runs sendmsg(2) before it returns (when nothing is queued before it),
-   * so that an rtnetlink change is in the kernel once `send` returns.
+   * Sends one datagram; `done` once sendmsg(2) has run. Returns true when sendmsg(2) has
+   * already run when `send` returns: the kernel applies rtnetlink requests inside it, so the
+   * change is in the kernel by then. False when that is not certain (the send was queued).
    */
-  readonly sendsInline: boolean;
-  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): void;
+  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): boolean;
   onMessage(fn: (buf: Buffer) => void): void;
   onError(fn: (err: TransportError) => void): void;
   addMembership(group: number): void;
@@ -73,7 +73,6 @@ type FromThread =
 let netlinkPath: string | undefined;
 
 export class ThreadTransport implements Transport {
-  readonly sendsInline = false;
   private readonly worker: ScriptThread<FromThread>;
   private message: (buf: Buffer) => void = () => undefined;
   private error: (err: TransportError) => void = () => undefined;
@@ -97,11 +96,13 @@ export class ThreadTransport implements Transport {
     return this.worker.thread;
   }
 
-  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): void {
+  /** Sent by the thread, later: never inline. */
+  send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): boolean {
     this.worker.request({ t: 'send', bufs }).then(
       (m) => done(m.t === 'sent' ? m.err : undefined),
       (err: Error) => done({ code: err instanceof ThreadClosedError ? 'EBADF' : 'EIO', message: err.message }),
     );
+    return false;
   }
 
   onMessage(fn: (buf: Buffer) => void): void {

@@ -4,8 +4,31 @@
  * and takes commands as JSON lines on stdin: {id, op, arg} -> {id, ok, result | error}.
  * With `watch`, drift reports arrive unasked as {event: "drift", report}.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Dataplane, NetlinkKernel, type ApplyReport } from '../../../src/dataplane/index.js';
+import type { EndpointPlumbing } from '../../../src/dataplane/plumbing.js';
+
+/** /proc/net/route's Destination column: the IPv4 address in host (little-endian) byte order. */
+const procRoute4 = (a: string): string =>
+  a.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).reverse().join('').toUpperCase();
+/** /proc/net/ipv6_route's destination column: the 128 bits in hex, network order. */
+function procRoute6(a: string): string {
+  const [head, tail] = a.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase();
+}
+/** Whether the kernel's FIB holds the endpoint's host routes right now (read synchronously). */
+function inFib(e: EndpointPlumbing): { ipv4: boolean; ipv6: boolean } {
+  const v4 = readFileSync('/proc/net/route', 'utf8');
+  const v6 = readFileSync('/proc/net/ipv6_route', 'utf8');
+  return {
+    ipv4: e.ipv4 === undefined || v4.split('\n').some((l) => l.startsWith(`${e.hostIfName}\t${procRoute4(e.ipv4!)}\t`)),
+    ipv6: e.ipv6 === undefined || v6.split('\n').some((l) => l.startsWith(`${procRoute6(e.ipv6!)} 80 `) && l.trim().endsWith(e.hostIfName)),
+  };
+}
 
 const kernel = new NetlinkKernel();
 const dp = new Dataplane(kernel, { driftDebounceMs: 10 });
@@ -22,6 +45,19 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
   setBlackholes: (p) => dp.setBlackholes(p),
   apply: async () => plainReport(await dp.apply()),
   add: (e) => dp.addEndpoint(e),
+  /**
+   * Plumbs these endpoints all at once, and reports, for each, whether its host routes were
+   * in the kernel's FIB at the moment the dataplane said they were sent (when the agent
+   * advertises them).
+   */
+  addAllCheckingSent: async (list: EndpointPlumbing[]) => {
+    const seen: Record<string, { ipv4: boolean; ipv6: boolean } | null> = {};
+    await Promise.all(list.map((e) => {
+      seen[e.id] = null;
+      return dp.addEndpoint(e, undefined, () => (seen[e.id] = inFib(e)));
+    }));
+    return seen;
+  },
   remove: (id) => dp.removeEndpoint(id),
   listOwn: () => dp.listOwn(),
   watch: () => {

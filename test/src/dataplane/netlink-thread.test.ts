@@ -20,6 +20,35 @@ import { bundleEntry } from '../store/child-bundle.js';
 const names = (parts: { type: number; data: Buffer }[]): string[] =>
   parts.filter((m) => m.type === RTM_NEWLINK).map((m) => decodeLink(m.data)?.name ?? '?').sort();
 
+describe('RtnlSocket on this thread: when a batch counts as sent', () => {
+  it('inside batch() when nothing is queued before it; behind an earlier send of the same turn, only once that send has run', async () => {
+    const sock = new RtnlSocket();
+    const get = (name: string) => [{ type: RTM_GETLINK, flags: 0, payload: encodeLinkByName(name) }];
+    try {
+      const order: string[] = [];
+      const first = sock.batch(get('lo'), { onSent: () => order.push('first sent') });
+      order.push('first returned');
+      const second = sock.batch(get('lo'), { onSent: () => order.push('second sent') });
+      order.push('second returned');
+      expect(await first).toEqual([undefined]);
+      expect(await second).toEqual([undefined]);
+      // The package runs sendmsg(2) inside the first send; the second, made before the
+      // first's completion has run, is queued: reported sent when it has run, not on return.
+      expect(order).toEqual(['first sent', 'first returned', 'second returned', 'second sent']);
+      // Once the event loop has moved on, a send runs inline again.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      const third: string[] = [];
+      const p = sock.batch(get('lo'), { onSent: () => third.push('sent') });
+      third.push('returned');
+      await p;
+      expect(third).toEqual(['sent', 'returned']);
+    } finally {
+      sock.close();
+    }
+  });
+});
+
 describe('RtnlSocket from a thread', () => {
   it('answers dumps and requests as the socket on this thread does', async () => {
     const here = new RtnlSocket();
