@@ -48,7 +48,14 @@ const SCRIPT = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { RawNetlinkSocket } = require(workerData.netlink);
 const sock = new RawNetlinkSocket(workerData.protocol, { recvBufferSize: workerData.recvBufferSize, sendBufferSize: workerData.sendBufferSize });
-const post = (m, t) => parentPort.postMessage(m, t);
+// Posted once the package's native callback that produced them has returned (from
+// setImmediate, later in the same event-loop turn): the agent may exit as soon as it has
+// its answers, which terminates this thread, and a termination that lands inside a
+// native callback aborts the whole process ('terminate called after throwing an
+// instance of Napi::Error'). Between turns, the thread is idle and ends cleanly.
+const out = [];
+const flush = () => { for (const [m, t] of out.splice(0)) parentPort.postMessage(m, t); };
+const post = (m, t) => { if (out.push([m, t]) === 1) setImmediate(flush); };
 sock.on('message', (buf) => {
   const copy = new Uint8Array(buf.length);
   copy.set(buf);

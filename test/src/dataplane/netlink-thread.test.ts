@@ -128,7 +128,7 @@ describe('RtnlSocket from a thread', () => {
     await expect(there.request({ type: RTM_GETLINK, flags: 0, payload: encodeLinkByName('lo') }, 'get link lo')).rejects.toMatchObject({ code: 'EBADF' });
   });
 
-  it('an idle thread does not keep a process alive', async () => {
+  it('an idle thread does not keep a process alive, and the process ends cleanly (25 times)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtc-nlthread-'));
     const entry = join(dir, 'child.ts');
     const socketModule = join(import.meta.dirname, '../../../src/dataplane/netlink/socket.ts');
@@ -146,11 +146,17 @@ describe('RtnlSocket from a thread', () => {
     let child = '';
     try {
       child = await bundleEntry(entry, ['netlink']);
-      const r = spawnSync(process.execPath, [child], { encoding: 'utf8', timeout: 20_000, cwd: join(import.meta.dirname, '../../..') });
-      expect(r.error).toBeUndefined(); // a timeout would be an error here
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toBe('answered 1\n');
-      expect(r.status).toBe(0);
+      // The thread ends with the process, right after its last answer: a termination that
+      // landed inside one of the netlink package's native callbacks aborted the process
+      // (status 134, 'terminate called after throwing an instance of Napi::Error') in about
+      // one exit in five on busy cores.
+      for (let i = 0; i < 25; i++) {
+        const r = spawnSync(process.execPath, [child], { encoding: 'utf8', timeout: 20_000, cwd: join(import.meta.dirname, '../../..') });
+        expect(r.error).toBeUndefined(); // a timeout would be an error here
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toBe('answered 1\n');
+        expect(r.status).toBe(0);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
       if (child) rmSync(dirname(child), { recursive: true, force: true });
