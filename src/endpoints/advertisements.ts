@@ -12,7 +12,7 @@
 
 export interface SpeakerAdvertiseTarget {
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
-  advertise?(routes: readonly { readonly prefix: string }[]): void;
+  advertise?(routes: readonly { readonly prefix: string }[], opts?: { readonly now?: boolean }): void;
   withdraw?(prefixes: readonly string[]): void;
 }
 
@@ -32,7 +32,11 @@ export class Advertisements {
     this.add(added);
   }
 
-  /** One more source for each prefix (canonical text). */
+  /**
+   * One more source for each prefix (canonical text). What is new goes out at once (the
+   * speaker writes its UPDATEs before this returns): an endpoint's prefixes are added the
+   * moment its host routes are in the kernel.
+   */
   add(prefixes: readonly string[]): void {
     const fresh: string[] = [];
     for (const p of prefixes) {
@@ -41,7 +45,7 @@ export class Advertisements {
       if (n === 0) fresh.push(p);
     }
     if (fresh.length === 0) return;
-    if (this.speaker.advertise) this.speaker.advertise(fresh.map((prefix) => ({ prefix })));
+    if (this.speaker.advertise) this.speaker.advertise(fresh.map((prefix) => ({ prefix })), { now: true });
     else this.pushAll();
   }
 

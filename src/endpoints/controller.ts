@@ -410,15 +410,15 @@ export class EndpointController {
     const hostPrefixes = this.hostPrefixes(alloc);
     // Advertised the moment the host routes, the last kernel change, are handed to the
     // kernel: it applies them inside that sendmsg(2), while its answer would only reach us
-    // an event-loop turn later, behind whatever else the agent is doing. The speaker sends
-    // the UPDATE from a microtask of this same tick. Should the kernel refuse the routes,
-    // the rollback below withdraws them again.
+    // an event-loop turn later, behind whatever else the agent is doing. The speaker writes
+    // the UPDATE before advertise() returns. Should the kernel refuse the routes, the
+    // rollback below withdraws them again.
     /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
     let advertisedWall: number | undefined;
     const advertise = (): void => {
       if (advertisedWall !== undefined) return;
-      this.opts.advertiser.add(hostPrefixes);
       advertisedWall = performance.timeOrigin + performance.now();
+      this.opts.advertiser.add(hostPrefixes);
     };
     try {
       steps = await this.opts.dataplane.addEndpoint(plumbing, helper, advertise);

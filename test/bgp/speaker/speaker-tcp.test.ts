@@ -113,6 +113,31 @@ describe('Speaker over TCP', () => {
     expect(a.peerStatus()[0]?.flaps).toBeGreaterThanOrEqual(1);
   });
 
+  it('advertise with now: the UPDATE is written before the call returns; without it, once the code of this tick has run', async () => {
+    const port = await freePort();
+    const a = speakerA(port);
+    await a.start();
+    const b = speakerB(port);
+    await b.start();
+    await waitFor('Established', () => a.peerStatus()[0]?.state === 'Established' && received(b).size === 0);
+    // End-of-RIB and the like out of the way first.
+    await new Promise((r) => setTimeout(r, 50));
+    const updatesOut = (): number => a.peerStatus()[0]!.messages.out.update;
+
+    const before = updatesOut();
+    a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }], { now: true });
+    const afterNow = updatesOut();
+    expect(afterNow).toBeGreaterThan(before);
+
+    a.advertise([{ prefix: '198.51.100.8/32' }]);
+    expect(updatesOut()).toBe(afterNow);
+    await Promise.resolve();
+    expect(updatesOut()).toBeGreaterThan(afterNow);
+
+    await waitFor('B to receive all three', () => received(b).size === 3);
+    expect([...received(b).keys()].sort()).toEqual(['198.51.100.7/32', '198.51.100.8/32', '2001:db8::7/128']);
+  });
+
   it('answers route refresh by resending the Adj-RIB-Out; filtered routes stay visible', async () => {
     const port = await freePort();
     const a = speakerA(port);
