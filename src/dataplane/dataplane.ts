@@ -68,6 +68,8 @@ export interface PlumbTimings {
   readonly hostMs: number;
   /** the container side: addresses, gateway and default routes */
   readonly containerMs: number;
+  /** both ends made ready to send (Kernel.settleLink) */
+  readonly settleMs: number;
   /** the host routes */
   readonly routesMs: number;
 }
@@ -217,7 +219,7 @@ export class Dataplane {
       this.desired = new Map(this.desired).set(e.id, e);
       this.busy.add(e.hostIfName);
       try {
-        const steps = { vethMs: 0, hostMs: 0, containerMs: 0 };
+        const steps = { vethMs: 0, hostMs: 0, containerMs: 0, settleMs: 0 };
         const index = await this.plumbLink(e, steps, prepared);
         const routes = hostRoutes(e, index);
         const t = performance.now();
@@ -293,7 +295,7 @@ export class Dataplane {
    */
   private async plumbLink(
     e: EndpointPlumbing,
-    steps?: { vethMs: number; hostMs: number; containerMs: number },
+    steps?: { vethMs: number; hostMs: number; containerMs: number; settleMs: number },
     prepared?: ContainerHelper,
   ): Promise<number> {
     const ipv6 = e.ipv6 !== undefined;
@@ -340,6 +342,12 @@ export class Dataplane {
       await this.deleteLinkQuietly(e.hostIfName, index).catch(() => undefined);
       throw failure.reason;
     }
+    // Both ends are up, but until the kernel's link watch has run for an end, that end
+    // drops what it sends (see Kernel.settleLink). Only hastens what the kernel does
+    // anyway, so a failure here is not the endpoint's.
+    t = performance.now();
+    await this.kernel.settleLink?.(index).catch(() => undefined);
+    if (steps) steps.settleMs = ms(t);
     return index;
   }
 

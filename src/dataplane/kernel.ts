@@ -100,6 +100,15 @@ export interface Kernel {
   createVeth(spec: VethSpec): Promise<number>;
   setLinkUp(index: number): Promise<void>;
   /**
+   * Optional. A veth whose ends have just come up drops what either end sends until the
+   * kernel's link watch has run for that end (its queueing discipline is `noop` until
+   * then). That runs from a kernel worker, late on busy cores; this makes it run now for
+   * both ends of the veth whose host end is `index`. Called before the host routes, so
+   * that the first packets routed to a new container (its first ARP answer) are not lost.
+   * Resolves with the names of the links it reached (the host end, then the peer).
+   */
+  settleLink?(index: number): Promise<readonly string[]>;
+  /**
    * The host end of a new veth, still down: proxy ARP answering at once, for IPv6 the
    * fixed link-local address (no DAD, no router advertisements), then up.
    */

@@ -24,6 +24,7 @@ import type { ContainerHelper, Kernel, KernelEvent, KernelLink, KernelRoute, Net
 import {
   decodeLink,
   decodeRoute,
+  encodeGetLink,
   encodeLinkByName,
   encodeLinkDumpRequest,
   encodeLinkIndex,
@@ -44,6 +45,7 @@ import {
   RTM_NEWLINK,
   RTM_NEWROUTE,
   RTM_SETNEIGHTBL,
+  type LinkPeer,
 } from './netlink/codec.js';
 import { NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE, RtnlSocket, type OutMessage } from './netlink/socket.js';
 
@@ -140,6 +142,30 @@ export class NetlinkKernel implements Kernel {
     const link = await this.getLink(spec.hostName);
     if (link === undefined) throw new KernelError(`create veth ${spec.hostName}`, 'ENODEV', 'gone right after creation');
     return link.index;
+  }
+
+  /**
+   * RTM_GETLINK runs the link watch for the link asked about before answering (Linux 6.8
+   * and later; on older kernels this changes nothing). The host end by its index; the
+   * container's end by the host end's IFLA_LINK in the namespace of IFLA_LINK_NETNSID
+   * (IFLA_TARGET_NETNSID), without entering it.
+   */
+  async settleLink(index: number): Promise<readonly string[]> {
+    const reached: string[] = [];
+    const ask = async (i: number, netnsId?: number): Promise<LinkPeer | undefined> => {
+      const where = netnsId === undefined ? '' : ` in namespace id ${netnsId}`;
+      const parts = await this.sock.request({ type: RTM_GETLINK, flags: 0, payload: encodeGetLink(i, netnsId) }, `get link ${i}${where}`);
+      for (const m of parts) {
+        const link = m.type === RTM_NEWLINK ? decodeLink(m.data) : undefined;
+        if (link === undefined) continue;
+        reached.push(link.name);
+        return link.peer;
+      }
+      return undefined;
+    };
+    const peer = await ask(index);
+    if (peer !== undefined) await ask(peer.index, peer.netnsId);
+    return reached;
   }
 
   async setLinkUp(index: number): Promise<void> {

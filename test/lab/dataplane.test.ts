@@ -150,6 +150,9 @@ describe('dataplane in network namespaces', () => {
     const v6 = await ipn(W, `-6 addr show dev ${eps[0]!.hostIfName}`);
     expect(v6.match(/inet6 \S+/g)).toEqual(['inet6 fe80::ecee:eeff:feee:eeee/64']);
     expect(v6).not.toMatch(/tentative/);
+    // Settling a veth reaches both ends: the host end, and the container's through the
+    // host end's peer index and namespace id (RTM_GETLINK runs the link watch for each).
+    for (const e of eps) expect(await call('settle', e.hostIfName)).toEqual([e.hostIfName, 'eth0']);
     // The container that had IPv6 off has it on for its eth0.
     expect((await nsx(C(2), ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).trim()).toBe('0');
     expect((await nsx(W, ['cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('1');

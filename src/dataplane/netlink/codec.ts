@@ -37,6 +37,9 @@ const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_LINK = 5;
+const IFLA_LINK_NETNSID = 37;
+const IFLA_TARGET_NETNSID = 46;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -269,17 +272,38 @@ export function encodeLinkByName(name: string): Buffer {
   return Buffer.concat([ifinfomsg(0), attr(IFLA_IFNAME, cstr(name))]);
 }
 
+/**
+ * RTM_GETLINK by index; with `netnsId`, of the link with that index in the namespace the
+ * requester knows by that id (IFLA_TARGET_NETNSID: a veth's peer, by its IFLA_LINK and
+ * IFLA_LINK_NETNSID).
+ */
+export function encodeGetLink(index: number, netnsId?: number): Buffer {
+  if (netnsId === undefined) return ifinfomsg(index);
+  const id = Buffer.alloc(4);
+  id.writeInt32LE(netnsId);
+  return Buffer.concat([ifinfomsg(index), attr(IFLA_TARGET_NETNSID, id)]);
+}
+
 export function encodeLinkDumpRequest(): Buffer {
   return ifinfomsg(0);
 }
 
-/** Parses RTM_NEWLINK/RTM_DELLINK: index, name, MAC, up. */
-export function decodeLink(data: Buffer): { index: number; name: string; mac?: string; up: boolean } | undefined {
+/** A veth's other end, as its link message names it: index and namespace id. */
+export interface LinkPeer {
+  readonly index: number;
+  /** The peer's namespace as this one knows it (IFLA_LINK_NETNSID); absent when it is this one. */
+  readonly netnsId?: number;
+}
+
+/** Parses RTM_NEWLINK/RTM_DELLINK: index, name, MAC, up, and the link's peer (IFLA_LINK) if any. */
+export function decodeLink(data: Buffer): { index: number; name: string; mac?: string; up: boolean; peer?: LinkPeer } | undefined {
   if (data.length < 16) return undefined;
   const index = data.readInt32LE(4);
   const flags = data.readUInt32LE(8);
   let name: string | undefined;
   let mac: string | undefined;
+  let peerIndex: number | undefined;
+  let peerNetnsId: number | undefined;
   for (let o = 16; o + 4 <= data.length; ) {
     const len = data.readUInt16LE(o);
     const t = data.readUInt16LE(o + 2) & 0x3fff;
@@ -287,8 +311,15 @@ export function decodeLink(data: Buffer): { index: number; name: string; mac?: s
     const v = data.subarray(o + 4, o + len);
     if (t === IFLA_IFNAME) name = v.toString('latin1').replace(/\0.*$/s, '');
     else if (t === IFLA_ADDRESS && v.length === 6) mac = formatMac(v);
+    else if (t === IFLA_LINK && v.length >= 4) peerIndex = v.readUInt32LE(0);
+    else if (t === IFLA_LINK_NETNSID && v.length >= 4) peerNetnsId = v.readInt32LE(0);
     o += align4(len);
   }
   if (name === undefined) return undefined;
-  return mac === undefined ? { index, name, up: (flags & IFF_UP) !== 0 } : { index, name, mac, up: (flags & IFF_UP) !== 0 };
+  const up = (flags & IFF_UP) !== 0;
+  // IFLA_LINK is the link's own index for links without a peer.
+  const peer = peerIndex !== undefined && (peerIndex !== index || peerNetnsId !== undefined) && peerIndex > 0
+    ? { index: peerIndex, ...(peerNetnsId !== undefined && peerNetnsId >= 0 ? { netnsId: peerNetnsId } : {}) }
+    : undefined;
+  return { index, name, ...(mac === undefined ? {} : { mac }), up, ...(peer ? { peer } : {}) };
 }

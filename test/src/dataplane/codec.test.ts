@@ -8,6 +8,7 @@ import { CONTAINER_SCRIPT, containerBatch, containerDevLine, containerEarly, con
 import {
   decodeLink,
   decodeRoute,
+  encodeGetLink,
   encodeLinkUp,
   encodeNewVeth,
   encodeRoute,
@@ -54,6 +55,20 @@ describe('link codec', () => {
     expect(hex).toContain(Buffer.from('eth0\0').toString('hex'));
     // The host's own attributes decode back (the parser skips LINKINFO).
     expect(decodeLink(b)).toEqual({ index: 0, name: 'rtc0123456789a', mac: 'ee:ee:ee:ee:ee:ee', up: false });
+  });
+
+  it('a veth end names its peer (IFLA_LINK, IFLA_LINK_NETNSID); a link without a peer does not; get link by index, in another namespace by id', () => {
+    const ifinfo = (index: number): string => '0000' + '0100' + Buffer.from(Uint32Array.of(index).buffer).toString('hex') + '41000100' + 'ffffffff';
+    const attr = (type: number, hex: string): string => Buffer.from(Uint16Array.of(4 + hex.length / 2, type).buffer).toString('hex') + hex;
+    const name = (n: string): string => attr(3, Buffer.from(`${n}\0`).toString('hex').padEnd(Math.ceil((n.length + 1) / 4) * 8, '0'));
+    const veth = Buffer.from(ifinfo(12) + name('rtc0123456789a') + attr(5, '02000000') + attr(37, '03000000'), 'hex');
+    expect(decodeLink(veth)).toEqual({ index: 12, name: 'rtc0123456789a', up: true, peer: { index: 2, netnsId: 3 } });
+    const sameNs = Buffer.from(ifinfo(12) + name('vethA') + attr(5, '0d000000'), 'hex');
+    expect(decodeLink(sameNs)?.peer).toEqual({ index: 13 });
+    const plain = Buffer.from(ifinfo(4) + name('fab0') + attr(5, '04000000'), 'hex');
+    expect(decodeLink(plain)?.peer).toBeUndefined();
+    expect(encodeGetLink(7).toString('hex')).toBe('00000000' + '07000000' + '00000000' + '00000000');
+    expect(encodeGetLink(2, 3).toString('hex')).toBe('00000000' + '02000000' + '00000000' + '00000000' + '08002e00' + '03000000');
   });
 
   it('set up: ifinfomsg flags and change mask IFF_UP', () => {

@@ -189,6 +189,19 @@ describe('Dataplane ADD rollback', () => {
     expect(k.snapshot()).toEqual(before);
   });
 
+  it('both ends are settled (the link watch run for them) after both are up and before the host routes; a failed settle is not the endpoint\'s', async () => {
+    const { k, dp } = world();
+    const e = EPS[0]!;
+    await dp.addEndpoint(e);
+    const mine = k.log.filter((l) => /^(createVeth|configureContainer|settleLink|addRoutes)/.test(l));
+    expect(mine).toEqual([`createVeth ${e.hostIfName}`, 'configureContainer /var/run/netns/c1', `settleLink ${e.hostIfName}`, 'addRoutes 2']);
+    const f = EPS[1]!;
+    k.failNext('settleLink', 'EINVAL', f.hostIfName);
+    const steps = await dp.addEndpoint(f);
+    expect(steps.settleMs).toBeGreaterThanOrEqual(0);
+    expect(k.snapshot().routes.filter((r) => r.includes(f.hostIfName))).toHaveLength(2);
+  });
+
   it('the host side fails: rolled back', async () => {
     const { k, dp } = world();
     const before = k.snapshot();

@@ -233,6 +233,16 @@ export class FakeKernel implements Kernel {
     this.emit({ kind: 'link', op: 'new', link: this.view(l) });
   }
 
+  async settleLink(index: number): Promise<readonly string[]> {
+    await this.delay('settleLink');
+    const l = this.links.get(index);
+    const name = l?.name ?? String(index);
+    this.log.push(`settleLink ${name}`);
+    this.fault('settleLink', name);
+    if (!l) throw new KernelError(`get link ${index}`, 'ENODEV');
+    return l.peer ? [l.name, l.peer.name] : [l.name];
+  }
+
   async deleteLink(index: number): Promise<void> {
     await this.delay('deleteLink');
     this.log.push(`deleteLink ${this.links.get(index)?.name ?? index}`);

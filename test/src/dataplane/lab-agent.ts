@@ -45,6 +45,12 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
   setBlackholes: (p) => dp.setBlackholes(p),
   apply: async () => plainReport(await dp.apply()),
   add: (e) => dp.addEndpoint(e),
+  /** Kernel.settleLink on a host veth, by name: the links it reached. */
+  settle: async (name: string) => {
+    const link = await kernel.getLink(name);
+    if (!link) throw new Error(`no link ${name}`);
+    return kernel.settleLink(link.index);
+  },
   /**
    * Plumbs these endpoints all at once, and reports, for each, whether its host routes were
    * in the kernel's FIB at the moment the dataplane said they were sent (when the agent

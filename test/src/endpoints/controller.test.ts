@@ -236,7 +236,7 @@ class LoggingPolicy implements PolicyPort {
 }
 
 describe('EndpointController: order of the add path', () => {
-  it('set entry, then veth and container side, host routes last, and the advertisement as soon as they are sent', async () => {
+  it('set entry, then veth and container side, both ends settled, host routes last, and the advertisement as soon as they are sent', async () => {
     const k = new FakeKernel();
     const policy = new LoggingPolicy(k);
     const w = world({ k, policy });
@@ -270,6 +270,7 @@ describe('EndpointController: order of the add path', () => {
       `policy add ${veth}`,
       `createVeth ${veth}`,
       'configureContainer /proc/1001/ns/net',
+      `settleLink ${veth}`,
       'addRoutes 2',
       'routes sent',
       'advertise 198.51.100.0/32 2001:db8:c:1::/128',
