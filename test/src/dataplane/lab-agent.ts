@@ -8,18 +8,18 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Dataplane, NetlinkKernel, type ApplyReport } from '../../../src/dataplane/index.js';
 import type { EndpointPlumbing } from '../../../src/dataplane/plumbing.js';
+import { parseAddress } from '../../../src/config/net.js';
 
-/** /proc/net/route's Destination column: the IPv4 address in host (little-endian) byte order. */
-const procRoute4 = (a: string): string =>
-  a.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).reverse().join('').toUpperCase();
-/** /proc/net/ipv6_route's destination column: the 128 bits in hex, network order. */
-function procRoute6(a: string): string {
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase();
+/** An address as a hex number of its family's width (network order), via the project's parser. */
+function hexOf(a: string): string {
+  const p = parseAddress(a);
+  if (p === null) throw new Error(`not an address: ${a}`);
+  return p.value.toString(16).padStart(p.family === 4 ? 8 : 32, '0');
 }
+/** /proc/net/route's Destination column: the IPv4 address in host (little-endian) byte order. */
+const procRoute4 = (a: string): string => (hexOf(a).match(/../g) ?? []).reverse().join('').toUpperCase();
+/** /proc/net/ipv6_route's destination column: the 128 bits in hex, network order. */
+const procRoute6 = hexOf;
 /** Whether the kernel's FIB holds the endpoint's host routes right now (read synchronously). */
 function inFib(e: EndpointPlumbing): { ipv4: boolean; ipv6: boolean } {
   const v4 = readFileSync('/proc/net/route', 'utf8');
