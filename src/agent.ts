@@ -264,7 +264,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     zones: () => cfg.zones.map((z) => z.name),
     containers: () => {
       const c = containers;
-      return c ? { endpoints: () => c.controller.list(), kernel: c.dataplane } : undefined;
+      return c ? { endpoints: () => c.controller.list(), dockerConnected: () => c.runtime?.status().connected ?? null, kernel: c.dataplane } : undefined;
     },
   });
   // Zone policy (src/policy): applied before any container is wired, repaired periodically.
@@ -312,7 +312,9 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         uptimeSeconds: Math.floor((now() - startedAt) / 1000),
         peers: speaker.peerStatus().map(summary),
         endpoints: containers?.controller.readyCount() ?? 0,
+        endpointStates: containers?.stateCounts() ?? { ready: 0, pending: 0, error: 0 },
         routes: speaker.advertisedCount(),
+        docker: containers?.docker() ?? null,
       };
     },
     peers: () => ({ peers: speaker.peerStatus().map(detail) }),

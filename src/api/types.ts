@@ -55,10 +55,29 @@ export interface StatusResponse {
   readonly version: string;
   readonly uptimeSeconds: number;
   readonly peers: readonly PeerSummary[];
-  /** Container endpoints this worker serves. */
+  /** Container endpoints this worker serves (routed and advertised). */
   readonly endpoints: number;
+  /** Every endpoint the agent knows, by state: `routectl endpoints` lists them. */
+  readonly endpointStates: { readonly ready: number; readonly pending: number; readonly error: number };
   /** Prefixes this worker advertises. */
   readonly routes: number;
+  /** dockerd as the agent sees it, when runtime.docker is configured; else null. */
+  readonly docker: DockerSummary | null;
+}
+
+export interface DockerSummary {
+  /** The event stream is open and the containers were listed. */
+  readonly connected: boolean;
+  /** ISO time `connected` last changed. */
+  readonly since: string;
+  /** Why dockerd is unreachable (the last failure), or null. */
+  readonly lastError: string | null;
+  /** Seconds (rounded up) to the next attempt to reach dockerd, while one is scheduled; else null. */
+  readonly retryInSeconds: number | null;
+  /** Running containers that asked for routing (a routectl.zone label and --net none). */
+  readonly containers: number;
+  /** Of those and others labelled, the ones refused (a bad label): `routectl endpoints` says why. */
+  readonly refused: number;
 }
 
 export interface PeersResponse {

@@ -3,7 +3,7 @@
  * peer, the reason in words in the last column) and detail blocks in the style of
  * `birdc show protocols all`. Pure functions of the API's JSON, so they are golden-tested.
  */
-import type { PeerDetail, PeerSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
+import type { DockerSummary, PeerDetail, PeerSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -59,11 +59,32 @@ export function peersTable(peers: readonly PeerSummary[]): string {
   return table(header, peers.map((p) => peerRow(p, withName)));
 }
 
+/** "3 ready, 1 pending, 1 failed (routectl endpoints)"; just "3" when all are ready. */
+function endpointCounts(s: StatusResponse): string {
+  const { ready, pending, error } = s.endpointStates;
+  if (pending === 0 && error === 0) return String(ready);
+  const parts = [`${ready} ready`, ...(pending > 0 ? [`${pending} pending`] : []), ...(error > 0 ? [`${error} failed`] : [])];
+  return `${parts.join(', ')} (routectl endpoints)`;
+}
+
+/** The dockerd line: connected or not since when, why not, and when the agent tries again. */
+export function dockerLine(d: DockerSummary): string {
+  const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (d.connected) {
+    const refused = d.refused > 0 ? `, ${d.refused} refused (routectl endpoints says why)` : '';
+    return `Docker: connected since ${when(d.since)}; ${plural(d.containers, 'container')} opted in${refused}`;
+  }
+  const why = d.lastError === null ? '' : `: ${d.lastError}`;
+  const retry = d.retryInSeconds === null ? '' : `; next attempt in ${d.retryInSeconds} s`;
+  return `Docker: unreachable since ${when(d.since)}${why}${retry} (containers started meanwhile wait; those routed stay routed)`;
+}
+
 export function statusText(s: StatusResponse): string {
   const up = s.peers.filter((p) => p.state === 'Established').length;
   return [
     `routectl ${s.version} on ${s.node}: AS ${s.asn}, router id ${s.routerId}, up ${duration(s.uptimeSeconds)}`,
-    `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${s.endpoints}; routes advertised: ${s.routes}`,
+    `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${endpointCounts(s)}; routes advertised: ${s.routes}`,
+    ...(s.docker ? [dockerLine(s.docker)] : []),
     '',
     peersTable(s.peers),
     '',

@@ -9,7 +9,7 @@
  * (orphans cleaned, leaks freed) before any repair runs. At stop, kernel state is left
  * as it is: host routes survive an agent restart, so containers stay reachable.
  */
-import type { EndpointEntry, RouteEntry } from '../api/types.js';
+import type { DockerSummary, EndpointEntry, RouteEntry, StatusResponse } from '../api/types.js';
 import type { Config } from '../config/schema.js';
 import { Dataplane, NetlinkKernel, RTPROT_ROUTECTL, type Kernel } from '../dataplane/index.js';
 import { Ipam } from '../ipam/index.js';
@@ -52,6 +52,10 @@ export interface ContainerRuntime {
   start(): Promise<void>;
   /** Wired, pending and refused endpoints; `sentTo` maps a prefix to the peers that were sent it. */
   entries(sentTo: ReadonlyMap<string, readonly string[]>): EndpointEntry[];
+  /** Every endpoint by state, refused containers counted as errors (what `routectl endpoints` lists). */
+  stateCounts(): StatusResponse['endpointStates'];
+  /** dockerd as the runtime sees it; null without runtime.docker. */
+  docker(): DockerSummary | null;
   /** The agent's own routes in the kernel (protocol 88), as `routectl routes --kernel` shows them. */
   kernelRoutes(): Promise<RouteEntry[]>;
   stop(): Promise<void>;
@@ -125,6 +129,13 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     };
   };
 
+  const entries = (sentTo: ReadonlyMap<string, readonly string[]>): EndpointEntry[] => {
+    const out = controller.list().map((v) => entry(v, sentTo));
+    const known = new Set(out.map((e) => e.id));
+    for (const c of runtime?.status().invalid ?? []) if (!known.has(c.id)) out.push(invalidEntry(c));
+    return out;
+  };
+
   let stopped: Promise<void> | undefined;
   return {
     controller,
@@ -132,11 +143,17 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     store,
     dataplane,
     start: async () => runtime?.start(),
-    entries(sentTo) {
-      const out = controller.list().map((v) => entry(v, sentTo));
-      const known = new Set(out.map((e) => e.id));
-      for (const c of runtime?.status().invalid ?? []) if (!known.has(c.id)) out.push(invalidEntry(c));
-      return out;
+    entries,
+    stateCounts() {
+      const n = { ready: 0, pending: 0, error: 0 };
+      for (const e of entries(new Map())) if (e.state === 'ready' || e.state === 'pending' || e.state === 'error') n[e.state]++;
+      return n;
+    },
+    docker() {
+      if (runtime === null) return null;
+      const s = runtime.status();
+      const retryInSeconds = s.retryAt === null ? null : Math.max(0, Math.ceil((Date.parse(s.retryAt) - Date.now()) / 1000));
+      return { connected: s.connected, since: s.since, lastError: s.lastError, retryInSeconds, containers: s.containers, refused: s.invalid.length };
     },
     async kernelRoutes() {
       const own = await dataplane.listOwn();

@@ -34,6 +34,7 @@ export const METRIC_NAMES = [
   'routectl_bgp_notifications_total',
   'routectl_endpoints',
   'routectl_dataplane_routes',
+  'routectl_runtime_connected',
   'routectl_dataplane_apply_seconds',
   'routectl_endpoint_ready_seconds',
   'routectl_agent_cpu_wait_seconds_total',
@@ -232,6 +233,17 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
       this.reset();
       if (!sources.dataplaneRoutes) return;
       for (const [family, n] of Object.entries(await sources.dataplaneRoutes())) this.set({ family }, n);
+    },
+  });
+
+  new Gauge({
+    name: 'routectl_runtime_connected',
+    help: "1 while the agent follows the container runtime's events (dockerd's event stream is open), 0 while it retries",
+    labelNames: ['runtime'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [runtime, up] of Object.entries(sources.runtimesConnected?.() ?? {})) this.set({ runtime }, up ? 1 : 0);
     },
   });
 

@@ -39,6 +39,8 @@ export interface ObservedEndpoint {
 /** What the container side offers once it exists (absent in speaker-only mode). */
 export interface ObservedContainers {
   endpoints(): readonly ObservedEndpoint[];
+  /** Whether dockerd's event stream is open; null without runtime.docker. */
+  dockerConnected?(): boolean | null;
   /** Own links and routes (the Dataplane). */
   readonly kernel: OwnStateSource;
 }
@@ -102,6 +104,10 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
         for (const z of o.zones()) out[z] = 0;
         for (const e of containers()?.endpoints() ?? []) if (e.state === 'ready') out[e.zone] = (out[e.zone] ?? 0) + 1;
         return out;
+      },
+      runtimesConnected(): Record<string, boolean> {
+        const docker = containers()?.dockerConnected?.() ?? null;
+        return docker === null ? {} : { docker };
       },
       async dataplaneRoutes() {
         try {

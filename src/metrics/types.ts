@@ -40,6 +40,8 @@ export interface MetricsSources {
   peers(): readonly PeerMetricsView[];
   /** Endpoints this worker serves, per zone. Absent: no routectl_endpoints series. */
   endpointsByZone?(): Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>;
+  /** Container runtimes the agent follows ("docker") and whether each is reachable now. Absent: no series. */
+  runtimesConnected?(): Readonly<Record<string, boolean>>;
   /** The agent's own kernel routes (proto 88) per family ("ipv4", "ipv6"). Absent: no series. */
   dataplaneRoutes?(): Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>;
 }

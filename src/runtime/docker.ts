@@ -98,6 +98,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private readonly invalid = new Map<string, InvalidContainer>();
   private stream: Destroyable | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the scheduled retry runs (epoch ms), while `timer` is set. */
+  private retryAt: number | undefined;
+  /** When `connected` last changed (epoch ms). */
+  private since = Date.now();
   private attempt = 0;
   private gen = 0;
   private running = false;
@@ -143,8 +147,9 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.gen++;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.retryAt = undefined;
     this.closeStream();
-    this.connected = false;
+    this.setConnected(false);
     await Promise.all([this.queue, this.perContainer.idle()]);
     this.agent?.destroy();
   }
@@ -152,7 +157,9 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   status(): RuntimeStatus {
     return {
       connected: this.connected,
+      since: new Date(this.since).toISOString(),
       lastError: this.lastError,
+      retryAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
       containers: this.wanted.size,
       invalid: [...this.invalid.values()],
     };
@@ -220,7 +227,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       }
       if (g !== this.gen) return;
       this.applySync(facts);
-      this.connected = true;
+      this.setConnected(true);
       this.attempt = 0;
       this.lastError = null;
       this.emit('connected');
@@ -232,12 +239,24 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.gen++;
     this.closeStream();
     const wasConnected = this.connected;
-    this.connected = false;
+    this.setConnected(false);
+    // The first failed attempt after start is a change too: "unreachable since" the start.
+    if (this.attempt === 0 && !wasConnected) this.since = Date.now();
     this.lastError = message(err);
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this.log.warn({ event: wasConnected ? 'disconnected' : 'connect-failed', err, retryMs: delay }, `dockerd unreachable; retrying in ${delay} ms`);
     this.emit('disconnected', this.lastError);
-    this.timer = setTimeout(() => void this.connect(), delay);
+    this.retryAt = Date.now() + delay;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.retryAt = undefined;
+      void this.connect();
+    }, delay);
+  }
+
+  private setConnected(up: boolean): void {
+    if (up !== this.connected) this.since = Date.now();
+    this.connected = up;
   }
 
   private closeStream(): void {

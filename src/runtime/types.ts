@@ -45,7 +45,11 @@ export interface SyncDiff {
 export interface RuntimeStatus {
   /** The event stream is open and the last (re)list succeeded. */
   readonly connected: boolean;
+  /** ISO time `connected` last changed (the agent's start, until the first attempt ends). */
+  readonly since: string;
   readonly lastError: string | null;
+  /** ISO time of the next connection attempt, while one is scheduled; else null. */
+  readonly retryAt: string | null;
   /** Wanted endpoints now. */
   readonly containers: number;
   readonly invalid: readonly InvalidContainer[];

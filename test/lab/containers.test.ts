@@ -312,11 +312,16 @@ describe('containers routed by the agent (real dockerd, FRR ToR)', () => {
     await reachable(c4);
   });
 
-  it('dockerd restarted → the agent resyncs with no duplicates', async () => {
+  it('dockerd restarted → status shows it unreachable meanwhile; the agent resyncs with no duplicates', async () => {
     const syncs = () => agent!.logLines().filter((l) => l.op === 'runtime.docker' && l.event === 'sync').length;
     const before = syncs();
     const readyBefore = logsOf('ready').length;
-    await dockerd!.restart();
+    await dockerd!.restart(async () => {
+      await waitFor(async () => (await agent!.status()).json?.docker?.connected === false, { what: 'status to show dockerd unreachable', timeoutMs: 10_000, intervalMs: 100 });
+      const s = await agent!.cli(['status']);
+      expect(s.stdout).toMatch(/^Docker: unreachable since .*; next attempt in \d+ s/m);
+      expect(s.stdout).toMatch(/endpoints: 2;/); // what is routed stays routed
+    });
     await waitFor(() => syncs() > before, { what: 'the runtime to resync after dockerd restarted', timeoutMs: 60_000, intervalMs: 200, diagnostics: () => agent!.logTail() });
     await agent!.cli(['endpoints', '--json']);
     const eps = await endpoints();

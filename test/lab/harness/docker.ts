@@ -204,9 +204,10 @@ export class Dockerd {
     if (pid > 0 && gone(pid)) rmSync(file, { force: true });
   }
 
-  /** Start dockerd again on the same data and exec roots. */
-  async restart(): Promise<void> {
+  /** Start dockerd again on the same data and exec roots; `whileDown` runs between stop and start. */
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     if (this.running) await stopChild(this.proc);
+    await whileDown?.();
     this.clearStaleContainerdPid();
     await this.startDaemon();
   }

@@ -4,7 +4,7 @@
  * the API and CLI tests; the values are chosen so every column of the CLI tables shows.
  */
 import { ApiError } from '../../../src/api/errors.js';
-import type { ApiHandlers, PeerDetail, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
+import type { ApiHandlers, DockerSummary, PeerDetail, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
 
 const counters = (n: number) => ({ open: 1, update: n, notification: 0, keepalive: 10 * n, routeRefresh: 0 });
 
@@ -97,7 +97,21 @@ export const advertisedRoutes: RouteEntry[] = [
 ];
 
 /** Optional parts: a kernel view (else 501, as an agent without one) and a verify answer. */
+/** dockerd up, three containers wanted (status-healthy). */
+export const dockerUp: DockerSummary = { connected: true, since: '2026-01-01T00:00:05.000Z', lastError: null, retryInSeconds: null, containers: 3, refused: 0 };
+/** dockerd gone: the agent waits and retries (status-unhealthy). */
+export const dockerDown: DockerSummary = {
+  connected: false,
+  since: '2026-01-01T01:00:00.000Z',
+  lastError: 'connect ENOENT /var/run/docker.sock',
+  retryInSeconds: 4,
+  containers: 3,
+  refused: 1,
+};
+
 export interface FakeExtras {
+  /** Default: dockerUp when every peer is Established, else dockerDown. */
+  readonly docker?: DockerSummary | null;
   readonly kernel?: RouteEntry[];
   readonly verify?: VerifyResponse;
 }
@@ -113,7 +127,10 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
     calls,
     status(): StatusResponse {
       calls.push('status');
-      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, routes: 6 };
+      const healthy = peers.every((p) => p.state === 'Established');
+      const docker = extras.docker !== undefined ? extras.docker : healthy ? dockerUp : dockerDown;
+      const endpointStates = healthy ? { ready: 3, pending: 0, error: 0 } : { ready: 3, pending: 1, error: 1 };
+      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, endpointStates, routes: 6, docker };
     },
     peers() {
       calls.push('peers');

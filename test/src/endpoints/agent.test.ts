@@ -157,6 +157,8 @@ describe('agent with the Docker runtime', () => {
 
     const s: StatusResponse = await client.status();
     expect(s.endpoints).toBe(2);
+    expect(s.endpointStates).toEqual({ ready: 2, pending: 0, error: 1 });
+    expect(s.docker).toMatchObject({ connected: true, lastError: null, retryInSeconds: null, containers: 2, refused: 1 });
     expect(s.routes).toBe(5); // the static /32 + 2 × (/32 + /128)
     expect([...speaker.set].sort()).toEqual(['198.51.100.0/32', '198.51.100.9/32', '2001:db8:c:1::/128', '2001:db8:c:1::1/128', '203.0.113.10/32']);
 
@@ -212,6 +214,33 @@ describe('agent with the Docker runtime', () => {
     await until(async () => ((await client.status()).endpoints === 1 ? true : undefined), 'c3 gone');
     expect(speaker.calls.at(-1)).toBe('withdraw 198.51.100.9/32 2001:db8:c:1::1/128');
     expect(logText).toMatch(/"event":"ready".*"name":"c3".*"totalMs":/);
+  });
+
+  it('dockerd gone: status says since when, why and when the next attempt runs; the gauge is 0; back: connected', async () => {
+    const { docker, client } = await start();
+    const gauge = async (): Promise<string | undefined> =>
+      (await agent!.observability.metrics.text()).split('\n').find((l) => l.startsWith('routectl_runtime_connected{'));
+    expect(await gauge()).toBe('routectl_runtime_connected{runtime="docker"} 1');
+    docker.crash();
+    const down = await until(async () => {
+      const d = (await client.status()).docker;
+      return d && !d.connected ? d : undefined;
+    }, 'dockerd seen gone');
+    expect(down.lastError).toMatch(/event stream ended/);
+    expect(down.retryInSeconds).toBeGreaterThanOrEqual(0);
+    expect(down.retryInSeconds).toBeLessThanOrEqual(1); // the first retry: 0.5 s ± 20 %
+    expect((await client.status()).endpoints).toBe(1); // what is routed stays routed
+    expect(await gauge()).toBe('routectl_runtime_connected{runtime="docker"} 0');
+    const text = await cli('status');
+    expect(text.out).toMatch(/^Docker: unreachable since \S+ \S+Z: docker event stream ended; next attempt in [01] s/m);
+    docker.up();
+    const up = await until(async () => {
+      const d = (await client.status()).docker;
+      return d?.connected ? d : undefined;
+    }, 'dockerd back');
+    expect(up).toMatchObject({ lastError: null, retryInSeconds: null, containers: 1, refused: 1 });
+    expect(Date.parse(up.since)).toBeGreaterThanOrEqual(Date.parse(down.since));
+    expect(await gauge()).toBe('routectl_runtime_connected{runtime="docker"} 1');
   });
 
   it('a reload changes the static part only; endpoint prefixes stay', async () => {

@@ -36,7 +36,13 @@ function samples(text: string): Map<string, number> {
 describe('createAgentMetrics', () => {
   it('exposes each named series with the values of its sources', async () => {
     let peers = [peer(), peer({ address: '203.0.113.3', state: 'Active', flaps: 0, prefixesByFamily: { 'ipv4-unicast': { sent: 0, received: 0, accepted: 0 } } })];
-    const m = createAgentMetrics({ peers: () => peers, endpointsByZone: () => ({ app: 2, dmz: 0 }), dataplaneRoutes: async () => ({ ipv4: 2, ipv6: 2 }) });
+    let docker = false;
+    const m = createAgentMetrics({
+      peers: () => peers,
+      endpointsByZone: () => ({ app: 2, dmz: 0 }),
+      dataplaneRoutes: async () => ({ ipv4: 2, ipv6: 2 }),
+      runtimesConnected: () => ({ docker }),
+    });
     m.observeEndpointReady(0.2);
     m.observeDataplaneApply(0.004);
     await m.timeDataplaneApply(async () => 1);
@@ -59,6 +65,7 @@ describe('createAgentMetrics', () => {
     expect(s.get('routectl_endpoints{zone="app"}')).toBe(2);
     expect(s.get('routectl_endpoints{zone="dmz"}')).toBe(0);
     expect(s.get('routectl_dataplane_routes{family="ipv6"}')).toBe(2);
+    expect(s.get('routectl_runtime_connected{runtime="docker"}')).toBe(0);
     expect(s.get('routectl_dataplane_apply_seconds_count')).toBe(2);
     expect(s.get('routectl_dataplane_apply_seconds_bucket{le="0.005"}')).toBe(2);
     expect(s.get('routectl_endpoint_ready_seconds_count')).toBe(1);
@@ -67,7 +74,9 @@ describe('createAgentMetrics', () => {
 
     // A removed peer's gauges go; the state follows the source.
     peers = [peer({ state: 'Idle' })];
+    docker = true;
     const s2 = samples(await m.text());
+    expect(s2.get('routectl_runtime_connected{runtime="docker"}')).toBe(1);
     expect(s2.get('routectl_bgp_session_state{peer="203.0.113.1"}')).toBe(1);
     expect(s2.has('routectl_bgp_session_state{peer="203.0.113.3"}')).toBe(false);
   });

@@ -40,7 +40,7 @@ function setup(opts: { zones?: string[]; backoffMs?: number } = {}) {
   const rt = new DockerRuntime({
     zones: opts.zones ?? ['app', 'dmz'],
     client: docker,
-    backoff: { initialMs: opts.backoffMs ?? 5, maxMs: 20 },
+    backoff: { initialMs: opts.backoffMs ?? 5, maxMs: Math.max(20, opts.backoffMs ?? 0) },
   });
   runtimes.push(rt);
   const log: Rec[] = [];
@@ -71,7 +71,9 @@ describe('DockerRuntime: first list', () => {
     expect(ep).toEqual({ id: id(2), name: 'c2', pid: docker.containers.get(id(2))!.State.Pid, zone: 'app', ipv4: '198.51.100.77', labels: { ...APP, 'routectl.ipv4': '198.51.100.77' } });
     expect(rt.status()).toEqual({
       connected: true,
+      since: expect.any(String),
       lastError: null,
+      retryAt: null,
       containers: 2,
       invalid: [expect.objectContaining({ id: id(3), name: 'c3' }), expect.objectContaining({ id: id(5), name: 'c5' })],
     });
@@ -322,22 +324,46 @@ describe('DockerRuntime: zones and stop', () => {
     ]);
   });
 
-  it('stop() while a retry is pending leaves no timer and no stream, and emits nothing after', async () => {
+  it('stop() while a retry is pending cancels it, closes the stream, and emits nothing after', async () => {
     const { docker, rt, log } = setup({ backoffMs: 10_000 });
-    const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timeouts();
     docker.run(1, APP, { silent: true });
     await rt.start();
     docker.crash();
     await until(() => !rt.status().connected, 'disconnected');
-    expect(timeouts()).toBe(before + 1); // the retry
+    const retryAt = rt.status().retryAt;
+    expect(retryAt).not.toBeNull();
+    expect(Date.parse(retryAt!) - Date.now()).toBeGreaterThan(5_000); // 10 s ± 20 %
     await rt.stop();
-    expect(timeouts()).toBe(before);
+    expect(rt.status().retryAt).toBeNull();
     docker.up();
     log.length = 0;
     await tick(20);
     expect(log).toEqual([]);
     expect(docker.openStreams).toBe(0);
+  });
+
+  it('status(): connected since when, the last error, and when the next attempt runs', async () => {
+    const { docker, rt } = setup({ backoffMs: 50 });
+    docker.crash();
+    const t0 = Date.now();
+    await rt.start();
+    let s = rt.status();
+    expect(s).toMatchObject({ connected: false, lastError: expect.any(String) });
+    expect(Date.parse(s.since)).toBeGreaterThanOrEqual(t0 - 1);
+    const firstDown = s.since;
+    expect(Date.parse(s.retryAt!)).toBeGreaterThan(Date.now());
+    docker.up();
+    await until(() => rt.status().connected, 'connected');
+    s = rt.status();
+    expect(s).toMatchObject({ connected: true, lastError: null, retryAt: null });
+    expect(Date.parse(s.since)).toBeGreaterThanOrEqual(Date.parse(firstDown));
+    const up = s.since;
+    await tick(5);
+    docker.crash();
+    await until(() => !rt.status().connected, 'disconnected');
+    s = rt.status();
+    expect(Date.parse(s.since)).toBeGreaterThan(Date.parse(up));
+    expect(s.retryAt).not.toBeNull();
   });
 });
 
