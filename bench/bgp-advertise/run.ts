@@ -34,7 +34,13 @@ import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { benchPrefixes } from '../lib/prefixes.js';
 import { markdownTable, median, ratio, secs, thousands } from '../lib/table.js';
 import { startTor, type TorKind } from '../lib/tor.js';
-import { flag, numberFlag } from '../lib/args.js';
+import { expectArgs, flag, numberFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/bgp-advertise/run.js [--v4 100000] [--v6 100000] [--tors frr,bird] [--workers routectl,bird,gobgp] [--runs 1] [--timeout 240] [--out bench/results/bgp-advertise.md] [--cpu-prof]',
+  ['v4', 'v6', 'tors', 'workers', 'runs', 'timeout', 'out'],
+  ['cpu-prof'],
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where --cpu-prof keeps profiles (outside the repository). */

@@ -28,7 +28,13 @@ import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { benchPrefixes } from '../lib/prefixes.js';
 import { markdownTable, secs, thousands } from '../lib/table.js';
 import { birdImported } from '../lib/tor.js';
-import { flag, numberFlag } from '../lib/args.js';
+import { expectArgs, flag, numberFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/bgp-ingest/run.js [--v4 131072] [--v6 868928] [--peers routectl,bird] [--runs 1] [--cpu-prof] [--timeout 300] [--out bench/results/bgp-ingest.md]',
+  ['v4', 'v6', 'peers', 'runs', 'timeout', 'out'],
+  ['cpu-prof'],
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where --cpu-prof keeps profiles (outside the repository). */

@@ -28,7 +28,13 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable } from '../lib/table.js';
-import { flag, numberFlag } from '../lib/args.js';
+import { expectArgs, flag, numberFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/cni/run.js [--seq 100] [--par 20] [--ptp-v6 10] [--out bench/results/cni.md]',
+  ['seq', 'par', 'ptp-v6', 'out'],
+  [],
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');

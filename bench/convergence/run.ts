@@ -29,7 +29,13 @@ import { markdownTable } from '../lib/table.js';
 import type { TorKind } from '../lib/tor.js';
 import { percentile } from './monitor.js';
 import { runCalico, runRoutectl, type Sample, type ScenarioResult } from './scenarios.js';
-import { flag, numberFlag } from '../lib/args.js';
+import { expectArgs, flag, numberFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico] [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]',
+  ['n', 'tors', 'workers', 'spacing', 'load', 'v6', 'out'],
+  ['cpu-prof'],
+);
 
 
 const N = numberFlag('n', 100);

@@ -18,7 +18,13 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_DEV, BENCH_PROTO, benchPrefix, MAX_ROUTES } from './common.js';
-import { numberFlag, numberListFlag } from '../lib/args.js';
+import { expectArgs, numberFlag, numberListFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/kernel-routes/run.js [--routes 10000,100000 | --100k] [--runs 3]',
+  ['routes', 'runs'],
+  ['100k'],
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = [...numberListFlag('routes', [10_000]), ...(process.argv.includes('--100k') ? [100_000] : [])];

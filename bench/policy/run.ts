@@ -38,7 +38,13 @@ import type { HostPolicy } from '../../policy/compiler.js';
 import { AgentPolicy, type PolicyEndpoint } from '../../src/policy/index.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable, median, ratio } from '../lib/table.js';
-import { flag, numberFlag } from '../lib/args.js';
+import { expectArgs, flag, numberFlag } from '../lib/args.js';
+
+expectArgs(
+  'usage: node dist/bench/policy/run.js [--endpoints 10000] [--starts 30] [--runs 3] [--naive-sample 30] [--out bench/results/policy.md]',
+  ['endpoints', 'starts', 'runs', 'naive-sample', 'out'],
+  [],
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const N = numberFlag('endpoints', 10_000);

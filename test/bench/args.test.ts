@@ -1,6 +1,6 @@
 // The benchmarks' flag reader: defaults, values, and a clear refusal of bad input.
 import { afterEach, describe, expect, it } from 'vitest';
-import { flag, numberFlag, numberListFlag, requiredFlag } from '../../bench/lib/args.js';
+import { argsProblem, flag, numberFlag, numberListFlag, requiredFlag } from '../../bench/lib/args.js';
 
 const saved = process.argv;
 afterEach(() => {
@@ -29,5 +29,26 @@ describe('bench flags', () => {
     expect(() => requiredFlag('peer')).toThrow('missing --peer');
     argv('--runs', '--v4', '5');
     expect(() => numberFlag('runs', 1)).toThrow('--runs needs a value');
+  });
+});
+
+describe('bench command lines', () => {
+  const values = ['n', 'tors', 'out'];
+  it('accept what the bench takes', () => {
+    expect(argsProblem([], values, ['cpu-prof'])).toBeNull();
+    expect(argsProblem(['--n', '10', '--cpu-prof', '--tors', 'bird'], values, ['cpu-prof'])).toBeNull();
+  });
+
+  it('--help asks for the usage, wherever it is', () => {
+    expect(argsProblem(['--help'], values, [])).toBe('help');
+    expect(argsProblem(['--n', '10', '-h'], values, [])).toBe('help');
+  });
+
+  it('refuse an unknown option, a missing value and a stray argument, naming it', () => {
+    expect(argsProblem(['--tor', 'bird'], values, [])).toBe('unknown option --tor');
+    expect(argsProblem(['--cpu-prof'], values, [])).toBe('unknown option --cpu-prof');
+    expect(argsProblem(['--n'], values, [])).toBe('--n needs a value');
+    expect(argsProblem(['--n', '--out', 'x'], values, [])).toBe('--n needs a value');
+    expect(argsProblem(['bird'], values, [])).toBe('unexpected argument "bird"');
   });
 });
