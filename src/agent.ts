@@ -11,7 +11,6 @@
  * re-reads the config file and applies peer, import and advertisement changes; an
  * invalid file is logged and the running config kept.
  */
-import { getPriority, setPriority } from 'node:os';
 import { Speaker } from '../bgp/speaker/index.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
@@ -21,6 +20,7 @@ import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements } from './endpoints/advertisements.js';
 import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
 import { startCni } from './cni/agent.js';
+import { setCpuPriority } from './priority.js';
 import type { ContainerInspector } from './cni/inspect.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
@@ -99,13 +99,7 @@ export interface AgentOptions {
   readonly nice?: number;
 }
 
-/**
- * The agent's default nice value. On a busy worker the CPU goes to the containers being
- * started (runc, containerd, dockerd); the agent's share decides how long a new container
- * waits for its route. -10 lets it, and the helpers it starts, run first when both are
- * ready. Its work per container is a few milliseconds, so it cannot starve the rest.
- */
-export const DEFAULT_NICE = -10;
+export { DEFAULT_NICE } from './priority.js';
 
 export interface Agent {
   /** Resolves with the process exit code once the agent has stopped. */
@@ -219,25 +213,12 @@ function restartOnly(a: Config, b: Config): string[] {
 /** The real speaker of bgp/, with its production dependencies (TCP sessions, system clock). */
 export const bgpSpeaker: SpeakerFactory = (cfg) => new Speaker(cfg);
 
-/**
- * Sets this process's nice value, before any thread or helper exists (they inherit it).
- * Not permitted (no CAP_SYS_NICE for a negative value): logged, the agent runs as it is.
- */
-function setNice(nice: number, log: Logger): void {
-  try {
-    setPriority(0, nice);
-    log.info({ op: 'agent.start', event: 'priority', nice: getPriority(0) }, `CPU priority: nice ${getPriority(0)}`);
-  } catch (err) {
-    log.warn({ op: 'agent.start', event: 'priority-failed', nice, err }, `cannot set nice ${nice}: ${(err as Error).message}; running at nice ${getPriority(0)}`);
-  }
-}
-
 export async function runAgent(initial: Config, opts: AgentOptions = {}): Promise<Agent> {
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
   const startedAt = now();
   let cfg = initial;
-  if (opts.nice !== undefined) setNice(opts.nice, log);
+  if (opts.nice !== undefined) setCpuPriority(opts.nice, log);
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);

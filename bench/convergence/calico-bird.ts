@@ -11,7 +11,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_NICE } from '../../src/priority.js';
 import { exec, waitFor, type Netns } from '../../test/lab/harness/index.js';
+import { asService } from '../lib/cpu.js';
 
 export interface CalicoBirdOptions {
   readonly routerId: string;
@@ -105,7 +107,9 @@ export async function startCalicoBird(ns: Netns, o: CalicoBirdOptions): Promise<
   const conf = join(dir, 'bird.conf');
   const sock = join(dir, 'bird.ctl');
   writeFileSync(conf, calicoBirdConfig(o, join(dir, 'bird.log')));
-  ns.spawn(['bird', '-f', '-c', conf, '-s', sock, '-P', join(dir, 'bird.pid')], { log: `${ns.name}-calico-bird.log` });
+  // At the agent's priority (its default nice, for the process and its session): the two
+  // speakers compete for the same CPUs on the same terms.
+  ns.spawn(asService(['bird', '-f', '-c', conf, '-s', sock, '-P', join(dir, 'bird.pid')], DEFAULT_NICE), { log: `${ns.name}-calico-bird.log` });
   await waitFor(
     async () => /^tor\s+BGP\s+\S+\s+up\s+.*Established/m.test((await exec(['birdc', '-s', sock, 'show', 'protocols'])).stdout),
     { what: `Calico-style BIRD in ${ns.name} Established with ${o.tor}`, timeoutMs: 30_000, intervalMs: 100 },

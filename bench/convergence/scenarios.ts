@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Lab, exec, startCapture, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
-import { cpuMs, schedStat } from '../lib/cpu.js';
+import { asService, cpuMs, schedStat } from '../lib/cpu.js';
 import { hotFunctions } from '../lib/cpuprofile.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 import { startCalicoBird } from './calico-bird.js';
@@ -193,10 +193,11 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
       // The ToR (in no zone: `world`) must reach the containers' httpd through the zone policy.
       zones: [{ name: 'bench', cidrs: ipv6 ? [ZONE4, ZONE6] : [ZONE4], ingress: [{ from: 'world', ports: ['tcp/80'] }] }],
     }));
-    // `ip netns exec` execs node in place: this PID is the agent's.
+    // `ip netns exec` and setsid exec node in place: this PID is the agent's. In a session of
+    // its own, as a service manager starts it, so that it sets its autogroup's priority.
     const profDir = join(dir, 'prof');
     const prof = cpuProfile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
-    const agentPid = w.spawn([process.execPath, ...prof, ROUTECTL, 'agent', '--config', cfg], { log: 'agent.log' }).pid ?? 0;
+    const agentPid = w.spawn(asService([process.execPath, ...prof, ROUTECTL, 'agent', '--config', cfg]), { log: 'agent.log' }).pid ?? 0;
     await torEstablished(t);
     const names = Array.from({ length: n }, (_, i) => `b${String(i).padStart(3, '0')}`);
     await parallel(names, 4, async (name) => {

@@ -53,3 +53,15 @@ export function schedStat(pid: number, tid = pid): SchedStat {
   const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
   return { runMs: f[0]! / 1e6, waitMs: f[1]! / 1e6, slices: f[2]! };
 }
+
+/**
+ * argv that runs a command the way a service manager starts a daemon: in a session of its
+ * own (setsid; `ip netns exec` and setsid exec in place, so the PID stays the command's).
+ * With `nice`, the command also gets that nice value and so does its session's autogroup,
+ * which is what the routectl agent gives itself at start (src/priority.ts): a daemon
+ * compared with the agent gets the same share of the CPUs.
+ */
+export function asService(argv: readonly string[], nice?: number): string[] {
+  if (nice === undefined) return ['setsid', ...argv];
+  return ['setsid', 'sh', '-c', 'echo "$0" > /proc/self/autogroup && exec nice -n "$0" "$@"', String(nice), ...argv];
+}

@@ -187,6 +187,7 @@ export class LabAgent {
     config: LabAgentConfig,
     name: string,
     bin: string,
+    setsid = false,
   ) {
     this.dir = join(ns.lab.dir, name);
     mkdirSync(join(this.dir, 'store'), { recursive: true, mode: 0o700 });
@@ -196,7 +197,8 @@ export class LabAgent {
     this.config = config;
     this.writeConfig(config);
     this.bin = bin;
-    this.child = ns.spawn([process.execPath, bin, 'agent', '--config', this.configPath], {
+    // setsid: a session of its own, as a service manager starts it (it execs in place: same PID).
+    this.child = ns.spawn([...(setsid ? ['setsid'] : []), process.execPath, bin, 'agent', '--config', this.configPath], {
       log: `${name}.log`,
       env: { ...process.env, ROUTECTL_LOG_LEVEL: process.env.ROUTECTL_LOG_LEVEL ?? 'info' },
     });
@@ -204,9 +206,9 @@ export class LabAgent {
   }
 
   /** Start the agent in `ns` and wait until its API answers. */
-  static async start(ns: Netns, config: LabAgentConfig, opts: { name?: string; timeoutMs?: number } = {}): Promise<LabAgent> {
+  static async start(ns: Netns, config: LabAgentConfig, opts: { name?: string; timeoutMs?: number; setsid?: boolean } = {}): Promise<LabAgent> {
     const bin = ensureBuilt();
-    const a = new LabAgent(ns, config, opts.name ?? `${ns.name}-agent${agentCount++ || ''}`, bin);
+    const a = new LabAgent(ns, config, opts.name ?? `${ns.name}-agent${agentCount++ || ''}`, bin, opts.setsid);
     await a.waitApi(opts.timeoutMs ?? 20_000);
     return a;
   }
@@ -385,7 +387,7 @@ function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-export const startAgent = (ns: Netns, config: LabAgentConfig, opts?: { name?: string; timeoutMs?: number }): Promise<LabAgent> =>
+export const startAgent = (ns: Netns, config: LabAgentConfig, opts?: { name?: string; timeoutMs?: number; setsid?: boolean }): Promise<LabAgent> =>
   LabAgent.start(ns, config, opts);
 
 /**

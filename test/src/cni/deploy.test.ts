@@ -33,6 +33,7 @@ describe('deploy/kubernetes', () => {
     expect(spec.hostNetwork).toBe(true);
     const agent = spec.containers.find((c: Doc) => c.name === 'agent') as Doc;
     expect(agent.securityContext.privileged).toBe(true);
+    expect(agent.resources).toEqual({ requests: { cpu: '250m', memory: '128Mi' } }); // a CPU weight, no CPU limit
     expect(agent.readinessProbe.exec.command.slice(0, 2)).toEqual(['routectl', 'status']);
     expect(agent.command).toEqual(['routectl', 'agent', '--config', '/rendered/agent.yaml']);
     const mounts = (agent.volumeMounts as Doc[]).map((m) => m.mountPath);
