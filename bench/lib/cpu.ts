@@ -62,6 +62,11 @@ export function schedStat(pid: number, tid = pid): SchedStat {
  * compared with the agent gets the same share of the CPUs.
  */
 export function asService(argv: readonly string[], nice?: number): string[] {
-  if (nice === undefined) return ['setsid', ...argv];
-  return ['setsid', 'sh', '-c', 'echo "$0" > /proc/self/autogroup && exec nice -n "$0" "$@"', String(nice), ...argv];
+  return [...servicePrefix(nice), ...argv];
+}
+
+/** The part of asService() that goes before the command. */
+export function servicePrefix(nice?: number): string[] {
+  if (nice === undefined) return ['setsid'];
+  return ['setsid', 'sh', '-c', 'echo "$0" > /proc/self/autogroup && exec nice -n "$0" "$@"', String(nice)];
 }

@@ -17,6 +17,8 @@ export interface TorOptions {
   readonly peerAsn: number;
   /** Install learned routes into the kernel (default true). */
   readonly installRoutes?: boolean;
+  /** Put before each daemon's command (bench/lib/cpu.ts servicePrefix: a session and a priority of its own). */
+  readonly spawnPrefix?: readonly string[];
 }
 
 export interface Tor {
@@ -39,7 +41,7 @@ const HOLD = 90; // generous: keepalives must survive two busy CPUs
 
 export async function startTor(kind: TorKind, ns: Netns, o: TorOptions): Promise<Tor> {
   const neighbors = [{ address: o.peer, asn: o.peerAsn, passive: true }];
-  const common = { asn: o.asn, routerId: o.routerId, neighbors, holdTime: HOLD, installRoutes: o.installRoutes ?? true };
+  const common = { asn: o.asn, routerId: o.routerId, neighbors, holdTime: HOLD, installRoutes: o.installRoutes ?? true, ...(o.spawnPrefix ? { spawnPrefix: o.spawnPrefix } : {}) };
   return kind === 'frr' ? frrTor(await startFrr(ns, common), o.peer) : birdTor(await startBird(ns, { ...common, extraConfig: 'timeformat protocol iso long ms;' }), o.peer);
 }
 

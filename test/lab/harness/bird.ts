@@ -130,7 +130,7 @@ export class Bird extends OneProcessDaemon {
 
   protected async startDaemon(): Promise<void> {
     // -f: foreground, so the PID we track is BIRD itself.
-    this.proc = this.ns.spawn(['bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid')], {
+    this.proc = this.ns.spawn([...(this.opts.spawnPrefix ?? []), 'bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid')], {
       log: `${this.ns.name}-bird-stdout.log`,
     });
     await waitLab(this.ns, async () => (await exec(['birdc', '-s', this.sock, 'show status'])).stdout.includes('Daemon is up'), {

@@ -50,6 +50,8 @@ export interface RouterOptions {
   readonly installRoutes?: boolean;
   /** Appended verbatim to the generated configuration. */
   readonly extraConfig?: string;
+  /** Put before each daemon's command (e.g. a session and a priority of its own); it must exec the daemon in place. */
+  readonly spawnPrefix?: readonly string[];
 }
 
 export function familiesOf(f: boolean | readonly Family[] | undefined, all: readonly Family[]): readonly Family[] {

@@ -122,7 +122,7 @@ export class Frr {
     // Sockets left by a stopped zebra would make the readiness check below pass too early.
     for (const f of ['zserv.api', 'zebra.vty']) rmSync(join(this.dir, f), { force: true });
     // -s: a netlink receive buffer large enough for benchmark-sized tables.
-    this.zebra = this.ns.spawn([`${FRR_LIB}/zebra`, ...this.common('zebra'), '-s', '90000000'], {
+    this.zebra = this.ns.spawn([...(this.opts.spawnPrefix ?? []), `${FRR_LIB}/zebra`, ...this.common('zebra'), '-s', '90000000'], {
       log: `${this.ns.name}-zebra.log`,
     });
     await waitLab(this.ns, () => existsSync(join(this.dir, 'zserv.api')) && existsSync(join(this.dir, 'zebra.vty')), {
@@ -134,7 +134,7 @@ export class Frr {
 
   private async startBgpd(): Promise<void> {
     const noKernel = this.opts.installRoutes === false ? ['-n'] : [];
-    this.bgpd = this.ns.spawn([`${FRR_LIB}/bgpd`, ...this.common('bgpd'), ...noKernel], {
+    this.bgpd = this.ns.spawn([...(this.opts.spawnPrefix ?? []), `${FRR_LIB}/bgpd`, ...this.common('bgpd'), ...noKernel], {
       log: `${this.ns.name}-bgpd.log`,
     });
     await waitLab(this.ns, async () => (await this.vtyshRaw(['show bgp summary json'])).code === 0, {
