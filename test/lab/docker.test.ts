@@ -125,7 +125,9 @@ describe('DockerRuntime with a real dockerd', () => {
     expect(new Set(rt.endpoints().map((e) => nsInode(e.pid))).size).toBe(3);
     expect(rt.status()).toEqual({
       connected: true,
+      since: expect.any(String),
       lastError: null,
+      retryAt: null,
       containers: 3,
       invalid: [{ id: c.bad.id, name: 'bad', error: expect.stringContaining('known zones: app, dmz') }],
     });
@@ -145,6 +147,7 @@ describe('DockerRuntime with a real dockerd', () => {
     await dockerd!.kill();
     await waitFor(() => !rt!.status().connected, { what: 'runtime to notice dockerd is gone', timeoutMs: 10_000, intervalMs: 20 });
     expect(rt!.status().lastError).toBeTruthy();
+    expect(rt!.status().retryAt).not.toBeNull(); // a reconnect is scheduled
     // live-restore: the containers survived the crash; kill a3 while nobody watches.
     expect(existsSync(`/proc/${c.a1!.pid}`)).toBe(true);
     process.kill(c.a3!.pid, 'SIGKILL');
