@@ -18,15 +18,24 @@ RTC_REQUIRE_CNITOOL=1 npx vitest run --project lab --reporter=default --reporter
 node -e '
   const fs = require("node:fs");
   let passed = 0, failed = 0, skipped = 0;
+  const failures = [];
   for (const f of process.argv.slice(1)) {
     if (!fs.existsSync(f)) { failed++; console.error(`no results in ${f}: the run did not finish`); continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
     passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests ?? 0);
     // A file that failed without a failed test (it did not load, or a hook threw) counts once.
     for (const t of r.testResults ?? []) {
-      if (t.status === "failed" && !(t.assertionResults ?? []).some((a) => a.status === "failed")) failed++;
+      if (t.status === "failed" && !(t.assertionResults ?? []).some((a) => a.status === "failed")) {
+        failed++;
+        failures.push(`${t.name}: ${(t.message ?? "failed to run").split("\n")[0]}`);
+      }
+      for (const a of t.assertionResults ?? []) {
+        if (a.status === "failed") failures.push(`${t.name} > ${a.fullName}: ${(a.failureMessages?.[0] ?? "").split("\n")[0]}`);
+      }
     }
   }
+  // The failures again, last, so that the tail of a long log names them.
+  for (const f of failures) console.log(`FAILED ${f}`);
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results/unit.json" "$results/lab.json"
 exit $status
