@@ -44,14 +44,11 @@ describe('Session over TCP on 127.0.0.1', () => {
     const up = Promise.all([once(A, 'established'), once(B, 'established')]);
     B.start();
     A.start();
-    const t0 = performance.now();
     await up;
-    const ms = performance.now() - t0;
     expect([A.state, B.state]).toEqual(['Established', 'Established']);
     expect(A.info().negotiated).toMatchObject({ peerAsn: 65002, asn4: true, families: ['ipv4-unicast', 'ipv6-unicast'] });
     expect(B.info().negotiated).toMatchObject({ peerAsn: 4200000001 });
     expect(A.info().remoteAddress).toBe('127.0.0.1');
-    expect(ms).toBeLessThan(2000);
 
     const got = once<UpdateMessage>(B, 'update');
     const upd = encodeMessage(

@@ -1,5 +1,6 @@
 // UPDATE packing: every message within the limit, as few messages as fit, decodes back
-// to the same prefix set with the same attributes; End-of-RIB; speed.
+// to the same prefix set with the same attributes; End-of-RIB; a full table's worth.
+// (How fast it packs is measured by bench/bgp-advertise, not asserted here.)
 import { describe, expect, test } from 'vitest';
 import {
   canonicalPrefix,
@@ -90,28 +91,22 @@ describe('packAnnouncements', () => {
     expect((decodeMessage(m!, ctx) as UpdateMessage).mpReach?.nextHops).toEqual(['::ffff:203.0.113.2']);
   });
 
-  test('packs 100k prefixes per family well under 100 ms', () => {
-    const p4 = host4(100_000);
-    const p6 = host6(100_000);
-    // Warm up once, as the RIB does over a session's life.
-    packAnnouncements('ipv4-unicast', attrs, ['203.0.113.2'], p4.slice(0, 1000), ctx);
-    packAnnouncements('ipv6-unicast', attrs, ['2001:db8::2'], p6.slice(0, 1000), ctx);
-    // Best of three: the machine is shared, and a GC pause from earlier tests is not the packer's cost.
-    const time = (fn: () => Buffer[]): [number, number] => {
-      let best = Infinity;
-      let count = 0;
-      for (let k = 0; k < 3; k++) {
-        const t = performance.now();
-        count = fn().length;
-        best = Math.min(best, performance.now() - t);
-      }
-      return [best, count];
-    };
-    const [ms4, n4] = time(() => packAnnouncements('ipv4-unicast', attrs, ['203.0.113.2'], p4, ctx));
-    const [ms6, n6] = time(() => packAnnouncements('ipv6-unicast', attrs, ['2001:db8::2', 'fe80::2'], p6, ctx));
-    console.log(`pack 100k: IPv4 ${ms4.toFixed(1)} ms (${n4} msgs), IPv6 ${ms6.toFixed(1)} ms (${n6} msgs)`);
-    expect(ms4).toBeLessThan(100);
-    expect(ms6).toBeLessThan(100);
+  test('packs 100k prefixes per family: every prefix exactly once, in as few messages as fit', () => {
+    for (const [family, prefixes, nextHops] of [
+      ['ipv4-unicast', host4(100_000), ['203.0.113.2']],
+      ['ipv6-unicast', host6(100_000), ['2001:db8::2', 'fe80::2']],
+    ] as const) {
+      const t = performance.now();
+      const msgs = packAnnouncements(family, attrs, nextHops, prefixes, ctx);
+      const ms = performance.now() - t;
+      const got = decodeAll(msgs, ctx).flatMap((u) => (family === 'ipv4-unicast' ? u.nlri : (u.mpReach?.nlri ?? [])));
+      expect(got.length).toBe(prefixes.length);
+      expect(new Set(got)).toEqual(new Set(prefixes));
+      // Each message but the last is full: one more prefix would not have fitted.
+      const per = family === 'ipv4-unicast' ? 5 : 17;
+      for (const m of msgs.slice(0, -1)) expect(4096 - m.length).toBeLessThan(per);
+      console.log(`pack 100k ${family}: ${msgs.length} messages, ${ms.toFixed(1)} ms (informational; bench/bgp-advertise measures speed)`);
+    }
   });
 });
 
