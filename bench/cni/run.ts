@@ -5,8 +5,8 @@
  *
  *   npm run build && node dist/bench/cni/run.js [--seq 100] [--par 20] [--out bench/results/cni.md]
  *
- * Needs root. A worker namespace (rtc-cnib-<hex>) runs the built `routectl agent` with
- * pools and no Docker runtime (CNI only, no BGP peers: advertisement goes to the
+ * Needs root. A worker namespace (rtc-cnib-<hex>) runs the built `routectl agent`, in a
+ * session of its own as a service manager starts it, with pools and no Docker runtime (CNI only, no BGP peers: advertisement goes to the
  * speaker's RIB); one fresh namespace per ADD (rtc-cnib-<hex>-<n>, made before the clock
  * starts). Each plugin is executed the way a runtime does it — a new process with the CNI
  * environment and the config on stdin — from inside the worker namespace
@@ -29,6 +29,7 @@ import { stringify } from 'yaml';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable } from '../lib/table.js';
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
+import { asService } from '../lib/cpu.js';
 
 expectArgs(
   'usage: node dist/bench/cni/run.js [--seq 100] [--par 20] [--ptp-v6 10] [--out bench/results/cni.md]',
@@ -100,7 +101,9 @@ async function startAgent(name: string, pools: unknown[]): Promise<string> {
   writeFileSync(join(adir, 'agent.yaml'), stringify(cfg));
   const log = openSync(join(adir, 'agent.log'), 'w');
   agentLog = join(adir, 'agent.log');
-  const child = spawn('ip', ['netns', 'exec', W, process.execPath, ROUTECTL_JS, 'agent', '--config', join(adir, 'agent.yaml')], {
+  // In a session of its own, as a service manager starts it: the agent then sets its
+  // autogroup's priority along with its own (src/priority.ts).
+  const child = spawn('ip', ['netns', 'exec', W, ...asService([process.execPath, ROUTECTL_JS, 'agent', '--config', join(adir, 'agent.yaml')])], {
     stdio: ['ignore', log, log],
     env: { ...process.env, ROUTECTL_LOG_LEVEL: 'info' },
   });
@@ -112,7 +115,7 @@ async function startAgent(name: string, pools: unknown[]): Promise<string> {
 
 async function stopAgent(): Promise<void> {
   if (agentPid === undefined) return;
-  // `ip netns exec` execs node: this pid is the agent.
+  // `ip netns exec` execs setsid, which execs node: this pid is the agent.
   try {
     process.kill(agentPid, 'SIGTERM');
   } catch {
@@ -143,6 +146,12 @@ function readyLines(from: number): { lines: number; total: number[]; alloc: numb
   const all = readFileSync(agentLog, 'utf8').split('\n').filter(Boolean);
   const ready = all.slice(from).map((l) => JSON.parse(l) as { event?: string; totalMs?: number; allocMs?: number; plumbMs?: number }).filter((l) => l.event === 'ready');
   return { lines: all.length, total: ready.map((r) => r.totalMs ?? NaN), alloc: ready.map((r) => r.allocMs ?? NaN), plumb: ready.map((r) => r.plumbMs ?? NaN) };
+}
+/** What the agent's log says of its CPU priority (src/priority.ts): process nice and autogroup. */
+function priorityLine(): string {
+  const lines = readFileSync(agentLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event?: string; msg?: string; reason?: string });
+  const said = lines.filter((l) => (l.event ?? '').startsWith('priority') || (l.event ?? '').startsWith('autogroup')).map((l) => l.msg ?? l.event);
+  return said.length ? said.join('; ') : 'nothing logged';
 }
 const rows: Row[] = [];
 const notes: string[] = [];
@@ -177,6 +186,7 @@ async function main(): Promise<void> {
     mark = a1.lines;
     const par = measure(plugin, conf, freshNetns(PAR), 'par');
     rows.push({ plugin: 'routectl-cni', families: fam, mode: `${PAR} parallel`, m: par, agent: readyLines(mark) });
+    if (fam === '4') notes.push(`Agent's CPU priority, from its log: ${priorityLine()}.`);
     await stopAgent();
   }
 
