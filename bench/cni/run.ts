@@ -6,8 +6,8 @@
  *   npm run build && node dist/bench/cni/run.js [--seq 100] [--par 20] [--out bench/results/cni.md]
  *
  * Needs root. A worker namespace (rtc-cnib-<hex>) runs the built `routectl agent`, in a
- * session of its own as a service manager starts it, with pools and no Docker runtime (CNI only, no BGP peers: advertisement goes to the
- * speaker's RIB); one fresh namespace per ADD (rtc-cnib-<hex>-<n>, made before the clock
+ * session of its own as a service manager starts it, with pools and no Docker runtime
+ * (CNI only, no BGP peers: advertisement goes to the speaker's RIB); one fresh namespace per ADD (rtc-cnib-<hex>-<n>, made before the clock
  * starts). Each plugin is executed the way a runtime does it — a new process with the CNI
  * environment and the config on stdin — from inside the worker namespace
  * (bench/cni/measure.ts), timed from spawn to exit. Rows: `--seq` ADDs one after another
@@ -149,7 +149,7 @@ function readyLines(from: number): { lines: number; total: number[]; alloc: numb
 }
 /** What the agent's log says of its CPU priority (src/priority.ts): process nice and autogroup. */
 function priorityLine(): string {
-  const lines = readFileSync(agentLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event?: string; msg?: string; reason?: string });
+  const lines = readFileSync(agentLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event?: string; msg?: string });
   const said = lines.filter((l) => (l.event ?? '').startsWith('priority') || (l.event ?? '').startsWith('autogroup')).map((l) => l.msg ?? l.event);
   return said.length ? said.join('; ') : 'nothing logged';
 }
