@@ -7,8 +7,8 @@
  *
  * Needs root. A worker namespace (rtc-cnib-<hex>) runs the built `routectl agent`, in a
  * session of its own as a service manager starts it, with pools and no Docker runtime
- * (CNI only, no BGP peers: advertisement goes to the speaker's RIB); one fresh namespace per ADD (rtc-cnib-<hex>-<n>, made before the clock
- * starts). Each plugin is executed the way a runtime does it — a new process with the CNI
+ * (CNI only, no BGP peers: advertisement goes to the speaker's RIB); one fresh namespace
+ * per ADD (rtc-cnib-<hex>-<n>, made before the clock starts). Each plugin is executed the way a runtime does it — a new process with the CNI
  * environment and the config on stdin — from inside the worker namespace
  * (bench/cni/measure.ts), timed from spawn to exit. Rows: `--seq` ADDs one after another
  * and `--par` ADDs started at once, for routectl-cni (IPv4 + IPv6, and IPv4 only) and
