@@ -8,15 +8,15 @@
  * Needs root. A worker namespace (rtc-cnib-<hex>) runs the built `routectl agent`, in a
  * session of its own as a service manager starts it, with pools and no Docker runtime
  * (CNI only, no BGP peers: advertisement goes to the speaker's RIB); one fresh namespace
- * per ADD (rtc-cnib-<hex>-<n>, made before the clock starts). Each plugin is executed the way a runtime does it — a new process with the CNI
- * environment and the config on stdin — from inside the worker namespace
- * (bench/cni/measure.ts), timed from spawn to exit. Rows: `--seq` ADDs one after another
- * and `--par` ADDs started at once, for routectl-cni (IPv4 + IPv6, and IPv4 only) and
- * ptp + host-local (IPv4 only, and IPv4 + IPv6 with fewer ADDs: ptp waits for IPv6 DAD
- * to settle, ~1.5 s per ADD here). Floors: `node -e 0` (sequential, and `--par` at once)
- * and routectl-cni VERSION (no agent);
- * in routectl-cni's sequential rows also one `node -e 0` right before each ADD, so that
- * each ADD can be set against Node's start-up at the same moment of the machine.
+ * per ADD (rtc-cnib-<hex>-<n>, made before the clock starts). Each plugin is executed the
+ * way a runtime does it — a new process with the CNI environment and the config on stdin
+ * — from inside the worker namespace (bench/cni/measure.ts), timed from spawn to exit.
+ * Rows: `--seq` ADDs one after another and `--par` ADDs started at once, for routectl-cni
+ * (IPv4 + IPv6, and IPv4 only) and ptp + host-local (IPv4 only, and IPv4 + IPv6 with
+ * fewer ADDs: ptp waits for IPv6 DAD to settle, ~1.5 s per ADD here). Floors: `node -e 0`
+ * (sequential, and `--par` at once) and routectl-cni VERSION (no agent); in
+ * routectl-cni's sequential rows also one `node -e 0` right before each ADD, so that each ADD can
+ * be set against Node's start-up at the same moment of the machine.
  * Everything is removed at the end, also on failure. Writes bench/results/cni.md.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
