@@ -85,6 +85,9 @@ export function setAutogroupNice(nice: number, sys: PrioritySystem = realSystem)
     return { set: false, why: `the agent runs in cpu cgroup ${cgroup}, whose weight decides its share (systemd CPUWeight=, pod CPU requests)` };
   }
   const sid = sessionOf(sys.read('/proc/self/stat'));
+  if (sid === 0) {
+    return { set: false, why: 'the agent\'s session leader is outside its PID namespace (run it from a service manager, or under setsid)' };
+  }
   if (sid !== sys.pid) {
     return { set: false, why: `the agent shares session ${sid} with the processes that started it (run it from a service manager, or under setsid)` };
   }

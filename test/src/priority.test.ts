@@ -66,6 +66,7 @@ describe('setAutogroupNice', () => {
   it('leaves it, saying why: not the session leader, in a cgroup, autogroups off or absent', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [leader({ '/proc/self/stat': stat(4242, 100) }), /shares session 100 with the processes that started it/],
+      [leader({ '/proc/self/stat': stat(4242, 0) }), /session leader is outside its PID namespace/],
       [leader({ '/proc/self/cgroup': '1:cpu:/system.slice/routectl.service\n' }), /cpu cgroup \/system\.slice\/routectl\.service, whose weight decides/],
       [leader({ '/proc/self/cgroup': '0::/kubepods/burstable/pod1/abc\n' }), /cpu cgroup \/kubepods/],
       [leader({ '/proc/sys/kernel/sched_autogroup_enabled': '0\n' }), /autogroups are off/],
@@ -120,6 +121,7 @@ describe('setCpuPriority', () => {
   it("this machine's /proc reads without error (whatever it says)", () => {
     const cg = cpuCgroupOf(readFileSync('/proc/self/cgroup', 'utf8'));
     expect(typeof cg).toBe('string');
-    expect(sessionOf(readFileSync('/proc/self/stat', 'utf8'))).toBeGreaterThan(0);
+    // 0 when the session's leader is outside this PID namespace (as in some CI runners)
+    expect(sessionOf(readFileSync('/proc/self/stat', 'utf8'))).toBeGreaterThanOrEqual(0);
   });
 });
