@@ -44,7 +44,10 @@ describe.runIf(AUTOGROUP_ON && IN_ROOT_CPU_CGROUP)('agent CPU priority with auto
     const agent = await startAgent(ns, config);
     expect(niceOf(agent.pid)).toBe(-10);
     expect(readFileSync(`/proc/${agent.pid}/autogroup`, 'utf8')).toBe(mine);
-    expect(agent.logLines().find((l) => l.event === 'autogroup-left')?.reason).toMatch(/shares session \d+ with the processes that started it/);
+    expect(agent.logLines().find((l) => l.event === 'autogroup-left')?.reason).toMatch(
+      // session 0: the runner's session leader is outside this PID namespace (some CI runners)
+      /shares session \d+ with the processes that started it|session leader is outside its PID namespace/,
+    );
     expect(readFileSync('/proc/self/autogroup', 'utf8')).toBe(mine);
   });
 });
