@@ -3,8 +3,8 @@
  *
  * At start (and after every reconnect) it lists the running containers, inspects those
  * with a `routectl.*` label, and emits 'sync' with the full set of wanted endpoints; then
- * it follows GET /events (container start, die, destroy) and emits 'add' / 'remove' /
- * 'invalid' one container at a time. The view is declarative: a consumer that sets its
+ * it follows GET /events (container create, start, die, destroy) and emits 'add' /
+ * 'remove' / 'invalid' one container at a time. The view is declarative: a consumer that sets its
  * desired state to the 'sync' list and applies the increments after it is always right,
  * also after dockerd restarted with containers gone or restarted meanwhile.
  *
@@ -14,6 +14,14 @@
  * order dockerd sent them. Different containers do not wait for each other (dispatch):
  * their inspects run two at a time. A connection has a generation number; work
  * queued for a stream that has since gone is dropped.
+ *
+ * Where the PID comes from: a labelled container is inspected when it is created (its
+ * labels, network mode and cgroup parent cannot change after that), and when it starts its
+ * PID is read from its cgroup (cgroup.ts), so that the start does not wait for dockerd to
+ * answer an inspect while it is busy starting others. Inspected at the start instead:
+ * a container whose create the runtime did not see, the first one of each cgroup parent
+ * (it teaches where the others' cgroups are), and any whose cgroup does not hold exactly
+ * one process.
  *
  * Reconnect: when the stream ends or errors, or the list fails, the runtime retries with
  * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
@@ -27,6 +35,7 @@ import { z } from 'zod';
 import { KeyedSerializer, Limiter } from '../concurrency.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { CgroupPids } from './cgroup.js';
 import { FOLLOWED_ACTIONS, JsonLines, parseDockerEvent, type ContainerEvent } from './events.js';
 import { classifyContainer, hasRoutectlLabel, type ContainerFacts } from './labels.js';
 import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, SyncDiff, WantedEndpoint } from './types.js';
@@ -53,6 +62,8 @@ export interface DockerRuntimeOptions {
   readonly client?: DockerClient;
   /** Random source for the backoff jitter. */
   readonly random?: () => number;
+  /** Finds started containers' PIDs in their cgroups (tests inject one over fake files). */
+  readonly cgroupPids?: CgroupPids;
 }
 
 /** Thrown (as the cause in logs and lastError) when dockerd answers something unexpected. */
@@ -66,7 +77,7 @@ const inspectSchema = z
     Id: z.string().min(1),
     Name: z.string(),
     State: z.object({ Running: z.boolean(), Pid: z.number().int().nonnegative() }).passthrough(),
-    HostConfig: z.object({ NetworkMode: z.string().optional() }).passthrough(),
+    HostConfig: z.object({ NetworkMode: z.string().optional(), CgroupParent: z.string().optional() }).passthrough(),
     Config: z.object({ Labels: z.record(z.string()).nullable().optional() }).passthrough(),
   })
   .passthrough();
@@ -86,6 +97,15 @@ function sameEndpoint(a: WantedEndpoint, b: WantedEndpoint): boolean {
 
 type Destroyable = NodeJS.ReadableStream & { destroy?: (err?: Error) => void };
 
+/** A start's timing, for its `add` log line. */
+interface StartTiming {
+  /** From dockerd's stamp on the event to its reading here. */
+  eventLagMs: number | undefined;
+  /** dockerd's answer time, when the start needed an inspect. */
+  inspectMs?: number;
+  pidFrom: 'cgroup' | 'inspect';
+}
+
 export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private readonly client: DockerClient;
   private readonly log: Logger;
@@ -94,6 +114,14 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private zones: readonly string[];
   /** Every running container with a routectl label, as last inspected. */
   private readonly facts = new Map<string, ContainerFacts>();
+  /**
+   * Every container with a routectl label whose configuration is known (inspected when it
+   * was created, started or listed), running or not, until it is destroyed.
+   */
+  private readonly configs = new Map<string, ContainerFacts>();
+  /** Containers whose create event is being read: their start waits for it, not for an inspect of its own. */
+  private readonly creating = new Set<string>();
+  private readonly cgroupPids: CgroupPids;
   private readonly wanted = new Map<string, WantedEndpoint>();
   private readonly invalid = new Map<string, InvalidContainer>();
   private stream: Destroyable | undefined;
@@ -131,6 +159,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ op: 'runtime.docker' });
     this.backoff = opts.backoff ?? {};
     this.random = opts.random ?? Math.random;
+    this.cgroupPids = opts.cgroupPids ?? new CgroupPids();
     this.zones = [...opts.zones];
   }
 
@@ -275,15 +304,24 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   /**
-   * One event from the stream. Its container's inspect (a `start` with a routectl label)
-   * is asked at once (two at a time, inspectTimed), so that one container's slow inspect
-   * does not hold up the next. What it means is applied in order:
-   * after the container's earlier events, and after what was queued when it arrived
-   * (this connection's list); other containers' events do not wait for it.
+   * One event from the stream. Its container's inspect (a `create` with a routectl label,
+   * or a `start` of one whose create was not seen) is asked at once (two at a time,
+   * inspectTimed), so that one container's slow inspect does not hold up the next. What
+   * it means is applied in order: after the container's earlier events, and after what was
+   * queued when it arrived (this connection's list); other containers' events do not wait
+   * for it.
    */
   private dispatch(g: number, ev: ContainerEvent): void {
     const received = Date.now();
-    const facts = ev.action === 'start' && hasRoutectlLabel(ev.attributes) ? this.inspectTimed(ev.id) : undefined;
+    let facts: Promise<{ facts: ContainerFacts | undefined; ms: number }> | undefined;
+    if (hasRoutectlLabel(ev.attributes)) {
+      if (ev.action === 'create') {
+        this.creating.add(ev.id);
+        facts = this.inspectTimed(ev.id);
+      } else if (ev.action === 'start' && !this.configs.has(ev.id) && !this.creating.has(ev.id)) {
+        facts = this.inspectTimed(ev.id);
+      }
+    }
     facts?.catch(() => undefined); // reported when applied
     const queued = this.queue;
     void this.perContainer
@@ -315,7 +353,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     const out: ContainerFacts[] = [];
     for (let i = 0; i < ours.length && g === this.gen; i += 32) {
       const batch = await Promise.all(ours.slice(i, i + 32).map((c) => this.inspect(c.Id)));
-      for (const f of batch) if (f?.running) out.push(f);
+      for (const f of batch) {
+        if (!f?.running) continue;
+        out.push(f);
+        this.cgroupPids.learn(f.cgroupParent ?? '', f.id, f.pid);
+      }
     }
     return out;
   }
@@ -344,6 +386,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       running: c.State.Running && c.State.Pid > 0,
       networkMode: c.HostConfig.NetworkMode ?? 'default',
       labels: c.Config.Labels ?? {},
+      cgroupParent: c.HostConfig.CgroupParent ?? '',
     };
   }
 
@@ -354,31 +397,64 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     // Actor attributes carry the container's labels (plus name, image…): anything
     // without a routectl label is not ours and costs no inspect.
     if (!hasRoutectlLabel(ev.attributes) && !this.facts.has(ev.id)) return;
-    if (ev.action === 'start') {
-      // How late the event reached us, and how long dockerd took to answer the inspect:
-      // both are dockerd's part of a container's time to be routed (in the `add` log line).
-      const timing = { eventLagMs: ev.timeNano > 0 ? Math.max(0, Math.round((received - ev.timeNano / 1e6) * 10) / 10) : undefined, inspectMs: 0 };
-      let f: ContainerFacts | undefined;
+    if (ev.action === 'create') {
       try {
-        const r = await (inspected ?? this.inspectTimed(ev.id));
-        f = r.facts;
-        timing.inspectMs = r.ms;
+        const f = (await inspected)?.facts;
+        // Gone already: its destroy event is queued behind this one.
+        if (f && g === this.gen) this.configs.set(f.id, f);
       } catch (e) {
-        this.lastError = message(e);
-        this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
-        return;
+        // Its start inspects it instead.
+        this.log.warn({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a created container; its start will');
+      } finally {
+        this.creating.delete(ev.id);
       }
-      if (g !== this.gen) return;
-      // Already stopped again: its die event is queued behind this one.
-      if (!f?.running) return;
+      return;
+    }
+    if (ev.action === 'start') {
+      // How late the event reached us, and how long dockerd took to answer the inspect
+      // when one was needed: dockerd's part of a container's time to be routed (in the
+      // `add` log line), and where the PID came from.
+      const timing: StartTiming = {
+        eventLagMs: ev.timeNano > 0 ? Math.max(0, Math.round((received - ev.timeNano / 1e6) * 10) / 10) : undefined,
+        pidFrom: 'cgroup',
+      };
+      let f = inspected ? undefined : this.fromCgroup(ev);
+      if (!f) {
+        timing.pidFrom = 'inspect';
+        try {
+          const r = await (inspected ?? this.inspectTimed(ev.id));
+          f = r.facts;
+          timing.inspectMs = r.ms;
+        } catch (e) {
+          this.lastError = message(e);
+          this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
+          return;
+        }
+        if (g !== this.gen) return;
+        // Already stopped again: its die event is queued behind this one.
+        if (!f?.running) return;
+        this.configs.set(f.id, f);
+        this.cgroupPids.learn(f.cgroupParent ?? '', f.id, f.pid);
+      }
       this.judge(f, 'restarted', timing);
     } else {
       this.drop(ev.id, ev.action);
     }
   }
 
+  /** A started container's facts from its create-time configuration and the PID in its cgroup, if both are there. */
+  private fromCgroup(ev: ContainerEvent): ContainerFacts | undefined {
+    const cfg = this.configs.get(ev.id);
+    if (!cfg) return undefined;
+    const pid = this.cgroupPids.pidOf(cfg.cgroupParent ?? '', ev.id);
+    if (pid === undefined) return undefined;
+    // The name can change (docker rename); the event carries the current one.
+    const name = ev.attributes.name;
+    return { ...cfg, name: name !== undefined && name !== '' ? name : cfg.name, pid, running: true };
+  }
+
   /** Classify one running container and emit what changed for it. */
-  private judge(f: ContainerFacts, reason: RemoveReason, timing?: { eventLagMs: number | undefined; inspectMs: number }): void {
+  private judge(f: ContainerFacts, reason: RemoveReason, timing?: StartTiming): void {
     this.facts.set(f.id, f);
     const c = classifyContainer(f, this.zones);
     const prev = this.wanted.get(f.id);
@@ -408,6 +484,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
 
   private drop(id: string, reason: RemoveReason): void {
     this.facts.delete(id);
+    if (reason === 'destroy') this.configs.delete(id);
     this.invalid.delete(id);
     const prev = this.wanted.get(id);
     if (!prev) return;
@@ -421,8 +498,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     const nextWanted = new Map<string, WantedEndpoint>();
     const nextInvalid: InvalidContainer[] = [];
     this.facts.clear();
+    // Created but not running: forgotten (destroyed meanwhile, perhaps); their start inspects.
+    this.configs.clear();
     for (const f of list) {
       this.facts.set(f.id, f);
+      this.configs.set(f.id, f);
       const c = classifyContainer(f, this.zones);
       if (c.kind === 'wanted') nextWanted.set(f.id, c.endpoint);
       else if (c.kind === 'invalid') nextInvalid.push({ id: f.id, name: f.name, error: c.error });

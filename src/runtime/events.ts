@@ -8,8 +8,8 @@
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 
-/** The container actions the runtime follows. */
-export const FOLLOWED_ACTIONS = ['start', 'die', 'destroy'] as const;
+/** The container actions the runtime follows (`create`: its configuration is read then, off the start's path). */
+export const FOLLOWED_ACTIONS = ['create', 'start', 'die', 'destroy'] as const;
 export type ContainerAction = (typeof FOLLOWED_ACTIONS)[number];
 
 export interface ContainerEvent {

@@ -31,6 +31,8 @@ export interface ContainerFacts {
   /** HostConfig.NetworkMode: "none" for `--net none`. */
   readonly networkMode: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** HostConfig.CgroupParent ("" for dockerd's default): where its cgroup is (cgroup.ts). */
+  readonly cgroupParent?: string;
 }
 
 export type Classification =

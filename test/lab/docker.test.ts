@@ -4,7 +4,9 @@
  * dockerd crash, and the busybox image `rtc-bb:latest`.
  *
  * Shows: the first list and the event stream give exactly the right adds (with PIDs whose
- * /proc/<pid>/ns/net is the container's own namespace) and one invalid; `docker rm -f` →
+ * /proc/<pid>/ns/net is the container's own namespace) and one invalid, the started
+ * containers' PIDs read from their cgroups (dockerd's cgroupfs layout, learnt from the
+ * listed one), equal to what dockerd's inspect says; `docker rm -f` →
  * remove; dockerd SIGKILLed, a container killed meanwhile, dockerd restarted on the same
  * roots → reconnect, a 'sync' that is the truth, no duplicate adds; stop() leaves no
  * timer. afterAll stops dockerd by PID and checks that its containers' processes went
@@ -18,6 +20,7 @@ import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
 import { exec } from './harness/proc.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
+import { pino } from 'pino';
 import { DockerRuntime } from '../../src/runtime/docker.js';
 import type { InvalidContainer, SyncDiff, WantedEndpoint } from '../../src/runtime/types.js';
 
@@ -32,6 +35,8 @@ let ns: Netns;
 let dockerd: Dockerd | undefined;
 let rt: DockerRuntime | undefined;
 const log: Rec[] = [];
+/** The runtime's log lines. */
+const lines: Record<string, unknown>[] = [];
 /** Every container PID seen, to check at the end that none outlived the lab. */
 const containerPids = new Set<number>();
 // Timers the runtime's own code creates (known by their creation stack): stop() must leave none.
@@ -95,7 +100,8 @@ describe('DockerRuntime with a real dockerd', () => {
 
   it('lists at start, then follows events: the right adds, one invalid, unlabelled ignored', async () => {
     c.a1 = await run('a1', { 'routectl.zone': 'app' });
-    rt = new DockerRuntime({ socket: dockerd!.sock, zones: ['app', 'dmz'], backoff: { initialMs: 100, maxMs: 1000 } });
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    rt = new DockerRuntime({ socket: dockerd!.sock, zones: ['app', 'dmz'], backoff: { initialMs: 100, maxMs: 1000 }, logger });
     rt.on('sync', (eps, diff) => log.push({ t: 'sync', ids: eps.map((e) => e.id).sort(), diff }));
     rt.on('add', (ep) => log.push({ t: 'add', ep }));
     rt.on('remove', (ep, reason) => log.push({ t: 'remove', id: ep.id, reason }));
@@ -123,6 +129,12 @@ describe('DockerRuntime with a real dockerd', () => {
       expect(nsInode(ep.pid)).not.toBe(workerNs);
     }
     expect(new Set(rt.endpoints().map((e) => nsInode(e.pid))).size).toBe(3);
+    // Created with a label: inspected then; started: the PID from the container's cgroup.
+    const addLines = lines.filter((l) => l.event === 'add');
+    expect(addLines.map((l) => [l.name, l.pidFrom, l.pid])).toEqual([
+      ['a2', 'cgroup', c.a2.pid],
+      ['a3', 'cgroup', c.a3.pid],
+    ]);
     expect(rt.status()).toEqual({
       connected: true,
       since: expect.any(String),

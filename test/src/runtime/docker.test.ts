@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../../src/runtime/docker.js';
 import { backoffDelay } from '../../../src/runtime/backoff.js';
+import { CgroupPids } from '../../../src/runtime/cgroup.js';
 import type { InvalidContainer, SyncDiff, WantedEndpoint } from '../../../src/runtime/types.js';
 import { FakeDocker } from './fake-docker.js';
 
@@ -40,6 +41,7 @@ function setup(opts: { zones?: string[]; backoffMs?: number } = {}) {
   const rt = new DockerRuntime({
     zones: opts.zones ?? ['app', 'dmz'],
     client: docker,
+    cgroupPids: new CgroupPids(docker.readFile),
     backoff: { initialMs: opts.backoffMs ?? 5, maxMs: Math.max(20, opts.backoffMs ?? 0) },
   });
   runtimes.push(rt);
@@ -114,7 +116,8 @@ describe('DockerRuntime: events', () => {
     const held = new Promise<void>((r) => (release = r));
     docker.answerGate = async () => held;
     const asked = docker.inspects;
-    const a = docker.run(1, APP); // inspect answers "running", but the answer is held
+    // Its create went unseen, so its start is inspected; the answer ("running") is held.
+    const a = docker.run(1, APP, { startOnly: true });
     await until(() => docker.inspects > asked, 'inspect of a');
     docker.stop(a); // a's die arrives while that answer is in flight
     await tick(20);
@@ -141,7 +144,8 @@ describe('DockerRuntime: events', () => {
     let openAll!: () => void;
     const all = new Promise<void>((r) => (openAll = r));
     docker.answerGate = async () => all;
-    const early = [docker.run(30, APP), docker.run(31, APP), docker.run(32, APP)];
+    // Creates unseen: each start is inspected.
+    const early = [docker.run(30, APP, { startOnly: true }), docker.run(31, APP, { startOnly: true }), docker.run(32, APP, { startOnly: true })];
     await until(() => docker.inspects === asked + 2, 'two inspects asked');
     await tick(10);
     expect(docker.inspects).toBe(asked + 2);
@@ -154,7 +158,7 @@ describe('DockerRuntime: events', () => {
     log.length = 0;
     // The first container's inspect answer is held; the others' are not.
     docker.answerGate = async (cid) => (cid === id(10) ? held : undefined);
-    const ids = Array.from({ length: 6 }, (_, i) => docker.run(10 + i, APP));
+    const ids = Array.from({ length: 6 }, (_, i) => docker.run(10 + i, APP, { startOnly: true }));
     await until(() => log.length === 5, 'the five others added while the first is held');
     expect(docker.inspects).toBe(asked + 3 + 6);
     expect(log.map((r) => (r as { id: string }).id)).not.toContain(ids[0]);
@@ -230,7 +234,7 @@ describe('DockerRuntime: events', () => {
     const { docker, rt, log } = setup();
     await rt.start();
     log.length = 0;
-    const c = { Id: id(9), Name: '/c9', State: { Running: true, Pid: 99 }, HostConfig: { NetworkMode: 'none' }, Config: { Labels: { 'routectl.zone': 'app', note: 'zürich' } } };
+    const c = { Id: id(9), Name: '/c9', State: { Running: true, Pid: 99 }, HostConfig: { NetworkMode: 'none', CgroupParent: '' }, Config: { Labels: { 'routectl.zone': 'app', note: 'zürich' } } };
     docker.containers.set(c.Id, c);
     const line = Buffer.from(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID: c.Id, Attributes: c.Config.Labels } })}\n`);
     const cut = line.indexOf(0xc3) + 1; // inside the two-byte ü
@@ -255,6 +259,90 @@ describe('DockerRuntime: events', () => {
     docker.stop(x);
     await until(() => rt.status().invalid.length === 0, 'invalid cleared');
     expect(log).toHaveLength(1);
+  });
+});
+
+describe('DockerRuntime: the PID of a started container', () => {
+  it('inspected at create; at start its PID comes from its cgroup once one container taught where they are', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    const asked = docker.inspects;
+    // The first: inspected at create and at start (its cgroup teaches the layout).
+    const a = docker.run(1, APP);
+    await until(() => log.length === 2, 'a added');
+    expect(docker.inspects).toBe(asked + 2);
+    // The others: one inspect each, at create; the start reads the cgroup.
+    const reads = docker.procsReads;
+    const others = [docker.run(2, APP), docker.run(3, APP), docker.run(4, APP)];
+    await until(() => log.length === 5, 'three more added');
+    expect(docker.inspects).toBe(asked + 2 + 3);
+    expect(docker.procsReads).toBeGreaterThanOrEqual(reads + 3);
+    for (const cid of [a, ...others]) {
+      expect(rt.endpoints().find((e) => e.id === cid)?.pid).toBe(docker.containers.get(cid)!.State.Pid);
+    }
+    // Unlabelled containers cost no inspect at create or start.
+    docker.run(5, {});
+    await tick(20);
+    expect(docker.inspects).toBe(asked + 5);
+    // A restart: the new PID from the cgroup, no inspect; the current name from the event.
+    docker.containers.get(a)!.Name = '/renamed';
+    docker.stop(a);
+    docker.restart(a);
+    await until(() => log.length === 7, 'a removed and added again');
+    expect(log.slice(-2)).toEqual([
+      { t: 'remove', id: a, reason: 'die' },
+      { t: 'add', id: a, pid: docker.containers.get(a)!.State.Pid },
+    ]);
+    expect(rt.endpoints().find((e) => e.id === a)).toMatchObject({ name: 'renamed', zone: 'app' });
+    expect(docker.inspects).toBe(asked + 5);
+  });
+
+  it('inspected at start instead: create unseen, two processes in the cgroup, a cgroup parent not yet learnt', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    docker.run(1, APP);
+    await until(() => log.length === 2, 'first added');
+    let asked = docker.inspects;
+    docker.run(2, APP, { startOnly: true });
+    await until(() => log.length === 3, 'create unseen');
+    expect(docker.inspects).toBe(asked + 1);
+    asked = docker.inspects;
+    docker.extraPids.set(id(3), [99_999]); // an exec already beside the init
+    const two = docker.run(3, APP);
+    await until(() => log.length === 4, 'two processes');
+    expect(docker.inspects).toBe(asked + 2); // create and start
+    expect(rt.endpoints().find((e) => e.id === two)?.pid).toBe(docker.containers.get(two)!.State.Pid);
+    asked = docker.inspects;
+    const p1 = docker.run(4, APP, { cgroupParent: '/custom' });
+    const p2 = docker.run(5, APP, { cgroupParent: '/custom' });
+    await until(() => log.length === 6, 'the /custom pair');
+    // Both created (2 inspects); the first start of the new parent is inspected, and so is
+    // the second when it is read before the first's answer taught the layout.
+    expect([3, 4]).toContain(docker.inspects - asked);
+    asked = docker.inspects;
+    const p3 = docker.run(6, APP, { cgroupParent: '/custom' });
+    await until(() => log.length === 7, 'a third /custom');
+    expect(docker.inspects - asked).toBe(1); // at create only
+    for (const cid of [p1, p2, p3]) expect(rt.endpoints().find((e) => e.id === cid)?.pid).toBe(docker.containers.get(cid)!.State.Pid);
+  });
+
+  it('a container that stops before its start is read: nothing added (its cgroup is gone, the inspect says stopped)', async () => {
+    const { docker, rt, log } = setup();
+    await rt.start();
+    docker.run(1, APP);
+    await until(() => log.length === 2, 'first added');
+    log.length = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    docker.answerGate = async (cid) => (cid === id(2) ? held : undefined);
+    const b = docker.run(2, APP); // its create's inspect answer is held; the start waits for it
+    docker.stop(b);
+    await tick(10);
+    docker.answerGate = undefined;
+    release();
+    await tick(30);
+    expect(log).toEqual([]);
+    expect(rt.endpoints().map((e) => e.id)).not.toContain(b);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * A dockerode-like client in memory for the runtime's unit tests: containers with
  * labels, network mode and PIDs; an event stream per getEvents() (newline-delimited JSON,
- * like dockerd's); and a switch that makes "dockerd" go away (streams end, calls fail)
- * and come back.
+ * like dockerd's); a switch that makes "dockerd" go away (streams end, calls fail)
+ * and come back; and the files a cgroup v1 host shows for them (`readFile`: mountinfo,
+ * /proc/<pid>/cgroup, each container's cgroup.procs under /docker or its cgroup parent).
  */
 import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../../src/runtime/docker.js';
@@ -11,7 +12,7 @@ interface FakeContainer {
   Id: string;
   Name: string;
   State: { Running: boolean; Pid: number };
-  HostConfig: { NetworkMode: string };
+  HostConfig: { NetworkMode: string; CgroupParent: string };
   Config: { Labels: Record<string, string> };
 }
 
@@ -26,6 +27,10 @@ export class FakeDocker implements DockerClient {
   answerGate: ((id: string) => Promise<void>) | undefined;
   inspects = 0;
   lists = 0;
+  /** Reads of cgroup.procs files. */
+  procsReads = 0;
+  /** Extra processes in a container's cgroup (a `docker exec`), by id. */
+  readonly extraPids = new Map<string, number[]>();
 
   static id(n: number): string {
     return n.toString(16).padStart(64, 'c');
@@ -84,19 +89,57 @@ export class FakeDocker implements DockerClient {
     if (!this.down) this.writeRaw(`${line}\n`);
   }
 
-  /** Create and start (docker run -d). `silent`: no event (it happened while nobody listened). */
-  run(n: number, labels: Record<string, string>, opts: { mode?: string; silent?: boolean } = {}): string {
+  /**
+   * Create and start (docker run -d): a create event, then a start event. `silent`: no
+   * events (it happened while nobody listened); `startOnly`: the create went unseen.
+   */
+  run(n: number, labels: Record<string, string>, opts: { mode?: string; silent?: boolean; startOnly?: boolean; cgroupParent?: string } = {}): string {
     const c: FakeContainer = {
       Id: FakeDocker.id(n),
       Name: `/c${n}`,
-      State: { Running: true, Pid: this.nextPid++ },
-      HostConfig: { NetworkMode: opts.mode ?? 'none' },
+      State: { Running: false, Pid: 0 },
+      HostConfig: { NetworkMode: opts.mode ?? 'none', CgroupParent: opts.cgroupParent ?? '' },
       Config: { Labels: labels },
     };
     this.containers.set(c.Id, c);
+    if (!opts.silent && !opts.startOnly) this.event('create', c);
+    c.State = { Running: true, Pid: this.nextPid++ };
     if (!opts.silent) this.event('start', c);
     return c.Id;
   }
+
+  /** The cgroup directory (v1, pids hierarchy) of a container with this parent. */
+  private cgroupPath(c: FakeContainer): string {
+    return `${c.HostConfig.CgroupParent === '' ? '/docker' : c.HostConfig.CgroupParent}/${c.Id}`;
+  }
+
+  /** The host's pseudo-files about containers, as a FileReader (throws ENOENT for anything else). */
+  readonly readFile = (path: string): string => {
+    const enoent = (): Error => Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+    if (path === '/proc/self/mountinfo') {
+      return [
+        '25 1 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw',
+        '30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
+        '31 25 0:27 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd',
+        '36 25 0:32 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,pids',
+        '',
+      ].join('\n');
+    }
+    const proc = /^\/proc\/(\d+)\/cgroup$/.exec(path);
+    if (proc) {
+      const c = [...this.containers.values()].find((x) => x.State.Running && x.State.Pid === Number(proc[1]));
+      if (!c) throw enoent();
+      return `12:pids:${this.cgroupPath(c)}\n1:name=systemd:${this.cgroupPath(c)}\n0::/\n`;
+    }
+    for (const c of this.containers.values()) {
+      if (path !== `/sys/fs/cgroup/pids${this.cgroupPath(c)}/cgroup.procs`) continue;
+      this.procsReads++;
+      // runc removes the cgroup when the container stops.
+      if (!c.State.Running) throw enoent();
+      return [c.State.Pid, ...(this.extraPids.get(c.Id) ?? [])].map((p) => `${p}\n`).join('');
+    }
+    throw enoent();
+  };
 
   /** Start a stopped container again: a new PID. */
   restart(id: string, opts: { silent?: boolean } = {}): void {
