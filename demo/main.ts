@@ -79,7 +79,8 @@ async function setUp(lab: Lab, log: (s: string) => void): Promise<{ tor: Netns; 
   for (const w of workers) {
     const cfg = join(w.dir, 'agent.yaml');
     writeFileSync(cfg, stringify(agentYamlObject(w.spec, w.dir, w.dockerd!.sock)), { mode: 0o600 });
-    w.ns.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { log: `${w.spec.node}-agent.log` });
+    // The worker's network namespace only, the host's mounts (as a service manager runs it).
+    w.ns.spawn([process.execPath, ROUTECTL, 'agent', '--config', cfg], { nsenter: true, log: `${w.spec.node}-agent.log` });
   }
   await Promise.all(
     workers.map(async (w) => {

@@ -197,11 +197,13 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
       // The ToR (in no zone: `world`) must reach the containers' httpd through the zone policy.
       zones: [{ name: 'bench', cidrs: ipv6 ? [ZONE4, ZONE6] : [ZONE4], ingress: [{ from: 'world', ports: ['tcp/80'] }] }],
     }));
-    // `ip netns exec` and setsid exec node in place: this PID is the agent's. In a session of
-    // its own, as a service manager starts it, so that it sets its autogroup's priority.
+    // nsenter and setsid exec node in place: this PID is the agent's. In a session of its
+    // own, as a service manager starts it, so that it sets its autogroup's priority; in the
+    // worker's network namespace only, with the host's mounts, as a service manager runs it
+    // (`ip netns exec` would mount a sysfs without /sys/fs/cgroup, where it reads PIDs).
     const profDir = join(dir, 'prof');
     const prof = cpuProfile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
-    const agentPid = w.spawn(asService([process.execPath, ...prof, ROUTECTL, 'agent', '--config', cfg]), { log: 'agent.log' }).pid ?? 0;
+    const agentPid = w.spawn(asService([process.execPath, ...prof, ROUTECTL, 'agent', '--config', cfg]), { nsenter: true, log: 'agent.log' }).pid ?? 0;
     await torEstablished(t);
     const names = Array.from({ length: n }, (_, i) => `b${String(i).padStart(3, '0')}`);
     await parallel(names, 4, async (name) => {
@@ -251,6 +253,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const advertised = new Map<string, number>();
     const added = new Map<string, number>();
     const phases: Record<string, number[]> = {};
+    /** Where each start's PID came from (the `add` line's pidFrom). */
+    const pidFrom: Record<string, number> = {};
     for (const l of readFileSync(join(lab.dir, 'agent.log'), 'utf8').split('\n')) {
       if (l.includes('"event":"ready"')) {
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
@@ -262,7 +266,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
           for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);
         }
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
-        const j = JSON.parse(l) as { container: string; time: string; eventLagMs?: number; inspectMs?: number };
+        const j = JSON.parse(l) as { container: string; time: string; eventLagMs?: number; inspectMs?: number; pidFrom?: string };
+        if (j.pidFrom !== undefined) pidFrom[j.pidFrom] = (pidFrom[j.pidFrom] ?? 0) + 1;
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
         if (typeof j.eventLagMs === 'number') (phases['docker.eventLagMs'] ??= []).push(j.eventLagMs);
         if (typeof j.inspectMs === 'number') (phases['docker.inspectMs'] ??= []).push(j.inspectMs);
@@ -284,6 +289,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const starts = [...started.values()];
     notes.push(`${started.size} start events (${subscriber.size} read by the bare subscriber), ${host.size} host routes and ${samples.filter((s) => s.torFib).length} ToR FIB entries seen`);
     notes.push(`the ToR's RIB then held ${rib.v4} IPv4 and ${rib.v6} IPv6 prefixes from the worker`);
+    const froms = Object.entries(pidFrom);
+    if (froms.length > 0) notes.push(`each start's PID from: ${froms.map(([k, n]) => `${k} ${n}`).join(', ')} (the agent inspects every labelled container at create)`);
     notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
     notes.push(
       `the agent's event-loop thread meanwhile: on a CPU ${Math.round(cpu1.loop.runMs - cpu0.loop.runMs)} ms, runnable but waiting for a CPU ${Math.round(cpu1.loop.waitMs - cpu0.loop.waitMs)} ms, over ${cpu1.loop.slices - cpu0.loop.slices} times put on a CPU`,

@@ -85,6 +85,9 @@ export function cgroupDir(mounts: readonly CgroupMount[], controllers: string, p
   return undefined;
 }
 
+/** What learn() found: where the cgroups are (`fresh` the first time), or why not. */
+export type LearnResult = { readonly known: true; readonly where: string; readonly fresh: boolean } | { readonly known: false; readonly why: string };
+
 /** The PIDs listed in a cgroup.procs text. */
 function pidsIn(text: string): number[] {
   return text
@@ -106,25 +109,29 @@ export class CgroupPids {
 
   /**
    * Learns where containers with this cgroup parent live from one that dockerd inspected
-   * (its id and PID). Returns whether a layout is known afterwards; a container whose
-   * cgroup cannot be found teaches nothing.
+   * (its id and PID). A container whose cgroup cannot be found teaches nothing; the
+   * answer says why.
    */
-  learn(parent: string, id: string, pid: number): boolean {
-    if (this.layouts.has(parent)) return true;
-    if (!CONTAINER_ID.test(id) || !Number.isInteger(pid) || pid <= 0) return false;
+  learn(parent: string, id: string, pid: number): LearnResult {
+    const known = this.layouts.get(parent);
+    if (known) return { known: true, where: `${known.before}<id>${known.after}`, fresh: false };
+    if (!CONTAINER_ID.test(id)) return { known: false, why: `container id ${JSON.stringify(id)} is not 64 hex digits` };
+    if (!Number.isInteger(pid) || pid <= 0) return { known: false, why: `PID ${pid} is not a process` };
     let lines: string[];
     let mounts: CgroupMount[];
     try {
       lines = this.read(`/proc/${pid}/cgroup`).split('\n');
       mounts = cgroupMounts(this.read('/proc/self/mountinfo'));
-    } catch {
-      return false;
+    } catch (err) {
+      return { known: false, why: err instanceof Error ? err.message : String(err) };
     }
+    if (mounts.length === 0) return { known: false, why: 'no cgroup file system is mounted in this mount namespace' };
     // cgroup v2 first (its line is "0::/path"), then the v1 hierarchies in the file's order.
     const candidates = lines
       .map((l) => /^(\d+):([^:]*):(.*)$/.exec(l))
       .filter((m): m is RegExpExecArray => m !== null && m[3]!.includes(id))
       .sort((a, b) => Number(a[2] !== '') - Number(b[2] !== ''));
+    if (candidates.length === 0) return { known: false, why: `no line of /proc/${pid}/cgroup names the container` };
     for (const m of candidates) {
       const dir = cgroupDir(mounts, m[2]!, m[3]!);
       if (dir === undefined) continue;
@@ -136,9 +143,9 @@ export class CgroupPids {
         continue;
       }
       this.layouts.set(parent, { before: parts[0]!, after: parts[1]! });
-      return true;
+      return { known: true, where: `${parts[0]!}<id>${parts[1]!}`, fresh: true };
     }
-    return false;
+    return { known: false, why: `none of its cgroups (${candidates.map((m) => `${m[2] || 'v2'}:${m[3]}`).join(', ')}) is mounted here with PID ${pid} in it` };
   }
 
   /** The only process in the container's cgroup, or undefined (then ask dockerd). */

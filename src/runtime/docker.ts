@@ -122,6 +122,8 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   /** Containers whose create event is being read: their start waits for it, not for an inspect of its own. */
   private readonly creating = new Set<string>();
   private readonly cgroupPids: CgroupPids;
+  /** Cgroup parents whose layout could not be learnt (said once). */
+  private readonly cgroupsUnknown = new Set<string>();
   private readonly wanted = new Map<string, WantedEndpoint>();
   private readonly invalid = new Map<string, InvalidContainer>();
   private stream: Destroyable | undefined;
@@ -356,7 +358,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       for (const f of batch) {
         if (!f?.running) continue;
         out.push(f);
-        this.cgroupPids.learn(f.cgroupParent ?? '', f.id, f.pid);
+        this.learnCgroups(f);
       }
     }
     return out;
@@ -434,11 +436,27 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
         // Already stopped again: its die event is queued behind this one.
         if (!f?.running) return;
         this.configs.set(f.id, f);
-        this.cgroupPids.learn(f.cgroupParent ?? '', f.id, f.pid);
+        this.learnCgroups(f);
       }
       this.judge(f, 'restarted', timing);
     } else {
       this.drop(ev.id, ev.action);
+    }
+  }
+
+  /**
+   * Learns where containers' cgroups are from a running one dockerd inspected; says so
+   * once, or once per cgroup parent why not (then every start of it is inspected).
+   */
+  private learnCgroups(f: ContainerFacts): void {
+    const parent = f.cgroupParent ?? '';
+    if (this.cgroupPids.knows(parent)) return;
+    const r = this.cgroupPids.learn(parent, f.id, f.pid);
+    if (r.known) {
+      this.log.info({ event: 'cgroups-found', cgroupParent: parent, where: r.where }, `started containers' PIDs are read from ${r.where}/cgroup.procs`);
+    } else if (!this.cgroupsUnknown.has(parent)) {
+      this.cgroupsUnknown.add(parent);
+      this.log.warn({ event: 'cgroups-unknown', cgroupParent: parent, container: f.id, reason: r.why }, `started containers' PIDs come from dockerd's inspect: their cgroups are not found (${r.why})`);
     }
   }
 

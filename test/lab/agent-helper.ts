@@ -1,7 +1,7 @@
 /**
  * The built `routectl agent` as a lab process: writes an agent.yaml into the lab
  * directory, starts `node <build>/dist/src/cli/routectl.js agent --config F` inside a
- * worker namespace (`ip netns exec`, tracked by the lab so cleanup stops it), and drives
+ * worker's network namespace (nsenter, the host's mounts; tracked by the lab so cleanup stops it), and drives
  * it the way an operator does: `routectl status|peers|routes|endpoints|verify --json --socket S` run
  * inside the same namespace, SIGHUP after rewriting the config, SIGTERM and the exit code.
  *
@@ -198,7 +198,10 @@ export class LabAgent {
     this.writeConfig(config);
     this.bin = bin;
     // setsid: a session of its own, as a service manager starts it (it execs in place: same PID).
+    // nsenter: the worker's network namespace only, and the host's mounts, as a service
+    // manager runs it (`ip netns exec` mounts a sysfs of its own, without /sys/fs/cgroup).
     this.child = ns.spawn([...(setsid ? ['setsid'] : []), process.execPath, bin, 'agent', '--config', this.configPath], {
+      nsenter: true,
       log: `${name}.log`,
       env: { ...process.env, ROUTECTL_LOG_LEVEL: process.env.ROUTECTL_LOG_LEVEL ?? 'info' },
     });

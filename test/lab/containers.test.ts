@@ -187,6 +187,10 @@ describe('containers routed by the agent (real dockerd, FRR ToR)', () => {
     }
     console.log(`timings:\n  ${timings.join('\n  ')}`);
     for (const c of ctrs.values()) await reachable(c);
+    // c1's start was inspected and showed where dockerd puts the cgroups; c2's and c3's PIDs
+    // were read from theirs (each was inspected at create).
+    expect(agent!.logLines().filter((l) => l.event === 'cgroups-found')).toEqual([expect.objectContaining({ where: expect.stringMatching(/\/docker\/<id>$/) })]);
+    expect(['c1', 'c2', 'c3'].map((n) => logsOf('add', n)[0]?.pidFrom)).toEqual(['inspect', 'cgroup', 'cgroup']);
 
     const own = await workerOwn();
     expect(own.links).toEqual([...ctrs.values()].map((c) => c.hostVeth).sort());

@@ -64,7 +64,8 @@ describe('CgroupPids', () => {
     });
     const c = new CgroupPids(f.read);
     expect(c.pidOf('', ID2)).toBeUndefined(); // nothing learnt yet
-    expect(c.learn('', ID, 4000)).toBe(true);
+    expect(c.learn('', ID, 4000)).toEqual({ known: true, where: '/sys/fs/cgroup/pids/docker/<id>', fresh: true });
+    expect(c.learn('', ID2, 4100)).toEqual({ known: true, where: '/sys/fs/cgroup/pids/docker/<id>', fresh: false });
     expect(c.knows('')).toBe(true);
     expect(c.pidOf('', ID2)).toBe(4100);
     expect(c.pidOf('', ID)).toBe(4000);
@@ -80,7 +81,7 @@ describe('CgroupPids', () => {
       [`/sys/fs/cgroup/system.slice/docker-${ID2}.scope/cgroup.procs`]: '4100\n',
     });
     const c = new CgroupPids(f.read);
-    expect(c.learn('', ID, 4000)).toBe(true);
+    expect(c.learn('', ID, 4000)).toMatchObject({ known: true });
     expect(c.pidOf('', ID2)).toBe(4100);
   });
 
@@ -92,7 +93,7 @@ describe('CgroupPids', () => {
       [`/sys/fs/cgroup/pids/docker/${ID2}/cgroup.procs`]: '',
     });
     const c = new CgroupPids(f.read);
-    expect(c.learn('', ID, 4000)).toBe(true);
+    expect(c.learn('', ID, 4000)).toMatchObject({ known: true });
     expect(c.pidOf('', ID)).toBeUndefined(); // an exec (or --init) beside the init
     expect(c.pidOf('', ID2)).toBeUndefined(); // stopped: empty
     expect(c.pidOf('', 'ef'.repeat(32))).toBeUndefined(); // no such cgroup
@@ -104,23 +105,27 @@ describe('CgroupPids', () => {
 
   it('learns nothing from a PID that is not in the cgroup named, an id not in its cgroups, or unmounted hierarchies', () => {
     const base = { '/proc/self/mountinfo': MOUNTINFO_V1 };
-    const cases: Record<string, string>[] = [
+    const cases: [Record<string, string>, RegExp][] = [
       // the cgroup's processes do not include the PID (it died, the PID was reused)
-      { ...base, '/proc/4000/cgroup': `12:pids:/docker/${ID}\n`, [`/sys/fs/cgroup/pids/docker/${ID}/cgroup.procs`]: '4001\n' },
+      [{ ...base, '/proc/4000/cgroup': `12:pids:/docker/${ID}\n`, [`/sys/fs/cgroup/pids/docker/${ID}/cgroup.procs`]: '4001\n' }, /none of its cgroups \(pids:\/docker\/ab.*\) is mounted here with PID 4000 in it/],
       // the PID's cgroups do not name the container
-      { ...base, '/proc/4000/cgroup': '12:pids:/user.slice\n0::/\n' },
+      [{ ...base, '/proc/4000/cgroup': '12:pids:/user.slice\n0::/\n' }, /no line of \/proc\/4000\/cgroup names the container/],
       // the only hierarchy naming it is not mounted here
-      { ...base, '/proc/4000/cgroup': `9:memory:/docker/${ID}\n` },
+      [{ ...base, '/proc/4000/cgroup': `9:memory:/docker/${ID}\n` }, /none of its cgroups \(memory:/],
       // no /proc/<pid>/cgroup at all
-      base,
+      [base, /ENOENT: \/proc\/4000\/cgroup/],
+      // `ip netns exec` mounts a sysfs of its own, without /sys/fs/cgroup
+      [{ '/proc/self/mountinfo': '25 1 0:23 / /sys rw - sysfs sysfs rw\n', '/proc/4000/cgroup': `12:pids:/docker/${ID}\n` }, /no cgroup file system is mounted in this mount namespace/],
     ];
-    for (const map of cases) {
+    for (const [map, why] of cases) {
       const c = new CgroupPids(files(map).read);
-      expect(c.learn('', ID, 4000)).toBe(false);
+      const r = c.learn('', ID, 4000);
+      expect(r.known).toBe(false);
+      expect(r.known ? '' : r.why).toMatch(why);
       expect(c.knows('')).toBe(false);
     }
-    expect(new CgroupPids(files(base).read).learn('', 'nothex', 4000)).toBe(false);
-    expect(new CgroupPids(files(base).read).learn('', ID, 0)).toBe(false);
+    expect(new CgroupPids(files(base).read).learn('', 'nothex', 4000)).toEqual({ known: false, why: 'container id "nothex" is not 64 hex digits' });
+    expect(new CgroupPids(files(base).read).learn('', ID, 0)).toEqual({ known: false, why: 'PID 0 is not a process' });
   });
 
   it('takes the first hierarchy that works: v1 pids after an unusable unified line', () => {
@@ -132,7 +137,7 @@ describe('CgroupPids', () => {
       [`/sys/fs/cgroup/pids/docker/${ID2}/cgroup.procs`]: '4100\n',
     });
     const c = new CgroupPids(f.read);
-    expect(c.learn('', ID, 4000)).toBe(true);
+    expect(c.learn('', ID, 4000)).toMatchObject({ known: true });
     expect(f.reads).toContain(`/sys/fs/cgroup/unified/docker/${ID}/cgroup.procs`); // tried first
     expect(c.pidOf('', ID2)).toBe(4100);
   });

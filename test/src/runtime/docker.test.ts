@@ -6,6 +6,7 @@
  */
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../../src/runtime/docker.js';
 import { backoffDelay } from '../../../src/runtime/backoff.js';
@@ -324,6 +325,30 @@ describe('DockerRuntime: the PID of a started container', () => {
     await until(() => log.length === 7, 'a third /custom');
     expect(docker.inspects - asked).toBe(1); // at create only
     for (const cid of [p1, p2, p3]) expect(rt.endpoints().find((e) => e.id === cid)?.pid).toBe(docker.containers.get(cid)!.State.Pid);
+  });
+
+  it('says where it reads PIDs from, or once why it cannot (no cgroup mounted): then every start is inspected', async () => {
+    for (const mounted of [true, false]) {
+      const docker = new FakeDocker();
+      const lines: Record<string, unknown>[] = [];
+      const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+      const read = mounted ? docker.readFile : (p: string) => (p === '/proc/self/mountinfo' ? '25 1 0:23 / /sys rw - sysfs sysfs rw\n' : docker.readFile(p));
+      const rt = new DockerRuntime({ zones: ['app'], client: docker, cgroupPids: new CgroupPids(read), logger });
+      runtimes.push(rt);
+      await rt.start();
+      const asked = docker.inspects;
+      docker.run(1, APP);
+      await until(() => rt.endpoints().length === 1, 'the first added');
+      for (let n = 2; n <= 3; n++) docker.run(n, APP);
+      await until(() => rt.endpoints().length === 3, 'three added');
+      expect(docker.inspects - asked).toBe(mounted ? 4 : 6);
+      const said = lines.filter((l) => l.event === 'cgroups-found' || l.event === 'cgroups-unknown');
+      expect(said).toEqual([
+        mounted
+          ? expect.objectContaining({ event: 'cgroups-found', where: '/sys/fs/cgroup/pids/docker/<id>', msg: "started containers' PIDs are read from /sys/fs/cgroup/pids/docker/<id>/cgroup.procs" })
+          : expect.objectContaining({ event: 'cgroups-unknown', reason: 'no cgroup file system is mounted in this mount namespace' }),
+      ]);
+    }
   });
 
   it('a container that stops before its start is read: nothing added (its cgroup is gone, the inspect says stopped)', async () => {
