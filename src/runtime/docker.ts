@@ -395,7 +395,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   // ---- state ----
 
   private async onEvent(g: number, ev: ContainerEvent, received: number, inspected: Promise<{ facts: ContainerFacts | undefined; ms: number }> | undefined): Promise<void> {
-    if (g !== this.gen) return;
+    if (g !== this.gen) {
+      // A stream that has gone: its create is not being read any more.
+      if (ev.action === 'create') this.creating.delete(ev.id);
+      return;
+    }
     // Actor attributes carry the container's labels (plus name, image…): anything
     // without a routectl label is not ours and costs no inspect.
     if (!hasRoutectlLabel(ev.attributes) && !this.facts.has(ev.id)) return;
