@@ -454,10 +454,9 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
    */
   private learnCgroups(f: ContainerFacts): void {
     const parent = f.cgroupParent ?? '';
-    if (this.cgroupPids.knows(parent)) return;
     const r = this.cgroupPids.learn(parent, f.id, f.pid);
     if (r.known) {
-      this.log.info({ event: 'cgroups-found', cgroupParent: parent, where: r.where }, `started containers' PIDs are read from ${r.where}/cgroup.procs`);
+      if (r.fresh) this.log.info({ event: 'cgroups-found', cgroupParent: parent, where: r.where }, `started containers' PIDs are read from ${r.where}/cgroup.procs`);
     } else if (!this.cgroupsUnknown.has(parent)) {
       this.cgroupsUnknown.add(parent);
       this.log.warn({ event: 'cgroups-unknown', cgroupParent: parent, container: f.id, reason: r.why }, `started containers' PIDs come from dockerd's inspect: their cgroups are not found (${r.why})`);
