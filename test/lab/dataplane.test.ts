@@ -146,7 +146,11 @@ describe('dataplane in network namespaces', () => {
     expect((await nsx(W, ['cat', `/proc/sys/net/ipv4/neigh/${eps[0]!.hostIfName}/proxy_delay`])).trim()).toBe('0');
     // The host side's one IPv6 address: the fixed link-local, usable at once (no DAD), and
     // no other generated (addrgenmode none).
-    expect(await ipn(W, `-d link show dev ${eps[0]!.hostIfName}`)).toMatch(/addrgenmode none/);
+    const hostLink = await ipn(W, `-d link show dev ${eps[0]!.hostIfName}`);
+    expect(hostLink).toMatch(/addrgenmode none/);
+    // One TX and one RX queue per end, asked for at creation (codec.ts encodeNewVeth).
+    expect(hostLink).toMatch(/numtxqueues 1 numrxqueues 1 /);
+    expect(await ipn(C(1), '-d link show dev eth0')).toMatch(/numtxqueues 1 numrxqueues 1 /);
     const v6 = await ipn(W, `-6 addr show dev ${eps[0]!.hostIfName}`);
     expect(v6.match(/inet6 \S+/g)).toEqual(['inet6 fe80::ecee:eeff:feee:eeee/64']);
     expect(v6).not.toMatch(/tentative/);

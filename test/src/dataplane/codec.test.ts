@@ -53,6 +53,10 @@ describe('link codec', () => {
     expect(hex).toContain(Buffer.from('veth\0').toString('hex'));
     expect(hex).toContain('0800' + '1c00' + '15000000'); // IFLA_NET_NS_FD 21
     expect(hex).toContain(Buffer.from('eth0\0').toString('hex'));
+    // One TX and one RX queue (IFLA_NUM_TX_QUEUES 31, IFLA_NUM_RX_QUEUES 32), for each end:
+    // the kernel then never shrinks them under the rtnl lock.
+    const queues = '0800' + '1f00' + '01000000' + '0800' + '2000' + '01000000';
+    expect(hex.split(queues).length - 1).toBe(2);
     // The host's own attributes decode back (the parser skips LINKINFO).
     expect(decodeLink(b)).toEqual({ index: 0, name: 'rtc0123456789a', mac: 'ee:ee:ee:ee:ee:ee', up: false });
   });
