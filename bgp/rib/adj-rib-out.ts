@@ -13,6 +13,7 @@
  * family (RFC 2918 4), bracketed by BoRR/EoRR when enhanced route refresh was
  * negotiated (RFC 7313 4).
  */
+import type { PreparedAnnouncement } from '../wire/pack.js';
 import type { CodecContext, Family, PathAttributes } from '../wire/types.js';
 import type { DesiredRoutes, RouteGroup } from './desired.js';
 import { familyOf } from './prefix.js';
@@ -21,6 +22,12 @@ import { familyOf } from './prefix.js';
 export interface Packer {
   /** `counts`, when given, is filled with the number of prefixes in each message returned. */
   announce(family: Family, attrs: PathAttributes, nextHops: readonly string[], prefixes: readonly string[], ctx: CodecContext, counts?: number[]): Buffer[];
+  /**
+   * Optional, with announcePrepared: encode once what `announce` would encode for every
+   * batch with these attributes and next hops; the Adj-RIB-Out keeps it for the session.
+   */
+  prepare?(family: Family, attrs: PathAttributes, nextHops: readonly string[], ctx: CodecContext): PreparedAnnouncement;
+  announcePrepared?(prepared: PreparedAnnouncement, prefixes: readonly string[], counts?: number[]): Buffer[];
   withdraw(family: Family, prefixes: readonly string[], ctx: CodecContext, counts?: number[]): Buffer[];
   endOfRib(family: Family): Buffer;
   /** RFC 7313 3: subtype 1 BoRR, 2 EoRR. */
@@ -74,6 +81,8 @@ export class AdjRibOut {
   private readonly borrPending: Family[] = [];
   private readonly eorrPending = new Set<Family>();
   private readonly attrCache = new Map<string, PathAttributes>();
+  /** The packer's encoding of each attribute set, by the same key, for this session. */
+  private readonly prepared = new Map<string, PreparedAnnouncement>();
   /** Families we could not advertise and why (no next hop). */
   readonly problems = new Map<Family, string>();
 
@@ -116,6 +125,7 @@ export class AdjRibOut {
     this.borrPending.length = 0;
     this.eorrPending.clear();
     this.attrCache.clear();
+    this.prepared.clear();
   }
 
   /** The desired set changed at these prefixes. */
@@ -162,6 +172,21 @@ export class AdjRibOut {
       this.attrCache.set(k, a);
     }
     return a;
+  }
+
+  /** Announcement UPDATEs for `prefixes` of one family and group. */
+  private announce(f: Family, g: RouteGroup, prefixes: readonly string[], counts: number[]): Buffer[] {
+    const ctx = this.ctx!;
+    const nh = ctx.nextHops[f] as readonly string[];
+    const { prepare, announcePrepared } = this.packer;
+    if (!prepare || !announcePrepared) return this.packer.announce(f, this.attributesFor(f, g), nh, prefixes, ctx.codec, counts);
+    const k = `${f}|${g.key}`;
+    let p = this.prepared.get(k);
+    if (!p) {
+      p = prepare(f, this.attributesFor(f, g), nh, ctx.codec);
+      this.prepared.set(k, p);
+    }
+    return announcePrepared(p, prefixes, counts);
   }
 
   /**
@@ -231,9 +256,8 @@ export class AdjRibOut {
         });
       }
       for (const b of announce.values()) {
-        const nh = ctx.nextHops[b.family] as readonly string[];
         const counts: number[] = [];
-        const msgs = this.packer.announce(b.family, this.attributesFor(b.family, b.group), nh, b.prefixes, ctx.codec, counts);
+        const msgs = this.announce(b.family, b.group, b.prefixes, counts);
         emit(msgs, counts, b.prefixes, (p) => {
           const before = this.previouslySent.get(p);
           if (before) this.sent.set(p, before);

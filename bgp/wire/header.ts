@@ -28,6 +28,13 @@ export function encodeHeader(type: number, bodyLength: number): Buffer {
   return h;
 }
 
+/** Writes the header of a `length`-octet message (header included) at the start of `out`. */
+export function writeHeader(out: Buffer, type: number, length: number): void {
+  MARKER.copy(out, 0);
+  out.writeUInt16BE(length, 16);
+  out[18] = type;
+}
+
 /** Header + body in one Buffer. */
 export function frameMessage(type: number, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);

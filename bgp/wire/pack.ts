@@ -9,7 +9,7 @@
  * NLRI are written into one buffer in a single pass, then cut at message boundaries.
  */
 import { AttrCode, AttrFlag, encodeAttributes, encodeMpNextHop } from './attributes.js';
-import { frameMessage } from './header.js';
+import { frameMessage, writeHeader } from './header.js';
 import { maxMessageLength } from './message.js';
 import { familyAfi, isIPv4, writeNlri } from './prefix.js';
 import { HEADER_LENGTH, MessageType, type CodecContext, type Family, type PathAttributes, type UpdateMessage } from './types.js';
@@ -62,6 +62,87 @@ function updateWithMp(mpHead: Buffer, nlri: Buffer, rest: Buffer): Buffer {
 }
 
 /**
+ * What every UPDATE announcing routes with the same attributes and next hops shares,
+ * encoded once (prepareAnnouncement) and reused for each batch of prefixes
+ * (packPrepared): an Adj-RIB-Out keeps one per attribute set for the life of a session,
+ * so that a new container's /32 costs its NLRI and one copy, not another encoding.
+ */
+export interface PreparedAnnouncement {
+  readonly family: Family;
+  readonly afi: number;
+  /** The largest message the session takes (4096, or 65535 with RFC 8654). */
+  readonly max: number;
+  /** The path attributes: with NEXT_HOP for classic IPv4; without MP_REACH_NLRI otherwise. */
+  readonly attrs: Buffer;
+  /**
+   * MP_REACH_NLRI up to its NLRI (flags, code, a length to fill in, AFI, SAFI, next hop,
+   * reserved); null for IPv4 with an IPv4 next hop, which uses the classic NLRI field.
+   */
+  readonly mpHead: Buffer | null;
+}
+
+/**
+ * Encodes the attributes and next hops of announcements in `family`. Throws Error for an
+ * IPv6 next hop for IPv4 without RFC 8950 negotiated, or no next hop at all.
+ */
+export function prepareAnnouncement(family: Family, attrs: PathAttributes, nextHops: readonly string[], ctx: CodecContext): PreparedAnnouncement {
+  const max = maxMessageLength(ctx);
+  const afi = familyAfi(family);
+  const nh = nextHops[0];
+  if (nh === undefined) throw new Error('packAnnouncements: no next hop');
+  if (afi === 1 && isIPv4(nh)) return { family, afi, max, attrs: encodeAttributes({ ...attrs, nextHop: nh }, ctx), mpHead: null };
+  if (afi === 1 && !ctx.extendedNextHopV4) {
+    throw new Error(`packAnnouncements: IPv6 next hop ${nh} for IPv4 needs the extended next hop capability (RFC 8950)`);
+  }
+  const { nextHop: _ignored, ...rest } = attrs;
+  const nhBytes = encodeMpNextHop(afi, nextHops);
+  const head = Buffer.alloc(4 + 5 + nhBytes.length);
+  head[0] = AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH;
+  head[1] = AttrCode.MP_REACH_NLRI;
+  head.writeUInt16BE(afi, 4);
+  head[6] = 1; // SAFI unicast
+  head[7] = nhBytes.length;
+  nhBytes.copy(head, 8);
+  head[8 + nhBytes.length] = 0; // reserved (RFC 4760 3)
+  return { family, afi, max, attrs: encodeAttributes(rest, ctx), mpHead: head };
+}
+
+/**
+ * Whole UPDATE messages announcing `prefixes` (all of the prepared family) with the
+ * prepared attributes, as few as fit; each message is written into one buffer. Throws
+ * Error on a prefix of the wrong family.
+ */
+export function packPrepared(p: PreparedAnnouncement, prefixes: readonly string[], counts?: number[]): Buffer[] {
+  if (prefixes.length === 0) return [];
+  const { buf, ends } = writeAll(prefixes, p.afi);
+  const a = p.attrs;
+  const head = p.mpHead;
+  const fixed = HEADER_LENGTH + 4 + a.length + (head?.length ?? 0);
+  const out: Buffer[] = [];
+  for (const [s, e] of cut(ends, p.max - fixed, counts)) {
+    const m = Buffer.allocUnsafe(fixed + (e - s));
+    writeHeader(m, MessageType.UPDATE, m.length);
+    m.writeUInt16BE(0, HEADER_LENGTH); // no withdrawn routes
+    let off = HEADER_LENGTH + 4;
+    if (head === null) {
+      // The NLRI follow the path attributes, outside their length.
+      m.writeUInt16BE(a.length, HEADER_LENGTH + 2);
+      off += a.copy(m, off);
+      buf.copy(m, off, s, e);
+    } else {
+      // RFC 7606 5.1: MP_REACH_NLRI first, then the rest; all of it path attributes.
+      m.writeUInt16BE(m.length - HEADER_LENGTH - 4, HEADER_LENGTH + 2);
+      off += head.copy(m, off);
+      m.writeUInt16BE(head.length - 4 + (e - s), off - head.length + 2);
+      off += buf.copy(m, off, s, e);
+      a.copy(m, off);
+    }
+    out.push(m);
+  }
+  return out;
+}
+
+/**
  * Whole UPDATE messages announcing `prefixes` (all of `family`) with `attrs` and
  * `nextHops` (IPv6: global, optionally link-local). Throws Error on a prefix of the
  * wrong family or an IPv6 next hop for IPv4 without RFC 8950 negotiated.
@@ -76,46 +157,7 @@ export function packAnnouncements(
   counts?: number[],
 ): Buffer[] {
   if (prefixes.length === 0) return [];
-  const max = maxMessageLength(ctx);
-  const afi = familyAfi(family);
-  const nh = nextHops[0];
-  if (nh === undefined) throw new Error('packAnnouncements: no next hop');
-  const { buf, ends } = writeAll(prefixes, afi);
-  const out: Buffer[] = [];
-
-  if (afi === 1 && isIPv4(nh)) {
-    const a = encodeAttributes({ ...attrs, nextHop: nh }, ctx);
-    const fixed = HEADER_LENGTH + 4 + a.length;
-    for (const [s, e] of cut(ends, max - fixed, counts)) {
-      const body = Buffer.allocUnsafe(4 + a.length + (e - s));
-      body.writeUInt16BE(0, 0);
-      body.writeUInt16BE(a.length, 2);
-      a.copy(body, 4);
-      buf.copy(body, 4 + a.length, s, e);
-      out.push(frameMessage(MessageType.UPDATE, body));
-    }
-    return out;
-  }
-  if (afi === 1 && !ctx.extendedNextHopV4) {
-    throw new Error(`packAnnouncements: IPv6 next hop ${nh} for IPv4 needs the extended next hop capability (RFC 8950)`);
-  }
-  const { nextHop: _ignored, ...rest } = attrs;
-  const a = encodeAttributes(rest, ctx);
-  const nhBytes = encodeMpNextHop(afi, nextHops);
-  const headLen = 4 + 5 + nhBytes.length;
-  const fixed = HEADER_LENGTH + 4 + a.length + headLen;
-  for (const [s, e] of cut(ends, max - fixed, counts)) {
-    const head = Buffer.allocUnsafe(headLen);
-    head[0] = AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH;
-    head[1] = AttrCode.MP_REACH_NLRI;
-    head.writeUInt16BE(afi, 4);
-    head[6] = 1; // SAFI unicast
-    head[7] = nhBytes.length;
-    nhBytes.copy(head, 8);
-    head[8 + nhBytes.length] = 0; // reserved (RFC 4760 3)
-    out.push(updateWithMp(head, buf.subarray(s, e), a));
-  }
-  return out;
+  return packPrepared(prepareAnnouncement(family, attrs, nextHops, ctx), prefixes, counts);
 }
 
 /** Whole UPDATE messages withdrawing `prefixes` (all of `family`). */

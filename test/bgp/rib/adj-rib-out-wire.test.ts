@@ -4,10 +4,10 @@
  * End-of-RIB / BoRR / EoRR are what RFC 4724 and RFC 7313 say.
  */
 import { describe, expect, it } from 'vitest';
-import { AdjRibOut, type ExportContext } from '../../../bgp/rib/adj-rib-out.js';
+import { AdjRibOut, type ExportContext, type Packer } from '../../../bgp/rib/adj-rib-out.js';
 import { DesiredRoutes } from '../../../bgp/rib/desired.js';
 import { wirePacker } from '../../../bgp/rib/wire-packer.js';
-import { decodeMessage, isEndOfRib } from '../../../bgp/wire/index.js';
+import { decodeMessage, isEndOfRib, packAnnouncements } from '../../../bgp/wire/index.js';
 import type { BgpMessage, CodecContext, Family, UpdateMessage } from '../../../bgp/wire/types.js';
 
 const v4 = (i: number): string => `198.18.${(i >> 8) & 255}.${i & 255}/32`;
@@ -139,5 +139,43 @@ describe('Adj-RIB-Out batches (flow control) do not cost extra messages', () => 
     const withdrawals = msgs.filter((x) => x.m.type === 'UPDATE' && (x.m.mpUnreach?.withdrawn.length ?? 0) > 0);
     const per = (withdrawals[0]!.m as UpdateMessage).mpUnreach!.withdrawn.length;
     expect(withdrawals.length).toBe(Math.ceil(5000 / per));
+  });
+
+  it('encodes each attribute set once per session and packs every batch from it, byte for byte as packAnnouncements does', () => {
+    const codec: CodecContext = { asn4: true, extendedMessage: false };
+    const prepared: string[] = [];
+    const counting: Packer = {
+      ...wirePacker,
+      prepare: (f, attrs, nh, c) => {
+        prepared.push(`${f} ${JSON.stringify(attrs)}`);
+        return wirePacker.prepare!(f, attrs, nh, c);
+      },
+    };
+    const d = new DesiredRoutes();
+    const out = new AdjRibOut(d, counting);
+    out.start(ctx(codec));
+    run(out, codec, new Map()); // End-of-RIB only
+    const peer = new Map<string, string>();
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      out.changed(d.add([{ prefix: v4(i) }, { prefix: v6(i) }, ...(i % 2 ? [{ prefix: v4(1000 + i), communities: ['65001:7'] }] : [])]));
+      sent.push(...run(out, codec, peer).msgs.map((x) => x.buf));
+    }
+    expect(peer.size).toBe(50);
+    // Three attribute sets (v4, v6, v4 with a community), each encoded once.
+    expect(prepared).toHaveLength(3);
+    expect(new Set(prepared).size).toBe(3);
+    // What went out is what the one-shot packer makes for the same prefixes.
+    const x = ctx(codec);
+    expect(sent[0]).toEqual(packAnnouncements('ipv4-unicast', { origin: 0, asPath: [{ type: 'sequence', asns: [65001] }] }, x.nextHops['ipv4-unicast'] as string[], [v4(0)], codec)[0]);
+    expect(sent[1]).toEqual(packAnnouncements('ipv6-unicast', { origin: 0, asPath: [{ type: 'sequence', asns: [65001] }] }, x.nextHops['ipv6-unicast'] as string[], [v6(0)], codec)[0]);
+    // A new session (other next hops) encodes again: nothing prepared outlives its session.
+    out.stop();
+    out.start({ ...ctx(codec), nextHops: { 'ipv4-unicast': ['203.0.113.9'], 'ipv6-unicast': ['2001:db8:f::9'] } });
+    const again = new Map<string, string>();
+    run(out, codec, again);
+    expect(prepared).toHaveLength(6);
+    expect(again.get(v4(3))).toBe('203.0.113.9');
+    expect(again.get(v6(3))).toBe('2001:db8:f::9');
   });
 });
