@@ -77,6 +77,12 @@ export class NetlinkKernel implements Kernel {
   /** Link deletion: sent from a thread (see the header). */
   private readonly deletions = new RtnlSocket({ offThread: true });
   private v6defaults: Promise<{ disabled: boolean; acceptRaAlways: boolean }> | undefined;
+  /**
+   * Container namespaces being opened ahead, by path: openContainer starts the open when
+   * the container becomes known, createVeth takes it (see there). One that nobody takes
+   * is closed when its helper is done.
+   */
+  private readonly nsOpening = new Map<string, Promise<FileHandle>>();
   /** nsenter, sh and ip, found on PATH at the first helper. */
   private tools: HelperTools | undefined;
   /** Starts the container-side helpers, so that the agent's own process never forks per container. */
@@ -119,10 +125,15 @@ export class NetlinkKernel implements Kernel {
     // Opened off the event loop: opening /proc/<pid>/ns/net waits while that process is
     // in the middle of an execve(2) (the kernel's exec_update_lock), and a container's
     // first process is often exactly there when its start event arrives. A synchronous
-    // open blocked the whole agent for up to 39 ms in the convergence burst.
+    // open blocked the whole agent for up to 39 ms in the convergence burst. Usually
+    // it was started with the container's helper (openContainer), so it is done by now
+    // and costs no trip to the thread pool here.
+    const path = netnsPath(spec.peerNetns);
+    const ahead = this.nsOpening.get(path);
+    this.nsOpening.delete(path);
     let ns: FileHandle;
     try {
-      ns = await open(netnsPath(spec.peerNetns), 'r');
+      ns = await (ahead ?? open(path, 'r')).catch(() => open(path, 'r'));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       throw new KernelError(`open netns ${netnsPath(spec.peerNetns)}`, code);
@@ -240,6 +251,17 @@ export class NetlinkKernel implements Kernel {
     const tools = this.helperTools();
     const path = netnsPath(netns);
     const p = this.launcher.open(nsenterArgv(path, tools), helperEnv(), spareFirstLine(path));
+    if (!this.nsOpening.has(path)) {
+      const opening = open(path, 'r');
+      opening.catch(() => undefined); // createVeth opens again and reports the error
+      this.nsOpening.set(path, opening);
+      // Not taken by createVeth (cancelled, failed, or a repair whose veth came first).
+      void p.exited.then(() => {
+        if (this.nsOpening.get(path) !== opening) return;
+        this.nsOpening.delete(path);
+        opening.then((h) => h.close()).catch(() => undefined);
+      });
+    }
     const exited = p.exited.then((e) => {
       if ('error' in e) throw new KernelError('configure container', e.error === 'ENOENT' ? 'ENOENT' : 'EIO', e.error);
       if (e.code !== 0) throw new KernelError('configure container', 'EIO', e.stderr.trim() || `exit ${e.signal ?? e.code}`);

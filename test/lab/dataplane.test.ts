@@ -249,6 +249,18 @@ describe('dataplane in network namespaces', () => {
     expect(await ipn(W, 'link show')).not.toContain(e.hostIfName);
   });
 
+  it('added as the agent adds a container (its namespace opened ahead with its helper): plumbed, and no namespace is left open; nor by one given up', async () => {
+    const e = eps[2]!; // removed just before
+    await call('addPrepared', e);
+    expect(await ipn(W, 'link show')).toContain(e.hostIfName);
+    await waitFor(() => ping(e.ipv4!), { what: `ping ${e.ipv4} from the tor`, timeoutMs: 10_000 });
+    await waitFor(async () => (await call<number>('netnsFds')) === 0, { what: 'no network namespace held open after the add', timeoutMs: 5_000 });
+    await call('prepareAndCancel', { path: `/var/run/netns/${C(1)}` });
+    await waitFor(async () => (await call<number>('netnsFds')) === 0, { what: 'no network namespace held open after a cancel', timeoutMs: 5_000 });
+    await call('remove', e.id);
+    expect(await ipn(W, 'link show')).not.toContain(e.hostIfName);
+  });
+
   it('endpoints plumbed at the same moment: each one\'s host routes are in the FIB when it is reported sent (advertised)', async () => {
     const burst = burstNs.map((ns, i) => {
       const id = `b${i}${sfx}0burst`.padEnd(16, '0');

@@ -4,7 +4,7 @@
  * and takes commands as JSON lines on stdin: {id, op, arg} -> {id, ok, result | error}.
  * With `watch`, drift reports arrive unasked as {event: "drift", report}.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Dataplane, NetlinkKernel, type ApplyReport } from '../../../src/dataplane/index.js';
 import type { EndpointPlumbing } from '../../../src/dataplane/plumbing.js';
@@ -45,6 +45,23 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
   setBlackholes: (p) => dp.setBlackholes(p),
   apply: async () => plainReport(await dp.apply()),
   add: (e) => dp.addEndpoint(e),
+  /** As the agent adds a container: its helper (and namespace) prepared first. */
+  addPrepared: (e: EndpointPlumbing) => dp.addEndpoint(e, dp.prepareContainer(e.containerNetns)),
+  /** A container prepared for, then given up (it died before its addresses were chosen). */
+  prepareAndCancel: (netns: EndpointPlumbing['containerNetns']) => void dp.prepareContainer(netns).cancel(),
+  /**
+   * How many network namespaces this process holds open: fds that are `net:[…]` (opened
+   * as /proc/<pid>/ns/net) or a bind mount under /run/netns (shown by its path).
+   */
+  netnsFds: () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        const l = readlinkSync(`/proc/self/fd/${fd}`);
+        return l.startsWith('net:[') || l.startsWith('/run/netns/') || l.startsWith('/var/run/netns/');
+      } catch {
+        return false; // the fd of the directory listing itself, closed by now
+      }
+    }).length,
   /** Kernel.settleLink on a host veth, by name: the links it reached. */
   settle: async (name: string) => {
     const link = await kernel.getLink(name);
