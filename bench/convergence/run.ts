@@ -4,13 +4,17 @@
  * BIRD configured as Calico runs it. See bench/convergence/scenarios.ts for the setups
  * and bench/README.md for how to run it.
  *
- *   node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico]
+ *   node dist/bench/convergence/run.js [--n 100] [--runs 1] [--tors frr,bird] [--workers routectl,calico]
  *     [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]
  *
  * For each ToR, routectl runs first; the Calico-style run then writes the same /32s at the
  * same offsets the agent's host routes appeared at (without a routectl run: one every
  * --spacing ms), while dockerd starts as many containers the same way, so that both runs
  * share the CPUs with the same load (--load 0: an idle worker instead).
+ *
+ * --runs R repeats that pair R times per ToR, each in fresh namespaces; the legs'
+ * percentiles are then taken over the R × N samples pooled (the p99 of 100 samples is
+ * the second-worst one, and moves a lot from run to run), and a table gives each run's own.
  *
  * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
  * - docker start event (`timeNano`) → read by a bare subscriber (dockerd's own delivery)
@@ -32,13 +36,15 @@ import { runCalico, runRoutectl, type Sample, type ScenarioResult } from './scen
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
 
 expectArgs(
-  'usage: node dist/bench/convergence/run.js [--n 100] [--tors frr,bird] [--workers routectl,calico] [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]',
-  ['n', 'tors', 'workers', 'spacing', 'load', 'v6', 'out'],
+  'usage: node dist/bench/convergence/run.js [--n 100] [--runs 1] [--tors frr,bird] [--workers routectl,calico] [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]',
+  ['n', 'runs', 'tors', 'workers', 'spacing', 'load', 'v6', 'out'],
   ['cpu-prof'],
 );
 
 
 const N = numberFlag('n', 100);
+/** Each ToR's pair of runs (routectl, then Calico replaying it) this many times; samples pooled. */
+const RUNS = numberFlag('runs', 1);
 const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
 /** Calico-style host routes: one every SPACING ms, unless the routectl run's own timing can be replayed. */
 const SPACING = numberFlag('spacing', 10);
@@ -67,9 +73,10 @@ interface Stat {
   readonly max: number;
 }
 
-function stat(r: ScenarioResult | undefined, leg: Leg): Stat | undefined {
-  if (!r) return undefined;
-  const xs = r.samples.map(leg).filter((x): x is number => x !== undefined);
+/** Over the samples of every run given, pooled. */
+function stat(rs: readonly ScenarioResult[] | undefined, leg: Leg): Stat | undefined {
+  if (!rs) return undefined;
+  const xs = rs.flatMap((r) => r.samples.map(leg)).filter((x): x is number => x !== undefined);
   if (xs.length === 0) return undefined;
   return { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs) };
 }
@@ -86,35 +93,42 @@ async function main(): Promise<number> {
   await Lab.sweepStale({ prefix: 'rtc-cv' });
   const machine = machineInfo(['frr', 'bird']);
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const results = new Map<string, ScenarioResult>();
+  if (!Number.isInteger(RUNS) || RUNS < 1) {
+    say(`--runs must be a whole number of at least 1, not ${RUNS}`);
+    return 2;
+  }
+  /** By `${tor}/${worker}`: one result per run that completed. */
+  const results = new Map<string, ScenarioResult[]>();
+  const record = (k: string, r: ScenarioResult): void => void results.set(k, [...(results.get(k) ?? []), r]);
   const failures: string[] = [];
-  for (const tor of TORS) {
+  for (const tor of TORS) for (let run = 1; run <= RUNS; run++) {
+    const of = RUNS > 1 ? ` (run ${run} of ${RUNS})` : '';
     let addrs: string[] = Array.from({ length: N }, (_, i) => `198.51.100.${i}`);
     let offsets: number[] = addrs.map((_, i) => i * SPACING);
     let addrs6: string[] | undefined = V6 ? addrs.map((_, i) => `2001:db8:18::${(i + 1).toString(16)}`) : undefined;
     if (WORKERS.includes('routectl')) {
       try {
-        say(`${tor} ToR, routectl worker`);
+        say(`${tor} ToR, routectl worker${of}`);
         if (CPU_PROF) mkdirSync(PROF_DIR, { recursive: true });
-        const prof = CPU_PROF ? join(PROF_DIR, `convergence-${tor}.cpuprofile`) : undefined;
+        const prof = CPU_PROF ? join(PROF_DIR, `convergence-${tor}${RUNS > 1 ? `-${run}` : ''}.cpuprofile`) : undefined;
         const r = await runRoutectl(tor, N, V6, prof);
         if (r.hot !== undefined) say(`  the agent's hottest functions (self time) during the burst, profile in ${prof}:\n${r.hot}`);
-        results.set(`${tor}/routectl`, r);
+        record(`${tor}/routectl`, r);
         const timed = r.samples.filter((s) => s.hostRoute !== undefined);
         const first = Math.min(...timed.map((s) => s.hostRoute!));
         addrs = timed.map((s) => s.addr);
         addrs6 = V6 && timed.every((s) => s.addr6 !== undefined) ? timed.map((s) => s.addr6!) : undefined;
         offsets = timed.map((s) => s.hostRoute! - first);
       } catch (e) {
-        failures.push(`${tor}/routectl: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
+        failures.push(`${tor}/routectl${of}: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
       }
     }
     if (WORKERS.includes('calico')) {
       try {
-        say(`${tor} ToR, Calico-style BIRD worker`);
-        results.set(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets, LOAD ? N : 0, addrs6));
+        say(`${tor} ToR, Calico-style BIRD worker${of}`);
+        record(`${tor}/calico-bird`, await runCalico(tor, addrs, offsets, LOAD ? N : 0, addrs6));
       } catch (e) {
-        failures.push(`${tor}/calico-bird: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
+        failures.push(`${tor}/calico-bird${of}: ${e instanceof Error ? e.message.split('\n').slice(0, 6).join(' / ') : String(e)}`);
       }
     }
   }
@@ -122,12 +136,13 @@ async function main(): Promise<number> {
 
   const legRows: string[][] = [];
   const sumRows: string[][] = [];
+  const runRows: string[][] = [];
   let missed = false;
   for (const tor of TORS) {
     const ours = results.get(`${tor}/routectl`);
     const calico = results.get(`${tor}/calico-bird`);
     const label = tor === 'frr' ? 'FRR' : 'BIRD';
-    const legs: [string, string, ScenarioResult | undefined, Leg][] = [
+    const legs: [string, string, readonly ScenarioResult[] | undefined, Leg][] = [
       ['routectl', 'docker start event → a bare subscriber reads it (dockerd\'s delivery alone, at the observers\' priority)', ours, diff('dockerEvent', 'subscriberRead')],
       ['routectl', 'docker start event → agent `add` log line (event read, container inspected)', ours, diff('dockerEvent', 'agentAdd')],
       ['routectl', 'agent `add` → host /32 in worker FIB (address, veth, routes)', ours, diff('agentAdd', 'hostRoute')],
@@ -154,6 +169,13 @@ async function main(): Promise<number> {
     const ratioOk = o !== undefined && c !== undefined && o.p99 <= c.p99 && o.p50 <= c.p50;
     const e2eOk = e2e !== undefined && e2e.p99 <= 100;
     if (!ratioOk || !e2eOk) missed = true;
+    for (let i = 0; i < RUNS; i++) {
+      const one = (rs: readonly ScenarioResult[] | undefined): ScenarioResult[] | undefined => (rs?.[i] ? [rs[i]!] : undefined);
+      const oi = stat(one(ours), diff('hostRoute', 'torFib'));
+      const ci = stat(one(calico), diff('hostRoute', 'torFib'));
+      const ei = stat(one(ours), diff('dockerEvent', 'torFib'));
+      runRows.push([label, String(i + 1), `${ms(oi?.p50)} / ${ms(oi?.p99)}`, `${ms(ci?.p50)} / ${ms(ci?.p99)}`, `${rat(oi?.p50, ci?.p50)} / ${rat(oi?.p99, ci?.p99)}`, `${ms(ei?.p50)} / ${ms(ei?.p99)}`]);
+    }
     sumRows.push([
       label,
       `${ms(o?.p50)} / ${ms(o?.p99)}`,
@@ -162,11 +184,12 @@ async function main(): Promise<number> {
       `${ms(e2e?.p99)} ${e2eOk ? '(met)' : '(missed)'}`,
     ]);
   }
-  const spreads = [...results.entries()].map(([k, r]) => {
+  const spreads = [...results.entries()].flatMap(([k, rs]) => rs.map((r, i) => {
+    const name = RUNS > 1 ? `${k} run ${i + 1}` : k;
     const ph = Object.entries(r.phases ?? {}).map(([name, xs]) => `${name.replace(/Ms$/, '')} ${percentile(xs, 50).toFixed(1)}/${percentile(xs, 99).toFixed(1)} ms`);
     const phText = ph.length > 0 ? `; the agent's own per-endpoint phases (\`ready\` log, p50/p99): ${ph.join(', ')}` : '';
-    return `${k}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}${phText}`;
-  });
+    return `${name}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}${phText}`;
+  }));
   const md = [
     '# Convergence: container start → route in the ToR FIB',
     '',
@@ -175,6 +198,7 @@ async function main(): Promise<number> {
     machineMarkdown(machine),
     `- Docker: ${dockerVersion()}`,
     `- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadEnd}`,
+    `- ${RUNS > 1 ? `${RUNS} runs of each scenario per ToR, in turn (routectl, then Calico replaying it), each in fresh namespaces; every percentile below is over the ${RUNS} runs' samples pooled, except in "Run by run"` : 'One run of each scenario per ToR'}`,
     `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10), each with ${V6 ? 'an IPv4 and an IPv6 address (a /32 and a /128 advertised)' : 'an IPv4 address only (a /32 advertised)'}; Calico-style: the same host routes (${V6 ? 'each /32 with its /128' : 'the /32s'}) written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)${LOAD ? `, while dockerd starts ${N} containers the same way (no routing) for the same CPU load` : ', with no containers started meanwhile'}`,
     '- Priorities (each process in a session of its own, the nice for the process and its autogroup): observers -20, ToR daemons -15, the routectl agent -10 (its default, which it sets itself) and Calico\'s BIRD on the worker -10 (the same), dockerd and the containers 0',
     '',
@@ -189,6 +213,14 @@ async function main(): Promise<number> {
     '',
     markdownTable(['ToR', 'worker', 'leg', 'n', 'p50', 'p99', 'max'], legRows),
     '',
+    ...(RUNS > 1
+      ? [
+          '## Run by run',
+          '',
+          markdownTable(['ToR', 'run', 'routectl host route → ToR FIB p50 / p99', 'Calico BIRD host route → ToR FIB p50 / p99', 'ratio p50 / p99', 'docker event → ToR FIB p50 / p99'], runRows),
+          '',
+        ]
+      : []),
     '## Notes',
     '',
     ...spreads.map((s) => `- ${s}`),
