@@ -22,9 +22,7 @@ export const MIN_MESSAGE_LENGTH: Readonly<Record<number, number>> = {
 /** The 19-octet header of a message with a body of `bodyLength` octets. */
 export function encodeHeader(type: number, bodyLength: number): Buffer {
   const h = Buffer.allocUnsafe(HEADER_LENGTH);
-  MARKER.copy(h, 0);
-  h.writeUInt16BE(HEADER_LENGTH + bodyLength, 16);
-  h[18] = type;
+  writeHeader(h, type, HEADER_LENGTH + bodyLength);
   return h;
 }
 
@@ -38,9 +36,7 @@ export function writeHeader(out: Buffer, type: number, length: number): void {
 /** Header + body in one Buffer. */
 export function frameMessage(type: number, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  MARKER.copy(out, 0);
-  out.writeUInt16BE(HEADER_LENGTH + body.length, 16);
-  out[18] = type;
+  writeHeader(out, type, out.length);
   body.copy(out, HEADER_LENGTH);
   return out;
 }

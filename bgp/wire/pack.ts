@@ -68,7 +68,6 @@ function updateWithMp(mpHead: Buffer, nlri: Buffer, rest: Buffer): Buffer {
  * so that a new container's /32 costs its NLRI and one copy, not another encoding.
  */
 export interface PreparedAnnouncement {
-  readonly family: Family;
   readonly afi: number;
   /** The largest message the session takes (4096, or 65535 with RFC 8654). */
   readonly max: number;
@@ -90,7 +89,7 @@ export function prepareAnnouncement(family: Family, attrs: PathAttributes, nextH
   const afi = familyAfi(family);
   const nh = nextHops[0];
   if (nh === undefined) throw new Error('packAnnouncements: no next hop');
-  if (afi === 1 && isIPv4(nh)) return { family, afi, max, attrs: encodeAttributes({ ...attrs, nextHop: nh }, ctx), mpHead: null };
+  if (afi === 1 && isIPv4(nh)) return { afi, max, attrs: encodeAttributes({ ...attrs, nextHop: nh }, ctx), mpHead: null };
   if (afi === 1 && !ctx.extendedNextHopV4) {
     throw new Error(`packAnnouncements: IPv6 next hop ${nh} for IPv4 needs the extended next hop capability (RFC 8950)`);
   }
@@ -104,7 +103,7 @@ export function prepareAnnouncement(family: Family, attrs: PathAttributes, nextH
   head[7] = nhBytes.length;
   nhBytes.copy(head, 8);
   head[8 + nhBytes.length] = 0; // reserved (RFC 4760 3)
-  return { family, afi, max, attrs: encodeAttributes(rest, ctx), mpHead: head };
+  return { afi, max, attrs: encodeAttributes(rest, ctx), mpHead: head };
 }
 
 /**

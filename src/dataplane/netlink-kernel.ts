@@ -136,7 +136,7 @@ export class NetlinkKernel implements Kernel {
       ns = await (ahead ?? open(path, 'r')).catch(() => open(path, 'r'));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      throw new KernelError(`open netns ${netnsPath(spec.peerNetns)}`, code);
+      throw new KernelError(`open netns ${path}`, code);
     }
     let parts;
     try {
