@@ -76,7 +76,8 @@ export class DesiredRoutes {
     return g;
   }
 
-  private normalise(advs: readonly Advertisement[]): Map<string, RouteGroup> {
+  /** Canonical prefix → interned group for each advertisement, changing nothing; throws RibError on bad input. */
+  resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
     const out = new Map<string, RouteGroup>();
     for (const a of advs) out.set(canonicalPrefix(a.prefix), this.group(a));
     return out;
@@ -84,7 +85,7 @@ export class DesiredRoutes {
 
   /** Replace the whole set (declarative). Validates everything before changing anything. */
   replace(advs: readonly Advertisement[]): string[] {
-    const next = this.normalise(advs);
+    const next = this.resolve(advs);
     const changed: string[] = [];
     for (const [p, g] of next) if (this.routes.get(p) !== g) changed.push(p);
     for (const p of this.routes.keys()) if (!next.has(p)) changed.push(p);
@@ -95,7 +96,11 @@ export class DesiredRoutes {
 
   /** Add or change some advertisements. */
   add(advs: readonly Advertisement[]): string[] {
-    const next = this.normalise(advs);
+    return this.addResolved(this.resolve(advs));
+  }
+
+  /** Add or change advertisements resolved earlier (`resolve`); returns the prefixes that changed. */
+  addResolved(next: ReadonlyMap<string, RouteGroup>): string[] {
     const changed: string[] = [];
     for (const [p, g] of next) {
       if (this.routes.get(p) !== g) {

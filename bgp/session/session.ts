@@ -233,10 +233,18 @@ export class Session extends EventEmitter {
     }, this.ctx.config.openHoldTime * 1000);
   }
 
-  /** Whole encoded UPDATE messages; false means wait for 'drain' (or not Established: nothing sent). */
-  sendUpdates(msgs: Buffer[]): boolean {
+  /**
+   * Whole encoded UPDATE messages; false means wait for 'drain' (or not Established:
+   * nothing sent). `joined`: the same messages in one buffer, when the caller has it.
+   */
+  sendUpdates(msgs: readonly Buffer[], joined?: Buffer): boolean {
     const c = this.conn;
     if (this.fsm !== 'Established' || c === null || c.dropped || c.sock.destroyed) return false;
+    if (joined !== undefined || msgs.length === 1) {
+      // One buffer: a plain write(2), without the cork's writev bookkeeping.
+      this.counters.out.update += msgs.length;
+      return c.sock.write(joined ?? msgs[0]!);
+    }
     c.sock.cork();
     let ok = true;
     try {

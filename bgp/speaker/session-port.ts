@@ -16,7 +16,7 @@ export interface SessionLike extends EventEmitter {
   cease(subcode: number, data?: Buffer): void;
   acceptIncoming(sock: SocketLike): void;
   /** false: the socket buffer is full (or the session is not Established): wait for 'drain'. */
-  sendUpdates(msgs: Buffer[]): boolean;
+  sendUpdates(msgs: readonly Buffer[], joined?: Buffer): boolean;
   sendRouteRefresh(family: Family): void;
   readonly state: string;
   info(): SessionInfo;

@@ -12,8 +12,8 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
-import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
-import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
+import { AdjRibOut, type ExportContext, type Packer, type PreviewedAnnouncement } from '../rib/adj-rib-out.js';
+import { DesiredRoutes, type Advertisement, type RouteGroup } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
 import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { canonicalPrefix, familyOf } from '../rib/prefix.js';
@@ -59,6 +59,16 @@ interface Peer {
 }
 
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
+
+/**
+ * Advertisements resolved and encoded ahead (Speaker.prepareAdvertise), for
+ * Speaker.advertisePrepared.
+ */
+export interface PreparedAdvertisement {
+  readonly entries: ReadonlyMap<string, RouteGroup>;
+  /** Per peer established at preparation: its UPDATEs, encoded. */
+  readonly previews: ReadonlyMap<object, PreviewedAnnouncement>;
+}
 
 const sessionKey = (c: PeerConfig): string =>
   JSON.stringify([c.asn, c.port ?? 179, c.localAddress ?? null, !!c.passive, c.holdTime ?? null, [...(c.families ?? DEFAULT_FAMILIES)].sort()]);
@@ -164,6 +174,36 @@ export class Speaker extends EventEmitter {
    */
   advertise(routes: readonly Advertisement[], opts: { readonly now?: boolean } = {}): void {
     this.changed(this.desired.add(routes), opts.now === true);
+  }
+
+  /**
+   * Resolves and encodes ahead what `advertise(routes, { now: true })` would send, changing
+   * nothing (throws RibError on bad input, like advertise). Made while the caller works
+   * towards announcing them (a container's prefixes, while its veth and host routes are
+   * set up), it leaves only the writes for the moment of `advertisePrepared`.
+   */
+  prepareAdvertise(routes: readonly Advertisement[]): PreparedAdvertisement {
+    const entries = this.desired.resolve(routes);
+    const previews = new Map<object, PreviewedAnnouncement>();
+    for (const p of this.peers.values()) {
+      const pv = p.out.preview(entries);
+      if (pv) previews.set(p, pv);
+    }
+    return { entries, previews };
+  }
+
+  /**
+   * `advertise(routes, { now: true })` for routes prepared earlier: each peer whose session
+   * and Adj-RIB-Out still match its preview is written the encoded UPDATEs first, before
+   * any bookkeeping; every other peer gets them the normal way.
+   */
+  advertisePrepared(prepared: PreparedAdvertisement): void {
+    for (const [key, pv] of prepared.previews) {
+      const peer = key as Peer;
+      if (peer.waitingDrain || this.peers.get(peer.rin.address) !== peer) continue;
+      if (peer.out.commitPreview(pv) && !peer.session.sendUpdates(pv.messages, pv.joined)) peer.waitingDrain = true;
+    }
+    this.changed(this.desired.addResolved(prepared.entries), true);
   }
 
   withdraw(prefixes: readonly string[]): void {

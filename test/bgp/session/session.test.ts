@@ -97,6 +97,12 @@ describe('Session (fake clock, in-memory connections)', () => {
     expect(got).toHaveLength(2);
     expect(got[0]!.nlri).toEqual(['198.51.100.7/32']);
     expect(B.info().counters.in.update).toBe(2);
+    // The same messages handed over joined in one buffer: one write, counted per message.
+    expect(A.sendUpdates([upd, upd], Buffer.concat([upd, upd]))).toBe(true);
+    await settle();
+    expect(got).toHaveLength(4);
+    expect(A.info().counters.out.update).toBe(4);
+    expect(B.info().counters.in.update).toBe(4);
 
     await Promise.all([A.stop(), B.stop()]);
     await settle();
