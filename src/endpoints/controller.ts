@@ -49,6 +49,7 @@ import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { parsePrefix, prefixContains } from '../config/net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
+import type { PreparedPrefixes } from './advertisements.js';
 import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
 export interface EndpointControllerOptions {
@@ -415,16 +416,26 @@ export class EndpointController {
     // rollback below withdraws them again.
     /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
     let advertisedWall: number | undefined;
+    /** How long the speaker took to write the UPDATEs (the `ready` line's advertiseCallMs). */
+    let advertiseCallMs = 0;
+    let prepared: PreparedPrefixes | undefined;
     const advertise = (): void => {
       if (advertisedWall !== undefined) return;
-      advertisedWall = performance.timeOrigin + performance.now();
-      this.opts.advertiser.add(hostPrefixes);
+      const a0 = performance.now();
+      advertisedWall = performance.timeOrigin + a0;
+      this.opts.advertiser.add(hostPrefixes, prepared);
+      advertiseCallMs = performance.now() - a0;
     };
+    // The UPDATEs are encoded while the kernel and the container's helper work, in the
+    // event loop's first pause after the veth request: once the host routes are in, only
+    // the writes are left.
+    const prepare = this.opts.advertiser.prepare ? setImmediate(() => (prepared = this.opts.advertiser.prepare?.(hostPrefixes))) : undefined;
     try {
       steps = await this.opts.dataplane.addEndpoint(plumbing, helper, advertise);
     } catch (err) {
       // Roll back: the dataplane has undone its part; withdraw what went out, take the set
       // entry out, give the addresses back.
+      if (prepare) clearImmediate(prepare);
       if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
       await this.policyCall('remove', ref);
       // After the allocation's write: released before it, it would land afterwards.
@@ -435,6 +446,7 @@ export class EndpointController {
     }
     // A dataplane that does not report the routes' sending: advertised now.
     advertise();
+    if (prepare) clearImmediate(prepare);
     const t3 = this.now();
     try {
       await durable;
@@ -469,6 +481,7 @@ export class EndpointController {
         plumbMs: round(t3 - t2),
         ...(steps ? { plumbSteps: steps } : {}),
         advertiseMs: round(t4 - stored),
+        advertiseCallMs: Math.round(advertiseCallMs * 1000) / 1000,
         storeWaitMs: round(stored - t3),
         totalMs: round(t4 - t0),
         advertisedAtMs: Math.round((advertisedWall ?? 0) * 1000) / 1000,
