@@ -5,7 +5,7 @@
  * and bench/README.md for how to run it.
  *
  *   node dist/bench/convergence/run.js [--n 100] [--runs 1] [--tors frr,bird] [--workers routectl,calico]
- *     [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]
+ *     [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md] [--samples FILE]
  *
  * For each ToR, routectl runs first; the Calico-style run then writes the same /32s at the
  * same offsets the agent's host routes appeared at (without a routectl run: one every
@@ -15,6 +15,9 @@
  * --runs R repeats that pair R times per ToR, each in fresh namespaces; the legs'
  * percentiles are then taken over the R × N samples pooled (the p99 of 100 samples is
  * the second-worst one, and moves a lot from run to run), and a table gives each run's own.
+ *
+ * --samples FILE also writes every sample's times (JSON, by scenario and run), to look at
+ * legs per container.
  *
  * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
  * - docker start event (`timeNano`) → read by a bare subscriber (dockerd's own delivery)
@@ -36,8 +39,8 @@ import { runCalico, runRoutectl, type Sample, type ScenarioResult } from './scen
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
 
 expectArgs(
-  'usage: node dist/bench/convergence/run.js [--n 100] [--runs 1] [--tors frr,bird] [--workers routectl,calico] [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md]',
-  ['n', 'runs', 'tors', 'workers', 'spacing', 'load', 'v6', 'out'],
+  'usage: node dist/bench/convergence/run.js [--n 100] [--runs 1] [--tors frr,bird] [--workers routectl,calico] [--spacing 10] [--load 1] [--v6 1] [--cpu-prof] [--out bench/results/convergence.md] [--samples FILE]',
+  ['n', 'runs', 'tors', 'workers', 'spacing', 'load', 'v6', 'out', 'samples'],
   ['cpu-prof'],
 );
 
@@ -50,6 +53,8 @@ const TORS = flag('tors', 'frr,bird').split(',') as TorKind[];
 const SPACING = numberFlag('spacing', 10);
 const WORKERS = flag('workers', 'routectl,calico').split(',');
 const OUT = flag('out', 'bench/results/convergence.md');
+/** Every sample's times as JSON, to look at the legs container by container. */
+const SAMPLES = flag('samples', '');
 /** Calico-style run: start the same containers meanwhile (same CPU load as the routectl run); --load 0 to skip. */
 const LOAD = numberFlag('load', 1) !== 0;
 /** routectl run: containers get an IPv4 and an IPv6 address (1, default) or IPv4 only (0, like the Calico-style run). */
@@ -81,7 +86,9 @@ function stat(rs: readonly ScenarioResult[] | undefined, leg: Leg): Stat | undef
   return { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs) };
 }
 
-const ms = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : `${x.toFixed(1)} ms`);
+/** Milliseconds; under 1 ms with two decimals (the host route → ToR FIB legs are fractions of one). */
+const num = (x: number): string => x.toFixed(Math.abs(x) < 1 ? 2 : 1);
+const ms = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : `${num(x)} ms`);
 const rat = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b <= 0 ? 'n/a' : `${(a / b).toFixed(2)}`);
 
 function dockerVersion(): string {
@@ -186,7 +193,7 @@ async function main(): Promise<number> {
   }
   const spreads = [...results.entries()].flatMap(([k, rs]) => rs.map((r, i) => {
     const name = RUNS > 1 ? `${k} run ${i + 1}` : k;
-    const ph = Object.entries(r.phases ?? {}).map(([name, xs]) => `${name.replace(/Ms$/, '')} ${percentile(xs, 50).toFixed(1)}/${percentile(xs, 99).toFixed(1)} ms`);
+    const ph = Object.entries(r.phases ?? {}).map(([name, xs]) => `${name.replace(/Ms$/, '')} ${num(percentile(xs, 50))}/${num(percentile(xs, 99))} ms`);
     const phText = ph.length > 0 ? `; the agent's own per-endpoint phases (\`ready\` log, p50/p99): ${ph.join(', ')}` : '';
     return `${name}: ${r.worker === 'routectl' ? 'docker start events' : 'host routes installed'} spread over ${r.spreadMs.toFixed(0)} ms; ${r.notes.join('; ')}${phText}`;
   }));
@@ -200,7 +207,7 @@ async function main(): Promise<number> {
     `- Load average (1/5/15 min) at start: ${loadStart}; at end: ${loadEnd}`,
     `- ${RUNS > 1 ? `${RUNS} runs of each scenario per ToR, in turn (routectl, then Calico replaying it), each in fresh namespaces; every percentile below is over the ${RUNS} runs' samples pooled, except in "Run by run"` : 'One run of each scenario per ToR'}`,
     `- ${N} containers per routectl run (created first, then started by ${Math.ceil(N / 10)} parallel \`docker start\` of 10), each with ${V6 ? 'an IPv4 and an IPv6 address (a /32 and a /128 advertised)' : 'an IPv4 address only (a /32 advertised)'}; Calico-style: the same host routes (${V6 ? 'each /32 with its /128' : 'the /32s'}) written by a script (\`ip -batch -\`) at the offsets the routectl run's host routes appeared at (one every ${SPACING} ms when there was no routectl run)${LOAD ? `, while dockerd starts ${N} containers the same way (no routing) for the same CPU load` : ', with no containers started meanwhile'}`,
-    '- Priorities (each process in a session of its own, the nice for the process and its autogroup): observers -20, ToR daemons -15, the routectl agent -10 (its default, which it sets itself) and Calico\'s BIRD on the worker -10 (the same), dockerd and the containers 0',
+    '- Priorities (each process in a session of its own): observers real-time (SCHED_FIFO 30), ToR daemons real-time (SCHED_FIFO 20: a box of their own), the routectl agent nice -10 for the process and its autogroup (its default, which it sets itself) and Calico\'s BIRD on the worker the same, dockerd and the containers 0',
     '',
     '## Summary',
     '',
@@ -225,13 +232,14 @@ async function main(): Promise<number> {
     '',
     ...spreads.map((s) => `- ${s}`),
     ...failures.map((f) => `- FAILED ${f}`),
-    '- Times: docker `timeNano` of the `start` event; when a bare subscriber to dockerd\'s `GET /events` (bench/convergence/events.ts; like every observer, nice -20 in a session of its own) read it; `ip -ts -4 monitor route` (µs, wall clock) in the worker and ToR namespaces;',
+    '- Times: docker `timeNano` of the `start` event; when a bare subscriber to dockerd\'s `GET /events` (bench/convergence/events.ts; like every observer, real-time in a session of its own) read it; `ip -ts -4 monitor route` (µs, wall clock) in the worker and ToR namespaces;',
     '  the agent\'s pino `time` (ms resolution: legs that use it are ±1 ms) and its `advertisedAtMs` (µs, `performance.timeOrigin + performance.now()`); the prober\'s completed TCP handshakes (the same clock).',
     '  UPDATE arrival: tshark on the ToR\'s fabric interface (pcap µs stamps). All are the same machine\'s wall clock.',
     '  Percentiles are nearest-rank; each leg\'s p50/p99 is taken on its own, so the parts need not add up to the whole.',
     '',
   ].join('\n');
   writeFileSync(OUT, md);
+  if (SAMPLES !== '') writeFileSync(SAMPLES, JSON.stringify(Object.fromEntries([...results].map(([k, rs]) => [k, rs.map((r) => r.samples)])), null, 1));
   process.stdout.write(md);
   say(`written to ${OUT}`);
   if (missed) say("a target was missed: see the summary table");

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Lab, exec, startCapture, terminate, waitFor, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
-import { asService, cpuMs, schedStat, servicePrefix } from '../lib/cpu.js';
+import { asService, cpuMs, realtimePrefix, schedStat } from '../lib/cpu.js';
 import { hotFunctions } from '../lib/cpuprofile.js';
 import { startTor, type TorKind } from '../lib/tor.js';
 import { startCalicoBird } from './calico-bird.js';
@@ -40,22 +40,21 @@ const PROBER = join(here, 'prober.js');
 const EVENTS = join(here, 'events.js');
 
 /**
- * Priorities. Everything runs on one machine, but a real ToR is a box of its own: its
- * daemons run above the worker's processes (the agent's default is nice -10), so that
- * neither run's UPDATEs wait behind the worker's container start-ups at the ToR. The
- * observers (route monitors, the prober, the bare event subscriber) run above everything,
- * so that their time stamps are taken when the event happens. The same in both runs.
- * A nice value orders processes only inside one scheduling group (an autogroup per
- * session here; src/priority.ts), and the agent runs in a session of its own at -10 for
- * the process and the group: so the ToR's daemons and the observers also run in sessions
- * of their own, each at its priority for the process and the group (servicePrefix).
+ * Priorities. Everything runs on one machine, but a real ToR is a box of its own: neither
+ * run's UPDATEs should wait at the ToR behind the worker's container start-ups or the
+ * agent's helpers. A nice value does not give that: the kernel's fair scheduler shares
+ * the CPUs by weight, and a kernel trace of a run with the ToR's daemons at nice -15 (in
+ * sessions of their own) showed the ToR's BIRD woken by an UPDATE and then waiting
+ * 0.5–11 ms for a CPU while the agent's container helpers (nice -10) and runc ran. So the
+ * ToR's daemons run under the real-time policy (SCHED_FIFO), ahead of every process of
+ * the worker, as they would on their own CPU; the observers (route monitors, the prober,
+ * the bare event subscriber) above them, so that their time stamps are taken when the
+ * event happens. The same in both runs. The agent runs in a session of its own at its
+ * default nice -10 for the process and the group (src/priority.ts), Calico's BIRD on
+ * the worker the same.
  */
-const NICE_TOR = -15;
-const NICE_OBSERVER = -20;
-
-async function renice(pids: readonly number[], nice: number): Promise<void> {
-  if (pids.length > 0) await exec(['renice', '-n', String(nice), '-p', ...pids.map(String)]);
-}
+const RT_TOR = 20;
+const RT_OBSERVER = 30;
 
 export const TOR4 = '203.0.113.1';
 export const W4 = '203.0.113.2';
@@ -119,7 +118,7 @@ async function topology(lab: Lab): Promise<{ tor: Netns; w: Netns }> {
 /** The prober in the ToR namespace; resolves once its `ip monitor` is listening. */
 async function startProber(tor: Netns, probePort: number | null): Promise<string> {
   const log = join(tor.lab.dir, 'tor-prober.log');
-  tor.spawn(asService([process.execPath, PROBER, ...(probePort === null ? [] : ['--probe', String(probePort)])], NICE_OBSERVER), { log: 'tor-prober.log' });
+  tor.spawn([...realtimePrefix(RT_OBSERVER), process.execPath, PROBER, ...(probePort === null ? [] : ['--probe', String(probePort)])], { log: 'tor-prober.log' });
   await waitFor(() => readFileSync(log, 'utf8').includes('READY'), { what: 'prober ready', timeoutMs: 10_000, intervalMs: 20 });
   // `ip monitor` subscribes right after it starts; give it a moment before anything changes.
   await sleep(300);
@@ -127,14 +126,14 @@ async function startProber(tor: Netns, probePort: number | null): Promise<string
 }
 
 function startWorkerMonitor(w: Netns): string {
-  w.spawn(asService(['ip', '-ts', '-4', 'monitor', 'route'], NICE_OBSERVER), { log: 'w-monitor.log', env: { ...process.env, TZ: 'UTC' } });
+  w.spawn([...realtimePrefix(RT_OBSERVER), 'ip', '-ts', '-4', 'monitor', 'route'], { log: 'w-monitor.log', env: { ...process.env, TZ: 'UTC' } });
   return join(w.lab.dir, 'w-monitor.log');
 }
 
 /** The bare event subscriber in the worker namespace; resolves once its stream is open. */
 async function startSubscriber(w: Netns, sock: string): Promise<string> {
   const log = join(w.lab.dir, 'w-events.log');
-  w.spawn(asService([process.execPath, EVENTS, sock], NICE_OBSERVER), { log: 'w-events.log' });
+  w.spawn([...realtimePrefix(RT_OBSERVER), process.execPath, EVENTS, sock], { log: 'w-events.log' });
   await waitFor(() => readFileSync(log, 'utf8').includes('READY'), { what: 'event subscriber ready', timeoutMs: 10_000, intervalMs: 20 });
   return log;
 }
@@ -175,8 +174,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
   const notes: string[] = [];
   try {
     const { tor, w } = await topology(lab);
-    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001, spawnPrefix: servicePrefix(NICE_TOR) });
-    await renice(t.pids, NICE_TOR);
+    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001, spawnPrefix: realtimePrefix(RT_TOR) });
     // Before the session exists: the pcap reader reassembles each direction from its SYN.
     const cap = await startCapture(tor, 'fab0', join(lab.dir, 'tor.pcap'));
     dockerd = await startDockerd(w);
@@ -260,7 +258,7 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
         ready.set(j.id, Date.parse(j.time));
         if (typeof j['advertisedAtMs'] === 'number') advertised.set(j.id, j['advertisedAtMs']);
-        for (const k of ['allocMs', 'storeMs', 'policyMs', 'plumbMs', 'storeWaitMs', 'advertiseMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
+        for (const k of ['allocMs', 'storeMs', 'policyMs', 'plumbMs', 'storeWaitMs', 'advertiseMs', 'advertiseCallMs', 'totalMs']) if (typeof j[k] === 'number') (phases[k] ??= []).push(j[k]);
         const steps = j['plumbSteps'];
         if (typeof steps === 'object' && steps !== null) {
           for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);
@@ -324,8 +322,7 @@ export async function runCalico(torKind: TorKind, addrs: readonly string[], offs
   let dockerd: Dockerd | undefined;
   try {
     const { tor, w } = await topology(lab);
-    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001, spawnPrefix: servicePrefix(NICE_TOR) });
-    await renice(t.pids, NICE_TOR);
+    const t = await startTor(torKind, tor, { asn: 65000, routerId: TOR4, peer: W4, peerAsn: 65001, spawnPrefix: realtimePrefix(RT_TOR) });
     // Before the session exists: the pcap reader reassembles each direction from its SYN.
     const cap = await startCapture(tor, 'fab0', join(lab.dir, 'tor.pcap'));
     // One workload interface per route, as Felix has one cali* veth per pod.
