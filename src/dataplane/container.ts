@@ -17,11 +17,12 @@
  * What it sets (Calico's layout; see docs/design.md "Decisions"):
  *   eth0 up; the /32; 169.254.1.1 on-link; default via 169.254.1.1 — the host veth
  *   answers ARP for 169.254.1.1 by proxy ARP, so no address is needed on the host side.
- *   IPv6: disable_ipv6=0 (`--net none` Docker containers start with IPv6 off) for `all`
- *   and `default` once the addresses are allocated — nothing is changed in a container
- *   whose allocation fails — so that the veth's end is created with IPv6 on; if that
- *   changed anything, the interface's own too, once it exists; the /128 with nodad (no
- *   duplicate can exist: IPAM owns it);
+ *   IPv6: disable_ipv6=0 (`--net none` Docker containers start with `all` and `default`
+ *   at 1) once the addresses are allocated — nothing is changed in a container whose
+ *   allocation fails. Writing `all` sets `default` too and every interface that exists,
+ *   so the veth's end has IPv6 on whether it was created before or after; where `all`
+ *   was on already and only `default` was off, the interface's own is switched on once
+ *   it exists. The /128 with nodad (no duplicate can exist: IPAM owns it);
  *   default via the host veth's link-local address, which is fixed.
  *   Each sysctl is read first and written only when it differs: writing disable_ipv6
  *   takes the kernel's rtnl lock, busy-retrying while others hold it.
@@ -44,14 +45,15 @@ const ZERO = 'zero() { v=; read -r v < "$1" || :; [ "$v" = 0 ] || { echo 0 > "$1
 /**
  * The helper's script. Its stdin:
  *   "<4|6>"         as soon as the addresses are allocated: with 6, IPv6 is switched on in
- *                   the namespace (`all`, `default`), before the veth exists if the helper
- *                   is quick enough, so that its end inherits it. If nothing had to be
- *                   switched on, the end has IPv6 on whenever it is created, and
- *                   `ip -batch` starts at once: it is already running when the veth exists.
- *   "# <ifname>"    once the veth exists. If something was switched on, the end may have
- *                   been created before, so the shell reads this line and switches the
- *                   interface's own on too, then starts `ip`; otherwise `ip` reads it, as
- *                   a comment. No answer is needed: the agent sends the same either way.
+ *                   the namespace. `all` first: writing it switches on `default` and every
+ *                   interface there is, so the veth's end has IPv6 on whenever it is
+ *                   created, and `ip -batch` starts at once (Docker's case). Only if `all`
+ *                   was on already and `default` had to be switched on may an end created
+ *                   before have IPv6 off: then the shell waits for the interface line.
+ *   "# <ifname>"    once the veth exists. When the shell waits for it (above), it switches
+ *                   the interface's own on and then starts `ip`; otherwise `ip`, already
+ *                   running, reads it as a comment. No answer is needed: the agent sends
+ *                   the same either way.
  *   the `ip -batch` input.
  * A stdin closed early (cancelled) exits 0 having changed nothing more: before the first
  * line, before the interface line, or as an `ip -batch` given no command. The interface
@@ -63,7 +65,7 @@ export function containerScript(ip = 'ip'): string {
     ZERO,
     'changed=0',
     'read -r early || exit 0',
-    `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; zero ${disableIpv6('default')}; fi`,
+    `if [ "$early" = 6 ]; then zero ${disableIpv6('all')}; if [ "$changed" = 1 ]; then changed=0; else zero ${disableIpv6('default')}; fi; fi`,
     `if [ "$changed" = 1 ]; then read -r dev || exit 0; dev=\${dev#"# "}; zero ${disableIpv6('"$dev"')}; fi`,
     `exec ${ip} -batch -`,
   ].join('\n');

@@ -2,9 +2,11 @@
  * The container-side helper's script (src/dataplane/container.ts) inside real network
  * namespaces (rtc-chlp-*), with a stand-in for `ip` that reports the sysctls it finds and
  * echoes its batch: in a namespace with IPv6 on it starts ip at once, which gets the
- * interface line (a comment to ip); in one where Docker left IPv6 off it switches `all`
- * and `default` on, reads the interface line, switches that interface on too — also one
- * created before the helper ran (it inherited the old `default`) — and only then starts ip.
+ * interface line (a comment to ip); in one where Docker left IPv6 off (`all` and
+ * `default`) it switches `all` on, which switches on `default` and an interface created
+ * before the helper ran, and starts ip at once too; where only `default` was off, it
+ * switches that on, reads the interface line, switches that interface on (it inherited
+ * the old `default`), and only then starts ip.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -51,8 +53,18 @@ describe('container-side helper script, real namespaces', () => {
     expect(r.stdout).toBe('ip -batch - all=0 default=0 d0=0\n# d0\nlink set dev d0 up\n');
   });
 
-  it('IPv6 off: switches all and default on, then the interface named on the next line, then starts ip', async () => {
+  it('IPv6 off, as Docker leaves it: switches all on (default and the interface with it), then starts ip at once', async () => {
     expect(await sysctl(OFF, 'd0')).toBe('1');
+    const r = helper(OFF, '6\n# d0\nlink set dev d0 up\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ip -batch - all=0 default=0 d0=0\n# d0\nlink set dev d0 up\n');
+    for (const k of ['all', 'default', 'd0']) expect(await sysctl(OFF, k)).toBe('0');
+  });
+
+  it('only default off: switches it on, then the interface named on the next line, then starts ip', async () => {
+    for (const k of ['default', 'd0']) await run(['ip', 'netns', 'exec', OFF, 'sh', '-c', `echo 1 > ${conf(k)}`]);
+    expect(await sysctl(OFF, 'all')).toBe('0');
     const r = helper(OFF, '6\n# d0\nlink set dev d0 up\n');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -61,7 +73,7 @@ describe('container-side helper script, real namespaces', () => {
   });
 
   it('cancelled before the interface line (stdin closed): exits 0 without starting ip', async () => {
-    for (const k of ['all', 'default']) await run(['ip', 'netns', 'exec', OFF, 'sh', '-c', `echo 1 > ${conf(k)}`]);
+    await run(['ip', 'netns', 'exec', OFF, 'sh', '-c', `echo 1 > ${conf('default')}`]);
     const r = helper(OFF, '6\n');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
