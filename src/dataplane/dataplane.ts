@@ -58,6 +58,14 @@ export interface ApplyReport {
   readonly errors: ApplyError[];
 }
 
+/** What addEndpoint's caller hooks into its last step, the host routes. */
+export interface AddHooks {
+  /** The host routes wait for it. */
+  readonly beforeRoutes?: Promise<unknown>;
+  /** Called synchronously once the host routes are handed to the kernel. */
+  readonly onRoutesSent?: () => void;
+}
+
 /** Where one add spent its time (ms), for the agent's `ready` log line. */
 export interface PlumbTimings {
   /** waiting for other operations on the same endpoint, or for a full reconcile */
@@ -188,12 +196,13 @@ export class Dataplane {
   /**
    * Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is
    * left. `prepared` is the endpoint's prepareContainer(); it is used or cancelled.
-   * `onRoutesSent` is called synchronously when the host routes, the last step, have been
-   * handed to the kernel, before its answer is read (Kernel.addRoutes): the advertisement
-   * goes out then. If the add then fails, the promise rejects as usual and the caller
-   * takes back what it did in onRoutesSent.
+   * `hooks.beforeRoutes`: the host routes, the last step, wait for it (if it rejects, the
+   * add fails). `hooks.onRoutesSent` is called synchronously when the host routes have
+   * been handed to the kernel, before its answer is read (Kernel.addRoutes): the
+   * advertisement goes out then. If the add then fails, the promise rejects as usual and
+   * the caller takes back what it did in onRoutesSent.
    */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, onRoutesSent?: () => void): Promise<PlumbTimings> {
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, hooks: AddHooks = {}): Promise<PlumbTimings> {
     try {
       validateEndpoint(e);
     } catch (err) {
@@ -222,8 +231,16 @@ export class Dataplane {
         const steps = { vethMs: 0, hostMs: 0, containerMs: 0, settleMs: 0 };
         const index = await this.plumbLink(e, steps, prepared);
         const routes = hostRoutes(e, index);
+        if (hooks.beforeRoutes) {
+          try {
+            await hooks.beforeRoutes;
+          } catch (err) {
+            await this.deleteLinkQuietly(e.hostIfName);
+            throw err;
+          }
+        }
         const t = performance.now();
-        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL, onRoutesSent);
+        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL, hooks.onRoutesSent);
         const routesMs = ms(t);
         const failed = results.findIndex((r) => r !== undefined);
         if (failed >= 0) {

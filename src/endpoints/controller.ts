@@ -401,11 +401,13 @@ export class EndpointController {
     const t1 = this.now();
     const plumbing = this.plumbingFor(spec, alloc);
     const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
-    // Into the anti-spoofing set first: the element is (address, host veth name), which the
-    // kernel accepts before the veth exists, and until it is there the policy drops the
-    // container's packets (fail closed). Done before the plumbing, it is off the path
-    // between the host route and the advertisement. A failure is repaired by the policy's pass.
-    await this.policyCall('add', ref);
+    // Into the anti-spoofing set while the veth and the container side are set up: the
+    // element is (address, host veth name), which the kernel accepts before the veth
+    // exists, and until it is there the policy drops the container's packets (fail
+    // closed). The host routes wait for it, so that the container can answer the moment
+    // it is routed. A failure is repaired by the policy's pass.
+    let policyDoneAt: number | undefined;
+    const policyAdded = this.policyCall('add', ref).then(() => void (policyDoneAt = this.now()));
     const t2 = this.now();
     let steps: PlumbTimings | void;
     const hostPrefixes = this.hostPrefixes(alloc);
@@ -431,12 +433,14 @@ export class EndpointController {
     // the writes are left.
     const prepare = this.opts.advertiser.prepare ? setImmediate(() => (prepared = this.opts.advertiser.prepare?.(hostPrefixes))) : undefined;
     try {
-      steps = await this.opts.dataplane.addEndpoint(plumbing, helper, advertise);
+      steps = await this.opts.dataplane.addEndpoint(plumbing, helper, { beforeRoutes: policyAdded, onRoutesSent: advertise });
     } catch (err) {
       // Roll back: the dataplane has undone its part; withdraw what went out, take the set
-      // entry out, give the addresses back.
+      // entry out (after its add: taken out before, it would land afterwards), give the
+      // addresses back.
       if (prepare) clearImmediate(prepare);
       if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
+      await policyAdded;
       await this.policyCall('remove', ref);
       // After the allocation's write: released before it, it would land afterwards.
       await durable.catch(() => undefined);
@@ -477,7 +481,7 @@ export class EndpointController {
         advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
         allocMs: round(t1 - t0),
         storeMs: round((storedAt ?? t1) - t0),
-        policyMs: round(t2 - t1),
+        policyMs: round((policyDoneAt ?? t2) - t1),
         plumbMs: round(t3 - t2),
         ...(steps ? { plumbSteps: steps } : {}),
         advertiseMs: round(t4 - stored),

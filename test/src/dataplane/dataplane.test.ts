@@ -202,6 +202,27 @@ describe('Dataplane ADD rollback', () => {
     expect(k.snapshot().routes.filter((r) => r.includes(f.hostIfName))).toHaveLength(2);
   });
 
+  it('the host routes wait for beforeRoutes; if it rejects, rolled back', async () => {
+    const { k, dp } = world();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const e = EPS[0]!;
+    const adding = dp.addEndpoint(e, undefined, { beforeRoutes: gate, onRoutesSent: () => void k.log.push('sent') });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(k.log.filter((l) => /^(createVeth|addRoutes)/.test(l))).toEqual([`createVeth ${e.hostIfName}`]);
+    release();
+    await adding;
+    expect(k.log.filter((l) => /^(addRoutes|sent)/.test(l))).toEqual(['addRoutes 2', 'sent']);
+
+    const before = k.snapshot();
+    const f = EPS[1]!;
+    const refused = Promise.reject(new Error('set entry refused'));
+    refused.catch(() => undefined); // handled by the dataplane later, not in this tick
+    await expect(dp.addEndpoint(f, undefined, { beforeRoutes: refused })).rejects.toThrow(/set entry refused/);
+    expect(k.snapshot()).toEqual(before);
+    expect(dp.desiredEndpoints().map((x) => x.id)).toEqual([e.id]);
+  });
+
   it('the host side fails: rolled back', async () => {
     const { k, dp } = world();
     const before = k.snapshot();

@@ -77,7 +77,7 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
     const seen: Record<string, { ipv4: boolean; ipv6: boolean } | null> = {};
     await Promise.all(list.map((e) => {
       seen[e.id] = null;
-      return dp.addEndpoint(e, undefined, () => (seen[e.id] = inFib(e)));
+      return dp.addEndpoint(e, undefined, { onRoutesSent: () => void (seen[e.id] = inFib(e)) });
     }));
     return seen;
   },

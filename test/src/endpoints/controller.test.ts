@@ -260,11 +260,14 @@ describe('EndpointController: errors leave nothing half-done', () => {
 /** A zone policy that writes what it is told into the kernel fake's log, so the order shows. */
 class LoggingPolicy implements PolicyPort {
   readonly members = new Set<string>();
+  /** When set, an add completes only after this many event-loop turns. */
+  slowTurns = 0;
   constructor(private readonly k: FakeKernel) {}
-  addEndpoint(e: PolicyEndpointRef): Promise<void> {
+  async addEndpoint(e: PolicyEndpointRef): Promise<void> {
     this.k.log.push(`policy add ${e.hostVeth}`);
+    for (let i = 0; i < this.slowTurns; i++) await new Promise((r) => setImmediate(r));
     this.members.add(`${e.ipv4},${e.hostVeth}`);
-    return Promise.resolve();
+    if (this.slowTurns > 0) this.k.log.push(`policy added ${e.hostVeth}`);
   }
   removeEndpoint(e: PolicyEndpointRef): Promise<void> {
     this.k.log.push(`policy remove ${e.hostVeth}`);
@@ -321,6 +324,20 @@ describe('EndpointController: order of the add path', () => {
     expect(advertisedBeforeAnswer).toBe(true);
     expect(w.ctl.get(idOf(1))!.state).toBe('ready');
     expect(policy.members).toEqual(new Set([`198.51.100.0,${veth}`]));
+  });
+
+  it('the set entry goes in while the veth is set up, and the host routes wait for it', async () => {
+    const k = new FakeKernel();
+    const policy = new LoggingPolicy(k);
+    policy.slowTurns = 20;
+    const w = world({ k, policy });
+    await w.ctl.sync([]);
+    k.log.length = 0;
+    await w.ctl.add(spec(1));
+    const veth = hostIfNameFor(idOf(1));
+    const steps = k.log.filter((l) => /^(policy|createVeth|addRoutes)/.test(l));
+    expect(steps).toEqual([`policy add ${veth}`, `createVeth ${veth}`, `policy added ${veth}`, 'addRoutes 2']);
+    expect(w.ctl.get(idOf(1))!.state).toBe('ready');
   });
 
   it('the UPDATEs are prepared while the plumbing waits, and the prepared ones go out when the routes are sent', async () => {
