@@ -66,8 +66,8 @@ const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
  */
 export interface PreparedAdvertisement {
   readonly entries: ReadonlyMap<string, RouteGroup>;
-  /** Per peer established at preparation: its UPDATEs, encoded. */
-  readonly previews: ReadonlyMap<object, PreviewedAnnouncement>;
+  /** By peer address, for each peer established at preparation: its UPDATEs, encoded. */
+  readonly previews: ReadonlyMap<string, PreviewedAnnouncement>;
 }
 
 const sessionKey = (c: PeerConfig): string =>
@@ -184,10 +184,10 @@ export class Speaker extends EventEmitter {
    */
   prepareAdvertise(routes: readonly Advertisement[]): PreparedAdvertisement {
     const entries = this.desired.resolve(routes);
-    const previews = new Map<object, PreviewedAnnouncement>();
-    for (const p of this.peers.values()) {
+    const previews = new Map<string, PreviewedAnnouncement>();
+    for (const [address, p] of this.peers) {
       const pv = p.out.preview(entries);
-      if (pv) previews.set(p, pv);
+      if (pv) previews.set(address, pv);
     }
     return { entries, previews };
   }
@@ -198,9 +198,11 @@ export class Speaker extends EventEmitter {
    * any bookkeeping; every other peer gets them the normal way.
    */
   advertisePrepared(prepared: PreparedAdvertisement): void {
-    for (const [key, pv] of prepared.previews) {
-      const peer = key as Peer;
-      if (peer.waitingDrain || this.peers.get(peer.rin.address) !== peer) continue;
+    for (const [address, pv] of prepared.previews) {
+      // A peer replaced since (reconfigured) has an Adj-RIB-Out of its own: the preview's
+      // session is not its session, and commitPreview refuses it.
+      const peer = this.peers.get(address);
+      if (!peer || peer.waitingDrain) continue;
       if (peer.out.commitPreview(pv) && !peer.session.sendUpdates(pv.messages, pv.joined)) peer.waitingDrain = true;
     }
     this.changed(this.desired.addResolved(prepared.entries), true);
