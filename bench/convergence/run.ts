@@ -21,7 +21,9 @@
  *
  * Legs, per ToR (percentiles are nearest-rank over the N containers / routes):
  * - docker start event (`timeNano`) → read by a bare subscriber (dockerd's own delivery)
- * - docker start event (`timeNano`) → the agent's host /32 in the worker's FIB
+ * - docker start event (`timeNano`) → the agent's `add` (negative when the agent wired the
+ *   container as soon as runc had created it, before dockerd's event) and host /32 in the
+ *   worker's FIB; the agent's `add` → the /32 in the ToR's FIB
  * - docker start event → the /32 in the ToR's FIB (target: p99 ≤ 100 ms)
  * - docker start event → first TCP handshake from the ToR to the container's httpd
  * - host route in the worker's FIB → ToR FIB: routectl vs Calico-style BIRD (target ratio ≤ 1.0)
@@ -151,8 +153,9 @@ async function main(): Promise<number> {
     const label = tor === 'frr' ? 'FRR' : 'BIRD';
     const legs: [string, string, readonly ScenarioResult[] | undefined, Leg][] = [
       ['routectl', 'docker start event → a bare subscriber reads it (dockerd\'s delivery alone, at the observers\' priority)', ours, diff('dockerEvent', 'subscriberRead')],
-      ['routectl', 'docker start event → agent `add` log line (event read, container inspected)', ours, diff('dockerEvent', 'agentAdd')],
+      ['routectl', 'docker start event → agent `add` log line (negative: wired when runc had created the container, before the event)', ours, diff('dockerEvent', 'agentAdd')],
       ['routectl', 'agent `add` → host /32 in worker FIB (address, veth, routes)', ours, diff('agentAdd', 'hostRoute')],
+      ['routectl', 'agent `add` → /32 in ToR FIB', ours, diff('agentAdd', 'torFib')],
       ['routectl', 'docker start event → host /32 in worker FIB', ours, diff('dockerEvent', 'hostRoute')],
       ['routectl', 'docker start event → /32 in ToR FIB', ours, diff('dockerEvent', 'torFib')],
       ['routectl', 'docker start event → first TCP handshake from the ToR', ours, diff('dockerEvent', 'reach')],

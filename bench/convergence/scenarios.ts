@@ -253,6 +253,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     const phases: Record<string, number[]> = {};
     /** Where each start's PID came from (the `add` line's pidFrom). */
     const pidFrom: Record<string, number> = {};
+    /** When each container was wired (the `add` line's at: runc had created it, or dockerd's start event). */
+    const wiredAt: Record<string, number> = {};
     for (const l of readFileSync(join(lab.dir, 'agent.log'), 'utf8').split('\n')) {
       if (l.includes('"event":"ready"')) {
         const j = JSON.parse(l) as { id: string; time: string } & Record<string, unknown>;
@@ -264,8 +266,9 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
           for (const [k, v] of Object.entries(steps)) if (typeof v === 'number') (phases[`plumb.${k}`] ??= []).push(v);
         }
       } else if (l.includes('"op":"runtime.docker"') && l.includes('"event":"add"')) {
-        const j = JSON.parse(l) as { container: string; time: string; eventLagMs?: number; inspectMs?: number; pidFrom?: string };
+        const j = JSON.parse(l) as { container: string; time: string; eventLagMs?: number; inspectMs?: number; pidFrom?: string; at?: string };
         if (j.pidFrom !== undefined) pidFrom[j.pidFrom] = (pidFrom[j.pidFrom] ?? 0) + 1;
+        if (j.at !== undefined) wiredAt[j.at] = (wiredAt[j.at] ?? 0) + 1;
         if (!added.has(j.container)) added.set(j.container, Date.parse(j.time));
         if (typeof j.eventLagMs === 'number') (phases['docker.eventLagMs'] ??= []).push(j.eventLagMs);
         if (typeof j.inspectMs === 'number') (phases['docker.inspectMs'] ??= []).push(j.inspectMs);
@@ -289,6 +292,8 @@ export async function runRoutectl(torKind: TorKind, n: number, ipv6 = true, cpuP
     notes.push(`the ToR's RIB then held ${rib.v4} IPv4 and ${rib.v6} IPv6 prefixes from the worker`);
     const froms = Object.entries(pidFrom);
     if (froms.length > 0) notes.push(`each start's PID from: ${froms.map(([k, n]) => `${k} ${n}`).join(', ')} (the agent inspects every labelled container at create)`);
+    const ats = Object.entries(wiredAt);
+    if (ats.length > 0) notes.push(`wired at: ${ats.map(([k, n]) => `${k === 'created' ? 'runc created it' : k === 'start' ? 'the start event' : k} ${n}`).join(', ')}`);
     notes.push(`CPU time from the first start until every container was reachable: agent ${Math.round(cpu1.agent - cpu0.agent)} ms, dockerd ${Math.round(cpu1.dockerd - cpu0.dockerd)} ms (containerd and runc not counted)`);
     notes.push(
       `the agent's event-loop thread meanwhile: on a CPU ${Math.round(cpu1.loop.runMs - cpu0.loop.runMs)} ms, runnable but waiting for a CPU ${Math.round(cpu1.loop.waitMs - cpu0.loop.waitMs)} ms, over ${cpu1.loop.slices - cpu0.loop.slices} times put on a CPU`,

@@ -40,7 +40,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
     runtime: compact({
-      docker: cfg.runtime.docker ? { socket: cfg.runtime.docker.socket } : undefined,
+      docker: cfg.runtime.docker ? { socket: cfg.runtime.docker.socket, wireBeforeStart: cfg.runtime.docker.wireBeforeStart } : undefined,
       reconcileInterval: cfg.runtime.reconcileInterval,
       nice: cfg.runtime.nice,
     }),

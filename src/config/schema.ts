@@ -139,7 +139,14 @@ export const configSchema = z
       .default([]),
     runtime: z
       .object({
-        docker: z.object({ socket: socketPath.default(DEFAULTS.dockerSocket) }).strict().optional(),
+        docker: z
+          .object({
+            socket: socketPath.default(DEFAULTS.dockerSocket),
+            /** Wire a container when runc has created it, before dockerd's start event (runtime/runc.ts). */
+            wireBeforeStart: bool('true: wire containers when runc has created them, before their start event').default(true),
+          })
+          .strict()
+          .optional(),
         /** Seconds between full repair passes of the container dataplane (default 60, in the agent). */
         reconcileInterval: int('seconds between full repair passes', 1, 86400).optional(),
         /** The agent's CPU priority, a nice value (default -10, in the agent: see DEFAULT_NICE). */

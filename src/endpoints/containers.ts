@@ -85,7 +85,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     reconcileIntervalMs: (cfg.runtime.reconcileInterval ?? DEFAULT_RECONCILE_SECONDS) * 1000,
     sources: [...(docker !== undefined ? ['docker'] : []), ...(deps.cni === true ? ['cni'] : [])],
   });
-  const runtime = docker === undefined ? null : (deps.runtime ?? new DockerRuntime({ socket: docker.socket, zones: ipam.zones(), logger: deps.log }));
+  const runtime = docker === undefined ? null : (deps.runtime ?? new DockerRuntime({ socket: docker.socket, wireBeforeStart: docker.wireBeforeStart, zones: ipam.zones(), logger: deps.log }));
   const log = deps.log.child({ op: 'endpoints' });
   const report = (what: string) => (err: unknown) => log.error({ event: 'runtime-event-failed', err }, `${what} failed`);
   runtime?.on('sync', (eps) => void controller.sync(eps).catch(report('sync')));

@@ -23,10 +23,20 @@
  * (it teaches where the others' cgroups are), and any whose cgroup does not hold exactly
  * one process.
  *
+ * Wired before the start event: a labelled container whose create was seen is waited for
+ * in runc's state directory (runc.ts). When runc has created it (its network namespace
+ * set up by dockerd's hook, its command not run yet), the one process in its cgroup is
+ * its PID, and it is wired then, typically a hundred milliseconds before dockerd's start
+ * event, which then only confirms. Should that process go away with no start event
+ * (`runc create` failed after its state file, e.g. a command that is not in the image:
+ * dockerd sends no die event then), the container is dropped as if it had died. The first
+ * container of a worker teaches where runc's states are, as it does for the cgroups.
+ *
  * Reconnect: when the stream ends or errors, or the list fails, the runtime retries with
  * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
  */
 import { EventEmitter } from 'node:events';
+import { readlinkSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
 import Dockerode from 'dockerode';
@@ -36,6 +46,7 @@ import { KeyedSerializer, Limiter } from '../concurrency.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { CgroupPids } from './cgroup.js';
+import { RuncStates } from './runc.js';
 import { FOLLOWED_ACTIONS, JsonLines, parseDockerEvent, type ContainerEvent } from './events.js';
 import { classifyContainer, hasRoutectlLabel, type ContainerFacts } from './labels.js';
 import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, SyncDiff, WantedEndpoint } from './types.js';
@@ -43,6 +54,17 @@ import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, Sync
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 /** Event inspects in flight at once (see inspectTimed). */
 const INSPECTS_AT_ONCE = 2;
+/** How often a container wired before its start event is checked to be still there. */
+const CREATED_CHECK_MS = 1000;
+
+/** A process's network namespace (`net:[inode]`), or undefined when it is gone. */
+function realNetnsOf(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The part of a dockerode client the runtime uses (tests inject a fake). */
 export interface DockerClient {
@@ -64,6 +86,13 @@ export interface DockerRuntimeOptions {
   readonly random?: () => number;
   /** Finds started containers' PIDs in their cgroups (tests inject one over fake files). */
   readonly cgroupPids?: CgroupPids;
+  /**
+   * Wire a container as soon as runc has created it, before dockerd's start event (see
+   * the file header). Default true.
+   */
+  readonly wireBeforeStart?: boolean;
+  /** A process's network namespace (tests inject one for their fake PIDs). */
+  readonly netnsOf?: (pid: number | 'self') => string | undefined;
 }
 
 /** Thrown (as the cause in logs and lastError) when dockerd answers something unexpected. */
@@ -79,6 +108,7 @@ const inspectSchema = z
     State: z.object({ Running: z.boolean(), Pid: z.number().int().nonnegative() }).passthrough(),
     HostConfig: z.object({ NetworkMode: z.string().optional(), CgroupParent: z.string().optional() }).passthrough(),
     Config: z.object({ Labels: z.record(z.string()).nullable().optional() }).passthrough(),
+    NetworkSettings: z.object({ SandboxKey: z.string().optional() }).passthrough().nullable().optional(),
   })
   .passthrough();
 
@@ -104,6 +134,14 @@ interface StartTiming {
   /** dockerd's answer time, when the start needed an inspect. */
   inspectMs?: number;
   pidFrom: 'cgroup' | 'inspect';
+  /** `created`: wired when runc had created it, before dockerd's start event. */
+  at: 'created' | 'start';
+}
+
+/** A container wired before its start event: its process and that process's namespace. */
+interface CreatedProcess {
+  readonly pid: number;
+  readonly netns: string;
 }
 
 export class DockerRuntime extends EventEmitter<RuntimeEvents> {
@@ -124,6 +162,14 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private readonly cgroupPids: CgroupPids;
   /** Cgroup parents whose layout could not be learnt (said once). */
   private readonly cgroupsUnknown = new Set<string>();
+  /** Where runc writes its containers' states (null: wired at the start event only). */
+  private readonly runc: RuncStates | null;
+  /** Said once when runc's states are not found. */
+  private runcUnknown = false;
+  private readonly netnsOf: (pid: number | 'self') => string | undefined;
+  /** Containers wired before their start event, until it comes (or their process goes). */
+  private readonly created = new Map<string, CreatedProcess>();
+  private createdTimer: NodeJS.Timeout | undefined;
   private readonly wanted = new Map<string, WantedEndpoint>();
   private readonly invalid = new Map<string, InvalidContainer>();
   private stream: Destroyable | undefined;
@@ -163,6 +209,14 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.random = opts.random ?? Math.random;
     this.cgroupPids = opts.cgroupPids ?? new CgroupPids();
     this.zones = [...opts.zones];
+    this.netnsOf = opts.netnsOf ?? realNetnsOf;
+    this.runc =
+      opts.wireBeforeStart === false
+        ? null
+        : new RuncStates(
+            (id) => this.onRuncCreated(id),
+            (err) => this.log.warn({ event: 'runc-watch-failed', err }, `runc's state directory can no longer be watched (${err.message}); containers are wired at their start event`),
+          );
   }
 
   /** Connect, list and emit the first 'sync' (or schedule a retry if dockerd is not there). Resolves after that first attempt. */
@@ -179,6 +233,9 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.retryAt = undefined;
+    this.runc?.close();
+    this.created.clear();
+    this.armCreatedCheck();
     this.closeStream();
     this.setConnected(false);
     await Promise.all([this.queue, this.perContainer.idle()]);
@@ -358,7 +415,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       for (const f of batch) {
         if (!f?.running) continue;
         out.push(f);
-        this.learnCgroups(f);
+        this.learnLayout(f);
       }
     }
     return out;
@@ -389,6 +446,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       networkMode: c.HostConfig.NetworkMode ?? 'default',
       labels: c.Config.Labels ?? {},
       cgroupParent: c.HostConfig.CgroupParent ?? '',
+      sandboxKey: c.NetworkSettings?.SandboxKey ?? '',
     };
   }
 
@@ -407,7 +465,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       try {
         const f = (await inspected)?.facts;
         // Gone already: its destroy event is queued behind this one.
-        if (f && g === this.gen) this.configs.set(f.id, f);
+        if (f && g === this.gen) {
+          this.configs.set(f.id, f);
+          this.runc?.expect(f.id);
+        }
       } catch (e) {
         // Its start inspects it instead.
         this.log.warn({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a created container; its start will');
@@ -423,7 +484,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       const timing: StartTiming = {
         eventLagMs: ev.timeNano > 0 ? Math.max(0, Math.round((received - ev.timeNano / 1e6) * 10) / 10) : undefined,
         pidFrom: 'cgroup',
+        at: 'start',
       };
+      this.runc?.forget(ev.id);
+      // Wired already when runc had created it: judge() finds it unchanged (same PID).
+      if (this.created.delete(ev.id)) this.armCreatedCheck();
       let f = inspected ? undefined : this.fromCgroup(ev);
       if (!f) {
         timing.pidFrom = 'inspect';
@@ -440,7 +505,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
         // Already stopped again: its die event is queued behind this one.
         if (!f?.running) return;
         this.configs.set(f.id, f);
-        this.learnCgroups(f);
+        this.learnLayout(f);
       }
       this.judge(f, 'restarted', timing);
     } else {
@@ -449,10 +514,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   /**
-   * Learns where containers' cgroups are from a running one dockerd inspected; says so
-   * once, or once per cgroup parent why not (then every start of it is inspected).
+   * Learns where containers' cgroups and runc's states are from a running one dockerd
+   * inspected; says so once, or once (per cgroup parent) why not: then every start of
+   * such a container is inspected, or wired at its start event.
    */
-  private learnCgroups(f: ContainerFacts): void {
+  private learnLayout(f: ContainerFacts): void {
     const parent = f.cgroupParent ?? '';
     const r = this.cgroupPids.learn(parent, f.id, f.pid);
     if (r.known) {
@@ -461,6 +527,72 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       this.cgroupsUnknown.add(parent);
       this.log.warn({ event: 'cgroups-unknown', cgroupParent: parent, container: f.id, reason: r.why }, `started containers' PIDs come from dockerd's inspect: their cgroups are not found (${r.why})`);
     }
+    if (!this.runc) return;
+    const q = this.runc.learn(f.sandboxKey, f.id);
+    if (q.known) {
+      if (q.fresh) this.log.info({ event: 'runc-found', root: q.root }, `containers are wired when runc has created them (${q.root}/<id>/state.json), before their start event`);
+    } else if (!this.runcUnknown) {
+      this.runcUnknown = true;
+      this.log.info({ event: 'runc-unknown', container: f.id, reason: q.why }, `containers are wired at their start event: runc's states are not found (${q.why})`);
+    }
+  }
+
+  /** runc has created a container that was waited for: wire it, after what is queued and its own earlier events. */
+  private onRuncCreated(id: string): void {
+    const g = this.gen;
+    void this.perContainer
+      .run([id], () => this.queue.then(() => this.wireCreated(g, id)))
+      .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
+  }
+
+  /**
+   * A created container's one process, in a network namespace of its own, is its PID:
+   * wired now. Anything else (started already, gone, more than one process, still in the
+   * agent's namespace) is left to its start event.
+   */
+  private wireCreated(g: number, id: string): void {
+    if (g !== this.gen || !this.running || this.facts.has(id)) return;
+    const cfg = this.configs.get(id);
+    if (!cfg) return;
+    const pid = this.cgroupPids.pidOf(cfg.cgroupParent ?? '', id);
+    if (pid === undefined) return;
+    const netns = this.netnsOf(pid);
+    const own = this.netnsOf('self');
+    if (netns === undefined || own === undefined || netns === own) return;
+    this.created.set(id, { pid, netns });
+    this.armCreatedCheck();
+    this.judge({ ...cfg, pid, running: true }, 'restarted', { eventLagMs: undefined, pidFrom: 'cgroup', at: 'created' });
+  }
+
+  /** The check of containers wired before their start event runs while there are any. */
+  private armCreatedCheck(): void {
+    if (this.created.size === 0) {
+      if (this.createdTimer) clearInterval(this.createdTimer);
+      this.createdTimer = undefined;
+      return;
+    }
+    if (this.createdTimer) return;
+    this.createdTimer = setInterval(() => {
+      const g = this.gen;
+      for (const [id, p] of this.created) {
+        if (this.netnsOf(p.pid) === p.netns) continue;
+        // Its process went away before dockerd said it started: `runc create` failed
+        // after writing its state (dockerd sends no die event then), or it died at once
+        // (its die event follows, and finds it gone).
+        void this.perContainer
+          .run([id], () =>
+            this.queue.then(() => {
+              if (g !== this.gen || this.created.get(id) !== p) return;
+              this.created.delete(id);
+              this.armCreatedCheck();
+              this.log.warn({ event: 'not-started', container: id, pid: p.pid }, `container ${this.wanted.get(id)?.name ?? id} did not start: its process ${p.pid} is gone and dockerd sent no start event`);
+              this.drop(id, 'die');
+            }),
+          )
+          .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
+      }
+    }, CREATED_CHECK_MS);
+    this.createdTimer.unref();
   }
 
   /** A started container's facts from its create-time configuration and the PID in its cgroup, if both are there. */
@@ -504,6 +636,8 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private drop(id: string, reason: RemoveReason): void {
+    this.runc?.forget(id);
+    if (this.created.delete(id)) this.armCreatedCheck();
     this.facts.delete(id);
     if (reason === 'destroy') this.configs.delete(id);
     this.invalid.delete(id);
@@ -521,6 +655,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.facts.clear();
     // Created but not running: forgotten (destroyed meanwhile, perhaps); their start inspects.
     this.configs.clear();
+    this.runc?.forgetAll();
+    // Wired before a start event that the list now stands for, or not running any more.
+    this.created.clear();
+    this.armCreatedCheck();
     for (const f of list) {
       this.facts.set(f.id, f);
       this.configs.set(f.id, f);

@@ -33,6 +33,8 @@ export interface ContainerFacts {
   readonly labels: Readonly<Record<string, string>>;
   /** HostConfig.CgroupParent ("" for dockerd's default): where its cgroup is (cgroup.ts). */
   readonly cgroupParent?: string;
+  /** NetworkSettings.SandboxKey: the network namespace's bind mount ("" until started). */
+  readonly sandboxKey?: string;
 }
 
 export type Classification =

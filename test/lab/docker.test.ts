@@ -56,9 +56,18 @@ const timerHook = createHook({
 const since = (n: number): Rec[] => log.slice(n);
 const adds = (): WantedEndpoint[] => log.flatMap((r) => (r.t === 'add' ? [r.ep] : []));
 
-async function run(name: string, labels: Record<string, string>): Promise<{ id: string; pid: number }> {
+/** docker run; `createFirst`: docker create, then docker start once the runtime has read the create. */
+async function run(name: string, labels: Record<string, string>, createFirst = false): Promise<{ id: string; pid: number }> {
   const l = Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
-  const id = await dockerd!.runContainer(['--net', 'none', '--name', name, ...l, BUSYBOX_IMAGE, 'sleep', '3600']);
+  const args = ['--net', 'none', '--name', name, ...l, BUSYBOX_IMAGE, 'sleep', '3600'];
+  let id: string;
+  if (createFirst) {
+    id = await dockerd!.docker(['create', ...args]);
+    await new Promise((r) => setTimeout(r, 300));
+    await dockerd!.docker(['start', id]);
+  } else {
+    id = await dockerd!.runContainer(args);
+  }
   const pid = Number(await dockerd!.docker(['inspect', '--format', '{{.State.Pid}}', id]));
   containerPids.add(pid);
   return { id, pid };
@@ -113,7 +122,7 @@ describe('DockerRuntime with a real dockerd', () => {
     c.a2 = await run('a2', { 'routectl.zone': 'app', 'routectl.ipv4': '198.51.100.77' });
     c.bad = await run('bad', { 'routectl.zone': 'Backend' });
     c.plain = await run('plain', {});
-    c.a3 = await run('a3', { 'routectl.zone': 'app', 'routectl.ipv6': '2001:DB8:C:1::0:33' });
+    c.a3 = await run('a3', { 'routectl.zone': 'app', 'routectl.ipv6': '2001:DB8:C:1::0:33' }, true);
     await waitFor(() => since(n).length >= 3, { what: 'two adds and one invalid', timeoutMs: 10_000, intervalMs: 20 });
     await new Promise((r) => setTimeout(r, 300)); // and nothing more (plain is not ours)
     expect(since(n)).toEqual([
@@ -129,11 +138,14 @@ describe('DockerRuntime with a real dockerd', () => {
       expect(nsInode(ep.pid)).not.toBe(workerNs);
     }
     expect(new Set(rt.endpoints().map((e) => nsInode(e.pid))).size).toBe(3);
-    // Created with a label: inspected then; started: the PID from the container's cgroup.
+    // Created with a label: inspected then; the PID from the container's cgroup, read when
+    // runc had created it (runc's state directory learnt from a1), before the start event.
+    // a2's create (docker run) may still be read when it starts: then at its start event.
+    expect(lines.find((l) => l.event === 'runc-found')).toMatchObject({ root: `${dockerd!.execRoot}/runtime-runc/moby` });
     const addLines = lines.filter((l) => l.event === 'add');
-    expect(addLines.map((l) => [l.name, l.pidFrom, l.pid])).toEqual([
-      ['a2', 'cgroup', c.a2.pid],
-      ['a3', 'cgroup', c.a3.pid],
+    expect(addLines.map((l) => [l.name, l.pidFrom, l.pid, l.at])).toEqual([
+      ['a2', 'cgroup', c.a2.pid, expect.stringMatching(/^(created|start)$/)],
+      ['a3', 'cgroup', c.a3.pid, 'created'],
     ]);
     expect(rt.status()).toEqual({
       connected: true,
@@ -143,6 +155,22 @@ describe('DockerRuntime with a real dockerd', () => {
       containers: 3,
       invalid: [{ id: c.bad.id, name: 'bad', error: expect.stringContaining('known zones: app, dmz') }],
     });
+  });
+
+  it('a container whose command is not in the image: docker run fails, and nothing is left wanted for it', async () => {
+    const n = log.length;
+    const r = await dockerd!.exec(['run', '-d', '--net', 'none', '--name', 'nocmd', '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'no-such-command']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no-such-command');
+    const id = await dockerd!.docker(['inspect', '--format', '{{.Id}}', 'nocmd']);
+    // Wired when runc had created it only if its process was still there; then removed
+    // when that process went with no start event (the check runs every second).
+    await waitFor(() => !rt!.endpoints().some((e) => e.id === id), { what: 'nocmd not wanted', timeoutMs: 5000, intervalMs: 50 });
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(rt!.endpoints().some((e) => e.id === id)).toBe(false);
+    const mine = since(n).filter((x) => (x.t === 'add' ? x.ep.id : x.t === 'remove' ? x.id : '') === id);
+    expect(mine.length === 0 || (mine.length === 2 && mine[1]!.t === 'remove')).toBe(true);
+    await dockerd!.docker(['rm', '-f', id]);
   });
 
   it('docker rm -f → remove', async () => {

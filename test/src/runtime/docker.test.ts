@@ -7,6 +7,9 @@
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
 import { pino } from 'pino';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../../src/runtime/docker.js';
 import { backoffDelay } from '../../../src/runtime/backoff.js';
@@ -37,12 +40,14 @@ afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((r) => r.stop()));
 });
 
-function setup(opts: { zones?: string[]; backoffMs?: number } = {}) {
-  const docker = new FakeDocker();
+function setup(opts: { zones?: string[]; backoffMs?: number; execRoot?: string; wireBeforeStart?: boolean } = {}) {
+  const docker = new FakeDocker(opts.execRoot);
   const rt = new DockerRuntime({
     zones: opts.zones ?? ['app', 'dmz'],
     client: docker,
     cgroupPids: new CgroupPids(docker.readFile),
+    netnsOf: docker.netnsOf,
+    ...(opts.wireBeforeStart !== undefined ? { wireBeforeStart: opts.wireBeforeStart } : {}),
     backoff: { initialMs: opts.backoffMs ?? 5, maxMs: Math.max(20, opts.backoffMs ?? 0) },
   });
   runtimes.push(rt);
@@ -368,6 +373,111 @@ describe('DockerRuntime: the PID of a started container', () => {
     await tick(30);
     expect(log).toEqual([]);
     expect(rt.endpoints().map((e) => e.id)).not.toContain(b);
+  });
+});
+
+describe('DockerRuntime: wired when runc has created the container', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  function runcSetup(opts: { wireBeforeStart?: boolean } = {}) {
+    const execRoot = mkdtempSync(join(tmpdir(), 'rtc-runc-'));
+    dirs.push(execRoot);
+    return setup({ execRoot, ...opts });
+  }
+  /** The first container teaches where cgroups and runc's states are; then the log is cleared. */
+  async function learnt(docker: FakeDocker, rt: DockerRuntime, log: Rec[]): Promise<void> {
+    await rt.start();
+    log.length = 0; // the first sync
+    docker.run(1, APP, { startOnly: true });
+    await until(() => log.length === 1, 'the first container added');
+    log.length = 0;
+  }
+  /** The create event read and inspected. */
+  async function created(docker: FakeDocker, n: number, labels: Record<string, string> = APP): Promise<string> {
+    const before = docker.inspects;
+    const c = docker.create(n, labels);
+    await until(() => docker.inspects > before, 'the create inspected');
+    await tick(5);
+    return c.Id;
+  }
+
+  it('adds a created container from its state file, before the start event; the start event adds nothing more', async () => {
+    const { docker, rt, log } = runcSetup();
+    await learnt(docker, rt, log);
+    const b = await created(docker, 2);
+    expect(log).toEqual([]);
+    const pid = docker.runcCreate(b);
+    await until(() => log.length === 1, 'b added at its state file');
+    expect(log).toEqual([{ t: 'add', id: b, pid }]);
+    expect(rt.endpoints().find((e) => e.id === b)).toMatchObject({ pid, zone: 'app', name: 'c2' });
+    const inspects = docker.inspects;
+    docker.finishStart(b);
+    docker.run(3, APP, { startOnly: true }); // a marker behind b's start event
+    await until(() => log.length === 2, 'the marker added');
+    expect(log[1]).toMatchObject({ t: 'add', id: id(3) });
+    expect(docker.inspects).toBe(inspects + 1); // the marker's, whose create was unseen
+    // Dies like any other.
+    docker.stop(b);
+    await until(() => log.length === 3, 'b removed');
+    expect(log[2]).toEqual({ t: 'remove', id: b, reason: 'die' });
+  });
+
+  it('a created container whose process goes with no start event (runc create failed) is removed', async () => {
+    const { docker, rt, log } = runcSetup();
+    await learnt(docker, rt, log);
+    const b = await created(docker, 2);
+    const pid = docker.runcCreate(b);
+    await until(() => log.length === 1, 'b added');
+    expect(log[0]).toEqual({ t: 'add', id: b, pid });
+    docker.failCreate(b);
+    await until(() => log.length === 2, 'b removed', 4000);
+    expect(log[1]).toEqual({ t: 'remove', id: b, reason: 'die' });
+    expect(rt.endpoints().map((e) => e.id)).not.toContain(b);
+  });
+
+  it('waits for the start event when the cgroup holds two processes, the container was never created by runc, or it is turned off', async () => {
+    const { docker, rt, log } = runcSetup();
+    await learnt(docker, rt, log);
+    const b = await created(docker, 2);
+    docker.extraPids.set(b, [4242]);
+    docker.runcCreate(b);
+    await tick(50);
+    expect(log).toEqual([]);
+    docker.extraPids.delete(b);
+    docker.finishStart(b);
+    await until(() => log.length === 1, 'b added at its start event');
+    expect(log[0]).toMatchObject({ t: 'add', id: b });
+    // Destroyed before runc created it: nothing waits for it any more.
+    const c = await created(docker, 3);
+    docker.rm(c);
+    await tick(20);
+    docker.runcCreate(c);
+    await tick(50);
+    expect(log).toHaveLength(1);
+
+    const off = runcSetup({ wireBeforeStart: false });
+    await learnt(off.docker, off.rt, off.log);
+    const d = await created(off.docker, 4);
+    off.docker.runcCreate(d);
+    await tick(50);
+    expect(off.log).toEqual([]);
+    off.docker.finishStart(d);
+    await until(() => off.log.length === 1, 'd added at its start event');
+  });
+
+  it('a container created before the layout was learnt is added once it is', async () => {
+    const { docker, rt, log } = runcSetup();
+    await rt.start();
+    log.length = 0; // the first sync
+    const b = await created(docker, 2);
+    const pid = docker.runcCreate(b);
+    await tick(30);
+    expect(log).toEqual([]); // nothing learnt yet: no cgroup layout, no runc root
+    docker.run(1, APP, { startOnly: true });
+    await until(() => log.length === 2, 'the first and b added');
+    expect(log).toContainEqual({ t: 'add', id: b, pid });
   });
 });
 

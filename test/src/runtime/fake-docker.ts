@@ -4,7 +4,13 @@
  * like dockerd's); a switch that makes "dockerd" go away (streams end, calls fail)
  * and come back; and the files a cgroup v1 host shows for them (`readFile`: mountinfo,
  * /proc/<pid>/cgroup, each container's cgroup.procs under /docker or its cgroup parent).
+ * Given an exec root (a temporary directory), it also plays runc's part in it: each
+ * started container's state file at `<exec-root>/runtime-runc/moby/<id>/state.json`, and
+ * `runcCreate` makes a container's state (its process waiting, no start event yet) the
+ * way runc does: a directory, then state.json renamed into place.
  */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../../src/runtime/docker.js';
 
@@ -14,6 +20,7 @@ interface FakeContainer {
   State: { Running: boolean; Pid: number };
   HostConfig: { NetworkMode: string; CgroupParent: string };
   Config: { Labels: Record<string, string> };
+  NetworkSettings?: { SandboxKey: string };
 }
 
 export class FakeDocker implements DockerClient {
@@ -31,6 +38,11 @@ export class FakeDocker implements DockerClient {
   procsReads = 0;
   /** Extra processes in a container's cgroup (a `docker exec`), by id. */
   readonly extraPids = new Map<string, number[]>();
+  /** Containers runc has created and dockerd not started yet: their waiting process. */
+  readonly createdPids = new Map<string, number>();
+
+  /** @param execRoot dockerd's exec root, where runc's states are kept (none: no runc part). */
+  constructor(readonly execRoot?: string) {}
 
   static id(n: number): string {
     return n.toString(16).padStart(64, 'c');
@@ -94,19 +106,73 @@ export class FakeDocker implements DockerClient {
    * events (it happened while nobody listened); `startOnly`: the create went unseen.
    */
   run(n: number, labels: Record<string, string>, opts: { mode?: string; silent?: boolean; startOnly?: boolean; cgroupParent?: string } = {}): string {
+    const c = this.create(n, labels, { ...opts, silent: opts.silent === true || opts.startOnly === true });
+    this.runcState(c.Id);
+    c.State = { Running: true, Pid: this.nextPid++ };
+    c.NetworkSettings = { SandboxKey: this.sandboxKey(c.Id) };
+    if (!opts.silent) this.event('start', c);
+    return c.Id;
+  }
+
+  /** docker create: the container exists, not started (a create event unless silent). */
+  create(n: number, labels: Record<string, string>, opts: { mode?: string; silent?: boolean; cgroupParent?: string } = {}): FakeContainer {
     const c: FakeContainer = {
       Id: FakeDocker.id(n),
       Name: `/c${n}`,
       State: { Running: false, Pid: 0 },
       HostConfig: { NetworkMode: opts.mode ?? 'none', CgroupParent: opts.cgroupParent ?? '' },
       Config: { Labels: labels },
+      NetworkSettings: { SandboxKey: '' },
     };
     this.containers.set(c.Id, c);
-    if (!opts.silent && !opts.startOnly) this.event('create', c);
-    c.State = { Running: true, Pid: this.nextPid++ };
-    if (!opts.silent) this.event('start', c);
-    return c.Id;
+    if (!opts.silent) this.event('create', c);
+    return c;
   }
+
+  private sandboxKey(id: string): string {
+    return this.execRoot === undefined ? '' : join(this.execRoot, 'netns', id.slice(-12));
+  }
+
+  /** runc's state file for a container (nothing without an exec root). */
+  private runcState(id: string): void {
+    if (this.execRoot === undefined) return;
+    const dir = join(this.execRoot, 'runtime-runc', 'moby', id);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'state.json.tmp'), '{"status":"created"}\n');
+    renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+  }
+
+  /** runc create: the container's process waits in its cgroup, its state file is written; dockerd says nothing yet. */
+  runcCreate(id: string): number {
+    const pid = this.nextPid++;
+    this.createdPids.set(id, pid);
+    this.runcState(id);
+    return pid;
+  }
+
+  /** dockerd has the created container started: the same process runs, the start event goes out. */
+  finishStart(id: string): void {
+    const c = this.must(id);
+    const pid = this.createdPids.get(id);
+    if (pid === undefined) throw new Error(`fake: ${id} was not created by runc`);
+    this.createdPids.delete(id);
+    c.State = { Running: true, Pid: pid };
+    c.NetworkSettings = { SandboxKey: this.sandboxKey(id) };
+    this.event('start', c);
+  }
+
+  /** `runc create` failed after its state file: the process and the state go; dockerd sends no event. */
+  failCreate(id: string): void {
+    this.createdPids.delete(id);
+    if (this.execRoot !== undefined) rmSync(join(this.execRoot, 'runtime-runc', 'moby', id), { recursive: true, force: true });
+  }
+
+  /** A process's network namespace: the host's for 'self', one per live container process. */
+  readonly netnsOf = (pid: number | 'self'): string | undefined => {
+    if (pid === 'self') return 'net:[4026531840]';
+    const live = [...this.containers.values()].some((c) => c.State.Running && c.State.Pid === pid) || [...this.createdPids.values()].includes(pid);
+    return live ? `net:[${4026532000 + pid}]` : undefined;
+  };
 
   /** The cgroup directory (v1, pids hierarchy) of a container with this parent. */
   private cgroupPath(c: FakeContainer): string {
@@ -134,6 +200,8 @@ export class FakeDocker implements DockerClient {
     for (const c of this.containers.values()) {
       if (path !== `/sys/fs/cgroup/pids${this.cgroupPath(c)}/cgroup.procs`) continue;
       this.procsReads++;
+      const created = this.createdPids.get(c.Id);
+      if (created !== undefined) return [created, ...(this.extraPids.get(c.Id) ?? [])].map((p) => `${p}\n`).join('');
       // runc removes the cgroup when the container stops.
       if (!c.State.Running) throw enoent();
       return [c.State.Pid, ...(this.extraPids.get(c.Id) ?? [])].map((p) => `${p}\n`).join('');
@@ -144,6 +212,7 @@ export class FakeDocker implements DockerClient {
   /** Start a stopped container again: a new PID. */
   restart(id: string, opts: { silent?: boolean } = {}): void {
     const c = this.must(id);
+    this.runcState(id);
     c.State = { Running: true, Pid: this.nextPid++ };
     if (!opts.silent) this.event('start', c);
   }
@@ -151,6 +220,7 @@ export class FakeDocker implements DockerClient {
   stop(id: string, opts: { silent?: boolean } = {}): void {
     const c = this.must(id);
     c.State = { Running: false, Pid: 0 };
+    if (this.execRoot !== undefined) rmSync(join(this.execRoot, 'runtime-runc', 'moby', id), { recursive: true, force: true });
     if (!opts.silent) this.event('die', c);
   }
 
