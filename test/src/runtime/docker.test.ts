@@ -16,6 +16,7 @@ import { backoffDelay } from '../../../src/runtime/backoff.js';
 import { CgroupPids } from '../../../src/runtime/cgroup.js';
 import type { InvalidContainer, SyncDiff, WantedEndpoint } from '../../../src/runtime/types.js';
 import { FakeDocker } from './fake-docker.js';
+import { tick, until } from './wait.js';
 
 type Rec =
   | { t: 'sync'; ids: string[]; diff: SyncDiff }
@@ -25,15 +26,6 @@ type Rec =
 
 const APP = { 'routectl.zone': 'app' };
 const id = FakeDocker.id;
-const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await tick(2);
-  }
-}
 
 const runtimes: DockerRuntime[] = [];
 afterEach(async () => {

@@ -9,17 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuncStates, runcRootFor } from '../../../src/runtime/runc.js';
+import { tick, until } from './wait.js';
 
 const id = (n: number): string => n.toString(16).padStart(64, 'a');
-const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await tick(2);
-  }
-}
 
 const dirs: string[] = [];
 const watchers: RuncStates[] = [];
