@@ -24,10 +24,11 @@
  * Watching: one inotify watch on the root (a container's directory appears when runc
  * creates it) and one on the directory of each container being waited for (runc writes
  * state.json to a temporary file and renames it); each is looked at again after its watch
- * is set, so that nothing created in between is missed.
+ * is set, so that nothing created in between is missed. A root removed and made again
+ * (a watch on the old one would see nothing more) is watched again at the next wait.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 const STATE_FILE = 'state.json';
@@ -45,6 +46,8 @@ export function runcRootFor(sandboxKey: string): string | undefined {
 export class RuncStates {
   private root: string | undefined;
   private top: FSWatcher | undefined;
+  /** The root's watch saw the root itself go (removed or moved): watched again at the next wait. */
+  private rootGone = false;
   /** Containers waited for, with their directory's watch once that directory exists. */
   private readonly waiting = new Map<string, FSWatcher | undefined>();
   private closed = false;
@@ -78,22 +81,50 @@ export class RuncStates {
     if (root === undefined) return { known: false, why: `SandboxKey ${sandboxKey} is not <exec-root>/netns/<sandbox>` };
     if (!existsSync(join(root, id, STATE_FILE))) return { known: false, why: `no ${join(root, '<id>', STATE_FILE)} for a running container (not runc, or another layout)` };
     try {
-      this.top = watch(root, { persistent: false }, (_type, name) => {
-        if (typeof name === 'string' && this.waiting.has(name)) this.look(name);
-      });
+      this.watchRoot(root);
     } catch (err) {
       return { known: false, why: `cannot watch ${root}: ${(err as Error).message}` };
     }
-    this.top.on('error', (err) => this.fail(err));
     this.root = root;
     for (const w of [...this.waiting.keys()]) this.look(w);
     return { known: true, root, fresh: true };
+  }
+
+  private watchRoot(root: string): void {
+    const self = basename(root);
+    const top = watch(root, { persistent: false }, (_type, name) => {
+      // The root itself removed or moved (inotify names it): this watch sees nothing more.
+      if (name === self) this.rootGone = true;
+      else if (typeof name === 'string' && this.waiting.has(name)) this.look(name);
+    });
+    top.on('error', (err) => this.fail(err));
+    this.top?.close();
+    this.top = top;
+    this.rootGone = false;
+  }
+
+  /** Watches the root again when it went and is back (dockerd's exec root cleaned). */
+  private rewatchIfGone(): void {
+    if (this.root === undefined || !this.rootGone || !existsSync(this.root)) return;
+    try {
+      this.watchRoot(this.root);
+    } catch {
+      // Unwatchable: the start events still wire every container.
+      return;
+    }
+    // The containers' directories' watches were in the old root.
+    for (const id of [...this.waiting.keys()]) {
+      this.waiting.get(id)?.close();
+      this.waiting.set(id, undefined);
+      this.look(id);
+    }
   }
 
   /** Wait for this container's state file (a container created, not started yet). */
   expect(id: string): void {
     if (this.closed || !CONTAINER_ID.test(id) || this.waiting.has(id)) return;
     this.waiting.set(id, undefined);
+    this.rewatchIfGone();
     if (this.root !== undefined) this.look(id);
   }
 

@@ -104,6 +104,22 @@ describe('RuncStates', () => {
     expect(seen).toEqual([id(7), id(8)]);
   });
 
+  it('watches the root again when it was removed and made again', async () => {
+    const { root, writeState, sandboxKey } = execRoot();
+    const { r, seen } = states();
+    writeState(id(1));
+    r.learn(sandboxKey, id(1));
+    rmSync(root, { recursive: true });
+    await tick(20);
+    mkdirSync(root, { recursive: true });
+    r.expect(id(2));
+    mkdirSync(join(root, id(2)));
+    await tick(20);
+    writeState(id(2));
+    await until(() => seen.length === 1, 'the state of 2 in the new root');
+    expect(seen).toEqual([id(2)]);
+  });
+
   it('ignores what is not a container id, and nothing is called after close()', async () => {
     const { writeState, sandboxKey } = execRoot();
     const { r, seen } = states();
