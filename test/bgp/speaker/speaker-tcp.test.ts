@@ -56,6 +56,21 @@ function speakerB(portA: number, importFilter = IMPORT_ALL): Speaker {
   return s;
 }
 
+/**
+ * A and B started and Established, with nothing advertised yet; End-of-RIB and the like
+ * are out of the way. `updatesOut`: the UPDATEs A has sent so far.
+ */
+async function establishedPair(): Promise<{ port: number; a: Speaker; b: Speaker; updatesOut: () => number }> {
+  const port = await freePort();
+  const a = speakerA(port);
+  await a.start();
+  const b = speakerB(port);
+  await b.start();
+  await waitFor('Established', () => a.peerStatus()[0]?.state === 'Established' && received(b).size === 0);
+  await new Promise((r) => setTimeout(r, 50));
+  return { port, a, b, updatesOut: () => a.peerStatus()[0]!.messages.out.update };
+}
+
 const received = (s: Speaker): Map<string, string> =>
   new Map(s.routes({ view: 'received' }).map((r) => [r.prefix, r.nextHops.join(',')]));
 
@@ -114,15 +129,7 @@ describe('Speaker over TCP', () => {
   });
 
   it('advertise with now: the UPDATE is written before the call returns; without it, once the code of this tick has run', async () => {
-    const port = await freePort();
-    const a = speakerA(port);
-    await a.start();
-    const b = speakerB(port);
-    await b.start();
-    await waitFor('Established', () => a.peerStatus()[0]?.state === 'Established' && received(b).size === 0);
-    // End-of-RIB and the like out of the way first.
-    await new Promise((r) => setTimeout(r, 50));
-    const updatesOut = (): number => a.peerStatus()[0]!.messages.out.update;
+    const { a, b, updatesOut } = await establishedPair();
 
     const before = updatesOut();
     a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }], { now: true });
@@ -139,14 +146,9 @@ describe('Speaker over TCP', () => {
   });
 
   it('advertisePrepared writes the UPDATEs encoded ahead; after a session change they go the normal way', async () => {
-    const port = await freePort();
-    const a = speakerA(port);
-    await a.start();
-    let b = speakerB(port);
-    await b.start();
-    await waitFor('Established', () => a.peerStatus()[0]?.state === 'Established');
-    await new Promise((r) => setTimeout(r, 50));
-    const updatesOut = (): number => a.peerStatus()[0]!.messages.out.update;
+    const pair = await establishedPair();
+    const { port, a, updatesOut } = pair;
+    let b = pair.b;
 
     const routes = [{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }];
     const prepared = a.prepareAdvertise(routes);
