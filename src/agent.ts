@@ -24,6 +24,7 @@ import { setCpuPriority } from './priority.js';
 import type { ContainerInspector } from './cni/inspect.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { configWarnings } from './config/warnings.js';
 import { startObservability, type Observability } from './metrics/observability.js';
 import type { Config } from './config/schema.js';
 import { createLogger, peerLogger, type Logger } from './log.js';
@@ -219,6 +220,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const startedAt = now();
   let cfg = initial;
   if (opts.nice !== undefined) setCpuPriority(opts.nice, log);
+  // Valid but unusual values (reserved AS numbers): said once at start, as `routectl validate` says them.
+  for (const w of configWarnings(cfg)) log.warn({ op: 'config', event: 'warning', field: w.path, fix: w.fix }, `${w.path}: ${w.message}`);
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);

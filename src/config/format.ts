@@ -36,6 +36,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
         }),
       ),
       advertise: [...bgp.advertise],
+      allowDefault: bgp.allowDefault,
       import: [...bgp.import],
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),

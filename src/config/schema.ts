@@ -121,6 +121,8 @@ export const configSchema = z
         connectRetryTime: int('seconds between connection attempts', 1, 65535).default(DEFAULTS.connectRetryTime),
         peers: z.array(peerSchema).default([]),
         advertise: z.array(prefix).default([]),
+        /** Without it, 0.0.0.0/0 and ::/0 in advertise are errors (checks.ts): a worker rarely means to be the fabric's way out. */
+        allowDefault: bool('true: advertise may list the default routes 0.0.0.0/0 and ::/0').default(false),
         import: z.array(importRule).default([]),
       })
       .strict()

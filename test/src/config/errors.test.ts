@@ -31,7 +31,7 @@ const rows: [string, string, string, string][] = [
   ['asdot half too big', 'routerId: 192.0.2.2\nasn: "1.70000"\n', 'asn', 'asdot 1.70000: each half must be 0..65535'],
   ['asn text', 'routerId: 192.0.2.2\nasn: abc\n', 'asn', 'expected an AS number, got "abc"'],
   ['unknown top key', `${head}nodes: x\n`, 'nodes', 'nodes: unknown key; fix: did you mean node?'],
-  ['unknown key, no near match', `${head}bgp: { zzz: 1 }\n`, 'bgp.zzz', 'unknown key; fix: remove it; the keys here are: listen, holdTime, connectRetryTime, peers, advertise, import'],
+  ['unknown key, no near match', `${head}bgp: { zzz: 1 }\n`, 'bgp.zzz', 'unknown key; fix: remove it; the keys here are: listen, holdTime, connectRetryTime, peers, advertise, allowDefault, import'],
   ['hold time 2', `${head}bgp: { holdTime: 2 }\n`, 'bgp.holdTime', 'hold time 2 is not allowed (RFC 4271 4.2: 0 or at least 3)'],
   ['peer hold time 1', `${head}bgp: { peers: [{ address: 192.0.2.1, asn: 1, holdTime: 1 }] }\n`, 'bgp.peers[0].holdTime', 'hold time 1 is not allowed'],
   ['hold time not a number', `${head}bgp: { holdTime: "90s" }\n`, 'bgp.holdTime', 'expected a hold time in seconds, got "90s"'],
