@@ -262,6 +262,15 @@ describe('ADD: CNI_NETNS must be a network namespace, and not the agent\'s own',
   });
 });
 
+describe('ADD: a zone no pool serves, 100 kB long', () => {
+  it('code 7 quoting 64 characters of it and its length', async () => {
+    const { kernel } = await start();
+    kernel.addContainer(nsOf(1));
+    const r = await add(1, NETCONF({ zone: 'z'.repeat(100_000) }));
+    expect(r.err).toMatchObject({ code: 7, msg: `zone: no pool on this worker serves zone "${'z'.repeat(64)}…" (100000 characters)` });
+  });
+});
+
 describe('ADD: CNI_IFNAME already taken in the container', () => {
   it('code 4 naming CNI_IFNAME, rolled back: no endpoint, no veth, no allocation, no record', async () => {
     const { kernel, client, store } = await start();
