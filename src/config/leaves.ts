@@ -87,10 +87,8 @@ export const holdTime = leaf('a hold time in seconds: 0 or 3..65535', (v) => {
 /**
  * AS numbers: asplain (RFC 6793) or asdot ("65000.1" = 65000 * 65536 + 1, RFC 5396),
  * normalised to asplain, 1..4294967295. Refused: AS 0 (RFC 7607: never a speaker's or a
- * peer's AS) and AS_TRANS 23456 (RFC 6793: the placeholder a 4-octet AS shows in the
- * 2-octet My AS field of an OPEN; a router configured with it cannot be told apart from
- * a 4-octet AS behind an old speaker, and RFC 6793 6 forbids it to old speakers). The
- * other reserved numbers are legal on the wire and only warned about (warnings.ts).
+ * peer's AS). The reserved numbers, AS_TRANS 23456 among them, are legal on the wire and
+ * only warned about (warnings.ts).
  */
 export const asn = leaf('an AS number: 65001 (asplain) or "1.10" (asdot)', (v) => {
   const fix = 'use the AS number, 1..4294967295 (asplain) or "X.Y" (asdot, quoted)';
@@ -104,12 +102,6 @@ export const asn = leaf('an AS number: 65001 (asplain) or "1.10" (asdot)', (v) =
   } else return new Invalid(`expected an AS number, got ${describeValue(v)}`, fix);
   if (n < 0) return new Invalid(`${n} is negative; AS numbers are 1..4294967295`, fix);
   if (n === 0) return new Invalid('AS 0 is reserved (RFC 7607)', fix);
-  if (n === 23456) {
-    return new Invalid(
-      'AS 23456 is AS_TRANS, reserved (RFC 6793): it stands in for a 4-octet AS in 2-octet fields',
-      'use the real AS number; a router with a 4-octet AS shows 23456 in its OPEN but its real AS in the 4-octet AS capability (show bgp neighbor)',
-    );
-  }
   if (n > 4294967295) return new Invalid(`${n} is larger than 4294967295`, fix);
   return n;
 });
