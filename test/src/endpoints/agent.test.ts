@@ -165,10 +165,10 @@ describe('agent with the Docker runtime', () => {
 
     const kernelRoutes = await client.routes({ view: 'kernel' });
     expect(kernelRoutes.routes.map((r) => `${r.prefix} ${r.nextHops.join()}`).sort()).toEqual([
-      `198.51.100.0/32 rtc${c1.slice(0, 11)}`,
-      `198.51.100.9/32 rtc${c3.slice(0, 11)}`,
-      `2001:db8:c:1::/128 rtc${c1.slice(0, 11)}`,
-      `2001:db8:c:1::1/128 rtc${c3.slice(0, 11)}`,
+      `198.51.100.0/32 dev rtc${c1.slice(0, 11)}`,
+      `198.51.100.9/32 dev rtc${c3.slice(0, 11)}`,
+      `2001:db8:c:1::/128 dev rtc${c1.slice(0, 11)}`,
+      `2001:db8:c:1::1/128 dev rtc${c3.slice(0, 11)}`,
     ]);
 
     // Removal: withdrawn, and the speaker was told only about this endpoint's prefixes.
