@@ -4,6 +4,7 @@
  * missing netns is an error; a missing interface is `null`, so CHECK can say which.
  */
 import { execFile } from 'node:child_process';
+import { hostPrefix } from '../net.js';
 
 export interface ContainerView {
   /** "198.51.100.2/32", "2001:db8::2/128" (global scope only) */
@@ -38,7 +39,7 @@ interface IpRoute {
 }
 
 function routeText(r: IpRoute, family: 4 | 6): string {
-  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
+  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : hostPrefix(r.dst);
   return r.gateway !== undefined ? `${dst} via ${r.gateway}` : dst;
 }
 

@@ -13,7 +13,7 @@ import {
   networkOf,
   parseAddress,
   parsePrefix,
-} from './net.js';
+} from '../net.js';
 
 export class Invalid {
   constructor(

@@ -46,7 +46,7 @@ import { pino } from 'pino';
 import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
 import { reportChanged, type ApplyReport, type PlumbTimings } from '../dataplane/dataplane.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
-import { parsePrefix, prefixContains } from '../config/net.js';
+import { addressInPrefix, hostPrefix } from '../net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
 import type { PreparedPrefixes } from './advertisements.js';
@@ -336,8 +336,8 @@ export class EndpointController {
   /** Host prefixes of an allocation outside aggregated pools (those go out as blocks). */
   private hostPrefixes(alloc: Allocation): string[] {
     const out: string[] = [];
-    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(`${alloc.ipv4}/32`);
-    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(`${alloc.ipv6}/128`);
+    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(hostPrefix(alloc.ipv4));
+    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(hostPrefix(alloc.ipv6));
     return out;
   }
 
@@ -349,7 +349,7 @@ export class EndpointController {
     if (!this.usesAggregate(alloc)) return [];
     const out: string[] = [];
     for (const b of this.blocks) {
-      for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && inBlock(a, b)) out.push(b);
+      for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && addressInPrefix(a, b)) out.push(b);
     }
     return out;
   }
@@ -751,11 +751,4 @@ function policyRef(id: string, hostVeth: string, alloc: Allocation): PolicyEndpo
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
-}
-
-/** True when address `a` lies in prefix `block` (same family). */
-function inBlock(a: string, block: string): boolean {
-  const outer = parsePrefix(block);
-  const inner = parsePrefix(`${a}/${a.includes(':') ? 128 : 32}`);
-  return outer !== null && inner !== null && prefixContains(outer, inner);
 }

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Dataplane, NetlinkKernel, type ApplyReport } from '../../../src/dataplane/index.js';
 import type { EndpointPlumbing } from '../../../src/dataplane/plumbing.js';
-import { parseAddress } from '../../../src/config/net.js';
+import { parseAddress } from '../../../src/net.js';
 
 /** An address as a hex number of its family's width (network order), via the project's parser. */
 function hexOf(a: string): string {
