@@ -77,7 +77,9 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
     const seen: Record<string, { ipv4: boolean; ipv6: boolean } | null> = {};
     await Promise.all(list.map((e) => {
       seen[e.id] = null;
-      return dp.addEndpoint(e, undefined, { onRoutesSent: () => void (seen[e.id] = inFib(e)) });
+      const add = dp.addEndpoint(e);
+      void add.routesSent.then(() => void (seen[e.id] = inFib(e)));
+      return add;
     }));
     return seen;
   },
