@@ -21,7 +21,7 @@
  * Until then, and where it cannot be learnt (said once), the later strategies serve.
  */
 import { readlinkSync } from 'node:fs';
-import type { Clock } from '../../bgp/session/types.js';
+import type { Clock } from '../../bgp/session/index.js';
 import type { Logger } from '../log.js';
 import { CgroupPids } from './cgroup.js';
 import type { ContainerFacts } from './labels.js';
