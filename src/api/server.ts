@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { z } from 'zod';
-import { canonicalAddress } from '../config/net.js';
+import { canonicalAddress } from '../net.js';
 import type { Logger } from '../log.js';
 import { ApiError } from './errors.js';
 import { prepareSocketPath } from './socket.js';

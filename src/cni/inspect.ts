@@ -6,6 +6,7 @@
  * agent's own (netns.ts).
  */
 import { execFile } from 'node:child_process';
+import { hostPrefix } from '../net.js';
 import { netnsProblem } from './netns.js';
 
 export interface ContainerView {
@@ -46,7 +47,7 @@ interface IpRoute {
 }
 
 function routeText(r: IpRoute, family: 4 | 6): string {
-  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
+  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : hostPrefix(r.dst);
   return r.gateway !== undefined ? `${dst} via ${r.gateway}` : dst;
 }
 

@@ -23,6 +23,7 @@ import type { ContainerInspector } from './inspect.js';
 import { quoteExcerpt } from '../config/excerpt.js';
 import { buildResult } from './result.js';
 import { CniCode, CniError, type CniAddRequest, type CniCheckRequest, type CniDelRequest, type CniGcRequest, type CniGcResult, type CniResult } from './types.js';
+import { hostPrefix } from '../net.js';
 
 /** The endpoint controller, as much of it as CNI needs. */
 export interface CniControllerPort {
@@ -180,7 +181,7 @@ export class CniService {
     const idx = prev.interfaces.findIndex((i) => i.name === req.ifName && i.sandbox !== undefined);
     if (idx < 0) problems.push(`prevResult has no interface ${req.ifName} with a sandbox`);
     else if (prev.interfaces[idx]?.sandbox !== a.netns) problems.push(`prevResult sandbox ${prev.interfaces[idx]?.sandbox} is not ${a.netns}`);
-    const want = [v.ipv4 !== null ? `${v.ipv4}/32` : null, v.ipv6 !== null ? `${v.ipv6}/128` : null].filter((x): x is string => x !== null);
+    const want = [v.ipv4, v.ipv6].filter((x): x is string => x !== null).map(hostPrefix);
     const prevIps = prev.ips.filter((ip) => ip.interface === undefined || ip.interface === idx).map((ip) => ip.address);
     for (const w of want) if (!prevIps.includes(w)) problems.push(`prevResult lacks address ${w}`);
     for (const p of prevIps) if (!want.includes(p)) problems.push(`prevResult address ${p} is not this endpoint's (${want.join(', ')})`);

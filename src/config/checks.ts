@@ -5,7 +5,7 @@
  */
 import type { ConfigProblem } from './errors.js';
 import { formatPath } from './errors.js';
-import { type ParsedPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from './net.js';
+import { type ParsedPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from '../net.js';
 import { validateModel } from '../../policy/model.js';
 import { RESERVED_ZONE } from './schema.js';
 import type { z } from 'zod';

@@ -13,7 +13,7 @@ import {
   networkOf,
   parseAddress,
   parsePrefix,
-} from './net.js';
+} from '../net.js';
 import { quoteExcerpt } from './excerpt.js';
 
 export class Invalid {

@@ -6,7 +6,7 @@
  */
 import type { Allocation, AddressRequest, AllocateOptions } from '../ipam/ipam.js';
 import type { Block, Pool } from '../ipam/pools.js';
-import type { AddHooks, ApplyReport, PlumbTimings } from '../dataplane/dataplane.js';
+import type { AddOptions, ApplyReport, EndpointAdd } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import type { PreparedPrefixes } from './advertisements.js';
@@ -67,11 +67,10 @@ export type DataplanePort = {
   /** Starts the container-side helper early (used or cancelled by addEndpoint). */
   prepareContainer(netns: NetnsRef): ContainerHelper;
   /**
-   * Resolves with where the time went, when the dataplane measures it. `hooks`: the host
-   * routes wait for `beforeRoutes`; `onRoutesSent` is called synchronously once they are
-   * in the kernel's hands, before its answer (Dataplane.addEndpoint).
+   * Plumbs the endpoint, its host routes last (they wait for `opts.beforeRoutes`);
+   * `routesSent` resolves once they are in the kernel's hands (Dataplane.addEndpoint).
    */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, hooks?: AddHooks): Promise<PlumbTimings | void>;
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, opts?: AddOptions): EndpointAdd;
   removeEndpoint(id: string): Promise<void>;
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MessageKind, MetricsSources, NotificationView, PeerMetricsView } from './types.js';
+import { SnapshotDeltas } from './deltas.js';
 
 /** RFC 4271 8.2.2 states, numbered in the order the RFC lists them. */
 export const STATE_NUMBERS: Readonly<Record<string, number>> = {
@@ -83,20 +84,6 @@ export interface AgentMetrics {
 }
 
 const notificationId = (n: NotificationView): string => `${n.at}|${n.code}|${n.subcode}`;
-
-/**
- * Turns snapshots of a monotonic per-session count into increments of a Prometheus
- * counter. A value below the last one means a new session (counts restart at 0).
- */
-class SnapshotDeltas {
-  private readonly last = new Map<string, number>();
-  delta(key: string, value: number): number {
-    const prev = this.last.get(key);
-    this.last.set(key, value);
-    if (prev === undefined || value < prev) return value;
-    return value - prev;
-  }
-}
 
 /**
  * Seconds this process's main thread (Node's event loop) has spent runnable but waiting

@@ -14,6 +14,7 @@ import { Heartbeat, readiness } from './health.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 import type { PeerMetricsView } from './types.js';
+import { hostPrefix } from '../net.js';
 
 export const DEFAULT_READY_GRACE_SECONDS = 120;
 
@@ -84,7 +85,7 @@ export function verifyEndpoints(eps: readonly ObservedEndpoint[]): VerifyEndpoin
 export function blocksOf(eps: readonly ObservedEndpoint[]): string[] {
   const out = new Set<string>();
   for (const e of eps) {
-    const own = new Set([e.ipv4 ? `${e.ipv4}/32` : '', e.ipv6 ? `${e.ipv6}/128` : '']);
+    const own = new Set([e.ipv4, e.ipv6].filter((a) => a !== null).map(hostPrefix));
     for (const p of e.advertised) if (!own.has(p)) out.add(p);
   }
   return [...out].sort();

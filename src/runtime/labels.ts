@@ -11,10 +11,11 @@
  * allows values of any length): messages quote at most 64 characters of one, with its
  * full length (config/excerpt.ts).
  */
-import { BlockList, SocketAddress, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { cutExcerpt, quoteExcerpt } from '../config/excerpt.js';
 import type { WantedEndpoint } from './types.js';
+import { canonicalAddress } from '../net.js';
 
 export const LABEL_PREFIX = 'routectl.';
 export const ZONE_LABEL = 'routectl.zone';
@@ -108,10 +109,9 @@ export function labelSchema(zones: readonly string[]) {
     .strict(`unknown routectl label; routectl reads only ${KNOWN_LABELS.join(', ')}`);
 }
 
+
 /** Canonical text (RFC 5952 for IPv6), so that the same address always compares equal. */
-function canonical(addr: string, family: 'ipv4' | 'ipv6'): string {
-  return new SocketAddress({ address: addr, family }).address;
-}
+const canonical = (addr: string): string => canonicalAddress(addr) ?? addr;
 
 /**
  * Decide what to do with one container. Pure: the same facts and zones always give the
@@ -144,8 +144,8 @@ export function classifyContainer(c: ContainerFacts, zones: readonly string[]): 
       name: c.name,
       pid: c.pid,
       zone: l[ZONE_LABEL],
-      ...(l[IPV4_LABEL] === undefined ? {} : { ipv4: canonical(l[IPV4_LABEL], 'ipv4') }),
-      ...(l[IPV6_LABEL] === undefined ? {} : { ipv6: canonical(l[IPV6_LABEL], 'ipv6') }),
+      ...(l[IPV4_LABEL] === undefined ? {} : { ipv4: canonical(l[IPV4_LABEL]) }),
+      ...(l[IPV6_LABEL] === undefined ? {} : { ipv6: canonical(l[IPV6_LABEL]) }),
       labels: { ...c.labels },
     },
   };

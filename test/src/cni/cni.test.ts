@@ -6,14 +6,12 @@
  * partial valid-attachments list, CHECK catching a deleted host route, STATUS 50/51,
  * adoption of persisted attachments by a restarted agent.
  */
-import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAgent, type Agent, type SpeakerConfigForAgent, type SpeakerLike, type SpeakerPeerStatus } from '../../../src/agent.js';
+import { runAgent, type Agent, type SpeakerPeerStatus } from '../../../src/agent.js';
 import { ApiClient } from '../../../src/api/client.js';
 import type { ContainerInspector } from '../../../src/cni/inspect.js';
 import { netnsProblem } from '../../../src/cni/netns.js';
@@ -21,45 +19,14 @@ import { runPlugin } from '../../../src/cni/plugin.js';
 import type { CniErrorBody, CniResult } from '../../../src/cni/types.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { startContainerRuntime } from '../../../src/endpoints/containers.js';
-import { createLogger } from '../../../src/log.js';
 import { MemoryStore } from '../../../src/store/index.js';
 import { FakeKernel } from '../dataplane/fake-kernel.js';
-
-class Speaker extends EventEmitter implements SpeakerLike {
-  readonly set = new Set<string>();
-  peers: SpeakerPeerStatus[] = [];
-  constructor(readonly cfg: SpeakerConfigForAgent) {
-    super();
-  }
-  async start() {}
-  async stop() {}
-  setAdvertisements(routes: readonly { prefix: string }[]) {
-    this.set.clear();
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  advertise(routes: readonly { prefix: string }[]) {
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  withdraw(prefixes: readonly string[]) {
-    for (const p of prefixes) this.set.delete(p);
-  }
-  async setPeers() {}
-  setImportFilter() {}
-  advertisedCount() {
-    return this.set.size;
-  }
-  peerStatus(): SpeakerPeerStatus[] {
-    return this.peers;
-  }
-  routes() {
-    return [];
-  }
-}
+import { captureLog, FakeSpeaker } from '../helpers/agent-fakes.js';
 
 let dir: string;
 let agent: Agent | undefined;
-let logText = '';
-const log = () => createLogger({ level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { logText += c.toString(); cb(); } }) });
+const logs = captureLog();
+const log = logs.log;
 
 const yaml = (grace = 120) => `node: w1
 routerId: 203.0.113.2
@@ -96,12 +63,12 @@ const inspectorOf = (kernel: FakeKernel): ContainerInspector => ({
 async function start(opts: { store?: MemoryStore; kernel?: FakeKernel; grace?: number; inspector?: (k: FakeKernel) => ContainerInspector } = {}) {
   const kernel = opts.kernel ?? new FakeKernel();
   const store = opts.store ?? new MemoryStore();
-  let speaker!: Speaker;
+  let speaker!: FakeSpeaker;
   agent = await runAgent(parseConfig(yaml(opts.grace), join(dir, 'agent.yaml')), {
     log: log(),
     handleSignals: false,
     metricsListen: null,
-    createSpeaker: (cfg) => (speaker = new Speaker(cfg)),
+    createSpeaker: (cfg) => (speaker = new FakeSpeaker(cfg)),
     cniInspector: (opts.inspector ?? inspectorOf)(kernel),
     startContainers: (cfg, deps) => startContainerRuntime(cfg, { ...deps, store, kernel }),
   });
@@ -122,7 +89,7 @@ const add = async (n: number, conf = NETCONF(), ifName = 'eth0') => cni('ADD', c
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'rtc-cni-'));
-  logText = '';
+  logs.clear();
 });
 afterEach(async () => {
   await agent?.stop();
@@ -256,7 +223,7 @@ describe('ADD: CNI_NETNS must be a network namespace, and not the agent\'s own',
     expect((await client.endpoints()).endpoints).toHaveLength(0);
     expect(speaker.set.size).toBe(0);
     expect(kernel.snapshot().links.filter((l) => l.startsWith('rtc'))).toEqual([]);
-    expect(logText).toContain('"event":"add-refused"');
+    expect(logs.text()).toContain('"event":"add-refused"');
     // Nothing was claimed or allocated: the store holds what it held before (no attachment record, no address).
     expect(JSON.stringify(await store.list(''))).toBe(before);
   });
