@@ -22,6 +22,7 @@ import { ChildProcessExecutor } from '../../policy/exec.js';
 import { check } from '../../policy/check.js';
 import { buildModel, type PolicyModel } from '../../policy/model.js';
 import { hostVethName } from '../../policy/names.js';
+import { linkLocalFromMac } from '../../policy/cidr.js';
 import type { Endpoint, HostPolicy } from '../../policy/compiler.js';
 import { loadCase, loadCases } from '../policy/fixtures.js';
 import { ISSUE_VERDICTS } from '../policy/verdicts.js';
@@ -110,7 +111,11 @@ function endpoints(...zones: string[]): Endpoint[] {
 async function addContainer(zone: Ctr['zone'], ipv4: string, ipv6: string, ports: readonly number[]): Promise<Ctr> {
   const ns = await lab.netns(`pol${zone.slice(0, 4)}`);
   const veth = hostVethName(randomBytes(8).toString('hex'));
-  await worker.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+  // A known MAC, so the container's link-local (its ND source, in the anti-spoofing set) is known.
+  const mac = ['02', ...randomBytes(5)].map((b) => (typeof b === 'string' ? b : b.toString(16).padStart(2, '0'))).join(':');
+  const linkLocal = linkLocalFromMac(mac);
+  if (linkLocal === undefined) throw new Error(`no link-local for ${mac}`);
+  await worker.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'address', mac, 'netns', ns.name]);
   // Host side (docs/design.md decisions): proxy ARP answers for 169.254.1.1, fe80::1 is the v6 gateway.
   await worker.sysctl(`net.ipv4.conf.${veth}.proxy_arp`, 1);
   await worker.sysctl(`net.ipv4.neigh.${veth}.proxy_delay`, 0);
@@ -128,7 +133,7 @@ async function addContainer(zone: Ctr['zone'], ipv4: string, ipv6: string, ports
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, 'index.html'), `routectl-lab zone=${zone}\n`);
   for (const p of ports) bg(ns, ['busybox', 'httpd', '-f', '-p', String(p), '-h', www]);
-  const c: Ctr = { zone, ns, ep: { hostVeth: veth, ipv4, ipv6 } };
+  const c: Ctr = { zone, ns, ep: { hostVeth: veth, ipv4, ipv6, linkLocal } };
   ctrs.set(zone, c);
   return c;
 }
@@ -199,10 +204,12 @@ describe('zone policy in a real kernel', () => {
     expect(first.generation).toBe('a');
     expect(await applier.diff()).toEqual([]);
 
-    // The app container is not yet an endpoint: its packets are forged as far as the worker knows.
+    // The app container is not yet an endpoint: its packets are forged as far as the worker
+    // knows, and so is its ARP (the worker's ARP table guard drops it before any entry is made).
     const before = await applier.counters();
     expect(await connect(ctr('app').ns, ctr('backend').ep.ipv4, 5432)).toBe(false);
-    expect(counter(await applier.counters(), 4, 'spoof-drop')).toBeGreaterThan(counter(before, 4, 'spoof-drop'));
+    const forged = (cs: readonly RuleCounters[]): number => counter(cs, 4, 'spoof-drop') + counter(cs, 4, 'arp-drop');
+    expect(forged(await applier.counters())).toBeGreaterThan(forged(before));
 
     const rules = await saveRules();
     const t0 = performance.now();
