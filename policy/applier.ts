@@ -193,7 +193,13 @@ export class PolicyApplier {
     const model = this.requireModel();
     const k = await this.readKernel();
     const want = this.compiled(model, k.v4.generation ?? k.v6.generation ?? 'a');
-    return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true)];
+    const arp = this.arpDrift(k.arp, want.arp);
+    if (arp.length === 0) {
+      const missing = want.arp.members.filter((m) => !k.arp.members.has(m)).length;
+      const extra = k.arp.members.size - (want.arp.members.length - missing);
+      if (missing + extra > 0) arp.push(`arp: sender set members differ (${k.arp.members.size} in kernel, want ${want.arp.members.length})`);
+    }
+    return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true), ...arp];
   }
 
   /**

@@ -17,13 +17,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, waitFor, type Netns } from './harness/index.js';
-import { PolicyApplier, type RuleCounters } from '../../policy/applier.js';
+import { PolicyApplier, parseArpListing, type RuleCounters } from '../../policy/applier.js';
 import { ChildProcessExecutor } from '../../policy/exec.js';
 import { check } from '../../policy/check.js';
 import { buildModel, type PolicyModel } from '../../policy/model.js';
 import { hostVethName } from '../../policy/names.js';
 import { linkLocalFromMac } from '../../policy/cidr.js';
-import type { Endpoint, HostPolicy } from '../../policy/compiler.js';
+import { compile, normalizeArpListing, type Endpoint, type HostPolicy } from '../../policy/compiler.js';
 import { loadCase, loadCases } from '../policy/fixtures.js';
 import { ISSUE_VERDICTS } from '../policy/verdicts.js';
 
@@ -191,6 +191,14 @@ describe('zone policy in a real kernel', () => {
         const rendered = text.split('\n').filter((l) => l.startsWith('-A ROUTECTL-')).sort();
         expect(dumped).toEqual(rendered);
       }
+      // The ARP table: nft lists it back as rendered (elements aside, compared as a set).
+      await scratch.run(['nft', '-f', '-'], { input: readFileSync(join(c.dir, 'arp.nft'), 'utf8') });
+      const listed = await scratch.run(['nft', 'list', 'table', 'arp', 'routectl']);
+      const want = compile({ model: c.model, host: c.host, endpoints: c.endpoints, generation: c.generation }).arp;
+      expect(normalizeArpListing(listed)).toBe(want.listing);
+      expect([...parseArpListing(listed).members].sort()).toEqual(want.members);
+      expect(want.members.length).toBeGreaterThan(0);
+      await scratch.run(['nft', 'delete', 'table', 'arp', 'routectl']);
       await scratch.run(['iptables', '-F']); await scratch.run(['iptables', '-X']);
       await scratch.run(['ip6tables', '-F']); await scratch.run(['ip6tables', '-X']);
       await scratch.run(['ipset', 'destroy']);
