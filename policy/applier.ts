@@ -127,10 +127,13 @@ export function parseArpListing(text: string): ArpState {
   return { listing: text, members };
 }
 
-/** The arp-drop rule's counter in a listing (packets, bytes), if the rule is there. */
-function arpDropCounter(text: string): { packets: number; bytes: number } | undefined {
-  const m = /counter packets (\d+) bytes (\d+) drop comment "routectl:arp-drop"/.exec(text);
-  return m ? { packets: Number(m[1]), bytes: Number(m[2]) } : undefined;
+/** The counted rules of the ARP table's chain: rule id (its comment without the mark) → packets, bytes. */
+export function arpCounters(text: string): { rule: string; packets: number; bytes: number }[] {
+  const out: { rule: string; packets: number; bytes: number }[] = [];
+  for (const m of text.matchAll(/counter packets (\d+) bytes (\d+) \w+ comment "routectl:([^"]+)"/g)) {
+    out.push({ rule: m[3] ?? '', packets: Number(m[1]), bytes: Number(m[2]) });
+  }
+  return out;
 }
 
 /** True when the error says the nft program is not installed. */
@@ -223,8 +226,8 @@ export class PolicyApplier {
     ]);
     const out = [...parseIptablesSave(v4, 4).counters, ...parseIptablesSave(v6, 6).counters];
     const arp = await this.exec.run([...this.cmd.nft, ...ARP_LIST]).catch(() => undefined);
-    const drop = arp?.code === 0 ? arpDropCounter(arp.stdout) : undefined;
-    if (drop) out.push({ family: 4, chain: `${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} input`, rule: 'arp-drop', ...drop });
+    // The ARP table's counted rules (arp-probe, arp-drop) join the IPv4 counters, so metrics and `policy show` carry them.
+    if (arp?.code === 0) for (const r of arpCounters(arp.stdout)) out.push({ family: 4, chain: `${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} input`, ...r });
     return out;
   }
 

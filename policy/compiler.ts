@@ -445,7 +445,7 @@ function renderArpTableText(members: readonly string[] | undefined): string {
     `${T}${T}iifname != "${VETH_PREFIX}*" accept comment "${MARK}not-container"`,
     `${T}${T}iifname . arp saddr ip @${NFT_ARP_SET} accept comment "${MARK}arp-own"`,
     // RFC 5227 2.1.1: probes carry sender 0.0.0.0 and make no neighbour entry.
-    `${T}${T}arp saddr ip 0.0.0.0 update @${NFT_ARP_PROBE_SET} { iifname limit rate ${ARP_PROBE_RATE} } accept comment "${MARK}arp-probe"`,
+    `${T}${T}arp saddr ip 0.0.0.0 update @${NFT_ARP_PROBE_SET} { iifname limit rate ${ARP_PROBE_RATE} } counter packets 0 bytes 0 accept comment "${MARK}arp-probe"`,
     `${T}${T}counter packets 0 bytes 0 drop comment "${MARK}arp-drop"`,
     `${T}}`,
     '}',
