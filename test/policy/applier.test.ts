@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyApplier } from '../../policy/applier.js';
 import { compile, type Compiled } from '../../policy/compiler.js';
-import type { ExecResult, Executor } from '../../policy/exec.js';
+import { PolicyExecError, type ExecResult, type Executor } from '../../policy/exec.js';
 import { loadCase } from './fixtures.js';
 
 const c = loadCase('issue-example');
@@ -182,5 +182,34 @@ describe('PolicyApplier', () => {
     const counters = await ap.counters();
     expect(counters).toHaveLength(live.v4.rules.length + live.v6.rules.length);
     expect(counters.find((x) => x.family === 4 && x.rule === 'deny dmz->backend')).toEqual({ family: 4, chain: 'ROUTECTL-FROM-dmz', rule: 'deny dmz->backend', packets: 7, bytes: 420 });
+  });
+
+  it('the ARP table: rewritten whole when its chain differs, removed by remove(); nft missing is a clear error', async () => {
+    const rec = new Recorder();
+    const live = compile({ model: c.model, endpoints: c.endpoints, host: c.host, generation: 'a' });
+    // The drop rule deleted by hand: the table differs from the render.
+    const damaged = arpListed(live).split('\n').filter((l) => !l.includes('routectl:arp-drop')).join('\n');
+    rec.state = { v4: savedAfter(live, 4), v6: savedAfter(live, 6), ipset: ipsetSaved(live), arp: damaged };
+    const ap = new PolicyApplier({ executor: rec, host: c.host });
+    ap.setDesired(c.model, c.endpoints);
+    expect(await ap.diff()).toEqual(['arp: table arp routectl differs']);
+    const res = await ap.apply();
+    expect(res).toMatchObject({ changed: true, drift: ['arp: table arp routectl differs'], generation: 'a' });
+    // Only the ARP table is written, in one transaction that declares, deletes and recreates it.
+    expect(rec.writes().map((x) => [x.argv.join(' '), x.stdin])).toEqual([['nft -f -', live.arp.script]]);
+    expect(live.arp.script.startsWith('table arp routectl {}\ndelete table arp routectl\ntable arp routectl {\n')).toBe(true);
+
+    rec.calls = [];
+    rec.state = { ...rec.state, arp: arpListed(live) };
+    await ap.remove();
+    const nft = rec.writes().filter((x) => x.argv[0] === 'nft');
+    expect(nft.map((x) => x.stdin)).toEqual(['table arp routectl {}\ndelete table arp routectl\n']);
+
+    const missing: Executor = {
+      run: (argv, stdin) => (argv[0] === 'nft' ? Promise.reject(new PolicyExecError(argv, -1, 'Error: spawn nft ENOENT')) : rec.run(argv, stdin)),
+    };
+    const ap2 = new PolicyApplier({ executor: missing, host: c.host });
+    ap2.setDesired(c.model, c.endpoints);
+    await expect(ap2.apply()).rejects.toThrow(/install nftables/);
   });
 });
