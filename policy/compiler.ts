@@ -26,7 +26,7 @@
 // rtc-ep-6 beside its global address): a forged one would make the worker create a
 // neighbour entry for it (an NS or RS with a link-layer option, or any packet it answers).
 //
-// ARP never meets iptables: the nftables table `arp routectl` (renderArpTable) accepts ARP
+// ARP never meets iptables: the nftables table `arp routectl` (renderArpTableText) accepts ARP
 // on a container veth only with the container's own IPv4 address as sender, from a set of
 // (veth, address) pairs filled per endpoint like rtc-ep-4, and ARP probes (sender 0.0.0.0)
 // at a rate per veth; everything else from a container veth is dropped before the ARP code

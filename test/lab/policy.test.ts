@@ -418,8 +418,10 @@ describe('zone policy in a real kernel', () => {
     expect(await connect(world, dmz.ep.ipv4, 80)).toBe(true);
   });
 
-  it('remove() leaves no chain, jump or set of ours', async () => {
+  it('remove() leaves no chain, jump, set or table of ours', async () => {
+    expect(await worker.run(['nft', 'list', 'tables', 'arp'])).toContain('table arp routectl');
     await applier.remove();
+    expect(await worker.run(['nft', 'list', 'tables', 'arp'])).not.toContain('routectl');
     const rules = await saveRules();
     expect(rules.v4).not.toMatch(/ROUTECTL|routectl/);
     expect(rules.v6).not.toMatch(/ROUTECTL|routectl/);
