@@ -509,20 +509,25 @@ export class PolicyApplier {
     }
   }
 
+  /**
+   * The endpoint sets and the ARP sender set (the IPv4 address of each change, one nft
+   * transaction), written side by side; resolves when both are in. Both are idempotent, so
+   * a retry after one of them failed repeats the other harmlessly.
+   */
   private async writeEndpointSets(ops: readonly EndpointSetOp[]): Promise<void> {
     if (ops.length === 0) return;
-    try {
-      await this.endpointSets.write(ops);
-    } catch (e) {
+    const arp = ops.filter((o) => o.family === 4).map((o) => ({ verb: o.verb, member: arpMember(o.iface, o.addr) }));
+    const [sets, nft] = await Promise.allSettled([
+      this.endpointSets.write(ops),
+      arp.length === 0 ? Promise.resolve('') : mustRun(this.exec, [...this.cmd.nft, '-f', '-'], renderArpElementOps(arp)),
+    ]);
+    if (sets.status === 'rejected') {
+      const e: unknown = sets.reason;
       if (e instanceof PolicyApplyError) throw e;
       throw new PolicyApplyError(`update endpoint sets: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    // The ARP sender set: the IPv4 address of each change, in one nft transaction.
-    const arp = ops.filter((o) => o.family === 4).map((o) => ({ verb: o.verb, member: arpMember(o.iface, o.addr) }));
-    if (arp.length === 0) return;
-    try {
-      await mustRun(this.exec, [...this.cmd.nft, '-f', '-'], renderArpElementOps(arp));
-    } catch (e) {
+    if (nft.status === 'rejected') {
+      const e: unknown = nft.reason;
       throw new PolicyApplyError(`update the ARP sender set: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
