@@ -56,7 +56,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       ingress: z.ingress.map((r) => ({ from: r.from, ports: [...r.ports] })),
       isolated: z.isolated,
     })),
-    policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops } : undefined,
+    policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops, openControlPlane: cfg.policy.openControlPlane } : undefined,
   });
 }
 

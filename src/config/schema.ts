@@ -183,6 +183,8 @@ export const configSchema = z
       .object({
         defaultAction: oneOf(['drop', 'reject'] as const).default('drop'),
         logDrops: bool('true: log dropped packets (rate-limited)').default(false),
+        /** Containers may reach the BGP peers' TCP 179 and BFD ports (docs/security.md); default: blocked. */
+        openControlPlane: bool("true: let containers reach the BGP peers' BGP and BFD ports").default(false),
       })
       .strict()
       .optional(),

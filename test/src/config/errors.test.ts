@@ -76,6 +76,7 @@ const rows: [string, string, string, string][] = [
   ['ingress port range reversed', `${head}zones: [{ name: app, cidrs: [198.51.100.0/25], ingress: [{ from: world, ports: [tcp/90-80] }] }]\n`, 'zones[0].ingress[0].ports[0]', 'empty port range in "tcp/90-80"'],
   ['ingress no ports', `${head}zones: [{ name: app, cidrs: [198.51.100.0/25], ingress: [{ from: world, ports: [] }] }]\n`, 'zones[0].ingress[0].ports', 'no ports listed'],
   ['policy action', `${head}policy: { defaultAction: accept }\n`, 'policy.defaultAction', '"accept" is not one of drop, reject'],
+  ['policy openControlPlane', `${head}policy: { openControlPlane: yes-please }\n`, 'policy.openControlPlane', 'expected true'],
   ['store both', `${head}store: { local: {}, etcd: { endpoints: [http://203.0.113.5:2379] } }\n`, 'store', 'both local and etcd given; fix: choose one'],
   ['store none', `${head}store: {}\n`, 'store', 'no store chosen'],
   ['etcd no endpoints', `${head}store: { etcd: { endpoints: [] } }\n`, 'store.etcd.endpoints', 'no etcd endpoints'],
