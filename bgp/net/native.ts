@@ -122,11 +122,15 @@ function explain(op: string, code: string, text: string): string {
   return `${op}: ${code}: ${text}`;
 }
 
+/** The error a failed call `op` with this errno throws (exported for tests: ENOPROTOOPT cannot be provoked here). */
+export function errnoError(op: string, errno: number): NativeSocketError {
+  const [code, text] = ERRNO_NAMES.get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+  return new NativeSocketError(op, code, errno, explain(op, code, text));
+}
+
 function check(op: string, r: number): number {
   if (r >= 0) return r;
-  const errno = load().errno();
-  const [code, text] = ERRNO_NAMES.get(-errno) ?? [`errno ${errno}`, 'unknown error'];
-  throw new NativeSocketError(op, code, errno, explain(op, code, text));
+  throw errnoError(op, load().errno());
 }
 
 const int32 = (v: number): Buffer => {
