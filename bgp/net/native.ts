@@ -227,7 +227,8 @@ export interface Md5Key {
 export function setMd5Key(fd: number, sockFamily: IpFamily, k: Md5Key): void {
   const key = k.key ?? Buffer.alloc(0);
   if (key.length > TCP_MD5SIG_MAXKEYLEN) {
-    throw new NativeSocketError('setsockopt TCP_MD5SIG', 'EINVAL', 22, `TCP-MD5 key of ${key.length} bytes: at most ${TCP_MD5SIG_MAXKEYLEN}`);
+    const op = `setsockopt TCP_MD5SIG ${k.address}`;
+    throw new NativeSocketError(op, 'EINVAL', 22, `${op}: EINVAL: TCP-MD5 key of ${key.length} bytes: at most ${TCP_MD5SIG_MAXKEYLEN}`);
   }
   const peerFamily = familyOfAddress(k.address);
   const full = peerFamily === 4 ? 32 : 128;

@@ -590,7 +590,8 @@ export class Speaker extends EventEmitter {
   }
 
   private statusOf(p: Peer): PeerStatus {
-    return statusOf(p, this.deps.now());
+    const keyProblem = this.listener?.problem(listenerPeer(p.cfg));
+    return statusOf(p, this.deps.now(), keyProblem ? `listener: ${keyProblem}` : null);
   }
 
   routes(q: { peer?: string; view?: 'received' | 'advertised' | 'best' } = {}): RouteView[] {
@@ -686,7 +687,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   return caps;
 }
 
-function statusOf(p: Peer, now: number): PeerStatus {
+function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerStatus {
   const info = p.session.info();
   const n = info.negotiated;
   const established = info.state === 'Established';
@@ -716,7 +717,7 @@ function statusOf(p: Peer, now: number): PeerStatus {
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.transportError ?? md5Hint(p) ?? p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,

@@ -98,6 +98,21 @@ describe('Speaker with TCP-MD5 and GTSM', () => {
     expect(peer(a, '127.0.0.3')!.since).toBe(otherSince);
   });
 
+  it('fails closed: a peer whose key the listener could not take is refused, and status says why', async () => {
+    const port = await freePort();
+    // 81 bytes: more than the kernel takes (the config refuses it; the speaker API does not).
+    const a = speakerA(port, { password: new Secret('k'.repeat(81)) });
+    await a.start();
+    expect(peer(a, '127.0.0.2')!.lastError).toMatch(/^listener: setsockopt TCP_MD5SIG 127\.0\.0\.2: EINVAL: TCP-MD5 key of 81 bytes: at most 80/);
+    // B connects unsigned: the kernel would let it in (no key for it), the speaker must not.
+    const b = speakerB(port, {});
+    await b.start();
+    await waitFor('A refused the connection', () => (peer(a, '127.0.0.2')!.lastError ?? '').startsWith('incoming connection refused: the listener holds no TCP-MD5 key for 127.0.0.2'));
+    await waitFor('B was told', () => (peer(b, '127.0.0.1')!.lastError ?? '').includes('Connection Rejected'));
+    expect(state(a)).not.toBe('Established');
+    expect(peer(a, '127.0.0.2')!.messages.in.open).toBe(0);
+  });
+
   it('GTSM on both sides (hops 1): Established over TTL 255', async () => {
     const port = await freePort();
     const a = speakerA(port, { ttlSecurity: { hops: 1 } });
