@@ -59,7 +59,8 @@ async function connections(ns: Netns): Promise<{ local: string; remote: string }
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length >= 4)
-    .map((f) => ({ local: f[2]!, remote: f[3]! }));
+    // "[::ffff:203.0.113.2]:179" (the dual-stack listener's view) → "203.0.113.2:179".
+    .map((f) => ({ local: f[2]!.replace(/^\[::ffff:(.*)\]/, '$1'), remote: f[3]!.replace(/^\[::ffff:(.*)\]/, '$1') }));
 }
 
 interface Tors {
@@ -137,6 +138,34 @@ describe('TCP-MD5 (RFC 2385) with FRR, BIRD and GoBGP', () => {
     noPassword(agent, validate.stdout);
   });
 
+  it('as deploy/tor configures the ToRs: FRR listen range and BIRD neighbor range with a password and GTSM', async () => {
+    lab = await Lab.create();
+    const wk = await lab.netns('wk');
+    const f = await lab.netns('frr');
+    const b = await lab.netns('bird');
+    await lab.link(wk, f, { aAddr: ['203.0.113.2/30'], bAddr: ['203.0.113.1/30'] });
+    await lab.link(wk, b, { aAddr: ['203.0.113.6/30'], bAddr: ['203.0.113.5/30'] });
+    const range = { listenRange: '203.0.113.0/26', listenAsn: WK_AS } as const;
+    const frr = await startFrr(f, {
+      asn: TOR_AS,
+      routerId: '203.0.113.1',
+      ...range,
+      extraConfig: `router bgp ${TOR_AS}\n neighbor DYN password ${PASSWORD}\n neighbor DYN ttl-security hops 1\nexit\n`,
+    });
+    const bird = await startBird(b, { asn: TOR_AS, routerId: '203.0.113.5', ...range, peerConfig: `password "${PASSWORD}";\nttl security on;` });
+    const secured = { password: PASSWORD, ttlSecurity: { hops: 1 } };
+    const agent = await startAgent(wk, agentConfig([
+      { address: '203.0.113.1', asn: TOR_AS, ...secured },
+      { address: '203.0.113.5', asn: TOR_AS, ...secured },
+    ]));
+    for (const a of ['203.0.113.1', '203.0.113.5']) {
+      const p = await agent.waitEstablished(a, 45_000);
+      expect([p.md5, p.ttlSecurityHops]).toEqual([true, 1]);
+    }
+    await frr.waitEstablished('203.0.113.2');
+    await bird.waitEstablished('203.0.113.6');
+  });
+
   it('a wrong password never reaches Established; status says why; a reload with the right one fixes it', async () => {
     lab = await Lab.create();
     const wk = await lab.netns('wk');
@@ -172,7 +201,15 @@ describe('GTSM (RFC 5082)', () => {
     await lab.link(wk, f, { aAddr: ['203.0.113.2/30'], bAddr: ['203.0.113.1/30'] });
     await lab.link(wk, b, { aAddr: ['203.0.113.6/30'], bAddr: ['203.0.113.5/30'] });
     const frr = await startFrr(f, { asn: TOR_AS, routerId: '203.0.113.1', neighbors: [{ address: '203.0.113.2', asn: WK_AS, ttlSecurityHops: 1 }] });
-    const bird = await startBird(b, { asn: TOR_AS, routerId: '203.0.113.5', neighbors: [{ address: '203.0.113.6', asn: WK_AS, ttlSecurityHops: 1 }] });
+    // The control run leaves BIRD with an accepted connection whose OPEN it never sees (our
+    // TTL-64 segments are dropped after the handshake); BIRD refuses every other incoming
+    // connection until that one's startup hold time (default 240 s) runs out.
+    const bird = await startBird(b, {
+      asn: TOR_AS,
+      routerId: '203.0.113.5',
+      neighbors: [{ address: '203.0.113.6', asn: WK_AS, ttlSecurityHops: 1 }],
+      peerConfig: 'startup hold time 5;\ndebug { events, states };',
+    });
 
     // Control: without GTSM we send TTL 64, and both ToRs' kernels drop it.
     const before = await Promise.all([tcpExt(f), tcpExt(b)]);
@@ -183,12 +220,24 @@ describe('GTSM (RFC 5082)', () => {
     const agent = await startAgent(wk, agentConfig(plain));
     await counterRises([f], 'TCPMinTTLDrop', [before[0]!]);
     await counterRises([b], 'TCPMinTTLDrop', [before[1]!]);
-    for (const a of ['203.0.113.1', '203.0.113.5']) expect((await agent.peer(a)).json.state).not.toBe('Established');
+    // The ToRs' own view: neither Established nor holding our route. (Our side may see an
+    // OPEN: the ToRs set their minimum TTL on a connection after accepting it, so our first
+    // segments can slip in; our KEEPALIVE answers their OPEN, which they read only after
+    // that, and it is dropped.)
+    expect(await frr.peerState('203.0.113.2')).not.toBe('Established');
+    expect(await bird.peerState('203.0.113.6')).not.toBe('Established');
+    expect((await frr.ribPrefixes('ipv4-unicast')).has('198.51.100.1/32')).toBe(false);
+    expect((await bird.routes('ipv4-unicast')).has('198.51.100.1/32')).toBe(false);
 
     await agent.reload(agentConfig(plain.map((p) => ({ ...p, ttlSecurity: { hops: 1 } }))));
     for (const a of ['203.0.113.1', '203.0.113.5']) expect((await agent.waitEstablished(a, 45_000)).ttlSecurityHops).toBe(1);
     await frr.waitEstablished('203.0.113.2');
     await bird.waitEstablished('203.0.113.6');
+    await waitFor(async () => (await frr.ribPrefixes('ipv4-unicast')).has('198.51.100.1/32') && (await bird.routes('ipv4-unicast')).has('198.51.100.1/32'), {
+      what: 'our route at both ToRs',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   });
 
   it('a peer two hops away is refused under hops 1, and accepted with hops 2 on both sides', async () => {
