@@ -134,6 +134,8 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
       ...(p.description !== undefined ? { description: p.description } : {}),
       ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+      ...(p.password !== undefined ? { password: p.password } : {}),
+      ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
     })),
   };
 }
@@ -194,6 +196,8 @@ function detail(p: SpeakerPeerStatus): PeerDetail {
     lastNotificationSent: p.lastNotificationSent,
     lastNotificationReceived: p.lastNotificationReceived,
     problems: p.problems,
+    md5: p.md5,
+    ttlSecurityHops: p.ttlSecurityHops,
   };
 }
 

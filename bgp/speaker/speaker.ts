@@ -18,14 +18,24 @@ import { LocRib, type BestRoute } from '../rib/loc-rib.js';
 import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { canonicalPrefix, familyOf } from '../rib/prefix.js';
 import { wirePacker } from '../rib/wire-packer.js';
-import { Session } from '../session/index.js';
+import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
+import { Session, type ConnectFn, type ConnectOptions, type SocketLike } from '../session/index.js';
 import { encodeMessage, notificationName } from '../wire/index.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
 import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
-  createSession(cfg: SessionConfig): SessionLike;
+  /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
+  createSession(cfg: SessionConfig, io?: { readonly connect?: ConnectFn }): SessionLike;
+  /** Outgoing connections of a peer with TCP-MD5 or GTSM (bgp/net secureConnect). */
+  secureConnect(o: ConnectOptions & TcpSecurity): SocketLike;
+  /**
+   * The listening socket with every peer's MD5 key and GTSM (bgp/net SecureListener), to
+   * be handed to server.listen({ fd }); null: let Node make a plain one (no native calls
+   * here, and no peer needs them).
+   */
+  openListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null;
   /** Refuse a connection from an unknown address: Cease / Connection Rejected (RFC 4486 6/5), then close. */
   rejectConnection(sock: net.Socket): void;
   packer: Packer;
@@ -56,7 +66,19 @@ interface Peer {
   pumpScheduled: boolean;
   readonly eorReceived: Set<Family>;
   readonly detach: () => void;
+  /** Our connection attempts in a row that got no TCP answer at all (see UNANSWERED_HINT). */
+  unanswered: number;
+  /** The socket option that could not be set for this peer (NativeSocketError text). */
+  transportError: string | null;
 }
+
+/**
+ * A wrong TCP-MD5 password is silent: the kernel drops the unsigned or wrongly signed
+ * segments (RFC 2385 2.0) and no RST comes back. After this many unanswered connects in a
+ * row the status says so in words.
+ */
+export const UNANSWERED_HINT = 3;
+export const MD5_HINT = 'no TCP answer: check the MD5 password on both sides';
 
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
 
@@ -71,7 +93,30 @@ export interface PreparedAdvertisement {
 }
 
 const sessionKey = (c: PeerConfig): string =>
-  JSON.stringify([c.asn, c.port ?? 179, c.localAddress ?? null, !!c.passive, c.holdTime ?? null, [...(c.families ?? DEFAULT_FAMILIES)].sort()]);
+  JSON.stringify([
+    c.asn,
+    c.port ?? 179,
+    c.localAddress ?? null,
+    !!c.passive,
+    c.holdTime ?? null,
+    [...(c.families ?? DEFAULT_FAMILIES)].sort(),
+    // A new password or GTSM setting renews this peer's session (and only this one's).
+    c.password?.fingerprint() ?? null,
+    c.ttlSecurity?.hops ?? null,
+  ]);
+
+const securityOf = (c: PeerConfig): TcpSecurity => ({
+  ...(c.password ? { password: c.password } : {}),
+  ...(c.ttlSecurity ? { ttlSecurityHops: c.ttlSecurity.hops } : {}),
+});
+
+const listenerPeer = (c: PeerConfig): ListenerPeer => ({ address: unmapAddress(c.address), ...securityOf(c) });
+
+/** Native listener where the native calls work; a plain one elsewhere unless a peer needs them. */
+function defaultOpenListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null {
+  if (!nativeAvailable() && !peers.some(hasSecurity)) return null;
+  return SecureListener.open(address, port, peers);
+}
 
 export class Speaker extends EventEmitter {
   private readonly deps: SpeakerDeps;
@@ -79,6 +124,7 @@ export class Speaker extends EventEmitter {
   private readonly loc = new LocRib();
   private readonly peers = new Map<string, Peer>();
   private server: net.Server | null = null;
+  private listener: SecureListener | null = null;
   private importFilter: readonly string[];
   private started = false;
   private stopped = false;
@@ -89,7 +135,9 @@ export class Speaker extends EventEmitter {
   ) {
     super();
     this.deps = {
-      createSession: (c) => new Session(c),
+      createSession: (c, io) => new Session(c, io?.connect ? { connect: io.connect } : {}),
+      secureConnect,
+      openListener: defaultOpenListener,
       rejectConnection,
       packer: wirePacker,
       interfaces: os.networkInterfaces,
@@ -119,9 +167,12 @@ export class Speaker extends EventEmitter {
     if (l && l.port !== 0) {
       const server = net.createServer((sock) => this.onConnection(sock));
       this.server = server;
+      // Throws NativeSocketError (e.g. no TCP-MD5 in this kernel) before anything listens.
+      const listener = this.deps.openListener(l.address, l.port, [...this.peers.values()].map((p) => listenerPeer(p.cfg)));
+      this.listener = listener;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host: l.address, port: l.port }, () => {
+        server.listen(listener ? { fd: listener.fd } : { host: l.address, port: l.port }, () => {
           server.off('error', reject);
           resolve();
         });
@@ -133,8 +184,65 @@ export class Speaker extends EventEmitter {
   private onConnection(sock: net.Socket): void {
     const remote = unmapAddress(sock.remoteAddress ?? '');
     const peer = this.findPeer(remote);
-    if (peer && !this.stopped) peer.session.acceptIncoming(sock);
+    if (peer && !this.stopped && this.secureIncoming(peer, sock)) peer.session.acceptIncoming(sock);
     else this.deps.rejectConnection(sock);
+  }
+
+  /**
+   * TCP-MD5 and GTSM on a connection from a configured peer; false refuses it (fail
+   * closed): a peer with a password whose key the listener does not hold would otherwise
+   * talk unsigned.
+   */
+  private secureIncoming(peer: Peer, sock: net.Socket): boolean {
+    const lp = listenerPeer(peer.cfg);
+    if (!hasSecurity(lp)) return true;
+    if (!this.listener || (lp.password && !this.listener.holdsKey(lp))) {
+      peer.transportError = `incoming connection refused: the listener holds no TCP-MD5 key for ${lp.address}${this.listener?.problem(lp) ? ` (${this.listener.problem(lp)})` : ''}`;
+      return false;
+    }
+    try {
+      this.listener.accepted(sock, lp);
+      return true;
+    } catch (err) {
+      peer.transportError = `incoming connection refused: ${(err as Error).message}`;
+      return false;
+    }
+  }
+
+  /** A secured peer's connect: its socket options set natively, its unanswered attempts counted. */
+  private connectFor(peer: () => Peer | undefined, cfg: PeerConfig): ConnectFn | undefined {
+    const security = securityOf(cfg);
+    if (!hasSecurity(security)) return undefined;
+    return (o) => {
+      const p = peer();
+      let sock: SocketLike;
+      try {
+        sock = this.deps.secureConnect({ ...o, ...security });
+      } catch (err) {
+        if (p && err instanceof NativeSocketError) p.transportError = err.message;
+        throw err;
+      }
+      let answered = false;
+      let code: string | undefined;
+      sock.once('connect', () => {
+        answered = true;
+        if (p) {
+          p.unanswered = 0;
+          p.transportError = null;
+        }
+      });
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        code = err.code;
+      });
+      sock.once('close', () => {
+        if (!p || answered) return;
+        // No error: the session gave up waiting (ConnectRetryTimer); ETIMEDOUT: the
+        // kernel did. A refusal (RST) or an unreachable network is an answer of sorts.
+        if (code === undefined || code === 'ETIMEDOUT') p.unanswered++;
+        else p.unanswered = 0;
+      });
+      return sock;
+    };
   }
 
   private findPeer(address: string): Peer | undefined {
@@ -149,6 +257,7 @@ export class Speaker extends EventEmitter {
     this.stopped = true;
     const server = this.server;
     this.server = null;
+    this.listener = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason)));
     for (const p of this.peers.values()) p.detach();
@@ -233,6 +342,7 @@ export class Speaker extends EventEmitter {
   private addPeer(cfg: PeerConfig): void {
     const address = unmapAddress(cfg.address);
     const families = cfg.families ?? DEFAULT_FAMILIES;
+    const connect = this.connectFor(() => peer, cfg);
     const session = this.deps.createSession({
       localAsn: this.cfg.asn,
       routerId: this.cfg.routerId,
@@ -246,7 +356,7 @@ export class Speaker extends EventEmitter {
       families,
       ...(this.cfg.gracefulRestartTime !== undefined ? { gracefulRestartTime: this.cfg.gracefulRestartTime } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
-    });
+    }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
       filter: this.importFilter,
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
@@ -284,6 +394,8 @@ export class Speaker extends EventEmitter {
       waitingDrain: false,
       pumpScheduled: false,
       eorReceived: new Set(),
+      unanswered: 0,
+      transportError: null,
       detach: () => {
         session.off('state', onState);
         session.off('established', onEstablished);
@@ -309,6 +421,8 @@ export class Speaker extends EventEmitter {
   /** Configuration reload: add, remove and change peers. Unchanged peers keep their sessions. */
   async setPeers(peers: readonly PeerConfig[]): Promise<void> {
     const next = new Map(peers.map((p) => [unmapAddress(p.address), p]));
+    // Keys of removed or changed peers go, new ones come, the others stay as they are.
+    this.listener?.setPeers(peers.map(listenerPeer));
     const work: Promise<void>[] = [];
     for (const [address, peer] of [...this.peers]) {
       const want = next.get(address);
@@ -360,6 +474,8 @@ export class Speaker extends EventEmitter {
     if (!n) return;
     peer.establishedAt = this.deps.now();
     peer.lastError = null;
+    peer.transportError = null;
+    peer.unanswered = 0;
     peer.endedBy = null;
     peer.eorReceived.clear();
     peer.rin.routerId = n.peerRouterId;
@@ -474,7 +590,8 @@ export class Speaker extends EventEmitter {
   }
 
   private statusOf(p: Peer): PeerStatus {
-    return statusOf(p, this.deps.now());
+    const keyProblem = this.listener?.problem(listenerPeer(p.cfg));
+    return statusOf(p, this.deps.now(), keyProblem ? `listener: ${keyProblem}` : null);
   }
 
   routes(q: { peer?: string; view?: 'received' | 'advertised' | 'best' } = {}): RouteView[] {
@@ -570,7 +687,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   return caps;
 }
 
-function statusOf(p: Peer, now: number): PeerStatus {
+function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerStatus {
   const info = p.session.info();
   const n = info.negotiated;
   const established = info.state === 'Established';
@@ -600,7 +717,7 @@ function statusOf(p: Peer, now: number): PeerStatus {
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,
@@ -612,7 +729,14 @@ function statusOf(p: Peer, now: number): PeerStatus {
     lastNotificationSent: notif(info.lastNotificationSent),
     lastNotificationReceived: notif(info.lastNotificationReceived),
     problems: [...p.out.problems].map(([f, why]) => `${f}: ${why}`),
+    md5: p.cfg.password !== undefined,
+    ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
   };
+}
+
+function md5Hint(p: Peer): string | null {
+  if (!p.cfg.password || p.unanswered < UNANSWERED_HINT) return null;
+  return `${MD5_HINT} (${p.unanswered} connection attempts unanswered)`;
 }
 
 /** RFC 4486: refuse an unknown peer with Cease / Connection Rejected (6/5), then close. */

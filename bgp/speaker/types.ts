@@ -5,6 +5,7 @@
  */
 import type { Family, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
+import type { Secret } from '../net/secret.js';
 
 export interface PeerConfig {
   readonly address: string;
@@ -21,6 +22,10 @@ export interface PeerConfig {
   readonly description?: string;
   /** Routes received (accepted or filtered) above which the session is shut down (RFC 4486 Cease 6/1). */
   readonly maxPrefixes?: number;
+  /** RFC 2385 TCP-MD5 key, on our connections to the peer and on the listener for it. */
+  readonly password?: Secret;
+  /** RFC 5082 GTSM: send with TTL 255, accept only from at most this many hops away. */
+  readonly ttlSecurity?: { readonly hops: number };
 }
 
 export interface SpeakerConfig {
@@ -80,6 +85,10 @@ export interface PeerStatus {
   readonly lastNotificationReceived: NotificationRecord | null;
   /** Families this peer cannot be sent (no usable next hop) and why. */
   readonly problems: readonly string[];
+  /** TCP-MD5 (RFC 2385) is on for this peer (the password itself is never shown). */
+  readonly md5: boolean;
+  /** GTSM (RFC 5082) hops, or null when off. */
+  readonly ttlSecurityHops: number | null;
 }
 
 export interface RouteView {

@@ -46,6 +46,8 @@ export type PeerDetail = PeerSummary &
     | 'lastNotificationSent'
     | 'lastNotificationReceived'
     | 'problems'
+    | 'md5'
+    | 'ttlSecurityHops'
   >;
 
 export interface StatusResponse {

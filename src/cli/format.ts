@@ -118,6 +118,8 @@ export function peerDetailText(p: PeerDetail): string {
     ['NOTIFICATION sent', notification(p.lastNotificationSent)],
     ['NOTIFICATION received', notification(p.lastNotificationReceived)],
   ];
+  const security = [p.md5 ? 'TCP-MD5 (RFC 2385)' : '', p.ttlSecurityHops !== null ? `GTSM, ${p.ttlSecurityHops} hop${p.ttlSecurityHops === 1 ? '' : 's'} (RFC 5082)` : ''].filter(Boolean);
+  if (security.length > 0) rows.splice(5, 0, ['Security', security.join(', ')]);
   for (const problem of p.problems) rows.push(['Problem', problem]);
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
   return [`Peer ${p.address}, AS ${p.asn} (${p.type})`, ...rows.map(([k, v]) => `  ${`${k}:`.padEnd(w)}  ${v}`), ''].join('\n');

@@ -5,6 +5,7 @@
  * output can be diffed and checked in.
  */
 import { Document, isScalar, isSeq, visit } from 'yaml';
+import { REDACTED } from '../../bgp/net/index.js';
 import type { Config } from './schema.js';
 
 /** Drops keys whose value is undefined, so optional fields not set do not appear. */
@@ -33,6 +34,10 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           families: [...p.families],
           description: p.description,
           maxPrefixes: p.maxPrefixes,
+          // The secret never leaves the agent: a file's path, or the placeholder (which
+          // the schema refuses as a password, so a copied canonical form cannot set it).
+          ...(p.passwordFile !== undefined ? { passwordFile: p.passwordFile } : { password: p.password ? REDACTED : undefined }),
+          ttlSecurity: p.ttlSecurity ? { hops: p.ttlSecurity.hops } : undefined,
         }),
       ),
       advertise: [...bgp.advertise],

@@ -90,6 +90,9 @@ export interface LabAgentPeer {
   readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
   readonly description?: string;
   readonly maxPrefixes?: number;
+  readonly password?: string;
+  readonly passwordFile?: string;
+  readonly ttlSecurity?: { readonly hops: number };
 }
 
 /** What a lab test chooses; everything else gets a lab default (see agentConfig). */

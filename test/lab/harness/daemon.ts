@@ -28,6 +28,10 @@ export interface NeighborOptions {
   readonly passive?: boolean;
   /** Configured administratively down (FRR: with this RFC 9003 shutdown message if a string). */
   readonly shutdown?: boolean | string;
+  /** RFC 2385 TCP-MD5 password for this session. */
+  readonly password?: string;
+  /** RFC 5082 GTSM: the neighbor is at most this many hops away (FRR ttl-security hops N; BIRD ttl security on, with multihop N above 1). */
+  readonly ttlSecurityHops?: number;
 }
 
 export interface RouterOptions {

@@ -49,6 +49,8 @@ export function frrBgpConfig(o: FrrOptions): string {
     // FRR's traditional connect-retry is 120 s: far too slow for a lab where peers come and go.
     L.push(` neighbor ${n.address} timers connect 2`);
     if (n.passive) L.push(` neighbor ${n.address} passive`);
+    if (n.password !== undefined) L.push(` neighbor ${n.address} password ${n.password}`);
+    if (n.ttlSecurityHops !== undefined) L.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
     if (n.shutdown) {
       L.push(` neighbor ${n.address} shutdown${typeof n.shutdown === 'string' ? ` message ${n.shutdown}` : ''}`);
     }

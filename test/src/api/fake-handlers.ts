@@ -31,6 +31,8 @@ export function peerDetail(over: Partial<PeerDetail> & Pick<PeerDetail, 'address
     lastNotificationSent: null,
     lastNotificationReceived: null,
     problems: [],
+    md5: false,
+    ttlSecurityHops: null,
     ...over,
   };
 }

@@ -42,7 +42,7 @@ describe('routectl validate', () => {
   it('agent --config with an invalid file starts nothing and exits 1', async () => {
     const r = await cli('agent', '--config', join(fixtures, 'bad-md5.yaml'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/TCP-MD5 not supported/);
-    expect(r.err).toMatch(/invalid config, nothing started \(1 problem\)/);
+    expect(r.err).toMatch(/bgp\.peers\[0\]\.password: empty password/);
+    expect(r.err).toMatch(/invalid config, nothing started \(6 problems\)/);
   });
 });
