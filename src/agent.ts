@@ -132,7 +132,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       families: p.families,
       ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
       ...(p.description !== undefined ? { description: p.description } : {}),
-      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
     })),
   };
 }
@@ -176,6 +176,7 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     prefixesReceived: p.prefixesReceived,
     prefixesAccepted: p.prefixesAccepted,
     lastError: p.lastError,
+    held: p.held,
   };
 }
 

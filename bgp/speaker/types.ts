@@ -21,6 +21,24 @@ export interface PeerConfig {
   readonly description?: string;
   /** Routes received (accepted or filtered) above which the session is shut down (RFC 4486 Cease 6/1). */
   readonly maxPrefixes?: number;
+  /**
+   * Seconds the peer stays down (Idle: no connect, its connections refused) after a
+   * max-prefix shutdown, as FRR's `neighbor X maximum-prefix N restart M`; default
+   * DEFAULT_MAX_PREFIX_RESTART.
+   */
+  readonly maxPrefixRestart?: number;
+}
+
+/** Seconds a peer shut down for max-prefix stays down unless configured otherwise. */
+export const DEFAULT_MAX_PREFIX_RESTART = 300;
+
+/** Why the speaker holds a peer down, and until when. */
+export interface PeerHold {
+  readonly reason: 'max-prefix';
+  /** ISO time the peer is started again. */
+  readonly until: string;
+  /** Seconds from now until then (rounded up). */
+  readonly retryInSeconds: number;
 }
 
 export interface SpeakerConfig {
@@ -80,6 +98,14 @@ export interface PeerStatus {
   readonly lastNotificationReceived: NotificationRecord | null;
   /** Families this peer cannot be sent (no usable next hop) and why. */
   readonly problems: readonly string[];
+  /** Set while the speaker keeps the peer down (after a max-prefix shutdown); else null. */
+  readonly held: PeerHold | null;
+}
+
+/** Connections the listener refused because they came from no configured peer, per family. */
+export interface RejectedConnections {
+  readonly ipv4: number;
+  readonly ipv6: number;
 }
 
 export interface RouteView {

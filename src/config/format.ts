@@ -32,7 +32,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           holdTime: p.holdTime,
           families: [...p.families],
           description: p.description,
-          maxPrefixes: p.maxPrefixes,
+          maxPrefixes: p.maxPrefixes ? { limit: p.maxPrefixes.limit, restart: p.maxPrefixes.restart } : undefined,
         }),
       ),
       advertise: [...bgp.advertise],

@@ -38,6 +38,8 @@ export const DEFAULTS = {
   apiSocket: '/run/routectl/routectl.sock',
   metricsListen: '127.0.0.1:9273',
   reconcileInterval: 60,
+  /** Seconds a peer stays down after a max-prefix shutdown (FRR: `maximum-prefix N restart 5`). */
+  maxPrefixRestart: 300,
 } as const;
 
 /** A zone named `world` would shadow the policy's name for "any address in no zone". */
@@ -55,6 +57,22 @@ const password = leaf('', () =>
     'TCP-MD5 not supported (RFC 2385 needs the TCP_MD5SIG socket option, which this speaker cannot set)',
     'remove password here and on the router; protect the session with an ACL or GTSM on the link instead',
   ),
+);
+
+/**
+ * `maxPrefixes: 1000` or `maxPrefixes: { limit: 1000, restart: 300 }`: above `limit`
+ * received routes the session is shut down (RFC 4486 Cease 6/1) and the peer stays down
+ * for `restart` seconds (FRR's `neighbor X maximum-prefix N restart M`, in seconds here
+ * like every other time in this file; FRR's largest, 65535 minutes, is the bound).
+ */
+const maxPrefixes = z.preprocess(
+  (v) => (typeof v === 'number' ? { limit: v } : v),
+  z
+    .object({
+      limit: int('a prefix count', 1, 4294967295),
+      restart: int('seconds the peer stays down after a max-prefix shutdown', 1, 65535 * 60).default(DEFAULTS.maxPrefixRestart),
+    })
+    .strict(),
 );
 
 const families = z
@@ -79,7 +97,7 @@ export const peerSchema = z
     families: families.default([...FAMILIES]),
     description: str('a short text on one line', /^[^\n\r]*$/, 80).optional(),
     password: password.optional(),
-    maxPrefixes: int('a prefix count', 1, 4294967295).optional(),
+    maxPrefixes: maxPrefixes.optional(),
   })
   .strict()
   // password never validates, so it is never in the output.
