@@ -59,6 +59,10 @@ export interface SpeakerLike {
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
   advertisedCount(): number;
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  /** A connection refused because it came from no configured peer (logged, rate-limited). */
+  on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
+  rejectedConnections?(): Readonly<Record<string, number>>;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;

@@ -102,11 +102,8 @@ export interface PeerStatus {
   readonly held: PeerHold | null;
 }
 
-/** Connections the listener refused because they came from no configured peer, per family. */
-export interface RejectedConnections {
-  readonly ipv4: number;
-  readonly ipv6: number;
-}
+/** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */
+export type RejectedConnections = Readonly<Record<'ipv4' | 'ipv6', number>>;
 
 export interface RouteView {
   readonly prefix: string;
