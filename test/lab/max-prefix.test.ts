@@ -89,7 +89,7 @@ describe('max-prefix restart against gobgpd', () => {
     const back = await agent.waitPeer(TOR4, (p) => p.state === 'Established' && p.prefixesReceived === 3, 'Established again with 3 routes', (RESTART + 60) * 1000);
     expect(back.held).toBeNull();
     expect(back.lastError).toBeNull();
-    expect(Date.parse(back.since)).toBeGreaterThanOrEqual(until);
+    expect(Date.parse(back.since ?? '')).toBeGreaterThanOrEqual(until);
     // Every state change of the peer between the shutdown and the hold's end stayed Idle.
     const changes = agent.logLines().filter((l) => l.event === 'state-change' && l.peer === TOR4);
     const down = changes.findIndex((l) => l.to === 'Idle' && /maximum number of prefixes/i.test(String(l.reason)));
