@@ -466,7 +466,6 @@ export class Speaker extends EventEmitter {
     const timer = this.deps.setTimeout(() => this.release(peer), ms);
     peer.hold = { reason: 'max-prefix', until: this.deps.now() + ms, timer };
     void peer.session.stop().catch(() => undefined);
-    this.emit('peerHeld', peer.rin.address, 'max-prefix', new Date(peer.hold.until));
   }
 
   private unhold(peer: Peer): void {
