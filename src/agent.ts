@@ -63,6 +63,8 @@ export interface SpeakerLike {
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
   rejectedConnections?(): Readonly<Record<string, number>>;
+  /** End a max-prefix hold now; false when the peer is not held. */
+  releaseHold?(address: string): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -315,6 +317,13 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
     verify: () => obs.verify(),
+    releaseHold(address) {
+      const p = known(address);
+      if (!speaker.releaseHold?.(p.address)) {
+        throw new ApiError(409, 'not_held', `${p.address} is not held down (state ${p.state}): nothing to release`);
+      }
+      return detail(known(address));
+    },
   };
   /** Which peers were sent each prefix (the Adj-RIBs-Out), for advertised-to. */
   const sentTo = (): Map<string, string[]> => {

@@ -74,6 +74,14 @@ export function builtinRoutes(h: ApiHandlers): ApiRoute<unknown>[] {
     defineRoute({ method: 'GET', pattern: '/v1/peers', handle: () => h.peers() }),
     defineRoute({ method: 'GET', pattern: '/v1/peers/:address', handle: ({ params }) => h.peer(peerParam(params.address ?? '')) }),
     defineRoute({
+      method: 'POST',
+      pattern: '/v1/peers/:address/release',
+      handle: ({ params }) => {
+        if (!h.releaseHold) throw new ApiError(501, 'not_implemented', 'this agent does not release held peers');
+        return h.releaseHold(peerParam(params.address ?? ''));
+      },
+    }),
+    defineRoute({
       method: 'GET',
       pattern: '/v1/routes',
       handle: ({ query }) => {

@@ -199,6 +199,11 @@ export interface ApiHandlers {
   healthz(): HealthResponse | Promise<HealthResponse>;
   /** GET /v1/verify; absent: 501. */
   verify?(): VerifyReport | Promise<VerifyReport>;
+  /**
+   * POST /v1/peers/:address/release: end the peer's max-prefix hold, its session starts at
+   * once; answers the peer's detail. 409 not_held when it is not held; absent: 501.
+   */
+  releaseHold?(address: string): PeerDetail | Promise<PeerDetail>;
 }
 
 /** The error body of every non-2xx answer. */

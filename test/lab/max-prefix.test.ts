@@ -11,6 +11,8 @@
  *   again before the hold's end (the agent's own `since` for Established is at or after
  *   `held.until`). Meanwhile gobgpd withdraws one prefix; after the hold the session comes
  *   back with 3 routes and no hold.
+ * - a reload that makes the restart 3600 s keeps the session; the next trip holds the
+ *   peer for an hour, and `routectl release` ends the hold: the session comes back at once.
  * - a stranger: connections from 203.0.113.3 (no configured peer) are refused, counted in
  *   routectl_bgp_rejected_connections_total{family="ipv4"}, and logged once.
  */
@@ -97,6 +99,23 @@ describe('max-prefix restart against gobgpd', () => {
     const next = changes[down + 1];
     expect(next, 'a state change after the hold').toBeDefined();
     expect(Date.parse(next!.time)).toBeGreaterThanOrEqual(until);
+  }, 120_000);
+
+  it('a reload to a long restart keeps the session; `routectl release` ends the hold at once', async () => {
+    const cfg = agent.current;
+    await agent.reload({ ...cfg, peers: cfg.peers.map((p) => ({ ...p, maxPrefixes: { limit: 3, restart: 3600 } })) });
+    expect((await agent.peer(TOR4)).json.state).toBe('Established');
+    await gobgp.gobgp(['global', 'rib', 'add', '-a', 'ipv4', ROUTES[3]!]);
+    const held = await agent.waitPeer(TOR4, (p) => p.held !== null, 'held again', 30_000);
+    expect(held.held?.retryInSeconds).toBeGreaterThan(3000);
+    await gobgp.gobgp(['global', 'rib', 'del', '-a', 'ipv4', ROUTES[3]!]);
+    const r = await agent.cli(['release', TOR4]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(new RegExp(`^${TOR4.replace(/\./g, '\\.')}: hold released; the session starts \\(state \\w+\\)\n$`));
+    const back = await agent.waitPeer(TOR4, (p) => p.state === 'Established' && p.prefixesReceived === 3, 'Established after the release', 60_000);
+    expect(back.held).toBeNull();
+    const again = await agent.cli(['release', TOR4]);
+    expect([again.code, again.stderr]).toEqual([1, `routectl: ${TOR4} is not held down (state Established): nothing to release\n`]);
   }, 120_000);
 
   it('refuses, counts and logs a connection from an address that is no peer', async () => {

@@ -170,6 +170,12 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
     healthz() {
       return { ok: true };
     },
+    releaseHold(address) {
+      calls.push(`release ${address}`);
+      const p = this.peer(address) as PeerDetail;
+      if (p.held === null) throw new ApiError(409, 'not_held', `${address} is not held down (state ${p.state}): nothing to release`);
+      return { ...p, state: 'Active', held: null };
+    },
     ...(extras.verify !== undefined ? { verify: () => extras.verify as VerifyResponse } : {}),
   };
 }
