@@ -1,9 +1,10 @@
 /**
  * Bounds on the agent's two HTTP listeners (the API socket and the metrics port), so that
  * clients which connect and then stall, or never send a request at all, cannot pile up
- * sockets and file descriptors. node:http's defaults leave a connection that has sent no
- * request open forever (its headers timer only runs once a request has begun), and
- * accept any number of connections.
+ * sockets and file descriptors. node:http's defaults keep a silent connection for 60 to
+ * 90 s (its headers timeout, checked on a 30 s sweep), no idle limit once a request is
+ * under way, and no cap on connections: a client opening them faster than that piles
+ * them up.
  */
 import type { Server, ServerOptions } from 'node:http';
 
