@@ -60,6 +60,12 @@ export interface SpeakerLike {
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
   advertisedCount(): number;
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  /** A connection refused because it came from no configured peer (logged, rate-limited). */
+  on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
+  rejectedConnections?(): Readonly<Record<string, number>>;
+  /** End a max-prefix hold now; false when the peer is not held. */
+  releaseHold?(address: string): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -133,7 +139,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       families: p.families,
       ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
       ...(p.description !== undefined ? { description: p.description } : {}),
-      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
       ...(p.password !== undefined ? { password: p.password } : {}),
       ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
     })),
@@ -179,6 +185,7 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     prefixesReceived: p.prefixesReceived,
     prefixesAccepted: p.prefixesAccepted,
     lastError: p.lastError,
+    held: p.held,
   };
 }
 
@@ -317,6 +324,13 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
     verify: () => obs.verify(),
+    releaseHold(address) {
+      const p = known(address);
+      if (!speaker.releaseHold?.(p.address)) {
+        throw new ApiError(409, 'not_held', `${p.address} is not held down (state ${p.state}): nothing to release`);
+      }
+      return detail(known(address));
+    },
   };
   /** Which peers were sent each prefix (the Adj-RIBs-Out), for advertised-to. */
   const sentTo = (): Map<string, string[]> => {

@@ -23,7 +23,7 @@ import { Session, type ConnectFn, type ConnectOptions, type SocketLike } from '.
 import { encodeMessage, notificationName } from '../wire/index.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
-import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
   /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
@@ -47,6 +47,16 @@ export interface SpeakerDeps {
   /** Max-prefix and similar shutdowns: Cease with this subcode and data (RFC 4486). */
   cease(session: SessionLike, subcode: number, data: Buffer, text: string): Promise<void>;
   now(): number;
+  /** For the hold after a max-prefix shutdown (tests pass a fake clock's). */
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** A peer the speaker keeps down: its session stopped until `until`, when the timer starts it again. */
+interface Hold {
+  readonly reason: 'max-prefix';
+  readonly until: number;
+  readonly timer: unknown;
 }
 
 interface Peer {
@@ -64,6 +74,7 @@ interface Peer {
   ceaseText: string | null;
   waitingDrain: boolean;
   pumpScheduled: boolean;
+  hold: Hold | null;
   readonly eorReceived: Set<Family>;
   readonly detach: () => void;
   /** Our connection attempts in a row that got no TCP answer at all (see UNANSWERED_HINT). */
@@ -125,6 +136,7 @@ export class Speaker extends EventEmitter {
   private readonly peers = new Map<string, Peer>();
   private server: net.Server | null = null;
   private listener: SecureListener | null = null;
+  private readonly rejected = { ipv4: 0, ipv6: 0 };
   private importFilter: readonly string[];
   private started = false;
   private stopped = false;
@@ -145,6 +157,8 @@ export class Speaker extends EventEmitter {
       batchesPerTick: 4,
       cease: ceaseViaSession,
       now: Date.now,
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       ...deps,
     };
     this.importFilter = cfg.importFilter;
@@ -181,11 +195,28 @@ export class Speaker extends EventEmitter {
     for (const p of this.peers.values()) p.session.start();
   }
 
+  /**
+   * A connection from a configured peer goes to its session (which refuses it while Idle,
+   * RFC 4271 8.2.2). One from any other address is refused, counted per family and
+   * reported as 'connectionRejected'(address, family): the agent logs it, rate-limited.
+   */
   private onConnection(sock: net.Socket): void {
     const remote = unmapAddress(sock.remoteAddress ?? '');
     const peer = this.findPeer(remote);
-    if (peer && !this.stopped && this.secureIncoming(peer, sock)) peer.session.acceptIncoming(sock);
-    else this.deps.rejectConnection(sock);
+    if (peer && !this.stopped && this.secureIncoming(peer, sock)) {
+      peer.session.acceptIncoming(sock);
+      return;
+    }
+    this.deps.rejectConnection(sock);
+    if (peer) return; // a configured peer while the speaker stops, or whose key the listener lacks: not a stranger
+    const family = net.isIPv6(remote) ? 'ipv6' : 'ipv4';
+    this.rejected[family]++;
+    if (this.listenerCount('connectionRejected') > 0) this.emit('connectionRejected', remote, family);
+  }
+
+  /** Connections refused because they came from no configured peer, per family, since start. */
+  rejectedConnections(): RejectedConnections {
+    return { ...this.rejected };
   }
 
   /**
@@ -255,6 +286,7 @@ export class Speaker extends EventEmitter {
   /** Cease / Administrative Shutdown with the RFC 9003 text to every peer, then close the listener. */
   async stop(reason = 'speaker stopped'): Promise<void> {
     this.stopped = true;
+    for (const p of this.peers.values()) this.unhold(p);
     const server = this.server;
     this.server = null;
     this.listener = null;
@@ -393,6 +425,7 @@ export class Speaker extends EventEmitter {
       ceaseText: null,
       waitingDrain: false,
       pumpScheduled: false,
+      hold: null,
       eorReceived: new Set(),
       unanswered: 0,
       transportError: null,
@@ -411,6 +444,7 @@ export class Speaker extends EventEmitter {
 
   private async removePeer(peer: Peer, reason: string): Promise<void> {
     this.peers.delete(peer.rin.address);
+    this.unhold(peer);
     peer.out.stop();
     await peer.session.stop(reason);
     peer.detach();
@@ -525,12 +559,53 @@ export class Speaker extends EventEmitter {
     const over = peer.rin.apply(u);
     const eor = endOfRibFamily(u);
     if (eor) peer.eorReceived.add(eor);
-    if (over) {
+    if (over && peer.hold === null) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;
       peer.lastError = text;
       peer.ceaseText = `${text}; NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached`;
       void this.deps.cease(peer.session, 1, maxPrefixData(over), text);
+      this.holdDown(peer, peer.cfg.maxPrefixRestart ?? DEFAULT_MAX_PREFIX_RESTART);
     }
+  }
+
+  /**
+   * After a max-prefix Cease the peer stays down for `seconds` (FRR's `maximum-prefix N
+   * restart M`): reconnecting at once would only take the same table again. The Cease
+   * above was an AutomaticStop, which would restart after the session's short idle hold;
+   * stopping the session as well cancels that restart, and while stopped it refuses
+   * every connection from the peer (RFC 4271 8.2.2: Idle refuses connections). The
+   * timer starts it again.
+   */
+  private holdDown(peer: Peer, seconds: number): void {
+    this.unhold(peer);
+    const ms = seconds * 1000;
+    const timer = this.deps.setTimeout(() => this.release(peer), ms);
+    peer.hold = { reason: 'max-prefix', until: this.deps.now() + ms, timer };
+    void peer.session.stop().catch(() => undefined);
+  }
+
+  private unhold(peer: Peer): void {
+    if (peer.hold === null) return;
+    this.deps.clearTimeout(peer.hold.timer);
+    peer.hold = null;
+  }
+
+  private release(peer: Peer): void {
+    if (peer.hold === null) return;
+    peer.hold = null;
+    if (!this.stopped && this.peers.get(peer.rin.address) === peer) peer.session.start();
+  }
+
+  /**
+   * Ends a max-prefix hold early (the operator fixed the peer's table): the session starts
+   * at once. False when the peer is unknown or not held.
+   */
+  releaseHold(address: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer || peer.hold === null) return false;
+    this.deps.clearTimeout(peer.hold.timer);
+    this.release(peer);
+    return true;
   }
 
   private onRouteRefresh(peer: Peer, r: { afi: number; safi: number; subtype: number }): void {
@@ -731,6 +806,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerSta
     problems: [...p.out.problems].map(([f, why]) => `${f}: ${why}`),
     md5: p.cfg.password !== undefined,
     ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
+    held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
 }
 

@@ -26,6 +26,24 @@ export interface PeerConfig {
   readonly password?: Secret;
   /** RFC 5082 GTSM: send with TTL 255, accept only from at most this many hops away. */
   readonly ttlSecurity?: { readonly hops: number };
+  /**
+   * Seconds the peer stays down (Idle: no connect, its connections refused) after a
+   * max-prefix shutdown, as FRR's `neighbor X maximum-prefix N restart M`; default
+   * DEFAULT_MAX_PREFIX_RESTART.
+   */
+  readonly maxPrefixRestart?: number;
+}
+
+/** Seconds a peer shut down for max-prefix stays down unless configured otherwise. */
+export const DEFAULT_MAX_PREFIX_RESTART = 300;
+
+/** Why the speaker holds a peer down, and until when. */
+export interface PeerHold {
+  readonly reason: 'max-prefix';
+  /** ISO time the peer is started again. */
+  readonly until: string;
+  /** Seconds from now until then (rounded up). */
+  readonly retryInSeconds: number;
 }
 
 export interface SpeakerConfig {
@@ -89,7 +107,12 @@ export interface PeerStatus {
   readonly md5: boolean;
   /** GTSM (RFC 5082) hops, or null when off. */
   readonly ttlSecurityHops: number | null;
+  /** Set while the speaker keeps the peer down (after a max-prefix shutdown); else null. */
+  readonly held: PeerHold | null;
 }
+
+/** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */
+export type RejectedConnections = Readonly<Record<'ipv4' | 'ipv6', number>>;
 
 export interface RouteView {
   readonly prefix: string;

@@ -3,7 +3,7 @@
  * the contract `routectl status/peers/routes --json` print as they are; docs/design.md's status
  * fields are the floor. Extend by adding fields, never by renaming.
  */
-import type { PeerStatus } from '../../bgp/speaker/types.js';
+import type { PeerHold, PeerStatus } from '../../bgp/speaker/types.js';
 import type { Mismatch, VerifyReport } from '../verify/verify.js';
 
 /** RFC 4271 8.2.2 state names. */
@@ -24,7 +24,14 @@ export interface PeerSummary {
   readonly prefixesAccepted: number;
   /** The last reason the session went down or could not come up, in words; null if none. */
   readonly lastError: string | null;
+  /**
+   * Set while the speaker keeps the peer down (Idle, connections refused) after a
+   * max-prefix shutdown: why, and when it starts the session again; else null.
+   */
+  readonly held: PeerHold | null;
 }
+
+export type { PeerHold } from '../../bgp/speaker/types.js';
 
 export type { MessageCounters, NotificationRecord } from '../../bgp/speaker/types.js';
 
@@ -194,6 +201,11 @@ export interface ApiHandlers {
   healthz(): HealthResponse | Promise<HealthResponse>;
   /** GET /v1/verify; absent: 501. */
   verify?(): VerifyReport | Promise<VerifyReport>;
+  /**
+   * POST /v1/peers/:address/release: end the peer's max-prefix hold, its session starts at
+   * once; answers the peer's detail. 409 not_held when it is not held; absent: 501.
+   */
+  releaseHold?(address: string): PeerDetail | Promise<PeerDetail>;
 }
 
 /** The error body of every non-2xx answer. */

@@ -137,6 +137,20 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }),
     );
 
+  program
+    .command('release')
+    .description("end a peer's max-prefix hold: its session starts at once (exit 1 when it is not held)")
+    .argument('<address>', 'the peer')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o, address) => {
+        const p = await c.releaseHold(address ?? '');
+        io.out(o.json ? json(p) : `${p.address}: hold released; the session starts (state ${p.state})\n`);
+        return EXIT.ok;
+      }),
+    );
+
   const views: RouteViewName[] = ['received', 'advertised', 'kernel'];
   const routes = program
     .command('routes')

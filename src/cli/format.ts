@@ -36,13 +36,18 @@ export function when(iso: string | null): string {
 
 const shortFamily = (f: string): string => f.replace('-unicast', '');
 
+/** "Idle (max-prefix, retry in 4m12s)" while the speaker holds the peer down; else the RFC 4271 state name. */
+export function stateText(p: PeerSummary): string {
+  return p.held ? `${p.state} (${p.held.reason}, retry in ${duration(p.held.retryInSeconds)})` : p.state;
+}
+
 function peerRow(p: PeerSummary, withName: boolean): string[] {
   return [
     p.address,
     ...(withName ? [p.description ?? ''] : []),
     String(p.asn),
     p.type,
-    p.state,
+    stateText(p),
     when(p.since),
     p.families.map(shortFamily).join(' ') || '-',
     String(p.prefixesSent),
@@ -105,6 +110,7 @@ export function peerDetailText(p: PeerDetail): string {
   const rows: [string, string][] = [
     ['Description', p.description ?? '-'],
     ['State', `${p.state} since ${when(p.since)}${p.state === 'Established' ? ` (up ${duration(p.uptime)})` : ''}`],
+    ...(p.held ? [['Held down', `${p.held.reason}: started again at ${when(p.held.until)} (in ${duration(p.held.retryInSeconds)})`] as [string, string]] : []),
     ['Last error', p.lastError ?? 'none'],
     ['Local address', p.localAddress ?? '-'],
     ['Remote address', p.remoteAddress ?? '-'],

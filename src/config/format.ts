@@ -33,7 +33,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           holdTime: p.holdTime,
           families: [...p.families],
           description: p.description,
-          maxPrefixes: p.maxPrefixes,
+          maxPrefixes: p.maxPrefixes ? { limit: p.maxPrefixes.limit, restart: p.maxPrefixes.restart } : undefined,
           // The secret never leaves the agent: a file's path, or the placeholder (which
           // the schema refuses as a password, so a copied canonical form cannot set it).
           ...(p.passwordFile !== undefined ? { passwordFile: p.passwordFile } : { password: p.password ? REDACTED : undefined }),

@@ -41,6 +41,8 @@ export const DEFAULTS = {
   apiSocket: '/run/routectl/routectl.sock',
   metricsListen: '127.0.0.1:9273',
   reconcileInterval: 60,
+  /** Seconds a peer stays down after a max-prefix shutdown (FRR: `maximum-prefix N restart 5`). */
+  maxPrefixRestart: 300,
 } as const;
 
 /** A zone named `world` would shadow the policy's name for "any address in no zone". */
@@ -98,6 +100,22 @@ const passwordFile = leaf('an absolute path of a file holding the TCP-MD5 passwo
   return secret instanceof Invalid ? secret : { path: v, secret };
 });
 
+/**
+ * `maxPrefixes: 1000` or `maxPrefixes: { limit: 1000, restart: 300 }`: above `limit`
+ * received routes the session is shut down (RFC 4486 Cease 6/1) and the peer stays down
+ * for `restart` seconds (FRR's `neighbor X maximum-prefix N restart M`, in seconds here
+ * like every other time in this file; FRR's largest, 65535 minutes, is the bound).
+ */
+const maxPrefixes = z.preprocess(
+  (v) => (typeof v === 'number' ? { limit: v } : v),
+  z
+    .object({
+      limit: int('a prefix count', 1, 4294967295),
+      restart: int('seconds the peer stays down after a max-prefix shutdown', 1, 65535 * 60).default(DEFAULTS.maxPrefixRestart),
+    })
+    .strict(),
+);
+
 const families = z
   .array(oneOf(FAMILIES))
   .transform((fs, ctx) => {
@@ -119,7 +137,7 @@ export const peerSchema = z
     holdTime: holdTime.optional(),
     families: families.default([...FAMILIES]),
     description: str('a short text on one line', /^[^\n\r]*$/, 80).optional(),
-    maxPrefixes: int('a prefix count', 1, 4294967295).optional(),
+    maxPrefixes: maxPrefixes.optional(),
     password: password.optional(),
     passwordFile: passwordFile.optional(),
     /** RFC 5082 GTSM: the peer is at most `hops` away; we send TTL 255 and accept >= 256 - hops. */

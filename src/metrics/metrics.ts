@@ -33,6 +33,7 @@ export const METRIC_NAMES = [
   'routectl_bgp_messages_total',
   'routectl_bgp_prefixes',
   'routectl_bgp_notifications_total',
+  'routectl_bgp_rejected_connections_total',
   'routectl_endpoints',
   'routectl_dataplane_routes',
   'routectl_runtime_connected',
@@ -199,6 +200,20 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
     for (const n of out) opts.onNotification?.(n);
     return out;
   };
+
+  const rejectedDeltas = new SnapshotDeltas();
+  new Counter({
+    name: 'routectl_bgp_rejected_connections_total',
+    // By family, not by address: a scan from many addresses must not grow the series set.
+    help: 'BGP connections refused because they came from no configured peer, by address family (ipv4, ipv6)',
+    labelNames: ['family'],
+    registers: [registry],
+    collect() {
+      const counts = sources.rejectedConnections?.();
+      if (!counts) return;
+      for (const [family, n] of Object.entries(counts)) this.inc({ family }, rejectedDeltas.delta(family, n));
+    },
+  });
 
   new Gauge({
     name: 'routectl_endpoints',

@@ -12,6 +12,7 @@ import { runVerify } from '../verify/gather.js';
 import type { VerifyEndpoint, VerifyReport } from '../verify/verify.js';
 import { Heartbeat, readiness } from './health.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import { rejectedConnectionLogger } from './rejected-log.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 import type { PeerMetricsView } from './types.js';
 import { hostPrefix } from '../net.js';
@@ -23,6 +24,9 @@ export interface ObservedSpeaker {
   peerStatus(): readonly (PeerMetricsView & { readonly families: readonly string[]; readonly problems: readonly string[] })[];
   routes(q: { view: 'advertised' }): readonly { readonly prefix: string; readonly peer: string }[];
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** Connections the listener refused (no configured peer), per family; absent: no series. */
+  rejectedConnections?(): Readonly<Record<string, number>>;
 }
 
 /** An endpoint as the controller reports it (src/endpoints EndpointView fits). */
@@ -61,6 +65,8 @@ export interface ObservabilityOptions {
   containers?: () => ObservedContainers | undefined;
   /** Kernel listing for speaker-only mode (default: netlink in this namespace). */
   readonly speakerOnlyKernel?: OwnStateSource;
+  /** Refused-connection log lines: interval per source (default 60 s) and clock (tests). */
+  readonly rejectedLog?: { readonly intervalMs?: number; readonly now?: () => number };
 }
 
 export interface Observability {
@@ -106,6 +112,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
         for (const e of containers()?.endpoints() ?? []) if (e.state === 'ready') out[e.zone] = (out[e.zone] ?? 0) + 1;
         return out;
       },
+      ...(speaker.rejectedConnections ? { rejectedConnections: () => speaker.rejectedConnections?.() ?? {} } : {}),
       runtimesConnected(): Record<string, boolean> {
         const docker = containers()?.dockerConnected?.() ?? null;
         return docker === null ? {} : { docker };
@@ -123,6 +130,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   );
   // Every NOTIFICATION ends its session: looking on each state change sees each one once.
   speaker.on('peerState', () => metrics.noticeNotifications());
+  speaker.on('connectionRejected', rejectedConnectionLogger(log, o.rejectedLog));
 
   const heartbeat = new Heartbeat();
   heartbeat.start();

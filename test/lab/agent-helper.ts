@@ -89,7 +89,7 @@ export interface LabAgentPeer {
   readonly holdTime?: number;
   readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
   readonly description?: string;
-  readonly maxPrefixes?: number;
+  readonly maxPrefixes?: number | { readonly limit: number; readonly restart?: number };
   readonly password?: string;
   readonly passwordFile?: string;
   readonly ttlSecurity?: { readonly hops: number };

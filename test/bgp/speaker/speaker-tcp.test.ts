@@ -236,4 +236,31 @@ describe('Speaker over TCP', () => {
     expect(msg).toMatchObject({ type: 'NOTIFICATION', code: 6, subcode: 5 });
     expect(a.peerStatus()[0]?.state).not.toBe('Established');
   });
+
+  it('counts refused strangers per family and reports each with its address', async () => {
+    const port = await freePort();
+    const cfg: SpeakerConfig = {
+      asn: 65001, routerId: '192.0.2.1', listen: { address: '::', port }, holdTime: 30, connectRetryTime: 1,
+      peers: [{ address: '127.0.0.2', asn: 65002, passive: true }], importFilter: IMPORT_ALL,
+    };
+    const a = new Speaker(cfg, { nextHops });
+    running.push(a);
+    const seen: [string, string][] = [];
+    a.on('connectionRejected', (address: string, family: string) => seen.push([address, family]));
+    await a.start();
+    const knock = (host: string, localAddress: string): Promise<void> =>
+      new Promise((r) => {
+        const sock = net.connect({ host, port, localAddress });
+        sock.on('error', () => r());
+        sock.on('close', () => r());
+        sock.resume();
+      });
+    await knock('127.0.0.1', '127.0.0.3');
+    await knock('127.0.0.1', '127.0.0.4');
+    await knock('::1', '::1');
+    await waitFor('three refusals', () => seen.length === 3);
+    // IPv4 over the dual-stack listener arrives as ::ffff:127.0.0.3 and counts as IPv4.
+    expect(seen).toEqual([['127.0.0.3', 'ipv4'], ['127.0.0.4', 'ipv4'], ['::1', 'ipv6']]);
+    expect(a.rejectedConnections()).toEqual({ ipv4: 2, ipv6: 1 });
+  });
 });

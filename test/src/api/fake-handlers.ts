@@ -33,6 +33,7 @@ export function peerDetail(over: Partial<PeerDetail> & Pick<PeerDetail, 'address
     problems: [],
     md5: false,
     ttlSecurityHops: null,
+    held: null,
     ...over,
   };
 }
@@ -72,6 +73,19 @@ export const unhealthyPeers: PeerDetail[] = [
     uptime: 0,
     flaps: 1,
     lastNotificationReceived: { code: 6, subcode: 2, name: 'Cease / Administrative Shutdown', text: 'maintenance', at: '2026-01-01T00:06:00.000Z' },
+  }),
+  peerDetail({
+    address: '203.0.113.5',
+    state: 'Idle',
+    since: '2026-01-01T00:07:00.000Z',
+    prefixesSent: 0,
+    prefixesReceived: 0,
+    prefixesAccepted: 0,
+    lastError: 'maximum number of prefixes reached: 1001 > 1000; NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached',
+    uptime: 0,
+    flaps: 1,
+    lastNotificationSent: { code: 6, subcode: 1, name: 'Cease / Maximum Number of Prefixes Reached', text: '', at: '2026-01-01T00:07:00.000Z' },
+    held: { reason: 'max-prefix', until: '2026-01-01T00:12:00.000Z', retryInSeconds: 252 },
   }),
 ];
 
@@ -123,7 +137,7 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
   const summary = (p: PeerDetail) => ({
     address: p.address, asn: p.asn, description: p.description, type: p.type, state: p.state, since: p.since,
     families: p.families, prefixesSent: p.prefixesSent, prefixesReceived: p.prefixesReceived,
-    prefixesAccepted: p.prefixesAccepted, lastError: p.lastError,
+    prefixesAccepted: p.prefixesAccepted, lastError: p.lastError, held: p.held,
   });
   return {
     calls,
@@ -157,6 +171,12 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
     },
     healthz() {
       return { ok: true };
+    },
+    releaseHold(address) {
+      calls.push(`release ${address}`);
+      const p = this.peer(address) as PeerDetail;
+      if (p.held === null) throw new ApiError(409, 'not_held', `${address} is not held down (state ${p.state}): nothing to release`);
+      return { ...p, state: 'Active', held: null };
     },
     ...(extras.verify !== undefined ? { verify: () => extras.verify as VerifyResponse } : {}),
   };

@@ -1,6 +1,7 @@
 /** Pure pieces of the CLI's human output. */
 import { describe, expect, it } from 'vitest';
-import { duration, peersTable, table, when } from '../../../src/cli/format.js';
+import { duration, peerDetailText, peersTable, stateText, table, when } from '../../../src/cli/format.js';
+import { unhealthyPeers } from '../api/fake-handlers.js';
 
 describe('cli format', () => {
   it('durations like routers print them', () => {
@@ -15,5 +16,12 @@ describe('cli format', () => {
   });
   it('no peers says where to configure them', () => {
     expect(peersTable([])).toBe('No BGP peers configured (bgp.peers in agent.yaml).');
+  });
+  it('a peer held down after max-prefix says why and when it retries', () => {
+    const held = unhealthyPeers.find((p) => p.held !== null);
+    expect(held).toBeDefined();
+    expect(stateText(held!)).toBe('Idle (max-prefix, retry in 4m12s)');
+    expect(peerDetailText(held!)).toContain('  Held down:              max-prefix: started again at 2026-01-01 00:12:00Z (in 4m12s)\n');
+    expect(stateText(unhealthyPeers[0]!)).toBe('Established');
   });
 });
