@@ -52,20 +52,6 @@ export interface AdvertisedRoute {
   readonly nextHops: readonly string[];
 }
 
-/**
- * UPDATEs for new prefixes encoded ahead of their announcement (AdjRibOut.preview), to be
- * written the moment they are announced if the session is still the same
- * (AdjRibOut.commitPreview).
- */
-export interface PreviewedAnnouncement {
-  readonly ctx: ExportContext;
-  /** The prefixes this peer is sent (those of families it takes), with their group. */
-  readonly entries: readonly (readonly [prefix: string, family: Family, group: RouteGroup])[];
-  readonly messages: readonly Buffer[];
-  /** The messages in one buffer, for a single write. */
-  readonly joined: Buffer;
-}
-
 /** Default prefixes per batch: ~16k IPv6 /128s encode to ~300 KB. */
 export const DEFAULT_BATCH_PREFIXES = 16384;
 
@@ -201,50 +187,6 @@ export class AdjRibOut {
       this.prepared.set(k, p);
     }
     return announcePrepared(p, prefixes, counts);
-  }
-
-  /**
-   * The UPDATEs that would announce `entries` (prefixes not in the desired set yet), encoded
-   * now and changing nothing; prefixes of families this peer does not take are left out.
-   * Null when the session is not established, when none is left, or when one of them was
-   * already sent or is queued (the normal path then sends them).
-   */
-  preview(entries: ReadonlyMap<string, RouteGroup>): PreviewedAnnouncement | null {
-    const ctx = this.ctx;
-    if (!ctx) return null;
-    const taken: [string, Family, RouteGroup][] = [];
-    const groups = new Map<string, { family: Family; group: RouteGroup; prefixes: string[] }>();
-    for (const [p, g] of entries) {
-      const f = familyOf(p);
-      if (!this.families.has(f) || typeof ctx.nextHops[f] === 'string') continue;
-      if (this.sent.has(p) || this.dirty.has(p)) return null;
-      taken.push([p, f, g]);
-      const k = `${f}|${g.key}`;
-      let b = groups.get(k);
-      if (!b) groups.set(k, (b = { family: f, group: g, prefixes: [] }));
-      b.prefixes.push(p);
-    }
-    if (taken.length === 0) return null;
-    const messages: Buffer[] = [];
-    for (const b of groups.values()) messages.push(...this.announce(b.family, b.group, b.prefixes, []));
-    return { ctx, entries: taken, messages, joined: Buffer.concat(messages) };
-  }
-
-  /**
-   * Takes a preview of this Adj-RIB-Out: if it still holds (the same session, none of its
-   * prefixes sent or queued since), its prefixes are recorded as sent and true returned:
-   * the caller writes its messages now, before the desired set says they are wanted
-   * (`next()` then finds them sent). False when it no longer holds: the normal path sends
-   * them.
-   */
-  commitPreview(pv: PreviewedAnnouncement): boolean {
-    if (this.ctx !== pv.ctx) return false;
-    for (const [p] of pv.entries) if (this.sent.has(p) || this.dirty.has(p)) return false;
-    for (const [p, f, g] of pv.entries) {
-      this.sent.set(p, g);
-      this.sentCount[f]++;
-    }
-    return true;
   }
 
   /**

@@ -77,7 +77,7 @@ export class DesiredRoutes {
   }
 
   /** Canonical prefix → interned group for each advertisement, changing nothing; throws RibError on bad input. */
-  resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
+  private resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
     const out = new Map<string, RouteGroup>();
     for (const a of advs) out.set(canonicalPrefix(a.prefix), this.group(a));
     return out;
@@ -94,13 +94,9 @@ export class DesiredRoutes {
     return changed;
   }
 
-  /** Add or change some advertisements. */
+  /** Add or change some advertisements; returns the prefixes that changed. Validates everything before changing anything. */
   add(advs: readonly Advertisement[]): string[] {
-    return this.addResolved(this.resolve(advs));
-  }
-
-  /** Add or change advertisements resolved earlier (`resolve`); returns the prefixes that changed. */
-  addResolved(next: ReadonlyMap<string, RouteGroup>): string[] {
+    const next = this.resolve(advs);
     const changed: string[] = [];
     for (const [p, g] of next) {
       if (this.routes.get(p) !== g) {

@@ -12,8 +12,8 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
-import { AdjRibOut, type ExportContext, type Packer, type PreviewedAnnouncement } from '../rib/adj-rib-out.js';
-import { DesiredRoutes, type Advertisement, type RouteGroup } from '../rib/desired.js';
+import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
+import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
 import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { canonicalPrefix, familyOf } from '../rib/prefix.js';
@@ -59,16 +59,6 @@ interface Peer {
 }
 
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
-
-/**
- * Advertisements resolved and encoded ahead (Speaker.prepareAdvertise), for
- * Speaker.advertisePrepared.
- */
-export interface PreparedAdvertisement {
-  readonly entries: ReadonlyMap<string, RouteGroup>;
-  /** By peer address, for each peer established at preparation: its UPDATEs, encoded. */
-  readonly previews: ReadonlyMap<string, PreviewedAnnouncement>;
-}
 
 const sessionKey = (c: PeerConfig): string =>
   JSON.stringify([c.asn, c.port ?? 179, c.localAddress ?? null, !!c.passive, c.holdTime ?? null, [...(c.families ?? DEFAULT_FAMILIES)].sort()]);
@@ -164,48 +154,9 @@ export class Speaker extends EventEmitter {
     this.changed(this.desired.replace(routes));
   }
 
-  /**
-   * Add or change some advertisements; sent together with every other change of this tick.
-   * `now`: their UPDATEs are written to each Established peer before this returns (a
-   * container's prefixes, whose host routes the kernel has just applied: left to a
-   * microtask, they waited 0.25 ms at p50 behind the rest of a busy tick). Whatever else
-   * is pending for that peer goes with them; a peer waiting for its socket to drain gets
-   * them when it has drained, as always.
-   */
-  advertise(routes: readonly Advertisement[], opts: { readonly now?: boolean } = {}): void {
-    this.changed(this.desired.add(routes), opts.now === true);
-  }
-
-  /**
-   * Resolves and encodes ahead what `advertise(routes, { now: true })` would send, changing
-   * nothing (throws RibError on bad input, like advertise). Made while the caller works
-   * towards announcing them (a container's prefixes, while its veth and host routes are
-   * set up), it leaves only the writes for the moment of `advertisePrepared`.
-   */
-  prepareAdvertise(routes: readonly Advertisement[]): PreparedAdvertisement {
-    const entries = this.desired.resolve(routes);
-    const previews = new Map<string, PreviewedAnnouncement>();
-    for (const [address, p] of this.peers) {
-      const pv = p.out.preview(entries);
-      if (pv) previews.set(address, pv);
-    }
-    return { entries, previews };
-  }
-
-  /**
-   * `advertise(routes, { now: true })` for routes prepared earlier: each peer whose session
-   * and Adj-RIB-Out still match its preview is written the encoded UPDATEs first, before
-   * any bookkeeping; every other peer gets them the normal way.
-   */
-  advertisePrepared(prepared: PreparedAdvertisement): void {
-    for (const [address, pv] of prepared.previews) {
-      // A peer replaced since (reconfigured) has an Adj-RIB-Out of its own: the preview's
-      // session is not its session, and commitPreview refuses it.
-      const peer = this.peers.get(address);
-      if (!peer || peer.waitingDrain) continue;
-      if (peer.out.commitPreview(pv) && !peer.session.sendUpdates(pv.messages, pv.joined)) peer.waitingDrain = true;
-    }
-    this.changed(this.desired.addResolved(prepared.entries), true);
+  /** Add or change some advertisements; sent together with every other change of this tick. */
+  advertise(routes: readonly Advertisement[]): void {
+    this.changed(this.desired.add(routes));
   }
 
   withdraw(prefixes: readonly string[]): void {
@@ -217,12 +168,11 @@ export class Speaker extends EventEmitter {
     return [...this.desired.prefixes()];
   }
 
-  private changed(prefixes: readonly string[], now = false): void {
+  private changed(prefixes: readonly string[]): void {
     if (prefixes.length === 0) return;
     for (const p of this.peers.values()) {
       p.out.changed(prefixes);
-      if (now) this.pump(p);
-      else this.schedulePump(p);
+      this.schedulePump(p);
     }
   }
 
@@ -438,8 +388,7 @@ export class Speaker extends EventEmitter {
    * whatever other I/O the event loop has ready (a new container's route is not kept
    * waiting behind other containers' netlink answers); when one pump cannot send all
    * that is pending, the next one yields to I/O first (setImmediate), so that a large
-   * table never holds the event loop. `advertise(…, { now: true })` pumps at once instead
-   * of from the microtask.
+   * table never holds the event loop.
    */
   private schedulePump(peer: Peer, yieldFirst = false): void {
     if (peer.pumpScheduled) return;

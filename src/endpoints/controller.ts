@@ -49,7 +49,6 @@ import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { parsePrefix, prefixContains } from '../config/net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
-import type { PreparedPrefixes } from './advertisements.js';
 import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
 export interface EndpointControllerOptions {
@@ -413,32 +412,26 @@ export class EndpointController {
     const hostPrefixes = this.hostPrefixes(alloc);
     // Advertised the moment the host routes, the last kernel change, are handed to the
     // kernel: it applies them inside that sendmsg(2), while its answer would only reach us
-    // an event-loop turn later, behind whatever else the agent is doing. The speaker writes
-    // the UPDATE before advertise() returns. Should the kernel refuse the routes, the
-    // rollback below withdraws them again.
+    // an event-loop turn later, behind whatever else the agent is doing. The speaker sends
+    // the UPDATE once the code of this tick has run. Should the kernel refuse the routes,
+    // the rollback below withdraws them again.
     /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
     let advertisedWall: number | undefined;
-    /** How long the speaker took to write the UPDATEs (the `ready` line's advertiseCallMs). */
+    /** How long the speaker took to take the prefixes (the `ready` line's advertiseCallMs). */
     let advertiseCallMs = 0;
-    let prepared: PreparedPrefixes | undefined;
     const advertise = (): void => {
       if (advertisedWall !== undefined) return;
       const a0 = performance.now();
       advertisedWall = performance.timeOrigin + a0;
-      this.opts.advertiser.add(hostPrefixes, prepared);
+      this.opts.advertiser.add(hostPrefixes);
       advertiseCallMs = performance.now() - a0;
     };
-    // The UPDATEs are encoded while the kernel and the container's helper work, in the
-    // event loop's first pause after the veth request: once the host routes are in, only
-    // the writes are left.
-    const prepare = this.opts.advertiser.prepare ? setImmediate(() => (prepared = this.opts.advertiser.prepare?.(hostPrefixes))) : undefined;
     try {
       steps = await this.opts.dataplane.addEndpoint(plumbing, helper, { beforeRoutes: policyAdded, onRoutesSent: advertise });
     } catch (err) {
       // Roll back: the dataplane has undone its part; withdraw what went out, take the set
       // entry out (after its add: taken out before, it would land afterwards), give the
       // addresses back.
-      if (prepare) clearImmediate(prepare);
       if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
       await policyAdded;
       await this.policyCall('remove', ref);
@@ -450,7 +443,6 @@ export class EndpointController {
     }
     // A dataplane that does not report the routes' sending: advertised now.
     advertise();
-    if (prepare) clearImmediate(prepare);
     const t3 = this.now();
     try {
       await durable;
