@@ -21,7 +21,7 @@ import { wirePacker } from '../rib/wire-packer.js';
 import { Session } from '../session/index.js';
 import { encodeMessage, notificationName } from '../wire/index.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
-import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
+import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
 import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
@@ -203,23 +203,24 @@ export class Speaker extends EventEmitter {
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
     this.loc.addPeer(rin);
-    const onState = (...args: unknown[]): void => this.onState(peer, args);
-    const onEstablished = (): void => this.onEstablished(peer);
-    const onDown = (r: DownReason): void => this.onDown(peer, r);
-    const onUpdate = (u: UpdateMessage): void => this.onUpdate(peer, u);
-    const onRefresh = (r: { afi: number; safi: number; subtype: number }): void => this.onRouteRefresh(peer, r);
-    const onDrain = (): void => {
-      peer.waitingDrain = false;
-      this.pump(peer);
-    };
-    const onError = (): void => undefined; // errors arrive as 'down' with a reason
-    session.on('state', onState);
-    session.on('established', onEstablished);
-    session.on('down', onDown);
-    session.on('update', onUpdate);
-    session.on('routeRefresh', onRefresh);
-    session.on('drain', onDrain);
-    session.on('error', onError);
+    // One list, attached now and detached with the peer.
+    const listen = <E extends keyof SessionEvents>(event: E, listener: SessionListener<E>) => ({
+      on: () => session.on(event, listener),
+      off: () => session.off(event, listener),
+    });
+    const listeners = [
+      listen('state', (_from, to, reason) => this.onState(peer, to, reason)),
+      listen('established', () => this.onEstablished(peer)),
+      listen('down', (r) => this.onDown(peer, r)),
+      listen('update', (u) => this.onUpdate(peer, u)),
+      listen('routeRefresh', (r) => this.onRouteRefresh(peer, r)),
+      listen('drain', () => {
+        peer.waitingDrain = false;
+        this.pump(peer);
+      }),
+      listen('error', () => undefined), // a session's failures arrive as 'down' with a reason
+    ];
+    for (const l of listeners) l.on();
     const peer: Peer = {
       cfg,
       session,
@@ -235,12 +236,7 @@ export class Speaker extends EventEmitter {
       pumpScheduled: false,
       eorReceived: new Set(),
       detach: () => {
-        session.off('state', onState);
-        session.off('established', onEstablished);
-        session.off('down', onDown);
-        session.off('update', onUpdate);
-        session.off('routeRefresh', onRefresh);
-        session.off('drain', onDrain);
+        for (const l of listeners) l.off();
       },
     };
     this.peers.set(address, peer);
@@ -294,13 +290,11 @@ export class Speaker extends EventEmitter {
   // ---------------------------------------------------------------------------
 
   /** Session 'state' (from, to, reason): re-emitted as 'peerState'(address, from, to, reason). */
-  private onState(peer: Peer, args: unknown[]): void {
+  private onState(peer: Peer, to: string, reason: string): void {
     const from = peer.state;
-    const to = typeof args[1] === 'string' ? args[1] : peer.session.state;
     if (from === to) return;
     peer.state = to;
     peer.since = this.deps.now();
-    const reason = typeof args[2] === 'string' ? args[2] : peer.lastError;
     this.emit('peerState', peer.rin.address, from, to, reason);
   }
 
@@ -367,7 +361,7 @@ export class Speaker extends EventEmitter {
     }
   }
 
-  private onRouteRefresh(peer: Peer, r: { afi: number; safi: number; subtype: number }): void {
+  private onRouteRefresh(peer: Peer, r: RouteRefreshRequest): void {
     const f = familyOfAfiSafi(r.afi, r.safi);
     if (!f) return;
     if (r.subtype === 0) {
