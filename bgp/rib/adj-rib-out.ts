@@ -16,7 +16,7 @@
 import type { PreparedAnnouncement } from '../wire/pack.js';
 import type { CodecContext, Family, PathAttributes } from '../wire/types.js';
 import type { DesiredRoutes, RouteGroup } from './desired.js';
-import { familyOf } from './prefix.js';
+import { prefixFamily } from '../wire/prefix.js';
 
 /** The encoding functions the Adj-RIB-Out needs (bgp/wire in production). */
 export interface Packer {
@@ -145,7 +145,7 @@ export class AdjRibOut {
   routeRefresh(family: Family, enhanced: boolean): void {
     if (!this.ctx || !this.families.has(family)) return;
     for (const [p, g] of this.sent) {
-      if (familyOf(p) !== family) continue;
+      if (prefixFamily(p) !== family) continue;
       // Forget it was sent so the next batch announces it again.
       if (this.desired.get(p) === g) {
         this.sent.delete(p);
@@ -204,7 +204,7 @@ export class AdjRibOut {
       let n = 0;
       for (const p of this.dirty) {
         this.dirty.delete(p);
-        const f = familyOf(p);
+        const f = prefixFamily(p);
         if (!this.families.has(f) || typeof ctx.nextHops[f] === 'string') continue;
         const want = this.desired.get(p);
         const have = this.sent.get(p);
@@ -294,7 +294,7 @@ export class AdjRibOut {
     const ctx = this.ctx;
     if (!ctx) return;
     for (const [prefix, g] of this.sent) {
-      const family = familyOf(prefix);
+      const family = prefixFamily(prefix);
       if (f && family !== f) continue;
       yield { prefix, family, attributes: this.attributesFor(family, g), nextHops: ctx.nextHops[family] as readonly string[] };
     }

@@ -7,7 +7,7 @@
  */
 import type { LargeCommunity } from '../wire/types.js';
 import { RibError } from './errors.js';
-import { canonicalPrefix } from './prefix.js';
+import { canonicalPrefix } from '../wire/prefix.js';
 
 export interface Advertisement {
   readonly prefix: string;
@@ -49,6 +49,15 @@ export function parseLargeCommunity(c: LargeCommunity | string): LargeCommunity 
   return [parts[0]!, parts[1]!, parts[2]!];
 }
 
+/** The canonical text of a prefix; bad text is the caller's error (RibError). */
+function canonical(prefix: string): string {
+  try {
+    return canonicalPrefix(prefix);
+  } catch (err) {
+    throw new RibError((err as Error).message, { cause: err });
+  }
+}
+
 export class DesiredRoutes {
   private readonly routes = new Map<string, RouteGroup>();
   private readonly groups = new Map<string, RouteGroup>();
@@ -79,7 +88,7 @@ export class DesiredRoutes {
   /** Canonical prefix → interned group for each advertisement, changing nothing; throws RibError on bad input. */
   private resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
     const out = new Map<string, RouteGroup>();
-    for (const a of advs) out.set(canonicalPrefix(a.prefix), this.group(a));
+    for (const a of advs) out.set(canonical(a.prefix), this.group(a));
     return out;
   }
 
@@ -109,7 +118,7 @@ export class DesiredRoutes {
 
   /** Remove some prefixes (absent ones are ignored: already withdrawn). */
   remove(prefixes: readonly string[]): string[] {
-    const canon = prefixes.map((p) => canonicalPrefix(p));
+    const canon = prefixes.map(canonical);
     return canon.filter((p) => this.routes.delete(p));
   }
 

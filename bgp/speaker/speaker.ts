@@ -11,15 +11,15 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
-import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
+import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
 import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
 import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
-import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
-import { canonicalPrefix, familyOf } from '../rib/prefix.js';
+import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { Session } from '../session/index.js';
 import { encodeMessage, notificationName } from '../wire/index.js';
+import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
 import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
@@ -362,7 +362,7 @@ export class Speaker extends EventEmitter {
   }
 
   private onRouteRefresh(peer: Peer, r: RouteRefreshRequest): void {
-    const f = familyOfAfiSafi(r.afi, r.safi);
+    const f = afiFamily(r.afi, r.safi);
     if (!f) return;
     if (r.subtype === 0) {
       // RFC 2918 4 / RFC 7313 4: resend the whole Adj-RIB-Out of that family.
@@ -474,24 +474,15 @@ export class Speaker extends EventEmitter {
   /** Number of prefixes currently desired, per family. */
   advertisedCount(f?: Family): number {
     let n = 0;
-    for (const p of this.desired.prefixes()) if (!f || familyOf(p) === f) n++;
+    for (const p of this.desired.prefixes()) if (!f || prefixFamily(p) === f) n++;
     return n;
-  }
-}
-
-function sameAddress(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return canonicalPrefix(`${unmapAddress(a)}/${a.includes(':') ? 128 : 32}`) === canonicalPrefix(`${unmapAddress(b)}/${b.includes(':') ? 128 : 32}`);
-  } catch {
-    return false;
   }
 }
 
 /** RFC 4724 2: an UPDATE with nothing in it (IPv4) or an empty MP_UNREACH is End-of-RIB. */
 function endOfRibFamily(u: UpdateMessage): Family | null {
   if (u.nlri.length === 0 && u.withdrawn.length === 0 && !u.mpReach) {
-    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return familyOfAfiSafi(u.mpUnreach.afi, u.mpUnreach.safi);
+    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return afiFamily(u.mpUnreach.afi, u.mpUnreach.safi) ?? null;
     if (!u.mpUnreach && Object.keys(u.attributes).length === 0) return 'ipv4-unicast';
   }
   return null;
