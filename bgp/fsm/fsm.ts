@@ -24,6 +24,7 @@
  *   the kept connection comes in as TcpConnectionConfirmed. RFC 4271 sends the dumped
  *   connection's own FSM to Idle while the kept one's goes on.
  */
+import { CeaseSubcode, ErrorCode } from '../wire/notification.js';
 import { idleHoldDelay } from './backoff.js';
 import type {
   DownKind,
@@ -37,14 +38,9 @@ import type {
   TransitionResult,
 } from './types.js';
 
-/** RFC 4271 4.5 error codes used by the FSM. */
-const HOLD_TIMER_EXPIRED = 4;
-const FSM_ERROR = 5;
-const CEASE = 6;
-/** RFC 4486 Cease subcodes. */
-const CEASE_ADMIN_SHUTDOWN = 2;
-const CEASE_PEER_DECONFIGURED = 3;
-const CEASE_COLLISION = 7;
+/** RFC 4271 4.5 error codes and RFC 4486 Cease subcodes used by the FSM. */
+const { HOLD_TIMER_EXPIRED, FSM: FSM_ERROR, CEASE } = ErrorCode;
+const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, PEER_DECONFIGURED: CEASE_PEER_DECONFIGURED, CONNECTION_COLLISION: CEASE_COLLISION } = CeaseSubcode;
 /** RFC 6608 FSM Error subcodes: unexpected message in OpenSent / OpenConfirm / Established. */
 const FSM_SUBCODE: Partial<Record<State, number>> = { OpenSent: 1, OpenConfirm: 2, Established: 3 };
 const MESSAGE_EVENTS: ReadonlySet<FsmEventName> = new Set([

@@ -37,7 +37,9 @@ import type {
 } from '../fsm/index.js';
 import {
   BgpNotification,
+  CeaseSubcode,
   DEFAULT_CONTEXT,
+  ErrorCode,
   MAX_EXTENDED_MESSAGE_LENGTH,
   MessageFramer,
   MessageType,
@@ -61,10 +63,8 @@ import type {
   SocketLike,
 } from './types.js';
 
-const CEASE = 6;
-const CEASE_ADMIN_SHUTDOWN = 2;
-const CEASE_CONNECTION_REJECTED = 5;
-const CEASE_COLLISION = 7;
+const CEASE = ErrorCode.CEASE;
+const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, CONNECTION_REJECTED: CEASE_CONNECTION_REJECTED, CONNECTION_COLLISION: CEASE_COLLISION } = CeaseSubcode;
 /** After our final NOTIFICATION, how long the peer gets to close before we cut the socket. */
 const CLOSE_GRACE_MS = 3000;
 
