@@ -52,7 +52,7 @@ export interface SpeakerLike {
   stop(reason?: string): Promise<void>;
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
   /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
-  advertise?(routes: readonly { readonly prefix: string }[], opts?: { readonly now?: boolean }): void;
+  advertise?(routes: readonly { readonly prefix: string }[]): void;
   withdraw?(prefixes: readonly string[]): void;
   setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
   setImportFilter(entries: readonly string[]): void;

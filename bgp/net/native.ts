@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { getSystemErrorMap } from 'node:util';
-import { parseAddress } from '../rib/prefix.js';
+import { parseAddress } from '../wire/prefix.js';
 
 // <bits/socket.h>, <bits/socket_type.h>, <asm-generic/socket.h>, <netinet/in.h>
 const AF_INET = 2;
@@ -154,18 +154,18 @@ function getInt(fd: number, level: number, name: number, op: string): number {
 
 /** Address bytes in network order; IPv4 on an IPv6 socket as ::ffff:a.b.c.d (RFC 4291 2.5.5.2). */
 function addressBytes(address: string, sockFamily: IpFamily): Buffer {
-  const a = parseAddress(address.replace(/%.*$/, ''));
-  if (!a) throw new NativeSocketError('address', 'EINVAL', 22, `${JSON.stringify(address)} is not an IP address`);
-  if (a.family === 'ipv4-unicast') {
-    const v4 = Buffer.alloc(4);
-    v4.writeUInt32BE(a.words[0]! >>> 0);
-    if (sockFamily === 4) return v4;
-    return Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), v4]);
+  let a: Buffer;
+  try {
+    a = parseAddress(address.replace(/%.*$/, ''));
+  } catch {
+    throw new NativeSocketError('address', 'EINVAL', 22, `${JSON.stringify(address)} is not an IP address`);
+  }
+  if (a.length === 4) {
+    if (sockFamily === 4) return a;
+    return Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), a]);
   }
   if (sockFamily === 4) throw new NativeSocketError('address', 'EAFNOSUPPORT', 97, `IPv6 address ${address} on an IPv4 socket`);
-  const v6 = Buffer.alloc(16);
-  a.words.forEach((w, i) => v6.writeUInt32BE(w >>> 0, 4 * i));
-  return v6;
+  return a;
 }
 
 /** struct sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes), written at `at` in `buf`. */

@@ -11,18 +11,18 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
-import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
-import { AdjRibOut, type ExportContext, type Packer, type PreviewedAnnouncement } from '../rib/adj-rib-out.js';
-import { DesiredRoutes, type Advertisement, type RouteGroup } from '../rib/desired.js';
+import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
+import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
+import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
-import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
-import { canonicalPrefix, familyOf } from '../rib/prefix.js';
+import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
 import { Session, type ConnectFn, type ConnectOptions, type SocketLike } from '../session/index.js';
 import { encodeMessage, notificationName } from '../wire/index.js';
+import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
-import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
+import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
 import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
@@ -92,16 +92,6 @@ export const UNANSWERED_HINT = 3;
 export const MD5_HINT = 'no TCP answer: check the MD5 password on both sides';
 
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
-
-/**
- * Advertisements resolved and encoded ahead (Speaker.prepareAdvertise), for
- * Speaker.advertisePrepared.
- */
-export interface PreparedAdvertisement {
-  readonly entries: ReadonlyMap<string, RouteGroup>;
-  /** By peer address, for each peer established at preparation: its UPDATEs, encoded. */
-  readonly previews: ReadonlyMap<string, PreviewedAnnouncement>;
-}
 
 const sessionKey = (c: PeerConfig): string =>
   JSON.stringify([
@@ -305,48 +295,9 @@ export class Speaker extends EventEmitter {
     this.changed(this.desired.replace(routes));
   }
 
-  /**
-   * Add or change some advertisements; sent together with every other change of this tick.
-   * `now`: their UPDATEs are written to each Established peer before this returns (a
-   * container's prefixes, whose host routes the kernel has just applied: left to a
-   * microtask, they waited 0.25 ms at p50 behind the rest of a busy tick). Whatever else
-   * is pending for that peer goes with them; a peer waiting for its socket to drain gets
-   * them when it has drained, as always.
-   */
-  advertise(routes: readonly Advertisement[], opts: { readonly now?: boolean } = {}): void {
-    this.changed(this.desired.add(routes), opts.now === true);
-  }
-
-  /**
-   * Resolves and encodes ahead what `advertise(routes, { now: true })` would send, changing
-   * nothing (throws RibError on bad input, like advertise). Made while the caller works
-   * towards announcing them (a container's prefixes, while its veth and host routes are
-   * set up), it leaves only the writes for the moment of `advertisePrepared`.
-   */
-  prepareAdvertise(routes: readonly Advertisement[]): PreparedAdvertisement {
-    const entries = this.desired.resolve(routes);
-    const previews = new Map<string, PreviewedAnnouncement>();
-    for (const [address, p] of this.peers) {
-      const pv = p.out.preview(entries);
-      if (pv) previews.set(address, pv);
-    }
-    return { entries, previews };
-  }
-
-  /**
-   * `advertise(routes, { now: true })` for routes prepared earlier: each peer whose session
-   * and Adj-RIB-Out still match its preview is written the encoded UPDATEs first, before
-   * any bookkeeping; every other peer gets them the normal way.
-   */
-  advertisePrepared(prepared: PreparedAdvertisement): void {
-    for (const [address, pv] of prepared.previews) {
-      // A peer replaced since (reconfigured) has an Adj-RIB-Out of its own: the preview's
-      // session is not its session, and commitPreview refuses it.
-      const peer = this.peers.get(address);
-      if (!peer || peer.waitingDrain) continue;
-      if (peer.out.commitPreview(pv) && !peer.session.sendUpdates(pv.messages, pv.joined)) peer.waitingDrain = true;
-    }
-    this.changed(this.desired.addResolved(prepared.entries), true);
+  /** Add or change some advertisements; sent together with every other change of this tick. */
+  advertise(routes: readonly Advertisement[]): void {
+    this.changed(this.desired.add(routes));
   }
 
   withdraw(prefixes: readonly string[]): void {
@@ -358,12 +309,11 @@ export class Speaker extends EventEmitter {
     return [...this.desired.prefixes()];
   }
 
-  private changed(prefixes: readonly string[], now = false): void {
+  private changed(prefixes: readonly string[]): void {
     if (prefixes.length === 0) return;
     for (const p of this.peers.values()) {
       p.out.changed(prefixes);
-      if (now) this.pump(p);
-      else this.schedulePump(p);
+      this.schedulePump(p);
     }
   }
 
@@ -395,23 +345,24 @@ export class Speaker extends EventEmitter {
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
     this.loc.addPeer(rin);
-    const onState = (...args: unknown[]): void => this.onState(peer, args);
-    const onEstablished = (): void => this.onEstablished(peer);
-    const onDown = (r: DownReason): void => this.onDown(peer, r);
-    const onUpdate = (u: UpdateMessage): void => this.onUpdate(peer, u);
-    const onRefresh = (r: { afi: number; safi: number; subtype: number }): void => this.onRouteRefresh(peer, r);
-    const onDrain = (): void => {
-      peer.waitingDrain = false;
-      this.pump(peer);
-    };
-    const onError = (): void => undefined; // errors arrive as 'down' with a reason
-    session.on('state', onState);
-    session.on('established', onEstablished);
-    session.on('down', onDown);
-    session.on('update', onUpdate);
-    session.on('routeRefresh', onRefresh);
-    session.on('drain', onDrain);
-    session.on('error', onError);
+    // One list, attached now and detached with the peer.
+    const listen = <E extends keyof SessionEvents>(event: E, listener: SessionListener<E>) => ({
+      on: () => session.on(event, listener),
+      off: () => session.off(event, listener),
+    });
+    const listeners = [
+      listen('state', (_from, to, reason) => this.onState(peer, to, reason)),
+      listen('established', () => this.onEstablished(peer)),
+      listen('down', (r) => this.onDown(peer, r)),
+      listen('update', (u) => this.onUpdate(peer, u)),
+      listen('routeRefresh', (r) => this.onRouteRefresh(peer, r)),
+      listen('drain', () => {
+        peer.waitingDrain = false;
+        this.pump(peer);
+      }),
+      listen('error', () => undefined), // a session's failures arrive as 'down' with a reason
+    ];
+    for (const l of listeners) l.on();
     const peer: Peer = {
       cfg,
       session,
@@ -430,12 +381,7 @@ export class Speaker extends EventEmitter {
       unanswered: 0,
       transportError: null,
       detach: () => {
-        session.off('state', onState);
-        session.off('established', onEstablished);
-        session.off('down', onDown);
-        session.off('update', onUpdate);
-        session.off('routeRefresh', onRefresh);
-        session.off('drain', onDrain);
+        for (const l of listeners) l.off();
       },
     };
     this.peers.set(address, peer);
@@ -492,13 +438,11 @@ export class Speaker extends EventEmitter {
   // ---------------------------------------------------------------------------
 
   /** Session 'state' (from, to, reason): re-emitted as 'peerState'(address, from, to, reason). */
-  private onState(peer: Peer, args: unknown[]): void {
+  private onState(peer: Peer, to: string, reason: string): void {
     const from = peer.state;
-    const to = typeof args[1] === 'string' ? args[1] : peer.session.state;
     if (from === to) return;
     peer.state = to;
     peer.since = this.deps.now();
-    const reason = typeof args[2] === 'string' ? args[2] : peer.lastError;
     this.emit('peerState', peer.rin.address, from, to, reason);
   }
 
@@ -608,8 +552,8 @@ export class Speaker extends EventEmitter {
     return true;
   }
 
-  private onRouteRefresh(peer: Peer, r: { afi: number; safi: number; subtype: number }): void {
-    const f = familyOfAfiSafi(r.afi, r.safi);
+  private onRouteRefresh(peer: Peer, r: RouteRefreshRequest): void {
+    const f = afiFamily(r.afi, r.safi);
     if (!f) return;
     if (r.subtype === 0) {
       // RFC 2918 4 / RFC 7313 4: resend the whole Adj-RIB-Out of that family.
@@ -629,8 +573,7 @@ export class Speaker extends EventEmitter {
    * whatever other I/O the event loop has ready (a new container's route is not kept
    * waiting behind other containers' netlink answers); when one pump cannot send all
    * that is pending, the next one yields to I/O first (setImmediate), so that a large
-   * table never holds the event loop. `advertise(…, { now: true })` pumps at once instead
-   * of from the microtask.
+   * table never holds the event loop.
    */
   private schedulePump(peer: Peer, yieldFirst = false): void {
     if (peer.pumpScheduled) return;
@@ -723,24 +666,15 @@ export class Speaker extends EventEmitter {
   /** Number of prefixes currently desired, per family. */
   advertisedCount(f?: Family): number {
     let n = 0;
-    for (const p of this.desired.prefixes()) if (!f || familyOf(p) === f) n++;
+    for (const p of this.desired.prefixes()) if (!f || prefixFamily(p) === f) n++;
     return n;
-  }
-}
-
-function sameAddress(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return canonicalPrefix(`${unmapAddress(a)}/${a.includes(':') ? 128 : 32}`) === canonicalPrefix(`${unmapAddress(b)}/${b.includes(':') ? 128 : 32}`);
-  } catch {
-    return false;
   }
 }
 
 /** RFC 4724 2: an UPDATE with nothing in it (IPv4) or an empty MP_UNREACH is End-of-RIB. */
 function endOfRibFamily(u: UpdateMessage): Family | null {
   if (u.nlri.length === 0 && u.withdrawn.length === 0 && !u.mpReach) {
-    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return familyOfAfiSafi(u.mpUnreach.afi, u.mpUnreach.safi);
+    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return afiFamily(u.mpUnreach.afi, u.mpUnreach.safi) ?? null;
     if (!u.mpUnreach && Object.keys(u.attributes).length === 0) return 'ipv4-unicast';
   }
   return null;

@@ -49,7 +49,6 @@ import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { addressInPrefix, hostPrefix } from '../net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
-import type { PreparedPrefixes } from './advertisements.js';
 import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
 export interface EndpointControllerOptions {
@@ -483,26 +482,20 @@ export class EndpointController {
   }
 
   /**
-   * Advertise: the endpoint's host prefixes to the speaker, which writes the UPDATEs
-   * before add() returns. They are encoded ahead, in the event loop's first pause after
-   * the veth request, while the kernel and the container's helper work: once the host
-   * routes are in, only the writes are left. Taken back by withdraw() on a rollback.
+   * Advertise: the endpoint's host prefixes to the speaker; it sends the UPDATEs once the
+   * code of the current tick has run. Taken back by withdraw() on a rollback.
    */
   private advertiseStep(prefixes: readonly string[], trace: SetupTrace): Advertising {
     const adv = this.opts.advertiser;
-    let prepared: PreparedPrefixes | undefined;
     let sent = false;
-    const prepare = adv.prepare ? setImmediate(() => (prepared = adv.prepare?.(prefixes))) : undefined;
     return {
       prefixes,
       send: () => {
-        if (prepare) clearImmediate(prepare);
         if (sent) return;
         sent = true;
-        trace.advertising(() => adv.add(prefixes, prepared));
+        trace.advertising(() => adv.add(prefixes));
       },
       withdraw: () => {
-        if (prepare) clearImmediate(prepare);
         if (!sent) return;
         sent = false;
         adv.remove(prefixes);

@@ -9,7 +9,6 @@ import type { Block, Pool } from '../ipam/pools.js';
 import type { AddOptions, ApplyReport, EndpointAdd } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
-import type { PreparedPrefixes } from './advertisements.js';
 
 /** One container that wants a routed address (a runtime's WantedEndpoint is one). */
 export interface EndpointSpec {
@@ -80,11 +79,8 @@ export type DataplanePort = {
 
 /** Where endpoint prefixes go (the agent's union with the static advertisements). */
 export type AdvertiserPort = {
-  /** `prepared`: from `prepare` with the same prefixes, when there was one. */
-  add(prefixes: readonly string[], prepared?: PreparedPrefixes): void;
+  add(prefixes: readonly string[]): void;
   remove(prefixes: readonly string[]): void;
-  /** Encodes ahead what `add(prefixes)` will send (see Advertisements.prepare). */
-  prepare?(prefixes: readonly string[]): PreparedPrefixes | undefined;
 };
 
 /** A local endpoint as the zone policy needs it: its host veth and addresses (anti-spoofing). */

@@ -128,55 +128,18 @@ describe('Speaker over TCP', () => {
     expect(a.peerStatus()[0]?.flaps).toBeGreaterThanOrEqual(1);
   });
 
-  it('advertise with now: the UPDATE is written before the call returns; without it, once the code of this tick has run', async () => {
+  it('advertise: the UPDATE goes out once the code of this tick has run, with every other change of that tick', async () => {
     const { a, b, updatesOut } = await establishedPair();
 
     const before = updatesOut();
-    a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }], { now: true });
-    const afterNow = updatesOut();
-    expect(afterNow).toBeGreaterThan(before);
-
+    a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }]);
     a.advertise([{ prefix: '198.51.100.8/32' }]);
-    expect(updatesOut()).toBe(afterNow);
+    expect(updatesOut()).toBe(before);
     await Promise.resolve();
-    expect(updatesOut()).toBeGreaterThan(afterNow);
+    expect(updatesOut()).toBeGreaterThan(before);
 
     await waitFor('B to receive all three', () => received(b).size === 3);
     expect([...received(b).keys()].sort()).toEqual(['198.51.100.7/32', '198.51.100.8/32', '2001:db8::7/128']);
-  });
-
-  it('advertisePrepared writes the UPDATEs encoded ahead; after a session change they go the normal way', async () => {
-    const pair = await establishedPair();
-    const { port, a, updatesOut } = pair;
-    let b = pair.b;
-
-    const routes = [{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }];
-    const prepared = a.prepareAdvertise(routes);
-    expect(prepared.previews.size).toBe(1);
-    expect(a.advertisements()).toEqual([]); // preparing changes nothing
-    const before = updatesOut();
-    a.advertisePrepared(prepared);
-    expect(updatesOut()).toBe(before + 2); // written before the call returned
-    expect(a.advertisements().sort()).toEqual(['198.51.100.7/32', '2001:db8::7/128']);
-    await waitFor('B to receive both', () => received(b).size === 2);
-    expect(received(b).get('198.51.100.7/32')).toBe('203.0.113.1');
-    expect(a.peerStatus()[0]?.prefixesSent).toBe(2);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(updatesOut()).toBe(before + 2); // and not sent again
-
-    // Prepared against one session, announced on the next: the preview is refused and the
-    // normal path sends them.
-    const later = a.prepareAdvertise([{ prefix: '198.51.100.8/32' }]);
-    await b.stop('maintenance');
-    running.splice(running.indexOf(b), 1);
-    await waitFor('A to notice', () => a.peerStatus()[0]?.state !== 'Established');
-    b = speakerB(port);
-    await b.start();
-    await waitFor('B back with the table', () => received(b).size === 2);
-    a.advertisePrepared(later);
-    await waitFor('B to receive the third', () => received(b).size === 3);
-    expect(received(b).get('198.51.100.8/32')).toBe('203.0.113.1');
-    expect(a.peerStatus()[0]?.prefixesSent).toBe(3);
   });
 
   it('answers route refresh by resending the Adj-RIB-Out; filtered routes stay visible', async () => {
