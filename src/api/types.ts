@@ -72,6 +72,25 @@ export interface StatusResponse {
   readonly routes: number;
   /** dockerd as the agent sees it, when runtime.docker is configured; else null. */
   readonly docker: DockerSummary | null;
+  /** The last config reload (SIGHUP) and its outcome; null before the first. */
+  readonly lastReload: ReloadSummary | null;
+}
+
+/**
+ * A reload's outcome: `applied` (what could change live did; `needsRestart` kept their
+ * running values), `invalid` (the file did not validate) or `refused` (it would have
+ * widened what reaches a running container, docs/security.md): both keep the running config.
+ */
+export interface ReloadSummary {
+  /** ISO time of the reload. */
+  readonly at: string;
+  readonly result: 'applied' | 'invalid' | 'refused';
+  /** Why it was invalid or refused, one line each (with the fix); empty when applied. */
+  readonly problems: readonly string[];
+  /** Refused: the running containers the problems are about (names). */
+  readonly containers: readonly string[];
+  /** Fields that keep their running value until a restart. */
+  readonly needsRestart: readonly string[];
 }
 
 export interface DockerSummary {

@@ -3,7 +3,7 @@
  * peer, the reason in words in the last column) and detail blocks in the style of
  * `birdc show protocols all`. Pure functions of the API's JSON, so they are golden-tested.
  */
-import type { DockerSummary, PeerDetail, PeerSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
+import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -84,12 +84,24 @@ export function dockerLine(d: DockerSummary): string {
   return `Docker: unreachable since ${when(d.since)}${why}${retry} (containers started meanwhile wait; those routed stay routed)`;
 }
 
+/** The last reload: applied (and what waits for a restart), or why the running config was kept. */
+export function reloadLines(r: ReloadSummary): string[] {
+  const restart = r.needsRestart.length > 0 ? `; ${r.needsRestart.join(', ')} wait for a restart` : '';
+  if (r.result === 'applied') return [`Config: reloaded ${when(r.at)}${restart}`];
+  const what = r.result === 'refused'
+    ? `Config: reload ${when(r.at)} REFUSED, running config kept: it would widen what reaches running containers${r.containers.length > 0 ? ` (${r.containers.join(', ')})` : ''}`
+    : `Config: reload ${when(r.at)} INVALID, running config kept`;
+  return [what, ...r.problems.map((p) => `  - ${p}`)];
+}
+
 export function statusText(s: StatusResponse): string {
   const up = s.peers.filter((p) => p.state === 'Established').length;
   return [
     `routectl ${s.version} on ${s.node}: AS ${s.asn}, router id ${s.routerId}, up ${duration(s.uptimeSeconds)}`,
     `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${endpointCounts(s)}; routes advertised: ${s.routes}`,
     ...(s.docker ? [dockerLine(s.docker)] : []),
+    // Older agents do not send it.
+    ...(s.lastReload ? reloadLines(s.lastReload) : []),
     '',
     peersTable(s.peers),
     '',

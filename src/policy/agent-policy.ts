@@ -210,6 +210,11 @@ export class AgentPolicy {
 
   // ---- views ----
 
+  /** The local endpoints the anti-spoofing set holds (a reload must not reclassify them). */
+  localEndpoints(): Omit<PolicyEndpoint, 'id'>[] {
+    return [...this.endpoints.values()].map((e) => ({ hostVeth: e.hostVeth, ipv4: e.ipv4 ?? null, ipv6: e.ipv6 ?? null }));
+  }
+
   counters(): Promise<RuleCounters[]> {
     return this.applier.counters();
   }

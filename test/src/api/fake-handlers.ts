@@ -4,7 +4,7 @@
  * the API and CLI tests; the values are chosen so every column of the CLI tables shows.
  */
 import { ApiError } from '../../../src/api/errors.js';
-import type { ApiHandlers, DockerSummary, PeerDetail, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
+import type { ApiHandlers, DockerSummary, PeerDetail, ReloadSummary, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
 
 const counters = (n: number) => ({ open: 1, update: n, notification: 0, keepalive: 10 * n, routeRefresh: 0 });
 
@@ -125,6 +125,15 @@ export const dockerDown: DockerSummary = {
   refused: 1,
 };
 
+/** A reload that would have removed a zone under running containers (status-unhealthy). */
+export const refusedReload: ReloadSummary = {
+  at: '2026-01-01T01:02:03.000Z',
+  result: 'refused',
+  problems: ['zone "app" still holds running containers c1 (198.51.100.66, 2001:db8:c:2::2), c2 (198.51.100.67): the new config removes zone "app", so they would be in no zone (world), where the policy judges nothing: open to every address (fix: stop those containers first, or keep their addresses inside zone "app")'],
+  containers: ['c1', 'c2'],
+  needsRestart: ['pools'],
+};
+
 export interface FakeExtras {
   /** Default: dockerUp when every peer is Established, else dockerDown. */
   readonly docker?: DockerSummary | null;
@@ -146,7 +155,8 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
       const healthy = peers.every((p) => p.state === 'Established');
       const docker = extras.docker !== undefined ? extras.docker : healthy ? dockerUp : dockerDown;
       const endpointStates = healthy ? { ready: 3, pending: 0, error: 0 } : { ready: 3, pending: 1, error: 1 };
-      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, endpointStates, routes: 6, docker };
+      const lastReload = healthy ? null : refusedReload;
+      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, endpointStates, routes: 6, docker, lastReload };
     },
     peers() {
       calls.push('peers');

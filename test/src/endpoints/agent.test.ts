@@ -212,6 +212,31 @@ describe('agent with the Docker runtime', () => {
     expect([...speaker.set].sort()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128', '203.0.113.20/32']);
   });
 
+  it('a reload that removes the zone of a running container is refused as a whole; status and the log say why', async () => {
+    const { speaker, client } = await start();
+    const before = agent!.config();
+    // Zone and pools gone, and a new advertisement: none of it may apply.
+    const text = yaml('203.0.113.20/32').replace(/pools:\n(  - .*\n)+zones:\n  - .*\n/, '');
+    expect(text).not.toMatch(/zone/);
+    writeFileSync(join(dir, 'agent.yaml'), text);
+    expect(await agent!.reload()).toBe(false);
+    expect(agent!.config()).toBe(before);
+    expect(speaker.set.has('203.0.113.20/32')).toBe(false);
+    const s = await client.status();
+    expect(s.lastReload).toMatchObject({ result: 'refused', containers: ['c1'], needsRestart: ['pools'] });
+    expect(s.lastReload!.problems[0]).toMatch(/^zone "app" still holds running containers c1 \(198\.51\.100\.0, 2001:db8:c:1::\): the new config removes zone "app"/);
+    expect(s.lastReload!.problems[1]).toMatch(/^pools\[0\] \(198\.51\.100\.0\/28\) gives addresses to zone "app" until a restart/);
+    expect(logs.text()).toMatch(/"op":"config.reload","event":"refused","zones":\["app"\],"containers":\["c1"\]/);
+    expect(logs.text()).not.toMatch(/"event":"needs-restart"/);
+    const out = await cli('status');
+    expect(out.out).toMatch(/Config: reload \S+ \S+ REFUSED, running config kept: it would widen what reaches running containers \(c1\)\n  - zone "app" still holds/);
+    // A change that keeps the zone applies, and status says so.
+    writeFileSync(join(dir, 'agent.yaml'), yaml('203.0.113.20/32'));
+    expect(await agent!.reload()).toBe(true);
+    expect(speaker.set.has('203.0.113.20/32')).toBe(true);
+    expect((await client.status()).lastReload).toMatchObject({ result: 'applied', problems: [], needsRestart: [] });
+  });
+
   it('POST /v1/reconcile pauses and resumes repair; a bad body changes nothing', async () => {
     const { client, kernel } = await start();
     await expect(client.post('/v1/reconcile', { paused: 'yes' })).rejects.toThrow(/paused: Expected boolean/);
