@@ -6,8 +6,9 @@
  * containers.ts): Docker runtime → endpoint controller → IPAM, dataplane, and the
  * speaker, whose advertisements are `bgp.advertise` ∪ the endpoints' prefixes.
  *
- * Signals: SIGTERM/SIGINT stop gracefully (every session closed with Cease /
- * Administrative Shutdown and a reason text, RFC 9003; the API socket removed). SIGHUP
+ * Signals: SIGTERM/SIGINT stop gracefully: the peers keep our routes under graceful
+ * restart (RFC 4724, RFC 8538; docs/operations.md "Restarts, upgrades and drain") while
+ * the kernel routes stay; the API socket is removed. `routectl drain` withdraws first. SIGHUP
  * re-reads the config file and applies peer, import and advertisement changes; an
  * invalid file is logged and the running config kept.
  */
