@@ -6,8 +6,9 @@
  * containers.ts): Docker runtime → endpoint controller → IPAM, dataplane, and the
  * speaker, whose advertisements are `bgp.advertise` ∪ the endpoints' prefixes.
  *
- * Signals: SIGTERM/SIGINT stop gracefully (every session closed with Cease /
- * Administrative Shutdown and a reason text, RFC 9003; the API socket removed). SIGHUP
+ * Signals: SIGTERM/SIGINT stop gracefully: the peers keep our routes under graceful
+ * restart (RFC 4724, RFC 8538; docs/operations.md "Restarts, upgrades and drain") while
+ * the kernel routes stay; the API socket is removed. `routectl drain` withdraws first. SIGHUP
  * re-reads the config file and applies peer, import, advertisement and zone policy
  * changes; an invalid file is logged and the running config kept, and so is a file whose
  * zones would widen what reaches a running container (a zone removed or shrunk under it,
@@ -20,7 +21,7 @@ import { startApiServer, type ApiServer } from './api/server.js';
 import type { ApiHandlers, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, StatusResponse } from './api/types.js';
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements } from './endpoints/advertisements.js';
-import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
+import { readPreviousRun, startContainerRuntime, type ContainerRuntime, type PreviousRun } from './endpoints/containers.js';
 import { startCni } from './cni/agent.js';
 import { setCpuPriority } from './priority.js';
 import type { ContainerInspector } from './cni/inspect.js';
@@ -52,7 +53,12 @@ export type SpeakerRouteView = RouteView;
 
 export interface SpeakerLike {
   start(): Promise<void>;
-  stop(reason?: string): Promise<void>;
+  /** 'graceful': the peers keep our routes while we are away (RFC 4724, RFC 8538). */
+  stop(reason?: string, mode?: 'hard' | 'graceful'): Promise<void>;
+  /** Withdraw everything, let the peers take it, then stop hard. */
+  drain?(reason?: string): Promise<unknown>;
+  /** The initial advertisement set is complete: End-of-RIB may go (RFC 4724 4.1). */
+  initialSyncDone?(): void;
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
   /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
   advertise?(routes: readonly { readonly prefix: string }[]): void;
@@ -107,7 +113,16 @@ export interface AgentOptions {
    * runtime.nice or DEFAULT_NICE. Tests leave it alone (it would renice the test runner).
    */
   readonly nice?: number;
+  /**
+   * What a previous run left in the kernel (R and F bits, the routes re-advertised before
+   * End-of-RIB). Default: the agent's own routes read with netlink when containers are
+   * configured — unless `startContainers` is injected (a stand-in kernel), where it is none.
+   */
+  readonly previousRun?: () => Promise<PreviousRun | null>;
 }
+
+/** At most this long End-of-RIB waits for the initial advertisement set (RFC 4724 4.1). */
+export const INITIAL_SYNC_FALLBACK_MS = 10_000;
 
 export { DEFAULT_NICE } from './priority.js';
 
@@ -120,8 +135,12 @@ export interface Agent {
   config(): Config;
   /** Re-read the config file (SIGHUP); false when it was invalid and the old one is kept. */
   reload(): Promise<boolean>;
-  stop(reason?: string): Promise<void>;
+  /** `mode` 'drain' withdraws every route first and stops the sessions hard (maintenance). */
+  stop(reason?: string, mode?: StopKind): Promise<void>;
 }
+
+/** 'graceful' (SIGTERM): the fabric keeps forwarding to us; 'drain': it moves away first. */
+export type StopKind = 'graceful' | 'drain';
 
 /** Config → what the speaker takes. Peers get the global hold time spelt out, so a changed global hold time renews their sessions. */
 export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
@@ -172,6 +191,7 @@ export function routeEntry(r: SpeakerRouteView): RouteEntry {
     communities: (a.communities ?? []).map((c) => `${Math.floor(c / 65536)}:${c % 65536}`),
     accepted: r.accepted,
     reason: r.reason,
+    ...(r.stale ? { stale: true } : {}),
   };
 }
 
@@ -237,8 +257,28 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   // Valid but unusual values (reserved AS numbers): said once at start, as `routectl validate` says them.
   for (const w of configWarnings(cfg)) log.warn({ op: 'config', event: 'warning', field: w.path, fix: w.fix }, `${w.path}: ${w.message}`);
 
+  // Graceful restart (RFC 4724): what the previous run left in the kernel still forwards.
+  // It decides the R and F bits of our OPENs and is advertised before End-of-RIB, read
+  // from the kernel alone: the takeover does not wait for dockerd.
+  const withContainers = cfg.runtime.docker !== undefined || cfg.pools.length > 0;
+  const previousRun = opts.previousRun ?? (withContainers && !opts.startContainers ? () => readPreviousRun() : async () => null);
+  const prior = await previousRun().catch((err: unknown) => {
+    log.warn({ op: 'agent.start', event: 'previous-run-unreadable', err }, `cannot read the kernel's routes of a previous run: ${(err as Error).message}`);
+    return null;
+  });
+  const restart = prior !== null && prior.prefixes.length > 0;
   const factory = opts.createSpeaker ?? bgpSpeaker;
-  const speaker = await factory(speakerConfig(cfg), log);
+  const speaker = await factory(
+    {
+      ...speakerConfig(cfg),
+      restarting: restart,
+      // With containers, forwarding was kept only for families the kernel still routes.
+      ...(withContainers && prior !== null ? { forwardingKept: prior.families } : {}),
+      endOfRibDeferral: INITIAL_SYNC_FALLBACK_MS,
+    },
+    log,
+  );
+  if (restart) log.info({ op: 'agent.start', event: 'restart', routes: prior.prefixes.length, families: prior.families }, `restart: ${prior.prefixes.length} routes of the previous run still forward; re-advertised before End-of-RIB`);
   const peerLogs = new Map<string, Logger>();
   speaker.on('peerState', (peer, from, to, reason) => {
     let pl = peerLogs.get(peer);
@@ -247,6 +287,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
   });
 
+  // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time. The
+  // previous run's routes are one more source until the first adoption says which live on.
+  const adverts = new Advertisements(speaker);
+  adverts.setStatic(cfg.bgp.advertise);
+  if (restart) adverts.add(prior.prefixes);
+  speaker.initialSyncDone?.();
   try {
     await speaker.start();
   } catch (err) {
@@ -279,9 +325,6 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       throw new AgentError(`cannot apply the zone policy: ${(err as Error).message}`, { cause: err });
     }
   }
-  // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time.
-  const adverts = new Advertisements(speaker);
-  adverts.setStatic(cfg.bgp.advertise);
   let containers: ContainerRuntime | undefined;
   // Pools without runtime.docker: containers come through routectl-cni only (Kubernetes, podman).
   if (cfg.runtime.docker !== undefined || cfg.pools.length > 0) {
@@ -292,6 +335,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await speaker.stop('routectl agent could not start its container runtime');
       throw new AgentError(`cannot start the container runtime: ${(err as Error).message}`, { cause: err });
     }
+  }
+  if (restart) {
+    // Once adopted, the endpoints hold their own prefixes; those of containers that died
+    // while the agent was away are withdrawn here. Without a container side nothing adopts.
+    const held = prior.prefixes;
+    if (containers) void containers.controller.whenAdopted().then(() => adverts.remove(held));
   }
   log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');
 
@@ -328,6 +377,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
     verify: () => obs.verify(),
+    drain() {
+      const answer = { draining: true as const, routes: speaker.advertisedCount(), peers: speaker.peerStatus().filter((p) => p.state === 'Established').length };
+      // After the answer is on its way: the stop closes the API socket.
+      setTimeout(() => void stop('routectl drain: maintenance', 'drain'), 50);
+      return answer;
+    },
     releaseHold(address) {
       const p = known(address);
       if (!speaker.releaseHold?.(p.address)) {
@@ -374,14 +429,17 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
 
-  const stop = (reason = 'routectl agent shutting down'): Promise<void> => {
+  const stop = (reason = 'routectl agent shutting down', mode: StopKind = 'graceful'): Promise<void> => {
     stopping ??= (async () => {
-      log.info({ op: 'agent.stop', event: 'stopping', reason }, 'stopping');
+      log.info({ op: 'agent.stop', event: 'stopping', reason, mode }, mode === 'drain' ? 'draining: every route withdrawn, then stopping' : 'stopping; the peers keep our routes while we are away');
       removeSignals();
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
-      // Cease / Administrative Shutdown with the reason as the RFC 9003 text.
-      await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
+      // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
+      // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
+      // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
+      const stopped = mode === 'drain' && speaker.drain ? speaker.drain(reason) : speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful');
+      await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
       await api.close();

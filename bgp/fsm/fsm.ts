@@ -170,7 +170,7 @@ function adminStop(ctx: FsmContext, env: FsmEnv, event: FsmEvent, sendCease: boo
       reason: 'admin-stop',
       event: event.type,
       manual: true,
-      ...(sendCease ? { notify: { code: CEASE, subcode: CEASE_ADMIN_SHUTDOWN, data: event.data ?? EMPTY } } : {}),
+      ...(sendCease && !event.silent ? { notify: { code: CEASE, subcode: event.subcode ?? CEASE_ADMIN_SHUTDOWN, data: event.data ?? EMPTY } } : {}),
     });
   }
   if (event.type === 'AutomaticStop') {

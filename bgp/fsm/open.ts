@@ -25,6 +25,11 @@ export interface LocalOpenParams {
   readonly gracefulRestartTime?: number;
   /** RFC 4724 R bit: we are coming back from a restart. */
   readonly restarting?: boolean;
+  /**
+   * RFC 4724 3 F bit: the families whose forwarding state was kept across the restart
+   * (default: every family; an empty list says none was kept).
+   */
+  readonly forwardingKept?: readonly Family[];
   /** FQDN capability (draft-walton-bgp-hostname-capability), as FRR shows it. */
   readonly hostname?: string;
   readonly domain?: string;
@@ -44,6 +49,11 @@ export interface GracefulRestartInfo {
   readonly restartState: boolean;
   readonly notification: boolean;
   readonly families: readonly { readonly family: Family; readonly forwardingState: boolean }[];
+}
+
+/** RFC 8538 2: both sides set the N bit in their graceful restart capability. */
+export function notificationGr(n: Pick<Negotiated, 'gracefulRestart'>): boolean {
+  return n.gracefulRestart?.notification === true;
 }
 
 export interface Negotiated {
@@ -90,10 +100,11 @@ export function buildOpen(local: LocalOpenParams): OpenMessage {
     caps.push({
       kind: 'graceful-restart',
       restartState: local.restarting ?? false,
-      notification: false,
+      // RFC 8538 2: we send Hard Reset for a stop that must drop our routes, so a peer that
+      // also sets N may keep them across any other NOTIFICATION.
+      notification: true,
       restartTime: Math.min(local.gracefulRestartTime, 4095),
-      // Kernel routes survive an agent restart, so forwarding state is preserved (RFC 4724 3).
-      families: local.families.map((f) => ({ ...afiSafiOf(f), forwardingState: true })),
+      families: local.families.map((f) => ({ ...afiSafiOf(f), forwardingState: local.forwardingKept?.includes(f) ?? true })),
     });
   }
   if (local.hostname !== undefined) caps.push({ kind: 'fqdn', hostname: local.hostname, domain: local.domain ?? '' });

@@ -56,8 +56,13 @@ export type FsmEvent =
   | ({ readonly type: ErrEventName } & NotificationSpec)
   /** What the peer sent (for the down reason). */
   | { readonly type: NotifEventName; readonly code: number; readonly subcode: number }
-  /** `data`: RFC 9003 shutdown communication for the Cease NOTIFICATION. */
-  | { readonly type: 'ManualStop'; readonly data?: Buffer }
+  /**
+   * `data`: RFC 9003 shutdown communication for the Cease NOTIFICATION. `subcode`: the
+   * Cease subcode (default 2, Administrative Shutdown; 9 Hard Reset, RFC 8538 3).
+   * `silent`: close without a NOTIFICATION, so that a graceful-restart peer without the
+   * RFC 8538 N bit keeps our routes (RFC 4724 4.2 only covers a closed connection).
+   */
+  | { readonly type: 'ManualStop'; readonly data?: Buffer; readonly subcode?: number; readonly silent?: boolean }
   /** `subcode`: RFC 4486 Cease subcode (default 3, Peer De-configured). */
   | { readonly type: 'AutomaticStop'; readonly subcode?: number; readonly data?: Buffer };
 

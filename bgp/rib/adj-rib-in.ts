@@ -42,6 +42,8 @@ export interface ReceivedRoute {
   readonly accepted: boolean;
   /** Why it was not accepted (null when accepted). */
   readonly reason: string | null;
+  /** Kept from before the peer's restart and not re-advertised yet (RFC 4724 4.2, RFC 7313 4.2). */
+  readonly stale: boolean;
 }
 
 /** Called for every prefix whose accepted route appeared, changed or went away. */
@@ -175,6 +177,39 @@ export class AdjRibIn implements PathSource {
     this.stale.set(f, new Set([...t.accepted.keys(), ...t.filtered.keys()]));
   }
 
+  /**
+   * RFC 4724 4.2: the session of a graceful-restart peer went down. The routes of
+   * `families` (those its capability listed) stay, marked stale until it re-advertises
+   * them, sends End-of-RIB or runs out of time; every other family goes at once.
+   */
+  retainStale(families: readonly Family[]): void {
+    for (const f of FAMILIES) {
+      if (families.includes(f) && !this.disabled.has(f)) this.markStale(f);
+      else {
+        this.stale.delete(f);
+        this.clearFamily(f);
+      }
+    }
+    this.disabled.clear();
+    this.exceededReported = false;
+  }
+
+  /** Families that still hold stale routes. */
+  staleFamilies(): Family[] {
+    return [...this.stale.keys()];
+  }
+
+  /** Stale routes still held, all families. */
+  staleCount(): number {
+    let n = 0;
+    for (const [f, set] of this.stale) for (const p of set) if (this.lookup(f, p)) n++;
+    return n;
+  }
+
+  isStale(f: Family, prefix: string): boolean {
+    return this.stale.get(f)?.has(prefix) ?? false;
+  }
+
   /** RFC 7313 4.2: the peer sent EoRR; what it did not re-advertise is gone. Returns how many. */
   purgeStale(f: Family): number {
     const stale = this.stale.get(f);
@@ -237,9 +272,10 @@ export class AdjRibIn implements PathSource {
   *routes(f?: Family): Generator<ReceivedRoute> {
     for (const fam of f ? [f] : FAMILIES) {
       const t = this.tables[fam];
-      for (const [prefix, path] of t.accepted) yield { prefix, family: fam, path, accepted: true, reason: null };
+      const stale = this.stale.get(fam);
+      for (const [prefix, path] of t.accepted) yield { prefix, family: fam, path, accepted: true, reason: null, stale: stale?.has(prefix) ?? false };
       for (const [prefix, path] of t.filtered)
-        yield { prefix, family: fam, path, accepted: false, reason: this.reasonFor(prefix, path) };
+        yield { prefix, family: fam, path, accepted: false, reason: this.reasonFor(prefix, path), stale: stale?.has(prefix) ?? false };
     }
   }
 
@@ -247,9 +283,10 @@ export class AdjRibIn implements PathSource {
   lookup(f: Family, prefix: string): ReceivedRoute | undefined {
     const t = this.tables[f];
     const a = t.accepted.get(prefix);
-    if (a) return { prefix, family: f, path: a, accepted: true, reason: null };
+    const stale = this.isStale(f, prefix);
+    if (a) return { prefix, family: f, path: a, accepted: true, reason: null, stale };
     const x = t.filtered.get(prefix);
-    return x ? { prefix, family: f, path: x, accepted: false, reason: this.reasonFor(prefix, x) } : undefined;
+    return x ? { prefix, family: f, path: x, accepted: false, reason: this.reasonFor(prefix, x), stale } : undefined;
   }
 
   counts(f: Family): FamilyCounts {

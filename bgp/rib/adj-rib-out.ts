@@ -85,6 +85,11 @@ export class AdjRibOut {
   private readonly prepared = new Map<string, PreparedAnnouncement>();
   /** Families we could not advertise and why (no next hop). */
   readonly problems = new Map<Family, string>();
+  /**
+   * RFC 4724 4.1: while true, End-of-RIB stays owed: the restarting side sends it only
+   * once its initial advertisement set is complete (the speaker's initialSyncDone).
+   */
+  holdEndOfRib = false;
 
   constructor(
     private readonly desired: DesiredRoutes,
@@ -161,7 +166,7 @@ export class AdjRibOut {
 
   /** True while something (updates, markers, End-of-RIB) is waiting to be sent. */
   get pending(): boolean {
-    return this.ctx !== null && (this.dirty.size > 0 || this.eorPending.size > 0 || this.borrPending.length > 0 || this.eorrPending.size > 0);
+    return this.ctx !== null && (this.dirty.size > 0 || (this.eorPending.size > 0 && !this.holdEndOfRib) || this.borrPending.length > 0 || this.eorrPending.size > 0);
   }
 
   private attributesFor(f: Family, g: RouteGroup): PathAttributes {
@@ -276,7 +281,7 @@ export class AdjRibOut {
       this.eorrPending.clear();
       return out;
     }
-    if (this.eorPending.size > 0) {
+    if (this.eorPending.size > 0 && !this.holdEndOfRib) {
       const out = [...this.eorPending].map((f) => this.packer.endOfRib(f));
       this.eorPending.clear();
       return out;

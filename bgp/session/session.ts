@@ -22,6 +22,7 @@ import {
   buildOpen,
   initialContext,
   negotiate,
+  notificationGr,
   resolveCollision,
   transition,
 } from '../fsm/index.js';
@@ -61,10 +62,11 @@ import type {
   SessionEvents,
   SessionInfo,
   SocketLike,
+  StopMode,
 } from './types.js';
 
 const CEASE = ErrorCode.CEASE;
-const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, CONNECTION_REJECTED: CEASE_CONNECTION_REJECTED, CONNECTION_COLLISION: CEASE_COLLISION } = CeaseSubcode;
+const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, CONNECTION_REJECTED: CEASE_CONNECTION_REJECTED, CONNECTION_COLLISION: CEASE_COLLISION, HARD_RESET: CEASE_HARD_RESET } = CeaseSubcode;
 /** After our final NOTIFICATION, how long the peer gets to close before we cut the socket. */
 const CLOSE_GRACE_MS = 3000;
 
@@ -127,7 +129,7 @@ function record(n: Pick<NotificationMessage, 'code' | 'subcode' | 'shutdownMessa
 }
 
 export class Session extends EventEmitter<SessionEvents> {
-  private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname'>> & Pick<SessionConfig, 'localAddress' | 'hostname'>;
+  private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept'>> & Pick<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept'>;
   private readonly deps: SessionDeps;
   private readonly local: LocalOpenParams;
   private fsm: State = 'Idle';
@@ -168,6 +170,8 @@ export class Session extends EventEmitter<SessionEvents> {
       holdTime: this.cfg.holdTime,
       families: cfg.families,
       gracefulRestartTime: this.cfg.gracefulRestartTime,
+      ...(cfg.restarting !== undefined ? { restarting: cfg.restarting } : {}),
+      ...(cfg.forwardingKept !== undefined ? { forwardingKept: cfg.forwardingKept } : {}),
       ...(cfg.hostname !== undefined ? { hostname: cfg.hostname } : {}),
     };
     this.ctx = initialContext({ connectRetryTime: this.cfg.connectRetryTime, idleHoldMax: this.cfg.idleHoldMax });
@@ -188,15 +192,31 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * ManualStop: Cease / Administrative Shutdown carrying `text` (RFC 9003) when a
-   * connection is open, then Idle with no restart. Resolves once the sockets are closed.
+   * ManualStop, then Idle with no restart. Resolves once the sockets are closed.
+   * 'hard' (default): the peer is to drop our routes: Cease / Administrative Shutdown
+   * carrying `text` (RFC 9003), wrapped in Cease / Hard Reset when the N bit was
+   * negotiated (RFC 8538 3). 'graceful': the peer is to keep our routes as a graceful
+   * restart helper: Cease / Administrative Shutdown with N negotiated (RFC 8538 4), a
+   * plain close of the connection without it (RFC 4724 4.2).
    */
-  async stop(text?: string): Promise<void> {
+  async stop(text?: string, mode: StopMode = 'hard'): Promise<void> {
     this.adminUp = false;
     this.stopText = text;
     const waits = [this.conn, this.second].filter((c): c is Conn => c !== null).map((c) => c.whenClosed);
     const data = text !== undefined ? shutdownNotification(CEASE_ADMIN_SHUTDOWN, text).data : Buffer.alloc(0);
-    this.fire({ type: 'ManualStop', data });
+    const nBit = this.fsm === 'Established' && this.negotiated !== null && notificationGr(this.negotiated);
+    if (mode === 'graceful' && this.fsm === 'Established' && this.negotiated?.gracefulRestart && !nBit) {
+      // RFC 4724 4.2: without the N bit a peer keeps our routes only when the connection
+      // just closes; any NOTIFICATION would make it drop them.
+      this.fire({ type: 'ManualStop', silent: true });
+    } else if (mode === 'hard' && nBit) {
+      // RFC 8538 3/4: with N negotiated only Hard Reset makes the peer drop our routes; its
+      // data is the Cease subcode it wraps and that subcode's data (here the RFC 9003 text).
+      this.fire({ type: 'ManualStop', subcode: CEASE_HARD_RESET, data: Buffer.concat([Buffer.from([CEASE_ADMIN_SHUTDOWN]), data]) });
+    } else {
+      // Graceful with N negotiated: RFC 8538 4 keeps GR for any Cease but Hard Reset.
+      this.fire({ type: 'ManualStop', data });
+    }
     if (this.second) this.closeConn(this.second, false);
     await Promise.all(waits);
   }
@@ -376,7 +396,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const codes = down.code !== undefined ? { code: down.code, subcode: down.subcode ?? 0 } : {};
     const sentText = (): string => {
       if (!notify) return 'NOTIFICATION sent';
-      const shutdown = notify.code === CEASE && notify.subcode === CEASE_ADMIN_SHUTDOWN && this.stopText !== undefined;
+      const shutdown = carriesStopText(notify.code, notify.subcode, notify.data) && this.stopText !== undefined;
       const described = describeNotification({
         code: notify.code,
         subcode: notify.subcode,
@@ -568,7 +588,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private sendNotification(c: Conn, code: number, subcode: number, data: Buffer, recordIt = true): void {
     this.write(c, { type: 'NOTIFICATION', code, subcode, data });
     if (!recordIt) return;
-    const shutdown = code === CEASE && subcode === CEASE_ADMIN_SHUTDOWN && this.stopText !== undefined;
+    const shutdown = carriesStopText(code, subcode, data) && this.stopText !== undefined;
     this.lastSent = record({ code, subcode, ...(shutdown ? { shutdownMessage: this.stopText } : {}) }, new Date(this.deps.clock.now()));
   }
 
@@ -740,4 +760,9 @@ export class Session extends EventEmitter<SessionEvents> {
     if (m.code === 2 && m.subcode === 1) this.fire({ type: 'NotifMsgVerErr', code: m.code, subcode: m.subcode });
     else this.fire({ type: 'NotifMsg', code: m.code, subcode: m.subcode });
   }
+}
+
+/** Cease / Administrative Shutdown, or a Hard Reset wrapping one (RFC 8538 3): it carries stop()'s text. */
+function carriesStopText(code: number, subcode: number, data: Buffer): boolean {
+  return code === CEASE && (subcode === CEASE_ADMIN_SHUTDOWN || (subcode === CEASE_HARD_RESET && data[0] === CEASE_ADMIN_SHUTDOWN));
 }

@@ -23,6 +23,10 @@ export interface SessionConfig {
   readonly families: readonly Family[];
   /** RFC 4724 restart time announced; default 120. */
   readonly gracefulRestartTime?: number;
+  /** RFC 4724 3 R bit: we come back from a restart. */
+  readonly restarting?: boolean;
+  /** RFC 4724 3 F bit per family: forwarding state kept across the restart (default all). */
+  readonly forwardingKept?: readonly Family[];
   /** FQDN capability hostname (shown by FRR's `show bgp neighbors`). */
   readonly hostname?: string;
   /** Cap of the idle-hold backoff, seconds; default 120. */
@@ -35,6 +39,9 @@ export type SocketLike = Duplex & {
   localAddress?: string | undefined;
   setNoDelay?: (noDelay?: boolean) => unknown;
 };
+
+/** How a stop treats the peer's copy of our routes (Session.stop). */
+export type StopMode = 'hard' | 'graceful';
 
 export interface Clock {
   now(): number;

@@ -3,7 +3,7 @@
  * Session, as an interface so the speaker can be driven by anything that behaves the
  * same (the real Session in production and in the TCP tests).
  */
-import type { SessionConfig, SessionEvents, SessionInfo, SocketLike } from '../session/index.js';
+import type { SessionConfig, SessionEvents, SessionInfo, SocketLike, StopMode } from '../session/index.js';
 import type { Family } from '../wire/types.js';
 
 export type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo } from '../session/index.js';
@@ -15,7 +15,7 @@ export interface SessionLike {
   on<E extends keyof SessionEvents>(event: E, listener: SessionListener<E>): unknown;
   off<E extends keyof SessionEvents>(event: E, listener: SessionListener<E>): unknown;
   start(): void;
-  stop(text?: string): Promise<void>;
+  stop(text?: string, mode?: StopMode): Promise<void>;
   /** AutomaticStop: Cease with this RFC 4486 subcode and data, then restart after the idle hold. */
   cease(subcode: number, data?: Buffer): void;
   acceptIncoming(sock: SocketLike): void;

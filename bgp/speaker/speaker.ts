@@ -18,7 +18,8 @@ import { LocRib, type BestRoute } from '../rib/loc-rib.js';
 import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
-import { Session, type ConnectFn, type ConnectOptions, type SocketLike } from '../session/index.js';
+import { notificationGr, type Negotiated } from '../fsm/index.js';
+import { Session, type ConnectFn, type ConnectOptions, type SocketLike, type StopMode } from '../session/index.js';
 import { encodeMessage, notificationName } from '../wire/index.js';
 import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
@@ -81,7 +82,17 @@ interface Peer {
   unanswered: number;
   /** The socket option that could not be set for this peer (NativeSocketError text). */
   transportError: string | null;
+  /** The peer's graceful restart as last negotiated (RFC 4724), for when its session ends. */
+  gr: { readonly families: readonly Family[]; readonly restartTime: number; readonly nBit: boolean } | null;
+  /** Ends the wait for a restarting peer (its restart time, then the stale-path time). */
+  staleTimer: unknown;
 }
+
+/**
+ * Seconds a restarted peer has to send End-of-RIB before its stale routes go anyway
+ * (RFC 4724 4.2 leaves the value local; FRR's stalepath-time default).
+ */
+export const STALE_PATH_TIME = 360;
 
 /**
  * A wrong TCP-MD5 password is silent: the kernel drops the unsigned or wrongly signed
@@ -130,6 +141,9 @@ export class Speaker extends EventEmitter {
   private importFilter: readonly string[];
   private started = false;
   private stopped = false;
+  /** RFC 4724 4.1: End-of-RIB waits for initialSyncDone() (see SpeakerConfig.endOfRibDeferral). */
+  private endOfRibHeld: boolean;
+  private syncTimer: unknown = null;
 
   constructor(
     private cfg: SpeakerConfig,
@@ -152,6 +166,7 @@ export class Speaker extends EventEmitter {
       ...deps,
     };
     this.importFilter = cfg.importFilter;
+    this.endOfRibHeld = cfg.endOfRibDeferral !== undefined;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
       if (this.listenerCount('bestChanged') > 0) this.emit('bestChanged', prefix, best);
     };
@@ -182,7 +197,28 @@ export class Speaker extends EventEmitter {
         });
       });
     }
+    if (this.endOfRibHeld && this.cfg.endOfRibDeferral !== undefined) {
+      // A bounded wait: a caller that never says it is done must not keep the peers'
+      // stale routes (and their route selection) waiting forever.
+      this.syncTimer = this.deps.setTimeout(() => this.initialSyncDone(), this.cfg.endOfRibDeferral);
+    }
     for (const p of this.peers.values()) p.session.start();
+  }
+
+  /**
+   * The initial advertisement set is complete (after a restart: everything the kernel
+   * still forwards was re-advertised): End-of-RIB may follow the updates (RFC 4724 4.1),
+   * now and on every later session. Idempotent.
+   */
+  initialSyncDone(): void {
+    if (this.syncTimer !== null) this.deps.clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (!this.endOfRibHeld) return;
+    this.endOfRibHeld = false;
+    for (const p of this.peers.values()) {
+      p.out.holdEndOfRib = false;
+      this.schedulePump(p);
+    }
   }
 
   /**
@@ -273,17 +309,47 @@ export class Speaker extends EventEmitter {
     return undefined;
   }
 
-  /** Cease / Administrative Shutdown with the RFC 9003 text to every peer, then close the listener. */
-  async stop(reason = 'speaker stopped'): Promise<void> {
+  /**
+   * Ends every session, then closes the listener. 'hard' (default): the peers drop our
+   * routes (Cease / Administrative Shutdown with the RFC 9003 text, as Hard Reset where
+   * RFC 8538 was negotiated). 'graceful': the peers keep them as graceful restart
+   * helpers while we are away (session.ts stop() says how, per RFC 8538 4).
+   */
+  async stop(reason = 'speaker stopped', mode: StopMode = 'hard'): Promise<void> {
     this.stopped = true;
-    for (const p of this.peers.values()) this.unhold(p);
+    if (this.syncTimer !== null) this.deps.clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    for (const p of this.peers.values()) {
+      this.unhold(p);
+      this.clearStaleTimer(p);
+    }
     const server = this.server;
     this.server = null;
     this.listener = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason)));
+    await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason, mode)));
     for (const p of this.peers.values()) p.detach();
     await closed;
+  }
+
+  /**
+   * Maintenance stop: withdraw everything we advertise, wait (at most `waitMs`) until
+   * every established peer was sent the withdrawals, then stop hard, so the fabric moves
+   * traffic away before the sessions go rather than after a hold time. Returns how many
+   * peers had taken all withdrawals in time.
+   */
+  async drain(reason = 'speaker drained', waitMs = 5000): Promise<{ flushed: number; peers: number }> {
+    this.initialSyncDone();
+    this.setAdvertisements([]);
+    const established = [...this.peers.values()].filter((p) => p.out.active);
+    const flushed = (p: Peer): boolean => !p.out.active || (!p.out.pending && !p.waitingDrain && !p.pumpScheduled);
+    const deadline = this.deps.now() + waitMs;
+    while (established.some((p) => !flushed(p)) && this.deps.now() < deadline) {
+      await new Promise<void>((r) => this.deps.setTimeout(r, 10));
+    }
+    const n = established.filter(flushed).length;
+    await this.stop(reason, 'hard');
+    return { flushed: n, peers: established.length };
   }
 
   // ---------------------------------------------------------------------------
@@ -337,6 +403,8 @@ export class Speaker extends EventEmitter {
       passive: !!cfg.passive,
       families,
       ...(this.cfg.gracefulRestartTime !== undefined ? { gracefulRestartTime: this.cfg.gracefulRestartTime } : {}),
+      ...(this.cfg.restarting !== undefined ? { restarting: this.cfg.restarting } : {}),
+      ...(this.cfg.forwardingKept !== undefined ? { forwardingKept: this.cfg.forwardingKept } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
@@ -344,6 +412,7 @@ export class Speaker extends EventEmitter {
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
+    out.holdEndOfRib = this.endOfRibHeld;
     this.loc.addPeer(rin);
     // One list, attached now and detached with the peer.
     const listen = <E extends keyof SessionEvents>(event: E, listener: SessionListener<E>) => ({
@@ -380,6 +449,8 @@ export class Speaker extends EventEmitter {
       eorReceived: new Set(),
       unanswered: 0,
       transportError: null,
+      gr: null,
+      staleTimer: null,
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -391,6 +462,7 @@ export class Speaker extends EventEmitter {
   private async removePeer(peer: Peer, reason: string): Promise<void> {
     this.peers.delete(peer.rin.address);
     this.unhold(peer);
+    this.clearStaleTimer(peer);
     peer.out.stop();
     await peer.session.stop(reason);
     peer.detach();
@@ -457,6 +529,7 @@ export class Speaker extends EventEmitter {
     peer.endedBy = null;
     peer.eorReceived.clear();
     peer.rin.routerId = n.peerRouterId;
+    this.resumeAfterPeerRestart(peer, n);
     const local = info.localAddress ?? '';
     const remote = info.remoteAddress ?? peer.rin.address;
     const nextHops = {} as Record<Family, readonly string[] | string>;
@@ -496,13 +569,80 @@ export class Speaker extends EventEmitter {
     peer.establishedAt = null;
     peer.waitingDrain = false;
     peer.out.stop();
-    peer.rin.clear(); // RFC 4271 8.2.2: routes from a peer go when its session does
+    if (this.keepsRoutes(peer, r)) {
+      // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time.
+      peer.rin.retainStale(peer.gr!.families);
+      this.startStaleTimer(peer, peer.gr!.restartTime);
+      this.emit('peerRestarting', peer.rin.address, peer.rin.staleCount());
+    } else {
+      this.clearStaleTimer(peer);
+      peer.rin.clear(); // RFC 4271 8.2.2: routes from a peer go when its session does
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Graceful restart helper (RFC 4724 4.2, RFC 8538 4)
+  // ---------------------------------------------------------------------------
+
+  /**
+   * Whether a peer's routes outlive its session. Only for a peer that announced graceful
+   * restart, only when the speaker still runs and did not end the session itself, and:
+   * a connection that just closed (RFC 4724 4.2); with the N bit also a hold timer
+   * expiry or a NOTIFICATION from the peer other than Cease / Hard Reset (RFC 8538 4).
+   * A restart time of 0 keeps nothing (there is no time to come back in).
+   */
+  private keepsRoutes(peer: Peer, r: DownReason): boolean {
+    const gr = peer.gr;
+    if (gr === null || this.stopped || peer.hold !== null || peer.ceaseText !== null || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (r.kind === 'connection-closed') return true;
+    if (!gr.nBit) return false;
+    if (r.kind === 'hold-timer-expired') return true;
+    return r.kind === 'notification-received' && !(r.code === 6 && r.subcode === 9);
+  }
+
+  /**
+   * The peer is back. RFC 4724 4.2: stale routes of a family go at once when the new OPEN
+   * has no graceful restart, leaves the family out, or says its forwarding was not kept
+   * (F = 0); the others wait for the family's End-of-RIB, at most STALE_PATH_TIME.
+   */
+  private resumeAfterPeerRestart(peer: Peer, n: Negotiated): void {
+    const cap = n.gracefulRestart;
+    peer.gr = cap ? { families: cap.families.map((f) => f.family), restartTime: cap.restartTime, nBit: notificationGr(n) } : null;
+    const stale = peer.rin.staleFamilies();
+    if (stale.length === 0) return;
+    this.clearStaleTimer(peer);
+    for (const f of stale) {
+      const kept = cap?.families.some((x) => x.family === f && x.forwardingState) ?? false;
+      if (!kept || !n.families.includes(f)) peer.rin.purgeStale(f);
+    }
+    if (peer.rin.staleFamilies().length > 0) this.startStaleTimer(peer, STALE_PATH_TIME);
+  }
+
+  private startStaleTimer(peer: Peer, seconds: number): void {
+    this.clearStaleTimer(peer);
+    peer.staleTimer = this.deps.setTimeout(() => {
+      peer.staleTimer = null;
+      for (const f of peer.rin.staleFamilies()) peer.rin.purgeStale(f);
+    }, seconds * 1000);
+  }
+
+  private clearStaleTimer(peer: Peer): void {
+    if (peer.staleTimer === null) return;
+    this.deps.clearTimeout(peer.staleTimer);
+    peer.staleTimer = null;
   }
 
   private onUpdate(peer: Peer, u: UpdateMessage): void {
     const over = peer.rin.apply(u);
     const eor = endOfRibFamily(u);
-    if (eor) peer.eorReceived.add(eor);
+    if (eor) {
+      peer.eorReceived.add(eor);
+      // RFC 4724 4.2: End-of-RIB ends the family's stale routes the peer did not resend.
+      if (peer.rin.staleFamilies().includes(eor)) {
+        peer.rin.purgeStale(eor);
+        if (peer.rin.staleFamilies().length === 0) this.clearStaleTimer(peer);
+      }
+    }
     if (over && peer.hold === null) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;
       peer.lastError = text;
@@ -618,7 +758,7 @@ export class Speaker extends EventEmitter {
     if (view === 'best') {
       for (const b of this.loc.routes()) {
         if (q.peer && !sameAddress(q.peer, b.peer)) continue;
-        out.push({ prefix: b.prefix, family: b.family, view, peer: b.peer, nextHops: b.path.nextHops, attributes: b.path.attributes, accepted: true, reason: null });
+        out.push({ prefix: b.prefix, family: b.family, view, peer: b.peer, nextHops: b.path.nextHops, attributes: b.path.attributes, accepted: true, reason: null, stale: this.peers.get(b.peer)?.rin.isStale(b.family, b.prefix) ?? false });
       }
       return out;
     }
@@ -626,11 +766,11 @@ export class Speaker extends EventEmitter {
       if (q.peer && !sameAddress(q.peer, address)) continue;
       if (view === 'received') {
         for (const r of p.rin.routes()) {
-          out.push({ prefix: r.prefix, family: r.family, view, peer: address, nextHops: r.path.nextHops, attributes: r.path.attributes, accepted: r.accepted, reason: r.reason });
+          out.push({ prefix: r.prefix, family: r.family, view, peer: address, nextHops: r.path.nextHops, attributes: r.path.attributes, accepted: r.accepted, reason: r.reason, stale: r.stale });
         }
       } else {
         for (const r of p.out.advertised()) {
-          out.push({ prefix: r.prefix, family: r.family, view, peer: address, nextHops: r.nextHops, attributes: r.attributes, accepted: true, reason: null });
+          out.push({ prefix: r.prefix, family: r.family, view, peer: address, nextHops: r.nextHops, attributes: r.attributes, accepted: true, reason: null, stale: false });
         }
       }
     }
@@ -740,6 +880,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerSta
     problems: [...p.out.problems].map(([f, why]) => `${f}: ${why}`),
     md5: p.cfg.password !== undefined,
     ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
+    staleRoutes: p.rin.staleCount(),
     held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
 }

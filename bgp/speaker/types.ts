@@ -55,6 +55,16 @@ export interface SpeakerConfig {
   readonly connectRetryTime: number;
   readonly hostname?: string;
   readonly gracefulRestartTime?: number;
+  /** RFC 4724 3 R bit in every OPEN: the agent found state of a previous run. */
+  readonly restarting?: boolean;
+  /** RFC 4724 3 F bit: the families whose forwarding survived the restart (default all). */
+  readonly forwardingKept?: readonly Family[];
+  /**
+   * Milliseconds End-of-RIB waits for initialSyncDone() at most (RFC 4724 4.1: a
+   * restarting speaker sends it once its initial updates are out). Unset: End-of-RIB
+   * follows the first updates at once.
+   */
+  readonly endOfRibDeferral?: number;
   readonly peers: readonly PeerConfig[];
   /** Prefix-list entries accepted from peers ("0.0.0.0/0", "198.51.100.0/24 le 32"); empty = none. */
   readonly importFilter: readonly string[];
@@ -109,6 +119,8 @@ export interface PeerStatus {
   readonly ttlSecurityHops: number | null;
   /** Set while the speaker keeps the peer down (after a max-prefix shutdown); else null. */
   readonly held: PeerHold | null;
+  /** Routes kept stale while the peer restarts (RFC 4724 4.2), 0 when none. */
+  readonly staleRoutes?: number;
 }
 
 /** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */
@@ -125,6 +137,8 @@ export interface RouteView {
   readonly accepted: boolean;
   /** Why it was filtered (received view), else null. */
   readonly reason: string | null;
+  /** received: kept from before the peer restarted, not re-advertised yet (RFC 4724 4.2); absent: false. */
+  readonly stale?: boolean;
 }
 
 export interface ExplainCandidate {

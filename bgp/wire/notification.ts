@@ -124,7 +124,11 @@ export function notificationName(code: number, subcode: number): string {
 
 /** One line for logs and `routectl peers`: name, then the shutdown text or the data in hex. */
 export function describeNotification(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data' | 'shutdownMessage'>): string {
-  const name = notificationName(n.code, n.subcode);
+  let name = notificationName(n.code, n.subcode);
+  // RFC 8538 3: name the Cease a Hard Reset wraps.
+  if (n.code === ErrorCode.CEASE && n.subcode === CeaseSubcode.HARD_RESET && n.data.length >= 1) {
+    name = `${name} (${notificationName(n.code, n.data[0]!).replace(/^Cease \/ /, '')})`;
+  }
   if (n.shutdownMessage !== undefined) return `${name}: ${JSON.stringify(n.shutdownMessage)}`;
   // RFC 4486 4: Maximum Number of Prefixes Reached carries AFI (2), SAFI (1), limit (4).
   if (n.code === ErrorCode.CEASE && n.subcode === CeaseSubcode.MAX_PREFIXES && n.data.length === 7) {
@@ -182,11 +186,14 @@ export function decodeNotification(body: Buffer): NotificationMessage {
   const code = body[0] ?? 0;
   const subcode = body[1] ?? 0;
   const data = Buffer.from(body.subarray(2));
-  if (carriesShutdownMessage(code, subcode) && data.length >= 1) {
-    const len = data[0]!;
-    if (len > 0 && len + 1 <= data.length) {
+  // RFC 8538 3: Hard Reset carries the Cease subcode it wraps and that subcode's data.
+  const wrapped = code === ErrorCode.CEASE && subcode === CeaseSubcode.HARD_RESET && data.length >= 1;
+  const inner = wrapped ? data.subarray(1) : data;
+  if (carriesShutdownMessage(code, wrapped ? data[0]! : subcode) && inner.length >= 1) {
+    const len = inner[0]!;
+    if (len > 0 && len + 1 <= inner.length) {
       try {
-        const text = utf8.decode(data.subarray(1, 1 + len));
+        const text = utf8.decode(inner.subarray(1, 1 + len));
         return { type: 'NOTIFICATION', code, subcode, data, shutdownMessage: text };
       } catch {
         // RFC 9003 3: invalid UTF-8 is not displayed; the NOTIFICATION itself stands.

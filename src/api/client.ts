@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { ApiClientError } from './errors.js';
-import type { EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse, VerifyResponse } from './types.js';
+import type { DrainResponse, EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse, VerifyResponse } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -62,6 +62,11 @@ export class ApiClient {
   /** End a peer's max-prefix hold: its session starts at once (409 not_held when it is not held). */
   releaseHold(address: string): Promise<PeerDetail> {
     return this.call<PeerDetail>('POST', `/v1/peers/${encodeURIComponent(address)}/release`);
+  }
+
+  /** Maintenance stop: every route withdrawn, then the agent exits. */
+  drain(): Promise<DrainResponse> {
+    return this.call<DrainResponse>('POST', '/v1/drain');
   }
 
   post<T>(path: string, body: unknown): Promise<T> {

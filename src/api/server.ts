@@ -82,6 +82,14 @@ export function builtinRoutes(h: ApiHandlers): ApiRoute<unknown>[] {
       },
     }),
     defineRoute({
+      method: 'POST',
+      pattern: '/v1/drain',
+      handle: () => {
+        if (!h.drain) throw new ApiError(501, 'not_implemented', 'this agent cannot drain');
+        return h.drain();
+      },
+    }),
+    defineRoute({
       method: 'GET',
       pattern: '/v1/routes',
       handle: ({ query }) => {

@@ -130,6 +130,8 @@ export interface RouteEntry {
   readonly accepted: boolean;
   /** Why a received route was filtered, else null. */
   readonly reason: string | null;
+  /** received: kept from before the peer's restart, not re-advertised yet (RFC 4724 4.2). */
+  readonly stale?: boolean;
 }
 
 export interface RoutesResponse {
@@ -225,6 +227,20 @@ export interface ApiHandlers {
    * once; answers the peer's detail. 409 not_held when it is not held; absent: 501.
    */
   releaseHold?(address: string): PeerDetail | Promise<PeerDetail>;
+  /**
+   * POST /v1/drain: the maintenance stop. Answers at once with what is withdrawn; then the
+   * agent withdraws every route, waits for the peers to take it, ends the sessions with
+   * Hard Reset and exits. Absent: 501.
+   */
+  drain?(): DrainResponse | Promise<DrainResponse>;
+}
+
+export interface DrainResponse {
+  readonly draining: true;
+  /** Prefixes being withdrawn. */
+  readonly routes: number;
+  /** Established peers they are withdrawn from. */
+  readonly peers: number;
 }
 
 /** The error body of every non-2xx answer. */

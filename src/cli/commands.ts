@@ -151,6 +151,19 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }),
     );
 
+  program
+    .command('drain')
+    .description('maintenance stop: withdraw every route from every peer, then stop the agent (kernel routes stay; plain SIGTERM keeps the routes advertised through a restart)')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o) => {
+        const d = await c.drain();
+        io.out(o.json ? json(d) : `draining: ${d.routes} routes withdrawn from ${d.peers} established peers; the agent stops once they took it\n`);
+        return EXIT.ok;
+      }),
+    );
+
   const views: RouteViewName[] = ['received', 'advertised', 'kernel'];
   const routes = program
     .command('routes')

@@ -158,7 +158,7 @@ export function routesText(r: RoutesResponse): string {
     x.nextHops.join(' ') || '-',
     x.asPath || '(empty)',
     [x.origin ?? '', x.med === null ? '' : `med ${x.med}`, x.localPref === null ? '' : `lp ${x.localPref}`, ...x.communities].filter(Boolean).join(' '),
-    x.accepted ? 'accepted' : `filtered: ${x.reason ?? 'no reason given'}`,
+    (x.accepted ? 'accepted' : `filtered: ${x.reason ?? 'no reason given'}`) + (x.stale ? ', stale (peer restarting)' : ''),
   ]);
   return `${title}\n${table(['Prefix', r.view === 'advertised' ? 'To' : 'From', 'Next hop', 'AS path', 'Attributes', 'Status'], rows)}\n`;
 }

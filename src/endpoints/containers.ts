@@ -12,6 +12,7 @@
 import type { DockerSummary, EndpointEntry, RouteEntry, StatusResponse } from '../api/types.js';
 import type { Config } from '../config/schema.js';
 import { Dataplane, NetlinkKernel, type Kernel } from '../dataplane/index.js';
+import { canonicalPrefix, RTPROT_ROUTECTL } from '../dataplane/plumbing.js';
 import { Ipam } from '../ipam/index.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from '../runtime/docker.js';
@@ -169,4 +170,28 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
       return stopped;
     },
   };
+}
+
+/** What a previous run of the agent left in the kernel: its routes still forward. */
+export interface PreviousRun {
+  /** Destinations of the agent's own routes (protocol 88): host routes and aggregate blackholes. */
+  readonly prefixes: readonly string[];
+  /** BGP families with at least one such route (RFC 4724 F bit). */
+  readonly families: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
+}
+
+/**
+ * Reads the agent's own routes from the kernel (one netlink dump, no dockerd): after a
+ * restart they are what the worker still forwards, so they are re-advertised before
+ * End-of-RIB and long before dockerd's first list is adopted.
+ */
+export async function readPreviousRun(kernel: Kernel = new NetlinkKernel()): Promise<PreviousRun> {
+  try {
+    const routes = (await kernel.listRoutes()).filter((r) => r.protocol === RTPROT_ROUTECTL);
+    const families = new Set<'ipv4-unicast' | 'ipv6-unicast'>();
+    for (const r of routes) families.add(r.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast');
+    return { prefixes: [...new Set(routes.map((r) => canonicalPrefix(r.dst)))], families: [...families] };
+  } finally {
+    kernel.close();
+  }
 }

@@ -746,6 +746,11 @@ export class EndpointController {
     else this.log.debug(fields, `repair (${kind}): no drift`);
   }
 
+  /** Resolves once the first sync of every source was adopted. */
+  whenAdopted(): Promise<void> {
+    return this.initialized;
+  }
+
   /** Stops the repair loop and waits for running converges. Kernel state is left as is: routes survive a restart. */
   async stop(): Promise<void> {
     this.stopRepair();

@@ -55,7 +55,7 @@ describe('buildOpen', () => {
     expect(o.capabilities).toContainEqual({
       kind: 'graceful-restart',
       restartState: false,
-      notification: false,
+      notification: true,
       restartTime: 120,
       families: [
         { afi: 1, safi: 1, forwardingState: true },

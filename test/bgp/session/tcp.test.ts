@@ -68,7 +68,7 @@ describe('Session over TCP on 127.0.0.1', () => {
     await A.stop('rtcb test over');
     expect(await downB).toMatchObject({
       kind: 'notification-received',
-      text: 'NOTIFICATION received: Cease / Administrative Shutdown: "rtcb test over"',
+      text: 'NOTIFICATION received: Cease / Hard Reset (Administrative Shutdown): "rtcb test over"',
     });
     expect(A.state).toBe('Idle');
   });

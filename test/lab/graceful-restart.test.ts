@@ -1,0 +1,197 @@
+/**
+ * Agent restarts lose no packets (RFC 4724 graceful restart, RFC 8538), with a real FRR
+ * ToR, a real dockerd and the built agent:
+ *
+ *   h (host, 203.0.113.10) ── tor (FRR, AS 65000, GR helper by default) ── w (agent, AS 65001, dockerd)
+ *                                                                          ├─ c1 c2 c3
+ *
+ * A loss counter on h (test/lab/harness/icmp-counter.py: a raw ICMP sender that keeps
+ * sending through errors) pings the three containers every 50 ms while the agent is
+ * killed with SIGKILL and started again, then stopped with SIGTERM and started again.
+ * Each time: no echo unanswered, the new agent's OPEN carries R=1 and F=1, and the ToR
+ * had the agent's routes stale in between (it keeps them) and none once the agent's
+ * End-of-RIB came. `routectl drain` then withdraws everything and exits.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
+import { startFrr, type Frr } from './harness/frr.js';
+import { Lab } from './harness/lab.js';
+import type { Netns } from './harness/netns.js';
+import { exec } from './harness/proc.js';
+import { waitFor } from './harness/wait.js';
+import { endpointsOf, fibPrefixes } from './views.js';
+
+const TOR4 = '203.0.113.1';
+const W4 = '203.0.113.2';
+const TOR6 = '2001:db8:ffff::1';
+const W6 = '2001:db8:ffff::2';
+const TORH = '203.0.113.9';
+const H4 = '203.0.113.10';
+const COUNTER = join(import.meta.dirname, 'harness/icmp-counter.py');
+
+let lab: Lab | undefined;
+let tor: Netns;
+let w: Netns;
+let h: Netns;
+let frr: Frr | undefined;
+let dockerd: Dockerd | undefined;
+let agent: LabAgent | undefined;
+const addrs: string[] = [];
+const counters: ChildProcessWithoutNullStreams[] = [];
+
+const config: LabAgentConfig = {
+  routerId: W4,
+  asn: 65001,
+  peers: [{ address: TOR4, asn: 65000 }],
+  import: ['0.0.0.0/0', '::/0'],
+  extra: { ...OPEN_APP_ZONE, runtime: {} },
+};
+
+interface LossReport {
+  readonly [addr: string]: { sent: number; answered: number; sendErrors: number; lost: number[] };
+}
+
+/** Starts the loss counter on h; `finish()` stops it and returns its report. */
+async function startCounter(targets: readonly string[]): Promise<{ sent: () => number; finish: () => Promise<LossReport> }> {
+  const p = spawn('ip', ['netns', 'exec', h.name, 'python3', COUNTER, '50', ...targets]);
+  counters.push(p);
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await waitFor(() => out.startsWith('ready'), { what: `the loss counter to start (${err})`, timeoutMs: 10_000, intervalMs: 20 });
+  const started = Date.now();
+  return {
+    // Echo rounds sent so far (the counter sends one every 50 ms).
+    sent: () => Math.floor((Date.now() - started) / 50),
+    finish: async () => {
+      const exited = new Promise<void>((r) => p.once('exit', () => r()));
+      p.stdin.end();
+      await exited;
+      const line = out.trim().split('\n').pop() ?? '';
+      return JSON.parse(line) as LossReport;
+    },
+  };
+}
+
+/** FRR's view of the worker: its routes, how many are stale, and the worker's GR bits. */
+async function torView(): Promise<{ stale: number; routes: number; restartBit: boolean | undefined }> {
+  const r = JSON.parse(await frr!.vtysh('show bgp ipv4 unicast json')) as { routes?: Record<string, { stale?: boolean; peerId?: string }[]> };
+  let stale = 0;
+  let routes = 0;
+  for (const [, paths] of Object.entries(r.routes ?? {})) {
+    for (const path of paths) {
+      if (path.peerId !== W4) continue;
+      routes++;
+      if (path.stale) stale++;
+    }
+  }
+  const n = JSON.parse(await frr!.vtysh(`show bgp neighbors ${W4} json`)) as Record<string, { gracefulRestartInfo?: { remoteGrMode?: string }; neighborCapabilities?: { gracefulRestart?: unknown; gracefulRestartCapability?: unknown } }>;
+  const caps = JSON.stringify(n[W4]?.neighborCapabilities ?? {});
+  return { stale, routes, restartBit: caps.includes('"rBit":true') ? true : caps.includes('"rBit":false') ? false : undefined };
+}
+
+async function restartWithoutLoss(how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+  const counter = await startCounter(addrs);
+  // Some answered echoes before the restart: the path works.
+  await waitFor(() => counter.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  if (how === 'SIGKILL') {
+    agent!.signal('SIGKILL');
+    await agent!.waitExit();
+  } else {
+    expect(await agent!.stop()).toBe(0);
+  }
+  // The ToR keeps the worker's routes, stale, while the agent is away (RFC 4724 4.2).
+  const away = await waitFor(async () => {
+    const v = await torView();
+    return v.stale > 0 ? v : undefined;
+  }, { what: 'the ToR to mark the worker routes stale', timeoutMs: 10_000, intervalMs: 50 });
+  expect(away.stale).toBe(away.routes);
+  agent = await startAgent(w, config, { name: 'agent' });
+  await agent.waitEstablished(TOR4);
+  // The agent's End-of-RIB ends the stale marks; nothing was swept.
+  const after = await waitFor(async () => {
+    const v = await torView();
+    return v.stale === 0 && v.routes >= addrs.length ? v : undefined;
+  }, { what: 'End-of-RIB to clear the stale marks on the ToR', timeoutMs: 20_000, intervalMs: 50, diagnostics: () => agent!.logTail() });
+  expect(after.routes).toBeGreaterThanOrEqual(addrs.length);
+  expect(after.restartBit).not.toBe(false);
+  const restartLog = agent.logLines().find((l) => l.event === 'restart');
+  expect(restartLog, 'the agent saw the previous run in the kernel').toBeDefined();
+  // A second of echoes after the sweep, then the count.
+  const mark = counter.sent();
+  await waitFor(() => counter.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  const report = await counter.finish();
+  const summary = Object.entries(report).map(([a, r]) => `${a}: ${r.answered}/${r.sent} answered, lost ${JSON.stringify(r.lost)}`);
+  console.log(`${how} and restart:\n  ${summary.join('\n  ')}`);
+  for (const a of addrs) {
+    expect(report[a]?.sent ?? 0, a).toBeGreaterThan(30);
+    expect(report[a]?.lost, `${a}: echoes lost across the ${how} restart`).toEqual([]);
+  }
+}
+
+beforeAll(async () => {
+  lab = await Lab.create();
+  tor = await lab.netns('tor');
+  w = await lab.netns('w');
+  h = await lab.netns('h');
+  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
+  await lab.link(tor, h, { aName: 'fab1', bName: 'fab0', aAddr: [`${TORH}/30`], bAddr: [`${H4}/30`] });
+  await tor.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  await h.addRoute('default', { via: TORH });
+  await w.addRoute('default', { via: TOR4 });
+  await w.addRoute('default', { via: TOR6 });
+  frr = await startFrr(tor, { asn: 65000, routerId: TOR4, listenRange: '203.0.113.0/30', listenDefaultOriginate: true });
+  dockerd = await startDockerd(w, { liveRestore: true });
+  await dockerd.importBusybox();
+  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  agent = await startAgent(w, config, { name: 'agent' });
+  await agent.waitEstablished(TOR4);
+  for (const n of ['c1', 'c2', 'c3']) {
+    await dockerd.runContainer(['--net', 'none', '--name', n, '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'sleep', '3600']);
+  }
+  const ready = await waitFor(async () => {
+    const eps = (await endpointsOf(agent!)).filter((e) => e.state === 'ready');
+    return eps.length === 3 ? eps : undefined;
+  }, { what: 'three containers ready', timeoutMs: 30_000, intervalMs: 100, diagnostics: () => agent!.logTail() });
+  for (const e of ready) addrs.push(e.ipv4!);
+  await waitFor(async () => {
+    const t = await fibPrefixes(tor);
+    return addrs.every((a) => t.has(`${a}/32`));
+  }, { what: 'the containers in the ToR FIB', timeoutMs: 15_000, intervalMs: 50 });
+}, 240_000);
+
+afterAll(async () => {
+  try {
+    for (const c of counters) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+    if (agent?.running) await agent.stop().catch(() => undefined);
+    await dockerd?.cleanup();
+  } finally {
+    const names = lab?.namespaceNames ?? [];
+    await lab?.cleanup();
+    const left = (await exec(['ip', 'netns', 'list'])).stdout;
+    for (const n of names) expect(left).not.toContain(n);
+  }
+});
+
+describe('graceful restart: agent restarts lose no packets (FRR ToR)', () => {
+  it('agent SIGKILLed and started again: 0 echoes lost, the ToR kept the routes stale until End-of-RIB', async () => {
+    await restartWithoutLoss('SIGKILL');
+  }, 120_000);
+
+  it('agent stopped with SIGTERM and started again: 0 echoes lost', async () => {
+    await restartWithoutLoss('SIGTERM');
+  }, 120_000);
+
+  it('routectl drain: every route withdrawn from the ToR, then the agent exits 0', async () => {
+    const r = await agent!.cli<{ draining: boolean; routes: number }>(['drain', '--json']);
+    expect(r.json).toMatchObject({ draining: true });
+    expect(r.json.routes).toBeGreaterThanOrEqual(addrs.length);
+    expect(await agent!.waitExit()).toBe(0);
+    const t = await fibPrefixes(tor);
+    for (const a of addrs) expect(t.has(`${a}/32`), a).toBe(false);
+  }, 60_000);
+});
