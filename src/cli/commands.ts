@@ -105,6 +105,24 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }
     });
 
+  const cluster = program.command('cluster').description('cluster mode (store.etcd): the view every worker shares');
+  cluster
+    .command('status')
+    .description('workers, their liveness lease, blocks and their use, read from etcd')
+    .requiredOption('--config <file>', 'agent.yaml (its store.etcd and pools)')
+    .option('--json', 'print the status as JSON')
+    .action(async (o: { config: string; json?: boolean }) => {
+      try {
+        const cfg = loadConfig(o.config);
+        const { readClusterStatus, clusterStatusText } = await import('./cluster.js');
+        const workers = await readClusterStatus(cfg);
+        io.out(o.json ? json({ workers }) : clusterStatusText(workers));
+      } catch (err) {
+        io.err(`routectl: ${err instanceof Error ? err.message : String(err)}\n`);
+        code = err instanceof ConfigError ? EXIT.failure : EXIT.unreachable;
+      }
+    });
+
   program
     .command('status')
     .description('node, peers and counts; exit 0 only when every peer is Established')

@@ -100,6 +100,16 @@ export function crossChecks(cfg: Raw): Problem[] {
   if (cfg.store.etcd !== undefined && cfg.store.etcd.endpoints.length === 0) {
     add(['store', 'etcd', 'endpoints'], 'no etcd endpoints', 'list at least one, e.g. [http://203.0.113.5:2379]');
   }
+  const etcd = cfg.store.etcd;
+  if (etcd !== undefined) {
+    // One client speaks either plain gRPC or TLS to all members (etcd3 has one credential set).
+    const schemes = new Set(etcd.endpoints.map((e) => new URL(e).protocol));
+    if (schemes.size > 1) add(['store', 'etcd', 'endpoints'], 'http and https endpoints mixed', 'use https:// for every member (or http:// for every member)');
+    if (etcd.tls !== undefined && schemes.has('http:')) add(['store', 'etcd', 'tls'], 'tls given for http:// endpoints', 'use https:// endpoints with tls');
+    if (etcd.tls !== undefined && (etcd.tls.cert === undefined) !== (etcd.tls.key === undefined)) {
+      add(['store', 'etcd', 'tls'], 'cert without key (or key without cert)', 'give both cert and key, or neither');
+    }
+  }
   return out;
 }
 

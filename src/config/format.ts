@@ -51,7 +51,15 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       nice: cfg.runtime.nice,
     }),
     store: store.etcd
-      ? { etcd: { endpoints: [...store.etcd.endpoints], prefix: store.etcd.prefix } }
+      ? {
+          etcd: compact({
+            endpoints: [...store.etcd.endpoints],
+            prefix: store.etcd.prefix,
+            tls: store.etcd.tls ? compact({ ca: store.etcd.tls.ca, cert: store.etcd.tls.cert, key: store.etcd.tls.key }) : undefined,
+            leaseTtl: store.etcd.leaseTtl,
+            blockGrace: store.etcd.blockGrace,
+          }),
+        }
       : { local: { path: store.local?.path } },
     api: { socket: cfg.api.socket },
     metrics: compact({ listen: cfg.metrics.listen, readyGraceSeconds: cfg.metrics.readyGraceSeconds }),

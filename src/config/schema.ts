@@ -232,6 +232,12 @@ export const configSchema = z
           .object({
             endpoints: z.array(url),
             prefix: str('a key prefix such as /routectl/', /^\/(.*\/)?$/, 200).default(DEFAULTS.etcdPrefix),
+            /** PEM files: the CA of the members' certificates, this client's certificate and key. */
+            tls: z.object({ ca: absPath.optional(), cert: absPath.optional(), key: absPath.optional() }).strict().optional(),
+            /** Seconds of the worker's liveness lease (default 15, in the agent: src/ipam/cluster.ts). */
+            leaseTtl: int('seconds of the liveness lease', 5, 3600).optional(),
+            /** Seconds an empty block stays claimed before it is given back (default 300, in the agent). */
+            blockGrace: int('seconds before an empty block is given back', 0, 86400).optional(),
           })
           .strict()
           .optional(),

@@ -4,7 +4,8 @@
  * (src/agent.ts) starts this when `runtime.docker` is configured and asks it for the
  * API views; in speaker-only mode (`runtime: {}`) none of it exists.
  *
- * Order at start: IPAM state is loaded from the store (LocalStore.open), the controller
+ * Order at start: IPAM state is loaded from the store (LocalStore.open, or EtcdStore.open
+ * plus the cluster lease and pool check: src/ipam/cluster.ts), the controller
  * is built, then the runtime connects; its first 'sync' is adopted by the controller
  * (orphans cleaned, leaks freed) before any repair runs. At stop, kernel state is left
  * as it is: host routes survive an agent restart, so containers stay reachable.
@@ -17,6 +18,8 @@ import { Ipam } from '../ipam/index.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from '../runtime/docker.js';
 import type { InvalidContainer } from '../runtime/types.js';
+import { ClusterMember, DEFAULT_BLOCK_GRACE_SECONDS, DEFAULT_LEASE_TTL_SECONDS } from '../ipam/cluster.js';
+import { EtcdStore } from '../store/etcd.js';
 import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
 import { kernelRouteEntries } from '../verify/kernel-view.js';
@@ -69,13 +72,29 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
   const docker = cfg.runtime.docker;
   if (docker === undefined && deps.cni !== true) throw new ContainerRuntimeError('runtime.docker is not configured');
   let store = deps.store;
+  const etcd = cfg.store.etcd;
   if (store === undefined) {
-    if (cfg.store.local === undefined) {
-      throw new ContainerRuntimeError('store.etcd is not supported by this agent yet; use store: { local: { path: /var/lib/routectl } }');
-    }
-    store = await LocalStore.open(cfg.store.local.path);
+    // etcd: open() has talked to a member (or throws naming each endpoint) before anything starts.
+    store = etcd !== undefined ? await EtcdStore.open({ endpoints: etcd.endpoints, prefix: etcd.prefix, tls: etcd.tls }) : await LocalStore.open(cfg.store.local?.path ?? '/var/lib/routectl');
   }
-  const ipam = new Ipam(store, cfg.node, cfg.pools);
+  const graceSeconds = etcd?.blockGrace ?? DEFAULT_BLOCK_GRACE_SECONDS;
+  const ipam = new Ipam(store, cfg.node, cfg.pools, etcd !== undefined ? { blockGraceMs: graceSeconds * 1000 } : undefined);
+  let member: ClusterMember | undefined;
+  if (store instanceof EtcdStore) {
+    try {
+      member = await ClusterMember.start({
+        store,
+        ipam,
+        node: cfg.node,
+        leaseTtlSeconds: etcd?.leaseTtl ?? DEFAULT_LEASE_TTL_SECONDS,
+        sweepMs: Math.max(1000, Math.min(30_000, (graceSeconds * 1000) / 2)),
+        log: deps.log,
+      });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   const kernel = deps.kernel ?? new NetlinkKernel();
   const dataplane = new Dataplane(kernel);
   const controller = new EndpointController({
@@ -164,6 +183,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
       stopped ??= (async () => {
         await runtime?.stop();
         await controller.stop();
+        await member?.stop();
         kernel.close();
         await store.close();
       })();

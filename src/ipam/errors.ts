@@ -84,3 +84,15 @@ export class AllocationConflictError extends IpamError {
     super(`endpoint ${endpointId} already has an allocation: ${detail}; release it first`);
   }
 }
+
+/** Cluster mode: a fixed address inside a block another worker has claimed. */
+export class BlockOwnedError extends IpamError {
+  override readonly name = 'BlockOwnedError';
+  constructor(
+    readonly address: string,
+    readonly block: string,
+    readonly owner: string,
+  ) {
+    super(`requested address ${address} is in block ${block}, claimed by worker ${owner}; start the container there or pick an address outside that block`);
+  }
+}

@@ -9,14 +9,27 @@
  * address, and the same code works against etcd. Changes that queue while a write is in
  * flight share the next write (group commit: one fsync'd rewrite per burst, see mutate).
  *
+ * Cluster mode (a store shared by several workers, i.e. etcd): blocks are claimed for the
+ * whole cluster before they are used. The claim is a create-only write (compare-and-swap
+ * with "must not exist") of `ipam/blocks/<block>` naming the worker; only then does the
+ * block enter this worker's document, and addresses come only from blocks in it. So two
+ * workers never allocate from the same block, and each writes only its own document. A
+ * full set of blocks asks for another one (allocate catches NeedBlock, claims, retries);
+ * the search for a free block starts at a hash of the node name, so workers racing for
+ * blocks start apart instead of all fighting over the lowest one. A block left empty for
+ * the grace time is given back (releaseEmptyBlocks). A block the registry says is ours but
+ * our document lacks (a claim whose second step failed) is adopted at the next claim.
+ *
  * Allocation is next-fit (like CNI host-local): the search starts after the address
  * handed out last, so an address just released is not reused at once while the fabric
  * may still hold its old route or a peer its old neighbour entry.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { update, type Json, type Store, type StoreEntry } from '../store/store.js';
+import { CasConflictError, update, type Json, type Store, type StoreEntry } from '../store/store.js';
 import {
   AddressOutsidePoolsError,
+  BlockOwnedError,
   AddressTakenError,
   AllocationConflictError,
   InvalidAddressError,
@@ -88,6 +101,48 @@ export interface AllocateOptions {
   readonly onChosen?: (a: Allocation) => void;
 }
 
+export interface ClusterOptions {
+  /** Milliseconds a block must stay empty before releaseEmptyBlocks gives it back. */
+  readonly blockGraceMs: number;
+  /** Injected clock (ms). */
+  readonly now?: () => number;
+}
+
+/** The registry entry of a claimed block. */
+const BlockClaimSchema = z.object({ node: z.string(), pool: z.string() });
+export type BlockClaim = z.infer<typeof BlockClaimSchema>;
+
+export const BLOCKS_PREFIX = 'ipam/blocks/';
+export const HOSTS_PREFIX = 'ipam/hosts/';
+/** `198.51.100.64/26` -> `ipam/blocks/198.51.100.64-26` (a key segment has no '/'). */
+export const blockKey = (cidr: string): string => BLOCKS_PREFIX + cidr.replace('/', '-');
+export const blockOfKey = (key: string): string => {
+  const seg = key.slice(BLOCKS_PREFIX.length);
+  const i = seg.lastIndexOf('-');
+  return `${seg.slice(0, i)}/${seg.slice(i + 1)}`;
+};
+
+/** Thrown inside a change: the change needs a block this worker has not claimed yet. */
+class NeedBlock extends Error {
+  constructor(
+    readonly family: IpFamily,
+    readonly pools: readonly Pool[],
+    /** How many blocks of these pools the document held when the change failed. */
+    readonly held: number,
+    /** A fixed address's block (its pool is pools[0]); otherwise any free block. */
+    readonly index?: bigint,
+    readonly address?: string,
+  ) {
+    super('internal: a block must be claimed first');
+  }
+}
+
+/** Where a worker's block search starts in a pool: a hash of its name (spreads racing workers). */
+export function blockSearchStart(node: string, count: bigint): bigint {
+  const h = createHash('sha256').update(node).digest();
+  return h.readBigUInt64BE(0) % count;
+}
+
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly err: unknown };
 
 const famKey = (f: IpFamily): 'ipv4' | 'ipv6' => (f === 4 ? 'ipv4' : 'ipv6');
@@ -104,13 +159,21 @@ export class Ipam {
   /** What this Ipam last wrote (or found unchanged), at which store revision: not parsed again. */
   private written: { readonly revision: number; readonly doc: HostDoc } | undefined;
 
+  /** Block claims in flight, one at a time (a burst of starts claims one block, not fifty). */
+  private claiming: Promise<unknown> = Promise.resolve();
+  /** Cluster mode: when each of our blocks was first seen empty. */
+  private readonly emptySince = new Map<string, number>();
+  /** Block claims that lost a compare-and-swap race (another worker took it first). */
+  casRetries = 0;
+
   constructor(
     private readonly store: Store,
     readonly node: string,
     pools: readonly PoolConfig[],
+    readonly cluster?: ClusterOptions,
   ) {
     this.pools = parsePools(pools);
-    this.key = `ipam/hosts/${node}`;
+    this.key = `${HOSTS_PREFIX}${node}`;
   }
 
   zones(): string[] {
@@ -255,6 +318,18 @@ export class Ipam {
    * already holds (a retried CNI ADD), unless the request contradicts it.
    */
   async allocate(endpointId: string, zone: string, req: AddressRequest = {}, opts: AllocateOptions = {}): Promise<Allocation> {
+    if (this.cluster === undefined) return this.allocateOnce(endpointId, zone, req, opts);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.allocateOnce(endpointId, zone, req, opts);
+      } catch (err) {
+        if (!(err instanceof NeedBlock) || attempt >= 20) throw err;
+        await this.claimFor(err, zone);
+      }
+    }
+  }
+
+  private async allocateOnce(endpointId: string, zone: string, req: AddressRequest, opts: AllocateOptions): Promise<Allocation> {
     const zonePools = this.pools.filter((p) => p.zone === zone);
     if (zonePools.length === 0) throw new UnknownZoneError(zone, this.zones());
     const fixed = new Map<IpFamily, bigint>();
@@ -296,15 +371,20 @@ export class Ipam {
           if (pool === undefined) throw new AddressOutsidePoolsError(text, zone, pools.map((p) => p.cidr));
           const owner = owners.get(text);
           if (owner !== undefined) throw new AddressTakenError(text, owner);
-          claim(doc, pool, blockIndexOf(pool, want));
+          const index = blockIndexOf(pool, want);
+          if (this.cluster !== undefined && !claimedIndexes(doc, pool).includes(index)) throw new NeedBlock(f, [pool], heldBlocks(doc, [pool]), index, text);
+          claim(doc, pool, index);
           // A pinned next-fit choice moves the cursor as the first choice did.
           if (!fixed.has(f)) doc.cursors[pool.cidr] = text;
           alloc[famKey(f)] = text;
           continue;
         }
         if (pools.length === 0) continue;
-        const got = nextFree(doc, pools, owners);
-        if (got === undefined) throw new PoolExhaustedError(zone, f, pools.map((p) => p.cidr));
+        const got = nextFree(doc, pools, owners, this.cluster === undefined);
+        if (got === undefined) {
+          if (this.cluster !== undefined) throw new NeedBlock(f, pools, heldBlocks(doc, pools));
+          throw new PoolExhaustedError(zone, f, pools.map((p) => p.cidr));
+        }
         alloc[famKey(f)] = got;
       }
       doc.endpoints[endpointId] = stripId(alloc);
@@ -365,6 +445,130 @@ export class Ipam {
     return out;
   }
 
+  /**
+   * Cluster mode: claims a block for a change that needs one (one claim at a time; a
+   * change that waited for another's claim just retries, the new block may serve it).
+   */
+  private claimFor(need: NeedBlock, zone: string): Promise<void> {
+    const run = this.claiming.then(() => this.claimBlock(need, zone));
+    this.claiming = run.catch(() => undefined);
+    return run;
+  }
+
+  private async claimBlock(need: NeedBlock, zone: string): Promise<void> {
+    const doc = await this.read();
+    const registry = await this.store.list(BLOCKS_PREFIX);
+    const claims = new Map<string, { owner: string; revision: number }>();
+    for (const e of registry) {
+      const c = BlockClaimSchema.safeParse(e.value);
+      claims.set(blockOfKey(e.key), { owner: c.success ? c.data.node : '(unreadable entry)', revision: e.revision });
+    }
+    const mine = (p: Pool): string[] => doc.blocks[p.cidr] ?? [];
+    // Adopt what the registry says is ours and our document lacks (a claim cut short).
+    const orphans: { pool: Pool; cidr: string }[] = [];
+    for (const p of need.pools) {
+      for (const [cidr, c] of claims) {
+        if (c.owner !== this.node || mine(p).includes(cidr)) continue;
+        const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
+        if (a !== null && poolContains(p, a.family, a.value) && cidr.endsWith(`/${p.blockLength}`)) orphans.push({ pool: p, cidr });
+      }
+    }
+    if (orphans.length > 0) {
+      await this.mutate((d) => {
+        for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
+      });
+      return;
+    }
+    if (need.index !== undefined) {
+      const pool = need.pools[0];
+      if (pool === undefined) return;
+      const cidr = blockCidr(pool, need.index);
+      const owner = claims.get(cidr)?.owner;
+      if (owner !== undefined && owner !== this.node) throw new BlockOwnedError(need.address ?? cidr, cidr, owner);
+      if (await this.tryClaim(pool, need.index)) return;
+      const now = BlockClaimSchema.safeParse((await this.store.get(blockKey(cidr)))?.value);
+      throw new BlockOwnedError(need.address ?? cidr, cidr, now.success ? now.data.node : 'another worker');
+    }
+    // A claim in flight before ours may have served this change already: it retries first.
+    if (heldBlocks(doc, need.pools) > need.held) return;
+    for (const p of need.pools) {
+      const count = blockCount(p);
+      const start = blockSearchStart(this.node, count);
+      let free = count - BigInt([...claims.keys()].filter((c) => c.endsWith(`/${p.blockLength}`) && poolContains(p, p.family, parseAddress(c.slice(0, c.indexOf('/')))?.value ?? -1n)).length);
+      for (let k = 0n; k < count && free > 0n; k++) {
+        const i = (start + k) % count;
+        if (claims.has(blockCidr(p, i))) continue;
+        if (await this.tryClaim(p, i)) return;
+        free--;
+      }
+    }
+    const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
+    throw new PoolExhaustedError(zone, need.family, pools);
+  }
+
+  /** Create-only write of the block's registry entry, then the block enters our document. */
+  private async tryClaim(pool: Pool, index: bigint): Promise<boolean> {
+    const cidr = blockCidr(pool, index);
+    try {
+      await this.store.put(blockKey(cidr), { node: this.node, pool: pool.cidr }, { expectRevision: 0 });
+    } catch (err) {
+      if (!(err instanceof CasConflictError)) throw err;
+      this.casRetries++;
+      return false;
+    }
+    await this.mutate((d) => claim(d, pool, index));
+    return true;
+  }
+
+  /**
+   * Cluster mode: gives back blocks that have held no address for the grace time. The
+   * block leaves this worker's document first (nothing allocates from it any more), then
+   * its registry entry goes, guarded by its revision. Returns the blocks given back.
+   */
+  async releaseEmptyBlocks(): Promise<string[]> {
+    if (this.cluster === undefined) return [];
+    const now = (this.cluster.now ?? Date.now)();
+    const doc = await this.read();
+    const used = usedBlocks(doc, this.pools);
+    const due: string[] = [];
+    const ours = new Set<string>();
+    for (const p of this.pools) {
+      for (const cidr of doc.blocks[p.cidr] ?? []) {
+        ours.add(cidr);
+        if (used.has(cidr)) {
+          this.emptySince.delete(cidr);
+          continue;
+        }
+        const since = this.emptySince.get(cidr);
+        if (since === undefined) this.emptySince.set(cidr, now);
+        else if (now - since >= this.cluster.blockGraceMs) due.push(cidr);
+      }
+    }
+    for (const cidr of this.emptySince.keys()) if (!ours.has(cidr)) this.emptySince.delete(cidr);
+    if (due.length === 0) return [];
+    const dropped = await this.mutate((d) => {
+      const stillUsed = usedBlocks(d, this.pools);
+      const out: string[] = [];
+      for (const [pool, list] of Object.entries(d.blocks)) {
+        const keep = list.filter((c) => !due.includes(c) || stillUsed.has(c));
+        out.push(...list.filter((c) => !keep.includes(c)));
+        d.blocks[pool] = keep;
+      }
+      return out;
+    });
+    for (const cidr of dropped) {
+      this.emptySince.delete(cidr);
+      const e = await this.store.get(blockKey(cidr));
+      const c = e && BlockClaimSchema.safeParse(e.value);
+      if (e !== undefined && c?.success === true && c.data.node === this.node) {
+        await this.store.delete(blockKey(cidr), { expectRevision: e.revision }).catch((err: unknown) => {
+          if (!(err instanceof CasConflictError)) throw err;
+        });
+      }
+    }
+    return dropped;
+  }
+
   /** The pool an address belongs to, if any (e.g. to know whether it is aggregated). */
   poolOf(address: string): Pool | undefined {
     const a = parseAddress(address);
@@ -394,6 +598,24 @@ function ownersOf(doc: HostDoc): Map<string, string> {
   return m;
 }
 
+function heldBlocks(doc: HostDoc, pools: readonly Pool[]): number {
+  return pools.reduce((n, p) => n + (doc.blocks[p.cidr]?.length ?? 0), 0);
+}
+
+/** Our blocks that hold at least one address. */
+function usedBlocks(doc: HostDoc, pools: readonly Pool[]): Set<string> {
+  const used = new Set<string>();
+  for (const e of Object.values(doc.endpoints)) {
+    for (const text of [e.ipv4, e.ipv6]) {
+      const a = text === undefined ? null : parseAddress(text);
+      if (a === null) continue;
+      const p = pools.find((q) => poolContains(q, a.family, a.value));
+      if (p !== undefined) used.add(blockCidr(p, blockIndexOf(p, a.value)));
+    }
+  }
+  return used;
+}
+
 function claimedIndexes(doc: HostDoc, p: Pool): bigint[] {
   const prefixLen = `/${p.blockLength}`;
   return (doc.blocks[p.cidr] ?? [])
@@ -413,7 +635,7 @@ function claim(doc: HostDoc, p: Pool, index: bigint): void {
 }
 
 /** Next free address across the pools, in claimed blocks first, then a newly claimed one. */
-function nextFree(doc: HostDoc, pools: readonly Pool[], owners: Map<string, string>): string | undefined {
+function nextFree(doc: HostDoc, pools: readonly Pool[], owners: Map<string, string>, claimNew: boolean): string | undefined {
   for (const p of pools) {
     const size = blockSizeOf(p);
     const claimed = claimedIndexes(doc, p);
@@ -444,6 +666,8 @@ function nextFree(doc: HostDoc, pools: readonly Pool[], owners: Map<string, stri
         }
       }
     }
+    // Cluster mode: a new block is claimed in the registry first (Ipam.claimFor).
+    if (!claimNew) continue;
     // Every claimed block is full: claim the lowest free block of this pool.
     const taken = new Set(claimed);
     for (let i = 0n; i < blockCount(p) && i <= BigInt(claimed.length); i++) {

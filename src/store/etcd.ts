@@ -1,0 +1,302 @@
+/**
+ * EtcdStore: the Store interface on an etcd v3 cluster, through the etcd3 client (gRPC).
+ *
+ * - Keys live under one prefix (`store.etcd.prefix`, default `/routectl/`): the client's
+ *   namespace adds it, so `ipam/hosts/w1` is `/routectl/ipam/hosts/w1` in etcd.
+ * - Values are JSON text. A revision is etcd's own: the store revision of a write and an
+ *   entry's mod_revision, so `expectRevision` maps one to one onto an etcd transaction
+ *   guard: `mod_revision(key) == N`, or `create_revision(key) == 0` for "must not exist"
+ *   (etcd API: a key that does not exist has create_revision 0). The guard and the write
+ *   are one transaction, so a lost race is a CasConflictError, never an overwrite.
+ * - Liveness: `holdLease` keeps a key alive under an etcd lease that the client renews
+ *   (keep-alive at a third of the TTL); the key goes away by itself when this process
+ *   stops renewing it (dies, loses etcd for longer than the TTL).
+ *
+ * `open` refuses to return before it has talked to at least one member: a wrong CA, a
+ * missing certificate or no reachable endpoint is an error at start that names each
+ * endpoint and what went wrong with it, and nothing is started.
+ */
+import { readFile } from 'node:fs/promises';
+import { Etcd3, type IOptions, type Lease, type Namespace } from 'etcd3';
+import { CasConflictError, checkKey, StoreError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
+
+export interface EtcdTlsFiles {
+  /** PEM file of the CA that signed the members' certificates. */
+  readonly ca?: string | undefined;
+  /** PEM files of this client's certificate and key (etcd's --client-cert-auth). */
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+}
+
+export interface EtcdStoreOptions {
+  readonly endpoints: readonly string[];
+  /** Key prefix, '/'-terminated (default `/routectl/`). */
+  readonly prefix?: string;
+  readonly tls?: EtcdTlsFiles | undefined;
+  /** Deadline of each request in ms (default 5000). */
+  readonly requestTimeoutMs?: number;
+  /** How long `open` waits for the first answer of each endpoint, ms (default 5000). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** etcd could not be reached or used; the message names the endpoints and the cause. */
+export class EtcdStoreError extends StoreError {
+  override readonly name = 'EtcdStoreError';
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+async function readPem(what: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (cause) {
+    throw new EtcdStoreError(`store.etcd.tls.${what}: cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+async function credentials(tls: EtcdTlsFiles | undefined): Promise<IOptions['credentials']> {
+  if (tls === undefined || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return undefined;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new EtcdStoreError('store.etcd.tls: cert and key go together; give both or neither');
+  }
+  // No ca: the system's roots (grpc's default), as for any TLS client.
+  const rootCertificate = tls.ca === undefined ? undefined : await readPem('ca', tls.ca);
+  const certChain = tls.cert === undefined ? undefined : await readPem('cert', tls.cert);
+  const privateKey = tls.key === undefined ? undefined : await readPem('key', tls.key);
+  return { rootCertificate: rootCertificate as Buffer, ...(certChain ? { certChain } : {}), ...(privateKey ? { privateKey } : {}) };
+}
+
+/** The gRPC message without its status-code noise, for a one-line error. */
+function reason(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/\s+/g, ' ').trim();
+}
+
+function parseValue(key: string, raw: string): Json {
+  try {
+    return JSON.parse(raw) as Json;
+  } catch (cause) {
+    throw new EtcdStoreError(`store: etcd key ${key} does not hold JSON`, { cause });
+  }
+}
+
+export class EtcdStore implements Store {
+  private readonly kv: Namespace;
+  private readonly watchers = new Set<() => void>();
+  private readonly leases = new Set<Lease>();
+  private closed = false;
+
+  private constructor(
+    private readonly client: Etcd3,
+    readonly prefix: string,
+    readonly endpoints: readonly string[],
+    private readonly timeoutMs: number,
+  ) {
+    this.kv = client.namespace(prefix);
+  }
+
+  static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
+    if (opts.endpoints.length === 0) throw new EtcdStoreError('store.etcd.endpoints: no endpoint given');
+    const creds = await credentials(opts.tls);
+    const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const connectMs = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const base: Omit<IOptions, 'hosts'> = {
+      ...(creds ? { credentials: creds } : {}),
+      dialTimeout: connectMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    };
+    // Ask every endpoint once, each on its own connection, so that an error names the
+    // endpoint it belongs to (a bad CA shows up as a TLS handshake failure on each).
+    const failures: string[] = [];
+    await Promise.all(
+      opts.endpoints.map(async (ep) => {
+        const probe = new Etcd3({ ...base, hosts: [ep], defaultCallOptions: { deadline: Date.now() + connectMs } });
+        try {
+          await probe.maintenance.status();
+        } catch (err) {
+          failures.push(`${ep}: ${reason(err)}`);
+        } finally {
+          probe.close();
+        }
+      }),
+    );
+    if (failures.length === opts.endpoints.length) {
+      const tlsHint = opts.tls?.ca !== undefined ? ` (TLS with CA ${opts.tls.ca}: a certificate error above means the CA did not sign the member's certificate or the name does not match)` : '';
+      throw new EtcdStoreError(`store: no etcd endpoint answered${tlsHint}: ${failures.sort().join('; ')}`);
+    }
+    const client = new Etcd3({ ...base, hosts: [...opts.endpoints] });
+    return new EtcdStore(client, opts.prefix ?? '/routectl/', opts.endpoints, timeoutMs);
+  }
+
+  private fail(op: string, key: string, err: unknown): never {
+    if (err instanceof StoreError) throw err;
+    throw new EtcdStoreError(`store: etcd ${op} ${key} failed (${this.endpoints.join(', ')}): ${reason(err)}`, { cause: err });
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError('store: closed');
+  }
+
+  async get(key: string): Promise<StoreEntry | undefined> {
+    this.ensureOpen();
+    checkKey(key);
+    try {
+      const res = await this.kv.get(key).exec();
+      const kv = res.kvs[0];
+      if (kv === undefined) return undefined;
+      return { key, value: parseValue(key, kv.value.toString()), revision: Number(kv.mod_revision) };
+    } catch (err) {
+      this.fail('get', key, err);
+    }
+  }
+
+  async list(prefix: string): Promise<readonly StoreEntry[]> {
+    this.ensureOpen();
+    try {
+      const res = await this.kv.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
+      return res.kvs.map((kv) => {
+        const key = kv.key.toString();
+        return { key, value: parseValue(key, kv.value.toString()), revision: Number(kv.mod_revision) };
+      });
+    } catch (err) {
+      this.fail('list', prefix, err);
+    }
+  }
+
+  /** The key's mod_revision now (0: no entry), for the conflict message. */
+  private async revisionOf(key: string): Promise<number> {
+    const res = await this.kv.get(key).exec();
+    return Number(res.kvs[0]?.mod_revision ?? 0);
+  }
+
+  async put(key: string, value: Json, opts?: WriteOptions): Promise<number> {
+    this.ensureOpen();
+    checkKey(key);
+    const text = JSON.stringify(value);
+    try {
+      if (opts?.expectRevision === undefined) {
+        const res = await this.kv.put(key).value(text).exec();
+        return Number(res.header.revision);
+      }
+      const expect = opts.expectRevision;
+      const guard = expect === 0 ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Mod', '==', expect);
+      const res = await guard.then(this.kv.put(key).value(text)).commit();
+      if (!res.succeeded) throw new CasConflictError(key, expect, await this.revisionOf(key));
+      return Number(res.header.revision);
+    } catch (err) {
+      this.fail('put', key, err);
+    }
+  }
+
+  async delete(key: string, opts?: WriteOptions): Promise<boolean> {
+    this.ensureOpen();
+    checkKey(key);
+    try {
+      if (opts?.expectRevision === undefined) {
+        const res = await this.kv.delete().key(key).exec();
+        return Number(res.deleted) > 0;
+      }
+      const expect = opts.expectRevision;
+      const guard = expect === 0 ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Mod', '==', expect);
+      const res = await guard.then(this.kv.delete().key(key)).commit();
+      if (!res.succeeded) throw new CasConflictError(key, expect, await this.revisionOf(key));
+      // Guard 0 holds only when there is nothing to delete.
+      return expect !== 0;
+    } catch (err) {
+      this.fail('delete', key, err);
+    }
+  }
+
+  watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {
+    this.ensureOpen();
+    let stopped = false;
+    let cancel: (() => void) | undefined;
+    void this.kv
+      .watch()
+      .prefix(prefix)
+      .create()
+      .then((w) => {
+        cancel = () => void w.cancel().catch(() => undefined);
+        if (stopped) cancel();
+        w.on('put', (kv) => {
+          const key = kv.key.toString();
+          try {
+            onEvent({ type: 'put', entry: { key, value: parseValue(key, kv.value.toString()), revision: Number(kv.mod_revision) } });
+          } catch {
+            // A foreign non-JSON value under our prefix: not ours to report as a change.
+          }
+        });
+        w.on('delete', (kv) => onEvent({ type: 'delete', key: kv.key.toString(), revision: Number(kv.mod_revision) }));
+      })
+      .catch(() => undefined);
+    const stop = (): void => {
+      stopped = true;
+      cancel?.();
+      this.watchers.delete(stop);
+    };
+    this.watchers.add(stop);
+    return stop;
+  }
+
+  /**
+   * Puts `key` under a fresh lease of `ttlSeconds` and keeps it renewed; resolves once the
+   * key is written. `onLost` hears of a lease etcd no longer knows (expired while this
+   * process could not reach it): the key is gone until the caller holds a new one.
+   */
+  async holdLease(key: string, value: Json, ttlSeconds: number, onLost?: (err: Error) => void): Promise<{ readonly id: string; release(): Promise<void> }> {
+    this.ensureOpen();
+    checkKey(key);
+    const lease = this.kv.lease(ttlSeconds, { autoKeepAlive: true });
+    this.leases.add(lease);
+    if (onLost) lease.on('lost', onLost);
+    try {
+      await lease.put(key).value(JSON.stringify(value)).exec();
+      const id = await lease.grant();
+      return {
+        id,
+        release: async () => {
+          this.leases.delete(lease);
+          await lease.revoke().catch(() => undefined);
+        },
+      };
+    } catch (err) {
+      this.leases.delete(lease);
+      lease.release();
+      this.fail('lease put', key, err);
+    }
+  }
+
+  /** Seconds left of a lease and the TTL it was granted with; undefined once it expired. */
+  async leaseTtl(id: string): Promise<{ readonly ttl: number; readonly grantedTtl: number } | undefined> {
+    this.ensureOpen();
+    try {
+      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
+      const ttl = Number(res.TTL);
+      return ttl < 0 ? undefined : { ttl, grantedTtl: Number(res.grantedTTL) };
+    } catch (err) {
+      this.fail('lease ttl', id, err);
+    }
+  }
+
+  /** The lease a key is attached to ('0' for none), or undefined without the key. */
+  async leaseOf(key: string): Promise<string | undefined> {
+    this.ensureOpen();
+    checkKey(key);
+    try {
+      const res = await this.kv.get(key).exec();
+      return res.kvs[0]?.lease;
+    } catch (err) {
+      this.fail('get', key, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const stop of [...this.watchers]) stop();
+    // Revoke, not just stop renewing: a worker that stops cleanly is gone at once.
+    await Promise.all([...this.leases].map((l) => l.revoke().catch(() => undefined)));
+    this.leases.clear();
+    this.client.close();
+  }
+}
