@@ -12,6 +12,7 @@
  * invalid file is logged and the running config kept.
  */
 import { Speaker } from '../bgp/speaker/index.js';
+import { diagName } from '../bgp/bfd/types.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
@@ -59,6 +60,8 @@ export interface SpeakerLike {
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
   advertisedCount(): number;
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  /** BFD state changes (RFC 5880 state names; diag: RFC 5880 4.1 diagnostic code). */
+  on(event: 'bfdState', listener: (peer: string, from: string, to: string, diag: number) => void): unknown;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -133,6 +136,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
       ...(p.description !== undefined ? { description: p.description } : {}),
       ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+      ...(p.bfd !== undefined ? { bfd: p.bfd } : {}),
     })),
   };
 }
@@ -176,6 +180,8 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     prefixesReceived: p.prefixesReceived,
     prefixesAccepted: p.prefixesAccepted,
     lastError: p.lastError,
+    // Only peers with BFD configured carry the key, so the JSON of the others is unchanged.
+    ...(p.bfd ? { bfd: p.bfd } : {}),
   };
 }
 
@@ -228,6 +234,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+  speaker.on('bfdState', (peer, from, to, diag) => {
+    let pl = peerLogs.get(peer);
+    if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
+    const reason = to === 'Up' ? null : diagName(diag);
+    pl[from === 'Up' ? 'warn' : 'info']({ op: 'bfd.session', event: 'state-change', from, to, reason }, `BFD ${from} -> ${to}${reason ? `: ${reason}` : ''}`);
   });
 
   try {

@@ -10,3 +10,4 @@ export { SLOW_TX_US, advertisedMinTx, detectionTime, jittered, txInterval } from
 export { BfdSession, type BfdSessionDeps, type BfdSessionInfo, type BfdTimers } from './session.js';
 export { BfdRunner, BfdRunnerError, type BfdPeerSpec, type BfdRunnerDeps, type BfdRunnerOptions, type DiscardReason, type UdpFamily } from './runner.js';
 export { BfdNativeError, attachTtl255Filter, ttl255Program } from './native.js';
+export { BfdPeers, type BfdPeerWant, type BfdRunnerLike, type BfdStatus } from './peers.js';

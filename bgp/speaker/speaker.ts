@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
+import { BfdPeers, diagName, type BfdPeerWant } from '../bfd/index.js';
 import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
 import { AdjRibOut, type ExportContext, type Packer, type PreviewedAnnouncement } from '../rib/adj-rib-out.js';
 import { DesiredRoutes, type Advertisement, type RouteGroup } from '../rib/desired.js';
@@ -19,7 +20,7 @@ import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, typ
 import { canonicalPrefix, familyOf } from '../rib/prefix.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { Session } from '../session/index.js';
-import { encodeMessage, notificationName } from '../wire/index.js';
+import { CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
 import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
@@ -37,6 +38,8 @@ export interface SpeakerDeps {
   /** Max-prefix and similar shutdowns: Cease with this subcode and data (RFC 4486). */
   cease(session: SessionLike, subcode: number, data: Buffer, text: string): Promise<void>;
   now(): number;
+  /** BFD sessions for the peers that ask for them (default: BfdPeers over UDP 3784). */
+  bfd: BfdPeers;
 }
 
 interface Peer {
@@ -56,6 +59,8 @@ interface Peer {
   pumpScheduled: boolean;
   readonly eorReceived: Set<Family>;
   readonly detach: () => void;
+  /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
+  bfdHeld: boolean;
 }
 
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
@@ -98,7 +103,11 @@ export class Speaker extends EventEmitter {
       cease: ceaseViaSession,
       now: Date.now,
       ...deps,
+      bfd: deps.bfd ?? new BfdPeers(),
     };
+    this.deps.bfd.on('down', (address: string, diag: number) => this.onBfdDown(address, diag));
+    this.deps.bfd.on('up', (address: string) => this.onBfdUp(address));
+    this.deps.bfd.on('state', (...args: unknown[]) => this.emit('bfdState', ...args));
     this.importFilter = cfg.importFilter;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
       if (this.listenerCount('bestChanged') > 0) this.emit('bestChanged', prefix, best);
@@ -128,6 +137,7 @@ export class Speaker extends EventEmitter {
       });
     }
     for (const p of this.peers.values()) p.session.start();
+    await this.syncBfd();
   }
 
   private onConnection(sock: net.Socket): void {
@@ -152,6 +162,7 @@ export class Speaker extends EventEmitter {
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason)));
     for (const p of this.peers.values()) p.detach();
+    await this.deps.bfd.close();
     await closed;
   }
 
@@ -284,6 +295,7 @@ export class Speaker extends EventEmitter {
       waitingDrain: false,
       pumpScheduled: false,
       eorReceived: new Set(),
+      bfdHeld: false,
       detach: () => {
         session.off('state', onState);
         session.off('established', onEstablished);
@@ -330,6 +342,7 @@ export class Speaker extends EventEmitter {
     for (const [address, cfg] of next) if (!this.peers.has(address) && !this.replacing.has(address)) this.addPeer(cfg);
     this.cfg = { ...this.cfg, peers };
     await Promise.all(work);
+    if (this.started && !this.stopped) await this.syncBfd();
   }
   private readonly replacing = new Set<string>();
 
@@ -337,6 +350,45 @@ export class Speaker extends EventEmitter {
   setImportFilter(entries: readonly string[]): void {
     this.importFilter = entries;
     for (const p of this.peers.values()) p.rin.setFilter(entries);
+  }
+
+  // ---------------------------------------------------------------------------
+  // BFD (RFC 5880/5881) and RFC 9384: every BFD hook of the speaker is here.
+  // ---------------------------------------------------------------------------
+
+  private syncBfd(): Promise<void> {
+    const wants: BfdPeerWant[] = [];
+    for (const [address, p] of this.peers) {
+      if (p.cfg.bfd) wants.push({ address, ...(p.cfg.localAddress ? { localAddress: p.cfg.localAddress } : {}), timers: p.cfg.bfd });
+    }
+    return this.deps.bfd.set(wants);
+  }
+
+  /**
+   * BFD left Up: the path to the peer is gone, so the BGP session goes at once (RFC 9384:
+   * Cease / BFD Down when a connection is open) with its routes, and stays stopped, so
+   * that it cannot come back over a path BFD says is broken, until BFD is Up again.
+   */
+  private onBfdDown(address: string, diag: number): void {
+    const p = this.peers.get(address);
+    if (!p || p.bfdHeld || this.stopped) return;
+    p.bfdHeld = true;
+    const why = `BFD down: ${diagName(diag)}`;
+    const st = p.session.state;
+    if (st === 'OpenSent' || st === 'OpenConfirm' || st === 'Established') {
+      p.ceaseText = `${why}; NOTIFICATION sent: Cease / BFD Down`;
+      p.session.cease(CeaseSubcode.BFD_DOWN);
+    } else p.ceaseText = why;
+    void p.session.stop();
+    p.ceaseText = null;
+    p.lastError = `${p.lastError ?? why}; held down until BFD is Up`;
+  }
+
+  private onBfdUp(address: string): void {
+    const p = this.peers.get(address);
+    if (!p || !p.bfdHeld) return;
+    p.bfdHeld = false;
+    if (this.started && !this.stopped) p.session.start();
   }
 
   // ---------------------------------------------------------------------------
@@ -474,7 +526,7 @@ export class Speaker extends EventEmitter {
   }
 
   private statusOf(p: Peer): PeerStatus {
-    return statusOf(p, this.deps.now());
+    return { ...statusOf(p, this.deps.now()), bfd: p.cfg.bfd ? this.deps.bfd.status(p.rin.address) : null };
   }
 
   routes(q: { peer?: string; view?: 'received' | 'advertised' | 'best' } = {}): RouteView[] {
@@ -570,7 +622,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   return caps;
 }
 
-function statusOf(p: Peer, now: number): PeerStatus {
+function statusOf(p: Peer, now: number): Omit<PeerStatus, 'bfd'> {
   const info = p.session.info();
   const n = info.negotiated;
   const established = info.state === 'Established';

@@ -5,6 +5,7 @@
  */
 import type { Family, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
+import type { BfdStatus, BfdTimers } from '../bfd/index.js';
 
 export interface PeerConfig {
   readonly address: string;
@@ -21,6 +22,8 @@ export interface PeerConfig {
   readonly description?: string;
   /** Routes received (accepted or filtered) above which the session is shut down (RFC 4486 Cease 6/1). */
   readonly maxPrefixes?: number;
+  /** BFD (RFC 5880/5881) with this peer: intervals in ms. BFD Down ends the BGP session (RFC 9384). */
+  readonly bfd?: BfdTimers;
 }
 
 export interface SpeakerConfig {
@@ -80,6 +83,8 @@ export interface PeerStatus {
   readonly lastNotificationReceived: NotificationRecord | null;
   /** Families this peer cannot be sent (no usable next hop) and why. */
   readonly problems: readonly string[];
+  /** The peer's BFD session, null when BFD is not configured for it. */
+  readonly bfd: BfdStatus | null;
 }
 
 export interface RouteView {

@@ -24,6 +24,8 @@ export interface PeerSummary {
   readonly prefixesAccepted: number;
   /** The last reason the session went down or could not come up, in words; null if none. */
   readonly lastError: string | null;
+  /** The peer's BFD session (state, intervals in ms, last diagnostic); absent or null without BFD. */
+  readonly bfd?: PeerStatus['bfd'];
 }
 
 export type { MessageCounters, NotificationRecord } from '../../bgp/speaker/types.js';

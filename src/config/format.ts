@@ -33,6 +33,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           families: [...p.families],
           description: p.description,
           maxPrefixes: p.maxPrefixes,
+          bfd: p.bfd ? { minRx: p.bfd.minRx, minTx: p.bfd.minTx, multiplier: p.bfd.multiplier } : undefined,
         }),
       ),
       advertise: [...bgp.advertise],
