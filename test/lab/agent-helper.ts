@@ -90,6 +90,7 @@ export interface LabAgentPeer {
   readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
   readonly description?: string;
   readonly maxPrefixes?: number;
+  readonly bfd?: { readonly minRx?: number; readonly minTx?: number; readonly multiplier?: number };
 }
 
 /** What a lab test chooses; everything else gets a lab default (see agentConfig). */

@@ -28,7 +28,17 @@ export interface NeighborOptions {
   readonly passive?: boolean;
   /** Configured administratively down (FRR: with this RFC 9003 shutdown message if a string). */
   readonly shutdown?: boolean | string;
+  /** BFD with this neighbor (FRR: bfdd and `neighbor X bfd`; BIRD: `protocol bfd` and `bfd on`). */
+  readonly bfd?: boolean;
 }
+
+/** BFD timers of the router (ms), for the neighbors with `bfd`. Default: 300, 300, 3. */
+export interface BfdTimersOptions {
+  readonly minRx: number;
+  readonly minTx: number;
+  readonly multiplier: number;
+}
+export const DEFAULT_BFD: BfdTimersOptions = { minRx: 300, minTx: 300, multiplier: 3 };
 
 export interface RouterOptions {
   readonly asn: number;
@@ -50,6 +60,8 @@ export interface RouterOptions {
   readonly installRoutes?: boolean;
   /** Appended verbatim to the generated configuration. */
   readonly extraConfig?: string;
+  /** BFD timers for the neighbors with `bfd: true`. */
+  readonly bfd?: BfdTimersOptions;
   /** Put before each daemon's command (e.g. a session and a priority of its own); it must exec the daemon in place. */
   readonly spawnPrefix?: readonly string[];
 }
