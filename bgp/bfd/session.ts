@@ -124,9 +124,10 @@ export class BfdSession extends EventEmitter {
     this.fire(recvEvent(p.state));
     // 6.8.7: a Poll is answered with a Final at once, whatever the transmit timer says.
     if (p.poll) this.sendNow(true);
-    // The peer now wants our packets further apart (or closer): 6.8.2 applies the new
-    // interval to the next packet, not after the old interval ran out.
-    else if (minRxChanged) this.scheduleTx(this.nextTxMs());
+    // The peer now wants our packets further apart (or closer; often in the same Poll
+    // that announces it): the new interval paces the next packet, not after the old one
+    // ran out, or a peer that just went from 1 s to 300 ms would wait up to a second.
+    if (minRxChanged) this.scheduleTx(this.nextTxMs());
   }
 
   /** New intervals (configuration reload): a Poll Sequence announces them (6.8.3). */

@@ -170,6 +170,31 @@ describe('BfdSession', () => {
     expect(sent.at(-1)!.poll).toBe(false);
   });
 
+  it('paces by the Required Min RX of a Poll at once (a peer going from 1 s to 300 ms)', () => {
+    // FRR asks for 1 s until Up, then announces 300 ms in a Poll. Our next packet must
+    // come within 300 ms, or its 900 ms detection time can run out before it.
+    const clock = new SyncClock();
+    const sent: { at: number; p: ControlPacket }[] = [];
+    const s = new BfdSession(7, frr, { clock, random: () => 0.999, send: (b) => sent.push({ at: clock.now(), p: decodeControl(b) }) });
+    s.start();
+    const peer: ControlPacket = {
+      diag: 0, state: 'Init', poll: false, final: false, cpi: false, demand: false, detectMult: 3,
+      myDiscr: 99, yourDiscr: 7, desiredMinTx: 1_000_000, requiredMinRx: 1_000_000, requiredMinEchoRx: 0,
+    };
+    s.receive(peer);
+    expect(s.current).toBe('Up');
+    s.receive({ ...peer, state: 'Up', final: true });
+    expect(s.info().txIntervalUs).toBe(1_000_000);
+    clock.advance(100);
+    s.receive({ ...peer, state: 'Up', poll: true, desiredMinTx: 300_000, requiredMinRx: 300_000 });
+    const t = clock.now();
+    expect(sent.at(-1)!.p.final).toBe(true);
+    clock.advance(300);
+    const next = sent.filter((x) => x.at > t && !x.p.final);
+    expect(next.length).toBeGreaterThan(0);
+    expect(next[0]!.at - t).toBeLessThanOrEqual(300);
+  });
+
   it('AdminDown from the peer takes an Up session Down with diag 3', () => {
     const clock = new SyncClock();
     const { a, b } = pair(clock);
