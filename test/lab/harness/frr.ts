@@ -85,7 +85,9 @@ export function frrBfdConfig(o: FrrOptions): string {
   const t = o.bfd ?? DEFAULT_BFD;
   return [
     `hostname rtr-${o.routerId}`,
-    'log stdout informational',
+    // State changes are debug messages in bfdd; ms timestamps for bench/bfd.
+    'log stdout debugging',
+    'log timestamp precision 3',
     'debug bfd peer',
     '!',
     'bfd',
