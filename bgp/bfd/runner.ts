@@ -57,8 +57,6 @@ interface Entry {
   readonly session: BfdSession;
   readonly tx: dgram.Socket;
   readonly sourcePort: number;
-  /** Settles when the last packet handed to the socket has left (close waits for the AdminDown). */
-  lastSend: Promise<void>;
 }
 
 export class BfdRunner extends EventEmitter {
@@ -85,22 +83,15 @@ export class BfdRunner extends EventEmitter {
     if (this.byPeer.has(key)) throw new BfdRunnerError(`BFD session with ${spec.peer} exists already`);
     const family: UdpFamily = isIPv6(key) ? 'udp6' : 'udp4';
     await this.receiver(family);
-    const { sock: tx, port } = await this.bindSource(family, spec.localAddress);
+    const { sock: tx, port } = await this.bindSource(family, spec.localAddress, key, this.opts.peerPort ?? BFD_PORT);
     const discr = this.newDiscriminator();
-    const peerPort = this.opts.peerPort ?? BFD_PORT;
     const session = new BfdSession(discr, spec.timers, {
       clock: this.deps.clock,
       random: this.deps.random,
-      send: (b) => {
-        entry.lastSend = new Promise<void>((resolve) =>
-          tx.send(b, peerPort, key, (err) => {
-            if (err) this.emit('sendError', key, err);
-            resolve();
-          }),
-        );
-      },
+      // Connected (bindSource): no address lookup per packet; errors arrive as 'error'.
+      send: (b) => tx.send(b),
     });
-    const entry: Entry = { spec, session, tx, sourcePort: port, lastSend: Promise.resolve() };
+    const entry: Entry = { spec, session, tx, sourcePort: port };
     this.byPeer.set(key, entry);
     this.byDiscr.set(discr, entry);
     session.start();
@@ -114,7 +105,9 @@ export class BfdRunner extends EventEmitter {
     this.byPeer.delete(normalize(peer));
     this.byDiscr.delete(e.session.localDiscr);
     e.session.stop();
-    await e.lastSend;
+    // A connected socket writes the AdminDown in send() itself; the turn of the event
+    // loop is for a send that had to queue (socket buffer full).
+    await new Promise<void>((r) => setImmediate(r));
     this.usedPorts.delete(e.sourcePort);
     await new Promise<void>((r) => e.tx.close(() => r()));
   }
@@ -192,8 +185,8 @@ export class BfdRunner extends EventEmitter {
     return p;
   }
 
-  /** A socket bound to a free source port in 49152-65535 (RFC 5881 4), TTL 255. */
-  private async bindSource(family: UdpFamily, localAddress: string | undefined): Promise<{ sock: dgram.Socket; port: number }> {
+  /** A socket bound to a free source port in 49152-65535 (RFC 5881 4), TTL 255, connected to the peer. */
+  private async bindSource(family: UdpFamily, localAddress: string | undefined, peer: string, peerPort: number): Promise<{ sock: dgram.Socket; port: number }> {
     const span = SOURCE_PORT_MAX - SOURCE_PORT_MIN + 1;
     let lastErr: unknown = null;
     for (let attempt = 0; attempt < 64; attempt++) {
@@ -216,6 +209,18 @@ export class BfdRunner extends EventEmitter {
       }
       sock.setTTL(BFD_TTL);
       sock.on('error', (err) => this.emit('socketError', family, err));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          sock.once('error', reject);
+          sock.connect(peerPort, peer, () => {
+            sock.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        sock.close();
+        throw new BfdRunnerError(`BFD: cannot address ${peer} from ${localAddress ?? 'any address'}`, { cause: err });
+      }
       // Nothing is expected on the transmit socket; replies go to 3784.
       sock.on('message', () => undefined);
       this.usedPorts.add(port);

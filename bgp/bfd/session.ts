@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../session/types.js';
 import { encodeControl } from './codec.js';
 import { recvEvent, transition, type BfdEvent } from './fsm.js';
-import { advertisedMinTx, detectionTime, jittered, txInterval } from './timers.js';
+import { advertisedMinTx, detectionTime, jittered, onTxGrid, txInterval } from './timers.js';
 import { Diag, type BfdState, type ControlPacket } from './types.js';
 
 export interface BfdTimers {
@@ -67,6 +67,9 @@ export class BfdSession extends EventEmitter {
   private polling = false;
   private txTimer: unknown = null;
   private detectTimer: unknown = null;
+  /** Clock time the detection time runs out, and the time the armed timer fires. */
+  private detectDeadline = 0;
+  private detectTimerAt = 0;
   private detectUs = 0;
   private sinceMs: number;
   private transitions = 0;
@@ -213,7 +216,7 @@ export class BfdSession extends EventEmitter {
   private nextTxMs(): number {
     const us = txInterval(this.pacingTx, this.remoteMinRx);
     if (us === 0) return -1;
-    return jittered(us, this.timers.multiplier, this.deps.random) / 1000;
+    return onTxGrid(this.deps.clock.now(), jittered(us, this.timers.multiplier, this.deps.random) / 1000, us / 1000);
   }
 
   private scheduleTx(ms: number): void {
@@ -232,12 +235,28 @@ export class BfdSession extends EventEmitter {
     this.deps.send(encodeControl(this.packet(final)));
   }
 
+  /**
+   * Every valid packet pushes the detection deadline out; the timer itself is re-armed
+   * only when it fires early (at the deadline an older packet set), so a steady session
+   * costs one timer per detection time rather than a clear and set per packet.
+   */
   private armDetect(): void {
+    const now = this.deps.clock.now();
+    this.detectDeadline = now + this.detectUs / 1000;
+    // A shorter detection time than the armed one (new timers) needs the timer sooner.
+    if (this.detectTimer !== null && this.detectTimerAt <= this.detectDeadline) return;
+    this.startDetectTimer(now);
+  }
+
+  private startDetectTimer(now: number): void {
     if (this.detectTimer !== null) this.deps.clock.clearTimeout(this.detectTimer);
+    this.detectTimerAt = this.detectDeadline;
     this.detectTimer = this.deps.clock.setTimeout(() => {
       this.detectTimer = null;
+      const at = this.deps.clock.now();
+      if (at < this.detectDeadline) return this.startDetectTimer(at);
       this.fire('DetectionTimeExpired');
-    }, this.detectUs / 1000);
+    }, this.detectTimerAt - now);
   }
 
   private clearTimers(): void {

