@@ -62,6 +62,7 @@ export interface SpeakerLike {
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
   /** BFD state changes (RFC 5880 state names; diag: RFC 5880 4.1 diagnostic code). */
   on(event: 'bfdState', listener: (peer: string, from: string, to: string, diag: number) => void): unknown;
+  on(event: 'bfdError', listener: (peer: string, err: unknown) => void): unknown;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -240,6 +241,11 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const reason = to === 'Up' ? null : diagName(diag);
     pl[from === 'Up' ? 'warn' : 'info']({ op: 'bfd.session', event: 'state-change', from, to, reason }, `BFD ${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+  speaker.on('bfdError', (peer, err) => {
+    let pl = peerLogs.get(peer);
+    if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
+    pl.error({ op: 'bfd.session', event: 'failed', err }, `BFD session cannot start: ${(err as Error).message ?? String(err)}`);
   });
 
   try {

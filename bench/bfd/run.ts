@@ -44,6 +44,7 @@ function cpuSplit(pid: number): { user: number; sys: number } {
 }
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable, ratio } from '../lib/table.js';
+import { frrBfdDowns, percentile } from './parse.js';
 
 expectArgs(
   'usage: node dist/bench/bfd/run.js [--parts detect,cpu,burst] [--blackholes 50] [--sessions 100] [--cpu-seconds 30] [--burst 100] [--cpu-prof] [--out bench/results/bfd.md]',
@@ -76,11 +77,6 @@ const log = (s: string): void => {
   process.stderr.write(`[bfd ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 };
 
-export function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
 const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'n/a');
 
 interface WorkerEvent {
@@ -125,19 +121,6 @@ function startWorker(ns: Netns, name: string, args: readonly string[]): Worker {
   const child = ns.spawn(['node', ...prof, WORKER_JS, ...args], { log: logName });
   if (child.pid === undefined) throw new Error('worker did not start');
   return new Worker(child, join(ns.lab.dir, logName));
-}
-
-/** bfdd's "state-change" lines for a peer (log timestamp precision 3), as epoch ms. */
-export function frrBfdDowns(logText: string, peer: string): number[] {
-  const out: number[] = [];
-  for (const line of logText.split('\n')) {
-    if (!line.includes('state-change') || !line.includes(`peer:${peer}`) || !/up -> down/.test(line)) continue;
-    const m = /^(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3})/.exec(line);
-    if (!m) continue;
-    const [y, mo, d, h, mi, s, msec] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
-    out.push(new Date(y, mo - 1, d, h, mi, s, msec).getTime());
-  }
-  return out;
 }
 
 function iptablesRestore(ns: Netns, rules: string): void {

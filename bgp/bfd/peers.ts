@@ -77,12 +77,6 @@ export class BfdPeers extends EventEmitter {
     return this.chain;
   }
 
-  /** True while a BFD session for this peer exists and is not Up. */
-  isDown(address: string): boolean {
-    const s = this.tracked.get(address)?.session;
-    return !!s && s.current !== 'Up';
-  }
-
   status(address: string): BfdStatus | null {
     const t = this.tracked.get(address);
     if (!t) return null;

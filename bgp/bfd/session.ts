@@ -133,10 +133,16 @@ export class BfdSession extends EventEmitter {
     if (minRxChanged) this.scheduleTx(this.nextTxMs());
   }
 
-  /** New intervals (configuration reload): a Poll Sequence announces them (6.8.3). */
+  /** New intervals (configuration reload): while Up, a Poll Sequence announces them (6.8.3). */
   setTimers(t: BfdTimers): void {
+    const changed = t.minTx !== this.timers.minTx || t.minRx !== this.timers.minRx || t.multiplier !== this.timers.multiplier;
     this.timers = t;
+    const polling = this.polling;
     this.updateAdvertised();
+    if (changed && this.state === 'Up' && !polling && !this.polling) {
+      this.polling = true;
+      this.sendNow(false);
+    }
   }
 
   info(): BfdSessionInfo {

@@ -108,6 +108,8 @@ export class Speaker extends EventEmitter {
     this.deps.bfd.on('down', (address: string, diag: number) => this.onBfdDown(address, diag));
     this.deps.bfd.on('up', (address: string) => this.onBfdUp(address));
     this.deps.bfd.on('state', (...args: unknown[]) => this.emit('bfdState', ...args));
+    // A BFD session that cannot be set up (its sockets): 'bfdError'(address, err); status shows it too.
+    this.deps.bfd.on('setupError', (address: string, err: unknown) => this.emit('bfdError', address, err));
     this.importFilter = cfg.importFilter;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
       if (this.listenerCount('bestChanged') > 0) this.emit('bestChanged', prefix, best);

@@ -104,6 +104,29 @@ describe('BfdRunner', () => {
     expect(s.info().remoteDiscr).toBe(43);
   });
 
+  it('runs over IPv6 too (hop limit 255 sent and required)', async () => {
+    const pa = port();
+    const pb = pa + 1;
+    const a = new BfdRunner({ listenPort: pa, peerPort: pb, listenAddress: { udp6: '::1' } });
+    const b = new BfdRunner({ listenPort: pb, peerPort: pa, listenAddress: { udp6: '::1' } });
+    runners.push(a, b);
+    const sa = await a.add({ peer: '::1', localAddress: '::1', timers });
+    const sb = await b.add({ peer: '::1', localAddress: '::1', timers });
+    await waitFor(() => sa.current === 'Up' && sb.current === 'Up');
+    const tx = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    sockets.push(tx);
+    await new Promise<void>((r) => tx.bind(0, '::1', r));
+    tx.setTTL(254);
+    const before = a.discarded.size;
+    const inBefore = sa.info().packets.in;
+    tx.send(encodeControl({ ...down, state: 'AdminDown', yourDiscr: sa.localDiscr }), pa, '::1');
+    await new Promise((r) => setTimeout(r, 100));
+    // Dropped by the kernel filter: the session never saw an AdminDown.
+    expect(sa.current).toBe('Up');
+    expect(a.discarded.size).toBe(before);
+    expect(sa.info().packets.in).toBeGreaterThan(inBefore);
+  });
+
   it('discards packets for no session and counts why', async () => {
     const a = runner(port(), 1);
     await a.add({ peer: '127.0.0.1', localAddress: '127.0.0.1', timers });

@@ -199,6 +199,25 @@ describe('BfdSession', () => {
     expect(next[0]!.at - t).toBeLessThanOrEqual(300);
   });
 
+  it('new timers while Up are announced with a Poll, and the peer paces by them', () => {
+    const clock = new SyncClock();
+    const { a, b } = pair(clock);
+    a.s.start();
+    b.s.start();
+    clock.advance(3000);
+    const n = a.sent.length;
+    a.s.setTimers({ minTx: 300, minRx: 600, multiplier: 3 });
+    expect(a.sent.length).toBe(n + 1);
+    expect(a.sent.at(-1)!.p).toMatchObject({ poll: true, requiredMinRx: 600_000 });
+    clock.advance(10);
+    expect(b.sent.some((x, i) => i > 0 && x.p.final)).toBe(true);
+    clock.advance(3000);
+    expect(b.s.info().txIntervalUs).toBe(600_000);
+    expect(a.s.info().detectTimeUs).toBe(1_800_000);
+    expect(a.s.current).toBe('Up');
+    expect(a.sent.at(-1)!.p.poll).toBe(false);
+  });
+
   it('AdminDown from the peer takes an Up session Down with diag 3', () => {
     const clock = new SyncClock();
     const { a, b } = pair(clock);
