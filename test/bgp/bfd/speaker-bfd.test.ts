@@ -73,8 +73,9 @@ describe('Speaker with BFD', () => {
     await waitFor('B heard it', () => b.peerStatus()[0]?.lastNotificationReceived?.subcode === 10);
     expect(bfdStates).toContain('Down');
 
-    // B keeps reconnecting (connect retry 1 s); A refuses while BFD is down.
-    await new Promise((r) => setTimeout(r, 2500));
+    // B keeps reconnecting (connect retry 1 s); A, held down, refuses with Cease /
+    // Connection Rejected (RFC 4486 6/5) and stays Idle.
+    await waitFor('B refused', () => b.peerStatus()[0]?.lastNotificationReceived?.subcode === 5);
     expect(a.peerStatus()[0]?.state).toBe('Idle');
 
     // BFD back: the session comes back, and with it the route.
