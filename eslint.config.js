@@ -5,7 +5,8 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },
   {
-    files: ['**/*.ts'],
+    // The .js files are the programs that threads and the launcher run (checkJs).
+    files: ['**/*.ts', 'src/**/*.js', 'test/**/*.js'],
     languageOptions: { parser: tseslint.parser },
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {},

@@ -23,3 +23,5 @@ export {
 } from './rib/index.js';
 export type { Advertisement, BestRoute, Explanation, DecisionStep, ImportFilterSpec } from './rib/index.js';
 export * from './speaker/index.js';
+export * as net from './net/index.js';
+export { Secret, NativeSocketError } from './net/index.js';

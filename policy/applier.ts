@@ -9,18 +9,26 @@
 //      family flushes and rebuilds only our chains, now pointing at the new generation,
 //      deletes our stale chains and makes the jump from FORWARD/INPUT exist exactly once.
 //   3. the old generation's sets, now unreferenced, are destroyed.
+//   4. the nftables table `arp routectl` (ARP senders): when it is missing or its sets or
+//      chain differ, one `nft -f` transaction replaces it whole; otherwise only its
+//      (veth, address) elements are brought to the endpoints with add/delete.
 // Every packet therefore meets either the old rules with the old sets or the new rules with
 // the new sets, never a mix: a model change opens no window that both policies would close.
 // A container start or stop is an `ipset add`/`del` on rtc-ep-* (addEndpoint/removeEndpoint,
-// or a small add/del batch from apply()); no iptables rule changes. Starts and stops that
+// or a small add/del batch from apply()) and an element add/delete in the ARP table (one
+// `nft -f` per batch); no rule changes. Starts and stops that
 // queue while an ipset process runs share the next `ipset restore` (one process per burst).
-// Nothing outside ROUTECTL-* chains, our two jump rules and rtc-* sets is ever written.
+// Nothing outside ROUTECTL-* chains, our two jump rules, rtc-* sets and the nftables table
+// `arp routectl` is ever written.
 
-import { compile, DEFAULT_HOST, JUMPS, jumpRule, renderIptablesRestore, type Compiled, type Endpoint, type FamilyRules, type HostPolicy, type SetSpec } from './compiler.js';
+import {
+  arpMember, compile, DEFAULT_HOST, endpointAddresses, JUMPS, jumpRule, normalizeArpListing, renderArpElementOps, renderArpRemove, renderIptablesRestore,
+  type ArpTable, type Compiled, type Endpoint, type FamilyRules, type HostPolicy, type SetSpec,
+} from './compiler.js';
 import { ChildProcessExecutor, mustRun, PolicyExecError, type Executor } from './exec.js';
 import { canonicalMember, parseIpsetSave, parseIptablesSave, type RuleCounters, type SetState, type TableState } from './kernel.js';
 import type { PolicyModel } from './model.js';
-import { endpointSetName, isOwnSet, otherGeneration, type Generation } from './names.js';
+import { endpointSetName, isOwnSet, NFT_ARP_FAMILY, NFT_ARP_SET, NFT_ARP_TABLE, otherGeneration, type Generation } from './names.js';
 import { formatIp, parseIp, type Family } from './cidr.js';
 
 export type { RuleCounters } from './kernel.js';
@@ -31,6 +39,8 @@ export interface Commands {
   readonly ip6tablesSave: readonly string[];
   readonly ip6tablesRestore: readonly string[];
   readonly ipset: string;
+  /** The nftables CLI (the ARP table); `-f -` reads a script from stdin as one transaction. */
+  readonly nft: readonly string[];
 }
 
 export const DEFAULT_COMMANDS: Commands = {
@@ -40,6 +50,7 @@ export const DEFAULT_COMMANDS: Commands = {
   ip6tablesSave: ['ip6tables-save', '-c', '-t', 'filter'],
   ip6tablesRestore: ['ip6tables-restore', '-w', '5', '--noflush'],
   ipset: 'ipset',
+  nft: ['nft'],
 };
 
 /** One endpoint-set change: (address, host veth) into or out of rtc-ep-4 / rtc-ep-6. */
@@ -93,10 +104,41 @@ export class PolicyApplyError extends Error {
   }
 }
 
+/** The ARP table as the kernel holds it: its listing (undefined: no table) and its sender elements. */
+export interface ArpState {
+  readonly listing: string | undefined;
+  readonly members: ReadonlySet<string>;
+}
+
 interface KernelState {
   readonly v4: TableState;
   readonly v6: TableState;
   readonly sets: Map<string, SetState>;
+  readonly arp: ArpState;
+}
+
+const ARP_LIST = ['list', 'table', NFT_ARP_FAMILY, NFT_ARP_TABLE];
+
+/** `nft list table arp routectl` output → listing and the (veth, address) elements of its sender set. */
+export function parseArpListing(text: string): ArpState {
+  const members = new Set<string>();
+  const set = new RegExp(`\\n\\tset ${NFT_ARP_SET} \\{\\n([\\s\\S]*?)\\n\\t\\}`).exec(text);
+  for (const m of set?.[1]?.matchAll(/"([^"]+)" \. ([0-9.]+)/g) ?? []) members.add(arpMember(m[1] ?? '', m[2] ?? ''));
+  return { listing: text, members };
+}
+
+/** The counted rules of the ARP table's chain: rule id (its comment without the mark) → packets, bytes. */
+export function arpCounters(text: string): { rule: string; packets: number; bytes: number }[] {
+  const out: { rule: string; packets: number; bytes: number }[] = [];
+  for (const m of text.matchAll(/counter packets (\d+) bytes (\d+) \w+ comment "routectl:([^"]+)"/g)) {
+    out.push({ rule: m[3] ?? '', packets: Number(m[1]), bytes: Number(m[2]) });
+  }
+  return out;
+}
+
+/** True when the error says the nft program is not installed. */
+function noProgram(e: unknown): boolean {
+  return e instanceof PolicyExecError && e.code === -1 && /ENOENT/.test(e.stderr);
 }
 
 interface QueuedEndpointOp {
@@ -108,15 +150,6 @@ interface QueuedEndpointOp {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** The endpoint's address of one family, canonical; undefined when it has none. */
-function endpointAddress(ep: Endpoint, family: Family): string | undefined {
-  const addr = family === 4 ? ep.ipv4 : ep.ipv6;
-  if (addr === undefined) return undefined;
-  const ip = parseIp(addr);
-  if (!ip || ip.family !== family) throw new PolicyApplyError(`endpoint ${ep.hostVeth}: "${addr}" is not an IPv${family} address`);
-  return formatIp(family, ip.addr);
 }
 
 const opLine = (op: EndpointSetOp): string => `${op.verb} ${op.set} ${op.addr},${op.iface}`;
@@ -163,7 +196,13 @@ export class PolicyApplier {
     const model = this.requireModel();
     const k = await this.readKernel();
     const want = this.compiled(model, k.v4.generation ?? k.v6.generation ?? 'a');
-    return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true)];
+    const arp = this.arpDrift(k.arp, want.arp);
+    if (arp.length === 0) {
+      const missing = want.arp.members.filter((m) => !k.arp.members.has(m)).length;
+      const extra = k.arp.members.size - (want.arp.members.length - missing);
+      if (missing + extra > 0) arp.push(`arp: sender set members differ (${k.arp.members.size} in kernel, want ${want.arp.members.length})`);
+    }
+    return [...this.ruleDrift(k, want), ...this.setDrift(k, want, true), ...arp];
   }
 
   /**
@@ -185,7 +224,11 @@ export class PolicyApplier {
       mustRun(this.exec, this.cmd.iptablesSave),
       mustRun(this.exec, this.cmd.ip6tablesSave),
     ]);
-    return [...parseIptablesSave(v4, 4).counters, ...parseIptablesSave(v6, 6).counters];
+    const out = [...parseIptablesSave(v4, 4).counters, ...parseIptablesSave(v6, 6).counters];
+    const arp = await this.exec.run([...this.cmd.nft, ...ARP_LIST]).catch(() => undefined);
+    // The ARP table's counted rules (arp-probe, arp-drop) join the IPv4 counters, so metrics and `policy show` carry them.
+    if (arp?.code === 0) for (const r of arpCounters(arp.stdout)) out.push({ family: 4, chain: `${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} input`, ...r });
+    return out;
   }
 
   /** Removes our jump rules, chains and sets; idempotent. */
@@ -204,6 +247,7 @@ export class PolicyApplier {
         await mustRun(this.exec, family === 4 ? this.cmd.iptablesRestore : this.cmd.ip6tablesRestore, lines.join('\n'));
       }
       await this.destroySets([...k.sets.keys()], new Set());
+      if (k.arp.listing !== undefined) await mustRun(this.exec, [...this.cmd.nft, '-f', '-'], renderArpRemove());
     });
   }
 
@@ -221,12 +265,48 @@ export class PolicyApplier {
   }
 
   private async readKernel(): Promise<KernelState> {
-    const [v4, v6, sets] = await Promise.all([
+    const [v4, v6, sets, arp] = await Promise.all([
       mustRun(this.exec, this.cmd.iptablesSave),
       mustRun(this.exec, this.cmd.ip6tablesSave),
       mustRun(this.exec, [this.cmd.ipset, 'save']),
+      this.readArp(),
     ]);
-    return { v4: parseIptablesSave(v4, 4), v6: parseIptablesSave(v6, 6), sets: parseIpsetSave(sets) };
+    return { v4: parseIptablesSave(v4, 4), v6: parseIptablesSave(v6, 6), sets: parseIpsetSave(sets), arp };
+  }
+
+  /** The ARP table, or no listing when it does not exist. Other failures (nft missing) throw: the policy cannot be enforced. */
+  private async readArp(): Promise<ArpState> {
+    const argv = [...this.cmd.nft, ...ARP_LIST];
+    let r;
+    try {
+      r = await this.exec.run(argv);
+    } catch (e) {
+      const hint = noProgram(e) ? ' (install nftables: the ARP guard needs the nft program)' : '';
+      throw new PolicyApplyError(`read the ARP table: ${e instanceof Error ? e.message : String(e)}${hint}`, { cause: e });
+    }
+    if (r.code === 0) return parseArpListing(r.stdout);
+    if (/No such file or directory/.test(r.stderr)) return { listing: undefined, members: new Set() };
+    throw new PolicyExecError(argv, r.code, r.stderr);
+  }
+
+  private arpDrift(have: ArpState, want: ArpTable): string[] {
+    if (have.listing === undefined) return [`arp: table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} missing`];
+    if (normalizeArpListing(have.listing) !== want.listing) return [`arp: table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} differs`];
+    return [];
+  }
+
+  /** Brings the ARP table to `want`: whole (one transaction) when `full`, else its elements only. True when something was written. */
+  private async syncArp(have: ArpState, want: ArpTable, full: boolean): Promise<{ written: boolean; added: number; removed: number }> {
+    if (full) {
+      await mustRun(this.exec, [...this.cmd.nft, '-f', '-'], want.script);
+      return { written: true, added: 0, removed: 0 };
+    }
+    const wantSet = new Set(want.members);
+    const ops: { verb: 'add' | 'del'; member: string }[] = [];
+    for (const m of want.members) if (!have.members.has(m)) ops.push({ verb: 'add', member: m });
+    for (const m of have.members) if (!wantSet.has(m)) ops.push({ verb: 'del', member: m });
+    if (ops.length > 0) await mustRun(this.exec, [...this.cmd.nft, '-f', '-'], renderArpElementOps(ops));
+    return { written: ops.length > 0, added: ops.filter((o) => o.verb === 'add').length, removed: ops.filter((o) => o.verb === 'del').length };
   }
 
   private ruleDrift(k: KernelState, want: Compiled): string[] {
@@ -284,12 +364,14 @@ export class PolicyApplier {
     const live = k.v4.generation ?? k.v6.generation;
     const same = this.compiled(model, live ?? 'a');
     const drift = [...this.ruleDrift(k, same), ...this.setDrift(k, same, false)];
+    const arpDrift = this.arpDrift(k.arp, same.arp);
 
     if (drift.length === 0) {
       // Rules and zone sets are right: bring the endpoint sets to the desired members with add/del.
       const { lines, added, removed } = this.endpointDiff(k, same.sets);
       if (lines.length > 0) await this.restoreLines(lines);
-      const result = { changed: lines.length > 0, drift: [], generation: same.generation, endpointsAdded: added, endpointsRemoved: removed, destroyedSets: [] };
+      const arp = await this.syncArpOrThrow(k.arp, same.arp, arpDrift.length > 0);
+      const result = { changed: lines.length > 0 || arp.written, drift: arpDrift, generation: same.generation, endpointsAdded: added, endpointsRemoved: removed, destroyedSets: [] };
       return { ...result, durationMs: performance.now() - started };
     }
 
@@ -303,19 +385,28 @@ export class PolicyApplier {
     } catch (e) {
       throw new PolicyApplyError(`apply generation ${gen}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
+    await this.syncArpOrThrow(k.arp, next.arp, arpDrift.length > 0);
     const keep = new Set(next.sets.map((s) => s.name));
     const destroyed = await this.destroySets([...k.sets.keys(), ...next.sets.map((s) => s.name)], keep);
     const epBefore = new Set([4, 6].flatMap((f) => [...(k.sets.get(endpointSetName(f as Family))?.members ?? [])]));
     const epAfter = new Set(next.sets.filter((s) => s.type === 'hash:net,iface').flatMap((s) => s.members.map(canonicalMember)));
     return {
       changed: true,
-      drift,
+      drift: [...drift, ...arpDrift],
       generation: gen,
       endpointsAdded: [...epAfter].filter((m) => !epBefore.has(m)).length,
       endpointsRemoved: [...epBefore].filter((m) => !epAfter.has(m)).length,
       destroyedSets: destroyed,
       durationMs: performance.now() - started,
     };
+  }
+
+  private async syncArpOrThrow(have: ArpState, want: ArpTable, full: boolean): Promise<{ written: boolean }> {
+    try {
+      return await this.syncArp(have, want, full);
+    } catch (e) {
+      throw new PolicyApplyError(`apply the ARP table: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
   }
 
   private async restoreFamily(argv: readonly string[], rules: FamilyRules, have: TableState): Promise<void> {
@@ -352,8 +443,7 @@ export class PolicyApplier {
   private endpointOps(ep: Endpoint, verb: 'add' | 'del'): EndpointSetOp[] {
     const out: EndpointSetOp[] = [];
     for (const family of [4, 6] as const) {
-      const addr = endpointAddress(ep, family);
-      if (addr !== undefined) out.push({ verb, set: endpointSetName(family), family, addr, iface: ep.hostVeth });
+      for (const addr of endpointAddresses(ep, family)) out.push({ verb, set: endpointSetName(family), family, addr, iface: ep.hostVeth });
     }
     return out;
   }
@@ -419,13 +509,26 @@ export class PolicyApplier {
     }
   }
 
+  /**
+   * The endpoint sets and the ARP sender set (the IPv4 address of each change, one nft
+   * transaction), written side by side; resolves when both are in. Both are idempotent, so
+   * a retry after one of them failed repeats the other harmlessly.
+   */
   private async writeEndpointSets(ops: readonly EndpointSetOp[]): Promise<void> {
     if (ops.length === 0) return;
-    try {
-      await this.endpointSets.write(ops);
-    } catch (e) {
+    const arp = ops.filter((o) => o.family === 4).map((o) => ({ verb: o.verb, member: arpMember(o.iface, o.addr) }));
+    const [sets, nft] = await Promise.allSettled([
+      this.endpointSets.write(ops),
+      arp.length === 0 ? Promise.resolve('') : mustRun(this.exec, [...this.cmd.nft, '-f', '-'], renderArpElementOps(arp)),
+    ]);
+    if (sets.status === 'rejected') {
+      const e: unknown = sets.reason;
       if (e instanceof PolicyApplyError) throw e;
       throw new PolicyApplyError(`update endpoint sets: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    if (nft.status === 'rejected') {
+      const e: unknown = nft.reason;
+      throw new PolicyApplyError(`update the ARP sender set: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
 

@@ -176,3 +176,19 @@ export function cidrContains(outer: Cidr, inner: Cidr): boolean {
 export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
 }
+
+/**
+ * The IPv6 link-local address the kernel gives an interface with this MAC (addr_gen_mode
+ * eui64, the default): fe80::/64 plus the modified EUI-64 interface identifier (RFC 4291
+ * 2.5.1 and appendix A: ff:fe in the middle, the universal/local bit inverted).
+ * Undefined for text that is not a MAC.
+ */
+export function linkLocalFromMac(mac: string): string | undefined {
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) return undefined;
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  const eui = [(b[0] ?? 0) ^ 0x02, b[1] ?? 0, b[2] ?? 0, 0xff, 0xfe, b[3] ?? 0, b[4] ?? 0, b[5] ?? 0];
+  let iid = 0n;
+  for (const x of eui) iid = (iid << 8n) | BigInt(x);
+  const v = (0xfe80n << 112n) | iid;
+  return formatIpv6(v);
+}

@@ -7,6 +7,8 @@
 //                                          anything else (transit world→world) is not ours.
 //   ROUTECTL-ZONES   1. from rtc+ → SPOOF (before conntrack: a forged source must not ride an
 //                       existing flow; RFC 3704 2.1 ingress filtering comes before state)
+//                    1b. from rtc+ to a fabric peer on BGP/BFD ports → deny (also before
+//                       conntrack, so closing it by reload cuts sessions already open)
 //                    2. ESTABLISHED,RELATED accept (replies, and ICMP errors for our flows)
 //                    3. INVALID drop
 //                    4. from rtc+ to the worker's own addresses → HOST
@@ -20,12 +22,22 @@
 // Classification is by ipset only: zone sets (hash:net) say which zone an address is in,
 // and the endpoint set (hash:net,iface) holds (container address, host veth) pairs, so a
 // container start or stop is one `ipset add`/`del` and never changes an iptables rule.
+// IPv6 link-local sources must be the container's own too (its link-local is a member of
+// rtc-ep-6 beside its global address): a forged one would make the worker create a
+// neighbour entry for it (an NS or RS with a link-layer option, or any packet it answers).
+//
+// ARP never meets iptables: the nftables table `arp routectl` (renderArpTableText) accepts ARP
+// on a container veth only with the container's own IPv4 address as sender, from a set of
+// (veth, address) pairs filled per endpoint like rtc-ep-4, and ARP probes (sender 0.0.0.0)
+// at a rate per veth; everything else from a container veth is dropped before the ARP code
+// could create a neighbour entry for it.
 
 import { familyBits, formatIp, parseCidr, parseIp, type Family } from './cidr.js';
 import { WORLD, parsePortSpec, type PolicyModel, type PortSpec } from './model.js';
 import {
-  CHAIN_FWD, CHAIN_HOST, CHAIN_INPUT, CHAIN_SPOOF, CHAIN_ZONES, MARK, VETH_MATCH, VETH_PREFIX,
-  allZonesSetName, endpointSetName, fromChain, hostSetName, tempSetName, zoneSetName, type Generation,
+  CHAIN_FWD, CHAIN_HOST, CHAIN_INPUT, CHAIN_SPOOF, CHAIN_ZONES, MARK, NFT_ARP_FAMILY, NFT_ARP_PROBE_SET, NFT_ARP_SET,
+  NFT_ARP_TABLE, VETH_MATCH, VETH_PREFIX, allZonesSetName, endpointSetName, fromChain, hostSetName, peerSetName,
+  tempSetName, zoneSetName, type Generation,
 } from './names.js';
 import { buildPlan, portSpecText } from './plan.js';
 
@@ -34,6 +46,12 @@ export interface Endpoint {
   readonly hostVeth: string;
   readonly ipv4?: string | undefined;
   readonly ipv6?: string | undefined;
+  /**
+   * The container's IPv6 link-local address (the source of its neighbour discovery), the
+   * second rtc-ep-6 member of its veth. Without it the container's ND to the worker is
+   * dropped as forged (its global address still works as an ND source).
+   */
+  readonly linkLocal?: string | undefined;
 }
 
 /** What protects the worker itself from its containers. */
@@ -44,9 +62,22 @@ export interface HostPolicy {
   readonly protectedPorts: readonly string[];
   /** Port specs containers may reach on the worker. Default: none (ICMP echo and IPv6 ND always work). */
   readonly open: readonly string[];
+  /**
+   * The fabric's control plane: addresses (the configured BGP peers) that containers may
+   * not reach on `fabricPorts`. Empty or absent: no such rule (the operator opened it).
+   */
+  readonly fabricPeers?: readonly string[] | undefined;
+  /** Port specs of the fabric's control plane; default FABRIC_PORTS. */
+  readonly fabricPorts?: readonly string[] | undefined;
 }
 
-export const DEFAULT_HOST: HostPolicy = { addresses: [], protectedPorts: ['tcp/179'], open: [] };
+/**
+ * BGP (RFC 4271 8.2.1: TCP 179) and BFD: single-hop control 3784 and echo 3785 (RFC 5881
+ * 4), multihop control 4784 (RFC 5883 2).
+ */
+export const FABRIC_PORTS: readonly string[] = ['tcp/179', 'udp/3784', 'udp/3785', 'udp/4784'];
+
+export const DEFAULT_HOST: HostPolicy = { addresses: [], protectedPorts: [...FABRIC_PORTS], open: [] };
 
 export interface CompileInput {
   readonly model: PolicyModel;
@@ -74,6 +105,16 @@ export interface FamilyRules {
   readonly rules: readonly string[];
 }
 
+/** The nftables side (ARP): the table as `nft list` prints it, and the script that installs it. */
+export interface ArpTable {
+  /** `nft list table arp routectl` text without set elements and with zeroed counters: what apply compares. */
+  readonly listing: string;
+  /** `nft -f` script replacing the whole table, elements included, in one transaction. */
+  readonly script: string;
+  /** Elements of the (veth, address) set, as `"rtcX" . 198.51.100.5`. */
+  readonly members: readonly string[];
+}
+
 export interface Compiled {
   readonly ipsetRestore: string;
   readonly iptablesRestore: string;
@@ -82,6 +123,7 @@ export interface Compiled {
   readonly sets: readonly SetSpec[];
   readonly v4: FamilyRules;
   readonly v6: FamilyRules;
+  readonly arp: ArpTable;
 }
 
 export class PolicyCompileError extends Error {
@@ -102,6 +144,11 @@ export function jumpRule(chain: string, target: string): string {
 }
 
 const ZONE_MAXELEM = 65536;
+/** Packets from :: (DAD, MLD) from all container veths together; a container needs a handful at start. */
+const DAD_LIMIT = '50/sec';
+const DAD_BURST = 100;
+/** ARP probes (sender 0.0.0.0) per container veth: RFC 5227 2.1.1 sends 3 probes and 2 announcements. */
+const ARP_PROBE_RATE = '5/second burst 10 packets';
 const EP_MAXELEM = 262144;
 /** Drops are logged at most this often per (from, to) rule, so a flood cannot fill the log. */
 const LOG_LIMIT = '10/min';
@@ -171,17 +218,37 @@ function buildSets(input: CompileInput, gen: Generation, host: HostPolicy): SetS
     sets.push({ name: allZonesSetName(gen, family), type: 'hash:net', family, maxelem: ZONE_MAXELEM, members: all });
     const hostMembers = host.addresses.map(hostMember).filter((h) => h.family === family).map((h) => h.member);
     sets.push({ name: hostSetName(gen, family), type: 'hash:net', family, maxelem: ZONE_MAXELEM, members: [...new Set(hostMembers)] });
+    sets.push({ name: peerSetName(gen, family), type: 'hash:net', family, maxelem: ZONE_MAXELEM, members: fabricMembers(host, family) });
     const eps: string[] = [];
     for (const ep of input.endpoints) {
-      const addr = family === 4 ? ep.ipv4 : ep.ipv6;
-      if (addr === undefined) continue;
-      const ip = parseIp(addr);
-      if (!ip || ip.family !== family) throw new PolicyCompileError(`endpoint ${ep.hostVeth}: "${addr}" is not an IPv${family} address`);
-      eps.push(`${formatIp(family, ip.addr)},${ep.hostVeth}`);
+      for (const addr of endpointAddresses(ep, family)) eps.push(`${addr},${ep.hostVeth}`);
     }
     sets.push({ name: endpointSetName(family), type: 'hash:net,iface', family, maxelem: EP_MAXELEM, members: [...new Set(eps)] });
   }
   return sets;
+}
+
+/** The worker's fabric peers of one family, as set members (no duplicates). */
+function fabricMembers(host: HostPolicy, family: Family): string[] {
+  return [...new Set((host.fabricPeers ?? []).map(hostMember).filter((h) => h.family === family).map((h) => h.member))];
+}
+
+/**
+ * An endpoint's rtc-ep-<family> addresses, canonical: its address, and for IPv6 its
+ * link-local too. Throws PolicyCompileError on an address of the wrong family.
+ */
+export function endpointAddresses(ep: Endpoint, family: Family): string[] {
+  const out: string[] = [];
+  const texts = family === 4 ? [ep.ipv4] : [ep.ipv6, ep.linkLocal];
+  texts.forEach((addr, i) => {
+    if (addr === undefined) return;
+    const ip = parseIp(addr);
+    if (!ip || ip.family !== family) throw new PolicyCompileError(`endpoint ${ep.hostVeth}: "${addr}" is not an IPv${family} address`);
+    // RFC 4291 2.5.6: fe80::/10.
+    if (i === 1 && ip.addr >> 118n !== 0x3fan) throw new PolicyCompileError(`endpoint ${ep.hostVeth}: link-local "${addr}" is not in fe80::/10`);
+    out.push(formatIp(family, ip.addr));
+  });
+  return out;
 }
 
 /** `create` line for a set (the parameters must stay the same across renders: `-exist` only ignores an identical set). */
@@ -218,6 +285,15 @@ function familyRules(input: CompileInput, gen: Generation, host: HostPolicy, fam
   A(CHAIN_FWD, `-m set --match-set ${allZonesSetName(gen, family)} dst ${c('to-zone')} -g ${CHAIN_ZONES}`);
 
   A(CHAIN_ZONES, `-i ${VETH_MATCH} ${c('spoof-check')} -j ${CHAIN_SPOOF}`);
+  // The fabric's control plane (BGP, BFD on the configured peers) is the worker's business,
+  // never a container's: a container could otherwise open a session with, or disturb, the ToR.
+  if (fabricMembers(host, family).length > 0) {
+    for (const text of host.fabricPorts ?? FABRIC_PORTS) {
+      const pm = protoMatch(mustSpec(text, 'host.fabricPorts'), family);
+      const proto = pm.startsWith('-p ') ? pm.split(' ').slice(0, 2).join(' ') + ' ' : '';
+      A(CHAIN_ZONES, `-i ${VETH_MATCH} ${proto}${pm.slice(proto.length)}-m set --match-set ${peerSetName(gen, family)} dst ${c(`fabric ${text}`)} ${deny}`);
+    }
+  }
   A(CHAIN_ZONES, `-m conntrack --ctstate RELATED,ESTABLISHED ${c('ct-established')} -j ACCEPT`);
   A(CHAIN_ZONES, `-m conntrack --ctstate INVALID ${c('ct-invalid')} -j DROP`);
   A(CHAIN_ZONES, `-i ${VETH_MATCH} -m set --match-set ${hostSetName(gen, family)} dst ${c('to-host')} -g ${CHAIN_HOST}`);
@@ -228,10 +304,11 @@ function familyRules(input: CompileInput, gen: Generation, host: HostPolicy, fam
 
   // Anti-spoofing: the (source address, in-interface) pair must be a known endpoint.
   if (family === 6) {
-    // Link-local sources never leave the link (RFC 4291 2.5.6), and the container's
-    // neighbour discovery to the worker uses them; DAD probes come from :: (RFC 4862 5.4.2).
-    A(CHAIN_SPOOF, `-s fe80::/10 ${c('spoof-link-local')} -j RETURN`);
-    A(CHAIN_SPOOF, `-s ::/128 -p ipv6-icmp ${c('spoof-dad')} -j RETURN`);
+    // DAD probes and early MLD reports come from :: (RFC 4862 5.4.2, RFC 3810 5.2.13) and
+    // make no neighbour entry; rate-limited, as they are not checked against the set. A
+    // container's own link-local (its ND source) is in rtc-ep-6 with its veth: any other
+    // link-local source is forged and would make the worker create a neighbour entry.
+    A(CHAIN_SPOOF, `-s ::/128 -p ipv6-icmp -m limit --limit ${DAD_LIMIT} --limit-burst ${DAD_BURST} ${c('spoof-dad')} -j RETURN`);
   }
   A(CHAIN_SPOOF, `-m set --match-set ${endpointSetName(family)} src,src ${c('spoof-ok')} -j RETURN`);
   A(CHAIN_SPOOF, `${c('spoof-drop')} -j DROP`);
@@ -319,6 +396,102 @@ export function renderIptablesRestore(rules: FamilyRules, opts: RestoreOptions =
   return out.join('\n') + '\n';
 }
 
+/** One element of the ARP sender set: `"rtcX" . 198.51.100.5`. */
+export function arpMember(hostVeth: string, ipv4: string): string {
+  return `"${hostVeth}" . ${ipv4}`;
+}
+
+/** The ARP sender set's elements of these endpoints, sorted (set order is the kernel's). */
+export function arpMembers(endpoints: readonly Endpoint[]): string[] {
+  const out = new Set<string>();
+  for (const ep of endpoints) for (const a of endpointAddresses(ep, 4)) out.add(arpMember(ep.hostVeth, a));
+  return [...out].sort();
+}
+
+const ARP_SET_MAXELEM = 262144;
+const ARP_PROBE_MAXELEM = 65536;
+
+/**
+ * The `arp routectl` table as `nft list table` prints it (tabs, a blank line between
+ * objects), `elements` given or not. Hook `input` of family arp runs in arp_rcv before
+ * arp_process, the code that creates a neighbour entry for the sender of a request it
+ * answers (which proxy ARP makes every request on a veth); the kernel has already
+ * dropped frames whose address lengths are not Ethernet/IPv4 (ar_hln, ar_pln), so
+ * `arp saddr ip` reads the sender address.
+ */
+function renderArpTableText(members: readonly string[] | undefined): string {
+  const T = '\t';
+  const elements = members !== undefined && members.length > 0 ? [`${T}${T}elements = { ${members.join(`,\n${T}${T}${T}     `)} }`] : [];
+  const lines = [
+    `table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} {`,
+    `${T}comment "${MARK}ARP from container veths: own sender addresses only"`,
+    `${T}set ${NFT_ARP_SET} {`,
+    `${T}${T}type ifname . ipv4_addr`,
+    `${T}${T}size ${ARP_SET_MAXELEM}`,
+    `${T}${T}comment "${MARK}(host veth, container IPv4 address)"`,
+    ...elements,
+    `${T}}`,
+    '',
+    `${T}set ${NFT_ARP_PROBE_SET} {`,
+    `${T}${T}type ifname`,
+    `${T}${T}size ${ARP_PROBE_MAXELEM}`,
+    `${T}${T}flags dynamic,timeout`,
+    `${T}${T}timeout 1m`,
+    `${T}${T}comment "${MARK}ARP probe rate per host veth"`,
+    `${T}}`,
+    '',
+    `${T}chain input {`,
+    `${T}${T}type filter hook input priority filter; policy accept;`,
+    `${T}${T}iifname != "${VETH_PREFIX}*" accept comment "${MARK}not-container"`,
+    `${T}${T}iifname . arp saddr ip @${NFT_ARP_SET} accept comment "${MARK}arp-own"`,
+    // RFC 5227 2.1.1: probes carry sender 0.0.0.0 and make no neighbour entry.
+    `${T}${T}arp saddr ip 0.0.0.0 update @${NFT_ARP_PROBE_SET} { iifname limit rate ${ARP_PROBE_RATE} } counter packets 0 bytes 0 accept comment "${MARK}arp-probe"`,
+    `${T}${T}counter packets 0 bytes 0 drop comment "${MARK}arp-drop"`,
+    `${T}}`,
+    '}',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** `nft list table arp routectl` text compared without set elements and counter values. */
+export function normalizeArpListing(text: string): string {
+  const out: string[] = [];
+  let inElements = false;
+  for (const line of text.split('\n')) {
+    if (!inElements && /^\s*elements = \{/.test(line)) inElements = true;
+    if (inElements) {
+      if (line.trimEnd().endsWith('}')) inElements = false;
+      continue;
+    }
+    out.push(line.replace(/counter packets \d+ bytes \d+/, 'counter packets 0 bytes 0'));
+  }
+  return out.join('\n').trimEnd() + '\n';
+}
+
+/** The `nft -f` script that installs exactly this table: declare (so delete cannot fail), delete, create; one transaction. */
+export function renderArpScript(members: readonly string[]): string {
+  return `table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} {}\ndelete table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE}\n${renderArpTableText(members)}`;
+}
+
+/** The `nft -f` script that removes the table (declared first, so it succeeds when absent). */
+export function renderArpRemove(): string {
+  return `table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} {}\ndelete table ${NFT_ARP_FAMILY} ${NFT_ARP_TABLE}\n`;
+}
+
+/**
+ * Element changes in one `nft -f` transaction. A delete is preceded by an add of the same
+ * element, so deleting what is already gone succeeds (nft 1.0.6 has no `destroy`).
+ */
+export function renderArpElementOps(ops: readonly { readonly verb: 'add' | 'del'; readonly member: string }[]): string {
+  const el = (m: string): string => `${NFT_ARP_FAMILY} ${NFT_ARP_TABLE} ${NFT_ARP_SET} { ${m} }`;
+  return ops.map((o) => (o.verb === 'add' ? `add element ${el(o.member)}` : `add element ${el(o.member)}\ndelete element ${el(o.member)}`)).join('\n') + '\n';
+}
+
+function buildArp(endpoints: readonly Endpoint[]): ArpTable {
+  const members = arpMembers(endpoints);
+  return { listing: normalizeArpListing(renderArpTableText(undefined)), script: renderArpScript(members), members };
+}
+
 /** Compiles the model for this worker. Throws PolicyCompileError on an input the model checks do not cover. */
 export function compile(input: CompileInput): Compiled {
   const gen = input.generation ?? 'a';
@@ -346,6 +519,7 @@ export function compile(input: CompileInput): Compiled {
     sets,
     v4,
     v6,
+    arp: buildArp(input.endpoints),
   };
 }
 

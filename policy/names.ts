@@ -73,6 +73,22 @@ export function hostSetName(gen: Generation, family: Family): string {
   return `rtc-${gen}-host-${family}`;
 }
 
+/** rtc-<gen>-peers-<family>: the fabric's control-plane addresses (the configured BGP peers). */
+export function peerSetName(gen: Generation, family: Family): string {
+  return `rtc-${gen}-peers-${family}`;
+}
+
+/**
+ * The nftables table that guards the worker's ARP table (family `arp`): iptables never
+ * sees ARP, and arptables has no set match (a rule per container is what we avoid).
+ */
+export const NFT_ARP_FAMILY = 'arp';
+export const NFT_ARP_TABLE = 'routectl';
+/** Its set of (host veth, container IPv4 address) pairs: the only ARP senders accepted on a veth. */
+export const NFT_ARP_SET = 'ep4';
+/** Its dynamic set keyed by host veth: the per-veth rate of ARP probes (sender 0.0.0.0). */
+export const NFT_ARP_PROBE_SET = 'probe4';
+
 /** rtc-ep-<family>: hash:net,iface pairs (container address, its host veth) for anti-spoofing. */
 export function endpointSetName(family: Family): string {
   return `rtc-ep-${family}`;

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(frr bird2 gobgpd busybox-static iptables ipset tshark iproute2 docker.io
+PKGS=(frr bird2 gobgpd busybox-static iptables ipset nftables tshark iproute2 docker.io
       etcd-server podman containernetworking-plugins golang-go procps psmisc
       golang-github-osrg-gobgp-dev golang-github-appc-cni-dev)
 missing=()

@@ -8,15 +8,17 @@
  *
  * Signals: SIGTERM/SIGINT stop gracefully (every session closed with Cease /
  * Administrative Shutdown and a reason text, RFC 9003; the API socket removed). SIGHUP
- * re-reads the config file and applies peer, import and advertisement changes; an
- * invalid file is logged and the running config kept.
+ * re-reads the config file and applies peer, import, advertisement and zone policy
+ * changes; an invalid file is logged and the running config kept, and so is a file whose
+ * zones would widen what reaches a running container (a zone removed or shrunk under it,
+ * policy/reload.ts): that reload is refused as a whole, and `routectl status` says why.
  */
 import { Speaker } from '../bgp/speaker/index.js';
 import { diagName } from '../bgp/bfd/types.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
-import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse } from './api/types.js';
+import type { ApiHandlers, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, StatusResponse } from './api/types.js';
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements } from './endpoints/advertisements.js';
 import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
@@ -25,13 +27,15 @@ import { setCpuPriority } from './priority.js';
 import type { ContainerInspector } from './cni/inspect.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { configWarnings } from './config/warnings.js';
 import { startObservability, type Observability } from './metrics/observability.js';
 import type { Config } from './config/schema.js';
 import { createLogger, peerLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import type { Executor } from '../policy/exec.js';
 import { policyRoutes } from './api/policy.js';
-import { AgentPolicy, hostPolicy, modelOf, policyHandlers } from './policy/index.js';
+import { AgentPolicy, hostPolicy, modelOf, policyHandlers, reloadVerdict, runningEndpoints } from './policy/index.js';
+import { reloadProblemText } from '../policy/reload.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
 import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
@@ -52,7 +56,7 @@ export interface SpeakerLike {
   stop(reason?: string): Promise<void>;
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
   /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
-  advertise?(routes: readonly { readonly prefix: string }[], opts?: { readonly now?: boolean }): void;
+  advertise?(routes: readonly { readonly prefix: string }[]): void;
   withdraw?(prefixes: readonly string[]): void;
   setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
   setImportFilter(entries: readonly string[]): void;
@@ -63,6 +67,12 @@ export interface SpeakerLike {
   /** BFD state changes (RFC 5880 state names; diag: RFC 5880 4.1 diagnostic code). */
   on(event: 'bfdState', listener: (peer: string, from: string, to: string, diag: number) => void): unknown;
   on(event: 'bfdError', listener: (peer: string, err: unknown) => void): unknown;
+  /** A connection refused because it came from no configured peer (logged, rate-limited). */
+  on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
+  rejectedConnections?(): Readonly<Record<string, number>>;
+  /** End a max-prefix hold now; false when the peer is not held. */
+  releaseHold?(address: string): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -136,7 +146,9 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       families: p.families,
       ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
       ...(p.description !== undefined ? { description: p.description } : {}),
-      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes } : {}),
+      ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
+      ...(p.password !== undefined ? { password: p.password } : {}),
+      ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
       ...(p.bfd !== undefined ? { bfd: p.bfd } : {}),
     })),
   };
@@ -181,6 +193,7 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     prefixesReceived: p.prefixesReceived,
     prefixesAccepted: p.prefixesAccepted,
     lastError: p.lastError,
+    held: p.held,
     // Only peers with BFD configured carry the key, so the JSON of the others is unchanged.
     ...(p.bfd ? { bfd: p.bfd } : {}),
   };
@@ -200,6 +213,8 @@ function detail(p: SpeakerPeerStatus): PeerDetail {
     lastNotificationSent: p.lastNotificationSent,
     lastNotificationReceived: p.lastNotificationReceived,
     problems: p.problems,
+    md5: p.md5,
+    ttlSecurityHops: p.ttlSecurityHops,
   };
 }
 
@@ -226,6 +241,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const startedAt = now();
   let cfg = initial;
   if (opts.nice !== undefined) setCpuPriority(opts.nice, log);
+  // Valid but unusual values (reserved AS numbers): said once at start, as `routectl validate` says them.
+  for (const w of configWarnings(cfg)) log.warn({ op: 'config', event: 'warning', field: w.path, fix: w.fix }, `${w.path}: ${w.message}`);
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(speakerConfig(cfg), log);
@@ -314,6 +331,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         endpointStates: containers?.stateCounts() ?? { ready: 0, pending: 0, error: 0 },
         routes: speaker.advertisedCount(),
         docker: containers?.docker() ?? null,
+        lastReload,
       };
     },
     peers: () => ({ peers: speaker.peerStatus().map(detail) }),
@@ -328,6 +346,13 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
     verify: () => obs.verify(),
+    releaseHold(address) {
+      const p = known(address);
+      if (!speaker.releaseHold?.(p.address)) {
+        throw new ApiError(409, 'not_held', `${p.address} is not held down (state ${p.state}): nothing to release`);
+      }
+      return detail(known(address));
+    },
   };
   /** Which peers were sent each prefix (the Adj-RIBs-Out), for advertised-to. */
   const sentTo = (): Map<string, string[]> => {
@@ -362,6 +387,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     throw new AgentError(`cannot start the API on ${cfg.api.socket}: ${(err as Error).message}`, { cause: err });
   }
 
+  let lastReload: ReloadSummary | null = null;
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
@@ -389,26 +415,44 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       log.warn({ op: 'config.reload', event: 'no-file' }, 'reload asked, but the agent was not started from a config file');
       return false;
     }
+    const at = new Date(now()).toISOString();
     let next: Config;
     try {
       next = loadConfig(opts.configPath, opts.hostname !== undefined ? { hostname: opts.hostname } : {});
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : undefined;
       log.error({ op: 'config.reload', event: 'invalid', err, problems }, `config not reloaded, keeping the running one: ${(err as Error).message}`);
+      const lines = problems ? problems.map((p) => `${p.path}: ${p.message} (fix: ${p.fix})`) : [(err as Error).message];
+      lastReload = { at, result: 'invalid', problems: lines, containers: [], needsRestart: [] };
       return false;
     }
     const fixed = restartOnly(cfg, next);
+    // Apply what can change live; the rest keeps its running value.
+    const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, pools: cfg.pools, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
+    // No reload may widen what reaches a running container: a zone removed or shrunk under
+    // it (or under a running pool) refuses the whole file, so peers and zones never disagree.
+    const refused = reloadVerdict(cfg, applied, runningEndpoints(containers?.controller.list() ?? [], policy?.localEndpoints() ?? []));
+    if (refused.length > 0) {
+      const lines = refused.map(reloadProblemText);
+      const names = [...new Set(refused.flatMap((p) => p.containers))];
+      const zones = [...new Set(refused.map((p) => p.zone))];
+      log.error(
+        { op: 'config.reload', event: 'refused', zones, containers: names, kinds: refused.map((p) => p.kind), problems: lines },
+        `config not reloaded, keeping the running one: it would widen what reaches running containers: ${lines.join('; ')}`,
+      );
+      lastReload = { at, result: 'refused', problems: lines, containers: names, needsRestart: fixed };
+      return false;
+    }
     if (fixed.length > 0) {
       log.warn({ op: 'config.reload', event: 'needs-restart', fields: fixed }, `changes to ${fixed.join(', ')} take effect only after a restart; keeping the running values`);
     }
-    // Apply what can change live; the rest keeps its running value.
-    const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, pools: cfg.pools, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
     adverts.setStatic(applied.bgp.advertise);
     // A changed model is a generation swap in the applier (no window where traffic is open).
     await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));
     cfg = applied;
+    lastReload = { at, result: 'applied', problems: [], containers: [], needsRestart: fixed };
     log.info({ op: 'config.reload', event: 'applied', peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length }, 'config reloaded');
     return true;
   };

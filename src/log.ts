@@ -41,6 +41,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       // Level names, not numbers: operators grep for "error", not 50.
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.errWithCause },
+      // TCP-MD5 passwords are Secrets (they print as <redacted> anyway); this catches a
+      // password that reached a log call as plain text, in the shapes the agent logs.
+      redact: { paths: ['password', '*.password', 'peers[*].password', 'cfg.bgp.peers[*].password', 'bgp.peers[*].password'], censor: '<redacted>' },
     },
     opts.destination ?? pino.destination({ dest: 1, sync: true }),
   );

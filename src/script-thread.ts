@@ -1,13 +1,15 @@
 /**
- * A worker thread running an inline script, for work the event loop must not wait for:
- * the store's durable writes (src/store/writer.ts) and netlink requests that sleep in
- * the kernel (src/dataplane/netlink/thread.ts).
+ * A worker thread running a program file, for work the event loop must not wait for:
+ * the store's durable writes (src/store/writer-thread.js) and netlink requests that
+ * sleep in the kernel (src/dataplane/netlink/socket-thread.js).
  *
- * - The script is a plain CommonJS string run with `eval`, so it runs the same from the
- *   built output, from TypeScript sources under a test runner, and from a bundle.
+ * - A program is plain JavaScript next to the module that starts it, checked by tsc
+ *   (checkJs) against that module's types and resolved from its `import.meta.url`, so it
+ *   runs as it is from the sources (tests), from dist/ and from a test's bundle (which
+ *   copies the programs next to itself: test/src/store/child-bundle.ts).
  * - The thread starts with the first message and again after it died.
- * - A request is a message with an `id`; the script answers it with a message carrying
- *   the same `id`. A message from the script without an `id` goes to `onMessage`.
+ * - A request is a message with an `id`; the program answers it with a message carrying
+ *   the same `id`. A message from the program without an `id` goes to `onMessage`.
  * - When the thread dies, the requests it had not answered fail (what they asked may or
  *   may not have been done) and `onExit` is told; the next message starts a new thread.
  * - The thread keeps the process alive only while a request is unanswered or while its
@@ -19,7 +21,7 @@ export interface ScriptThreadOptions<M> {
   /** What the thread is, for errors: "store writer", "netlink". */
   readonly name: string;
   readonly workerData?: unknown;
-  /** A message from the script that answers no request. */
+  /** A message from the program that answers no request. */
   readonly onMessage?: (m: M) => void;
   /** The thread died (not by close()); its unanswered requests have failed with `err`. */
   readonly onExit?: (err: Error) => void;
@@ -36,7 +38,7 @@ export class ScriptThread<M extends { readonly id?: number }> {
   private closed = false;
 
   constructor(
-    private readonly script: string,
+    private readonly program: URL,
     private readonly opts: ScriptThreadOptions<M>,
   ) {}
 
@@ -45,7 +47,7 @@ export class ScriptThread<M extends { readonly id?: number }> {
     return this.worker;
   }
 
-  /** Posts `msg` with a fresh `id`; resolves with the script's answer to it. */
+  /** Posts `msg` with a fresh `id`; resolves with the program's answer to it. */
   request(msg: Record<string, unknown>): Promise<M> {
     if (this.closed) return Promise.reject(new ThreadClosedError(`${this.opts.name} thread closed`));
     const w = this.start();
@@ -64,7 +66,7 @@ export class ScriptThread<M extends { readonly id?: number }> {
   }
 
   /**
-   * Stops the thread: with `last`, posts it and lets the script end by itself; otherwise
+   * Stops the thread: with `last`, posts it and lets the program end by itself; otherwise
    * terminates it. Unanswered requests fail.
    */
   async close(last?: Record<string, unknown>): Promise<void> {
@@ -93,7 +95,7 @@ export class ScriptThread<M extends { readonly id?: number }> {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(this.script, { eval: true, workerData: this.opts.workerData });
+    const w = new Worker(this.program, { workerData: this.opts.workerData });
     this.worker = w;
     this.refresh();
     w.on('message', (m: M) => {

@@ -20,17 +20,12 @@ export interface CollisionInput {
 export type CollisionDecision = 'close-existing' | 'close-new';
 
 export function resolveCollision(c: CollisionInput): CollisionDecision {
+  // Both opened by the same side (a peer reconnecting) is not a 6.8 collision: the
+  // connection already under way stays, as OpenBGPD keeps it.
+  if (c.existingInitiatedLocally === c.newInitiatedLocally) return 'close-new';
   const local = routerIdToNumber(c.localId) ?? 0;
   const remote = routerIdToNumber(c.remoteId) ?? 0;
-  let localWins: boolean;
-  if (local !== remote) localWins = local > remote;
-  else localWins = (c.localAsn ?? 0) > (c.remoteAsn ?? 0);
+  const localWins = local !== remote ? local > remote : (c.localAsn ?? 0) > (c.remoteAsn ?? 0);
   // The winner's connection is the one its owner initiated.
-  const keepLocallyInitiated = localWins;
-  if (c.existingInitiatedLocally === c.newInitiatedLocally) {
-    // Same initiator on both (a peer reconnecting): 6.8 keeps the existing one
-    // unless the local identifier is lower.
-    return local < remote ? 'close-existing' : 'close-new';
-  }
-  return c.existingInitiatedLocally === keepLocallyInitiated ? 'close-new' : 'close-existing';
+  return c.existingInitiatedLocally === localWins ? 'close-new' : 'close-existing';
 }

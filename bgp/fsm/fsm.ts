@@ -18,8 +18,13 @@
  * - a passive session whose ConnectRetryTimer expires in Active keeps listening instead
  *   of connecting;
  * - header errors send the Message Header Error the codec found in every state with a
- *   connection (RFC 4271 6.1), not an FSM Error.
+ *   connection (RFC 4271 6.1), not an FSM Error;
+ * - one FSM per session, not per connection: OpenCollisionDump in OpenSent/OpenConfirm
+ *   (RFC 4271 6.8 keeps the peer's other connection) leaves the session in Active, where
+ *   the kept connection comes in as TcpConnectionConfirmed. RFC 4271 sends the dumped
+ *   connection's own FSM to Idle while the kept one's goes on.
  */
+import { CeaseSubcode, ErrorCode } from '../wire/notification.js';
 import { idleHoldDelay } from './backoff.js';
 import type {
   DownKind,
@@ -33,14 +38,9 @@ import type {
   TransitionResult,
 } from './types.js';
 
-/** RFC 4271 4.5 error codes used by the FSM. */
-const HOLD_TIMER_EXPIRED = 4;
-const FSM_ERROR = 5;
-const CEASE = 6;
-/** RFC 4486 Cease subcodes. */
-const CEASE_ADMIN_SHUTDOWN = 2;
-const CEASE_PEER_DECONFIGURED = 3;
-const CEASE_COLLISION = 7;
+/** RFC 4271 4.5 error codes and RFC 4486 Cease subcodes used by the FSM. */
+const { HOLD_TIMER_EXPIRED, FSM: FSM_ERROR, CEASE } = ErrorCode;
+const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, PEER_DECONFIGURED: CEASE_PEER_DECONFIGURED, CONNECTION_COLLISION: CEASE_COLLISION } = CeaseSubcode;
 /** RFC 6608 FSM Error subcodes: unexpected message in OpenSent / OpenConfirm / Established. */
 const FSM_SUBCODE: Partial<Record<State, number>> = { OpenSent: 1, OpenConfirm: 2, Established: 3 };
 const MESSAGE_EVENTS: ReadonlySet<FsmEventName> = new Set([
@@ -181,6 +181,27 @@ function adminStop(ctx: FsmContext, env: FsmEnv, event: FsmEvent, sendCease: boo
     });
   }
   throw new Error(`not a stop event: ${event.type}`);
+}
+
+/**
+ * OpenSent / OpenConfirm, OpenCollisionDump: Cease / Connection Collision Resolution on
+ * the connection that goes, then Active (see the deviations above): no damping, the
+ * session goes on at once with the connection that was kept.
+ */
+function collisionDump(ctx: FsmContext): TransitionResult {
+  return {
+    next: 'Active',
+    actions: [
+      { type: 'sendNotification', code: CEASE, subcode: CEASE_COLLISION, data: EMPTY },
+      { type: 'stopTimer', timer: 'hold' },
+      { type: 'stopTimer', timer: 'keepalive' },
+      { type: 'releaseResources' },
+      { type: 'dropConnection' },
+      { type: 'startTimer', timer: 'connectRetry', seconds: ctx.config.connectRetryTime },
+      { type: 'down', reason: 'collision', event: 'OpenCollisionDump', code: CEASE, subcode: CEASE_COLLISION },
+    ],
+    ctx: { ...ctx, holdTime: 0, keepaliveTime: 0, connectRetryCounter: ctx.connectRetryCounter + 1 },
+  };
 }
 
 /** OpenSent / OpenConfirm / Established: an event the state does not expect -> FSM Error (RFC 6608). */
@@ -385,7 +406,7 @@ export function transition(state: State, event: FsmEvent, ctx: FsmContext, env: 
         case 'BGPOpenMsgErr':
           return toIdle(ctx, env, { reason: 'open-error', event: e, notify: errorSpec(event)! });
         case 'OpenCollisionDump':
-          return toIdle(ctx, env, { reason: 'collision', event: e, notify: { code: CEASE, subcode: CEASE_COLLISION } });
+          return collisionDump(ctx);
         case 'NotifMsgVerErr':
         case 'NotifMsg':
           return dropQuietly(ctx, env, event);
@@ -428,7 +449,7 @@ export function transition(state: State, event: FsmEvent, ctx: FsmContext, env: 
         case 'BGPOpenMsgErr':
           return toIdle(ctx, env, { reason: 'notification-sent', event: e, notify: errorSpec(event)! });
         case 'OpenCollisionDump':
-          return toIdle(ctx, env, { reason: 'collision', event: e, notify: { code: CEASE, subcode: CEASE_COLLISION } });
+          return collisionDump(ctx);
         case 'KeepAliveMsg':
           // 8.2.2: restart the HoldTimer, go to Established. Past failures are forgotten
           // once the session has stayed up for idleHoldResetTime.

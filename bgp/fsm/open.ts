@@ -4,6 +4,7 @@
  * NOTIFICATION as a BgpNotification; capabilities (RFC 5492) intersect.
  */
 import { BgpNotification } from '../wire/errors.js';
+import { afiFamily, ipv4ToNumber } from '../wire/prefix.js';
 import { AFI, AS_TRANS, SAFI } from '../wire/types.js';
 import type { Capability, Family, OpenMessage } from '../wire/types.js';
 
@@ -64,29 +65,14 @@ export interface Negotiated {
   readonly peerCapabilities: readonly Capability[];
 }
 
-export function familyOf(afi: number, safi: number): Family | undefined {
-  if (safi !== SAFI.UNICAST) return undefined;
-  if (afi === AFI.IPV4) return 'ipv4-unicast';
-  if (afi === AFI.IPV6) return 'ipv6-unicast';
-  return undefined;
-}
-
 export function afiSafiOf(family: Family): { afi: number; safi: number } {
   return family === 'ipv4-unicast' ? { afi: AFI.IPV4, safi: SAFI.UNICAST } : { afi: AFI.IPV6, safi: SAFI.UNICAST };
 }
 
 /** Dotted quad -> unsigned 32-bit, or undefined when not one. */
 export function routerIdToNumber(id: string): number | undefined {
-  const parts = id.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    n = n * 256 + v;
-  }
-  return n;
+  const n = ipv4ToNumber(id);
+  return n < 0 ? undefined : n;
 }
 
 export function buildOpen(local: LocalOpenParams): OpenMessage {
@@ -173,7 +159,7 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
   const remoteFamilies = new Set<Family>();
   if (mp.length === 0) remoteFamilies.add('ipv4-unicast');
   for (const c of mp) {
-    const f = familyOf(c.afi, c.safi);
+    const f = afiFamily(c.afi, c.safi);
     if (f) remoteFamilies.add(f);
   }
   const families = local.families.filter((f) => remoteFamilies.has(f));
@@ -199,7 +185,7 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
   if (grCap) {
     const grFamilies: { family: Family; forwardingState: boolean }[] = [];
     for (const f of grCap.families) {
-      const fam = familyOf(f.afi, f.safi);
+      const fam = afiFamily(f.afi, f.safi);
       if (fam) grFamilies.push({ family: fam, forwardingState: f.forwardingState });
     }
     gracefulRestart = {

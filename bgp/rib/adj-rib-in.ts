@@ -10,6 +10,7 @@
  * NLRI of the message (2), 'afisafi-disable' drops the family's routes and ignores the
  * family until the session is reset (RFC 4760 7). Session-reset never reaches here.
  */
+import { afiFamily } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { Path, PathSource } from './best-path.js';
 import { toImportFilter, type ImportFilter, type ImportFilterSpec } from './prefix-list.js';
@@ -57,11 +58,6 @@ export interface AdjRibInOptions {
   readonly maxPrefixes?: number;
 }
 
-export function familyOfAfiSafi(afi: number, safi: number): Family | null {
-  if (safi !== 1) return null;
-  return afi === 1 ? 'ipv4-unicast' : afi === 2 ? 'ipv6-unicast' : null;
-}
-
 export class AdjRibIn implements PathSource {
   private readonly tables: Record<Family, Table> = {
     'ipv4-unicast': { accepted: new Map(), filtered: new Map() },
@@ -97,13 +93,13 @@ export class AdjRibIn implements PathSource {
     this.stats.updates++;
     if (u.handling === 'attribute-discard') this.stats.attributeDiscards++;
     if (u.handling === 'afisafi-disable' && u.disabledFamily) {
-      const f = familyOfAfiSafi(u.disabledFamily.afi, u.disabledFamily.safi);
+      const f = afiFamily(u.disabledFamily.afi, u.disabledFamily.safi);
       if (f) this.disableFamily(f);
     }
     // Withdrawals apply whatever the handling: they are withdrawals anyway.
     for (const p of u.withdrawn) this.remove('ipv4-unicast', p);
     if (u.mpUnreach) {
-      const f = familyOfAfiSafi(u.mpUnreach.afi, u.mpUnreach.safi);
+      const f = afiFamily(u.mpUnreach.afi, u.mpUnreach.safi);
       if (f) for (const p of u.mpUnreach.withdrawn) this.remove(f, p);
     }
     const withdrawAll = u.handling === 'treat-as-withdraw';
@@ -117,7 +113,7 @@ export class AdjRibIn implements PathSource {
       }
     }
     if (u.mpReach && u.mpReach.nlri.length > 0) {
-      const f = familyOfAfiSafi(u.mpReach.afi, u.mpReach.safi);
+      const f = afiFamily(u.mpReach.afi, u.mpReach.safi);
       if (f) {
         if (withdrawAll) for (const p of u.mpReach.nlri) this.remove(f, p);
         else {

@@ -16,7 +16,7 @@
 import type { PreparedAnnouncement } from '../wire/pack.js';
 import type { CodecContext, Family, PathAttributes } from '../wire/types.js';
 import type { DesiredRoutes, RouteGroup } from './desired.js';
-import { familyOf } from './prefix.js';
+import { prefixFamily } from '../wire/prefix.js';
 
 /** The encoding functions the Adj-RIB-Out needs (bgp/wire in production). */
 export interface Packer {
@@ -50,20 +50,6 @@ export interface AdvertisedRoute {
   readonly family: Family;
   readonly attributes: PathAttributes;
   readonly nextHops: readonly string[];
-}
-
-/**
- * UPDATEs for new prefixes encoded ahead of their announcement (AdjRibOut.preview), to be
- * written the moment they are announced if the session is still the same
- * (AdjRibOut.commitPreview).
- */
-export interface PreviewedAnnouncement {
-  readonly ctx: ExportContext;
-  /** The prefixes this peer is sent (those of families it takes), with their group. */
-  readonly entries: readonly (readonly [prefix: string, family: Family, group: RouteGroup])[];
-  readonly messages: readonly Buffer[];
-  /** The messages in one buffer, for a single write. */
-  readonly joined: Buffer;
 }
 
 /** Default prefixes per batch: ~16k IPv6 /128s encode to ~300 KB. */
@@ -159,7 +145,7 @@ export class AdjRibOut {
   routeRefresh(family: Family, enhanced: boolean): void {
     if (!this.ctx || !this.families.has(family)) return;
     for (const [p, g] of this.sent) {
-      if (familyOf(p) !== family) continue;
+      if (prefixFamily(p) !== family) continue;
       // Forget it was sent so the next batch announces it again.
       if (this.desired.get(p) === g) {
         this.sent.delete(p);
@@ -204,50 +190,6 @@ export class AdjRibOut {
   }
 
   /**
-   * The UPDATEs that would announce `entries` (prefixes not in the desired set yet), encoded
-   * now and changing nothing; prefixes of families this peer does not take are left out.
-   * Null when the session is not established, when none is left, or when one of them was
-   * already sent or is queued (the normal path then sends them).
-   */
-  preview(entries: ReadonlyMap<string, RouteGroup>): PreviewedAnnouncement | null {
-    const ctx = this.ctx;
-    if (!ctx) return null;
-    const taken: [string, Family, RouteGroup][] = [];
-    const groups = new Map<string, { family: Family; group: RouteGroup; prefixes: string[] }>();
-    for (const [p, g] of entries) {
-      const f = familyOf(p);
-      if (!this.families.has(f) || typeof ctx.nextHops[f] === 'string') continue;
-      if (this.sent.has(p) || this.dirty.has(p)) return null;
-      taken.push([p, f, g]);
-      const k = `${f}|${g.key}`;
-      let b = groups.get(k);
-      if (!b) groups.set(k, (b = { family: f, group: g, prefixes: [] }));
-      b.prefixes.push(p);
-    }
-    if (taken.length === 0) return null;
-    const messages: Buffer[] = [];
-    for (const b of groups.values()) messages.push(...this.announce(b.family, b.group, b.prefixes, []));
-    return { ctx, entries: taken, messages, joined: Buffer.concat(messages) };
-  }
-
-  /**
-   * Takes a preview of this Adj-RIB-Out: if it still holds (the same session, none of its
-   * prefixes sent or queued since), its prefixes are recorded as sent and true returned:
-   * the caller writes its messages now, before the desired set says they are wanted
-   * (`next()` then finds them sent). False when it no longer holds: the normal path sends
-   * them.
-   */
-  commitPreview(pv: PreviewedAnnouncement): boolean {
-    if (this.ctx !== pv.ctx) return false;
-    for (const [p] of pv.entries) if (this.sent.has(p) || this.dirty.has(p)) return false;
-    for (const [p, f, g] of pv.entries) {
-      this.sent.set(p, g);
-      this.sentCount[f]++;
-    }
-    return true;
-  }
-
-  /**
    * The next batch of messages to send, in order, or null when there is nothing to send.
    * What it returns is recorded as sent: hand it to the session before asking again.
    */
@@ -262,7 +204,7 @@ export class AdjRibOut {
       let n = 0;
       for (const p of this.dirty) {
         this.dirty.delete(p);
-        const f = familyOf(p);
+        const f = prefixFamily(p);
         if (!this.families.has(f) || typeof ctx.nextHops[f] === 'string') continue;
         const want = this.desired.get(p);
         const have = this.sent.get(p);
@@ -352,7 +294,7 @@ export class AdjRibOut {
     const ctx = this.ctx;
     if (!ctx) return;
     for (const [prefix, g] of this.sent) {
-      const family = familyOf(prefix);
+      const family = prefixFamily(prefix);
       if (f && family !== f) continue;
       yield { prefix, family, attributes: this.attributesFor(family, g), nextHops: ctx.nextHops[family] as readonly string[] };
     }

@@ -9,7 +9,7 @@
  * hops through an IGP; every next hop counts as reachable.
  */
 import { ORIGIN_NAMES, type AsPathSegment, type PathAttributes } from '../wire/types.js';
-import { addressSortKey } from './prefix.js';
+import { addressSortKey } from '../wire/prefix.js';
 
 /** One path as stored: the UPDATE's shared attributes and the next hop(s) for its family. */
 export interface Path {

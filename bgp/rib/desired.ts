@@ -7,7 +7,7 @@
  */
 import type { LargeCommunity } from '../wire/types.js';
 import { RibError } from './errors.js';
-import { canonicalPrefix } from './prefix.js';
+import { canonicalPrefix } from '../wire/prefix.js';
 
 export interface Advertisement {
   readonly prefix: string;
@@ -49,6 +49,15 @@ export function parseLargeCommunity(c: LargeCommunity | string): LargeCommunity 
   return [parts[0]!, parts[1]!, parts[2]!];
 }
 
+/** The canonical text of a prefix; bad text is the caller's error (RibError). */
+function canonical(prefix: string): string {
+  try {
+    return canonicalPrefix(prefix);
+  } catch (err) {
+    throw new RibError((err as Error).message, { cause: err });
+  }
+}
+
 export class DesiredRoutes {
   private readonly routes = new Map<string, RouteGroup>();
   private readonly groups = new Map<string, RouteGroup>();
@@ -77,9 +86,9 @@ export class DesiredRoutes {
   }
 
   /** Canonical prefix → interned group for each advertisement, changing nothing; throws RibError on bad input. */
-  resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
+  private resolve(advs: readonly Advertisement[]): Map<string, RouteGroup> {
     const out = new Map<string, RouteGroup>();
-    for (const a of advs) out.set(canonicalPrefix(a.prefix), this.group(a));
+    for (const a of advs) out.set(canonical(a.prefix), this.group(a));
     return out;
   }
 
@@ -94,13 +103,9 @@ export class DesiredRoutes {
     return changed;
   }
 
-  /** Add or change some advertisements. */
+  /** Add or change some advertisements; returns the prefixes that changed. Validates everything before changing anything. */
   add(advs: readonly Advertisement[]): string[] {
-    return this.addResolved(this.resolve(advs));
-  }
-
-  /** Add or change advertisements resolved earlier (`resolve`); returns the prefixes that changed. */
-  addResolved(next: ReadonlyMap<string, RouteGroup>): string[] {
+    const next = this.resolve(advs);
     const changed: string[] = [];
     for (const [p, g] of next) {
       if (this.routes.get(p) !== g) {
@@ -113,7 +118,7 @@ export class DesiredRoutes {
 
   /** Remove some prefixes (absent ones are ignored: already withdrawn). */
   remove(prefixes: readonly string[]): string[] {
-    const canon = prefixes.map((p) => canonicalPrefix(p));
+    const canon = prefixes.map(canonical);
     return canon.filter((p) => this.routes.delete(p));
   }
 

@@ -7,7 +7,7 @@
 import { FAMILIES, type Family } from '../wire/types.js';
 import type { AdjRibIn, ReceivedRoute } from './adj-rib-in.js';
 import { decide, type Candidate, type Decision, type DecisionStep, type Path } from './best-path.js';
-import { familyOf } from './prefix.js';
+import { prefixFamily } from '../wire/prefix.js';
 
 export interface BestRoute {
   readonly prefix: string;
@@ -96,7 +96,7 @@ export class LocRib {
   }
 
   get(prefix: string): BestRoute | null {
-    const f = familyOf(prefix);
+    const f = prefixFamily(prefix);
     const rin = this.best[f].get(prefix);
     const path = rin?.get(f, prefix);
     return rin && path ? { prefix, family: f, peer: rin.address, path } : null;
@@ -117,7 +117,7 @@ export class LocRib {
 
   /** Every candidate for `prefix` and why it lost; filtered routes are listed too. */
   explain(prefix: string): Explanation {
-    const f = familyOf(prefix);
+    const f = prefixFamily(prefix);
     const d: Decision = decide(this.candidates(prefix, f));
     const candidates: ExplainEntry[] = d.ranked.map((r) => ({
       peer: r.candidate.source.address,

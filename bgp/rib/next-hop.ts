@@ -14,7 +14,7 @@
  */
 import os from 'node:os';
 import type { Family } from '../wire/types.js';
-import { addressInNetwork, parseAddress } from './prefix.js';
+import { addressInNetwork, isLinkLocalV6, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 
 export type InterfaceLookup = () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
 
@@ -28,32 +28,10 @@ export interface NextHopQuery {
 
 export type NextHopResult = { readonly nextHops: readonly string[] } | { readonly error: string };
 
-/** "::ffff:192.0.2.1" (a v4 peer on a dual-stack socket) is the IPv4 address. */
-export function unmapAddress(a: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  return m ? m[1]! : a.replace(/%.*$/, '');
-}
-
-const isV6 = (a: string): boolean => a.includes(':');
-const isLinkLocal = (a: string): boolean => /^fe[89ab][0-9a-f]:/i.test(a);
-
-function sameAddress(a: string, b: string): boolean {
-  const x = parseAddress(a);
-  const y = parseAddress(b);
-  return !!x && !!y && x.family === y.family && x.words.every((w, i) => w === y.words[i]);
-}
+const isV6 = (a: string): boolean => prefixFamily(a) === 'ipv6-unicast';
 
 function onLink(remote: string, addrs: readonly os.NetworkInterfaceInfo[]): boolean {
-  if (isV6(remote) && isLinkLocal(remote)) return true;
-  const r = parseAddress(remote);
-  if (!r) return false;
-  for (const a of addrs) {
-    if (!a.cidr) continue;
-    const slash = a.cidr.lastIndexOf('/');
-    const net = parseAddress(a.address);
-    if (net && net.family === r.family && addressInNetwork(r.words, net.words, Number(a.cidr.slice(slash + 1)))) return true;
-  }
-  return false;
+  return isLinkLocalV6(remote) || addrs.some((a) => a.cidr !== null && addressInNetwork(remote, a.cidr));
 }
 
 function v6NextHops(
@@ -61,10 +39,10 @@ function v6NextHops(
   remote: string,
   addrs: readonly os.NetworkInterfaceInfo[],
 ): NextHopResult {
-  const ll = addrs.find((a) => a.family === 'IPv6' && isLinkLocal(a.address))?.address;
+  const ll = addrs.find((a) => a.family === 'IPv6' && isLinkLocalV6(a.address))?.address;
   let global: string | undefined;
-  if (isV6(local) && !isLinkLocal(local)) global = local;
-  else global = addrs.find((a) => a.family === 'IPv6' && !isLinkLocal(a.address))?.address;
+  if (isV6(local) && !isLinkLocalV6(local)) global = local;
+  else global = addrs.find((a) => a.family === 'IPv6' && !isLinkLocalV6(a.address))?.address;
   if (!global) {
     if (!isV6(local)) global = `::ffff:${local}`;
     else if (ll) return { nextHops: [ll] };

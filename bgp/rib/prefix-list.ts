@@ -5,9 +5,8 @@
  * prefixes inside P of length N up to the family maximum; "P ge N le M" both bounds.
  * An empty list accepts nothing: routes from peers are opt-in (issue 2, `bgp.import`).
  */
-import type { Family } from '../wire/types.js';
+import { contains, familyAfi, parsePrefix, prefixFamily, type ParsedPrefix } from '../wire/prefix.js';
 import { RibError } from './errors.js';
-import { contains, mustParsePrefix, parsePrefix, type ParsedPrefix } from './prefix.js';
 
 /** What the Adj-RIB-In needs from an import filter. */
 export interface ImportFilter {
@@ -26,13 +25,18 @@ export interface PrefixListEntry {
   readonly le: number;
 }
 
-const maxLength = (f: Family): number => (f === 'ipv4-unicast' ? 32 : 128);
+const maxLength = (afi: 1 | 2): number => (afi === 1 ? 32 : 128);
 
 /** Parse one entry, e.g. "198.51.100.0/24 le 32"; throws RibError with the fix. */
 export function parsePrefixListEntry(text: string): PrefixListEntry {
   const parts = text.trim().split(/\s+/);
-  const prefix = mustParsePrefix(parts[0] ?? '', 'prefix-list entry');
-  const max = maxLength(prefix.family);
+  let prefix: ParsedPrefix;
+  try {
+    prefix = parsePrefix(parts[0] ?? '');
+  } catch (err) {
+    throw new RibError(`prefix-list entry ${JSON.stringify(text)}: ${(err as Error).message}`, { cause: err });
+  }
+  const max = maxLength(prefix.afi);
   let ge: number | undefined;
   let le: number | undefined;
   for (let i = 1; i < parts.length; i += 2) {
@@ -50,11 +54,11 @@ export function parsePrefixListEntry(text: string): PrefixListEntry {
     }
   }
   // Same rule as FRR/Cisco: len < ge <= le <= max (ge equal to len is accepted as a no-op).
-  const lo = ge ?? prefix.length;
-  const hi = le ?? (ge !== undefined ? max : prefix.length);
-  if (lo < prefix.length || hi < lo || hi > max) {
+  const lo = ge ?? prefix.len;
+  const hi = le ?? (ge !== undefined ? max : prefix.len);
+  if (lo < prefix.len || hi < lo || hi > max) {
     throw new RibError(
-      `prefix-list entry ${JSON.stringify(text)}: lengths must satisfy ${prefix.length} <= ge <= le <= ${max}`,
+      `prefix-list entry ${JSON.stringify(text)}: lengths must satisfy ${prefix.len} <= ge <= le <= ${max}`,
     );
   }
   return { text: text.trim(), prefix, ge: lo, le: hi };
@@ -62,27 +66,31 @@ export function parsePrefixListEntry(text: string): PrefixListEntry {
 
 export class PrefixList implements ImportFilter {
   readonly entries: readonly PrefixListEntry[];
-  /** Families an entry accepts whole ("0.0.0.0/0 le 32"): no parsing needed for them. */
-  private readonly whole = new Set<Family>();
+  /** AFIs an entry accepts whole ("0.0.0.0/0 le 32"): no parsing needed for them. */
+  private readonly whole = new Set<number>();
   constructor(entries: readonly string[]) {
     this.entries = entries.map(parsePrefixListEntry);
     for (const e of this.entries) {
-      if (e.prefix.length === 0 && e.ge === 0 && e.le === maxLength(e.prefix.family)) this.whole.add(e.prefix.family);
+      if (e.prefix.len === 0 && e.ge === 0 && e.le === maxLength(e.prefix.afi)) this.whole.add(e.prefix.afi);
     }
   }
 
   /** The entry that matches `prefix`, or undefined. */
   match(prefix: string): PrefixListEntry | undefined {
-    const p = parsePrefix(prefix);
-    if (!p) return undefined;
+    let p: ParsedPrefix;
+    try {
+      p = parsePrefix(prefix);
+    } catch {
+      return undefined;
+    }
     for (const e of this.entries) {
-      if (p.length >= e.ge && p.length <= e.le && contains(e.prefix, p)) return e;
+      if (p.len >= e.ge && p.len <= e.le && contains(e.prefix, p)) return e;
     }
     return undefined;
   }
 
   accepts(prefix: string): boolean {
-    if (this.whole.size > 0 && this.whole.has(prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast')) {
+    if (this.whole.size > 0 && this.whole.has(familyAfi(prefixFamily(prefix)))) {
       return true; // prefixes arrive decoded by the codec, so they are well formed
     }
     return this.entries.length > 0 && this.match(prefix) !== undefined;

@@ -6,10 +6,15 @@
  * Clock, transport and randomness are injected (SessionDeps), so tests run on a fake
  * clock over an in-memory duplex pair.
  *
- * Connection collisions (RFC 4271 6.8): a connection accepted while our own is in
- * Connect, OpenSent or OpenConfirm is tracked as a second connection until the peer's
- * OPEN arrives on it; then the one initiated by the higher BGP Identifier stays, and the
- * other gets Cease / Connection Collision Resolution.
+ * Every state change is the FSM's: the session only feeds it events.
+ *
+ * Connection collisions (RFC 4271 6.8), kept as simple as the RFC lets them be (as in
+ * OpenBGPD): Idle refuses a connection, Active takes it, Established refuses it with
+ * Cease / Connection Collision Resolution. In Connect, OpenSent and OpenConfirm it is
+ * tracked as a second connection until the peer's OPEN arrives on it (RFC 4271 8.2.2);
+ * then, in Connect, our own attempt (which has not come up) gives way to it; in OpenSent
+ * and OpenConfirm the one initiated by the higher BGP Identifier stays (resolveCollision)
+ * and the other gets Cease / Connection Collision Resolution.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -32,7 +37,9 @@ import type {
 } from '../fsm/index.js';
 import {
   BgpNotification,
+  CeaseSubcode,
   DEFAULT_CONTEXT,
+  ErrorCode,
   MAX_EXTENDED_MESSAGE_LENGTH,
   MessageFramer,
   MessageType,
@@ -51,14 +58,13 @@ import type {
   NotificationRecord,
   SessionConfig,
   SessionDeps,
+  SessionEvents,
   SessionInfo,
   SocketLike,
 } from './types.js';
 
-const CEASE = 6;
-const CEASE_ADMIN_SHUTDOWN = 2;
-const CEASE_CONNECTION_REJECTED = 5;
-const CEASE_COLLISION = 7;
+const CEASE = ErrorCode.CEASE;
+const { ADMIN_SHUTDOWN: CEASE_ADMIN_SHUTDOWN, CONNECTION_REJECTED: CEASE_CONNECTION_REJECTED, CONNECTION_COLLISION: CEASE_COLLISION } = CeaseSubcode;
 /** After our final NOTIFICATION, how long the peer gets to close before we cut the socket. */
 const CLOSE_GRACE_MS = 3000;
 
@@ -120,7 +126,7 @@ function record(n: Pick<NotificationMessage, 'code' | 'subcode' | 'shutdownMessa
   return { code: n.code, subcode: n.subcode, name: notificationName(n.code, n.subcode), text: n.shutdownMessage ?? null, at };
 }
 
-export class Session extends EventEmitter {
+export class Session extends EventEmitter<SessionEvents> {
   private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname'>> & Pick<SessionConfig, 'localAddress' | 'hostname'>;
   private readonly deps: SessionDeps;
   private readonly local: LocalOpenParams;
@@ -211,22 +217,20 @@ export class Session extends EventEmitter {
       this.reject(sock, CEASE_CONNECTION_REJECTED);
       return;
     }
-    if (this.fsm === 'Active' && this.conn === null) {
-      const c = this.attach(sock, false);
-      this.conn = c;
-      this.tune(sock);
-      this.fire({ type: 'TcpConnectionConfirmed' });
-      return;
-    }
     if (this.fsm === 'Established' || this.second !== null) {
       // RFC 4271 6.8: with CollisionDetectEstablishedState FALSE an Established session
       // keeps its connection and the new one is closed.
       this.reject(sock, CEASE_COLLISION);
       return;
     }
-    // Connect, OpenSent, OpenConfirm: track it until the peer's OPEN arrives on it.
     const c = this.attach(sock, false);
     this.tune(sock);
+    if (this.fsm === 'Active' && this.conn === null) {
+      this.conn = c;
+      this.fire({ type: 'TcpConnectionConfirmed' });
+      return;
+    }
+    // Connect, OpenSent, OpenConfirm: tracked until the peer's OPEN arrives on it.
     this.second = c;
     c.openTimer = this.deps.clock.setTimeout(() => {
       if (this.second === c) this.closeConn(c, false);
@@ -319,7 +323,7 @@ export class Session extends EventEmitter {
       if (down.kind !== 'admin-stop') this.lastError = down.text;
       this.emit('down', down);
     }
-    if (established) this.emit('established', this.negotiated);
+    if (established && this.negotiated) this.emit('established', this.negotiated);
   }
 
   private execute(a: FsmAction): void {
@@ -596,11 +600,12 @@ export class Session extends EventEmitter {
       this.inputError(c, type, err, false);
       return;
     }
-    if (c === this.second) {
-      this.onSecondMessage(c, m);
+    if (c === this.second && m.type !== 'OPEN') {
+      // RFC 4271 6.8: the second connection is tracked until its OPEN; anything else ends it.
+      this.closeConn(c, false);
       return;
     }
-    if (c !== this.conn) return;
+    if (c !== this.conn && c !== this.second) return;
     switch (m.type) {
       case 'OPEN':
         this.onOpen(c, m);
@@ -644,8 +649,9 @@ export class Session extends EventEmitter {
     else this.fire({ type: 'UpdateMsgErr', ...spec }, n.message);
   }
 
+  /** The peer's OPEN, on the session's connection or on the second one (RFC 4271 6.8). */
   private onOpen(c: Conn, m: OpenMessage): void {
-    if (this.fsm !== 'OpenSent') {
+    if (c === this.conn && this.fsm !== 'OpenSent') {
       this.fire({ type: 'BGPOpen', holdTime: 0 }, `unexpected OPEN in ${this.fsm}`);
       return;
     }
@@ -656,12 +662,57 @@ export class Session extends EventEmitter {
       this.inputError(c, MessageType.OPEN, err, false);
       return;
     }
-    this.acceptOpen(c, n);
-  }
-
-  private acceptOpen(c: Conn, n: Negotiated): void {
+    if (c === this.second) {
+      if (!this.keepsSecond(c, m.bgpId, n.peerAsn)) {
+        this.sendNotification(c, CEASE, CEASE_COLLISION, Buffer.alloc(0));
+        this.closeConn(c, true);
+        return;
+      }
+      this.adopt(c);
+    }
     this.useNegotiated(c, n);
     this.fire({ type: 'BGPOpen', holdTime: n.holdTime });
+  }
+
+  /** RFC 4271 6.8: whether the second connection, whose OPEN has just arrived, is the one to keep. */
+  private keepsSecond(c: Conn, remoteId: string, remoteAsn: number): boolean {
+    switch (this.fsm) {
+      case 'Connect':
+      case 'Active':
+        // No OPEN went out on a connection of ours: nothing to compare.
+        return true;
+      case 'OpenSent':
+      case 'OpenConfirm':
+        return (
+          resolveCollision({
+            localId: this.cfg.routerId,
+            remoteId,
+            localAsn: this.cfg.localAsn,
+            remoteAsn,
+            existingInitiatedLocally: this.conn?.initiatedLocally ?? true,
+            newInitiatedLocally: c.initiatedLocally,
+          }) === 'close-existing'
+        );
+      default:
+        // Established: CollisionDetectEstablishedState FALSE; Idle has closed it already.
+        return false;
+    }
+  }
+
+  /**
+   * The second connection becomes the session's: the FSM dumps the one it had (OpenSent,
+   * OpenConfirm: OpenCollisionDump, then Active), or our own attempt that has not come up
+   * is dropped (Connect), and the kept one comes in as TcpConnectionConfirmed, which sends
+   * our OPEN; its OPEN, already here, follows as BGPOpen.
+   */
+  private adopt(c: Conn): void {
+    if (this.fsm === 'OpenSent' || this.fsm === 'OpenConfirm') this.fire({ type: 'OpenCollisionDump' });
+    else if (this.conn) this.closeConn(this.conn, false);
+    if (c.openTimer !== undefined) this.deps.clock.clearTimeout(c.openTimer);
+    c.openTimer = undefined;
+    this.second = null;
+    this.conn = c;
+    this.fire({ type: 'TcpConnectionConfirmed' });
   }
 
   private useNegotiated(c: Conn, n: Negotiated): void {
@@ -678,81 +729,15 @@ export class Session extends EventEmitter {
   private onNotification(c: Conn, m: NotificationMessage): void {
     this.lastReceived = m;
     this.lastRecv = record(m, new Date(this.deps.clock.now()));
-    if (m.code === CEASE && m.subcode === CEASE_COLLISION && this.second !== null && this.fsm !== 'Established') {
-      // The peer dumped this connection in favour of the one we are still tracking (6.8).
+    if (m.code === CEASE && m.subcode === CEASE_COLLISION && this.second !== null && (this.fsm === 'OpenSent' || this.fsm === 'OpenConfirm')) {
+      // The peer dumped this connection in favour of the one we are still tracking (6.8):
+      // closed first, so that no NOTIFICATION goes back; the other one's OPEN decides next.
       this.closeConn(c, false);
-      this.resetToActive('connection collision: the peer kept the other connection');
+      this.fire({ type: 'OpenCollisionDump' });
       return;
     }
     // RFC 4271 6.2: Unsupported Version Number is its own event.
     if (m.code === 2 && m.subcode === 1) this.fire({ type: 'NotifMsgVerErr', code: m.code, subcode: m.subcode });
     else this.fire({ type: 'NotifMsg', code: m.code, subcode: m.subcode });
-  }
-
-  /**
-   * The connection we were using is gone in favour of the second one: back to Active,
-   * as RFC 4271 8.2.2 does for a connection that fails in OpenSent.
-   */
-  private resetToActive(reason: string): void {
-    const from = this.fsm;
-    for (const t of ['hold', 'keepalive'] as const) this.stopTimer(t);
-    this.startTimer('connectRetry', this.ctx.config.connectRetryTime);
-    this.negotiated = null;
-    this.codecCtx = DEFAULT_CONTEXT;
-    this.ctx = { ...this.ctx, holdTime: 0, keepaliveTime: 0 };
-    this.fsm = 'Active';
-    this.sinceMs = this.deps.clock.now();
-    if (from !== 'Active') this.emit('state', from, 'Active', reason);
-  }
-
-  /** The second connection's first message: the peer's OPEN decides the collision (6.8). */
-  private onSecondMessage(c: Conn, m: BgpMessage): void {
-    if (m.type !== 'OPEN') {
-      this.closeConn(c, false);
-      return;
-    }
-    let n: Negotiated;
-    try {
-      n = negotiate(this.local, m, { peerAsn: this.cfg.peerAsn });
-    } catch (err) {
-      this.inputError(c, MessageType.OPEN, err, false);
-      return;
-    }
-    if (this.fsm === 'Idle' || this.fsm === 'Established') {
-      this.sendNotification(c, CEASE, CEASE_COLLISION, Buffer.alloc(0));
-      this.closeConn(c, true);
-      return;
-    }
-    if ((this.fsm === 'OpenSent' || this.fsm === 'OpenConfirm') && this.conn) {
-      const decision = resolveCollision({
-        localId: this.cfg.routerId,
-        remoteId: m.bgpId,
-        localAsn: this.cfg.localAsn,
-        remoteAsn: n.peerAsn,
-        existingInitiatedLocally: this.conn.initiatedLocally,
-        newInitiatedLocally: false,
-      });
-      if (decision === 'close-new') {
-        this.sendNotification(c, CEASE, CEASE_COLLISION, Buffer.alloc(0));
-        this.closeConn(c, true);
-        return;
-      }
-      const old = this.conn;
-      this.sendNotification(old, CEASE, CEASE_COLLISION, Buffer.alloc(0));
-      this.closeConn(old, true);
-      this.resetToActive('connection collision: kept the connection the peer initiated');
-    } else if (this.conn) {
-      // Connect: our own attempt has not come up; the peer's connection is as good.
-      this.closeConn(this.conn, false);
-    }
-    // Adopt: it becomes the session's connection, which sends our OPEN (OpenSent) and
-    // then takes the peer's OPEN that already arrived.
-    if (c.openTimer !== undefined) this.deps.clock.clearTimeout(c.openTimer);
-    c.openTimer = undefined;
-    this.second = null;
-    this.conn = c;
-    // Both events go in at once, so nothing the peer sends meanwhile can come between.
-    this.useNegotiated(c, n);
-    this.fire([{ type: 'TcpConnectionConfirmed' }, { type: 'BGPOpen', holdTime: n.holdTime }]);
   }
 }

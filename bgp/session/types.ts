@@ -4,7 +4,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { DownKind, Negotiated, State } from '../fsm/index.js';
-import type { Family } from '../wire/types.js';
+import type { Family, UpdateMessage } from '../wire/types.js';
 
 export interface SessionConfig {
   readonly localAsn: number;
@@ -56,6 +56,31 @@ export interface SessionDeps {
   readonly connect: ConnectFn;
   /** [0, 1), for timer jitter. */
   readonly random: () => number;
+}
+
+/** A ROUTE-REFRESH from the peer (RFC 2918; subtype 1 BoRR, 2 EoRR: RFC 7313). */
+export interface RouteRefreshRequest {
+  readonly afi: number;
+  readonly safi: number;
+  readonly subtype: number;
+}
+
+/** What a session emits, by event name: the listener's arguments. */
+export interface SessionEvents {
+  /** A state change, and why in words. */
+  state: [from: State, to: State, reason: string];
+  established: [negotiated: Negotiated];
+  /** The session left its connection behind (the typed reason). */
+  down: [reason: DownReason];
+  update: [update: UpdateMessage];
+  routeRefresh: [request: RouteRefreshRequest];
+  /** The socket took what sendUpdates() could not: send more. */
+  drain: [];
+  /**
+   * Never emitted by Session, which reports every failure as 'down'; an EventEmitter
+   * throws an 'error' nobody listens to, so users of another SessionLike listen for it.
+   */
+  error: [err: unknown];
 }
 
 /** The FSM's reason kinds are the session's. */

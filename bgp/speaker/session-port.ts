@@ -3,13 +3,17 @@
  * Session, as an interface so the speaker can be driven by anything that behaves the
  * same (the real Session in production and in the TCP tests).
  */
-import type { EventEmitter } from 'node:events';
-import type { SessionConfig, SessionInfo, SocketLike } from '../session/index.js';
+import type { SessionConfig, SessionEvents, SessionInfo, SocketLike } from '../session/index.js';
 import type { Family } from '../wire/types.js';
 
-export type { DownReason, SessionConfig, SessionInfo } from '../session/index.js';
+export type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo } from '../session/index.js';
 
-export interface SessionLike extends EventEmitter {
+/** A listener for one of the session's events. */
+export type SessionListener<E extends keyof SessionEvents> = (...args: SessionEvents[E]) => void;
+
+export interface SessionLike {
+  on<E extends keyof SessionEvents>(event: E, listener: SessionListener<E>): unknown;
+  off<E extends keyof SessionEvents>(event: E, listener: SessionListener<E>): unknown;
   start(): void;
   stop(text?: string): Promise<void>;
   /** AutomaticStop: Cease with this RFC 4486 subcode and data, then restart after the idle hold. */

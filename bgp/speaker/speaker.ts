@@ -12,21 +12,31 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { BfdPeers, diagName, type BfdPeerWant } from '../bfd/index.js';
-import { AdjRibIn, familyOfAfiSafi, maxPrefixData } from '../rib/adj-rib-in.js';
-import { AdjRibOut, type ExportContext, type Packer, type PreviewedAnnouncement } from '../rib/adj-rib-out.js';
-import { DesiredRoutes, type Advertisement, type RouteGroup } from '../rib/desired.js';
+import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
+import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
+import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
-import { nextHopsFor, unmapAddress, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
-import { canonicalPrefix, familyOf } from '../rib/prefix.js';
+import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
-import { Session } from '../session/index.js';
+import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
+import { Session, type ConnectFn, type ConnectOptions, type SocketLike } from '../session/index.js';
 import { CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
+import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
-import type { DownReason, SessionConfig, SessionInfo, SessionLike } from './session-port.js';
-import type { ExplainView, NotificationRecord, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from './types.js';
+import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
-  createSession(cfg: SessionConfig): SessionLike;
+  /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
+  createSession(cfg: SessionConfig, io?: { readonly connect?: ConnectFn }): SessionLike;
+  /** Outgoing connections of a peer with TCP-MD5 or GTSM (bgp/net secureConnect). */
+  secureConnect(o: ConnectOptions & TcpSecurity): SocketLike;
+  /**
+   * The listening socket with every peer's MD5 key and GTSM (bgp/net SecureListener), to
+   * be handed to server.listen({ fd }); null: let Node make a plain one (no native calls
+   * here, and no peer needs them).
+   */
+  openListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null;
   /** Refuse a connection from an unknown address: Cease / Connection Rejected (RFC 4486 6/5), then close. */
   rejectConnection(sock: net.Socket): void;
   packer: Packer;
@@ -38,8 +48,18 @@ export interface SpeakerDeps {
   /** Max-prefix and similar shutdowns: Cease with this subcode and data (RFC 4486). */
   cease(session: SessionLike, subcode: number, data: Buffer, text: string): Promise<void>;
   now(): number;
+  /** For the hold after a max-prefix shutdown (tests pass a fake clock's). */
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
   /** BFD sessions for the peers that ask for them (default: BfdPeers over UDP 3784). */
   bfd: BfdPeers;
+}
+
+/** A peer the speaker keeps down: its session stopped until `until`, when the timer starts it again. */
+interface Hold {
+  readonly reason: 'max-prefix';
+  readonly until: number;
+  readonly timer: unknown;
 }
 
 interface Peer {
@@ -57,26 +77,52 @@ interface Peer {
   ceaseText: string | null;
   waitingDrain: boolean;
   pumpScheduled: boolean;
+  hold: Hold | null;
   readonly eorReceived: Set<Family>;
   readonly detach: () => void;
+  /** Our connection attempts in a row that got no TCP answer at all (see UNANSWERED_HINT). */
+  unanswered: number;
+  /** The socket option that could not be set for this peer (NativeSocketError text). */
+  transportError: string | null;
   /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
   bfdHeld: boolean;
 }
 
+/**
+ * A wrong TCP-MD5 password is silent: the kernel drops the unsigned or wrongly signed
+ * segments (RFC 2385 2.0) and no RST comes back. After this many unanswered connects in a
+ * row the status says so in words.
+ */
+export const UNANSWERED_HINT = 3;
+export const MD5_HINT = 'no TCP answer: check the MD5 password on both sides';
+
 const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
 
-/**
- * Advertisements resolved and encoded ahead (Speaker.prepareAdvertise), for
- * Speaker.advertisePrepared.
- */
-export interface PreparedAdvertisement {
-  readonly entries: ReadonlyMap<string, RouteGroup>;
-  /** By peer address, for each peer established at preparation: its UPDATEs, encoded. */
-  readonly previews: ReadonlyMap<string, PreviewedAnnouncement>;
-}
-
 const sessionKey = (c: PeerConfig): string =>
-  JSON.stringify([c.asn, c.port ?? 179, c.localAddress ?? null, !!c.passive, c.holdTime ?? null, [...(c.families ?? DEFAULT_FAMILIES)].sort()]);
+  JSON.stringify([
+    c.asn,
+    c.port ?? 179,
+    c.localAddress ?? null,
+    !!c.passive,
+    c.holdTime ?? null,
+    [...(c.families ?? DEFAULT_FAMILIES)].sort(),
+    // A new password or GTSM setting renews this peer's session (and only this one's).
+    c.password?.fingerprint() ?? null,
+    c.ttlSecurity?.hops ?? null,
+  ]);
+
+const securityOf = (c: PeerConfig): TcpSecurity => ({
+  ...(c.password ? { password: c.password } : {}),
+  ...(c.ttlSecurity ? { ttlSecurityHops: c.ttlSecurity.hops } : {}),
+});
+
+const listenerPeer = (c: PeerConfig): ListenerPeer => ({ address: unmapAddress(c.address), ...securityOf(c) });
+
+/** Native listener where the native calls work; a plain one elsewhere unless a peer needs them. */
+function defaultOpenListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null {
+  if (!nativeAvailable() && !peers.some(hasSecurity)) return null;
+  return SecureListener.open(address, port, peers);
+}
 
 export class Speaker extends EventEmitter {
   private readonly deps: SpeakerDeps;
@@ -84,6 +130,8 @@ export class Speaker extends EventEmitter {
   private readonly loc = new LocRib();
   private readonly peers = new Map<string, Peer>();
   private server: net.Server | null = null;
+  private listener: SecureListener | null = null;
+  private readonly rejected = { ipv4: 0, ipv6: 0 };
   private importFilter: readonly string[];
   private started = false;
   private stopped = false;
@@ -94,7 +142,9 @@ export class Speaker extends EventEmitter {
   ) {
     super();
     this.deps = {
-      createSession: (c) => new Session(c),
+      createSession: (c, io) => new Session(c, io?.connect ? { connect: io.connect } : {}),
+      secureConnect,
+      openListener: defaultOpenListener,
       rejectConnection,
       packer: wirePacker,
       interfaces: os.networkInterfaces,
@@ -102,6 +152,8 @@ export class Speaker extends EventEmitter {
       batchesPerTick: 4,
       cease: ceaseViaSession,
       now: Date.now,
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       ...deps,
       bfd: deps.bfd ?? new BfdPeers(),
     };
@@ -130,9 +182,12 @@ export class Speaker extends EventEmitter {
     if (l && l.port !== 0) {
       const server = net.createServer((sock) => this.onConnection(sock));
       this.server = server;
+      // Throws NativeSocketError (e.g. no TCP-MD5 in this kernel) before anything listens.
+      const listener = this.deps.openListener(l.address, l.port, [...this.peers.values()].map((p) => listenerPeer(p.cfg)));
+      this.listener = listener;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host: l.address, port: l.port }, () => {
+        server.listen(listener ? { fd: listener.fd } : { host: l.address, port: l.port }, () => {
           server.off('error', reject);
           resolve();
         });
@@ -142,11 +197,85 @@ export class Speaker extends EventEmitter {
     await this.syncBfd();
   }
 
+  /**
+   * A connection from a configured peer goes to its session (which refuses it while Idle,
+   * RFC 4271 8.2.2). One from any other address is refused, counted per family and
+   * reported as 'connectionRejected'(address, family): the agent logs it, rate-limited.
+   */
   private onConnection(sock: net.Socket): void {
     const remote = unmapAddress(sock.remoteAddress ?? '');
     const peer = this.findPeer(remote);
-    if (peer && !this.stopped) peer.session.acceptIncoming(sock);
-    else this.deps.rejectConnection(sock);
+    if (peer && !this.stopped && this.secureIncoming(peer, sock)) {
+      peer.session.acceptIncoming(sock);
+      return;
+    }
+    this.deps.rejectConnection(sock);
+    if (peer) return; // a configured peer while the speaker stops, or whose key the listener lacks: not a stranger
+    const family = net.isIPv6(remote) ? 'ipv6' : 'ipv4';
+    this.rejected[family]++;
+    if (this.listenerCount('connectionRejected') > 0) this.emit('connectionRejected', remote, family);
+  }
+
+  /** Connections refused because they came from no configured peer, per family, since start. */
+  rejectedConnections(): RejectedConnections {
+    return { ...this.rejected };
+  }
+
+  /**
+   * TCP-MD5 and GTSM on a connection from a configured peer; false refuses it (fail
+   * closed): a peer with a password whose key the listener does not hold would otherwise
+   * talk unsigned.
+   */
+  private secureIncoming(peer: Peer, sock: net.Socket): boolean {
+    const lp = listenerPeer(peer.cfg);
+    if (!hasSecurity(lp)) return true;
+    if (!this.listener || (lp.password && !this.listener.holdsKey(lp))) {
+      peer.transportError = `incoming connection refused: the listener holds no TCP-MD5 key for ${lp.address}${this.listener?.problem(lp) ? ` (${this.listener.problem(lp)})` : ''}`;
+      return false;
+    }
+    try {
+      this.listener.accepted(sock, lp);
+      return true;
+    } catch (err) {
+      peer.transportError = `incoming connection refused: ${(err as Error).message}`;
+      return false;
+    }
+  }
+
+  /** A secured peer's connect: its socket options set natively, its unanswered attempts counted. */
+  private connectFor(peer: () => Peer | undefined, cfg: PeerConfig): ConnectFn | undefined {
+    const security = securityOf(cfg);
+    if (!hasSecurity(security)) return undefined;
+    return (o) => {
+      const p = peer();
+      let sock: SocketLike;
+      try {
+        sock = this.deps.secureConnect({ ...o, ...security });
+      } catch (err) {
+        if (p && err instanceof NativeSocketError) p.transportError = err.message;
+        throw err;
+      }
+      let answered = false;
+      let code: string | undefined;
+      sock.once('connect', () => {
+        answered = true;
+        if (p) {
+          p.unanswered = 0;
+          p.transportError = null;
+        }
+      });
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        code = err.code;
+      });
+      sock.once('close', () => {
+        if (!p || answered) return;
+        // No error: the session gave up waiting (ConnectRetryTimer); ETIMEDOUT: the
+        // kernel did. A refusal (RST) or an unreachable network is an answer of sorts.
+        if (code === undefined || code === 'ETIMEDOUT') p.unanswered++;
+        else p.unanswered = 0;
+      });
+      return sock;
+    };
   }
 
   private findPeer(address: string): Peer | undefined {
@@ -159,8 +288,10 @@ export class Speaker extends EventEmitter {
   /** Cease / Administrative Shutdown with the RFC 9003 text to every peer, then close the listener. */
   async stop(reason = 'speaker stopped'): Promise<void> {
     this.stopped = true;
+    for (const p of this.peers.values()) this.unhold(p);
     const server = this.server;
     this.server = null;
+    this.listener = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason)));
     for (const p of this.peers.values()) p.detach();
@@ -177,48 +308,9 @@ export class Speaker extends EventEmitter {
     this.changed(this.desired.replace(routes));
   }
 
-  /**
-   * Add or change some advertisements; sent together with every other change of this tick.
-   * `now`: their UPDATEs are written to each Established peer before this returns (a
-   * container's prefixes, whose host routes the kernel has just applied: left to a
-   * microtask, they waited 0.25 ms at p50 behind the rest of a busy tick). Whatever else
-   * is pending for that peer goes with them; a peer waiting for its socket to drain gets
-   * them when it has drained, as always.
-   */
-  advertise(routes: readonly Advertisement[], opts: { readonly now?: boolean } = {}): void {
-    this.changed(this.desired.add(routes), opts.now === true);
-  }
-
-  /**
-   * Resolves and encodes ahead what `advertise(routes, { now: true })` would send, changing
-   * nothing (throws RibError on bad input, like advertise). Made while the caller works
-   * towards announcing them (a container's prefixes, while its veth and host routes are
-   * set up), it leaves only the writes for the moment of `advertisePrepared`.
-   */
-  prepareAdvertise(routes: readonly Advertisement[]): PreparedAdvertisement {
-    const entries = this.desired.resolve(routes);
-    const previews = new Map<string, PreviewedAnnouncement>();
-    for (const [address, p] of this.peers) {
-      const pv = p.out.preview(entries);
-      if (pv) previews.set(address, pv);
-    }
-    return { entries, previews };
-  }
-
-  /**
-   * `advertise(routes, { now: true })` for routes prepared earlier: each peer whose session
-   * and Adj-RIB-Out still match its preview is written the encoded UPDATEs first, before
-   * any bookkeeping; every other peer gets them the normal way.
-   */
-  advertisePrepared(prepared: PreparedAdvertisement): void {
-    for (const [address, pv] of prepared.previews) {
-      // A peer replaced since (reconfigured) has an Adj-RIB-Out of its own: the preview's
-      // session is not its session, and commitPreview refuses it.
-      const peer = this.peers.get(address);
-      if (!peer || peer.waitingDrain) continue;
-      if (peer.out.commitPreview(pv) && !peer.session.sendUpdates(pv.messages, pv.joined)) peer.waitingDrain = true;
-    }
-    this.changed(this.desired.addResolved(prepared.entries), true);
+  /** Add or change some advertisements; sent together with every other change of this tick. */
+  advertise(routes: readonly Advertisement[]): void {
+    this.changed(this.desired.add(routes));
   }
 
   withdraw(prefixes: readonly string[]): void {
@@ -230,12 +322,11 @@ export class Speaker extends EventEmitter {
     return [...this.desired.prefixes()];
   }
 
-  private changed(prefixes: readonly string[], now = false): void {
+  private changed(prefixes: readonly string[]): void {
     if (prefixes.length === 0) return;
     for (const p of this.peers.values()) {
       p.out.changed(prefixes);
-      if (now) this.pump(p);
-      else this.schedulePump(p);
+      this.schedulePump(p);
     }
   }
 
@@ -246,6 +337,7 @@ export class Speaker extends EventEmitter {
   private addPeer(cfg: PeerConfig): void {
     const address = unmapAddress(cfg.address);
     const families = cfg.families ?? DEFAULT_FAMILIES;
+    const connect = this.connectFor(() => peer, cfg);
     const session = this.deps.createSession({
       localAsn: this.cfg.asn,
       routerId: this.cfg.routerId,
@@ -259,30 +351,31 @@ export class Speaker extends EventEmitter {
       families,
       ...(this.cfg.gracefulRestartTime !== undefined ? { gracefulRestartTime: this.cfg.gracefulRestartTime } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
-    });
+    }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
       filter: this.importFilter,
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
     this.loc.addPeer(rin);
-    const onState = (...args: unknown[]): void => this.onState(peer, args);
-    const onEstablished = (): void => this.onEstablished(peer);
-    const onDown = (r: DownReason): void => this.onDown(peer, r);
-    const onUpdate = (u: UpdateMessage): void => this.onUpdate(peer, u);
-    const onRefresh = (r: { afi: number; safi: number; subtype: number }): void => this.onRouteRefresh(peer, r);
-    const onDrain = (): void => {
-      peer.waitingDrain = false;
-      this.pump(peer);
-    };
-    const onError = (): void => undefined; // errors arrive as 'down' with a reason
-    session.on('state', onState);
-    session.on('established', onEstablished);
-    session.on('down', onDown);
-    session.on('update', onUpdate);
-    session.on('routeRefresh', onRefresh);
-    session.on('drain', onDrain);
-    session.on('error', onError);
+    // One list, attached now and detached with the peer.
+    const listen = <E extends keyof SessionEvents>(event: E, listener: SessionListener<E>) => ({
+      on: () => session.on(event, listener),
+      off: () => session.off(event, listener),
+    });
+    const listeners = [
+      listen('state', (_from, to, reason) => this.onState(peer, to, reason)),
+      listen('established', () => this.onEstablished(peer)),
+      listen('down', (r) => this.onDown(peer, r)),
+      listen('update', (u) => this.onUpdate(peer, u)),
+      listen('routeRefresh', (r) => this.onRouteRefresh(peer, r)),
+      listen('drain', () => {
+        peer.waitingDrain = false;
+        this.pump(peer);
+      }),
+      listen('error', () => undefined), // a session's failures arrive as 'down' with a reason
+    ];
+    for (const l of listeners) l.on();
     const peer: Peer = {
       cfg,
       session,
@@ -296,15 +389,13 @@ export class Speaker extends EventEmitter {
       ceaseText: null,
       waitingDrain: false,
       pumpScheduled: false,
+      hold: null,
       eorReceived: new Set(),
+      unanswered: 0,
+      transportError: null,
       bfdHeld: false,
       detach: () => {
-        session.off('state', onState);
-        session.off('established', onEstablished);
-        session.off('down', onDown);
-        session.off('update', onUpdate);
-        session.off('routeRefresh', onRefresh);
-        session.off('drain', onDrain);
+        for (const l of listeners) l.off();
       },
     };
     this.peers.set(address, peer);
@@ -313,6 +404,7 @@ export class Speaker extends EventEmitter {
 
   private async removePeer(peer: Peer, reason: string): Promise<void> {
     this.peers.delete(peer.rin.address);
+    this.unhold(peer);
     peer.out.stop();
     await peer.session.stop(reason);
     peer.detach();
@@ -323,6 +415,8 @@ export class Speaker extends EventEmitter {
   /** Configuration reload: add, remove and change peers. Unchanged peers keep their sessions. */
   async setPeers(peers: readonly PeerConfig[]): Promise<void> {
     const next = new Map(peers.map((p) => [unmapAddress(p.address), p]));
+    // Keys of removed or changed peers go, new ones come, the others stay as they are.
+    this.listener?.setPeers(peers.map(listenerPeer));
     const work: Promise<void>[] = [];
     for (const [address, peer] of [...this.peers]) {
       const want = next.get(address);
@@ -390,7 +484,8 @@ export class Speaker extends EventEmitter {
     const p = this.peers.get(address);
     if (!p || !p.bfdHeld) return;
     p.bfdHeld = false;
-    if (this.started && !this.stopped) p.session.start();
+    // A max-prefix hold still running keeps the peer down; its timer starts it.
+    if (this.started && !this.stopped && p.hold === null) p.session.start();
   }
 
   // ---------------------------------------------------------------------------
@@ -398,13 +493,11 @@ export class Speaker extends EventEmitter {
   // ---------------------------------------------------------------------------
 
   /** Session 'state' (from, to, reason): re-emitted as 'peerState'(address, from, to, reason). */
-  private onState(peer: Peer, args: unknown[]): void {
+  private onState(peer: Peer, to: string, reason: string): void {
     const from = peer.state;
-    const to = typeof args[1] === 'string' ? args[1] : peer.session.state;
     if (from === to) return;
     peer.state = to;
     peer.since = this.deps.now();
-    const reason = typeof args[2] === 'string' ? args[2] : peer.lastError;
     this.emit('peerState', peer.rin.address, from, to, reason);
   }
 
@@ -414,6 +507,8 @@ export class Speaker extends EventEmitter {
     if (!n) return;
     peer.establishedAt = this.deps.now();
     peer.lastError = null;
+    peer.transportError = null;
+    peer.unanswered = 0;
     peer.endedBy = null;
     peer.eorReceived.clear();
     peer.rin.routerId = n.peerRouterId;
@@ -463,16 +558,58 @@ export class Speaker extends EventEmitter {
     const over = peer.rin.apply(u);
     const eor = endOfRibFamily(u);
     if (eor) peer.eorReceived.add(eor);
-    if (over) {
+    if (over && peer.hold === null) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;
       peer.lastError = text;
       peer.ceaseText = `${text}; NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached`;
       void this.deps.cease(peer.session, 1, maxPrefixData(over), text);
+      this.holdDown(peer, peer.cfg.maxPrefixRestart ?? DEFAULT_MAX_PREFIX_RESTART);
     }
   }
 
-  private onRouteRefresh(peer: Peer, r: { afi: number; safi: number; subtype: number }): void {
-    const f = familyOfAfiSafi(r.afi, r.safi);
+  /**
+   * After a max-prefix Cease the peer stays down for `seconds` (FRR's `maximum-prefix N
+   * restart M`): reconnecting at once would only take the same table again. The Cease
+   * above was an AutomaticStop, which would restart after the session's short idle hold;
+   * stopping the session as well cancels that restart, and while stopped it refuses
+   * every connection from the peer (RFC 4271 8.2.2: Idle refuses connections). The
+   * timer starts it again.
+   */
+  private holdDown(peer: Peer, seconds: number): void {
+    this.unhold(peer);
+    const ms = seconds * 1000;
+    const timer = this.deps.setTimeout(() => this.release(peer), ms);
+    peer.hold = { reason: 'max-prefix', until: this.deps.now() + ms, timer };
+    void peer.session.stop().catch(() => undefined);
+  }
+
+  private unhold(peer: Peer): void {
+    if (peer.hold === null) return;
+    this.deps.clearTimeout(peer.hold.timer);
+    peer.hold = null;
+  }
+
+  private release(peer: Peer): void {
+    if (peer.hold === null) return;
+    peer.hold = null;
+    // BFD still Down keeps the peer down (RFC 9384); BFD Up starts it.
+    if (!this.stopped && !peer.bfdHeld && this.peers.get(peer.rin.address) === peer) peer.session.start();
+  }
+
+  /**
+   * Ends a max-prefix hold early (the operator fixed the peer's table): the session starts
+   * at once. False when the peer is unknown or not held.
+   */
+  releaseHold(address: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer || peer.hold === null) return false;
+    this.deps.clearTimeout(peer.hold.timer);
+    this.release(peer);
+    return true;
+  }
+
+  private onRouteRefresh(peer: Peer, r: RouteRefreshRequest): void {
+    const f = afiFamily(r.afi, r.safi);
     if (!f) return;
     if (r.subtype === 0) {
       // RFC 2918 4 / RFC 7313 4: resend the whole Adj-RIB-Out of that family.
@@ -492,8 +629,7 @@ export class Speaker extends EventEmitter {
    * whatever other I/O the event loop has ready (a new container's route is not kept
    * waiting behind other containers' netlink answers); when one pump cannot send all
    * that is pending, the next one yields to I/O first (setImmediate), so that a large
-   * table never holds the event loop. `advertise(…, { now: true })` pumps at once instead
-   * of from the microtask.
+   * table never holds the event loop.
    */
   private schedulePump(peer: Peer, yieldFirst = false): void {
     if (peer.pumpScheduled) return;
@@ -528,7 +664,11 @@ export class Speaker extends EventEmitter {
   }
 
   private statusOf(p: Peer): PeerStatus {
-    return { ...statusOf(p, this.deps.now()), bfd: p.cfg.bfd ? this.deps.bfd.status(p.rin.address) : null };
+    const keyProblem = this.listener?.problem(listenerPeer(p.cfg));
+    return {
+      ...statusOf(p, this.deps.now(), keyProblem ? `listener: ${keyProblem}` : null),
+      bfd: p.cfg.bfd ? this.deps.bfd.status(p.rin.address) : null,
+    };
   }
 
   routes(q: { peer?: string; view?: 'received' | 'advertised' | 'best' } = {}): RouteView[] {
@@ -585,24 +725,15 @@ export class Speaker extends EventEmitter {
   /** Number of prefixes currently desired, per family. */
   advertisedCount(f?: Family): number {
     let n = 0;
-    for (const p of this.desired.prefixes()) if (!f || familyOf(p) === f) n++;
+    for (const p of this.desired.prefixes()) if (!f || prefixFamily(p) === f) n++;
     return n;
-  }
-}
-
-function sameAddress(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return canonicalPrefix(`${unmapAddress(a)}/${a.includes(':') ? 128 : 32}`) === canonicalPrefix(`${unmapAddress(b)}/${b.includes(':') ? 128 : 32}`);
-  } catch {
-    return false;
   }
 }
 
 /** RFC 4724 2: an UPDATE with nothing in it (IPv4) or an empty MP_UNREACH is End-of-RIB. */
 function endOfRibFamily(u: UpdateMessage): Family | null {
   if (u.nlri.length === 0 && u.withdrawn.length === 0 && !u.mpReach) {
-    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return familyOfAfiSafi(u.mpUnreach.afi, u.mpUnreach.safi);
+    if (u.mpUnreach && u.mpUnreach.withdrawn.length === 0) return afiFamily(u.mpUnreach.afi, u.mpUnreach.safi) ?? null;
     if (!u.mpUnreach && Object.keys(u.attributes).length === 0) return 'ipv4-unicast';
   }
   return null;
@@ -624,7 +755,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   return caps;
 }
 
-function statusOf(p: Peer, now: number): Omit<PeerStatus, 'bfd'> {
+function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<PeerStatus, 'bfd'> {
   const info = p.session.info();
   const n = info.negotiated;
   const established = info.state === 'Established';
@@ -654,7 +785,7 @@ function statusOf(p: Peer, now: number): Omit<PeerStatus, 'bfd'> {
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,
@@ -666,7 +797,15 @@ function statusOf(p: Peer, now: number): Omit<PeerStatus, 'bfd'> {
     lastNotificationSent: notif(info.lastNotificationSent),
     lastNotificationReceived: notif(info.lastNotificationReceived),
     problems: [...p.out.problems].map(([f, why]) => `${f}: ${why}`),
+    md5: p.cfg.password !== undefined,
+    ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
+    held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
+}
+
+function md5Hint(p: Peer): string | null {
+  if (!p.cfg.password || p.unanswered < UNANSWERED_HINT) return null;
+  return `${MD5_HINT} (${p.unanswered} connection attempts unanswered)`;
 }
 
 /** RFC 4486: refuse an unknown peer with Cease / Connection Rejected (6/5), then close. */

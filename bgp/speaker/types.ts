@@ -6,6 +6,7 @@
 import type { Family, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
 import type { BfdStatus, BfdTimers } from '../bfd/index.js';
+import type { Secret } from '../net/secret.js';
 
 export interface PeerConfig {
   readonly address: string;
@@ -24,6 +25,28 @@ export interface PeerConfig {
   readonly maxPrefixes?: number;
   /** BFD (RFC 5880/5881) with this peer: intervals in ms. BFD Down ends the BGP session (RFC 9384). */
   readonly bfd?: BfdTimers;
+  /** RFC 2385 TCP-MD5 key, on our connections to the peer and on the listener for it. */
+  readonly password?: Secret;
+  /** RFC 5082 GTSM: send with TTL 255, accept only from at most this many hops away. */
+  readonly ttlSecurity?: { readonly hops: number };
+  /**
+   * Seconds the peer stays down (Idle: no connect, its connections refused) after a
+   * max-prefix shutdown, as FRR's `neighbor X maximum-prefix N restart M`; default
+   * DEFAULT_MAX_PREFIX_RESTART.
+   */
+  readonly maxPrefixRestart?: number;
+}
+
+/** Seconds a peer shut down for max-prefix stays down unless configured otherwise. */
+export const DEFAULT_MAX_PREFIX_RESTART = 300;
+
+/** Why the speaker holds a peer down, and until when. */
+export interface PeerHold {
+  readonly reason: 'max-prefix';
+  /** ISO time the peer is started again. */
+  readonly until: string;
+  /** Seconds from now until then (rounded up). */
+  readonly retryInSeconds: number;
 }
 
 export interface SpeakerConfig {
@@ -83,9 +106,18 @@ export interface PeerStatus {
   readonly lastNotificationReceived: NotificationRecord | null;
   /** Families this peer cannot be sent (no usable next hop) and why. */
   readonly problems: readonly string[];
+  /** TCP-MD5 (RFC 2385) is on for this peer (the password itself is never shown). */
+  readonly md5: boolean;
+  /** GTSM (RFC 5082) hops, or null when off. */
+  readonly ttlSecurityHops: number | null;
+  /** Set while the speaker keeps the peer down (after a max-prefix shutdown); else null. */
+  readonly held: PeerHold | null;
   /** The peer's BFD session, null when BFD is not configured for it. */
   readonly bfd: BfdStatus | null;
 }
+
+/** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */
+export type RejectedConnections = Readonly<Record<'ipv4' | 'ipv6', number>>;
 
 export interface RouteView {
   readonly prefix: string;

@@ -1,8 +1,9 @@
 /**
- * Prefixes and addresses: the canonical text form the RIB uses as map keys, and the
- * NLRI wire encoding (RFC 4271 4.3: a length octet, then the minimum number of octets
- * holding the prefix). IPv6 text is RFC 5952 canonical. Written for speed: the
- * ingest path decodes millions of NLRI, the packer encodes hundreds of thousands.
+ * Prefixes and addresses, for the whole bgp/ library: parsing, the canonical text form
+ * the RIB uses as map keys (IPv6 per RFC 5952), containment, and the NLRI wire encoding
+ * (RFC 4271 4.3: a length octet, then the minimum number of octets holding the prefix).
+ * Written for speed: the ingest path decodes and filters millions of NLRI, the packer
+ * encodes hundreds of thousands.
  */
 import { BgpNotification } from './errors.js';
 import type { Family } from './types.js';
@@ -19,7 +20,7 @@ export interface ParsedPrefix {
 // ---------------------------------------------------------------------------
 
 /** Parses dotted-quad text; returns the address as an unsigned 32-bit number, or -1. */
-function ipv4ToNumber(s: string, start = 0, end = s.length): number {
+export function ipv4ToNumber(s: string, start = 0, end = s.length): number {
   let value = 0;
   let octet = -1;
   let digits = 0;
@@ -191,6 +192,33 @@ export function canonicalAddress(addr: string): string {
   return formatAddress(parseAddress(addr));
 }
 
+/** "::ffff:192.0.2.1" (an IPv4 peer on a dual-stack socket) is the IPv4 address; a zone ("%eth0") goes. */
+export function unmapAddress(a: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
+  return m ? m[1]! : a.replace(/%.*$/, '');
+}
+
+/** The same address, whatever the spelling (case, zero groups, IPv4-mapped); false for anything not an address. */
+export function sameAddress(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return canonicalAddress(unmapAddress(a)) === canonicalAddress(unmapAddress(b));
+  } catch {
+    return false;
+  }
+}
+
+/** A sortable key for an address: IPv4 sorts before IPv6, then numerically. */
+export function addressSortKey(address: string): string {
+  let b: Buffer;
+  try {
+    b = parseAddress(address);
+  } catch {
+    return `9${address}`;
+  }
+  return (b.length === 4 ? '4' : '6') + b.toString('hex');
+}
+
 /** fe80::/10 (RFC 4291 2.5.6). Accepts text or 16 octets. */
 export function isLinkLocalV6(addr: string | Uint8Array): boolean {
   const b = typeof addr === 'string' ? (isIPv6(addr) ? parseAddress(addr) : undefined) : addr;
@@ -266,6 +294,7 @@ export function canonicalPrefix(s: string): string {
   return `${formatAddress(p.bytes)}/${p.len}`;
 }
 
+/** The family of a prefix or address from its text alone: IPv6 text always holds a colon. */
 export function prefixFamily(p: string): Family {
   return p.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
 }
@@ -281,15 +310,36 @@ export function afiFamily(afi: number, safi: number): Family | undefined {
 
 /** Whether `inner` lies within `outer` (same family, at least as long). */
 export function prefixContains(outer: string, inner: string): boolean {
-  const o = parsePrefix(outer);
-  const i = parsePrefix(inner);
-  if (o.afi !== i.afi || i.len < o.len) return false;
-  const full = o.len >> 3;
-  for (let k = 0; k < full; k++) if (o.bytes[k] !== i.bytes[k]) return false;
-  const rem = o.len & 7;
+  return contains(parsePrefix(outer), parsePrefix(inner));
+}
+
+/** `contains` for prefixes already parsed (the import filter's per-prefix test). */
+export function contains(o: ParsedPrefix, i: ParsedPrefix): boolean {
+  return o.afi === i.afi && i.len >= o.len && sameLeadingBits(o.bytes, i.bytes, o.len);
+}
+
+/** Whether an address lies in the network of an interface address ("192.0.2.5/24": host bits allowed). */
+export function addressInNetwork(address: string, cidr: string): boolean {
+  const slash = cidr.lastIndexOf('/');
+  const len = Number(cidr.slice(slash + 1));
+  let a: Buffer;
+  let n: Buffer;
+  try {
+    a = parseAddress(address);
+    n = parseAddress(cidr.slice(0, slash));
+  } catch {
+    return false;
+  }
+  return slash > 0 && a.length === n.length && Number.isInteger(len) && len <= a.length * 8 && sameLeadingBits(a, n, len);
+}
+
+function sameLeadingBits(a: Uint8Array, b: Uint8Array, len: number): boolean {
+  const full = len >> 3;
+  for (let k = 0; k < full; k++) if (a[k] !== b[k]) return false;
+  const rem = len & 7;
   if (rem === 0) return true;
   const mask = 0xff << (8 - rem);
-  return ((o.bytes[full]! ^ i.bytes[full]!) & mask) === 0;
+  return ((a[full]! ^ b[full]!) & mask) === 0;
 }
 
 // ---------------------------------------------------------------------------

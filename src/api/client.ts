@@ -59,6 +59,11 @@ export class ApiClient {
     return this.call<T>('GET', path);
   }
 
+  /** End a peer's max-prefix hold: its session starts at once (409 not_held when it is not held). */
+  releaseHold(address: string): Promise<PeerDetail> {
+    return this.call<PeerDetail>('POST', `/v1/peers/${encodeURIComponent(address)}/release`);
+  }
+
   post<T>(path: string, body: unknown): Promise<T> {
     return this.call<T>('POST', path, body);
   }

@@ -36,7 +36,7 @@ const dns = z
 const key = { cniVersion: version, network, containerId, ifName };
 
 export const CniAddSchema: z.ZodType<CniAddRequest, z.ZodTypeDef, unknown> = z
-  .object({ ...key, netns, zone: z.string().min(1), podName: z.string().optional(), podNamespace: z.string().optional(), dns: dns.optional() })
+  .object({ ...key, netns, zone: z.string().min(1), podName: z.string().max(253).optional(), podNamespace: z.string().max(253).optional(), dns: dns.optional() })
   .strict();
 export const CniDelSchema: z.ZodType<CniDelRequest, z.ZodTypeDef, unknown> = z.object({ ...key, netns: netns.optional() }).strict();
 const resultSchema = z.object({

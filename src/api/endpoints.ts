@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ApiError } from './errors.js';
 import { defineRoute, type ApiRoute } from './server.js';
 import type { EndpointEntry, InspectResponse, ReconcileRequest, ReconcileResponse } from './types.js';
+import { hostPrefix } from '../net.js';
 
 export interface EndpointApiHandlers {
   /** Every endpoint the agent knows: wired, pending, and refused (state error). */
@@ -38,8 +39,8 @@ export function inspectOf(e: EndpointEntry, ifName = 'eth0', hostMac: string | n
     state: e.state,
     error: e.error,
     hwaddr: e.hwaddr,
-    ipv4: e.ipv4 === null ? null : `${e.ipv4}/32`,
-    ipv6: e.ipv6 === null ? null : `${e.ipv6}/128`,
+    ipv4: e.ipv4 === null ? null : hostPrefix(e.ipv4),
+    ipv6: e.ipv6 === null ? null : hostPrefix(e.ipv6),
     gateway: e.gateway,
     interface: ifName,
     hostVeth: e.hostVeth,

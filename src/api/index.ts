@@ -3,5 +3,6 @@ export { startApiServer, builtinRoutes, createApiHandler, defineRoute, type ApiR
 export { ApiClient, DEFAULT_SOCKET, DEFAULT_TIMEOUT_MS, connectError, type ApiClientOptions } from './client.js';
 export { ApiError, ApiClientError, ApiSocketError, type ApiClientErrorKind } from './errors.js';
 export { prepareSocketPath, socketAnswers } from './socket.js';
+export { API_LIMITS, METRICS_LIMITS, type HttpLimits } from './http-limits.js';
 export { endpointRoutes, findEndpoint, inspectOf, ReconcileRequestSchema, type EndpointApiHandlers } from './endpoints.js';
 export type * from './types.js';

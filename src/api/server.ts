@@ -8,9 +8,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { z } from 'zod';
-import { canonicalAddress } from '../config/net.js';
+import { canonicalAddress } from '../net.js';
 import type { Logger } from '../log.js';
 import { ApiError } from './errors.js';
+import { API_LIMITS, applyLimits, serverOptions, type HttpLimits } from './http-limits.js';
 import { prepareSocketPath } from './socket.js';
 import type { ApiHandlers, ErrorBody } from './types.js';
 
@@ -46,6 +47,10 @@ export interface ApiServerOptions {
   readonly log?: Logger;
   /** Largest accepted request body; default 1 MiB. */
   readonly maxBodyBytes?: number;
+  /** Bytes of a refused (too large) body read and discarded before the connection is dropped; default 16 MiB. */
+  readonly maxDiscardBytes?: number;
+  /** Timeouts and the connection cap; default API_LIMITS. */
+  readonly limits?: HttpLimits;
 }
 
 const RouteQuerySchema = z
@@ -68,6 +73,14 @@ export function builtinRoutes(h: ApiHandlers): ApiRoute<unknown>[] {
     defineRoute({ method: 'GET', pattern: '/v1/status', handle: () => h.status() }),
     defineRoute({ method: 'GET', pattern: '/v1/peers', handle: () => h.peers() }),
     defineRoute({ method: 'GET', pattern: '/v1/peers/:address', handle: ({ params }) => h.peer(peerParam(params.address ?? '')) }),
+    defineRoute({
+      method: 'POST',
+      pattern: '/v1/peers/:address/release',
+      handle: ({ params }) => {
+        if (!h.releaseHold) throw new ApiError(501, 'not_implemented', 'this agent does not release held peers');
+        return h.releaseHold(peerParam(params.address ?? ''));
+      },
+    }),
     defineRoute({
       method: 'GET',
       pattern: '/v1/routes',
@@ -124,26 +137,52 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, body, headers);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/**
+ * The body as text, at most `limit` bytes. A larger body is refused with 413 as soon as it
+ * is known to be too large (its Content-Length, or the first byte past the limit), and
+ * the rest of it is read and thrown away while the 413 goes out: closing a socket that
+ * still has unread data makes the kernel answer with a reset (RFC 1122 4.2.2.13), and the
+ * client would see that instead of the 413. Past `discardLimit` discarded bytes the
+ * connection is dropped after all: nobody gets to make the agent read for ever.
+ */
+function readBody(req: IncomingMessage, limit: number, discardLimit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
+    let discarded = 0;
+    const refuse = (): void => {
+      refused = true;
+      chunks.length = 0;
+      reject(new ApiError(413, 'too_large', `request body larger than ${limit} bytes`));
+    };
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) refuse();
     req.on('data', (c: Buffer) => {
+      if (refused) {
+        discarded += c.length;
+        if (discarded > discardLimit) req.destroy();
+        return;
+      }
       size += c.length;
       if (size > limit) {
-        reject(new ApiError(413, 'too_large', `request body larger than ${limit} bytes`));
-        req.destroy();
+        refuse();
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (!refused) reject(err);
+    });
   });
 }
 
 export function createApiHandler(routes: readonly ApiRoute<unknown>[], opts: ApiServerOptions = {}) {
   const limit = opts.maxBodyBytes ?? 1 << 20;
+  const discardLimit = opts.maxDiscardBytes ?? 16 << 20;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://routectl');
     const candidates = routes.map((r) => ({ r, params: match(r.pattern, url.pathname) })).filter((c) => c.params !== null);
@@ -162,7 +201,7 @@ export function createApiHandler(routes: readonly ApiRoute<unknown>[], opts: Api
       if (hit.r.body !== undefined) {
         const type = req.headers['content-type'] ?? '';
         if (!type.startsWith('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send the body as application/json');
-        const text = await readBody(req, limit);
+        const text = await readBody(req, limit, discardLimit);
         let raw: unknown;
         try {
           raw = JSON.parse(text);
@@ -193,10 +232,10 @@ export function createApiHandler(routes: readonly ApiRoute<unknown>[], opts: Api
 export async function startApiServer(path: string, handlers: ApiHandlers, opts: ApiServerOptions = {}): Promise<ApiServer> {
   await prepareSocketPath(path);
   const handle = createApiHandler([...builtinRoutes(handlers), ...(opts.routes ?? [])], opts);
-  const server: Server = createServer((req, res) => void handle(req, res));
-  // Requests are local and small; a client that stalls should not hold a socket forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  const limits = opts.limits ?? API_LIMITS;
+  const server: Server = createServer(serverOptions(limits), (req, res) => void handle(req, res));
+  // Requests are local and small; a client that stalls or idles does not hold a socket for ever.
+  applyLimits(server, limits);
   await new Promise<void>((resolve, reject) => {
     const old = process.umask(0o177);
     try {

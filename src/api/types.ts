@@ -3,7 +3,7 @@
  * the contract `routectl status/peers/routes --json` print as they are; docs/design.md's status
  * fields are the floor. Extend by adding fields, never by renaming.
  */
-import type { PeerStatus } from '../../bgp/speaker/types.js';
+import type { PeerHold, PeerStatus } from '../../bgp/speaker/types.js';
 import type { Mismatch, VerifyReport } from '../verify/verify.js';
 
 /** RFC 4271 8.2.2 state names. */
@@ -24,9 +24,16 @@ export interface PeerSummary {
   readonly prefixesAccepted: number;
   /** The last reason the session went down or could not come up, in words; null if none. */
   readonly lastError: string | null;
+  /**
+   * Set while the speaker keeps the peer down (Idle, connections refused) after a
+   * max-prefix shutdown: why, and when it starts the session again; else null.
+   */
+  readonly held: PeerHold | null;
   /** The peer's BFD session (state, intervals in ms, last diagnostic); absent or null without BFD. */
   readonly bfd?: PeerStatus['bfd'];
 }
+
+export type { PeerHold } from '../../bgp/speaker/types.js';
 
 export type { MessageCounters, NotificationRecord } from '../../bgp/speaker/types.js';
 
@@ -48,6 +55,8 @@ export type PeerDetail = PeerSummary &
     | 'lastNotificationSent'
     | 'lastNotificationReceived'
     | 'problems'
+    | 'md5'
+    | 'ttlSecurityHops'
   >;
 
 export interface StatusResponse {
@@ -65,6 +74,25 @@ export interface StatusResponse {
   readonly routes: number;
   /** dockerd as the agent sees it, when runtime.docker is configured; else null. */
   readonly docker: DockerSummary | null;
+  /** The last config reload (SIGHUP) and its outcome; null before the first. */
+  readonly lastReload: ReloadSummary | null;
+}
+
+/**
+ * A reload's outcome: `applied` (what could change live did; `needsRestart` kept their
+ * running values), `invalid` (the file did not validate) or `refused` (it would have
+ * widened what reaches a running container, docs/security.md): both keep the running config.
+ */
+export interface ReloadSummary {
+  /** ISO time of the reload. */
+  readonly at: string;
+  readonly result: 'applied' | 'invalid' | 'refused';
+  /** Why it was invalid or refused, one line each (with the fix); empty when applied. */
+  readonly problems: readonly string[];
+  /** Refused: the running containers the problems are about (names). */
+  readonly containers: readonly string[];
+  /** Fields that keep their running value until a restart. */
+  readonly needsRestart: readonly string[];
 }
 
 export interface DockerSummary {
@@ -194,6 +222,11 @@ export interface ApiHandlers {
   healthz(): HealthResponse | Promise<HealthResponse>;
   /** GET /v1/verify; absent: 501. */
   verify?(): VerifyReport | Promise<VerifyReport>;
+  /**
+   * POST /v1/peers/:address/release: end the peer's max-prefix hold, its session starts at
+   * once; answers the peer's detail. 409 not_held when it is not held; absent: 501.
+   */
+  releaseHold?(address: string): PeerDetail | Promise<PeerDetail>;
 }
 
 /** The error body of every non-2xx answer. */

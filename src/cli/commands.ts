@@ -11,9 +11,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
 import { ApiClientError } from '../api/errors.js';
 import type { RouteViewName } from '../api/types.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatWarning } from '../config/errors.js';
 import { formatConfig } from '../config/format.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, loadConfigWithWarnings } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { endpointsTable, inspectText } from './endpoints.js';
 import { peerDetailText, peersTable, routesText, statusText } from './format.js';
@@ -88,11 +88,16 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('validate')
-    .description('check a config file and print its canonical form')
+    .description('check a config file and print its canonical form (warnings on stderr)')
     .argument('<file>', 'agent.yaml')
     .action((file: string) => {
       try {
-        io.out(formatConfig(loadConfig(file)));
+        const { config, warnings } = loadConfigWithWarnings(file);
+        io.out(formatConfig(config));
+        // Warnings on stderr: stdout stays the canonical form, to diff or check in.
+        if (warnings.length > 0) {
+          io.err(`${warnings.map((w) => formatWarning(file, w)).join('\n')}\n${warnings.length} warning${warnings.length === 1 ? '' : 's'} in ${file} (valid: the agent starts and logs them)\n`);
+        }
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         io.err(`${err.message}\n${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${file}\n`);
@@ -128,6 +133,20 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           const r = await c.peers();
           io.out(o.json ? json(r) : `${peersTable(r.peers)}\n`);
         }
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('release')
+    .description("end a peer's max-prefix hold: its session starts at once (exit 1 when it is not held)")
+    .argument('<address>', 'the peer')
+    .addOption(socketOption())
+    .option('--json', 'print the API answer as JSON')
+    .action(
+      client(async (c, o, address) => {
+        const p = await c.releaseHold(address ?? '');
+        io.out(o.json ? json(p) : `${p.address}: hold released; the session starts (state ${p.state})\n`);
         return EXIT.ok;
       }),
     );

@@ -3,7 +3,7 @@
  * peer, the reason in words in the last column) and detail blocks in the style of
  * `birdc show protocols all`. Pure functions of the API's JSON, so they are golden-tested.
  */
-import type { DockerSummary, PeerDetail, PeerSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
+import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -36,13 +36,18 @@ export function when(iso: string | null): string {
 
 const shortFamily = (f: string): string => f.replace('-unicast', '');
 
+/** "Idle (max-prefix, retry in 4m12s)" while the speaker holds the peer down; else the RFC 4271 state name. */
+export function stateText(p: PeerSummary): string {
+  return p.held ? `${p.state} (${p.held.reason}, retry in ${duration(p.held.retryInSeconds)})` : p.state;
+}
+
 function peerRow(p: PeerSummary, withName: boolean, withBfd: boolean): string[] {
   return [
     p.address,
     ...(withName ? [p.description ?? ''] : []),
     String(p.asn),
     p.type,
-    p.state,
+    stateText(p),
     ...(withBfd ? [p.bfd ? p.bfd.state : '-'] : []),
     when(p.since),
     p.families.map(shortFamily).join(' ') || '-',
@@ -81,12 +86,24 @@ export function dockerLine(d: DockerSummary): string {
   return `Docker: unreachable since ${when(d.since)}${why}${retry} (containers started meanwhile wait; those routed stay routed)`;
 }
 
+/** The last reload: applied (and what waits for a restart), or why the running config was kept. */
+export function reloadLines(r: ReloadSummary): string[] {
+  const restart = r.needsRestart.length > 0 ? `; ${r.needsRestart.join(', ')} wait for a restart` : '';
+  if (r.result === 'applied') return [`Config: reloaded ${when(r.at)}${restart}`];
+  const what = r.result === 'refused'
+    ? `Config: reload ${when(r.at)} REFUSED, running config kept: it would widen what reaches running containers${r.containers.length > 0 ? ` (${r.containers.join(', ')})` : ''}`
+    : `Config: reload ${when(r.at)} INVALID, running config kept`;
+  return [what, ...r.problems.map((p) => `  - ${p}`)];
+}
+
 export function statusText(s: StatusResponse): string {
   const up = s.peers.filter((p) => p.state === 'Established').length;
   return [
     `routectl ${s.version} on ${s.node}: AS ${s.asn}, router id ${s.routerId}, up ${duration(s.uptimeSeconds)}`,
     `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${endpointCounts(s)}; routes advertised: ${s.routes}`,
     ...(s.docker ? [dockerLine(s.docker)] : []),
+    // Older agents do not send it.
+    ...(s.lastReload ? reloadLines(s.lastReload) : []),
     '',
     peersTable(s.peers),
     '',
@@ -119,6 +136,7 @@ export function peerDetailText(p: PeerDetail): string {
   const rows: [string, string][] = [
     ['Description', p.description ?? '-'],
     ['State', `${p.state} since ${when(p.since)}${p.state === 'Established' ? ` (up ${duration(p.uptime)})` : ''}`],
+    ...(p.held ? [['Held down', `${p.held.reason}: started again at ${when(p.held.until)} (in ${duration(p.held.retryInSeconds)})`] as [string, string]] : []),
     ['Last error', p.lastError ?? 'none'],
     ['Local address', p.localAddress ?? '-'],
     ['Remote address', p.remoteAddress ?? '-'],
@@ -133,6 +151,8 @@ export function peerDetailText(p: PeerDetail): string {
     ['NOTIFICATION received', notification(p.lastNotificationReceived)],
     ...(p.bfd ? bfdRows(p.bfd) : []),
   ];
+  const security = [p.md5 ? 'TCP-MD5 (RFC 2385)' : '', p.ttlSecurityHops !== null ? `GTSM, ${p.ttlSecurityHops} hop${p.ttlSecurityHops === 1 ? '' : 's'} (RFC 5082)` : ''].filter(Boolean);
+  if (security.length > 0) rows.splice(5, 0, ['Security', security.join(', ')]);
   for (const problem of p.problems) rows.push(['Problem', problem]);
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
   return [`Peer ${p.address}, AS ${p.asn} (${p.type})`, ...rows.map(([k, v]) => `  ${`${k}:`.padEnd(w)}  ${v}`), ''].join('\n');

@@ -4,19 +4,21 @@
  * `startCni` once its container side exists (or with none: every verb but STATUS then
  * answers "no pools", and STATUS answers 50).
  *
- * STATUS (CNI spec 1.1.0): ready when the controller has adopted its first lists and the
- * BGP sessions are Established (or the agent is still within its startup grace) — the
- * same rule as /readyz. Sessions down after the grace is 51: containers can still be
- * added, but the fabric no longer learns their routes.
+ * STATUS (CNI spec 1.1.0): ready when the controller has adopted its first lists and at
+ * least one BGP session is Established (or no peer is configured, or the agent is still
+ * within its startup grace). One session up is enough: a new container's routes reach
+ * the fabric through it, and the ToRs route between themselves (this is not /readyz,
+ * which wants every session). No session up after the grace is 51: containers can still
+ * be added, but the fabric would not learn their routes.
  */
 import { cniRoutes } from '../api/cni.js';
 import type { ApiRoute } from '../api/server.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerRuntime } from '../endpoints/containers.js';
 import type { Logger } from '../log.js';
-import { readiness } from '../metrics/health.js';
 import { DEFAULT_READY_GRACE_SECONDS } from '../metrics/observability.js';
 import { nsenterInspector, type ContainerInspector } from './inspect.js';
+import { loadNsType } from './netns.js';
 import { CniService } from './service.js';
 import { CniCode, CniError } from './types.js';
 
@@ -67,9 +69,27 @@ export async function startCni(d: CniSideDeps): Promise<CniSide> {
         throw new CniError(CniCode.NotAvailable, 'routectl agent is starting: the container runtimes have not been adopted yet (is dockerd reachable?)');
       }
       const grace = d.cfg().metrics.readyGraceSeconds ?? DEFAULT_READY_GRACE_SECONDS;
-      const r = readiness(d.peers(), d.uptimeSeconds(), grace);
-      if (!r.ready) throw new CniError(CniCode.LimitedConnectivity, `routectl agent not ready: ${r.reason}`, 'containers routes are not advertised to the fabric while no session is up');
+      const down = cniStatusProblem(d.peers(), d.uptimeSeconds(), grace);
+      if (down !== null) throw new CniError(CniCode.LimitedConnectivity, `routectl agent not ready: ${down}`, "new containers' routes would not reach the fabric: see routectl peers");
     },
   });
+  // The namespace check's ioctl loads koffi (~20 ms): at start, not in the first ADD.
+  if (service !== undefined && d.inspector === undefined) void loadNsType();
   return { service, routes };
+}
+
+/** The most peers a STATUS message names; the rest are counted. */
+const STATUS_PEERS_NAMED = 8;
+
+/**
+ * Why CNI STATUS is not ready, or null when it is: no BGP session Established once the
+ * startup grace is over. "none of the 2 BGP sessions is Established (203.0.113.1 Active, …)".
+ */
+export function cniStatusProblem(peers: readonly { readonly address: string; readonly state: string }[], uptimeSeconds: number, graceSeconds: number): string | null {
+  if (peers.length === 0 || peers.some((p) => p.state === 'Established')) return null;
+  if (uptimeSeconds < graceSeconds) return null;
+  const named = peers.slice(0, STATUS_PEERS_NAMED).map((p) => `${p.address} ${p.state}`);
+  const more = peers.length - named.length;
+  const sessions = peers.length === 1 ? 'its BGP session is not Established' : `none of its ${peers.length} BGP sessions is Established`;
+  return `${sessions} (${named.join(', ')}${more > 0 ? `, and ${more} more` : ''})`;
 }

@@ -1,9 +1,13 @@
 /**
- * CHECK's view into a container: the addresses and routes on its interface, read with
- * `nsenter --net=<netns> ip -j …` (the same tool the dataplane configures it with). A
- * missing netns is an error; a missing interface is `null`, so CHECK can say which.
+ * The agent's view into a container's namespace. CHECK: the addresses and routes on its
+ * interface, read with `nsenter --net=<netns> ip -j …` (the same tool the dataplane
+ * configures it with); a missing netns is an error, a missing interface is `null`, so
+ * CHECK can say which. ADD: whether CNI_NETNS is a network namespace at all, and not the
+ * agent's own (netns.ts).
  */
 import { execFile } from 'node:child_process';
+import { hostPrefix } from '../net.js';
+import { netnsProblem } from './netns.js';
 
 export interface ContainerView {
   /** "198.51.100.2/32", "2001:db8::2/128" (global scope only) */
@@ -14,6 +18,11 @@ export interface ContainerView {
 
 export interface ContainerInspector {
   inspect(netns: string, ifName: string): Promise<ContainerView | null>;
+  /**
+   * What is wrong with `netns` as a container's network namespace, or null (netns.ts).
+   * Stand-ins over a fake kernel, whose namespaces are names only, leave it out.
+   */
+  netnsProblem?(netns: string): Promise<string | null>;
 }
 
 export class InspectError extends Error {
@@ -38,11 +47,12 @@ interface IpRoute {
 }
 
 function routeText(r: IpRoute, family: 4 | 6): string {
-  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
+  const dst = r.dst === undefined || r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst.includes('/') ? r.dst : hostPrefix(r.dst);
   return r.gateway !== undefined ? `${dst} via ${r.gateway}` : dst;
 }
 
 export const nsenterInspector: ContainerInspector = {
+  netnsProblem: (netns) => netnsProblem(netns),
   async inspect(netns, ifName) {
     let addrs: IpAddr[];
     try {

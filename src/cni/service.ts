@@ -20,8 +20,10 @@ import type { EndpointSpec, EndpointView } from '../endpoints/types.js';
 import type { Store } from '../store/store.js';
 import { AttachmentStore, endpointIdOf, type Attachment } from './attachments.js';
 import type { ContainerInspector } from './inspect.js';
+import { quoteExcerpt } from '../config/excerpt.js';
 import { buildResult } from './result.js';
 import { CniCode, CniError, type CniAddRequest, type CniCheckRequest, type CniDelRequest, type CniGcRequest, type CniGcResult, type CniResult } from './types.js';
+import { hostPrefix } from '../net.js';
 
 /** The endpoint controller, as much of it as CNI needs. */
 export interface CniControllerPort {
@@ -73,7 +75,14 @@ export class CniService {
   async add(req: CniAddRequest): Promise<CniResult> {
     const zones = this.deps.zones();
     if (!zones.includes(req.zone)) {
-      throw new CniError(CniCode.InvalidConfig, `zone: no pool on this worker serves zone "${req.zone}"`, `zones with pools: ${zones.join(', ') || '(none: add pools to agent.yaml)'}`);
+      throw new CniError(CniCode.InvalidConfig, `zone: no pool on this worker serves zone ${quoteExcerpt(req.zone)}`, `zones with pools: ${zones.join(', ') || '(none: add pools to agent.yaml)'}`);
+    }
+    // Before anything is claimed or allocated: a path that is no network namespace, or the
+    // agent's own, changes nothing (CNI spec 1.1.0: code 4, an invalid CNI_* variable).
+    const bad = await this.deps.inspector.netnsProblem?.(req.netns);
+    if (bad !== undefined && bad !== null) {
+      this.log.warn({ event: 'add-refused', network: req.network, container: req.containerId, ifName: req.ifName, err: bad }, `ADD refused: CNI_NETNS ${bad}`);
+      throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS: ${bad}`, "pass the container's own network namespace: /proc/PID/ns/net of its process, or a bind mount of it (such as /run/netns/NAME)");
     }
     const endpointId = endpointIdOf(req.network, req.containerId, req.ifName);
     const name = req.podName !== undefined ? `${req.podNamespace ?? 'default'}/${req.podName}` : `${req.network}:${req.containerId.slice(0, 12)}`;
@@ -120,6 +129,11 @@ export class CniService {
       await this.deps.controller.remove(endpointId);
       await this.attachments.delete(req.network, req.containerId, req.ifName);
       this.log.warn({ event: 'add-failed', network: req.network, container: req.containerId, ifName: req.ifName, err: reason }, `ADD failed: ${reason}`);
+      // The veth is created with its container end already named CNI_IFNAME inside the
+      // container's namespace (one netlink request), so EEXIST there is that name taken.
+      if (/create veth( \S+)?: EEXIST/.test(reason)) {
+        throw new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME: ${req.netns} already has an interface named ${req.ifName}; nothing was changed`, `choose another interface name, or DEL the attachment that holds it (${reason})`);
+      }
       throw new CniError(reason.startsWith('no address') ? CniCode.NoAddress : CniCode.WiringFailed, reason);
     }
     this.log.info({ event: 'add', network: req.network, container: req.containerId, ifName: req.ifName, ipv4: v.ipv4, ipv6: v.ipv6 }, `ADD ${a.name}: ${[v.ipv4, v.ipv6].filter(Boolean).join(' ')}`);
@@ -167,7 +181,7 @@ export class CniService {
     const idx = prev.interfaces.findIndex((i) => i.name === req.ifName && i.sandbox !== undefined);
     if (idx < 0) problems.push(`prevResult has no interface ${req.ifName} with a sandbox`);
     else if (prev.interfaces[idx]?.sandbox !== a.netns) problems.push(`prevResult sandbox ${prev.interfaces[idx]?.sandbox} is not ${a.netns}`);
-    const want = [v.ipv4 !== null ? `${v.ipv4}/32` : null, v.ipv6 !== null ? `${v.ipv6}/128` : null].filter((x): x is string => x !== null);
+    const want = [v.ipv4, v.ipv6].filter((x): x is string => x !== null).map(hostPrefix);
     const prevIps = prev.ips.filter((ip) => ip.interface === undefined || ip.interface === idx).map((ip) => ip.address);
     for (const w of want) if (!prevIps.includes(w)) problems.push(`prevResult lacks address ${w}`);
     for (const p of prevIps) if (!want.includes(p)) problems.push(`prevResult address ${p} is not this endpoint's (${want.join(', ')})`);

@@ -5,7 +5,7 @@
  */
 import type { ConfigProblem } from './errors.js';
 import { formatPath } from './errors.js';
-import { type ParsedPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from './net.js';
+import { type ParsedPrefix, maxLength, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from '../net.js';
 import { validateModel } from '../../policy/model.js';
 import { RESERVED_ZONE } from './schema.js';
 import type { z } from 'zod';
@@ -48,6 +48,12 @@ export function crossChecks(cfg: Raw): Problem[] {
       );
     }
   });
+  cfg.bgp.peers.forEach((p, i) => {
+    if (p.address === cfg.routerId) {
+      add(['bgp', 'peers', i, 'address'], `${p.address} is this worker's own routerId`, "write the address of the router at the other end of the session; routerId is this worker's own IPv4 address");
+    }
+  });
+  advertiseChecks(cfg, add);
   duplicates(cfg.bgp.advertise, ['bgp', 'advertise'], add);
   duplicates(cfg.bgp.import, ['bgp', 'import'], add);
 
@@ -95,6 +101,47 @@ export function crossChecks(cfg: Raw): Problem[] {
     add(['store', 'etcd', 'endpoints'], 'no etcd endpoints', 'list at least one, e.g. [http://203.0.113.5:2379]');
   }
   return out;
+}
+
+/**
+ * What bgp.advertise may not hold, because the fabric would send this worker traffic
+ * that is not its own:
+ * - the default routes 0.0.0.0/0 and ::/0, unless bgp.allowDefault says so;
+ * - a prefix equal to or covering a peer's address: the fabric's traffic for the router
+ *   itself (its sessions, its management) would be drawn here;
+ * - a prefix equal to or inside a container pool: the agent advertises pool addresses
+ *   itself, one /32 or /128 per running container (or the pool's blocks with
+ *   `aggregate: true`); a static one would draw traffic for addresses no container holds,
+ *   or for another worker's container. A prefix covering a pool is allowed: the
+ *   containers' longer routes win, as for any summary.
+ */
+function advertiseChecks(cfg: Raw, add: (segments: (string | number)[], message: string, fix: string) => void): void {
+  const pools = cfg.pools.map((pool) => parsePrefix(pool.cidr) as ParsedPrefix);
+  const peers = cfg.bgp.peers.map((peer) => parseAddress(peer.address));
+  cfg.bgp.advertise.forEach((text, i) => {
+    const p = parsePrefix(text) as ParsedPrefix;
+    const at = ['bgp', 'advertise', i];
+    if (p.length === 0) {
+      if (!cfg.bgp.allowDefault) {
+        add(at, `${text} is a default route: every router that learns it would send this worker all traffic it has no better route for`, 'remove it, or set bgp.allowDefault: true if this worker is meant to originate a default route');
+      }
+      return;
+    }
+    peers.forEach((a, k) => {
+      if (a === null || !prefixContains(p, { family: a.family, value: a.value, length: maxLength(a.family) })) return;
+      const how = p.length === maxLength(p.family) ? 'is' : 'covers';
+      add(at, `${text} ${how} the address of peer bgp.peers[${k}] (${cfg.bgp.peers[k]?.address}): the fabric's traffic for that router would be drawn to this worker`, "remove it, or advertise prefixes that leave out the peers' addresses");
+    });
+    pools.forEach((pool, k) => {
+      if (!prefixContains(pool, p)) return;
+      const cidr = cfg.pools[k]?.cidr;
+      if (pool.length === p.length) {
+        add(at, `${text} is container pool pools[${k}]: the agent advertises pool addresses itself`, `remove it; to advertise the whole pool, set aggregate: true on pools[${k}] (${cidr})`);
+      } else {
+        add(at, `${text} is inside container pool pools[${k}] (${cidr}): the agent advertises each container's address itself while the container runs`, 'remove it; for a fixed address give the container the label routectl.ipv4 / routectl.ipv6');
+      }
+    });
+  });
 }
 
 function duplicates(

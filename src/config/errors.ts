@@ -1,8 +1,14 @@
 /**
  * ConfigError: every problem found in one agent.yaml, each with the field path, what is
  * wrong and how to fix it. The message has one line per problem so an operator can act
- * on all of them in one edit, and `routectl validate` prints it as is.
+ * on all of them in one edit, and `routectl validate` prints it as is. A file that is
+ * nothing but problems (a binary, a wrong file) gives at most MAX_PROBLEM_LINES lines
+ * and a count of the rest; `problems` keeps them all.
  */
+import { cutExcerpt } from './excerpt.js';
+
+/** The most problem lines one error message shows. */
+export const MAX_PROBLEM_LINES = 50;
 
 export interface ConfigProblem {
   /** Field path as written in the file: `bgp.peers[1].asn`; "" for the document itself. */
@@ -22,7 +28,9 @@ export class ConfigError extends Error {
     readonly problems: readonly ConfigProblem[],
     options?: { cause?: unknown },
   ) {
-    super(problems.map((p) => formatProblem(source, p)).join('\n'), options);
+    const shown = problems.slice(0, MAX_PROBLEM_LINES).map((p) => formatProblem(source, p));
+    const more = problems.length - shown.length;
+    super([...shown, ...(more > 0 ? [`${source}: … and ${more} more problems (fix the ones above first)`] : [])].join('\n'), options);
   }
 }
 
@@ -33,10 +41,19 @@ export function formatProblem(source: string, p: ConfigProblem): string {
   return `${where}: ${field}${p.message}; fix: ${p.fix}`;
 }
 
+/** `agent.yaml:3:6: warning: asn: AS 64500 is reserved for documentation (RFC 5398); fix: …` */
+export function formatWarning(source: string, p: ConfigProblem): string {
+  const where = p.line === undefined ? source : `${source}:${p.line}:${p.column ?? 1}`;
+  const field = p.path === '' ? '' : `${p.path}: `;
+  return `${where}: warning: ${field}${p.message}; fix: ${p.fix}`;
+}
+
 /** Path segments (as zod and yaml use them) to the operator's spelling: `bgp.peers[1].asn`. */
 export function formatPath(segments: readonly (string | number)[]): string {
   let out = '';
-  for (const s of segments) {
+  for (const seg of segments) {
+    // A key is input too (an unknown key may be anything): cut and escaped.
+    const s = typeof seg === 'string' ? cutExcerpt(seg) : seg;
     if (typeof s === 'number') out += `[${s}]`;
     else out += out === '' ? s : `.${s}`;
   }

@@ -5,6 +5,7 @@
  * output can be diffed and checked in.
  */
 import { Document, isScalar, isSeq, visit } from 'yaml';
+import { REDACTED } from '../../bgp/net/index.js';
 import type { Config } from './schema.js';
 
 /** Drops keys whose value is undefined, so optional fields not set do not appear. */
@@ -32,11 +33,16 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           holdTime: p.holdTime,
           families: [...p.families],
           description: p.description,
-          maxPrefixes: p.maxPrefixes,
+          maxPrefixes: p.maxPrefixes ? { limit: p.maxPrefixes.limit, restart: p.maxPrefixes.restart } : undefined,
+          // The secret never leaves the agent: a file's path, or the placeholder (which
+          // the schema refuses as a password, so a copied canonical form cannot set it).
+          ...(p.passwordFile !== undefined ? { passwordFile: p.passwordFile } : { password: p.password ? REDACTED : undefined }),
+          ttlSecurity: p.ttlSecurity ? { hops: p.ttlSecurity.hops } : undefined,
           bfd: p.bfd ? { minRx: p.bfd.minRx, minTx: p.bfd.minTx, multiplier: p.bfd.multiplier } : undefined,
         }),
       ),
       advertise: [...bgp.advertise],
+      allowDefault: bgp.allowDefault,
       import: [...bgp.import],
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
@@ -56,7 +62,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       ingress: z.ingress.map((r) => ({ from: r.from, ports: [...r.ports] })),
       isolated: z.isolated,
     })),
-    policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops } : undefined,
+    policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops, openControlPlane: cfg.policy.openControlPlane } : undefined,
   });
 }
 

@@ -5,7 +5,7 @@
  * /32; "P ge G [le L]" matches prefixes inside P of length G..L. An empty list accepts
  * nothing (the default: a worker has no use for the fabric's routes unless asked).
  */
-import { maxLength, parsePrefix, prefixContains, type ParsedPrefix } from './net.js';
+import { maxLength, parsePrefix, prefixContains, type ParsedPrefix } from '../net.js';
 
 export interface ImportRule {
   readonly prefix: ParsedPrefix;

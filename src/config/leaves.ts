@@ -13,7 +13,8 @@ import {
   networkOf,
   parseAddress,
   parsePrefix,
-} from './net.js';
+} from '../net.js';
+import { quoteExcerpt } from './excerpt.js';
 
 export class Invalid {
   constructor(
@@ -22,12 +23,12 @@ export class Invalid {
   ) {}
 }
 
-/** Describes a YAML value for "got …" in messages. */
+/** Describes a YAML value for "got …" in messages; a long string is quoted as an excerpt. */
 export function describeValue(v: unknown): string {
   if (v === null) return 'nothing (null)';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return quoteExcerpt(v);
   return `${typeof v} ${String(v)}`;
 }
 
@@ -46,8 +47,8 @@ export function leaf<T>(expected: string, parse: (v: unknown) => T | Invalid): z
 export const str = (expected: string, pattern: RegExp, max = 255): z.ZodType<string, z.ZodTypeDef, unknown> =>
   leaf(expected, (v) => {
     if (typeof v !== 'string') return new Invalid(`expected ${expected}, got ${describeValue(v)}`, `write ${expected}`);
-    if (v.length > max) return new Invalid(`longer than ${max} characters`, `shorten it`);
-    if (!pattern.test(v)) return new Invalid(`${JSON.stringify(v)} is not ${expected}`, `write ${expected}`);
+    if (v.length > max) return new Invalid(`${quoteExcerpt(v, Math.min(max, 64))} is longer than ${max} characters`, `shorten it: ${expected}`);
+    if (!pattern.test(v)) return new Invalid(`${quoteExcerpt(v)} is not ${expected}`, `write ${expected}`);
     return v;
   });
 
@@ -85,21 +86,22 @@ export const holdTime = leaf('a hold time in seconds: 0 or 3..65535', (v) => {
 
 /**
  * AS numbers: asplain (RFC 6793) or asdot ("65000.1" = 65000 * 65536 + 1, RFC 5396),
- * normalised to asplain. AS 0 is reserved (RFC 7607) and AS_TRANS (23456, RFC 6793 9)
- * is a placeholder that no speaker may use as its own.
+ * normalised to asplain, 1..4294967295. Refused: AS 0 (RFC 7607: never a speaker's or a
+ * peer's AS). The reserved numbers, AS_TRANS 23456 among them, are legal on the wire and
+ * only warned about (warnings.ts).
  */
 export const asn = leaf('an AS number: 65001 (asplain) or "1.10" (asdot)', (v) => {
   const fix = 'use the AS number, 1..4294967295 (asplain) or "X.Y" (asdot, quoted)';
   let n: number;
   if (typeof v === 'number' && Number.isInteger(v)) n = v;
-  else if (typeof v === 'string' && /^(0|[1-9][0-9]*)$/.test(v)) n = Number(v);
+  else if (typeof v === 'string' && /^(0|[1-9][0-9]{0,15})$/.test(v)) n = Number(v);
   else if (typeof v === 'string' && /^(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})$/.test(v)) {
     const [hi, lo] = v.split('.').map(Number) as [number, number];
     if (hi > 65535 || lo > 65535) return new Invalid(`asdot ${v}: each half must be 0..65535`, fix);
     n = hi * 65536 + lo;
   } else return new Invalid(`expected an AS number, got ${describeValue(v)}`, fix);
+  if (n < 0) return new Invalid(`${n} is negative; AS numbers are 1..4294967295`, fix);
   if (n === 0) return new Invalid('AS 0 is reserved (RFC 7607)', fix);
-  if (n === 23456) return new Invalid('AS 23456 is AS_TRANS, reserved (RFC 6793)', fix);
   if (n > 4294967295) return new Invalid(`${n} is larger than 4294967295`, fix);
   return n;
 });
@@ -121,7 +123,7 @@ export const prefix = leaf('a prefix such as 198.51.100.0/24', (v) => {
     return new Invalid(`${describeValue(v)} is not a prefix`, 'write ADDRESS/LENGTH, e.g. 198.51.100.0/24 or "2001:db8::/64"');
   }
   if (hasHostBits(p)) {
-    return new Invalid(`${v as string} has host bits set`, `write ${formatPrefix(networkOf(p))}`);
+    return new Invalid(`${formatPrefix(p)} has host bits set`, `write ${formatPrefix(networkOf(p))}`);
   }
   return formatPrefix(p);
 });
@@ -142,7 +144,7 @@ export const importRule = leaf('a prefix-list entry such as "0.0.0.0/0" or "10.0
   }
   const m = /^(\S+)(?:\s+ge\s+([0-9]{1,3}))?(?:\s+le\s+([0-9]{1,3}))?$/.exec(v.trim());
   const p = m ? parsePrefix(m[1] ?? '') : null;
-  if (m === null || p === null) return new Invalid(`${JSON.stringify(v)} is not a prefix-list entry`, fix);
+  if (m === null || p === null) return new Invalid(`${quoteExcerpt(v)} is not a prefix-list entry`, fix);
   if (hasHostBits(p)) return new Invalid(`${m[1]} has host bits set`, `write ${formatPrefix(networkOf(p))}`);
   const max = maxLength(p.family);
   const ge = m[2] === undefined ? undefined : Number(m[2]);
@@ -151,7 +153,7 @@ export const importRule = leaf('a prefix-list entry such as "0.0.0.0/0" or "10.0
   const hi = le ?? (ge === undefined ? p.length : max);
   if (!(p.length <= lo && lo <= hi && hi <= max)) {
     return new Invalid(
-      `${JSON.stringify(v)}: the lengths must satisfy ${p.length} <= ge <= le <= ${max}`,
+      `${quoteExcerpt(v)}: the lengths must satisfy ${p.length} <= ge <= le <= ${max}`,
       `pick ge/le between ${p.length} and ${max}, e.g. "${formatPrefix(p)} le ${max}"`,
     );
   }
@@ -201,7 +203,7 @@ export const url = leaf('an http(s) URL such as http://203.0.113.5:2379', (v) =>
   try {
     new URL(v);
   } catch {
-    return new Invalid(`${JSON.stringify(v)} is not a valid URL`, fix);
+    return new Invalid(`${quoteExcerpt(v)} is not a valid URL`, fix);
   }
   return v;
 });

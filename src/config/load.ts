@@ -2,36 +2,151 @@
  * Reading agent.yaml: YAML text → plain value → zod schema → cross-field checks → Config.
  * Every problem found is reported at once, each with its line in the file, its field
  * path, what is wrong and the fix (ConfigError); nothing partial is ever returned.
+ * Warnings (warnings.ts) come with a valid config, located the same way.
+ *
+ * The file itself is an input with bounds: only a regular file (a FIFO would block the
+ * read, a device such as /dev/urandom never ends), at most MAX_CONFIG_BYTES, read with
+ * that bound even if it grows meanwhile, and UTF-8 text without NUL bytes. Errors about
+ * its content quote short excerpts only (excerpt.ts), and at most MAX_PROBLEM_LINES lines.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { hostname as osHostname } from 'node:os';
 import { type Document, type ScalarTag, LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { crossChecks } from './checks.js';
 import { type ConfigProblem, ConfigError, formatPath } from './errors.js';
+import { cutExcerpt } from './excerpt.js';
 import { describeValue } from './leaves.js';
 import { type Config, configSchema } from './schema.js';
+import { configWarnings } from './warnings.js';
 
 export interface ParseOptions {
   /** The default for `node` (tests pin it; the agent uses the machine's hostname). */
   readonly hostname?: string;
 }
 
+/** A valid config and what is unusual in it (never a reason to refuse it). */
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly warnings: readonly ConfigProblem[];
+}
+
+/** The largest agent.yaml read: 1 MiB (a real one is a few kB; the largest lab config is under 10 kB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 type Segments = readonly (string | number)[];
 
-export function loadConfig(path: string, opts: ParseOptions = {}): Config {
-  let text: string;
+const PATH_FIX = 'pass the path of agent.yaml with --config (see deploy/agent.example.yaml)';
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function errnoText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'file not found';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'ENOTDIR') return 'a part of the path is not a directory';
+  if (code === 'ELOOP') return 'too many symbolic links';
+  return cutExcerpt((err as Error).message, 200);
+}
+
+/**
+ * The file's text: stat first (no open of a FIFO or device), then at most
+ * MAX_CONFIG_BYTES + 1 bytes read from the opened file (checked again, as the path may
+ * have been replaced in between), then UTF-8 decoding that refuses binary content.
+ */
+export function readConfigText(path: string): string {
+  const fail = (message: string, fix: string, cause?: unknown): ConfigError =>
+    new ConfigError(path, [{ path: '', message, fix }], cause === undefined ? undefined : { cause });
+  const notRegular = (st: Stats) => fail(`cannot read the config: it is ${kindOf(st)}, not a regular file`, PATH_FIX);
+  const tooBig = (size: string) => fail(`the file is ${size}; a config is at most ${MAX_CONFIG_BYTES} bytes (1 MiB)`, `${PATH_FIX}; is this the right file?`);
+  let st: Stats;
   try {
-    text = readFileSync(path, 'utf8');
+    st = statSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const message = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new ConfigError(path, [{ path: '', message: `cannot read the config: ${message}`, fix: 'pass the path of agent.yaml with --config (see deploy/agent.example.yaml)' }], { cause: err });
+    throw fail(`cannot read the config: ${errnoText(err)}`, PATH_FIX, err);
   }
-  return parseConfig(text, path, opts);
+  if (!st.isFile()) throw notRegular(st);
+  if (st.size > MAX_CONFIG_BYTES) throw tooBig(`${st.size} bytes`);
+  let fd: number;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since the stat, open must not wait for a writer.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw fail(`cannot read the config: ${errnoText(err)}`, PATH_FIX, err);
+  }
+  let bytes: Buffer;
+  try {
+    const again = fstatSync(fd);
+    if (!again.isFile()) throw notRegular(again);
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > MAX_CONFIG_BYTES) throw tooBig(`more than ${MAX_CONFIG_BYTES} bytes (it grew while being read)`);
+    bytes = buf.subarray(0, n);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw fail(`cannot read the config: ${errnoText(err)}`, PATH_FIX, err);
+  } finally {
+    closeSync(fd);
+  }
+  return decodeText(path, bytes);
+}
+
+/** 1-based line of a byte offset. */
+function lineOf(bytes: Uint8Array, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  return line;
+}
+
+/** UTF-8 text (a leading BOM dropped); a NUL byte or invalid UTF-8 is a short error with its offset. */
+export function decodeText(source: string, bytes: Uint8Array): string {
+  const fix = 'agent.yaml is YAML text in UTF-8: is this the right file?';
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    throw new ConfigError(source, [{ path: '', message: `not a text file: a NUL byte at offset ${nul} (line ${lineOf(bytes, nul)})`, fix, line: lineOf(bytes, nul) }]);
+  }
+  // ignoreBOM: keep it in the text, so byte offsets below count it; dropped at the end.
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  if (!isUtf8(bytes)) {
+    // The first U+FFFD that was not in the file itself marks the first invalid byte: all
+    // before it decoded as written, so its offset is the byte length of the text before it.
+    for (let i = text.indexOf('�'); i >= 0; i = text.indexOf('�', i + 1)) {
+      const off = Buffer.byteLength(text.slice(0, i));
+      if (bytes[off] === 0xef && bytes[off + 1] === 0xbf && bytes[off + 2] === 0xbd) continue;
+      const hex = (bytes[off] ?? 0).toString(16).padStart(2, '0');
+      throw new ConfigError(source, [{ path: '', message: `not UTF-8 text: byte 0x${hex} at offset ${off} (line ${lineOf(bytes, off)})`, fix, line: lineOf(bytes, off) }]);
+    }
+  }
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+
+export function loadConfig(path: string, opts: ParseOptions = {}): Config {
+  return parseConfigWithWarnings(readConfigText(path), path, opts).config;
+}
+
+/** loadConfig, with the warnings (`routectl validate` prints them). */
+export function loadConfigWithWarnings(path: string, opts: ParseOptions = {}): LoadedConfig {
+  return parseConfigWithWarnings(readConfigText(path), path, opts);
 }
 
 export function parseConfig(text: string, source: string, opts: ParseOptions = {}): Config {
+  return parseConfigWithWarnings(text, source, opts).config;
+}
+
+export function parseConfigWithWarnings(text: string, source: string, opts: ParseOptions = {}): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,
@@ -55,7 +170,7 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
       source,
       doc.errors.map((e) => ({
         path: '',
-        message: `YAML: ${e.message.split('\n')[0] ?? e.code}`,
+        message: `YAML: ${cutExcerpt(e.message.split('\n')[0] ?? e.code, 200)}`,
         fix: 'correct the YAML syntax (quote IPv6 addresses that begin or end with "::")',
         ...at(e.pos[0]),
       })),
@@ -86,7 +201,9 @@ export function parseConfig(text: string, source: string, opts: ParseOptions = {
     );
   }
   const data = parsed.data as z.output<typeof configSchema>;
-  return { ...data, node: data.node ?? opts.hostname ?? osHostname() } as Config;
+  const config = { ...data, node: data.node ?? opts.hostname ?? osHostname() } as Config;
+  const warnings = configWarnings(config).map(({ segments, ...w }) => ({ ...w, ...locate(doc, segments, at) }));
+  return { config, warnings };
 }
 
 /** The line of the deepest part of the path that exists in the document. */

@@ -4,11 +4,14 @@
  * misspelt `holdtime:` silently ignored is an outage waiting to happen. Cross-field
  * rules (duplicates, containment, references) are in checks.ts.
  */
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { z } from 'zod';
+import { REDACTED, Secret, TCP_MD5SIG_MAXKEYLEN } from '../../bgp/net/index.js';
 import {
   Invalid,
   absPath,
   address,
+  describeValue,
   asn,
   bool,
   holdTime,
@@ -38,6 +41,8 @@ export const DEFAULTS = {
   apiSocket: '/run/routectl/routectl.sock',
   metricsListen: '127.0.0.1:9273',
   reconcileInterval: 60,
+  /** Seconds a peer stays down after a max-prefix shutdown (FRR: `maximum-prefix N restart 5`). */
+  maxPrefixRestart: 300,
 } as const;
 
 /** A zone named `world` would shadow the policy's name for "any address in no zone". */
@@ -49,12 +54,66 @@ const zoneName = str('a zone name such as app (lower case letters, digits, "-", 
 /** Port specs are checked by the policy model (policy/model.ts parsePortSpec) in checks.ts. */
 const portText = str('a port such as tcp/8080, udp/53, tcp/8000-8100, tcp, icmp or any', /^\S+$/, 32);
 
-/** TCP-MD5 (RFC 2385) needs kernel socket options Node cannot set; say so instead of ignoring it. */
-const password = leaf('', () =>
-  new Invalid(
-    'TCP-MD5 not supported (RFC 2385 needs the TCP_MD5SIG socket option, which this speaker cannot set)',
-    'remove password here and on the router; protect the session with an ACL or GTSM on the link instead',
-  ),
+/** RFC 2385 keys are at most 80 bytes (TCP_MD5SIG_MAXKEYLEN in linux/tcp.h). */
+const MD5_MAX = TCP_MD5SIG_MAXKEYLEN;
+
+function passwordText(text: string, where: string): Secret | Invalid {
+  const bytes = Buffer.byteLength(text);
+  if (bytes === 0) return new Invalid(`empty password${where}`, 'write the TCP-MD5 password, the same as on the router');
+  if (bytes > MD5_MAX) return new Invalid(`password${where} is ${bytes} bytes, longer than the ${MD5_MAX} TCP-MD5 allows`, `use a password of 1..${MD5_MAX} bytes, the same on the router`);
+  if (/[\x00-\x1f\x7f]/.test(text)) return new Invalid(`password${where} has a control character`, 'use printable characters only (routers take the password as a line of text)');
+  if (text === REDACTED) {
+    return new Invalid(`${REDACTED} is what routectl validate prints in place of a password`, 'write the password itself, or use passwordFile');
+  }
+  return new Secret(text);
+}
+
+/** TCP-MD5 (RFC 2385) password, inline. Never printed: validate shows <redacted>. */
+const password = leaf('a TCP-MD5 password (1..80 bytes)', (v) =>
+  // A YAML number would reach us already changed (leading zeros, exponents): text only.
+  typeof v === 'string' ? passwordText(v, '') : new Invalid(`expected the password as text, got ${describeValue(v)}`, 'quote it: password: "…"'),
+);
+
+/**
+ * TCP-MD5 password read from a file (one line; a final newline is not part of it), so the
+ * secret need not sit in agent.yaml. A file others can read is refused: the password is
+ * only as secret as the file.
+ */
+const passwordFile = leaf('an absolute path of a file holding the TCP-MD5 password', (v): { path: string; secret: Secret } | Invalid => {
+  if (typeof v !== 'string' || !v.startsWith('/')) return new Invalid(`${describeValue(v)} is not an absolute path`, 'write the absolute path of a file holding the password, e.g. /etc/routectl/tor-a.password');
+  let st: Stats;
+  let text: string;
+  try {
+    st = statSync(v);
+    if (!st.isFile()) return new Invalid(`${v} is not a regular file`, 'point passwordFile at a file holding the password');
+    text = readFileSync(v, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    return new Invalid(`cannot read ${v}: ${why}`, 'create the file (mode 0600, owned by the user the agent runs as) or fix the path');
+  }
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    return new Invalid(`${v} is readable by group or others (mode ${mode})`, `chmod 600 ${v}`);
+  }
+  const secret = passwordText(text.replace(/\r?\n$/, ''), ` in ${v}`);
+  return secret instanceof Invalid ? secret : { path: v, secret };
+});
+
+/**
+ * `maxPrefixes: 1000` or `maxPrefixes: { limit: 1000, restart: 300 }`: above `limit`
+ * received routes the session is shut down (RFC 4486 Cease 6/1) and the peer stays down
+ * for `restart` seconds (FRR's `neighbor X maximum-prefix N restart M`, in seconds here
+ * like every other time in this file; FRR's largest, 65535 minutes, is the bound).
+ */
+const maxPrefixes = z.preprocess(
+  (v) => (typeof v === 'number' ? { limit: v } : v),
+  z
+    .object({
+      limit: int('a prefix count', 1, 4294967295),
+      restart: int('seconds the peer stays down after a max-prefix shutdown', 1, 65535 * 60).default(DEFAULTS.maxPrefixRestart),
+    })
+    .strict(),
 );
 
 const families = z
@@ -92,13 +151,23 @@ export const peerSchema = z
     holdTime: holdTime.optional(),
     families: families.default([...FAMILIES]),
     description: str('a short text on one line', /^[^\n\r]*$/, 80).optional(),
+    maxPrefixes: maxPrefixes.optional(),
     password: password.optional(),
-    maxPrefixes: int('a prefix count', 1, 4294967295).optional(),
+    passwordFile: passwordFile.optional(),
+    /** RFC 5082 GTSM: the peer is at most `hops` away; we send TTL 255 and accept >= 256 - hops. */
+    ttlSecurity: z.object({ hops: int('a hop count (1: directly connected)', 1, 254) }).strict().optional(),
     bfd: bfdSchema.optional(),
   })
   .strict()
-  // password never validates, so it is never in the output.
-  .transform(({ password: _password, ...peer }) => peer);
+  .transform(({ password: inline, passwordFile: file, ...peer }, ctx): typeof peer & { password?: Secret; passwordFile?: string } => {
+    if (inline && file) {
+      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'password and passwordFile both given', params: { fix: 'keep one of them' } });
+      return z.NEVER;
+    }
+    // One resolved password for the speaker; the file's path kept for the canonical form.
+    if (file) return { ...peer, password: file.secret, passwordFile: file.path };
+    return inline ? { ...peer, password: inline } : peer;
+  });
 
 export const zoneSchema = z
   .object({
@@ -136,6 +205,8 @@ export const configSchema = z
         connectRetryTime: int('seconds between connection attempts', 1, 65535).default(DEFAULTS.connectRetryTime),
         peers: z.array(peerSchema).default([]),
         advertise: z.array(prefix).default([]),
+        /** Without it, 0.0.0.0/0 and ::/0 in advertise are errors (checks.ts): a worker rarely means to be the fabric's way out. */
+        allowDefault: bool('true: advertise may list the default routes 0.0.0.0/0 and ::/0').default(false),
         import: z.array(importRule).default([]),
       })
       .strict()
@@ -196,13 +267,17 @@ export const configSchema = z
       .object({
         defaultAction: oneOf(['drop', 'reject'] as const).default('drop'),
         logDrops: bool('true: log dropped packets (rate-limited)').default(false),
+        /** Containers may reach the BGP peers' TCP 179 and BFD ports (docs/security.md); default: blocked. */
+        openControlPlane: bool("true: let containers reach the BGP peers' BGP and BFD ports").default(false),
       })
       .strict()
       .optional(),
   })
   .strict();
 
-type DeepReadonly<T> = T extends (infer U)[]
+type DeepReadonly<T> = T extends Secret
+  ? T
+  : T extends (infer U)[]
   ? readonly DeepReadonly<U>[]
   : T extends object
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }

@@ -58,13 +58,24 @@ export interface ApplyReport {
   readonly errors: ApplyError[];
 }
 
-/** What addEndpoint's caller hooks into its last step, the host routes. */
-export interface AddHooks {
-  /** The host routes wait for it. */
+export interface AddOptions {
+  /** The host routes, the add's last step, wait for it (if it rejects, the add fails). */
   readonly beforeRoutes?: Promise<unknown>;
-  /** Called synchronously once the host routes are handed to the kernel. */
-  readonly onRoutesSent?: () => void;
 }
+
+/**
+ * One endpoint add (Dataplane.addEndpoint): resolves with where its time went once the
+ * kernel has answered for every step, or rejects with nothing of it left.
+ */
+export type EndpointAdd = Promise<PlumbTimings> & {
+  /**
+   * Resolves as soon as the host routes are in the kernel's hands, before its answer is
+   * read: the kernel applies a route request inside the sendmsg(2) that carries it, and
+   * the answer reaches the event loop only a turn later. Rejects when the add failed
+   * before that (never unhandled). Should the answer be a refusal, the add rejects.
+   */
+  readonly routesSent: Promise<void>;
+};
 
 /** Where one add spent its time (ms), for the agent's `ready` log line. */
 export interface PlumbTimings {
@@ -196,13 +207,21 @@ export class Dataplane {
   /**
    * Plumbs one endpoint now and adds it to the desired set; on failure nothing of it is
    * left. `prepared` is the endpoint's prepareContainer(); it is used or cancelled.
-   * `hooks.beforeRoutes`: the host routes, the last step, wait for it (if it rejects, the
-   * add fails). `hooks.onRoutesSent` is called synchronously when the host routes have
-   * been handed to the kernel, before its answer is read (Kernel.addRoutes): the
-   * advertisement goes out then. If the add then fails, the promise rejects as usual and
-   * the caller takes back what it did in onRoutesSent.
+   * `opts.beforeRoutes`: the host routes, the last step, wait for it. The result's
+   * `routesSent` says when the host routes are in the kernel's hands (see EndpointAdd):
+   * the caller advertises them then, and takes that back if the add fails.
    */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, hooks: AddHooks = {}): Promise<PlumbTimings> {
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, opts: AddOptions = {}): EndpointAdd {
+    let sent!: () => void;
+    let notSent!: (err: unknown) => void;
+    const routesSent = new Promise<void>((resolve, reject) => ((sent = resolve), (notSent = reject)));
+    routesSent.catch(() => undefined); // the add's own promise carries the error
+    const done = this.plumbAndRoute(e, prepared, opts, sent);
+    done.catch(notSent); // no-op once sent
+    return Object.assign(done, { routesSent });
+  }
+
+  private plumbAndRoute(e: EndpointPlumbing, prepared: ContainerHelper | undefined, opts: AddOptions, sent: () => void): Promise<PlumbTimings> {
     try {
       validateEndpoint(e);
     } catch (err) {
@@ -231,16 +250,16 @@ export class Dataplane {
         const steps = { vethMs: 0, hostMs: 0, containerMs: 0, settleMs: 0 };
         const index = await this.plumbLink(e, steps, prepared);
         const routes = hostRoutes(e, index);
-        if (hooks.beforeRoutes) {
+        if (opts.beforeRoutes) {
           try {
-            await hooks.beforeRoutes;
+            await opts.beforeRoutes;
           } catch (err) {
             await this.deleteLinkQuietly(e.hostIfName);
             throw err;
           }
         }
         const t = performance.now();
-        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL, hooks.onRoutesSent);
+        const results = await this.kernel.addRoutes(routes, RTPROT_ROUTECTL, sent);
         const routesMs = ms(t);
         const failed = results.findIndex((r) => r !== undefined);
         if (failed >= 0) {
@@ -249,6 +268,7 @@ export class Dataplane {
             cause: new KernelError('add route', results[failed]!),
           });
         }
+        sent(); // for a kernel that does not say when it sent them: now they are in
         return { waitMs, ...steps, routesMs };
       } catch (err) {
         this.desired = new Map(this.desired);

@@ -27,89 +27,34 @@
  * more, a spare exits; then the launcher exits. If the launcher dies, every helper it was running is reported failed and
  * the next open starts a new one.
  *
- * Its code is a plain script run with `node -e`, so it runs the same from the built output,
- * from TypeScript sources under a test runner, and from a bundle.
+ * The launcher runs launcher-process.js, next to this module.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const LAUNCHER_SOURCE = `
-'use strict';
-const { spawn } = require('node:child_process');
-const kids = new Map();
-const spares = [];
-let template = null;
-let closing = false;
-const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
-function report(h) {
-  kids.delete(h.id);
-  send(Object.assign({ op: 'exit', id: h.id }, h.result));
+/** The spares' template (see setSpares). */
+export interface SparesTemplate {
+  readonly argv: readonly string[];
+  readonly env: Record<string, string>;
+  readonly count: number;
 }
-function start(argv, env) {
-  const h = { id: undefined, p: undefined, stderr: '', result: undefined };
-  const fin = (r) => {
-    if (h.result) return;
-    h.result = r;
-    if (h.id !== undefined) report(h);
-    else if (spares.includes(h)) spares.splice(spares.indexOf(h), 1);
-  };
-  try {
-    h.p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env });
-  } catch (err) {
-    fin({ error: String((err && (err.code || err.message)) || err) });
-    return h;
-  }
-  h.p.stdin.on('error', () => {});
-  h.p.stderr.setEncoding('utf8');
-  h.p.stderr.on('data', (d) => { if (h.stderr.length < 4096) h.stderr += d; });
-  h.p.on('error', (err) => fin({ error: String(err.code || err.message) }));
-  h.p.on('close', (code, signal) => fin({ code, signal, stderr: h.stderr }));
-  return h;
+
+/** Messages to launcher-process.js, one JSON line each (see the header). */
+export type ToLauncher =
+  | ({ readonly op: 'spares' } & SparesTemplate)
+  | { readonly op: 'open'; readonly id: number; readonly argv: readonly string[]; readonly env: Record<string, string>; readonly first?: string }
+  | { readonly op: 'write' | 'end'; readonly id: number; readonly data: string }
+  | { readonly op: 'kill'; readonly id: number };
+
+/** The message from launcher-process.js when a helper ended. */
+export interface LauncherExit {
+  readonly op: 'exit';
+  readonly id: number;
+  readonly code?: number | null;
+  readonly signal?: string | null;
+  readonly stderr?: string;
+  readonly error?: string;
 }
-function refill() {
-  while (template && !closing && spares.length < template.count) {
-    const h = start(template.argv, template.env);
-    if (h.result) return;
-    spares.push(h);
-  }
-}
-function open(m) {
-  let h;
-  if (m.first !== undefined && spares.length > 0) {
-    h = spares.shift();
-    h.p.stdin.write(m.first);
-    setImmediate(refill);
-  } else h = start(m.argv, m.env);
-  h.id = m.id;
-  kids.set(m.id, h);
-  if (h.result) report(h);
-}
-function handle(m) {
-  if (m.op === 'open') return open(m);
-  if (m.op === 'spares') {
-    template = m;
-    return refill();
-  }
-  const h = kids.get(m.id);
-  if (!h || !h.p) return;
-  if (m.op === 'write') h.p.stdin.write(m.data);
-  else if (m.op === 'end') h.p.stdin.end(m.data || '');
-  else if (m.op === 'kill') h.p.kill('SIGKILL');
-}
-let buf = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (chunk) => {
-  buf += chunk;
-  for (let i = buf.indexOf('\\n'); i >= 0; i = buf.indexOf('\\n')) {
-    const line = buf.slice(0, i);
-    buf = buf.slice(i + 1);
-    if (line !== '') handle(JSON.parse(line));
-  }
-});
-process.stdin.on('end', () => {
-  closing = true;
-  for (const h of [...kids.values(), ...spares]) if (h.p) h.p.stdin.end();
-});
-`;
 
 /** How a launched helper ended. */
 export type HelperExit =
@@ -124,20 +69,11 @@ export interface LaunchedHelper {
   readonly exited: Promise<HelperExit>;
 }
 
-interface ExitMessage {
-  readonly op: 'exit';
-  readonly id: number;
-  readonly code?: number | null;
-  readonly signal?: string | null;
-  readonly stderr?: string;
-  readonly error?: string;
-}
-
 export class HelperLauncher {
   private proc: ChildProcessWithoutNullStreams | undefined;
   private seq = 0;
   private readonly running = new Map<number, (e: HelperExit) => void>();
-  private spares: { readonly argv: readonly string[]; readonly env: Record<string, string>; readonly count: number } | undefined;
+  private spares: SparesTemplate | undefined;
 
   /** The launcher's process id while it runs. */
   get pid(): number | undefined {
@@ -155,7 +91,7 @@ export class HelperLauncher {
    */
   setSpares(argv: readonly string[], env: Record<string, string>, count: number): void {
     this.spares = { argv, env, count };
-    if (this.proc) this.proc.stdin.write(`${JSON.stringify({ op: 'spares', ...this.spares })}\n`);
+    if (this.proc) this.post(this.proc, { op: 'spares', ...this.spares });
   }
 
   /** Starts `argv`, or hands `first` to a spare (see setSpares) to make it this helper. */
@@ -163,8 +99,8 @@ export class HelperLauncher {
     const p = this.process();
     const id = ++this.seq;
     const exited = new Promise<HelperExit>((resolve) => this.running.set(id, resolve));
-    const send = (m: object): void => {
-      if (this.proc === p && this.running.has(id)) p.stdin.write(`${JSON.stringify(m)}\n`);
+    const send = (m: ToLauncher): void => {
+      if (this.proc === p && this.running.has(id)) this.post(p, m);
     };
     this.hold(p, true);
     send({ op: 'open', id, argv, env, ...(first !== undefined ? { first } : {}) });
@@ -186,12 +122,12 @@ export class HelperLauncher {
 
   private process(): ChildProcessWithoutNullStreams {
     if (this.proc) return this.proc;
-    const p = spawn(process.execPath, ['-e', LAUNCHER_SOURCE], {
+    const p = spawn(process.execPath, [fileURLToPath(new URL('./launcher-process.js', import.meta.url))], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
     this.proc = p;
-    if (this.spares) p.stdin.write(`${JSON.stringify({ op: 'spares', ...this.spares })}\n`);
+    if (this.spares) this.post(p, { op: 'spares', ...this.spares });
     let buf = '';
     let stderr = '';
     p.stdout.setEncoding('utf8');
@@ -200,7 +136,7 @@ export class HelperLauncher {
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line !== '') this.onExit(JSON.parse(line) as ExitMessage);
+        if (line !== '') this.onExit(JSON.parse(line) as LauncherExit);
       }
     });
     p.stderr.setEncoding('utf8');
@@ -220,6 +156,10 @@ export class HelperLauncher {
     return p;
   }
 
+  private post(p: ChildProcessWithoutNullStreams, m: ToLauncher): void {
+    p.stdin.write(`${JSON.stringify(m)}\n`);
+  }
+
   private hold(p: ChildProcessWithoutNullStreams, on: boolean): void {
     for (const h of [p, p.stdin, p.stdout, p.stderr] as { ref?: () => void; unref?: () => void }[]) {
       if (on) h.ref?.();
@@ -227,7 +167,7 @@ export class HelperLauncher {
     }
   }
 
-  private onExit(m: ExitMessage): void {
+  private onExit(m: LauncherExit): void {
     const done = this.running.get(m.id);
     if (!done) return;
     this.running.delete(m.id);

@@ -3,7 +3,7 @@
  * the sysctls. Pure functions, shared by the reconciler and its tests.
  */
 import { createHash } from 'node:crypto';
-import { formatPrefix, parseAddress, parsePrefix } from '../config/net.js';
+import { formatPrefix, hostPrefix, parseAddress, parsePrefix } from '../net.js';
 import { IFNAME_RE } from './container.js';
 import { EndpointSpecError } from './errors.js';
 import type { NetnsRef, RouteSpec } from './kernel.js';
@@ -77,8 +77,8 @@ export function canonicalPrefix(text: string): string {
 
 export function hostRoutes(e: EndpointPlumbing, oif: number): RouteSpec[] {
   const out: RouteSpec[] = [];
-  if (e.ipv4 !== undefined) out.push({ family: 4, dst: canonicalPrefix(`${e.ipv4}/32`), type: 'unicast', oif });
-  if (e.ipv6 !== undefined) out.push({ family: 6, dst: canonicalPrefix(`${e.ipv6}/128`), type: 'unicast', oif });
+  if (e.ipv4 !== undefined) out.push({ family: 4, dst: canonicalPrefix(hostPrefix(e.ipv4)), type: 'unicast', oif });
+  if (e.ipv6 !== undefined) out.push({ family: 6, dst: canonicalPrefix(hostPrefix(e.ipv6)), type: 'unicast', oif });
   return out;
 }
 

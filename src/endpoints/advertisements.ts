@@ -10,21 +10,10 @@
  * calls (a stand-in) gets `setAdvertisements` with the whole union instead.
  */
 
-import type { PreparedAdvertisement } from '../../bgp/speaker/speaker.js';
-
 export interface SpeakerAdvertiseTarget {
   setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
-  advertise?(routes: readonly { readonly prefix: string }[], opts?: { readonly now?: boolean }): void;
+  advertise?(routes: readonly { readonly prefix: string }[]): void;
   withdraw?(prefixes: readonly string[]): void;
-  prepareAdvertise?(routes: readonly { readonly prefix: string }[]): PreparedAdvertisement;
-  advertisePrepared?(prepared: PreparedAdvertisement): void;
-}
-
-/** What `add` will announce for some prefixes, encoded ahead (Advertisements.prepare). */
-export interface PreparedPrefixes {
-  /** The prefixes that were new when it was made, in order. */
-  readonly fresh: readonly string[];
-  readonly speaker: PreparedAdvertisement;
 }
 
 export class Advertisements {
@@ -44,11 +33,11 @@ export class Advertisements {
   }
 
   /**
-   * One more source for each prefix (canonical text). What is new goes out at once (the
-   * speaker writes its UPDATEs before this returns): an endpoint's prefixes are added the
-   * moment its host routes are in the kernel.
+   * One more source for each prefix (canonical text). What is new goes to the speaker at
+   * once, which sends it with the rest of this tick's changes: an endpoint's prefixes are
+   * added the moment its host routes are in the kernel.
    */
-  add(prefixes: readonly string[], prepared?: PreparedPrefixes): void {
+  add(prefixes: readonly string[]): void {
     const fresh: string[] = [];
     for (const p of prefixes) {
       const n = this.counts.get(p) ?? 0;
@@ -56,26 +45,8 @@ export class Advertisements {
       if (n === 0) fresh.push(p);
     }
     if (fresh.length === 0) return;
-    if (prepared && this.speaker.advertisePrepared && sameList(fresh, prepared.fresh)) this.speaker.advertisePrepared(prepared.speaker);
-    else if (this.speaker.advertise) this.speaker.advertise(fresh.map((prefix) => ({ prefix })), { now: true });
+    if (this.speaker.advertise) this.speaker.advertise(fresh.map((prefix) => ({ prefix })));
     else this.pushAll();
-  }
-
-  /**
-   * Encodes ahead, changing nothing, what `add(prefixes)` would send now: handed to that
-   * `add`, it is used if the same prefixes are still new then, and only the writes are
-   * left for that moment. Undefined when none is new or the speaker cannot (or refuses
-   * them: `add` then reports it).
-   */
-  prepare(prefixes: readonly string[]): PreparedPrefixes | undefined {
-    if (!this.speaker.prepareAdvertise || !this.speaker.advertisePrepared) return undefined;
-    const fresh = prefixes.filter((p, i) => !this.counts.has(p) && prefixes.indexOf(p) === i);
-    if (fresh.length === 0) return undefined;
-    try {
-      return { fresh, speaker: this.speaker.prepareAdvertise(fresh.map((prefix) => ({ prefix }))) };
-    } catch {
-      return undefined;
-    }
   }
 
   /** One source fewer for each prefix; the last one withdraws it. */
@@ -109,8 +80,4 @@ export class Advertisements {
   private pushAll(): void {
     this.speaker.setAdvertisements(this.prefixes().map((prefix) => ({ prefix })));
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -11,13 +11,14 @@
  */
 import type { DockerSummary, EndpointEntry, RouteEntry, StatusResponse } from '../api/types.js';
 import type { Config } from '../config/schema.js';
-import { Dataplane, NetlinkKernel, RTPROT_ROUTECTL, type Kernel } from '../dataplane/index.js';
+import { Dataplane, NetlinkKernel, type Kernel } from '../dataplane/index.js';
 import { Ipam } from '../ipam/index.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from '../runtime/docker.js';
 import type { InvalidContainer } from '../runtime/types.js';
 import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
+import { kernelRouteEntries } from '../verify/kernel-view.js';
 import type { Advertisements } from './advertisements.js';
 import { EndpointController } from './controller.js';
 import type { EndpointView, PolicyPort } from './types.js';
@@ -156,22 +157,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
       return { connected: s.connected, since: s.since, lastError: s.lastError, retryInSeconds, containers: s.containers, refused: s.invalid.length };
     },
     async kernelRoutes() {
-      const own = await dataplane.listOwn();
-      const names = new Map(own.links.map((l) => [l.index, l.name]));
-      return own.routes
-        .filter((r) => r.protocol === RTPROT_ROUTECTL)
-        .map((r) => ({
-          prefix: r.dst,
-          peer: null,
-          nextHops: r.type === 'blackhole' ? ['blackhole'] : [r.oif === undefined ? '-' : (names.get(r.oif) ?? `if${r.oif}`)],
-          asPath: '',
-          origin: null,
-          med: null,
-          localPref: null,
-          communities: [],
-          accepted: true,
-          reason: null,
-        }));
+      return kernelRouteEntries(await dataplane.listOwn());
     },
     stop() {
       stopped ??= (async () => {

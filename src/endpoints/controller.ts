@@ -46,10 +46,9 @@ import { pino } from 'pino';
 import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
 import { reportChanged, type ApplyReport, type PlumbTimings } from '../dataplane/dataplane.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
-import { parsePrefix, prefixContains } from '../config/net.js';
+import { addressInPrefix, hostPrefix } from '../net.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { Logger } from '../log.js';
-import type { PreparedPrefixes } from './advertisements.js';
 import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
 export interface EndpointControllerOptions {
@@ -336,8 +335,8 @@ export class EndpointController {
   /** Host prefixes of an allocation outside aggregated pools (those go out as blocks). */
   private hostPrefixes(alloc: Allocation): string[] {
     const out: string[] = [];
-    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(`${alloc.ipv4}/32`);
-    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(`${alloc.ipv6}/128`);
+    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(hostPrefix(alloc.ipv4));
+    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(hostPrefix(alloc.ipv6));
     return out;
   }
 
@@ -349,149 +348,159 @@ export class EndpointController {
     if (!this.usesAggregate(alloc)) return [];
     const out: string[] = [];
     for (const b of this.blocks) {
-      for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && inBlock(a, b)) out.push(b);
+      for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && addressInPrefix(a, b)) out.push(b);
     }
     return out;
   }
 
+  /**
+   * Setup, in four named steps: allocate → policy → plumb → advertise (the last inside
+   * plumb, the moment the host routes are in the kernel's hands), then ready once the
+   * allocation's write is durable. Each step that fails undoes the ones before it.
+   */
   private async setup(spec: EndpointSpec): Promise<void> {
-    const t0 = this.now();
+    const trace = new SetupTrace(this.now);
     this.setStatus(spec.id, 'pending', null);
     // The container-side helper starts now, so its start-up overlaps the allocation and
     // the policy; addEndpoint uses it, and whatever way this ends, it is cancelled (a
     // no-op once used). It changes nothing in the container before start().
     const helper = this.opts.dataplane.prepareContainer(netnsOf(spec));
     try {
-      await this.setupWith(spec, helper, t0);
+      const chosen = await this.allocateStep(spec, trace);
+      if (chosen === undefined) return;
+      const { alloc, durable } = chosen;
+      helper.start({ ipv6: alloc.ipv6 !== undefined });
+      const plumbing = this.plumbingFor(spec, alloc);
+      const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
+      const policyAdded = this.policyStep(ref, trace);
+      const advert = this.advertiseStep(this.hostPrefixes(alloc), trace);
+      const undo = async (): Promise<void> => {
+        advert.withdraw();
+        // After its add: taken out before, the set entry would land afterwards.
+        await policyAdded;
+        await this.policyCall('remove', ref);
+      };
+      try {
+        await this.plumbStep(plumbing, helper, policyAdded, advert, trace);
+      } catch (err) {
+        // The dataplane has undone its part.
+        await undo();
+        // After the allocation's write: released before it, it would land afterwards.
+        await durable.catch(() => undefined);
+        await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
+        this.fail(spec, 'plumb', err);
+        return;
+      }
+      try {
+        await durable;
+      } catch (err) {
+        // Not stored, so not this endpoint's: withdraw, unplumb, take the set entry out.
+        advert.withdraw();
+        await this.opts.dataplane
+          .removeEndpoint(spec.id)
+          .catch((e: unknown) => this.log.error({ event: 'remove-failed', id: spec.id, err: e }, 'rollback: removing the veth failed; the repair pass will retry'));
+        await undo();
+        this.fail(spec, 'allocate', err);
+        return;
+      }
+      trace.mark('durable');
+      this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: advert.prefixes });
+      if (this.usesAggregate(alloc)) await this.refreshBlocks();
+      trace.mark('ready');
+      this.setStatus(spec.id, 'ready', null);
+      this.log.info(
+        {
+          event: 'ready',
+          id: spec.id,
+          name: spec.name,
+          zone: spec.zone,
+          ipv4: alloc.ipv4,
+          ipv6: alloc.ipv6,
+          hostVeth: plumbing.hostIfName,
+          advertised: [...advert.prefixes, ...this.blocksOf(alloc)],
+          ...trace.fields(),
+        },
+        `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
+      );
     } finally {
       helper.cancel();
     }
   }
 
-  private async setupWith(spec: EndpointSpec, helper: ContainerHelper, t0: number): Promise<void> {
-    // The addresses are used as soon as they are chosen: the plumbing runs while the store
-    // makes them durable (its fsync), and the endpoint is ready — a CNI ADD answered — only
-    // once both are done. If the write fails, everything done with them is undone.
+  /**
+   * Allocate: the addresses are used as soon as they are chosen. The plumbing runs while
+   * the store makes them durable (its fsync), and the endpoint is ready (a CNI ADD
+   * answered) only once both are done; `durable` is that write.
+   */
+  private async allocateStep(spec: EndpointSpec, trace: SetupTrace): Promise<{ alloc: Allocation; durable: Promise<Allocation> } | undefined> {
     let chosen!: (a: Allocation) => void;
     const early = new Promise<Allocation>((resolve) => (chosen = resolve));
-    let storedAt: number | undefined;
-    const durable = this.opts.ipam
-      .allocate(
-        spec.id,
-        spec.zone,
-        {
-          ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
-          ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
-        },
-        { onChosen: chosen },
-      )
-      .then((a) => {
-        storedAt = this.now();
-        return a;
-      });
-    durable.catch(() => undefined); // awaited below, whichever way the plumbing goes
-    let alloc: Allocation;
-    try {
-      alloc = await Promise.race([early, durable]);
-    } catch (err) {
-      this.fail(spec, 'allocate', err);
-      return;
-    }
-    helper.start({ ipv6: alloc.ipv6 !== undefined });
-    const t1 = this.now();
-    const plumbing = this.plumbingFor(spec, alloc);
-    const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
-    // Into the anti-spoofing set while the veth and the container side are set up: the
-    // element is (address, host veth name), which the kernel accepts before the veth
-    // exists, and until it is there the policy drops the container's packets (fail
-    // closed). The host routes wait for it, so that the container can answer the moment
-    // it is routed. A failure is repaired by the policy's pass.
-    let policyDoneAt: number | undefined;
-    const policyAdded = this.policyCall('add', ref).then(() => void (policyDoneAt = this.now()));
-    const t2 = this.now();
-    let steps: PlumbTimings | void;
-    const hostPrefixes = this.hostPrefixes(alloc);
-    // Advertised the moment the host routes, the last kernel change, are handed to the
-    // kernel: it applies them inside that sendmsg(2), while its answer would only reach us
-    // an event-loop turn later, behind whatever else the agent is doing. The speaker writes
-    // the UPDATE before advertise() returns. Should the kernel refuse the routes, the
-    // rollback below withdraws them again.
-    /** Wall clock (epoch ms, µs resolution) of the advertisement, for the `ready` log line. */
-    let advertisedWall: number | undefined;
-    /** How long the speaker took to write the UPDATEs (the `ready` line's advertiseCallMs). */
-    let advertiseCallMs = 0;
-    let prepared: PreparedPrefixes | undefined;
-    const advertise = (): void => {
-      if (advertisedWall !== undefined) return;
-      const a0 = performance.now();
-      advertisedWall = performance.timeOrigin + a0;
-      this.opts.advertiser.add(hostPrefixes, prepared);
-      advertiseCallMs = performance.now() - a0;
+    const request = {
+      ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
+      ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
     };
-    // The UPDATEs are encoded while the kernel and the container's helper work, in the
-    // event loop's first pause after the veth request: once the host routes are in, only
-    // the writes are left.
-    const prepare = this.opts.advertiser.prepare ? setImmediate(() => (prepared = this.opts.advertiser.prepare?.(hostPrefixes))) : undefined;
+    const durable = this.opts.ipam.allocate(spec.id, spec.zone, request, { onChosen: chosen }).then((a) => {
+      trace.mark('stored');
+      return a;
+    });
+    durable.catch(() => undefined); // awaited by setup, whichever way the plumbing goes
     try {
-      steps = await this.opts.dataplane.addEndpoint(plumbing, helper, { beforeRoutes: policyAdded, onRoutesSent: advertise });
+      const alloc = await Promise.race([early, durable]);
+      trace.mark('chosen');
+      return { alloc, durable };
     } catch (err) {
-      // Roll back: the dataplane has undone its part; withdraw what went out, take the set
-      // entry out (after its add: taken out before, it would land afterwards), give the
-      // addresses back.
-      if (prepare) clearImmediate(prepare);
-      if (advertisedWall !== undefined) this.opts.advertiser.remove(hostPrefixes);
-      await policyAdded;
-      await this.policyCall('remove', ref);
-      // After the allocation's write: released before it, it would land afterwards.
-      await durable.catch(() => undefined);
-      await this.opts.ipam.release(spec.id).catch((e: unknown) => this.log.error({ event: 'release-failed', id: spec.id, err: e }, 'rollback: release failed'));
-      this.fail(spec, 'plumb', err);
-      return;
-    }
-    // A dataplane that does not report the routes' sending: advertised now.
-    advertise();
-    if (prepare) clearImmediate(prepare);
-    const t3 = this.now();
-    try {
-      await durable;
-    } catch (err) {
-      // Not stored, so not this endpoint's: withdraw, unplumb, take the set entry out.
-      this.opts.advertiser.remove(hostPrefixes);
-      await this.opts.dataplane
-        .removeEndpoint(spec.id)
-        .catch((e: unknown) => this.log.error({ event: 'remove-failed', id: spec.id, err: e }, 'rollback: removing the veth failed; the repair pass will retry'));
-      await this.policyCall('remove', ref);
       this.fail(spec, 'allocate', err);
-      return;
+      return undefined;
     }
-    const stored = this.now();
-    this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes });
-    if (this.usesAggregate(alloc)) await this.refreshBlocks();
-    const t4 = this.now();
-    this.setStatus(spec.id, 'ready', null);
-    this.log.info(
-      {
-        event: 'ready',
-        id: spec.id,
-        name: spec.name,
-        zone: spec.zone,
-        ipv4: alloc.ipv4,
-        ipv6: alloc.ipv6,
-        hostVeth: plumbing.hostIfName,
-        advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
-        allocMs: round(t1 - t0),
-        storeMs: round((storedAt ?? t1) - t0),
-        policyMs: round((policyDoneAt ?? t2) - t1),
-        plumbMs: round(t3 - t2),
-        ...(steps ? { plumbSteps: steps } : {}),
-        advertiseMs: round(t4 - stored),
-        advertiseCallMs: Math.round(advertiseCallMs * 1000) / 1000,
-        storeWaitMs: round(stored - t3),
-        totalMs: round(t4 - t0),
-        advertisedAtMs: Math.round((advertisedWall ?? 0) * 1000) / 1000,
+  }
+
+  /**
+   * Policy: into the anti-spoofing set while the veth and the container side are set up.
+   * The element is (address, host veth name), which the kernel accepts before the veth
+   * exists, and until it is there the policy drops the container's packets (fail closed).
+   * The host routes wait for it, so that the container can answer the moment it is
+   * routed. A failure is repaired by the policy's pass.
+   */
+  private policyStep(ref: PolicyEndpointRef, trace: SetupTrace): Promise<void> {
+    return this.policyCall('add', ref).then(() => trace.mark('policy'));
+  }
+
+  /**
+   * Plumb: the veth with both its ends, then the host routes, the last kernel change
+   * (after the policy's set entry). They are advertised the moment they are handed to the
+   * kernel: it applies them inside that sendmsg(2), while its answer reaches the event
+   * loop only a turn later, behind whatever else the agent is doing. Should the kernel
+   * refuse them, this rejects after the advertisement (the caller withdraws it).
+   */
+  private async plumbStep(plumbing: EndpointPlumbing, helper: ContainerHelper, policyAdded: Promise<void>, advert: Advertising, trace: SetupTrace): Promise<void> {
+    trace.mark('plumbStart');
+    const add = this.opts.dataplane.addEndpoint(plumbing, helper, { beforeRoutes: policyAdded });
+    await add.routesSent;
+    advert.send();
+    trace.steps = await add;
+    trace.mark('plumbed');
+  }
+
+  /**
+   * Advertise: the endpoint's host prefixes to the speaker; it sends the UPDATEs once the
+   * code of the current tick has run. Taken back by withdraw() on a rollback.
+   */
+  private advertiseStep(prefixes: readonly string[], trace: SetupTrace): Advertising {
+    const adv = this.opts.advertiser;
+    let sent = false;
+    return {
+      prefixes,
+      send: () => {
+        if (sent) return;
+        sent = true;
+        trace.advertising(() => adv.add(prefixes));
       },
-      `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
-    );
+      withdraw: () => {
+        if (!sent) return;
+        sent = false;
+        adv.remove(prefixes);
+      },
+    };
   }
 
   /** Endpoint → zone policy; a failure is logged (the policy's periodic pass re-adds from its own list). */
@@ -753,9 +762,58 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-/** True when address `a` lies in prefix `block` (same family). */
-function inBlock(a: string, block: string): boolean {
-  const outer = parsePrefix(block);
-  const inner = parsePrefix(`${a}/${a.includes(':') ? 128 : 32}`);
-  return outer !== null && inner !== null && prefixContains(outer, inner);
+/** One setup's advertise step (EndpointController.advertiseStep). */
+interface Advertising {
+  readonly prefixes: readonly string[];
+  send(): void;
+  withdraw(): void;
+}
+
+type SetupMark = 'start' | 'chosen' | 'stored' | 'policy' | 'plumbStart' | 'plumbed' | 'durable' | 'ready';
+
+/**
+ * When each step of one setup ended, for its `ready` log line (whose fields
+ * bench/convergence reads): marks on the controller's clock, the first of each kept.
+ */
+class SetupTrace {
+  private readonly at = new Map<SetupMark, number>();
+  /** Wall clock (epoch ms, µs resolution) of the advertisement. */
+  private advertisedWall: number | undefined;
+  /** How long the speaker took to write the UPDATEs. */
+  private advertiseCallMs = 0;
+  /** Where the dataplane's time went. */
+  steps: PlumbTimings | undefined;
+
+  constructor(private readonly now: () => number) {
+    this.mark('start');
+  }
+
+  mark(m: SetupMark): void {
+    if (!this.at.has(m)) this.at.set(m, this.now());
+  }
+
+  /** Runs the advertisement, noting when it went out and how long the speaker took. */
+  advertising(send: () => void): void {
+    const a0 = performance.now();
+    this.advertisedWall = performance.timeOrigin + a0;
+    send();
+    this.advertiseCallMs = performance.now() - a0;
+  }
+
+  fields(): Record<string, unknown> {
+    const t = (m: SetupMark): number => this.at.get(m) ?? 0;
+    const chosen = t('chosen');
+    return {
+      allocMs: round(chosen - t('start')),
+      storeMs: round((this.at.get('stored') ?? chosen) - t('start')),
+      policyMs: round((this.at.get('policy') ?? t('plumbStart')) - chosen),
+      plumbMs: round(t('plumbed') - t('plumbStart')),
+      ...(this.steps ? { plumbSteps: this.steps } : {}),
+      advertiseMs: round(t('ready') - t('durable')),
+      advertiseCallMs: Math.round(this.advertiseCallMs * 1000) / 1000,
+      storeWaitMs: round(t('durable') - t('plumbed')),
+      totalMs: round(t('ready') - t('start')),
+      advertisedAtMs: Math.round((this.advertisedWall ?? 0) * 1000) / 1000,
+    };
+  }
 }

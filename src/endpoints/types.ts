@@ -6,10 +6,9 @@
  */
 import type { Allocation, AddressRequest, AllocateOptions } from '../ipam/ipam.js';
 import type { Block, Pool } from '../ipam/pools.js';
-import type { AddHooks, ApplyReport, PlumbTimings } from '../dataplane/dataplane.js';
+import type { AddOptions, ApplyReport, EndpointAdd } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
-import type { PreparedPrefixes } from './advertisements.js';
 
 /** One container that wants a routed address (a runtime's WantedEndpoint is one). */
 export interface EndpointSpec {
@@ -67,11 +66,10 @@ export type DataplanePort = {
   /** Starts the container-side helper early (used or cancelled by addEndpoint). */
   prepareContainer(netns: NetnsRef): ContainerHelper;
   /**
-   * Resolves with where the time went, when the dataplane measures it. `hooks`: the host
-   * routes wait for `beforeRoutes`; `onRoutesSent` is called synchronously once they are
-   * in the kernel's hands, before its answer (Dataplane.addEndpoint).
+   * Plumbs the endpoint, its host routes last (they wait for `opts.beforeRoutes`);
+   * `routesSent` resolves once they are in the kernel's hands (Dataplane.addEndpoint).
    */
-  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, hooks?: AddHooks): Promise<PlumbTimings | void>;
+  addEndpoint(e: EndpointPlumbing, prepared?: ContainerHelper, opts?: AddOptions): EndpointAdd;
   removeEndpoint(id: string): Promise<void>;
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;
@@ -81,11 +79,8 @@ export type DataplanePort = {
 
 /** Where endpoint prefixes go (the agent's union with the static advertisements). */
 export type AdvertiserPort = {
-  /** `prepared`: from `prepare` with the same prefixes, when there was one. */
-  add(prefixes: readonly string[], prepared?: PreparedPrefixes): void;
+  add(prefixes: readonly string[]): void;
   remove(prefixes: readonly string[]): void;
-  /** Encodes ahead what `add(prefixes)` will send (see Advertisements.prepare). */
-  prepare?(prefixes: readonly string[]): PreparedPrefixes | undefined;
 };
 
 /** A local endpoint as the zone policy needs it: its host veth and addresses (anti-spoofing). */

@@ -12,7 +12,7 @@
  * address to keep free: x.x.x.0 and x.x.x.255 are ordinary host addresses here. (A few
  * applications treat .0/.255 as special; an operator who cares can shape the pools.)
  */
-import { formatAddress, formatPrefix, hasHostBits, maxLength, parseAddress, parsePrefix, type IpFamily } from '../config/net.js';
+import { formatAddress, formatPrefix, hasHostBits, maxLength, parseAddress, parsePrefix, type IpFamily } from '../net.js';
 import { PoolConfigError } from './errors.js';
 
 export interface PoolConfig {

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MessageKind, MetricsSources, NotificationView, PeerMetricsView } from './types.js';
+import { SnapshotDeltas } from './deltas.js';
 
 /** RFC 4271 8.2.2 states, numbered in the order the RFC lists them. */
 export const STATE_NUMBERS: Readonly<Record<string, number>> = {
@@ -35,6 +36,7 @@ export const METRIC_NAMES = [
   'routectl_bgp_messages_total',
   'routectl_bgp_prefixes',
   'routectl_bgp_notifications_total',
+  'routectl_bgp_rejected_connections_total',
   'routectl_bfd_session_state',
   'routectl_bfd_transitions_total',
   'routectl_endpoints',
@@ -88,20 +90,6 @@ export interface AgentMetrics {
 }
 
 const notificationId = (n: NotificationView): string => `${n.at}|${n.code}|${n.subcode}`;
-
-/**
- * Turns snapshots of a monotonic per-session count into increments of a Prometheus
- * counter. A value below the last one means a new session (counts restart at 0).
- */
-class SnapshotDeltas {
-  private readonly last = new Map<string, number>();
-  delta(key: string, value: number): number {
-    const prev = this.last.get(key);
-    this.last.set(key, value);
-    if (prev === undefined || value < prev) return value;
-    return value - prev;
-  }
-}
 
 /**
  * Seconds this process's main thread (Node's event loop) has spent runnable but waiting
@@ -217,6 +205,20 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
     for (const n of out) opts.onNotification?.(n);
     return out;
   };
+
+  const rejectedDeltas = new SnapshotDeltas();
+  new Counter({
+    name: 'routectl_bgp_rejected_connections_total',
+    // By family, not by address: a scan from many addresses must not grow the series set.
+    help: 'BGP connections refused because they came from no configured peer, by address family (ipv4, ipv6)',
+    labelNames: ['family'],
+    registers: [registry],
+    collect() {
+      const counts = sources.rejectedConnections?.();
+      if (!counts) return;
+      for (const [family, n] of Object.entries(counts)) this.inc({ family }, rejectedDeltas.delta(family, n));
+    },
+  });
 
   new Gauge({
     name: 'routectl_bfd_session_state',

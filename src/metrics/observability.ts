@@ -12,8 +12,10 @@ import { runVerify } from '../verify/gather.js';
 import type { VerifyEndpoint, VerifyReport } from '../verify/verify.js';
 import { Heartbeat, readiness } from './health.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import { rejectedConnectionLogger } from './rejected-log.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 import type { PeerMetricsView } from './types.js';
+import { hostPrefix } from '../net.js';
 
 export const DEFAULT_READY_GRACE_SECONDS = 120;
 
@@ -22,6 +24,9 @@ export interface ObservedSpeaker {
   peerStatus(): readonly (PeerMetricsView & { readonly families: readonly string[]; readonly problems: readonly string[] })[];
   routes(q: { view: 'advertised' }): readonly { readonly prefix: string; readonly peer: string }[];
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** Connections the listener refused (no configured peer), per family; absent: no series. */
+  rejectedConnections?(): Readonly<Record<string, number>>;
 }
 
 /** An endpoint as the controller reports it (src/endpoints EndpointView fits). */
@@ -60,6 +65,8 @@ export interface ObservabilityOptions {
   containers?: () => ObservedContainers | undefined;
   /** Kernel listing for speaker-only mode (default: netlink in this namespace). */
   readonly speakerOnlyKernel?: OwnStateSource;
+  /** Refused-connection log lines: interval per source (default 60 s) and clock (tests). */
+  readonly rejectedLog?: { readonly intervalMs?: number; readonly now?: () => number };
 }
 
 export interface Observability {
@@ -84,7 +91,7 @@ export function verifyEndpoints(eps: readonly ObservedEndpoint[]): VerifyEndpoin
 export function blocksOf(eps: readonly ObservedEndpoint[]): string[] {
   const out = new Set<string>();
   for (const e of eps) {
-    const own = new Set([e.ipv4 ? `${e.ipv4}/32` : '', e.ipv6 ? `${e.ipv6}/128` : '']);
+    const own = new Set([e.ipv4, e.ipv6].filter((a) => a !== null).map(hostPrefix));
     for (const p of e.advertised) if (!own.has(p)) out.add(p);
   }
   return [...out].sort();
@@ -105,6 +112,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
         for (const e of containers()?.endpoints() ?? []) if (e.state === 'ready') out[e.zone] = (out[e.zone] ?? 0) + 1;
         return out;
       },
+      ...(speaker.rejectedConnections ? { rejectedConnections: () => speaker.rejectedConnections?.() ?? {} } : {}),
       runtimesConnected(): Record<string, boolean> {
         const docker = containers()?.dockerConnected?.() ?? null;
         return docker === null ? {} : { docker };
@@ -122,6 +130,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   );
   // Every NOTIFICATION ends its session: looking on each state change sees each one once.
   speaker.on('peerState', () => metrics.noticeNotifications());
+  speaker.on('connectionRejected', rejectedConnectionLogger(log, o.rejectedLog));
 
   const heartbeat = new Heartbeat();
   heartbeat.start();

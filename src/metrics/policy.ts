@@ -9,22 +9,13 @@
  */
 import { Counter, type Registry } from 'prom-client';
 import type { RuleCounters } from '../../policy/applier.js';
+import { SnapshotDeltas } from './deltas.js';
 
 export const POLICY_METRIC_NAMES = ['routectl_policy_drops_total', 'routectl_policy_rule_packets_total', 'routectl_policy_rule_bytes_total'] as const;
 
 export interface PolicyMetricsSource {
   readonly enabled: boolean;
   counters(): Promise<RuleCounters[]>;
-}
-
-class Deltas {
-  private readonly last = new Map<string, number>();
-  delta(key: string, value: number): number {
-    const prev = this.last.get(key);
-    this.last.set(key, value);
-    if (prev === undefined || value < prev) return value;
-    return value - prev;
-  }
 }
 
 /** "deny dmz->backend" → { from: 'dmz', to: 'backend' } (zone names cannot hold '>'). */
@@ -46,7 +37,7 @@ export function registerPolicyMetrics(registry: Registry, source: () => PolicyMe
     if (fresh || last === undefined || Date.now() - last.at > 1000) last = { at: Date.now(), counters: s.counters().catch(() => []) };
     return last.counters;
   };
-  const drops = new Deltas();
+  const drops = new SnapshotDeltas();
   new Counter({
     name: 'routectl_policy_drops_total',
     help: 'New connections denied by the zone policy, per source zone and destination zone (world: addresses in no zone)',
@@ -70,7 +61,7 @@ export function registerPolicyMetrics(registry: Registry, source: () => PolicyMe
     ['routectl_policy_rule_packets_total', 'Packets matched per zone-policy rule (the id in its iptables comment)', 'packets'],
     ['routectl_policy_rule_bytes_total', 'Bytes matched per zone-policy rule (the id in its iptables comment)', 'bytes'],
   ] as const) {
-    const d = new Deltas();
+    const d = new SnapshotDeltas();
     new Counter({
       name,
       help,

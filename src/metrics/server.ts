@@ -5,6 +5,7 @@
  * while the API socket is root-only.
  */
 import { createServer, type Server } from 'node:http';
+import { METRICS_LIMITS, applyLimits, serverOptions, type HttpLimits } from '../api/http-limits.js';
 import type { Logger } from '../log.js';
 import type { HealthAnswer, ReadyAnswer } from './health.js';
 
@@ -38,9 +39,9 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
 }
 
-export async function startMetricsServer(listen: string, e: MetricsEndpoints, log?: Logger): Promise<MetricsServer> {
+export async function startMetricsServer(listen: string, e: MetricsEndpoints, log?: Logger, limits: HttpLimits = METRICS_LIMITS): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(serverOptions(limits), (req, res) => {
     const path = new URL(req.url ?? '/', 'http://metrics').pathname;
     const json = (status: number, body: unknown): void => {
       const text = `${JSON.stringify(body)}\n`;
@@ -72,7 +73,9 @@ export async function startMetricsServer(listen: string, e: MetricsEndpoints, lo
       json(404, { error: { code: 'not_found', message: `no such path: ${path} (try /metrics, /healthz, /readyz)` } });
     }
   });
-  server.requestTimeout = 30_000;
+  // The port is on the network: a client that connects and idles or stalls is cut off,
+  // and past the connection cap new ones are closed at once.
+  applyLimits(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new MetricsListenError(`cannot listen on ${listen} for metrics: ${err.code ?? err.message}`, { cause: err })),

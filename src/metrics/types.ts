@@ -44,6 +44,8 @@ export interface MetricsSources {
   endpointsByZone?(): Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>;
   /** Container runtimes the agent follows ("docker") and whether each is reachable now. Absent: no series. */
   runtimesConnected?(): Readonly<Record<string, boolean>>;
+  /** Connections the BGP listener refused (no configured peer), since start, per family ("ipv4", "ipv6"). Absent: no series. */
+  rejectedConnections?(): Readonly<Record<string, number>>;
   /** The agent's own kernel routes (proto 88) per family ("ipv4", "ipv6"). Absent: no series. */
   dataplaneRoutes?(): Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>;
 }

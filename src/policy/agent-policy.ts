@@ -23,7 +23,8 @@ import { buildModel, WORLD, type PolicyModel } from '../../policy/model.js';
 import { endpointSetName, fromChain } from '../../policy/names.js';
 import { buildPlan, portSpecText } from '../../policy/plan.js';
 import { check, PolicyCheckError } from '../../policy/check.js';
-import { parseIp } from '../../policy/cidr.js';
+import { linkLocalFromMac, parseIp } from '../../policy/cidr.js';
+import { containerMac } from '../endpoints/controller.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { NetlinkEndpointSets } from './ipset-netlink.js';
@@ -63,7 +64,8 @@ export function modelOf(cfg: Config): PolicyModel | undefined {
   // The config has validated it already (src/config/checks.ts uses the same validateModel).
   return buildModel(
     cfg.zones.map((z) => ({ name: z.name, cidrs: [...z.cidrs], isolated: z.isolated, ingress: z.ingress.map((r) => ({ from: r.from, ports: [...r.ports] })) })),
-    cfg.policy ?? {},
+    // openControlPlane is the host policy's (./host.ts), not the zone model's.
+    cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops } : {},
   );
 }
 
@@ -89,11 +91,21 @@ export function disabledPolicyView(): PolicyShowResponse {
   return { enabled: false, defaultAction: 'drop', logDrops: false, host: { addresses: [], protectedPorts: [], open: [] }, endpoints: 0, zones: [], rules: [], system: [], drops: [], lastApply: null };
 }
 
-const toEndpoint = (e: PolicyEndpoint): Endpoint => ({
-  hostVeth: e.hostVeth,
-  ...(e.ipv4 !== null ? { ipv4: e.ipv4 } : {}),
-  ...(e.ipv6 !== null ? { ipv6: e.ipv6 } : {}),
-});
+/**
+ * The policy's view of an endpoint. The container's link-local address (its IPv6 ND
+ * source, which the anti-spoofing set must hold) follows from its MAC, which the endpoint
+ * controller derives from the container id (containerMac), by the kernel's default
+ * EUI-64 rule (addr_gen_mode 0).
+ */
+const toEndpoint = (e: PolicyEndpoint): Endpoint => {
+  const linkLocal = e.ipv6 !== null ? linkLocalFromMac(containerMac(e.id)) : undefined;
+  return {
+    hostVeth: e.hostVeth,
+    ...(e.ipv4 !== null ? { ipv4: e.ipv4 } : {}),
+    ...(e.ipv6 !== null ? { ipv6: e.ipv6 } : {}),
+    ...(linkLocal !== undefined ? { linkLocal } : {}),
+  };
+};
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -197,6 +209,11 @@ export class AgentPolicy {
   }
 
   // ---- views ----
+
+  /** The local endpoints the anti-spoofing set holds (a reload must not reclassify them). */
+  localEndpoints(): Omit<PolicyEndpoint, 'id'>[] {
+    return [...this.endpoints.values()].map((e) => ({ hostVeth: e.hostVeth, ipv4: e.ipv4 ?? null, ipv6: e.ipv6 ?? null }));
+  }
 
   counters(): Promise<RuleCounters[]> {
     return this.applier.counters();
@@ -312,13 +329,15 @@ export class AgentPolicy {
       return;
     }
     const sets = parseIpsetSave(text);
-    const seed = new Map<string, { hostVeth: string; ipv4?: string; ipv6?: string }>();
+    const seed = new Map<string, { hostVeth: string; ipv4?: string; ipv6?: string; linkLocal?: string }>();
     for (const family of [4, 6] as const) {
       for (const m of sets.get(endpointSetName(family))?.members ?? []) {
         const [addr, veth] = m.split(',');
         if (addr === undefined || veth === undefined) continue;
         const e = seed.get(veth) ?? { hostVeth: veth };
         if (family === 4) e.ipv4 = addr.replace(/\/32$/, '');
+        // The container's link-local is its second IPv6 member (fe80::/10, RFC 4291 2.5.6).
+        else if (/^fe[89ab]/i.test(addr)) e.linkLocal = addr.replace(/\/128$/, '');
         else e.ipv6 = addr.replace(/\/128$/, '');
         seed.set(veth, e);
       }

@@ -16,6 +16,7 @@
 import type { EndpointSetOp, EndpointSetWriter } from '../../policy/applier.js';
 import { addressBytes, attr, cstr } from '../dataplane/netlink/codec.js';
 import { RtnlSocket, type OutMessage } from '../dataplane/netlink/socket.js';
+import { maxLength } from '../net.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_IPSET = 6;
@@ -65,7 +66,7 @@ export function ipsetMessage(op: EndpointSetOp): OutMessage {
   if (op.set.length === 0 || op.set.length >= IPSET_MAXNAMELEN) throw new Error(`ipset ${op.verb}: set name "${op.set}" must be 1-${IPSET_MAXNAMELEN - 1} characters`);
   if (!IFNAME_RE.test(op.iface)) throw new Error(`ipset ${op.verb} ${op.set}: "${op.iface}" is not an interface name`);
   const ipAttr = attr(IPSET_ATTR_IP | NLA_F_NESTED, attr((op.family === 4 ? IPSET_ATTR_IPADDR_IPV4 : IPSET_ATTR_IPADDR_IPV6) | NLA_F_NET_BYTEORDER, addr));
-  const data = Buffer.concat([ipAttr, attr(IPSET_ATTR_CIDR, Uint8Array.of(op.family === 4 ? 32 : 128)), attr(IPSET_ATTR_IFACE, cstr(op.iface))]);
+  const data = Buffer.concat([ipAttr, attr(IPSET_ATTR_CIDR, Uint8Array.of(maxLength(op.family))), attr(IPSET_ATTR_IFACE, cstr(op.iface))]);
   const nfgen = Uint8Array.of(op.family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, 0, 0, 0);
   const payload = Buffer.concat([nfgen, attr(IPSET_ATTR_PROTOCOL, Uint8Array.of(IPSET_PROTOCOL)), attr(IPSET_ATTR_SETNAME, cstr(op.set)), attr(IPSET_ATTR_DATA | NLA_F_NESTED, data)]);
   return { type: (NFNL_SUBSYS_IPSET << 8) | (op.verb === 'add' ? IPSET_CMD_ADD : IPSET_CMD_DEL), flags: 0, payload };

@@ -15,38 +15,28 @@
  * their inspects run two at a time. A connection has a generation number; work
  * queued for a stream that has since gone is dropped.
  *
- * Where the PID comes from: a labelled container is inspected when it is created (its
- * labels, network mode and cgroup parent cannot change after that), and when it starts its
- * PID is read from its cgroup (cgroup.ts), so that the start does not wait for dockerd to
- * answer an inspect while it is busy starting others. Inspected at the start instead:
- * a container whose create the runtime did not see, the first one of each cgroup parent
- * (it teaches where the others' cgroups are), and any whose cgroup does not hold exactly
- * one process.
- *
- * Wired before the start event: a labelled container whose create was seen is waited for
- * in runc's state directory (runc.ts). When runc has created it (its network namespace
- * set up by dockerd's hook, its command not run yet), the one process in its cgroup is
- * its PID, and it is wired then, typically a hundred milliseconds before dockerd's start
- * event, which then only confirms. Should that process go away with no start event
- * (`runc create` failed after its state file, e.g. a command that is not in the image:
- * dockerd sends no die event then), the container is dropped as if it had died. The first
- * container of a worker teaches where runc's states are, as it does for the cgroups.
+ * A labelled container is inspected when it is created (its labels, network mode and
+ * cgroup parent cannot change after that). Its PID comes from pid.ts, one source with its
+ * strategies in order: runc's state file (wired before the start event), its cgroup at
+ * the start event, dockerd's inspect. A container wired at runc's create whose process
+ * goes with no start event is dropped as if it had died.
  *
  * Reconnect: when the stream ends or errors, or the list fails, the runtime retries with
- * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs.
+ * exponential backoff and jitter (0.5 s doubling to 30 s by default) and resyncs. Time
+ * (the retry timer, status times, dockerd's lateness) comes from an injected clock.
  */
 import { EventEmitter } from 'node:events';
-import { readlinkSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../bgp/session/index.js';
 import { KeyedSerializer, Limiter } from '../concurrency.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { CgroupPids } from './cgroup.js';
-import { RuncStates } from './runc.js';
+import type { CgroupPids } from './cgroup.js';
+import { ContainerPids, type Inspected, type StartPid } from './pid.js';
 import { FOLLOWED_ACTIONS, JsonLines, parseDockerEvent, type ContainerEvent } from './events.js';
 import { classifyContainer, hasRoutectlLabel, type ContainerFacts } from './labels.js';
 import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, SyncDiff, WantedEndpoint } from './types.js';
@@ -54,17 +44,6 @@ import type { InvalidContainer, RemoveReason, RuntimeEvents, RuntimeStatus, Sync
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 /** Event inspects in flight at once (see inspectTimed). */
 const INSPECTS_AT_ONCE = 2;
-/** How often a container wired before its start event is checked to be still there. */
-const CREATED_CHECK_MS = 1000;
-
-/** A process's network namespace (`net:[inode]`), or undefined when it is gone. */
-function realNetnsOf(pid: number | 'self'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The part of a dockerode client the runtime uses (tests inject a fake). */
 export interface DockerClient {
@@ -93,6 +72,8 @@ export interface DockerRuntimeOptions {
   readonly wireBeforeStart?: boolean;
   /** A process's network namespace (tests inject one for their fake PIDs). */
   readonly netnsOf?: (pid: number | 'self') => string | undefined;
+  /** Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 /** Thrown (as the cause in logs and lastError) when dockerd answers something unexpected. */
@@ -138,12 +119,6 @@ interface StartTiming {
   at: 'created' | 'start';
 }
 
-/** A container wired before its start event: its process and that process's namespace. */
-interface CreatedProcess {
-  readonly pid: number;
-  readonly netns: string;
-}
-
 export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private readonly client: DockerClient;
   private readonly log: Logger;
@@ -159,25 +134,16 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   private readonly configs = new Map<string, ContainerFacts>();
   /** Containers whose create event is being read: their start waits for it, not for an inspect of its own. */
   private readonly creating = new Set<string>();
-  private readonly cgroupPids: CgroupPids;
-  /** Cgroup parents whose layout could not be learnt (said once). */
-  private readonly cgroupsUnknown = new Set<string>();
-  /** Where runc writes its containers' states (null: wired at the start event only). */
-  private readonly runc: RuncStates | null;
-  /** Said once when runc's states are not found. */
-  private runcUnknown = false;
-  private readonly netnsOf: (pid: number | 'self') => string | undefined;
-  /** Containers wired before their start event, until it comes (or their process goes). */
-  private readonly created = new Map<string, CreatedProcess>();
-  private createdTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private readonly pids: ContainerPids;
   private readonly wanted = new Map<string, WantedEndpoint>();
   private readonly invalid = new Map<string, InvalidContainer>();
   private stream: Destroyable | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   /** When the scheduled retry runs (epoch ms), while `timer` is set. */
   private retryAt: number | undefined;
   /** When `connected` last changed (epoch ms). */
-  private since = Date.now();
+  private since: number;
   private attempt = 0;
   private gen = 0;
   private running = false;
@@ -207,16 +173,19 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ op: 'runtime.docker' });
     this.backoff = opts.backoff ?? {};
     this.random = opts.random ?? Math.random;
-    this.cgroupPids = opts.cgroupPids ?? new CgroupPids();
     this.zones = [...opts.zones];
-    this.netnsOf = opts.netnsOf ?? realNetnsOf;
-    this.runc =
-      opts.wireBeforeStart === false
-        ? null
-        : new RuncStates(
-            (id) => this.onRuncCreated(id),
-            (err) => this.log.warn({ event: 'runc-watch-failed', err }, `runc's state directory can no longer be watched (${err.message}); containers are wired at their start event`),
-          );
+    this.clock = opts.clock ?? systemClock;
+    this.since = this.clock.now();
+    this.pids = new ContainerPids({
+      clock: this.clock,
+      log: this.log,
+      ...(opts.wireBeforeStart !== undefined ? { wireBeforeStart: opts.wireBeforeStart } : {}),
+      ...(opts.cgroupPids ? { cgroupPids: opts.cgroupPids } : {}),
+      ...(opts.netnsOf ? { netnsOf: opts.netnsOf } : {}),
+      inspect: (id) => this.inspectTimed(id),
+      onCreated: (id) => this.onRuncCreated(id),
+      onNotStarted: (id, pid) => this.onNotStarted(id, pid),
+    });
   }
 
   /** Connect, list and emit the first 'sync' (or schedule a retry if dockerd is not there). Resolves after that first attempt. */
@@ -230,12 +199,10 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   async stop(): Promise<void> {
     this.running = false;
     this.gen++;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.retryAt = undefined;
-    this.runc?.close();
-    this.created.clear();
-    this.armCreatedCheck();
+    this.pids.close();
     this.closeStream();
     this.setConnected(false);
     await Promise.all([this.queue, this.perContainer.idle()]);
@@ -329,13 +296,13 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     const wasConnected = this.connected;
     this.setConnected(false);
     // The first failed attempt after start is a change too: "unreachable since" the start.
-    if (this.attempt === 0 && !wasConnected) this.since = Date.now();
+    if (this.attempt === 0 && !wasConnected) this.since = this.clock.now();
     this.lastError = message(err);
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this.log.warn({ event: wasConnected ? 'disconnected' : 'connect-failed', err, retryMs: delay }, `dockerd unreachable; retrying in ${delay} ms`);
     this.emit('disconnected', this.lastError);
-    this.retryAt = Date.now() + delay;
-    this.timer = setTimeout(() => {
+    this.retryAt = this.clock.now() + delay;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.retryAt = undefined;
       void this.connect();
@@ -343,7 +310,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private setConnected(up: boolean): void {
-    if (up !== this.connected) this.since = Date.now();
+    if (up !== this.connected) this.since = this.clock.now();
     this.connected = up;
   }
 
@@ -371,8 +338,8 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
    * for it.
    */
   private dispatch(g: number, ev: ContainerEvent): void {
-    const received = Date.now();
-    let facts: Promise<{ facts: ContainerFacts | undefined; ms: number }> | undefined;
+    const received = this.clock.now();
+    let facts: Promise<Inspected> | undefined;
     if (hasRoutectlLabel(ev.attributes)) {
       if (ev.action === 'create') {
         this.creating.add(ev.id);
@@ -395,11 +362,11 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
    * slower at p99 than one after another, 150–295 against 64–133 ms). `ms` is dockerd's
    * answer time, from the request to the answer.
    */
-  private inspectTimed(id: string): Promise<{ facts: ContainerFacts | undefined; ms: number }> {
+  private inspectTimed(id: string): Promise<Inspected> {
     return this.inspects.run(async () => {
-      const t = Date.now();
+      const t = this.clock.now();
       const facts = await this.inspect(id);
-      return { facts, ms: Date.now() - t };
+      return { facts, ms: this.clock.now() - t };
     });
   }
 
@@ -415,7 +382,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       for (const f of batch) {
         if (!f?.running) continue;
         out.push(f);
-        this.learnLayout(f);
+        this.pids.learn(f);
       }
     }
     return out;
@@ -452,7 +419,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
 
   // ---- state ----
 
-  private async onEvent(g: number, ev: ContainerEvent, received: number, inspected: Promise<{ facts: ContainerFacts | undefined; ms: number }> | undefined): Promise<void> {
+  private async onEvent(g: number, ev: ContainerEvent, received: number, inspected: Promise<Inspected> | undefined): Promise<void> {
     if (g !== this.gen) {
       // A stream that has gone: its create is not being read any more.
       if (ev.action === 'create') this.creating.delete(ev.id);
@@ -467,7 +434,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
         // Gone already: its destroy event is queued behind this one.
         if (f && g === this.gen) {
           this.configs.set(f.id, f);
-          this.runc?.expect(f.id);
+          this.pids.expect(f.id);
         }
       } catch (e) {
         // Its start inspects it instead.
@@ -486,54 +453,29 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
         pidFrom: 'cgroup',
         at: 'start',
       };
-      this.runc?.forget(ev.id);
       // Wired already when runc had created it: judge() finds it unchanged (same PID).
-      if (this.created.delete(ev.id)) this.armCreatedCheck();
-      let f = inspected ? undefined : this.fromCgroup(ev);
-      if (!f) {
-        timing.pidFrom = 'inspect';
-        try {
-          const r = await (inspected ?? this.inspectTimed(ev.id));
-          f = r.facts;
-          timing.inspectMs = r.ms;
-        } catch (e) {
-          this.lastError = message(e);
-          this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
-          return;
-        }
+      let r: StartPid;
+      try {
+        r = await this.pids.atStart(ev.id, ev.attributes.name, this.configs.get(ev.id), inspected);
+      } catch (e) {
+        this.lastError = message(e);
+        this.log.error({ event: 'inspect-failed', err: e, container: ev.id }, 'cannot inspect a started container');
+        return;
+      }
+      timing.pidFrom = r.pidFrom;
+      if (r.inspectMs !== undefined) timing.inspectMs = r.inspectMs;
+      const f = r.facts;
+      if (r.pidFrom === 'inspect') {
         if (g !== this.gen) return;
         // Already stopped again: its die event is queued behind this one.
         if (!f?.running) return;
         this.configs.set(f.id, f);
-        this.learnLayout(f);
+        this.pids.learn(f);
       }
+      if (!f) return;
       this.judge(f, 'restarted', timing);
     } else {
       this.drop(ev.id, ev.action);
-    }
-  }
-
-  /**
-   * Learns where containers' cgroups and runc's states are from a running one dockerd
-   * inspected; says so once, or once (per cgroup parent) why not: then every start of
-   * such a container is inspected, or wired at its start event.
-   */
-  private learnLayout(f: ContainerFacts): void {
-    const parent = f.cgroupParent ?? '';
-    const r = this.cgroupPids.learn(parent, f.id, f.pid);
-    if (r.known) {
-      if (r.fresh) this.log.info({ event: 'cgroups-found', cgroupParent: parent, where: r.where }, `started containers' PIDs are read from ${r.where}/cgroup.procs`);
-    } else if (!this.cgroupsUnknown.has(parent)) {
-      this.cgroupsUnknown.add(parent);
-      this.log.warn({ event: 'cgroups-unknown', cgroupParent: parent, container: f.id, reason: r.why }, `started containers' PIDs come from dockerd's inspect: their cgroups are not found (${r.why})`);
-    }
-    if (!this.runc) return;
-    const q = this.runc.learn(f.sandboxKey, f.id);
-    if (q.known) {
-      if (q.fresh) this.log.info({ event: 'runc-found', root: q.root }, `containers are wired when runc has created them (${q.root}/<id>/state.json), before their start event`);
-    } else if (!this.runcUnknown) {
-      this.runcUnknown = true;
-      this.log.info({ event: 'runc-unknown', container: f.id, reason: q.why }, `containers are wired at their start event: runc's states are not found (${q.why})`);
     }
   }
 
@@ -545,65 +487,29 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
       .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
   }
 
-  /**
-   * A created container's one process, in a network namespace of its own, is its PID:
-   * wired now. Anything else (started already, gone, more than one process, still in the
-   * agent's namespace) is left to its start event.
-   */
+  /** Strategy 1 of pid.ts: a created container whose PID is known now is wired (else at its start event). */
   private wireCreated(g: number, id: string): void {
     if (g !== this.gen || !this.running || this.facts.has(id)) return;
     const cfg = this.configs.get(id);
     if (!cfg) return;
-    const pid = this.cgroupPids.pidOf(cfg.cgroupParent ?? '', id);
+    const pid = this.pids.atCreated(cfg);
     if (pid === undefined) return;
-    const netns = this.netnsOf(pid);
-    const own = this.netnsOf('self');
-    if (netns === undefined || own === undefined || netns === own) return;
-    this.created.set(id, { pid, netns });
-    this.armCreatedCheck();
     this.judge({ ...cfg, pid, running: true }, 'restarted', { eventLagMs: undefined, pidFrom: 'cgroup', at: 'created' });
   }
 
-  /** The check of containers wired before their start event runs while there are any. */
-  private armCreatedCheck(): void {
-    if (this.created.size === 0) {
-      if (this.createdTimer) clearInterval(this.createdTimer);
-      this.createdTimer = undefined;
-      return;
-    }
-    if (this.createdTimer) return;
-    this.createdTimer = setInterval(() => {
-      const g = this.gen;
-      for (const [id, p] of this.created) {
-        if (this.netnsOf(p.pid) === p.netns) continue;
-        // Its process went away before dockerd said it started: `runc create` failed
-        // after writing its state (dockerd sends no die event then), or it died at once
-        // (its die event follows, and finds it gone).
-        void this.perContainer
-          .run([id], () =>
-            this.queue.then(() => {
-              if (g !== this.gen || this.created.get(id) !== p) return;
-              this.created.delete(id);
-              this.armCreatedCheck();
-              this.log.warn({ event: 'not-started', container: id, pid: p.pid }, `container ${this.wanted.get(id)?.name ?? id} did not start: its process ${p.pid} is gone and dockerd sent no start event`);
-              this.drop(id, 'die');
-            }),
-          )
-          .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
-      }
-    }, CREATED_CHECK_MS);
-    this.createdTimer.unref();
-  }
-
-  /** A started container's facts from its create-time configuration and the PID in its cgroup, if both are there. */
-  private fromCgroup(ev: ContainerEvent): ContainerFacts | undefined {
-    const cfg = this.configs.get(ev.id);
-    if (!cfg) return undefined;
-    const pid = this.cgroupPids.pidOf(cfg.cgroupParent ?? '', ev.id);
-    if (pid === undefined) return undefined;
-    // The name can change (docker rename); the event carries the current one.
-    const name = ev.attributes.name;
-    return { ...cfg, name: name !== undefined && name !== '' ? name : cfg.name, pid, running: true };
+  /** A container wired at runc's create lost its process before any start event: dropped as if it had died. */
+  private onNotStarted(id: string, pid: number): void {
+    const g = this.gen;
+    void this.perContainer
+      .run([id], () =>
+        this.queue.then(() => {
+          if (g !== this.gen || !this.pids.tracks(id, pid)) return;
+          this.pids.forget(id);
+          this.log.warn({ event: 'not-started', container: id, pid }, `container ${this.wanted.get(id)?.name ?? id} did not start: its process ${pid} is gone and dockerd sent no start event`);
+          this.drop(id, 'die');
+        }),
+      )
+      .catch((e: unknown) => this.log.error({ event: 'handler-failed', err: e }, 'runtime event handling failed'));
   }
 
   /** Classify one running container and emit what changed for it. */
@@ -636,8 +542,7 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private drop(id: string, reason: RemoveReason): void {
-    this.runc?.forget(id);
-    if (this.created.delete(id)) this.armCreatedCheck();
+    this.pids.forget(id);
     this.facts.delete(id);
     if (reason === 'destroy') this.configs.delete(id);
     this.invalid.delete(id);
@@ -655,10 +560,8 @@ export class DockerRuntime extends EventEmitter<RuntimeEvents> {
     this.facts.clear();
     // Created but not running: forgotten (destroyed meanwhile, perhaps); their start inspects.
     this.configs.clear();
-    this.runc?.forgetAll();
     // Wired before a start event that the list now stands for, or not running any more.
-    this.created.clear();
-    this.armCreatedCheck();
+    this.pids.forgetAll();
     for (const f of list) {
       this.facts.set(f.id, f);
       this.configs.set(f.id, f);

@@ -7,11 +7,15 @@
  * question; here only its form is checked). A container that carries any `routectl.*`
  * label but breaks the contract is left alone and reported with one message per problem,
  * each naming the label, the value and the fix. Containers with no `routectl.*` label are
- * not ours and are ignored silently.
+ * not ours and are ignored silently. Label keys and values are anyone's input (Docker
+ * allows values of any length): messages quote at most 64 characters of one, with its
+ * full length (config/excerpt.ts).
  */
-import { BlockList, SocketAddress, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { cutExcerpt, quoteExcerpt } from '../config/excerpt.js';
 import type { WantedEndpoint } from './types.js';
+import { canonicalAddress } from '../net.js';
 
 export const LABEL_PREFIX = 'routectl.';
 export const ZONE_LABEL = 'routectl.zone';
@@ -66,14 +70,14 @@ function addressSchema(label: string, family: 4 | 6) {
   return z.string().superRefine((v, ctx) => {
     const ok = family === 4 ? isIPv4(v) : isIPv6(v) && !v.includes('%');
     if (!ok) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `label ${label}=${JSON.stringify(v)} is not an IPv${family} address: ${fix}` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `label ${label}=${quoteExcerpt(v)} is not an IPv${family} address: ${fix}` });
       return;
     }
     const special = family === 4 ? notUnicast4.check(v, 'ipv4') : notUnicast6.check(v, 'ipv6');
     if (special) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
-        message: `label ${label}=${JSON.stringify(v)} is not a unicast address a container can own (unspecified, loopback, link-local, multicast, reserved or IPv4-mapped): ${fix}`,
+        message: `label ${label}=${quoteExcerpt(v)} is not a unicast address a container can own (unspecified, loopback, link-local, multicast, reserved or IPv4-mapped): ${fix}`,
       });
     }
   });
@@ -90,12 +94,12 @@ export function labelSchema(zones: readonly string[]) {
           if (!ZONE_NAME_RE.test(v)) {
             ctx.addIssue({
               code: z.ZodIssueCode.custom,
-              message: `label ${ZONE_LABEL}=${JSON.stringify(v)} is not a zone name (1-31 of a-z, 0-9 and '-', starting with a letter); known zones: ${known}`,
+              message: `label ${ZONE_LABEL}=${quoteExcerpt(v)} is not a zone name (1-31 of a-z, 0-9 and '-', starting with a letter); known zones: ${known}`,
             });
           } else if (!zones.includes(v)) {
             ctx.addIssue({
               code: z.ZodIssueCode.custom,
-              message: `label ${ZONE_LABEL}=${JSON.stringify(v)} names no zone of this worker; known zones: ${known} (fix the label, or declare the zone in agent.yaml)`,
+              message: `label ${ZONE_LABEL}=${quoteExcerpt(v)} names no zone of this worker; known zones: ${known} (fix the label, or declare the zone in agent.yaml)`,
             });
           }
         }),
@@ -105,10 +109,9 @@ export function labelSchema(zones: readonly string[]) {
     .strict(`unknown routectl label; routectl reads only ${KNOWN_LABELS.join(', ')}`);
 }
 
+
 /** Canonical text (RFC 5952 for IPv6), so that the same address always compares equal. */
-function canonical(addr: string, family: 'ipv4' | 'ipv6'): string {
-  return new SocketAddress({ address: addr, family }).address;
-}
+const canonical = (addr: string): string => canonicalAddress(addr) ?? addr;
 
 /**
  * Decide what to do with one container. Pure: the same facts and zones always give the
@@ -121,14 +124,14 @@ export function classifyContainer(c: ContainerFacts, zones: readonly string[]): 
   const errors: string[] = [];
   if (c.networkMode !== 'none') {
     errors.push(
-      `container uses network mode ${JSON.stringify(c.networkMode)}; routectl wires only containers started with --net none: re-create it with docker run --net none ${example(ours[ZONE_LABEL])} …`,
+      `container uses network mode ${quoteExcerpt(c.networkMode)}; routectl wires only containers started with --net none: re-create it with docker run --net none ${example(ours[ZONE_LABEL])} …`,
     );
   }
   const parsed = labelSchema(zones).safeParse(ours);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-        for (const k of issue.keys) errors.push(`unknown label ${k}=${JSON.stringify(ours[k])}: routectl reads only ${KNOWN_LABELS.join(', ')} (check the spelling)`);
+        for (const k of issue.keys) errors.push(`unknown label ${cutExcerpt(k)}=${quoteExcerpt(ours[k] ?? '')}: routectl reads only ${KNOWN_LABELS.join(', ')} (check the spelling)`);
       } else errors.push(issue.message);
     }
   }
@@ -141,8 +144,8 @@ export function classifyContainer(c: ContainerFacts, zones: readonly string[]): 
       name: c.name,
       pid: c.pid,
       zone: l[ZONE_LABEL],
-      ...(l[IPV4_LABEL] === undefined ? {} : { ipv4: canonical(l[IPV4_LABEL], 'ipv4') }),
-      ...(l[IPV6_LABEL] === undefined ? {} : { ipv6: canonical(l[IPV6_LABEL], 'ipv6') }),
+      ...(l[IPV4_LABEL] === undefined ? {} : { ipv4: canonical(l[IPV4_LABEL]) }),
+      ...(l[IPV6_LABEL] === undefined ? {} : { ipv6: canonical(l[IPV6_LABEL]) }),
       labels: { ...c.labels },
     },
   };

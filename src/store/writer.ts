@@ -11,9 +11,9 @@
  * which blocks nothing else. The sequence of system calls, and so what a kill -9 can
  * leave behind, is the same as before.
  *
- * The thread (src/script-thread.ts) starts with the first write and again after it died;
- * the writes it had not answered then fail: they may or may not be on disk, so the
- * caller's view stays the old one.
+ * The thread runs writer-thread.js; src/script-thread.ts starts it with the first write
+ * and again after it died. The writes it had not answered then fail: they may or may not
+ * be on disk, so the caller's view stays the old one.
  */
 import { ScriptThread } from '../script-thread.js';
 
@@ -27,43 +27,15 @@ export interface ReplaceJob {
   readonly sync: boolean;
 }
 
-const THREAD_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-parentPort.on('message', (job) => {
-  try {
-    const fd = fs.openSync(job.tmp, 'w', 0o600);
-    try {
-      fs.writeFileSync(fd, job.data);
-      if (job.sync) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      fs.renameSync(job.tmp, job.final);
-    } catch (err) {
-      try { fs.unlinkSync(job.tmp); } catch {}
-      throw err;
-    }
-    if (job.sync) {
-      const dfd = fs.openSync(job.dir, 'r');
-      try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-    }
-    parentPort.postMessage({ id: job.id });
-  } catch (err) {
-    parentPort.postMessage({ id: job.id, error: { message: String(err && err.message || err), code: err && err.code } });
-  }
-});
-`;
-
-interface Reply {
+/** The thread's answer to one job (writer-thread.js). */
+export interface WriterReply {
   readonly id?: number;
   readonly error?: { readonly message: string; readonly code?: string };
 }
 
 /** One worker thread per store; jobs run in submission order. */
 export class FileWriter {
-  private readonly thread = new ScriptThread<Reply>(THREAD_SOURCE, { name: 'store writer' });
+  private readonly thread = new ScriptThread<WriterReply>(new URL('./writer-thread.js', import.meta.url), { name: 'store writer' });
 
   async replace(job: ReplaceJob): Promise<void> {
     const r = await this.thread.request({ ...job });

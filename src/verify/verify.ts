@@ -20,7 +20,7 @@
  * endpoint's host prefixes may be sent too or not (both are correct), so they are never
  * "not desired"; what is required is what the controller says carries the endpoint.
  */
-import { formatPrefix, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from '../config/net.js';
+import { canonicalHostPrefix, familyOf, formatPrefix, parsePrefix, prefixContains, type ParsedPrefix } from '../net.js';
 
 export interface VerifyEndpoint {
   readonly id: string;
@@ -117,15 +117,11 @@ export interface VerifyReport {
 }
 
 const ALL_FAMILIES: readonly string[] = ['ipv4-unicast', 'ipv6-unicast'];
-const familyOf = (p: string): string => (p.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast');
+const afiSafiOf = (p: string): string => (familyOf(p) === 6 ? 'ipv6-unicast' : 'ipv4-unicast');
 
 /** One place to parse, so every view compares canonical text. */
 const canon = (text: string): ParsedPrefix | null => parsePrefix(text);
 
-function hostPrefix(address: string): string | null {
-  const a = parseAddress(address);
-  return a === null ? null : formatPrefix({ family: a.family, value: a.value, length: a.family === 4 ? 32 : 128 } as ParsedPrefix);
-}
 
 const epName = (e: VerifyEndpoint): string => (e.name ? `${e.name} (${e.id})` : e.id);
 
@@ -162,7 +158,7 @@ export function verify(input: VerifyInput): VerifyReport {
   for (const e of input.endpoints ?? []) {
     for (const addr of [e.ipv4, e.ipv6]) {
       if (!addr) continue;
-      const p = hostPrefix(addr);
+      const p = canonicalHostPrefix(addr);
       if (p === null) {
         add('bad-input', addr, `endpoint ${epName(e)} has address ${JSON.stringify(addr)}, which is not an address`, { endpoint: e.id });
         continue;
@@ -242,7 +238,7 @@ export function verify(input: VerifyInput): VerifyReport {
     }
     const wanted = peer.configuredFamilies ?? ALL_FAMILIES;
     for (const [prefix, endpoint] of expected) {
-      const fam = familyOf(prefix);
+      const fam = afiSafiOf(prefix);
       if (!wanted.includes(fam) || sent.has(prefix)) continue;
       const problem = peer.families.includes(fam) ? peer.problems.find((x) => x.startsWith(`${fam}:`)) : `${fam} not negotiated with this peer`;
       const ep = endpoint === null ? undefined : (input.endpoints ?? []).find((e) => e.id === endpoint);

@@ -31,7 +31,7 @@ function newestMtime(dir: string): number {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    else if (e.name.endsWith('.ts') || e.name.endsWith('.js')) newest = Math.max(newest, statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -89,7 +89,10 @@ export interface LabAgentPeer {
   readonly holdTime?: number;
   readonly families?: readonly ('ipv4-unicast' | 'ipv6-unicast')[];
   readonly description?: string;
-  readonly maxPrefixes?: number;
+  readonly maxPrefixes?: number | { readonly limit: number; readonly restart?: number };
+  readonly password?: string;
+  readonly passwordFile?: string;
+  readonly ttlSecurity?: { readonly hops: number };
   readonly bfd?: { readonly minRx?: number; readonly minTx?: number; readonly multiplier?: number };
 }
 

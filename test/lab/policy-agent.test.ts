@@ -279,7 +279,7 @@ describe('zone policy enforced by the agent (two workers, real dockerd, FRR ToR)
     const before = await policyShow();
     expect(before.enabled).toBe(true);
     expect(before.host.addresses).toEqual(expect.arrayContaining([W1.v4, W1.v6]));
-    expect(before.host.protectedPorts).toEqual(['tcp/179', 'tcp/9273']);
+    expect(before.host.protectedPorts).toEqual(['tcp/179', 'udp/3784', 'udp/3785', 'udp/4784', 'tcp/9273']);
     expect(before.endpoints).toBe(3);
     const { problems, rules } = await runCases(CASES);
     expect(problems).toEqual([]);

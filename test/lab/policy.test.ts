@@ -17,12 +17,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, waitFor, type Netns } from './harness/index.js';
-import { PolicyApplier, type RuleCounters } from '../../policy/applier.js';
+import { PolicyApplier, parseArpListing, type RuleCounters } from '../../policy/applier.js';
 import { ChildProcessExecutor } from '../../policy/exec.js';
 import { check } from '../../policy/check.js';
 import { buildModel, type PolicyModel } from '../../policy/model.js';
 import { hostVethName } from '../../policy/names.js';
-import type { Endpoint, HostPolicy } from '../../policy/compiler.js';
+import { linkLocalFromMac } from '../../policy/cidr.js';
+import { compile, normalizeArpListing, type Endpoint, type HostPolicy } from '../../policy/compiler.js';
 import { loadCase, loadCases } from '../policy/fixtures.js';
 import { ISSUE_VERDICTS } from '../policy/verdicts.js';
 
@@ -110,7 +111,11 @@ function endpoints(...zones: string[]): Endpoint[] {
 async function addContainer(zone: Ctr['zone'], ipv4: string, ipv6: string, ports: readonly number[]): Promise<Ctr> {
   const ns = await lab.netns(`pol${zone.slice(0, 4)}`);
   const veth = hostVethName(randomBytes(8).toString('hex'));
-  await worker.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+  // A known MAC, so the container's link-local (its ND source, in the anti-spoofing set) is known.
+  const mac = ['02', ...randomBytes(5)].map((b) => (typeof b === 'string' ? b : b.toString(16).padStart(2, '0'))).join(':');
+  const linkLocal = linkLocalFromMac(mac);
+  if (linkLocal === undefined) throw new Error(`no link-local for ${mac}`);
+  await worker.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'address', mac, 'netns', ns.name]);
   // Host side (docs/design.md decisions): proxy ARP answers for 169.254.1.1, fe80::1 is the v6 gateway.
   await worker.sysctl(`net.ipv4.conf.${veth}.proxy_arp`, 1);
   await worker.sysctl(`net.ipv4.neigh.${veth}.proxy_delay`, 0);
@@ -128,7 +133,7 @@ async function addContainer(zone: Ctr['zone'], ipv4: string, ipv6: string, ports
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, 'index.html'), `routectl-lab zone=${zone}\n`);
   for (const p of ports) bg(ns, ['busybox', 'httpd', '-f', '-p', String(p), '-h', www]);
-  const c: Ctr = { zone, ns, ep: { hostVeth: veth, ipv4, ipv6 } };
+  const c: Ctr = { zone, ns, ep: { hostVeth: veth, ipv4, ipv6, linkLocal } };
   ctrs.set(zone, c);
   return c;
 }
@@ -186,6 +191,14 @@ describe('zone policy in a real kernel', () => {
         const rendered = text.split('\n').filter((l) => l.startsWith('-A ROUTECTL-')).sort();
         expect(dumped).toEqual(rendered);
       }
+      // The ARP table: nft lists it back as rendered (elements aside, compared as a set).
+      await scratch.run(['nft', '-f', '-'], { input: readFileSync(join(c.dir, 'arp.nft'), 'utf8') });
+      const listed = await scratch.run(['nft', 'list', 'table', 'arp', 'routectl']);
+      const want = compile({ model: c.model, host: c.host, endpoints: c.endpoints, generation: c.generation }).arp;
+      expect(normalizeArpListing(listed)).toBe(want.listing);
+      expect([...parseArpListing(listed).members].sort()).toEqual(want.members);
+      expect(want.members.length).toBeGreaterThan(0);
+      await scratch.run(['nft', 'delete', 'table', 'arp', 'routectl']);
       await scratch.run(['iptables', '-F']); await scratch.run(['iptables', '-X']);
       await scratch.run(['ip6tables', '-F']); await scratch.run(['ip6tables', '-X']);
       await scratch.run(['ipset', 'destroy']);
@@ -199,10 +212,12 @@ describe('zone policy in a real kernel', () => {
     expect(first.generation).toBe('a');
     expect(await applier.diff()).toEqual([]);
 
-    // The app container is not yet an endpoint: its packets are forged as far as the worker knows.
+    // The app container is not yet an endpoint: its packets are forged as far as the worker
+    // knows, and so is its ARP (the worker's ARP table guard drops it before any entry is made).
     const before = await applier.counters();
     expect(await connect(ctr('app').ns, ctr('backend').ep.ipv4, 5432)).toBe(false);
-    expect(counter(await applier.counters(), 4, 'spoof-drop')).toBeGreaterThan(counter(before, 4, 'spoof-drop'));
+    const forged = (cs: readonly RuleCounters[]): number => counter(cs, 4, 'spoof-drop') + counter(cs, 4, 'arp-drop');
+    expect(forged(await applier.counters())).toBeGreaterThan(forged(before));
 
     const rules = await saveRules();
     const t0 = performance.now();
@@ -403,8 +418,10 @@ describe('zone policy in a real kernel', () => {
     expect(await connect(world, dmz.ep.ipv4, 80)).toBe(true);
   });
 
-  it('remove() leaves no chain, jump or set of ours', async () => {
+  it('remove() leaves no chain, jump, set or table of ours', async () => {
+    expect(await worker.run(['nft', 'list', 'tables', 'arp'])).toContain('table arp routectl');
     await applier.remove();
+    expect(await worker.run(['nft', 'list', 'tables', 'arp'])).not.toContain('routectl');
     const rules = await saveRules();
     expect(rules.v4).not.toMatch(/ROUTECTL|routectl/);
     expect(rules.v6).not.toMatch(/ROUTECTL|routectl/);

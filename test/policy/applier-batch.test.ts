@@ -9,6 +9,8 @@ import type { ExecResult, Executor } from '../../policy/exec.js';
 
 class SlowIpset implements Executor {
   calls: { argv: readonly string[]; stdin: string | undefined }[] = [];
+  /** The ARP sender set's element changes (one `nft -f -` after each successful ipset write). */
+  nftCalls: { argv: readonly string[]; stdin: string | undefined }[] = [];
   members = new Set<string>();
   running = 0;
   maxRunning = 0;
@@ -18,6 +20,10 @@ class SlowIpset implements Executor {
     private readonly badMark?: string,
   ) {}
   async run(argv: readonly string[], stdin?: string): Promise<ExecResult> {
+    if (argv[0] === 'nft') {
+      this.nftCalls.push({ argv, stdin });
+      return { code: 0, stdout: '', stderr: '' };
+    }
     this.calls.push({ argv, stdin });
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -58,6 +64,10 @@ describe('PolicyApplier endpoint batching', () => {
     expect(x.maxRunning).toBe(1);
     const want = eps.flatMap((e) => [`rtc-ep-4 ${e.ipv4},${e.hostVeth}`, `rtc-ep-6 ${e.ipv6},${e.hostVeth}`]);
     expect([...x.members].sort()).toEqual(want.sort());
+    // Each batch's IPv4 addresses also go into the ARP sender set, one nft run per batch.
+    expect(x.nftCalls).toHaveLength(x.calls.length);
+    const arp = x.nftCalls.flatMap((c) => (c.stdin ?? '').split('\n').filter(Boolean));
+    expect(arp.sort()).toEqual(eps.map((e) => `add element arp routectl ep4 { "${e.hostVeth}" . ${e.ipv4} }`).sort());
   });
 
   it('calls made while a process runs go together into the next one, and resolve only after it', async () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isIP } from 'node:net';
-import { cidrContains, cidrOverlaps, formatIpv6, mustCidr, parseCidr, parseIp, parseIpv6 } from '../../policy/cidr.js';
+import { cidrContains, cidrOverlaps, formatIpv6, linkLocalFromMac, mustCidr, parseCidr, parseIp, parseIpv6 } from '../../policy/cidr.js';
 
 describe('cidr', () => {
   it('formats IPv6 per RFC 5952', () => {
@@ -44,5 +44,14 @@ describe('cidr', () => {
       const again = parseCidr(text);
       expect(again.ok).toBe(true);
     }), { numRuns: 500 });
+  });
+
+  it('linkLocalFromMac: modified EUI-64 (RFC 4291 2.5.1, appendix A), as the kernel makes it', () => {
+    // The host veth's fixed MAC and the link-local the dataplane relies on.
+    expect(linkLocalFromMac('ee:ee:ee:ee:ee:ee')).toBe('fe80::ecee:eeff:feee:eeee');
+    // The universal/local bit is inverted: a locally administered 02:… becomes 00…
+    expect(linkLocalFromMac('02:01:02:03:04:05')).toBe('fe80::1:2ff:fe03:405');
+    expect(linkLocalFromMac('00:1A:2b:3c:4d:5e')).toBe('fe80::21a:2bff:fe3c:4d5e');
+    for (const bad of ['', '02:01:02:03:04', '02:01:02:03:04:05:06', 'zz:01:02:03:04:05', '0201.0203.0405']) expect(linkLocalFromMac(bad)).toBeUndefined();
   });
 });

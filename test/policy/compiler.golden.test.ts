@@ -1,5 +1,5 @@
 // Golden tests for policy/compiler.ts: each case under test/fixtures/policy/ compiles to
-// exactly the checked-in ipset/iptables/ip6tables restore texts. The same texts are fed to
+// exactly the checked-in ipset/iptables/ip6tables restore texts and nft script (arp.nft). The same texts are fed to
 // the real kernel in test/lab/policy.test.ts, which checks iptables-save prints them back
 // unchanged. Regenerate after an intended change with UPDATE_GOLDEN=1 and review the diff.
 import { describe, expect, it } from 'vitest';
@@ -24,11 +24,12 @@ describe('compiler golden files', () => {
   for (const c of cases) {
     it(`${c.name} compiles to its golden restore texts`, () => {
       const out = compile({ model: c.model, host: c.host, endpoints: c.endpoints, generation: c.generation });
-      for (const [file, key] of OUTPUTS) {
+      const texts: [string, string][] = [...OUTPUTS.map(([file, key]) => [file, out[key]] as [string, string]), ['arp.nft', out.arp.script]];
+      for (const [file, text] of texts) {
         const path = join(c.dir, file);
-        if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, out[key]);
+        if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, text);
         expect(existsSync(path), `${path} exists`).toBe(true);
-        expect(out[key]).toBe(readFileSync(path, 'utf8'));
+        expect(text).toBe(readFileSync(path, 'utf8'));
       }
     });
 

@@ -8,23 +8,14 @@
 import { describe, expect, it } from 'vitest';
 import { ScriptThread, ThreadClosedError } from '../../src/script-thread.js';
 
-// Answers {id, n} with {id, twice}; {n} after a delay of n ms, so that answers come out of
-// order; {die} exits the thread; {say} is echoed without an id.
-const SCRIPT = `
-const { parentPort, workerData } = require('node:worker_threads');
-parentPort.on('message', (m) => {
-  if (m.die) process.exit(3);
-  if (m.say !== undefined) return parentPort.postMessage({ said: m.say + workerData.suffix });
-  if (m.t === 'close') return parentPort.close();
-  setTimeout(() => parentPort.postMessage({ id: m.id, twice: m.n * 2 }), m.n);
-});
-`;
+// What it answers: see the program's header.
+const PROGRAM = new URL('./script-thread-program.js', import.meta.url);
 type M = { id?: number; twice?: number; said?: string };
 
 describe('ScriptThread', () => {
   it('answers each request by its id, and passes on what answers nothing', async () => {
     const said: string[] = [];
-    const t = new ScriptThread<M>(SCRIPT, { name: 'test', workerData: { suffix: '!' }, onMessage: (m) => said.push(m.said ?? '?') });
+    const t = new ScriptThread<M>(PROGRAM, { name: 'test', workerData: { suffix: '!' }, onMessage: (m) => said.push(m.said ?? '?') });
     try {
       const order: number[] = [];
       const answers = await Promise.all([30, 1, 15].map((n) => t.request({ n }).then((m) => (order.push(n), m.twice))));
@@ -44,7 +35,7 @@ describe('ScriptThread', () => {
 
   it('a thread that dies fails what it had not answered, says so, and the next request starts another', async () => {
     const exits: string[] = [];
-    const t = new ScriptThread<M>(SCRIPT, { name: 'test', workerData: { suffix: '' }, onExit: (e) => exits.push(e.message) });
+    const t = new ScriptThread<M>(PROGRAM, { name: 'test', workerData: { suffix: '' }, onExit: (e) => exits.push(e.message) });
     try {
       const slow = t.request({ n: 10_000 });
       const first = t.thread;
@@ -62,7 +53,7 @@ describe('ScriptThread', () => {
 
   it('close() fails what is unanswered and every later request, and is no death', async () => {
     const exits: string[] = [];
-    const t = new ScriptThread<M>(SCRIPT, { name: 'test', workerData: { suffix: '' }, onExit: (e) => exits.push(e.message) });
+    const t = new ScriptThread<M>(PROGRAM, { name: 'test', workerData: { suffix: '' }, onExit: (e) => exits.push(e.message) });
     const slow = t.request({ n: 200 });
     const w = t.thread!;
     const exited = new Promise<number>((r) => w.once('exit', r));
@@ -71,7 +62,7 @@ describe('ScriptThread', () => {
     await failed;
     await expect(t.request({ n: 1 })).rejects.toBeInstanceOf(ThreadClosedError);
     expect(t.thread).toBeUndefined();
-    await exited; // the script ended by itself after its last message (once its timer ran)
+    await exited; // the program ended by itself after its last message (once its timer ran)
     expect(exits).toEqual([]);
   });
 });

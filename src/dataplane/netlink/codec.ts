@@ -4,7 +4,7 @@
  * if_link.h, veth.h); route messages are encoded by hand because they are the hot path
  * (tens of thousands per second), links go through the same small TLV writer.
  */
-import { formatAddress, parseAddress } from '../../config/net.js';
+import { formatAddress, parseAddress } from '../../net.js';
 import type { Family, KernelRoute, RouteSpec, RouteType } from '../kernel.js';
 
 export const RTM_NEWLINK = 16;

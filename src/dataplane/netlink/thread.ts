@@ -15,11 +15,9 @@
  *
  * The thread does nothing but send the datagrams it is given and pass back, unparsed,
  * every datagram the kernel sends to its socket; framing, sequence numbers and acks stay
- * in RtnlSocket. The thread (src/script-thread.ts) starts with the first send and again
- * after it died; its script loads the `netlink` package from where this module resolves
- * it.
+ * in RtnlSocket. The thread runs socket-thread.js; src/script-thread.ts starts it with
+ * the first send and again after it died.
  */
-import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { ScriptThread, ThreadClosedError } from '../../script-thread.js';
 
@@ -44,51 +42,31 @@ export interface Transport {
   close(): void;
 }
 
-const SCRIPT = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { RawNetlinkSocket } = require(workerData.netlink);
-const sock = new RawNetlinkSocket(workerData.protocol, { recvBufferSize: workerData.recvBufferSize, sendBufferSize: workerData.sendBufferSize });
-// Posted once the package's native callback that produced them has returned (from
-// setImmediate, later in the same event-loop turn): the agent may exit as soon as it has
-// its answers, which terminates this thread, and a termination that lands inside a
-// native callback aborts the whole process ('terminate called after throwing an
-// instance of Napi::Error'). Between turns, the thread is idle and ends cleanly.
-const out = [];
-const flush = () => { for (const [m, t] of out.splice(0)) parentPort.postMessage(m, t); };
-const post = (m, t) => { if (out.push([m, t]) === 1) setImmediate(flush); };
-sock.on('message', (buf) => {
-  const copy = new Uint8Array(buf.length);
-  copy.set(buf);
-  post({ t: 'msg', buf: copy }, [copy.buffer]);
-});
-sock.on('error', (e) => post({ t: 'error', code: e.code, message: e.message }));
-parentPort.on('message', (m) => {
-  if (m.t === 'send') {
-    sock.send(m.bufs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)), {}, (e) => post({ t: 'sent', id: m.id, err: e ? { code: e.code, message: e.message } : undefined }));
-  } else if (m.t === 'close') {
-    sock.close();
-    parentPort.close();
-  }
-});
-`;
+/** What socket-thread.js is started with. */
+export interface SocketThreadData {
+  readonly protocol: number;
+  readonly recvBufferSize: number;
+  readonly sendBufferSize: number;
+}
 
-type FromThread =
+/** Messages to socket-thread.js. */
+export type ToSocketThread = { readonly t: 'send'; readonly id: number; readonly bufs: readonly Uint8Array[] } | { readonly t: 'close' };
+
+/** Messages from socket-thread.js: a datagram from the kernel, a socket error, or a send's completion. */
+export type FromSocketThread =
   | { readonly id?: undefined; readonly t: 'msg'; readonly buf: Uint8Array }
   | { readonly id?: undefined; readonly t: 'error'; readonly code?: string; readonly message: string }
   | { readonly id: number; readonly t: 'sent'; readonly err?: TransportError };
 
-let netlinkPath: string | undefined;
-
 export class ThreadTransport implements Transport {
-  private readonly worker: ScriptThread<FromThread>;
+  private readonly worker: ScriptThread<FromSocketThread>;
   private message: (buf: Buffer) => void = () => undefined;
   private error: (err: TransportError) => void = () => undefined;
 
-  constructor(opts: { readonly protocol: number; readonly recvBufferSize: number; readonly sendBufferSize: number }) {
-    netlinkPath ??= createRequire(import.meta.url).resolve('netlink');
-    this.worker = new ScriptThread<FromThread>(SCRIPT, {
+  constructor(opts: SocketThreadData) {
+    this.worker = new ScriptThread<FromSocketThread>(new URL('./socket-thread.js', import.meta.url), {
       name: 'netlink',
-      workerData: { netlink: netlinkPath, ...opts },
+      workerData: opts,
       onMessage: (m) => {
         if (m.t === 'msg') this.message(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength));
         else if (m.t === 'error') this.error({ ...(m.code === undefined ? {} : { code: m.code }), message: m.message });
@@ -105,7 +83,7 @@ export class ThreadTransport implements Transport {
 
   /** Sent by the thread, later: never inline. */
   send(bufs: readonly Uint8Array[], done: (err?: TransportError) => void): boolean {
-    this.worker.request({ t: 'send', bufs }).then(
+    this.worker.request({ t: 'send', bufs } satisfies Omit<ToSocketThread & { t: 'send' }, 'id'>).then(
       (m) => done(m.t === 'sent' ? m.err : undefined),
       (err: Error) => done({ code: err instanceof ThreadClosedError ? 'EBADF' : 'EIO', message: err.message }),
     );
@@ -133,6 +111,6 @@ export class ThreadTransport implements Transport {
   }
 
   close(): void {
-    void this.worker.close({ t: 'close' });
+    void this.worker.close({ t: 'close' } satisfies ToSocketThread);
   }
 }

@@ -30,4 +30,9 @@ describe('resolveCollision', () => {
     // A keeps X (closes Y = new); B closes its existing Y and keeps X.
     expect([a, b]).toEqual(['close-new', 'close-existing']);
   });
+
+  it('both connections opened by the same side: the one under way stays', () => {
+    expect(resolveCollision({ localId: '10.0.0.1', remoteId: '10.0.0.2', existingInitiatedLocally: false, newInitiatedLocally: false })).toBe('close-new');
+    expect(resolveCollision({ localId: '10.0.0.2', remoteId: '10.0.0.1', existingInitiatedLocally: false, newInitiatedLocally: false })).toBe('close-new');
+  });
 });

@@ -1,6 +1,7 @@
 import type os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { nextHopsFor, unmapAddress } from '../../../bgp/rib/next-hop.js';
+import { nextHopsFor } from '../../../bgp/rib/next-hop.js';
+import { unmapAddress } from '../../../bgp/wire/prefix.js';
 
 const info = (address: string, cidr: string): os.NetworkInterfaceInfo =>
   (address.includes(':')

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RibError } from '../../../bgp/rib/errors.js';
-import { canonicalPrefix, parsePrefix } from '../../../bgp/rib/prefix.js';
+import { DesiredRoutes } from '../../../bgp/rib/desired.js';
+import { canonicalPrefix, parsePrefix } from '../../../bgp/wire/prefix.js';
 import { PrefixList, parsePrefixListEntry, toImportFilter } from '../../../bgp/rib/prefix-list.js';
 
 describe('prefix parsing', () => {
@@ -15,8 +16,10 @@ describe('prefix parsing', () => {
   });
   it('rejects host bits, bad lengths and bad text', () => {
     for (const bad of ['198.51.100.1/24', '198.51.100.0/33', '1.2.3/8', '01.2.3.4/32', '2001:db8::1/64', 'x/1', '1.2.3.4', '1::2::3/128']) {
-      expect(parsePrefix(bad), bad).toBeNull();
-      expect(() => canonicalPrefix(bad)).toThrow(RibError);
+      expect(() => parsePrefix(bad), bad).toThrow();
+      // Given by the speaker's callers, it is their error: a RibError naming the text.
+      expect(() => parsePrefixListEntry(bad), bad).toThrow(RibError);
+      expect(() => new DesiredRoutes().add([{ prefix: bad }]), bad).toThrow(RibError);
     }
   });
 });
@@ -84,6 +87,6 @@ describe('IPv6 text parsing', () => {
     ];
     for (const [t, c] of good) expect(canonicalPrefix(t), t).toBe(c);
     const bad = [':/0', ':::/0', '2001:db8:::1/128', '1:2:3:4:5:6:7:8:9/128', '1:2:3:4:5:6:7/128', '2001:db8::1::/128', '12345::/16', '2001:db8:/32', ':1::/16', 'g::/16', '::1.2.3/128', '1:2:3:4:5:6:7::8/128'];
-    for (const t of bad) expect(parsePrefix(t), t).toBeNull();
+    for (const t of bad) expect(() => parsePrefix(t), t).toThrow();
   });
 });

@@ -462,3 +462,83 @@ describe('Session against a scripted peer (malformed input)', () => {
     expect(t.downs[0]).toMatchObject({ kind: 'notification-sent', code: 3 });
   });
 });
+
+describe('Session: connection collision with a scripted peer (RFC 4271 6.8)', () => {
+  /** A is in OpenSent on its own connection when the peer's connection comes in as well. */
+  async function collided() {
+    const clock = new FakeClock();
+    const net = new FakeNet();
+    let first: PipeEnd | undefined;
+    let firstSeen: BgpMessage[] = [];
+    net.raw.set(B_ADDR, (s) => {
+      first = s;
+      firstSeen = reader(s);
+    });
+    const A = new Session(cfgA, { clock, connect: net.connector(A_ADDR), random: () => 1 });
+    sessions.push(A);
+    const states: string[] = [];
+    A.on('state', (from, to) => states.push(`${from}->${to}`));
+    const downs: DownReason[] = [];
+    A.on('down', (r) => downs.push(r));
+    A.start();
+    await settle();
+    expect(A.state).toBe('OpenSent');
+    const [peerEnd, ourEnd] = duplexPair(B_ADDR, A_ADDR);
+    const secondSeen = reader(peerEnd);
+    A.acceptIncoming(ourEnd);
+    await settle();
+    return { A, states, downs, first: first!, firstSeen: () => firstSeen, peerEnd, secondSeen };
+  }
+  const openFrom = (routerId: string): Buffer =>
+    encodeMessage(buildOpen({ asn: 65002, routerId, holdTime: 90, families: ['ipv4-unicast'], extendedMessage: false }));
+  const codes = (ms: BgpMessage[]): number[][] => notifications(ms).map((n) => [n.code, n.subcode]);
+
+  it("a higher identifier's connection stays: the FSM dumps ours with 6/7 and goes on with the peer's", async () => {
+    const t = await collided();
+    t.peerEnd.write(openFrom('192.0.2.9'));
+    await settle();
+    expect(codes(t.firstSeen())).toEqual([[6, 7]]);
+    expect(t.states).toEqual(['Idle->Connect', 'Connect->OpenSent', 'OpenSent->Active', 'Active->OpenSent', 'OpenSent->OpenConfirm']);
+    expect(t.downs.map((d) => [d.kind, d.code, d.subcode])).toEqual([['collision', 6, 7]]);
+    expect(t.secondSeen.map((m) => m.type)).toEqual(['OPEN', 'KEEPALIVE']);
+    t.peerEnd.write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    expect(t.A.state).toBe('Established');
+    expect(t.first.readableEnded).toBe(true); // our end of the dumped connection is closed
+  });
+
+  it("a lower identifier's connection is closed with 6/7 and ours stays", async () => {
+    const t = await collided();
+    t.peerEnd.write(openFrom('10.0.0.1'));
+    await settle();
+    expect(codes(t.secondSeen)).toEqual([[6, 7]]);
+    expect(t.secondSeen.some((m) => m.type === 'OPEN')).toBe(false);
+    expect(t.states).toEqual(['Idle->Connect', 'Connect->OpenSent']);
+    expect(codes(t.firstSeen())).toEqual([]);
+    expect(t.downs).toEqual([]);
+  });
+
+  it('a peer that dumps our connection first (6/7) gets no NOTIFICATION back, and its own connection is taken', async () => {
+    const t = await collided();
+    t.first.write(encodeMessage({ type: 'NOTIFICATION', code: 6, subcode: 7, data: Buffer.alloc(0) }));
+    await settle();
+    expect(t.A.state).toBe('Active');
+    expect(codes(t.firstSeen())).toEqual([]);
+    expect(t.A.info().lastNotificationSent).toBeNull();
+    t.peerEnd.write(openFrom('192.0.2.9'));
+    await settle();
+    expect(t.states).toEqual(['Idle->Connect', 'Connect->OpenSent', 'OpenSent->Active', 'Active->OpenSent', 'OpenSent->OpenConfirm']);
+    t.peerEnd.write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    expect(t.A.state).toBe('Established');
+  });
+
+  it('a second connection whose first message is not an OPEN is closed; the session is untouched', async () => {
+    const t = await collided();
+    t.peerEnd.write(encodeMessage({ type: 'KEEPALIVE' }));
+    await settle();
+    expect(t.peerEnd.readableEnded || t.peerEnd.destroyed).toBe(true);
+    expect(t.A.state).toBe('OpenSent');
+    expect(t.states).toEqual(['Idle->Connect', 'Connect->OpenSent']);
+  });
+});

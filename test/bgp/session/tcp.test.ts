@@ -1,11 +1,11 @@
 /** Two Sessions over real TCP on 127.0.0.1 (random port), real clock. */
+import { once as eventOnce } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Session } from '../../../bgp/session/index.js';
-import type { DownReason, SessionConfig } from '../../../bgp/session/index.js';
+import type { SessionConfig, SessionEvents } from '../../../bgp/session/index.js';
 import { encodeMessage } from '../../../bgp/wire/index.js';
-import type { UpdateMessage } from '../../../bgp/wire/index.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,14 +18,10 @@ function listen(onConn: Parameters<typeof createServer>[1]): Promise<{ server: S
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
 }
 
-function once<T>(s: Session, ev: string, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no '${ev}' within ${ms} ms (state ${s.state})`)), ms);
-    s.once(ev, (v: T) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
+/** The first argument of the session's next `ev` event. */
+async function once<E extends 'established' | 'update' | 'down'>(s: Session, ev: E, ms = 5000): Promise<SessionEvents[E][0]> {
+  const [v] = (await eventOnce(s, ev, { signal: AbortSignal.timeout(ms) })) as SessionEvents[E];
+  return v;
 }
 
 const base = { families: ['ipv4-unicast', 'ipv6-unicast'] } as const;
@@ -50,7 +46,7 @@ describe('Session over TCP on 127.0.0.1', () => {
     expect(B.info().negotiated).toMatchObject({ peerAsn: 4200000001 });
     expect(A.info().remoteAddress).toBe('127.0.0.1');
 
-    const got = once<UpdateMessage>(B, 'update');
+    const got = once(B, 'update');
     const upd = encodeMessage(
       {
         type: 'UPDATE',
@@ -68,7 +64,7 @@ describe('Session over TCP on 127.0.0.1', () => {
     expect(u.mpReach?.nlri).toEqual(['2001:db8:c:1::7/128']);
     expect(u.attributes.asPath).toEqual([{ type: 'sequence', asns: [4200000001] }]);
 
-    const downB = once<DownReason>(B, 'down');
+    const downB = once(B, 'down');
     await A.stop('rtcb test over');
     expect(await downB).toMatchObject({
       kind: 'notification-received',
@@ -84,7 +80,7 @@ describe('Session over TCP on 127.0.0.1', () => {
     cleanups.pop();
     const A = new Session({ ...base, localAsn: 65001, routerId: '192.0.2.1', peerAddress: '127.0.0.1', peerAsn: 65002, port }, { random: () => 1 });
     cleanups.push(() => A.stop());
-    const down = once<DownReason>(A, 'down');
+    const down = once(A, 'down');
     A.start();
     expect(await down).toEqual({ kind: 'connect-failed', text: 'connect: ECONNREFUSED, retry in 1 s' });
   });

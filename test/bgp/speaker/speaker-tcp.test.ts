@@ -128,55 +128,18 @@ describe('Speaker over TCP', () => {
     expect(a.peerStatus()[0]?.flaps).toBeGreaterThanOrEqual(1);
   });
 
-  it('advertise with now: the UPDATE is written before the call returns; without it, once the code of this tick has run', async () => {
+  it('advertise: the UPDATE goes out once the code of this tick has run, with every other change of that tick', async () => {
     const { a, b, updatesOut } = await establishedPair();
 
     const before = updatesOut();
-    a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }], { now: true });
-    const afterNow = updatesOut();
-    expect(afterNow).toBeGreaterThan(before);
-
+    a.advertise([{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }]);
     a.advertise([{ prefix: '198.51.100.8/32' }]);
-    expect(updatesOut()).toBe(afterNow);
+    expect(updatesOut()).toBe(before);
     await Promise.resolve();
-    expect(updatesOut()).toBeGreaterThan(afterNow);
+    expect(updatesOut()).toBeGreaterThan(before);
 
     await waitFor('B to receive all three', () => received(b).size === 3);
     expect([...received(b).keys()].sort()).toEqual(['198.51.100.7/32', '198.51.100.8/32', '2001:db8::7/128']);
-  });
-
-  it('advertisePrepared writes the UPDATEs encoded ahead; after a session change they go the normal way', async () => {
-    const pair = await establishedPair();
-    const { port, a, updatesOut } = pair;
-    let b = pair.b;
-
-    const routes = [{ prefix: '198.51.100.7/32' }, { prefix: '2001:db8::7/128' }];
-    const prepared = a.prepareAdvertise(routes);
-    expect(prepared.previews.size).toBe(1);
-    expect(a.advertisements()).toEqual([]); // preparing changes nothing
-    const before = updatesOut();
-    a.advertisePrepared(prepared);
-    expect(updatesOut()).toBe(before + 2); // written before the call returned
-    expect(a.advertisements().sort()).toEqual(['198.51.100.7/32', '2001:db8::7/128']);
-    await waitFor('B to receive both', () => received(b).size === 2);
-    expect(received(b).get('198.51.100.7/32')).toBe('203.0.113.1');
-    expect(a.peerStatus()[0]?.prefixesSent).toBe(2);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(updatesOut()).toBe(before + 2); // and not sent again
-
-    // Prepared against one session, announced on the next: the preview is refused and the
-    // normal path sends them.
-    const later = a.prepareAdvertise([{ prefix: '198.51.100.8/32' }]);
-    await b.stop('maintenance');
-    running.splice(running.indexOf(b), 1);
-    await waitFor('A to notice', () => a.peerStatus()[0]?.state !== 'Established');
-    b = speakerB(port);
-    await b.start();
-    await waitFor('B back with the table', () => received(b).size === 2);
-    a.advertisePrepared(later);
-    await waitFor('B to receive the third', () => received(b).size === 3);
-    expect(received(b).get('198.51.100.8/32')).toBe('203.0.113.1');
-    expect(a.peerStatus()[0]?.prefixesSent).toBe(3);
   });
 
   it('answers route refresh by resending the Adj-RIB-Out; filtered routes stay visible', async () => {
@@ -235,5 +198,32 @@ describe('Speaker over TCP', () => {
     const msg = decodeMessage(Buffer.concat(chunks));
     expect(msg).toMatchObject({ type: 'NOTIFICATION', code: 6, subcode: 5 });
     expect(a.peerStatus()[0]?.state).not.toBe('Established');
+  });
+
+  it('counts refused strangers per family and reports each with its address', async () => {
+    const port = await freePort();
+    const cfg: SpeakerConfig = {
+      asn: 65001, routerId: '192.0.2.1', listen: { address: '::', port }, holdTime: 30, connectRetryTime: 1,
+      peers: [{ address: '127.0.0.2', asn: 65002, passive: true }], importFilter: IMPORT_ALL,
+    };
+    const a = new Speaker(cfg, { nextHops });
+    running.push(a);
+    const seen: [string, string][] = [];
+    a.on('connectionRejected', (address: string, family: string) => seen.push([address, family]));
+    await a.start();
+    const knock = (host: string, localAddress: string): Promise<void> =>
+      new Promise((r) => {
+        const sock = net.connect({ host, port, localAddress });
+        sock.on('error', () => r());
+        sock.on('close', () => r());
+        sock.resume();
+      });
+    await knock('127.0.0.1', '127.0.0.3');
+    await knock('127.0.0.1', '127.0.0.4');
+    await knock('::1', '::1');
+    await waitFor('three refusals', () => seen.length === 3);
+    // IPv4 over the dual-stack listener arrives as ::ffff:127.0.0.3 and counts as IPv4.
+    expect(seen).toEqual([['127.0.0.3', 'ipv4'], ['127.0.0.4', 'ipv4'], ['::1', 'ipv6']]);
+    expect(a.rejectedConnections()).toEqual({ ipv4: 2, ipv6: 1 });
   });
 });

@@ -13,6 +13,10 @@ import {
   parsePrefix,
   prefixContains,
   prefixFamily,
+  sameAddress,
+  addressInNetwork,
+  addressSortKey,
+  unmapAddress,
 } from '../../../bgp/wire/index.js';
 import { hex } from './helpers.js';
 
@@ -128,5 +132,30 @@ describe('NLRI', () => {
     expect(out[0]).toBe('198.18.0.0/32');
     expect(out[n - 1]).toBe('198.33.66.63/32');
     expect(out[65536]).toBe('198.19.0.0/32');
+  });
+});
+
+describe('address comparison, containment and order', () => {
+  test('sameAddress: one address whatever the spelling, IPv4-mapped included; never for bad text', () => {
+    expect(sameAddress('2001:DB8:0::1', '2001:db8::1')).toBe(true);
+    expect(sameAddress('::ffff:192.0.2.1', '192.0.2.1')).toBe(true);
+    expect(sameAddress('fe80::1%eth0', 'fe80::1')).toBe(true);
+    expect(sameAddress('192.0.2.1', '192.0.2.2')).toBe(false);
+    expect(sameAddress('192.0.2.1', '::ffff:192.0.2.2')).toBe(false);
+    expect(sameAddress('x', 'y')).toBe(false);
+    expect(unmapAddress('::ffff:203.0.113.2')).toBe('203.0.113.2');
+  });
+  test('addressInNetwork: an address inside an interface network (host bits of the network allowed)', () => {
+    expect(addressInNetwork('192.0.2.9', '192.0.2.5/24')).toBe(true);
+    expect(addressInNetwork('192.0.3.9', '192.0.2.5/24')).toBe(false);
+    expect(addressInNetwork('2001:db8::9', '2001:db8::1/64')).toBe(true);
+    expect(addressInNetwork('2001:db8:1::9', '2001:db8::1/64')).toBe(false);
+    expect(addressInNetwork('192.0.2.9', '2001:db8::1/64')).toBe(false);
+    expect(addressInNetwork('192.0.2.9', '192.0.2.5/33')).toBe(false);
+    expect(addressInNetwork('nope', '192.0.2.5/24')).toBe(false);
+  });
+  test('addressSortKey: IPv4 before IPv6, then numerically', () => {
+    const sorted = ['2001:db8::2', '10.0.0.1', '9.0.0.1', '2001:db8::10'].sort((a, b) => addressSortKey(a).localeCompare(addressSortKey(b)));
+    expect(sorted).toEqual(['9.0.0.1', '10.0.0.1', '2001:db8::2', '2001:db8::10']);
   });
 });

@@ -81,6 +81,9 @@ export function birdConfig(o: BirdOptions, logFile: string): string {
     L.push(...common, `  neighbor ${n.address} ${peerAs(n.asn)};`);
     if (n.passive) L.push('  passive on;');
     if (n.bfd) L.push('  bfd on;');
+    if (n.password !== undefined) L.push(`  password "${n.password}";`);
+    // BIRD: `ttl security on` sends TTL 255 and accepts 256 - hops, hops being 1 or the multihop value.
+    if (n.ttlSecurityHops !== undefined) L.push('  ttl security on;', ...(n.ttlSecurityHops > 1 ? [`  multihop ${n.ttlSecurityHops};`] : []));
     L.push(...channels(fams, n.families ?? fams, familiesOf(n.defaultOriginate, fams), '  '), '}');
   }
   if (o.listenRange) {

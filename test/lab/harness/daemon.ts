@@ -30,6 +30,10 @@ export interface NeighborOptions {
   readonly shutdown?: boolean | string;
   /** BFD with this neighbor (FRR: bfdd and `neighbor X bfd`; BIRD: `protocol bfd` and `bfd on`). */
   readonly bfd?: boolean;
+  /** RFC 2385 TCP-MD5 password for this session. */
+  readonly password?: string;
+  /** RFC 5082 GTSM: the neighbor is at most this many hops away (FRR ttl-security hops N; BIRD ttl security on, with multihop N above 1). */
+  readonly ttlSecurityHops?: number;
 }
 
 /** BFD timers of the router (ms), for the neighbors with `bfd`. Default: 300, 300, 3. */

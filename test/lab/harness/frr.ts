@@ -51,6 +51,8 @@ export function frrBgpConfig(o: FrrOptions): string {
     L.push(` neighbor ${n.address} timers connect 2`);
     if (n.passive) L.push(` neighbor ${n.address} passive`);
     if (n.bfd) L.push(` neighbor ${n.address} bfd profile rtc`);
+    if (n.password !== undefined) L.push(` neighbor ${n.address} password ${n.password}`);
+    if (n.ttlSecurityHops !== undefined) L.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
     if (n.shutdown) {
       L.push(` neighbor ${n.address} shutdown${typeof n.shutdown === 'string' ? ` message ${n.shutdown}` : ''}`);
     }

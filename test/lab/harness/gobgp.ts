@@ -28,8 +28,10 @@ export function gobgpConfig(o: GobgpOptions): string {
     if (n.defaultOriginate) throw new Error('gobgpd: add a default route with gobgp(["global","rib","add",...]) instead');
     L.push('[[neighbors]]', '  [neighbors.config]', `  neighbor-address = "${n.address}"`, `  ${peerAsToml(n.asn, o.asn)}`);
     if (n.shutdown) L.push('  admin-down = true');
+    if (n.password !== undefined) L.push(`  auth-password = "${n.password}"`);
     L.push('  [neighbors.timers.config]', '  connect-retry = 2', `  hold-time = ${hold}`, `  keepalive-interval = ${Math.max(1, Math.floor(hold / 3))}`);
     if (n.passive) L.push('  [neighbors.transport.config]', '  passive-mode = true');
+    if (n.ttlSecurityHops !== undefined) L.push('  [neighbors.ttl-security.config]', '  enabled = true', `  ttl-min = ${256 - n.ttlSecurityHops}`);
     L.push(...afis(n.families ?? fams, '  '), '');
   }
   if (o.listenRange) {

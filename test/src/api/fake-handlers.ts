@@ -4,7 +4,7 @@
  * the API and CLI tests; the values are chosen so every column of the CLI tables shows.
  */
 import { ApiError } from '../../../src/api/errors.js';
-import type { ApiHandlers, DockerSummary, PeerDetail, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
+import type { ApiHandlers, DockerSummary, PeerDetail, ReloadSummary, RouteEntry, StatusResponse, VerifyResponse } from '../../../src/api/types.js';
 
 const counters = (n: number) => ({ open: 1, update: n, notification: 0, keepalive: 10 * n, routeRefresh: 0 });
 
@@ -31,6 +31,9 @@ export function peerDetail(over: Partial<PeerDetail> & Pick<PeerDetail, 'address
     lastNotificationSent: null,
     lastNotificationReceived: null,
     problems: [],
+    md5: false,
+    ttlSecurityHops: null,
+    held: null,
     ...over,
   };
 }
@@ -71,6 +74,19 @@ export const unhealthyPeers: PeerDetail[] = [
     flaps: 1,
     lastNotificationReceived: { code: 6, subcode: 2, name: 'Cease / Administrative Shutdown', text: 'maintenance', at: '2026-01-01T00:06:00.000Z' },
   }),
+  peerDetail({
+    address: '203.0.113.5',
+    state: 'Idle',
+    since: '2026-01-01T00:07:00.000Z',
+    prefixesSent: 0,
+    prefixesReceived: 0,
+    prefixesAccepted: 0,
+    lastError: 'maximum number of prefixes reached: 1001 > 1000; NOTIFICATION sent: Cease / Maximum Number of Prefixes Reached',
+    uptime: 0,
+    flaps: 1,
+    lastNotificationSent: { code: 6, subcode: 1, name: 'Cease / Maximum Number of Prefixes Reached', text: '', at: '2026-01-01T00:07:00.000Z' },
+    held: { reason: 'max-prefix', until: '2026-01-01T00:12:00.000Z', retryInSeconds: 252 },
+  }),
 ];
 
 const route = (over: Partial<RouteEntry> & Pick<RouteEntry, 'prefix'>): RouteEntry => ({
@@ -109,6 +125,15 @@ export const dockerDown: DockerSummary = {
   refused: 1,
 };
 
+/** A reload that would have removed a zone under running containers (status-unhealthy). */
+export const refusedReload: ReloadSummary = {
+  at: '2026-01-01T01:02:03.000Z',
+  result: 'refused',
+  problems: ['zone "app" still holds running containers c1 (198.51.100.66, 2001:db8:c:2::2), c2 (198.51.100.67): the new config removes zone "app", so they would be in no zone (world), where the policy judges nothing: open to every address (fix: stop those containers first, or keep their addresses inside zone "app")'],
+  containers: ['c1', 'c2'],
+  needsRestart: ['pools'],
+};
+
 export interface FakeExtras {
   /** Default: dockerUp when every peer is Established, else dockerDown. */
   readonly docker?: DockerSummary | null;
@@ -121,7 +146,7 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
   const summary = (p: PeerDetail) => ({
     address: p.address, asn: p.asn, description: p.description, type: p.type, state: p.state, since: p.since,
     families: p.families, prefixesSent: p.prefixesSent, prefixesReceived: p.prefixesReceived,
-    prefixesAccepted: p.prefixesAccepted, lastError: p.lastError,
+    prefixesAccepted: p.prefixesAccepted, lastError: p.lastError, held: p.held,
   });
   return {
     calls,
@@ -130,7 +155,8 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
       const healthy = peers.every((p) => p.state === 'Established');
       const docker = extras.docker !== undefined ? extras.docker : healthy ? dockerUp : dockerDown;
       const endpointStates = healthy ? { ready: 3, pending: 0, error: 0 } : { ready: 3, pending: 1, error: 1 };
-      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, endpointStates, routes: 6, docker };
+      const lastReload = healthy ? null : refusedReload;
+      return { node: 'w1', asn: 65001, routerId: '203.0.113.2', version: '0.1.0', uptimeSeconds: 3725, peers: peers.map(summary), endpoints: 3, endpointStates, routes: 6, docker, lastReload };
     },
     peers() {
       calls.push('peers');
@@ -155,6 +181,12 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
     },
     healthz() {
       return { ok: true };
+    },
+    releaseHold(address) {
+      calls.push(`release ${address}`);
+      const p = this.peer(address) as PeerDetail;
+      if (p.held === null) throw new ApiError(409, 'not_held', `${address} is not held down (state ${p.state}): nothing to release`);
+      return { ...p, state: 'Active', held: null };
     },
     ...(extras.verify !== undefined ? { verify: () => extras.verify as VerifyResponse } : {}),
   };

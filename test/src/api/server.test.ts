@@ -53,7 +53,7 @@ describe('API routes', () => {
     expect(st).toMatchObject({ node: 'w1', asn: 65001, routerId: '203.0.113.2', uptimeSeconds: 3725, endpoints: 3, routes: 6 });
     expect(st.peers[0]).toEqual({
       address: '203.0.113.1', asn: 65000, description: 'tor-a', type: 'eBGP', state: 'Established', since: '2026-01-01T00:00:00.000Z',
-      families: ['ipv4-unicast', 'ipv6-unicast'], prefixesSent: 3, prefixesReceived: 2, prefixesAccepted: 1, lastError: null,
+      families: ['ipv4-unicast', 'ipv6-unicast'], prefixesSent: 3, prefixesReceived: 2, prefixesAccepted: 1, lastError: null, held: null,
     });
     expect((await client.peers()).peers).toEqual(healthyPeers);
     // The address is canonicalised before it reaches the handler.

@@ -39,8 +39,9 @@ class FakeSpeaker extends EventEmitter implements SpeakerLike {
       state: i === 0 ? 'Established' : 'Active', since: '2026-01-01T00:00:00.000Z', families: p.families ?? [], configuredFamilies: p.families ?? [],
       prefixesSent: this.adverts.length, prefixesReceived: 1, prefixesAccepted: 1,
       prefixesByFamily: { 'ipv4-unicast': { sent: this.adverts.length, received: 1, accepted: 1 }, 'ipv6-unicast': { sent: 0, received: 0, accepted: 0 } }, lastError: i === 0 ? null : 'connect: ECONNREFUSED, retry in 4 s',
+      held: null,
       uptime: 5, holdTime: 90, keepalive: 30, capabilities: [], localAddress: null, remoteAddress: null,
-      messages: { in: c, out: c }, flaps: 0, lastNotificationSent: null, lastNotificationReceived: null, problems: [], bfd: null,
+      messages: { in: c, out: c }, flaps: 0, lastNotificationSent: null, lastNotificationReceived: null, problems: [], md5: false, ttlSecurityHops: null, bfd: null,
     }));
   }
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): SpeakerRouteView[] {
@@ -106,7 +107,7 @@ describe('runAgent', () => {
       expect(typeof s.version).toBe('string');
       expect(s.peers[0]).toEqual({
         address: '203.0.113.1', asn: 65000, description: 'tor-a', type: 'eBGP', state: 'Established', since: '2026-01-01T00:00:00.000Z',
-        families: ['ipv4-unicast', 'ipv6-unicast'], prefixesSent: 2, prefixesReceived: 1, prefixesAccepted: 1, lastError: null,
+        families: ['ipv4-unicast', 'ipv6-unicast'], prefixesSent: 2, prefixesReceived: 1, prefixesAccepted: 1, lastError: null, held: null,
       });
       expect(s.peers[1]).toMatchObject({ type: 'iBGP', state: 'Active' });
       // Route views are mapped to the API's words: AS path text, origin name, communities.

@@ -67,6 +67,22 @@ describe('routectl status', () => {
   });
 });
 
+describe('routectl release', () => {
+  it('ends a max-prefix hold; a peer not held or unknown is exit 1 with the reason', async () => {
+    const r = await cli('release', '203.0.113.5', '--socket', unhealthy.path);
+    expect(r).toEqual({ code: 0, out: '203.0.113.5: hold released; the session starts (state Active)\n', err: '' });
+    const js = await cli('release', '203.0.113.5', '--json', '--socket', unhealthy.path);
+    expect(JSON.parse(js.out)).toMatchObject({ address: '203.0.113.5', held: null });
+    expect(await cli('release', '203.0.113.1', '--socket', unhealthy.path)).toEqual({
+      code: 1,
+      out: '',
+      err: 'routectl: 203.0.113.1 is not held down (state Established): nothing to release\n',
+    });
+    expect((await cli('release', '203.0.113.99', '--socket', unhealthy.path)).err).toBe('routectl: 203.0.113.99 is not a configured peer\n');
+    expect((await cli('release', 'nope', '--socket', unhealthy.path)).code).toBe(1);
+  });
+});
+
 describe('routectl peers', () => {
   it('lists peers and shows one in detail', async () => {
     const all = await cli('peers', '--socket', unhealthy.path);

@@ -1,6 +1,7 @@
 /** Pure pieces of the CLI's human output. */
 import { describe, expect, it } from 'vitest';
-import { bfdRows, duration, peersTable, table, when } from '../../../src/cli/format.js';
+import { bfdRows, duration, peerDetailText, peersTable, stateText, table, when } from '../../../src/cli/format.js';
+import { unhealthyPeers } from '../api/fake-handlers.js';
 
 describe('cli format', () => {
   it('durations like routers print them', () => {
@@ -15,6 +16,13 @@ describe('cli format', () => {
   });
   it('no peers says where to configure them', () => {
     expect(peersTable([])).toBe('No BGP peers configured (bgp.peers in agent.yaml).');
+  });
+  it('a peer held down after max-prefix says why and when it retries', () => {
+    const held = unhealthyPeers.find((p) => p.held !== null);
+    expect(held).toBeDefined();
+    expect(stateText(held!)).toBe('Idle (max-prefix, retry in 4m12s)');
+    expect(peerDetailText(held!)).toContain('  Held down:              max-prefix: started again at 2026-01-01 00:12:00Z (in 4m12s)\n');
+    expect(stateText(unhealthyPeers[0]!)).toBe('Established');
   });
 });
 
@@ -38,7 +46,7 @@ describe('cli format: BFD', () => {
   };
   const peer = {
     address: '203.0.113.1', asn: 65000, description: null, type: 'eBGP' as const, state: 'Established', since: '2026-01-01T10:00:00.000Z',
-    families: ['ipv4-unicast'], prefixesSent: 1, prefixesReceived: 2, prefixesAccepted: 2, lastError: null,
+    families: ['ipv4-unicast'], prefixesSent: 1, prefixesReceived: 2, prefixesAccepted: 2, lastError: null, held: null,
   };
   it('adds a BFD column only when a peer has BFD', () => {
     expect(peersTable([peer])).not.toMatch(/BFD/);

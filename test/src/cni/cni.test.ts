@@ -6,59 +6,27 @@
  * partial valid-attachments list, CHECK catching a deleted host route, STATUS 50/51,
  * adoption of persisted attachments by a restarted agent.
  */
-import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAgent, type Agent, type SpeakerConfigForAgent, type SpeakerLike, type SpeakerPeerStatus } from '../../../src/agent.js';
+import { runAgent, type Agent, type SpeakerPeerStatus } from '../../../src/agent.js';
 import { ApiClient } from '../../../src/api/client.js';
 import type { ContainerInspector } from '../../../src/cni/inspect.js';
+import { netnsProblem } from '../../../src/cni/netns.js';
 import { runPlugin } from '../../../src/cni/plugin.js';
 import type { CniErrorBody, CniResult } from '../../../src/cni/types.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { startContainerRuntime } from '../../../src/endpoints/containers.js';
-import { createLogger } from '../../../src/log.js';
 import { MemoryStore } from '../../../src/store/index.js';
 import { FakeKernel } from '../dataplane/fake-kernel.js';
-
-class Speaker extends EventEmitter implements SpeakerLike {
-  readonly set = new Set<string>();
-  peers: SpeakerPeerStatus[] = [];
-  constructor(readonly cfg: SpeakerConfigForAgent) {
-    super();
-  }
-  async start() {}
-  async stop() {}
-  setAdvertisements(routes: readonly { prefix: string }[]) {
-    this.set.clear();
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  advertise(routes: readonly { prefix: string }[]) {
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  withdraw(prefixes: readonly string[]) {
-    for (const p of prefixes) this.set.delete(p);
-  }
-  async setPeers() {}
-  setImportFilter() {}
-  advertisedCount() {
-    return this.set.size;
-  }
-  peerStatus(): SpeakerPeerStatus[] {
-    return this.peers;
-  }
-  routes() {
-    return [];
-  }
-}
+import { captureLog, FakeSpeaker } from '../helpers/agent-fakes.js';
 
 let dir: string;
 let agent: Agent | undefined;
-let logText = '';
-const log = () => createLogger({ level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { logText += c.toString(); cb(); } }) });
+const logs = captureLog();
+const log = logs.log;
 
 const yaml = (grace = 120) => `node: w1
 routerId: 203.0.113.2
@@ -92,16 +60,16 @@ const inspectorOf = (kernel: FakeKernel): ContainerInspector => ({
   },
 });
 
-async function start(opts: { store?: MemoryStore; kernel?: FakeKernel; grace?: number } = {}) {
+async function start(opts: { store?: MemoryStore; kernel?: FakeKernel; grace?: number; inspector?: (k: FakeKernel) => ContainerInspector } = {}) {
   const kernel = opts.kernel ?? new FakeKernel();
   const store = opts.store ?? new MemoryStore();
-  let speaker!: Speaker;
+  let speaker!: FakeSpeaker;
   agent = await runAgent(parseConfig(yaml(opts.grace), join(dir, 'agent.yaml')), {
     log: log(),
     handleSignals: false,
     metricsListen: null,
-    createSpeaker: (cfg) => (speaker = new Speaker(cfg)),
-    cniInspector: inspectorOf(kernel),
+    createSpeaker: (cfg) => (speaker = new FakeSpeaker(cfg)),
+    cniInspector: (opts.inspector ?? inspectorOf)(kernel),
     startContainers: (cfg, deps) => startContainerRuntime(cfg, { ...deps, store, kernel }),
   });
   return { kernel, store, speaker, client: new ApiClient(agent.api.path) };
@@ -121,7 +89,7 @@ const add = async (n: number, conf = NETCONF(), ifName = 'eth0') => cni('ADD', c
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'rtc-cni-'));
-  logText = '';
+  logs.clear();
 });
 afterEach(async () => {
   await agent?.stop();
@@ -229,6 +197,63 @@ describe('ADD', () => {
   });
 });
 
+describe('ADD: CNI_NETNS must be a network namespace, and not the agent\'s own', () => {
+  it('the agent\'s own namespace, /dev/null, a regular file, a directory, a mount namespace: code 4, nothing allocated or recorded', async () => {
+    // The real check (netns.ts, real files and the real kernel's answer) in front of the fake kernel.
+    const { kernel, client, speaker, store } = await start({ inspector: (k) => ({ ...inspectorOf(k), netnsProblem: (p) => netnsProblem(p) }) });
+    const before = JSON.stringify(await store.list(''));
+    const file = join(dir, 'not-a-netns');
+    writeFileSync(file, 'x');
+    const rows: [string, RegExp][] = [
+      ['/proc/self/ns/net', /^CNI_NETNS: \/proc\/self\/ns\/net is the agent's own network namespace \(the host's\)/],
+      ['/dev/null', /^CNI_NETNS: \/dev\/null is a character device, not a network namespace$/],
+      [file, /is a regular file, not a network namespace$/],
+      [dir, /is a directory, not a network namespace$/],
+      ['/proc/self/ns/mnt', /is a mount namespace, not a network namespace$/],
+      [join(dir, 'gone'), /gone does not exist$/],
+    ];
+    for (const [netns, msg] of rows) {
+      kernel.addContainer(netns);
+      const r = await cni('ADD', NETCONF(), { ...envOf(1), CNI_NETNS: netns });
+      expect(r.code, netns).toBe(1);
+      expect(r.err.code, netns).toBe(4);
+      expect(r.err.msg).toMatch(msg);
+      expect(r.err.details).toMatch(/container's own network namespace/);
+    }
+    expect((await client.endpoints()).endpoints).toHaveLength(0);
+    expect(speaker.set.size).toBe(0);
+    expect(kernel.snapshot().links.filter((l) => l.startsWith('rtc'))).toEqual([]);
+    expect(logs.text()).toContain('"event":"add-refused"');
+    // Nothing was claimed or allocated: the store holds what it held before (no attachment record, no address).
+    expect(JSON.stringify(await store.list(''))).toBe(before);
+  });
+});
+
+describe('ADD: a zone no pool serves, 100 kB long', () => {
+  it('code 7 quoting 64 characters of it and its length', async () => {
+    const { kernel } = await start();
+    kernel.addContainer(nsOf(1));
+    const r = await add(1, NETCONF({ zone: 'z'.repeat(100_000) }));
+    expect(r.err).toMatchObject({ code: 7, msg: `zone: no pool on this worker serves zone "${'z'.repeat(64)}…" (100000 characters)` });
+  });
+});
+
+describe('ADD: CNI_IFNAME already taken in the container', () => {
+  it('code 4 naming CNI_IFNAME, rolled back: no endpoint, no veth, no allocation, no record', async () => {
+    const { kernel, client, store } = await start();
+    kernel.addContainer(nsOf(1));
+    kernel.containers.get(nsOf(1))!.links.set('net1', { mac: '02:00:00:00:00:01', up: true });
+    const r = await add(1, NETCONF(), 'net1');
+    expect(r.err).toMatchObject({ code: 4, msg: `CNI_IFNAME: ${nsOf(1)} already has an interface named net1; nothing was changed` });
+    expect((await client.endpoints()).endpoints).toHaveLength(0);
+    expect(kernel.snapshot().links.filter((l) => l.startsWith('rtc'))).toEqual([]);
+    // Released: no allocation left in the store (block claims stay, as after any release).
+    for (const e of await store.list('ipam')) expect((e.value as { endpoints?: object }).endpoints ?? {}).toEqual({});
+    // The same container with a free name is wired (no attachment was left to refuse it).
+    expect((await add(1)).code).toBe(0);
+  });
+});
+
 describe('DEL', () => {
   it('is idempotent: a second DEL and a DEL of something never added succeed', async () => {
     const { kernel, speaker, client } = await start();
@@ -326,13 +351,18 @@ describe('GC', () => {
 });
 
 describe('STATUS', () => {
-  it('ready with no peers; 51 when sessions are down after the grace; 50 when the agent is not running', async () => {
+  it('ready with no peers, and with one of two sessions up; 51 when none is up after the grace; 50 when the agent is not running', async () => {
     const { speaker } = await start({ grace: 0 });
     expect(await cni('STATUS', NETCONF())).toMatchObject({ code: 0, json: undefined });
-    speaker.peers = [{ address: '203.0.113.1', state: 'Active' } as SpeakerPeerStatus];
+    const peer = (address: string, state: string) => ({ address, state }) as SpeakerPeerStatus;
+    speaker.peers = [peer('203.0.113.1', 'Active')];
     const down = await cni('STATUS', NETCONF());
-    expect(down.err).toMatchObject({ code: 51, msg: expect.stringContaining('203.0.113.1') as unknown });
-    speaker.peers = [{ address: '203.0.113.1', state: 'Established' } as SpeakerPeerStatus];
+    expect(down.err).toEqual({ cniVersion: '1.1.0', code: 51, msg: 'routectl agent not ready: its BGP session is not Established (203.0.113.1 Active)', details: "new containers' routes would not reach the fabric: see routectl peers" });
+    speaker.peers = [peer('203.0.113.1', 'Established'), peer('203.0.113.3', 'Connect')];
+    expect(await cni('STATUS', NETCONF())).toMatchObject({ code: 0, json: undefined });
+    speaker.peers = [peer('203.0.113.1', 'Idle'), peer('203.0.113.3', 'Connect')];
+    expect((await cni('STATUS', NETCONF())).err).toMatchObject({ code: 51, msg: 'routectl agent not ready: none of its 2 BGP sessions is Established (203.0.113.1 Idle, 203.0.113.3 Connect)' });
+    speaker.peers = [peer('203.0.113.1', 'Established')];
     expect((await cni('STATUS', NETCONF())).code).toBe(0);
     await agent?.stop();
     agent = undefined;

@@ -1,7 +1,7 @@
 /** Address and prefix canonicalisation, against the WHATWG URL parser as a reference for IPv6. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalAddress, parsePrefix, prefixContains, prefixesOverlap, hasHostBits } from '../../../src/config/net.js';
+import { addressInPrefix, canonicalAddress, canonicalHostPrefix, hasHostBits, hostPrefix, parsePrefix, prefixContains, prefixesOverlap } from '../../../src/net.js';
 import { compileImportFilter } from '../../../src/config/import-filter.js';
 
 describe('addresses', () => {
@@ -69,5 +69,26 @@ describe('import prefix list', () => {
 
   it('accepts nothing when empty', () => {
     expect(compileImportFilter([])('0.0.0.0/0')).toBe(false);
+  });
+});
+
+describe('host prefixes and containment', () => {
+  it('hostPrefix keeps the spelling; canonicalHostPrefix canonicalises or refuses', () => {
+    expect(hostPrefix('198.51.100.7')).toBe('198.51.100.7/32');
+    expect(hostPrefix('2001:db8:c:1::7')).toBe('2001:db8:c:1::7/128');
+    expect(canonicalHostPrefix('2001:DB8:0:0::7')).toBe('2001:db8::7/128');
+    expect(canonicalHostPrefix('198.51.100.300')).toBeNull();
+  });
+
+  it.each([
+    ['198.51.100.5', '198.51.100.0/29', true],
+    ['198.51.100.8', '198.51.100.0/29', false],
+    ['2001:db8:c:1::3f', '2001:db8:c:1::/122', true],
+    ['2001:db8:c:1::40', '2001:db8:c:1::/122', false],
+    ['198.51.100.5', '::/0', false], // another family
+    ['not-an-address', '198.51.100.0/24', false],
+    ['198.51.100.5', 'nope', false],
+  ])('addressInPrefix(%s, %s) = %s', (a, block, want) => {
+    expect(addressInPrefix(a, block)).toBe(want);
   });
 });

@@ -1,6 +1,10 @@
 /** Valid configs: defaults, normalisation (asdot, addresses, families), round trip. */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Secret } from '../../../bgp/net/index.js';
 import { formatConfig, parseConfig } from '../../../src/config/index.js';
 
 const base = 'routerId: 192.0.2.2\nasn: 65001\n';
@@ -12,7 +16,7 @@ describe('parseConfig', () => {
       node: 'host-a',
       routerId: '192.0.2.2',
       asn: 65001,
-      bgp: { listen: { address: '::', port: 179 }, holdTime: 90, connectRetryTime: 120, peers: [], advertise: [], import: [] },
+      bgp: { listen: { address: '::', port: 179 }, holdTime: 90, connectRetryTime: 120, peers: [], advertise: [], allowDefault: false, import: [] },
       pools: [],
       runtime: {},
       store: { local: { path: '/var/lib/routectl' } },
@@ -58,7 +62,7 @@ describe('parseConfig', () => {
       { requiredKeys: ['address', 'asn'] },
     );
     fc.assert(
-      fc.property(fc.uniqueArray(peer, { selector: (p) => p.address, maxLength: 4 }), fc.integer({ min: 1, max: 4294967295 }).filter((n) => n !== 23456), (peers, asn) => {
+      fc.property(fc.uniqueArray(peer, { selector: (p) => p.address, maxLength: 4 }), fc.integer({ min: 1, max: 4294967295 }), (peers, asn) => {
         const text = JSON.stringify({ node: 'n', routerId: '192.0.2.2', asn, bgp: { peers } }); // JSON is YAML
         const cfg = parseConfig(text, 'gen');
         const out = formatConfig(cfg);
@@ -68,5 +72,70 @@ describe('parseConfig', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('TCP-MD5 passwords and GTSM', () => {
+  const peer = (extra: string): string => `${base}bgp: { peers: [{ address: 192.0.2.1, asn: 65000${extra} }] }\n`;
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rtc-pw-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string, mode: number): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    chmodSync(p, mode);
+    return p;
+  };
+
+  it('an inline password becomes a Secret; validate prints <redacted>, never the password', () => {
+    const cfg = parseConfig(peer(', password: "s3cr3t pw", ttlSecurity: { hops: 1 }'), 't');
+    const p = cfg.bgp.peers[0]!;
+    expect(p.password).toBeInstanceOf(Secret);
+    expect(p.password!.bytes().toString()).toBe('s3cr3t pw');
+    expect(p.ttlSecurity).toEqual({ hops: 1 });
+    const text = formatConfig(cfg);
+    expect(text).not.toContain('s3cr3t');
+    expect(text).toContain('password: <redacted>');
+    expect(text).toContain('ttlSecurity: { hops: 1 }');
+    expect(JSON.stringify(cfg)).not.toContain('s3cr3t');
+  });
+
+  it('passwordFile: read at load, final newline dropped, the path (not the secret) printed', () => {
+    const f = file('tor-a.pw', 'from-a-file\n', 0o600);
+    const cfg = parseConfig(peer(`, passwordFile: ${f}`), 't');
+    const p = cfg.bgp.peers[0]!;
+    expect(p.password!.bytes().toString()).toBe('from-a-file');
+    expect(p.passwordFile).toBe(f);
+    const text = formatConfig(cfg);
+    expect(text).toContain(`passwordFile: ${f}`);
+    expect(text).not.toContain('from-a-file');
+    // The canonical form re-parses to the same password.
+    expect(parseConfig(text, 'again').bgp.peers[0]!.password!.equals(p.password!)).toBe(true);
+  });
+
+  it('refuses a password file readable by group or others, naming the mode and the fix', () => {
+    for (const mode of [0o640, 0o604, 0o644]) {
+      const f = file(`m${mode.toString(8)}.pw`, 'x', mode);
+      expect(() => parseConfig(peer(`, passwordFile: ${f}`), 't')).toThrow(
+        `bgp.peers[0].passwordFile: ${f} is readable by group or others (mode 0${mode.toString(8)}); fix: chmod 600 ${f}`,
+      );
+    }
+    expect(parseConfig(peer(`, passwordFile: ${file('ok.pw', 'x', 0o400)}`), 't').bgp.peers[0]!.password).toBeInstanceOf(Secret);
+  });
+
+  it('refuses password and passwordFile together, and an empty or overlong file', () => {
+    const f = file('both.pw', 'x', 0o600);
+    expect(() => parseConfig(peer(`, password: y, passwordFile: ${f}`), 't')).toThrow('bgp.peers[0].passwordFile: password and passwordFile both given; fix: keep one of them');
+    const empty = file('empty.pw', '\n', 0o600);
+    expect(() => parseConfig(peer(`, passwordFile: ${empty}`), 't')).toThrow(`empty password in ${empty}`);
+    const long = file('long.pw', 'y'.repeat(81), 0o600);
+    expect(() => parseConfig(peer(`, passwordFile: ${long}`), 't')).toThrow(`password in ${long} is 81 bytes, longer than the 80 TCP-MD5 allows`);
+  });
+
+  it('ttlSecurity hops 1..254 (RFC 5082: accept TTL >= 256 - hops)', () => {
+    expect(parseConfig(peer(', ttlSecurity: { hops: 254 }'), 't').bgp.peers[0]!.ttlSecurity).toEqual({ hops: 254 });
+    expect(() => parseConfig(peer(', ttlSecurity: { hops: 255 }'), 't')).toThrow('bgp.peers[0].ttlSecurity.hops: 255 is out of range');
   });
 });

@@ -202,12 +202,13 @@ describe('Dataplane ADD rollback', () => {
     expect(k.snapshot().routes.filter((r) => r.includes(f.hostIfName))).toHaveLength(2);
   });
 
-  it('the host routes wait for beforeRoutes; if it rejects, rolled back', async () => {
+  it('the host routes wait for beforeRoutes, then routesSent resolves; if it rejects, rolled back and routesSent rejects', async () => {
     const { k, dp } = world();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const e = EPS[0]!;
-    const adding = dp.addEndpoint(e, undefined, { beforeRoutes: gate, onRoutesSent: () => void k.log.push('sent') });
+    const adding = dp.addEndpoint(e, undefined, { beforeRoutes: gate });
+    void adding.routesSent.then(() => k.log.push('sent'));
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(k.log.filter((l) => /^(createVeth|addRoutes)/.test(l))).toEqual([`createVeth ${e.hostIfName}`]);
     release();
@@ -218,7 +219,9 @@ describe('Dataplane ADD rollback', () => {
     const f = EPS[1]!;
     const refused = Promise.reject(new Error('set entry refused'));
     refused.catch(() => undefined); // handled by the dataplane later, not in this tick
-    await expect(dp.addEndpoint(f, undefined, { beforeRoutes: refused })).rejects.toThrow(/set entry refused/);
+    const add = dp.addEndpoint(f, undefined, { beforeRoutes: refused });
+    await expect(add).rejects.toThrow(/set entry refused/);
+    await expect(add.routesSent).rejects.toThrow(/set entry refused/);
     expect(k.snapshot()).toEqual(before);
     expect(dp.desiredEndpoints().map((x) => x.id)).toEqual([e.id]);
   });

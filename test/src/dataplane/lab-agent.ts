@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Dataplane, NetlinkKernel, type ApplyReport } from '../../../src/dataplane/index.js';
 import type { EndpointPlumbing } from '../../../src/dataplane/plumbing.js';
-import { parseAddress } from '../../../src/config/net.js';
+import { parseAddress } from '../../../src/net.js';
 
 /** An address as a hex number of its family's width (network order), via the project's parser. */
 function hexOf(a: string): string {
@@ -77,7 +77,9 @@ const ops: Record<string, (arg: any) => Promise<unknown> | unknown> = {
     const seen: Record<string, { ipv4: boolean; ipv6: boolean } | null> = {};
     await Promise.all(list.map((e) => {
       seen[e.id] = null;
-      return dp.addEndpoint(e, undefined, { onRoutesSent: () => void (seen[e.id] = inFib(e)) });
+      const add = dp.addEndpoint(e);
+      void add.routesSent.then(() => void (seen[e.id] = inFib(e)));
+      return add;
     }));
     return seen;
   },

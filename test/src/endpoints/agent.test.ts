@@ -6,64 +6,26 @@
  * by name and id prefix, kernel routes, POST /v1/reconcile validation and pause/resume,
  * advertisements = bgp.advertise ∪ endpoint prefixes, also across a reload.
  */
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAgent, type Agent, type SpeakerConfigForAgent, type SpeakerLike, type SpeakerPeerStatus, type SpeakerRouteView } from '../../../src/agent.js';
+import { runAgent, type Agent } from '../../../src/agent.js';
 import { ApiClient } from '../../../src/api/client.js';
 import type { EndpointsResponse, InspectResponse, StatusResponse } from '../../../src/api/types.js';
 import { runCli } from '../../../src/cli/commands.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { startContainerRuntime } from '../../../src/endpoints/containers.js';
-import { createLogger } from '../../../src/log.js';
 import { DockerRuntime } from '../../../src/runtime/docker.js';
 import { MemoryStore } from '../../../src/store/index.js';
 import { FakeKernel } from '../dataplane/fake-kernel.js';
+import { captureLog, FakeSpeaker } from '../helpers/agent-fakes.js';
 import { FakeDocker } from '../runtime/fake-docker.js';
-
-class Speaker extends EventEmitter implements SpeakerLike {
-  readonly set = new Set<string>();
-  readonly calls: string[] = [];
-  constructor(readonly cfg: SpeakerConfigForAgent) {
-    super();
-  }
-  async start() {}
-  async stop() {}
-  setAdvertisements(routes: readonly { prefix: string }[]) {
-    this.calls.push(`set ${routes.length}`);
-    this.set.clear();
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  advertise(routes: readonly { prefix: string }[]) {
-    this.calls.push(`advertise ${routes.map((r) => r.prefix).join(' ')}`);
-    for (const r of routes) this.set.add(r.prefix);
-  }
-  withdraw(prefixes: readonly string[]) {
-    this.calls.push(`withdraw ${prefixes.join(' ')}`);
-    for (const p of prefixes) this.set.delete(p);
-  }
-  async setPeers() {}
-  setImportFilter() {}
-  advertisedCount() {
-    return this.set.size;
-  }
-  peerStatus(): SpeakerPeerStatus[] {
-    return [];
-  }
-  /** The peer 203.0.113.1 was sent everything. */
-  routes(q: { view?: 'received' | 'advertised' }): SpeakerRouteView[] {
-    if (q.view !== 'advertised') return [];
-    return [...this.set].map((prefix) => ({ prefix, family: prefix.includes(':') ? ('ipv6-unicast' as const) : ('ipv4-unicast' as const), view: 'advertised' as const, peer: '203.0.113.1', nextHops: [], attributes: {}, accepted: true, reason: null }));
-  }
-}
 
 let dir: string;
 let agent: Agent | undefined;
-let logText = '';
-const log = () => createLogger({ level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { logText += c.toString(); cb(); } }) });
+const logs = captureLog();
+const log = logs.log;
 
 const yaml = (advertise: string) => `node: w1
 routerId: 203.0.113.2
@@ -83,7 +45,7 @@ api: { socket: ${dir}/routectl.sock }
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'rtc-ep-agent-'));
-  logText = '';
+  logs.clear();
 });
 afterEach(async () => {
   await agent?.stop();
@@ -96,7 +58,7 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logText}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logs.text()}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -119,7 +81,7 @@ async function start() {
   for (let pid = 1000; pid < 1010; pid++) kernel.addContainer(`/proc/${pid}/ns/net`);
   const file = join(dir, 'agent.yaml');
   writeFileSync(file, yaml('203.0.113.10/32'));
-  let speaker!: Speaker;
+  let speaker!: FakeSpeaker;
   const l = log();
   // Two containers before the agent starts (adopted at the first sync); one refused.
   const c1 = run(docker, 1, { 'routectl.zone': 'app' }, true);
@@ -128,7 +90,7 @@ async function start() {
     configPath: file,
     log: l,
     handleSignals: false,
-    createSpeaker: (cfg) => (speaker = new Speaker(cfg)),
+    createSpeaker: (cfg) => (speaker = new FakeSpeaker(cfg, '203.0.113.1')),
     startContainers: (cfg, deps) =>
       startContainerRuntime(cfg, {
         ...deps,
@@ -203,17 +165,17 @@ describe('agent with the Docker runtime', () => {
 
     const kernelRoutes = await client.routes({ view: 'kernel' });
     expect(kernelRoutes.routes.map((r) => `${r.prefix} ${r.nextHops.join()}`).sort()).toEqual([
-      `198.51.100.0/32 rtc${c1.slice(0, 11)}`,
-      `198.51.100.9/32 rtc${c3.slice(0, 11)}`,
-      `2001:db8:c:1::/128 rtc${c1.slice(0, 11)}`,
-      `2001:db8:c:1::1/128 rtc${c3.slice(0, 11)}`,
+      `198.51.100.0/32 dev rtc${c1.slice(0, 11)}`,
+      `198.51.100.9/32 dev rtc${c3.slice(0, 11)}`,
+      `2001:db8:c:1::/128 dev rtc${c1.slice(0, 11)}`,
+      `2001:db8:c:1::1/128 dev rtc${c3.slice(0, 11)}`,
     ]);
 
     // Removal: withdrawn, and the speaker was told only about this endpoint's prefixes.
     docker.rm(c3);
     await until(async () => ((await client.status()).endpoints === 1 ? true : undefined), 'c3 gone');
     expect(speaker.calls.at(-1)).toBe('withdraw 198.51.100.9/32 2001:db8:c:1::1/128');
-    expect(logText).toMatch(/"event":"ready".*"name":"c3".*"totalMs":/);
+    expect(logs.text()).toMatch(/"event":"ready".*"name":"c3".*"totalMs":/);
   });
 
   it('dockerd gone: status says since when, why and when the next attempt runs; the gauge is 0; back: connected', async () => {
@@ -248,6 +210,31 @@ describe('agent with the Docker runtime', () => {
     writeFileSync(join(dir, 'agent.yaml'), yaml('203.0.113.20/32'));
     expect(await agent!.reload()).toBe(true);
     expect([...speaker.set].sort()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128', '203.0.113.20/32']);
+  });
+
+  it('a reload that removes the zone of a running container is refused as a whole; status and the log say why', async () => {
+    const { speaker, client } = await start();
+    const before = agent!.config();
+    // Zone and pools gone, and a new advertisement: none of it may apply.
+    const text = yaml('203.0.113.20/32').replace(/pools:\n(  - .*\n)+zones:\n  - .*\n/, '');
+    expect(text).not.toMatch(/zone/);
+    writeFileSync(join(dir, 'agent.yaml'), text);
+    expect(await agent!.reload()).toBe(false);
+    expect(agent!.config()).toBe(before);
+    expect(speaker.set.has('203.0.113.20/32')).toBe(false);
+    const s = await client.status();
+    expect(s.lastReload).toMatchObject({ result: 'refused', containers: ['c1'], needsRestart: ['pools'] });
+    expect(s.lastReload!.problems[0]).toMatch(/^zone "app" still holds running containers c1 \(198\.51\.100\.0, 2001:db8:c:1::\): the new config removes zone "app"/);
+    expect(s.lastReload!.problems[1]).toMatch(/^pools\[0\] \(198\.51\.100\.0\/28\) gives addresses to zone "app" until a restart/);
+    expect(logs.text()).toMatch(/"op":"config.reload","event":"refused","zones":\["app"\],"containers":\["c1"\]/);
+    expect(logs.text()).not.toMatch(/"event":"needs-restart"/);
+    const out = await cli('status');
+    expect(out.out).toMatch(/Config: reload \S+ \S+ REFUSED, running config kept: it would widen what reaches running containers \(c1\)\n  - zone "app" still holds/);
+    // A change that keeps the zone applies, and status says so.
+    writeFileSync(join(dir, 'agent.yaml'), yaml('203.0.113.20/32'));
+    expect(await agent!.reload()).toBe(true);
+    expect(speaker.set.has('203.0.113.20/32')).toBe(true);
+    expect((await client.status()).lastReload).toMatchObject({ result: 'applied', problems: [], needsRestart: [] });
   });
 
   it('POST /v1/reconcile pauses and resumes repair; a bad body changes nothing', async () => {

@@ -7,7 +7,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dataplane, hostIfNameFor, reportChanged as reportChangedOf, RTPROT_ROUTECTL } from '../../../src/dataplane/index.js';
-import type { PreparedAdvertisement } from '../../../bgp/speaker/speaker.js';
 import { Advertisements } from '../../../src/endpoints/advertisements.js';
 import { containerMac, EndpointController } from '../../../src/endpoints/controller.js';
 import type { EndpointSpec, PolicyEndpointRef, PolicyPort } from '../../../src/endpoints/types.js';
@@ -36,48 +35,6 @@ class RecordingSpeaker {
     return [...this.set].sort();
   }
 }
-
-/** A RecordingSpeaker that can encode ahead (Speaker.prepareAdvertise / advertisePrepared), logging both to `log`. */
-class PreparingSpeaker extends RecordingSpeaker {
-  constructor(private readonly log: string[]) {
-    super();
-  }
-  prepareAdvertise(routes: readonly { prefix: string }[]): PreparedAdvertisement {
-    this.log.push(`prepare ${routes.map((r) => r.prefix).join(' ')}`);
-    return { entries: new Map(routes.map((r) => [r.prefix, { key: '||' }])), previews: new Map() };
-  }
-  advertisePrepared(prepared: PreparedAdvertisement): void {
-    const prefixes = [...prepared.entries.keys()];
-    this.log.push(`advertisePrepared ${prefixes.join(' ')}`);
-    this.calls.push({ op: 'advertise', prefixes });
-    for (const p of prefixes) this.set.add(p);
-  }
-}
-
-describe('Advertisements: prepared announcements', () => {
-  it('uses what was prepared while the same prefixes are new; else advertises the new ones the normal way', () => {
-    const log: string[] = [];
-    const speaker = new PreparingSpeaker(log);
-    const a = new Advertisements(speaker);
-    const p1 = a.prepare(['198.51.100.1/32', '2001:db8::1/128']);
-    expect(p1?.fresh).toEqual(['198.51.100.1/32', '2001:db8::1/128']);
-    a.add(['198.51.100.1/32', '2001:db8::1/128'], p1);
-    expect(log).toEqual(['prepare 198.51.100.1/32 2001:db8::1/128', 'advertisePrepared 198.51.100.1/32 2001:db8::1/128']);
-
-    // Something else announced one of them in between: only the other is new now.
-    log.length = 0;
-    const p2 = a.prepare(['198.51.100.2/32', '2001:db8::2/128']);
-    a.setStatic(['2001:db8::2/128']);
-    speaker.calls.length = 0;
-    a.add(['198.51.100.2/32', '2001:db8::2/128'], p2);
-    expect(log).toEqual(['prepare 198.51.100.2/32 2001:db8::2/128']);
-    expect(speaker.calls).toEqual([{ op: 'advertise', prefixes: ['198.51.100.2/32'] }]);
-
-    // Nothing new: nothing to prepare.
-    expect(a.prepare(['198.51.100.1/32'])).toBeUndefined();
-    expect(speaker.sorted()).toEqual(['198.51.100.1/32', '198.51.100.2/32', '2001:db8::1/128', '2001:db8::2/128']);
-  });
-});
 
 const POOLS: PoolConfig[] = [
   { cidr: '198.51.100.0/28', zone: 'app' },
@@ -338,33 +295,6 @@ describe('EndpointController: order of the add path', () => {
     const steps = k.log.filter((l) => /^(policy|createVeth|addRoutes)/.test(l));
     expect(steps).toEqual([`policy add ${veth}`, `createVeth ${veth}`, `policy added ${veth}`, 'addRoutes 2']);
     expect(w.ctl.get(idOf(1))!.state).toBe('ready');
-  });
-
-  it('the UPDATEs are prepared while the plumbing waits, and the prepared ones go out when the routes are sent', async () => {
-    const k = new FakeKernel();
-    const speaker = new PreparingSpeaker(k.log);
-    const adverts = new Advertisements(speaker);
-    const w = world({ k, advertiser: adverts });
-    await w.ctl.sync([]);
-    // The container side takes a few event-loop turns, as a helper process does.
-    const configure = k.configureContainer.bind(k);
-    k.configureContainer = async (...args) => {
-      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-      return configure(...args);
-    };
-    const addRoutes = k.addRoutes.bind(k);
-    k.addRoutes = (routes, protocol, onSent) => addRoutes(routes, protocol, () => (k.log.push('routes sent'), onSent?.()));
-    k.log.length = 0;
-    await w.ctl.add(spec(1));
-    const steps = k.log.filter((l) => /^(prepare|advertise|routes sent|createVeth|configureContainer)/.test(l));
-    expect(steps).toEqual([
-      `createVeth ${hostIfNameFor(idOf(1))}`,
-      'prepare 198.51.100.0/32 2001:db8:c:1::/128',
-      'configureContainer /proc/1001/ns/net',
-      'routes sent',
-      'advertisePrepared 198.51.100.0/32 2001:db8:c:1::/128',
-    ]);
-    expect(speaker.sorted()).toEqual(['198.51.100.0/32', '2001:db8:c:1::/128']);
   });
 
   it('a dataplane that does not report the sending: advertised once the add resolves, once', async () => {

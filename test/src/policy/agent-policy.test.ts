@@ -9,6 +9,8 @@ import { AgentPolicy, PolicyLookupError, findContainer, hostAddresses } from '..
 import { denyPair, registerPolicyMetrics } from '../../../src/metrics/policy.js';
 import { buildModel } from '../../../policy/model.js';
 import type { ExecResult, Executor } from '../../../policy/exec.js';
+import { linkLocalFromMac } from '../../../policy/cidr.js';
+import { containerMac } from '../../../src/endpoints/controller.js';
 
 const MODEL = buildModel(
   [
@@ -49,12 +51,16 @@ describe('AgentPolicy', () => {
 
     await p.addEndpoint({ id: 'c1', hostVeth: 'rtc0123456789a', ipv4: '198.51.100.5', ipv6: '2001:db8:c:1::5' });
     const add = exec.take();
-    expect(add.map((c) => c.argv.join(' '))).toEqual(['ipset -exist restore']);
-    expect(add[0]?.stdin).toBe('add rtc-ep-4 198.51.100.5,rtc0123456789a\nadd rtc-ep-6 2001:db8:c:1::5,rtc0123456789a\n');
+    expect(add.map((c) => c.argv.join(' '))).toEqual(['ipset -exist restore', 'nft -f -']);
+    // The container's link-local (from the MAC the controller gives it) is its second IPv6 member.
+    const ll = linkLocalFromMac(containerMac('c1'));
+    expect(ll).toMatch(/^fe80::/);
+    expect(add[0]?.stdin).toBe(`add rtc-ep-4 198.51.100.5,rtc0123456789a\nadd rtc-ep-6 2001:db8:c:1::5,rtc0123456789a\nadd rtc-ep-6 ${ll},rtc0123456789a\n`);
+    expect(add[1]?.stdin).toBe('add element arp routectl ep4 { "rtc0123456789a" . 198.51.100.5 }\n');
 
     await p.removeEndpoint({ id: 'c1', hostVeth: 'rtc0123456789a', ipv4: '198.51.100.5', ipv6: null });
     const del = exec.take();
-    expect(del.map((c) => c.argv.join(' '))).toEqual(['ipset -exist restore']);
+    expect(del.map((c) => c.argv.join(' '))).toEqual(['ipset -exist restore', 'nft -f -']);
     expect(del[0]?.stdin).toBe('del rtc-ep-4 198.51.100.5,rtc0123456789a\n');
   });
 

@@ -2,7 +2,9 @@
  * DockerRuntime against an in-memory dockerode-like client: the first list, events in
  * order, a started container that is gone before its inspect, reconnect with resync
  * (diffed: nothing known is added twice), framing of the event stream, zone reload,
- * status, and a stop that leaves nothing scheduled.
+ * status, and a stop that leaves nothing scheduled. Time (backoff, the check of containers
+ * wired before their start) runs on a fake clock; the rest waits for conditions, or for
+ * the event loop's pending work (settle).
  */
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
@@ -16,7 +18,8 @@ import { backoffDelay } from '../../../src/runtime/backoff.js';
 import { CgroupPids } from '../../../src/runtime/cgroup.js';
 import type { InvalidContainer, SyncDiff, WantedEndpoint } from '../../../src/runtime/types.js';
 import { FakeDocker } from './fake-docker.js';
-import { tick, until } from './wait.js';
+import { FakeClock, settle } from '../../bgp/session/harness.js';
+import { until } from './wait.js';
 
 type Rec =
   | { t: 'sync'; ids: string[]; diff: SyncDiff }
@@ -34,7 +37,9 @@ afterEach(async () => {
 
 function setup(opts: { zones?: string[]; backoffMs?: number; execRoot?: string; wireBeforeStart?: boolean } = {}) {
   const docker = new FakeDocker(opts.execRoot);
+  const clock = new FakeClock();
   const rt = new DockerRuntime({
+    clock,
     zones: opts.zones ?? ['app', 'dmz'],
     client: docker,
     cgroupPids: new CgroupPids(docker.readFile),
@@ -48,7 +53,7 @@ function setup(opts: { zones?: string[]; backoffMs?: number; execRoot?: string; 
   rt.on('add', (e) => log.push({ t: 'add', id: e.id, pid: e.pid }));
   rt.on('remove', (e, reason) => log.push({ t: 'remove', id: e.id, reason }));
   rt.on('invalid', (i: InvalidContainer) => log.push({ t: 'invalid', id: i.id, error: i.error }));
-  return { docker, rt, log };
+  return { docker, rt, log, clock };
 }
 
 describe('DockerRuntime: first list', () => {
@@ -101,7 +106,7 @@ describe('DockerRuntime: events', () => {
     ]);
     docker.rm(a);
     await until(() => log.length === 4, 'remove');
-    await tick(10);
+    await settle();
     expect(log.slice(3)).toEqual([{ t: 'remove', id: a, reason: 'die' }]); // destroy adds nothing
     expect(rt.endpoints()).toEqual([]);
   });
@@ -118,7 +123,7 @@ describe('DockerRuntime: events', () => {
     const a = docker.run(1, APP, { startOnly: true });
     await until(() => docker.inspects > asked, 'inspect of a');
     docker.stop(a); // a's die arrives while that answer is in flight
-    await tick(20);
+    await settle();
     expect(log).toEqual([]); // the die was not applied ahead of the start
     docker.answerGate = undefined;
     release();
@@ -145,7 +150,7 @@ describe('DockerRuntime: events', () => {
     // Creates unseen: each start is inspected.
     const early = [docker.run(30, APP, { startOnly: true }), docker.run(31, APP, { startOnly: true }), docker.run(32, APP, { startOnly: true })];
     await until(() => docker.inspects === asked + 2, 'two inspects asked');
-    await tick(10);
+    await settle();
     expect(docker.inspects).toBe(asked + 2);
     docker.answerGate = undefined;
     openAll();
@@ -161,7 +166,7 @@ describe('DockerRuntime: events', () => {
     expect(docker.inspects).toBe(asked + 3 + 6);
     expect(log.map((r) => (r as { id: string }).id)).not.toContain(ids[0]);
     docker.stop(ids[0]!); // the first one's die, while its start's answer is held
-    await tick(10);
+    await settle();
     expect(log).toHaveLength(5); // not applied ahead of its start
     docker.answerGate = undefined;
     release();
@@ -179,9 +184,9 @@ describe('DockerRuntime: events', () => {
     const held = new Promise<void>((r) => (release = r));
     docker.inspectGate = async () => held; // holds the list's inspects (and the events')
     const started = rt.start();
-    await tick(10);
+    await settle();
     const b = docker.run(2, APP); // a start event during the list
-    await tick(10);
+    await settle();
     docker.inspectGate = undefined;
     release();
     await started;
@@ -200,11 +205,11 @@ describe('DockerRuntime: events', () => {
     const a = docker.run(1, APP);
     const b = docker.run(2, APP);
     docker.stop(a);
-    await tick(20);
+    await settle();
     docker.inspectGate = undefined;
     release();
     await until(() => log.length === 1, 'b added');
-    await tick(10);
+    await settle();
     expect(log).toEqual([{ t: 'add', id: b, pid: expect.any(Number) }]);
     expect(rt.endpoints().map((e) => e.id)).toEqual([b]);
   });
@@ -217,7 +222,7 @@ describe('DockerRuntime: events', () => {
     const held = new Promise<void>((r) => (release = r));
     docker.inspectGate = async () => held;
     const a = docker.run(1, APP);
-    await tick(5);
+    await settle();
     docker.rm(a);
     docker.inspectGate = undefined;
     release();
@@ -239,7 +244,7 @@ describe('DockerRuntime: events', () => {
     docker.writeRaw('not json\n{"Type":"network","Action":"connect","Actor":{"ID":"x"}}\n');
     for (const part of [line.subarray(0, 7), line.subarray(7, cut), line.subarray(cut)]) {
       docker.writeRaw(part as unknown as string);
-      await tick(1);
+      await settle();
     }
     await until(() => log.length === 1, 'add');
     expect(log).toEqual([{ t: 'add', id: c.Id, pid: 99 }]);
@@ -280,7 +285,7 @@ describe('DockerRuntime: the PID of a started container', () => {
     }
     // Unlabelled containers cost no inspect at create or start.
     docker.run(5, {});
-    await tick(20);
+    await settle();
     expect(docker.inspects).toBe(asked + 5);
     // A restart: the new PID from the cgroup, no inspect; the current name from the event.
     docker.containers.get(a)!.Name = '/renamed';
@@ -359,10 +364,10 @@ describe('DockerRuntime: the PID of a started container', () => {
     docker.answerGate = async (cid) => (cid === id(2) ? held : undefined);
     const b = docker.run(2, APP); // its create's inspect answer is held; the start waits for it
     docker.stop(b);
-    await tick(10);
+    await settle();
     docker.answerGate = undefined;
     release();
-    await tick(30);
+    await settle();
     expect(log).toEqual([]);
     expect(rt.endpoints().map((e) => e.id)).not.toContain(b);
   });
@@ -391,7 +396,7 @@ describe('DockerRuntime: wired when runc has created the container', () => {
     const before = docker.inspects;
     const c = docker.create(n, labels);
     await until(() => docker.inspects > before, 'the create inspected');
-    await tick(5);
+    await settle();
     return c.Id;
   }
 
@@ -417,14 +422,17 @@ describe('DockerRuntime: wired when runc has created the container', () => {
   });
 
   it('a created container whose process goes with no start event (runc create failed) is removed', async () => {
-    const { docker, rt, log } = runcSetup();
+    const { docker, rt, log, clock } = runcSetup();
     await learnt(docker, rt, log);
     const b = await created(docker, 2);
     const pid = docker.runcCreate(b);
     await until(() => log.length === 1, 'b added');
     expect(log[0]).toEqual({ t: 'add', id: b, pid });
     docker.failCreate(b);
-    await until(() => log.length === 2, 'b removed', 4000);
+    await settle();
+    expect(log).toHaveLength(1);
+    await clock.advance(1000); // the check of containers wired before their start
+    await until(() => log.length === 2, 'b removed');
     expect(log[1]).toEqual({ t: 'remove', id: b, reason: 'die' });
     expect(rt.endpoints().map((e) => e.id)).not.toContain(b);
   });
@@ -434,8 +442,10 @@ describe('DockerRuntime: wired when runc has created the container', () => {
     await learnt(docker, rt, log);
     const b = await created(docker, 2);
     docker.extraPids.set(b, [4242]);
+    const reads = docker.procsReads;
     docker.runcCreate(b);
-    await tick(50);
+    await until(() => docker.procsReads > reads, "b's cgroup read when runc created it");
+    await settle();
     expect(log).toEqual([]);
     docker.extraPids.delete(b);
     docker.finishStart(b);
@@ -444,16 +454,19 @@ describe('DockerRuntime: wired when runc has created the container', () => {
     // Destroyed before runc created it: nothing waits for it any more.
     const c = await created(docker, 3);
     docker.rm(c);
-    await tick(20);
+    await settle();
     docker.runcCreate(c);
-    await tick(50);
-    expect(log).toHaveLength(1);
+    // A marker created by runc after it: once the marker is added, c's state file was seen too.
+    const e = await created(docker, 5);
+    const pe = docker.runcCreate(e);
+    await until(() => log.length === 2, 'the marker added');
+    expect(log[1]).toEqual({ t: 'add', id: e, pid: pe });
 
     const off = runcSetup({ wireBeforeStart: false });
     await learnt(off.docker, off.rt, off.log);
     const d = await created(off.docker, 4);
     off.docker.runcCreate(d);
-    await tick(50);
+    await settle();
     expect(off.log).toEqual([]);
     off.docker.finishStart(d);
     await until(() => off.log.length === 1, 'd added at its start event');
@@ -465,7 +478,7 @@ describe('DockerRuntime: wired when runc has created the container', () => {
     log.length = 0; // the first sync
     const b = await created(docker, 2);
     const pid = docker.runcCreate(b);
-    await tick(30);
+    await settle();
     expect(log).toEqual([]); // nothing learnt yet: no cgroup layout, no runc root
     docker.run(1, APP, { startOnly: true });
     await until(() => log.length === 2, 'the first and b added');
@@ -475,7 +488,7 @@ describe('DockerRuntime: wired when runc has created the container', () => {
 
 describe('DockerRuntime: reconnect and resync', () => {
   it('after dockerd comes back: one sync that is the truth, a diff, and no duplicate adds', async () => {
-    const { docker, rt, log } = setup();
+    const { docker, rt, log, clock } = setup();
     const keep = docker.run(1, APP, { silent: true });
     const gone = docker.run(2, APP, { silent: true });
     const restarted = docker.run(3, APP, { silent: true });
@@ -491,9 +504,10 @@ describe('DockerRuntime: reconnect and resync', () => {
     docker.stop(restarted, { silent: true });
     docker.restart(restarted, { silent: true });
     const fresh = docker.run(4, APP, { silent: true });
-    await tick(30); // several failed retries
+    await clock.advance(30); // several failed retries
     const listsWhileDown = docker.lists;
     docker.up();
+    await clock.advance(20); // the next retry (backoff capped at 20 ms here)
     await until(() => rt.status().connected, 'reconnected');
     expect(docker.lists).toBeGreaterThanOrEqual(listsWhileDown);
     expect(log).toEqual([
@@ -511,13 +525,14 @@ describe('DockerRuntime: reconnect and resync', () => {
   });
 
   it('retries while dockerd is absent at start, then syncs', async () => {
-    const { docker, rt, log } = setup();
+    const { docker, rt, log, clock } = setup();
     docker.down = true;
     docker.run(1, APP, { silent: true });
     await rt.start();
     expect(rt.status()).toMatchObject({ connected: false, lastError: expect.stringContaining('ENOENT') });
     expect(log).toEqual([]);
     docker.up();
+    await clock.advance(20);
     await until(() => rt.status().connected, 'connected');
     expect(log).toEqual([{ t: 'sync', ids: [id(1)], diff: { added: [id(1)], removed: [], changed: [] } }]);
   });
@@ -540,40 +555,44 @@ describe('DockerRuntime: zones and stop', () => {
   });
 
   it('stop() while a retry is pending cancels it, closes the stream, and emits nothing after', async () => {
-    const { docker, rt, log } = setup({ backoffMs: 10_000 });
+    const { docker, rt, log, clock } = setup({ backoffMs: 10_000 });
     docker.run(1, APP, { silent: true });
     await rt.start();
     docker.crash();
     await until(() => !rt.status().connected, 'disconnected');
     const retryAt = rt.status().retryAt;
     expect(retryAt).not.toBeNull();
-    expect(Date.parse(retryAt!) - Date.now()).toBeGreaterThan(5_000); // 10 s ± 20 %
+    expect(Date.parse(retryAt!) - clock.now()).toBeGreaterThanOrEqual(8_000); // 10 s ± 20 %
     await rt.stop();
     expect(rt.status().retryAt).toBeNull();
+    expect(clock.pending).toBe(0);
     docker.up();
     log.length = 0;
-    await tick(20);
+    await clock.advance(20_000);
     expect(log).toEqual([]);
     expect(docker.openStreams).toBe(0);
   });
 
   it('status(): connected since when, the last error, and when the next attempt runs', async () => {
-    const { docker, rt } = setup({ backoffMs: 50 });
+    const { docker, rt, clock } = setup({ backoffMs: 50 });
     docker.crash();
-    const t0 = Date.now();
+    await clock.advance(7);
+    const t0 = clock.now();
     await rt.start();
     let s = rt.status();
     expect(s).toMatchObject({ connected: false, lastError: expect.any(String) });
-    expect(Date.parse(s.since)).toBeGreaterThanOrEqual(t0 - 1);
+    expect(Date.parse(s.since)).toBe(t0);
     const firstDown = s.since;
-    expect(Date.parse(s.retryAt!)).toBeGreaterThan(Date.now());
+    expect(Date.parse(s.retryAt!)).toBeGreaterThan(clock.now());
     docker.up();
+    await clock.advance(60); // 50 ms ± 20 %
     await until(() => rt.status().connected, 'connected');
     s = rt.status();
     expect(s).toMatchObject({ connected: true, lastError: null, retryAt: null });
     expect(Date.parse(s.since)).toBeGreaterThanOrEqual(Date.parse(firstDown));
     const up = s.since;
-    await tick(5);
+    expect(Date.parse(up)).toBeGreaterThan(Date.parse(firstDown)); // when the retry connected
+    await clock.advance(5);
     docker.crash();
     await until(() => !rt.status().connected, 'disconnected');
     s = rt.status();

@@ -84,6 +84,23 @@ describe('classifyContainer: invalid (left alone, error names label, value and f
     expect(parts.some((p) => p.includes('routectl.ipv6="y"'))).toBe(true);
   });
 
+  it('long label values and keys are quoted as 64-character excerpts with their full length', () => {
+    const long = 'x'.repeat(100_000);
+    const c = classifyContainer(
+      facts({ 'routectl.zone': long, 'routectl.ipv4': `198.51.100.7${long}`, 'routectl.ipv6': long, [`routectl.${long}`]: long }, `container:${long}`),
+      ZONES,
+    );
+    expect(c.kind).toBe('invalid');
+    if (c.kind !== 'invalid') return;
+    // Five problems, each a few hundred characters at most, from 500 kB of labels.
+    expect(c.error.length).toBeLessThan(2000);
+    expect(c.error.match(/…" \(1000\d\d characters\)/g)).toHaveLength(5);
+    expect(c.error).toContain(`routectl.zone="${'x'.repeat(64)}…" (100000 characters) is not a zone name`);
+    expect(c.error).toContain(`routectl.ipv4="198.51.100.7${'x'.repeat(52)}…" (100012 characters) is not an IPv4 address`);
+    expect(c.error).toContain(`unknown label routectl.${'x'.repeat(55)}… (100009 characters)="${'x'.repeat(64)}…" (100000 characters)`);
+    expect(c.error).toContain(`network mode "container:${'x'.repeat(54)}…" (100010 characters)`);
+  });
+
   it('no zones configured: says so', () => {
     const c = classifyContainer(facts({ 'routectl.zone': 'app' }), []);
     expect(c).toMatchObject({ kind: 'invalid' });

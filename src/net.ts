@@ -1,13 +1,14 @@
 /**
- * Address and prefix parsing for the config edge: strict IPv4/IPv6 text to numbers and
- * back to one canonical spelling (IPv4 dotted quad; IPv6 per RFC 5952), plus the
- * containment and overlap tests the cross-field checks need.
+ * The agent's address and prefix library: strict IPv4/IPv6 text to numbers and back to
+ * one canonical spelling (IPv4 dotted quad; IPv6 per RFC 5952), containment and overlap,
+ * and the host prefix (/32, /128) of an address. The config checks, IPAM, the
+ * dataplane, the endpoint controller, verify and the API all use this one module.
  *
  * Both families are held as bigint so one set of arithmetic serves both. The text forms
  * themselves are parsed and printed by policy/cidr.ts, the one place that does it for
  * the config, the dataplane and the zone policy alike.
  */
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../policy/cidr.js';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../policy/cidr.js';
 
 export type IpFamily = 4 | 6;
 
@@ -82,4 +83,26 @@ export function prefixContains(outer: ParsedPrefix, inner: ParsedPrefix): boolea
 
 export function prefixesOverlap(a: ParsedPrefix, b: ParsedPrefix): boolean {
   return prefixContains(a, b) || prefixContains(b, a);
+}
+
+/**
+ * 4 or 6 from text already known to be an address (an IPv6 address always holds a ':');
+ * parseAddress is the check for text from outside.
+ */
+export const familyOf = (address: string): IpFamily => (address.includes(':') ? 6 : 4);
+
+/** An address's host prefix, `<address>/32` or `/128`, spelt as the address is. */
+export const hostPrefix = (address: string): string => `${address}/${maxLength(familyOf(address))}`;
+
+/** The canonical host prefix of an address, or null when the text is not one. */
+export function canonicalHostPrefix(address: string): string | null {
+  const a = parseAddress(address);
+  return a === null ? null : formatPrefix({ family: a.family, value: a.value, length: maxLength(a.family) });
+}
+
+/** True when address `a` lies in prefix `block` (false when either text is not valid). */
+export function addressInPrefix(a: string, block: string): boolean {
+  const outer = parsePrefix(block);
+  const inner = parseAddress(a);
+  return outer !== null && inner !== null && prefixContains(outer, { ...inner, length: maxLength(inner.family) });
 }

@@ -1,0 +1,291 @@
+/**
+ * The only place in bgp/ that calls the C library: the TCP socket options Node does not
+ * set, through koffi (FFI). Everything here works on plain file descriptors; the rest of
+ * bgp/ keeps seeing net.Socket and net.Server, which adopt these descriptors (tcp.ts).
+ *
+ *   socket(2), bind(2), close(2), setsockopt(2), getsockopt(2)
+ *   TCP_MD5SIG / TCP_MD5SIG_EXT   RFC 2385 TCP MD5 signatures (linux/tcp.h)
+ *   IP_TTL / IPV6_UNICAST_HOPS    RFC 5082 GTSM: send with TTL 255 (linux/in.h, in6.h)
+ *   IP_MINTTL / IPV6_MINHOPCOUNT  RFC 5082 GTSM: drop what arrives with less
+ *
+ * Linux only (the constants and struct layouts are Linux's, checked against the headers
+ * of linux-libc-dev 6.1). A failing call throws NativeSocketError with the errno's name.
+ */
+import { createRequire } from 'node:module';
+import type net from 'node:net';
+import { getSystemErrorMap } from 'node:util';
+import { parseAddress } from '../wire/prefix.js';
+
+// <bits/socket.h>, <bits/socket_type.h>, <asm-generic/socket.h>, <netinet/in.h>
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const IPPROTO_IP = 0;
+const IPPROTO_TCP = 6;
+const IPPROTO_IPV6 = 41;
+// <linux/in.h>
+const IP_TTL = 2;
+const IP_MINTTL = 21;
+// <linux/in6.h>
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_V6ONLY = 26;
+const IPV6_MINHOPCOUNT = 73;
+// <linux/tcp.h>
+const TCP_MD5SIG = 14;
+const TCP_MD5SIG_EXT = 32;
+const TCP_MD5SIG_FLAG_PREFIX = 0x1;
+export const TCP_MD5SIG_MAXKEYLEN = 80;
+/**
+ * struct tcp_md5sig: sockaddr_storage tcpm_addr (128 bytes), u8 tcpm_flags,
+ * u8 tcpm_prefixlen, u16 tcpm_keylen, int tcpm_ifindex, u8 tcpm_key[80].
+ */
+const MD5SIG_SIZE = 128 + 1 + 1 + 2 + 4 + TCP_MD5SIG_MAXKEYLEN;
+
+export type IpFamily = 4 | 6;
+
+/** A failed system call: the call, the errno name (ENOPROTOOPT) and what it means here. */
+export class NativeSocketError extends Error {
+  override readonly name = 'NativeSocketError';
+  constructor(
+    readonly op: string,
+    readonly code: string,
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  close(fd: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
+  errno(): number;
+}
+
+let libc: Libc | null = null;
+let loadError: Error | null = null;
+
+function load(): Libc {
+  if (libc) return libc;
+  if (loadError) throw loadError;
+  try {
+    if (process.platform !== 'linux') throw new Error(`${process.platform} is not Linux`);
+    // Loaded on first use: a speaker with no MD5 or GTSM peer never needs it.
+    const koffi = createRequire(import.meta.url)('koffi') as {
+      load(path: string): { func(decl: string): (...args: unknown[]) => number };
+      errno(): number;
+    };
+    const c = koffi.load('libc.so.6');
+    const socket = c.func('int socket(int, int, int)');
+    const bind = c.func('int bind(int, const void *, uint32_t)');
+    const close = c.func('int close(int)');
+    const setsockopt = c.func('int setsockopt(int, int, int, const void *, uint32_t)');
+    const getsockopt = c.func('int getsockopt(int, int, int, void *, void *)');
+    libc = {
+      socket: (d, t, p) => socket(d, t, p),
+      bind: (fd, a, l) => bind(fd, a, l),
+      close: (fd) => close(fd),
+      setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
+      getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
+      errno: () => koffi.errno(),
+    };
+    return libc;
+  } catch (err) {
+    loadError = new Error(`TCP-MD5 and GTSM need the koffi FFI library on Linux: ${(err as Error).message}`, { cause: err });
+    throw loadError;
+  }
+}
+
+/** Whether the native calls are usable here (Linux with koffi). */
+export function nativeAvailable(): boolean {
+  try {
+    load();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ERRNO_NAMES = getSystemErrorMap();
+
+/** What an errno means for the option that failed, in the operator's words. */
+function explain(op: string, code: string, text: string): string {
+  if (code === 'ENOPROTOOPT' && op.includes('TCP_MD5SIG')) return `${op}: ENOPROTOOPT: this kernel has no TCP-MD5 (CONFIG_TCP_MD5SIG)`;
+  if (code === 'ENOPROTOOPT' && /MINTTL|MINHOPCOUNT/.test(op)) return `${op}: ENOPROTOOPT: this kernel cannot filter by TTL (GTSM, RFC 5082)`;
+  return `${op}: ${code}: ${text}`;
+}
+
+/** The error a failed call `op` with this errno throws (exported for tests: ENOPROTOOPT cannot be provoked here). */
+export function errnoError(op: string, errno: number): NativeSocketError {
+  const [code, text] = ERRNO_NAMES.get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+  return new NativeSocketError(op, code, errno, explain(op, code, text));
+}
+
+function check(op: string, r: number): number {
+  if (r >= 0) return r;
+  throw errnoError(op, load().errno());
+}
+
+const int32 = (v: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+};
+
+function setInt(fd: number, level: number, name: number, value: number, op: string): void {
+  const c = load();
+  check(op, c.setsockopt(fd, level, name, int32(value), 4));
+}
+
+function getInt(fd: number, level: number, name: number, op: string): number {
+  const c = load();
+  const v = Buffer.alloc(4);
+  const len = int32(4);
+  check(op, c.getsockopt(fd, level, name, v, len));
+  return v.readInt32LE();
+}
+
+/** Address bytes in network order; IPv4 on an IPv6 socket as ::ffff:a.b.c.d (RFC 4291 2.5.5.2). */
+function addressBytes(address: string, sockFamily: IpFamily): Buffer {
+  let a: Buffer;
+  try {
+    a = parseAddress(address.replace(/%.*$/, ''));
+  } catch {
+    throw new NativeSocketError('address', 'EINVAL', 22, `${JSON.stringify(address)} is not an IP address`);
+  }
+  if (a.length === 4) {
+    if (sockFamily === 4) return a;
+    return Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), a]);
+  }
+  if (sockFamily === 4) throw new NativeSocketError('address', 'EAFNOSUPPORT', 97, `IPv6 address ${address} on an IPv4 socket`);
+  return a;
+}
+
+/** struct sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes), written at `at` in `buf`. */
+function writeSockaddr(buf: Buffer, at: number, sockFamily: IpFamily, address: string, port: number): number {
+  const bytes = addressBytes(address, sockFamily);
+  if (sockFamily === 4) {
+    buf.writeUInt16LE(AF_INET, at);
+    buf.writeUInt16BE(port, at + 2);
+    bytes.copy(buf, at + 4);
+    return 16;
+  }
+  buf.writeUInt16LE(AF_INET6, at);
+  buf.writeUInt16BE(port, at + 2);
+  bytes.copy(buf, at + 8);
+  return 28;
+}
+
+export const familyOfAddress = (address: string): IpFamily => (address.includes(':') && !/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? 6 : 4);
+
+/** A TCP socket, non-blocking and close-on-exec (libuv expects both of an adopted fd). */
+export function tcpSocket(family: IpFamily): number {
+  const c = load();
+  return check('socket', c.socket(family === 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}
+
+export function closeFd(fd: number): void {
+  const c = load();
+  check('close', c.close(fd));
+}
+
+/** A listener's options before bind: address reuse as libuv sets it, and dual stack on "::". */
+export function prepareListener(fd: number, family: IpFamily): void {
+  setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'setsockopt SO_REUSEADDR');
+  // IPv4 peers reach a "::" listener as IPv4-mapped addresses, whatever net.ipv6.bindv6only says.
+  if (family === 6) setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, 'setsockopt IPV6_V6ONLY');
+}
+
+export function bindTo(fd: number, family: IpFamily, address: string, port: number): void {
+  const c = load();
+  const sa = Buffer.alloc(28);
+  const len = writeSockaddr(sa, 0, family, address, port);
+  check(`bind ${address.includes(':') ? `[${address}]` : address}:${port}`, c.bind(fd, sa, len));
+}
+
+export interface Md5Key {
+  /** The peer's address (or the first address of a range). */
+  readonly address: string;
+  /** Default: the whole address (32 or 128), with TCP_MD5SIG; shorter uses TCP_MD5SIG_EXT. */
+  readonly prefixLength?: number;
+  /** null or empty: delete the key (RFC 2385 signing stops for this peer). */
+  readonly key: Buffer | null;
+}
+
+/**
+ * RFC 2385: sign and check every segment to and from `address` with `key`. On a listener
+ * the key is copied to the connections it accepts from that address; on a socket about to
+ * connect it must be set before connect(), since the SYN is signed too.
+ */
+export function setMd5Key(fd: number, sockFamily: IpFamily, k: Md5Key): void {
+  const key = k.key ?? Buffer.alloc(0);
+  if (key.length > TCP_MD5SIG_MAXKEYLEN) {
+    const op = `setsockopt TCP_MD5SIG ${k.address}`;
+    throw new NativeSocketError(op, 'EINVAL', 22, `${op}: EINVAL: TCP-MD5 key of ${key.length} bytes: at most ${TCP_MD5SIG_MAXKEYLEN}`);
+  }
+  const peerFamily = familyOfAddress(k.address);
+  const full = peerFamily === 4 ? 32 : 128;
+  const prefix = k.prefixLength ?? full;
+  const b = Buffer.alloc(MD5SIG_SIZE);
+  writeSockaddr(b, 0, sockFamily, k.address, 0);
+  let name = TCP_MD5SIG;
+  if (prefix !== full) {
+    name = TCP_MD5SIG_EXT;
+    b.writeUInt8(TCP_MD5SIG_FLAG_PREFIX, 128);
+    // An IPv4 range on an IPv6 socket is a range of IPv4-mapped addresses.
+    b.writeUInt8(peerFamily === 4 && sockFamily === 6 ? prefix + 96 : prefix, 129);
+  }
+  b.writeUInt16LE(key.length, 130);
+  key.copy(b, 136);
+  const c = load();
+  const op = `setsockopt ${name === TCP_MD5SIG ? 'TCP_MD5SIG' : 'TCP_MD5SIG_EXT'} ${k.address}${prefix !== full ? `/${prefix}` : ''}`;
+  const r = c.setsockopt(fd, IPPROTO_TCP, name, b, MD5SIG_SIZE);
+  // Deleting a key that is not there: already gone, which is what was asked.
+  if (r < 0 && key.length === 0 && load().errno() === 2) return;
+  check(op, r);
+}
+
+/**
+ * The TTL (hop limit) of what this socket sends; -1 restores the system default. On an
+ * IPv6 socket both are set: IPv4-mapped peers are sent IPv4 packets.
+ */
+export function setTtl(fd: number, sockFamily: IpFamily, ttl: number): void {
+  if (sockFamily === 6) setInt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl, 'setsockopt IPV6_UNICAST_HOPS');
+  setInt(fd, IPPROTO_IP, IP_TTL, ttl, 'setsockopt IP_TTL');
+}
+
+/** The kernel drops every segment that arrives with a smaller TTL (hop limit); 0 turns it off. */
+export function setMinTtl(fd: number, sockFamily: IpFamily, minTtl: number): void {
+  if (sockFamily === 6) setInt(fd, IPPROTO_IPV6, IPV6_MINHOPCOUNT, minTtl, 'setsockopt IPV6_MINHOPCOUNT');
+  setInt(fd, IPPROTO_IP, IP_MINTTL, minTtl, 'setsockopt IP_MINTTL');
+}
+
+/** For tests and status: the minimum TTL and the TTL a socket sends with. */
+export function socketTtls(fd: number, sockFamily: IpFamily): { ttl: number; minTtl: number; hopLimit?: number; minHopCount?: number } {
+  return {
+    ttl: getInt(fd, IPPROTO_IP, IP_TTL, 'getsockopt IP_TTL'),
+    minTtl: getInt(fd, IPPROTO_IP, IP_MINTTL, 'getsockopt IP_MINTTL'),
+    ...(sockFamily === 6
+      ? {
+          hopLimit: getInt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 'getsockopt IPV6_UNICAST_HOPS'),
+          minHopCount: getInt(fd, IPPROTO_IPV6, IPV6_MINHOPCOUNT, 'getsockopt IPV6_MINHOPCOUNT'),
+        }
+      : {}),
+  };
+}
+
+/**
+ * The descriptor under a net.Socket or net.Server (libuv's, on Linux; -1 when it has none).
+ * Node has no public accessor; `_handle.fd` is what its own tests and libraries use.
+ */
+export function fdOf(s: net.Socket | net.Server): number {
+  const h = (s as unknown as { _handle?: { fd?: number } | null })._handle;
+  return typeof h?.fd === 'number' ? h.fd : -1;
+}
