@@ -6,6 +6,7 @@
  */
 export * from './wire/index.js';
 export * as fsm from './fsm/index.js';
+export * as bfd from './bfd/index.js';
 export { Session, systemClock, tcpConnect } from './session/index.js';
 export type { SessionConfig, SessionDeps, SessionInfo, DownReason, DownKind } from './session/index.js';
 export * as rib from './rib/index.js';

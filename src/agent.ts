@@ -15,6 +15,7 @@
  * policy/reload.ts): that reload is refused as a whole, and `routectl status` says why.
  */
 import { Speaker } from '../bgp/speaker/index.js';
+import { diagName } from '../bgp/bfd/types.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
@@ -69,6 +70,9 @@ export interface SpeakerLike {
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
   advertisedCount(): number;
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  /** BFD state changes (RFC 5880 state names; diag: RFC 5880 4.1 diagnostic code). */
+  on(event: 'bfdState', listener: (peer: string, from: string, to: string, diag: number) => void): unknown;
+  on(event: 'bfdError', listener: (peer: string, err: unknown) => void): unknown;
   /** A connection refused because it came from no configured peer (logged, rate-limited). */
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
@@ -164,6 +168,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
       ...(p.password !== undefined ? { password: p.password } : {}),
       ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
+      ...(p.bfd !== undefined ? { bfd: p.bfd } : {}),
     })),
   };
 }
@@ -209,6 +214,8 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     prefixesAccepted: p.prefixesAccepted,
     lastError: p.lastError,
     held: p.held,
+    // Only peers with BFD configured carry the key, so the JSON of the others is unchanged.
+    ...(p.bfd ? { bfd: p.bfd } : {}),
   };
 }
 
@@ -285,6 +292,17 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+  speaker.on('bfdState', (peer, from, to, diag) => {
+    let pl = peerLogs.get(peer);
+    if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
+    const reason = to === 'Up' ? null : diagName(diag);
+    pl[from === 'Up' ? 'warn' : 'info']({ op: 'bfd.session', event: 'state-change', from, to, reason }, `BFD ${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+  speaker.on('bfdError', (peer, err) => {
+    let pl = peerLogs.get(peer);
+    if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
+    pl.error({ op: 'bfd.session', event: 'failed', err }, `BFD session cannot start: ${(err as Error).message ?? String(err)}`);
   });
 
   // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time. The

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
+import { BfdPeers, diagName, type BfdPeerWant } from '../bfd/index.js';
 import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
 import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
 import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
@@ -20,7 +21,7 @@ import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
 import { notificationGr, type Negotiated } from '../fsm/index.js';
 import { Session, type ConnectFn, type ConnectOptions, type SocketLike, type StopMode } from '../session/index.js';
-import { encodeMessage, notificationName } from '../wire/index.js';
+import { CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
 import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
@@ -51,6 +52,8 @@ export interface SpeakerDeps {
   /** For the hold after a max-prefix shutdown (tests pass a fake clock's). */
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** BFD sessions for the peers that ask for them (default: BfdPeers over UDP 3784). */
+  bfd: BfdPeers;
 }
 
 /** A peer the speaker keeps down: its session stopped until `until`, when the timer starts it again. */
@@ -86,6 +89,8 @@ interface Peer {
   gr: { readonly families: readonly Family[]; readonly restartTime: number; readonly nBit: boolean } | null;
   /** Ends the wait for a restarting peer (its restart time, then the stale-path time). */
   staleTimer: unknown;
+  /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
+  bfdHeld: boolean;
 }
 
 /**
@@ -164,7 +169,13 @@ export class Speaker extends EventEmitter {
       setTimeout: (fn, ms) => setTimeout(fn, ms),
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       ...deps,
+      bfd: deps.bfd ?? new BfdPeers(),
     };
+    this.deps.bfd.on('down', (address: string, diag: number) => this.onBfdDown(address, diag));
+    this.deps.bfd.on('up', (address: string) => this.onBfdUp(address));
+    this.deps.bfd.on('state', (...args: unknown[]) => this.emit('bfdState', ...args));
+    // A BFD session that cannot be set up (its sockets): 'bfdError'(address, err); status shows it too.
+    this.deps.bfd.on('setupError', (address: string, err: unknown) => this.emit('bfdError', address, err));
     this.importFilter = cfg.importFilter;
     this.endOfRibHeld = cfg.endOfRibDeferral !== undefined;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
@@ -203,6 +214,7 @@ export class Speaker extends EventEmitter {
       this.syncTimer = this.deps.setTimeout(() => this.initialSyncDone(), this.cfg.endOfRibDeferral);
     }
     for (const p of this.peers.values()) p.session.start();
+    await this.syncBfd();
   }
 
   /**
@@ -329,6 +341,7 @@ export class Speaker extends EventEmitter {
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.peers.values()].map((p) => p.session.stop(reason, mode)));
     for (const p of this.peers.values()) p.detach();
+    await this.deps.bfd.close();
     await closed;
   }
 
@@ -451,6 +464,7 @@ export class Speaker extends EventEmitter {
       transportError: null,
       gr: null,
       staleTimer: null,
+      bfdHeld: false,
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -496,6 +510,7 @@ export class Speaker extends EventEmitter {
     for (const [address, cfg] of next) if (!this.peers.has(address) && !this.replacing.has(address)) this.addPeer(cfg);
     this.cfg = { ...this.cfg, peers };
     await Promise.all(work);
+    if (this.started && !this.stopped) await this.syncBfd();
   }
   private readonly replacing = new Set<string>();
 
@@ -503,6 +518,46 @@ export class Speaker extends EventEmitter {
   setImportFilter(entries: readonly string[]): void {
     this.importFilter = entries;
     for (const p of this.peers.values()) p.rin.setFilter(entries);
+  }
+
+  // ---------------------------------------------------------------------------
+  // BFD (RFC 5880/5881) and RFC 9384: every BFD hook of the speaker is here.
+  // ---------------------------------------------------------------------------
+
+  private syncBfd(): Promise<void> {
+    const wants: BfdPeerWant[] = [];
+    for (const [address, p] of this.peers) {
+      if (p.cfg.bfd) wants.push({ address, ...(p.cfg.localAddress ? { localAddress: p.cfg.localAddress } : {}), timers: p.cfg.bfd });
+    }
+    return this.deps.bfd.set(wants);
+  }
+
+  /**
+   * BFD left Up: the path to the peer is gone, so the BGP session goes at once (RFC 9384:
+   * Cease / BFD Down when a connection is open) with its routes, and stays stopped, so
+   * that it cannot come back over a path BFD says is broken, until BFD is Up again.
+   */
+  private onBfdDown(address: string, diag: number): void {
+    const p = this.peers.get(address);
+    if (!p || p.bfdHeld || this.stopped) return;
+    p.bfdHeld = true;
+    const why = `BFD down: ${diagName(diag)}`;
+    const st = p.session.state;
+    if (st === 'OpenSent' || st === 'OpenConfirm' || st === 'Established') {
+      p.ceaseText = `${why}; NOTIFICATION sent: Cease / BFD Down`;
+      p.session.cease(CeaseSubcode.BFD_DOWN);
+    } else p.ceaseText = why;
+    void p.session.stop();
+    p.ceaseText = null;
+    p.lastError = `${p.lastError ?? why}; held down until BFD is Up`;
+  }
+
+  private onBfdUp(address: string): void {
+    const p = this.peers.get(address);
+    if (!p || !p.bfdHeld) return;
+    p.bfdHeld = false;
+    // A max-prefix hold still running keeps the peer down; its timer starts it.
+    if (this.started && !this.stopped && p.hold === null) p.session.start();
   }
 
   // ---------------------------------------------------------------------------
@@ -589,11 +644,12 @@ export class Speaker extends EventEmitter {
    * restart, only when the speaker still runs and did not end the session itself, and:
    * a connection that just closed (RFC 4724 4.2); with the N bit also a hold timer
    * expiry or a NOTIFICATION from the peer other than Cease / Hard Reset (RFC 8538 4).
-   * A restart time of 0 keeps nothing (there is no time to come back in).
+   * A restart time of 0 keeps nothing (there is no time to come back in), and neither
+   * does a session BFD took down: the path is gone, so the routes must go with it.
    */
   private keepsRoutes(peer: Peer, r: DownReason): boolean {
     const gr = peer.gr;
-    if (gr === null || this.stopped || peer.hold !== null || peer.ceaseText !== null || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (gr === null || this.stopped || peer.hold !== null || peer.bfdHeld || peer.ceaseText !== null || gr.restartTime === 0 || gr.families.length === 0) return false;
     if (r.kind === 'connection-closed') return true;
     if (!gr.nBit) return false;
     if (r.kind === 'hold-timer-expired') return true;
@@ -677,7 +733,8 @@ export class Speaker extends EventEmitter {
   private release(peer: Peer): void {
     if (peer.hold === null) return;
     peer.hold = null;
-    if (!this.stopped && this.peers.get(peer.rin.address) === peer) peer.session.start();
+    // BFD still Down keeps the peer down (RFC 9384); BFD Up starts it.
+    if (!this.stopped && !peer.bfdHeld && this.peers.get(peer.rin.address) === peer) peer.session.start();
   }
 
   /**
@@ -749,7 +806,10 @@ export class Speaker extends EventEmitter {
 
   private statusOf(p: Peer): PeerStatus {
     const keyProblem = this.listener?.problem(listenerPeer(p.cfg));
-    return statusOf(p, this.deps.now(), keyProblem ? `listener: ${keyProblem}` : null);
+    return {
+      ...statusOf(p, this.deps.now(), keyProblem ? `listener: ${keyProblem}` : null),
+      bfd: p.cfg.bfd ? this.deps.bfd.status(p.rin.address) : null,
+    };
   }
 
   routes(q: { peer?: string; view?: 'received' | 'advertised' | 'best' } = {}): RouteView[] {
@@ -836,7 +896,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   return caps;
 }
 
-function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerStatus {
+function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<PeerStatus, 'bfd'> {
   const info = p.session.info();
   const n = info.negotiated;
   const established = info.state === 'Established';

@@ -5,6 +5,7 @@
  */
 import type { Family, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
+import type { BfdStatus, BfdTimers } from '../bfd/index.js';
 import type { Secret } from '../net/secret.js';
 
 export interface PeerConfig {
@@ -22,6 +23,8 @@ export interface PeerConfig {
   readonly description?: string;
   /** Routes received (accepted or filtered) above which the session is shut down (RFC 4486 Cease 6/1). */
   readonly maxPrefixes?: number;
+  /** BFD (RFC 5880/5881) with this peer: intervals in ms. BFD Down ends the BGP session (RFC 9384). */
+  readonly bfd?: BfdTimers;
   /** RFC 2385 TCP-MD5 key, on our connections to the peer and on the listener for it. */
   readonly password?: Secret;
   /** RFC 5082 GTSM: send with TTL 255, accept only from at most this many hops away. */
@@ -121,6 +124,8 @@ export interface PeerStatus {
   readonly held: PeerHold | null;
   /** Routes kept stale while the peer restarts (RFC 4724 4.2), 0 when none. */
   readonly staleRoutes?: number;
+  /** The peer's BFD session, null when BFD is not configured for it. */
+  readonly bfd: BfdStatus | null;
 }
 
 /** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */

@@ -29,6 +29,8 @@ export interface PeerSummary {
    * max-prefix shutdown: why, and when it starts the session again; else null.
    */
   readonly held: PeerHold | null;
+  /** The peer's BFD session (state, intervals in ms, last diagnostic); absent or null without BFD. */
+  readonly bfd?: PeerStatus['bfd'];
 }
 
 export type { PeerHold } from '../../bgp/speaker/types.js';

@@ -41,13 +41,14 @@ export function stateText(p: PeerSummary): string {
   return p.held ? `${p.state} (${p.held.reason}, retry in ${duration(p.held.retryInSeconds)})` : p.state;
 }
 
-function peerRow(p: PeerSummary, withName: boolean): string[] {
+function peerRow(p: PeerSummary, withName: boolean, withBfd: boolean): string[] {
   return [
     p.address,
     ...(withName ? [p.description ?? ''] : []),
     String(p.asn),
     p.type,
     stateText(p),
+    ...(withBfd ? [p.bfd ? p.bfd.state : '-'] : []),
     when(p.since),
     p.families.map(shortFamily).join(' ') || '-',
     String(p.prefixesSent),
@@ -60,8 +61,9 @@ function peerRow(p: PeerSummary, withName: boolean): string[] {
 export function peersTable(peers: readonly PeerSummary[]): string {
   if (peers.length === 0) return 'No BGP peers configured (bgp.peers in agent.yaml).';
   const withName = peers.some((p) => p.description);
-  const header = ['Peer', ...(withName ? ['Name'] : []), 'ASN', 'Type', 'State', 'Since', 'Families', 'Sent', 'Rcvd', 'Accepted', 'Last error'];
-  return table(header, peers.map((p) => peerRow(p, withName)));
+  const withBfd = peers.some((p) => p.bfd);
+  const header = ['Peer', ...(withName ? ['Name'] : []), 'ASN', 'Type', 'State', ...(withBfd ? ['BFD'] : []), 'Since', 'Families', 'Sent', 'Rcvd', 'Accepted', 'Last error'];
+  return table(header, peers.map((p) => peerRow(p, withName, withBfd)));
 }
 
 /** "3 ready, 1 pending, 1 failed (routectl endpoints)"; just "3" when all are ready. */
@@ -118,6 +120,18 @@ function notification(n: NotificationRecord | null): string {
   return `${n.name} (${n.code}/${n.subcode})${text} at ${when(n.at)}`;
 }
 
+/** BFD rows of the peer detail: state, negotiated and configured intervals, last diagnostic. */
+export function bfdRows(b: NonNullable<PeerSummary['bfd']>): [string, string][] {
+  const negotiated = b.txInterval === null ? '' : `, tx every ${b.txInterval} ms${b.detectTime === null ? '' : `, detect ${b.detectTime} ms`}`;
+  const remote = b.remote ? `; peer ${b.remote.minTx}/${b.remote.minRx} ms x${b.remote.multiplier}` : '; nothing heard from the peer';
+  return [
+    ['BFD', `${b.state} since ${when(b.since)}${negotiated}`],
+    ['BFD timers', `tx ${b.minTx} ms, rx ${b.minRx} ms, multiplier ${b.multiplier}${remote}`],
+    ['BFD last diagnostic', b.lastDiagnostic ?? 'none'],
+    ...(b.error ? ([['BFD error', b.error]] as [string, string][]) : []),
+  ];
+}
+
 export function peerDetailText(p: PeerDetail): string {
   const rows: [string, string][] = [
     ['Description', p.description ?? '-'],
@@ -135,6 +149,7 @@ export function peerDetailText(p: PeerDetail): string {
     ['Flaps', String(p.flaps)],
     ['NOTIFICATION sent', notification(p.lastNotificationSent)],
     ['NOTIFICATION received', notification(p.lastNotificationReceived)],
+    ...(p.bfd ? bfdRows(p.bfd) : []),
   ];
   const security = [p.md5 ? 'TCP-MD5 (RFC 2385)' : '', p.ttlSecurityHops !== null ? `GTSM, ${p.ttlSecurityHops} hop${p.ttlSecurityHops === 1 ? '' : 's'} (RFC 5082)` : ''].filter(Boolean);
   if (security.length > 0) rows.splice(5, 0, ['Security', security.join(', ')]);

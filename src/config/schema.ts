@@ -127,6 +127,20 @@ const families = z
     return FAMILIES.filter((f) => fs.includes(f));
   });
 
+/**
+ * BFD with a peer (RFC 5880/5881): intervals in ms, FRR's defaults. RFC 5880 allows a
+ * Detect Mult of 1; intervals from 10 ms (below that a busy host misses its own packets)
+ * to 60 s, as FRR takes them.
+ */
+export const BFD_DEFAULTS = { minRx: 300, minTx: 300, multiplier: 3 } as const;
+const bfdSchema = z
+  .object({
+    minRx: int('milliseconds between packets we can take (Required Min RX)', 10, 60000).default(BFD_DEFAULTS.minRx),
+    minTx: int('milliseconds between packets we would send (Desired Min TX)', 10, 60000).default(BFD_DEFAULTS.minTx),
+    multiplier: int('packets missed before the peer is declared down (Detect Mult)', 1, 255).default(BFD_DEFAULTS.multiplier),
+  })
+  .strict();
+
 export const peerSchema = z
   .object({
     address: address(),
@@ -142,6 +156,7 @@ export const peerSchema = z
     passwordFile: passwordFile.optional(),
     /** RFC 5082 GTSM: the peer is at most `hops` away; we send TTL 255 and accept >= 256 - hops. */
     ttlSecurity: z.object({ hops: int('a hop count (1: directly connected)', 1, 254) }).strict().optional(),
+    bfd: bfdSchema.optional(),
   })
   .strict()
   .transform(({ password: inline, passwordFile: file, ...peer }, ctx): typeof peer & { password?: Secret; passwordFile?: string } => {

@@ -25,6 +25,9 @@ export const STATE_NUMBERS: Readonly<Record<string, number>> = {
   Established: 6,
 };
 
+/** RFC 5880 4.1 BFD State field values. */
+export const BFD_STATE_NUMBERS: Readonly<Record<string, number>> = { AdminDown: 0, Down: 1, Init: 2, Up: 3 };
+
 /** Every series name this module exports (the docs and the dashboard test check against it). */
 export const METRIC_NAMES = [
   'routectl_bgp_session_state',
@@ -34,6 +37,8 @@ export const METRIC_NAMES = [
   'routectl_bgp_prefixes',
   'routectl_bgp_notifications_total',
   'routectl_bgp_rejected_connections_total',
+  'routectl_bfd_session_state',
+  'routectl_bfd_transitions_total',
   'routectl_endpoints',
   'routectl_dataplane_routes',
   'routectl_runtime_connected',
@@ -212,6 +217,27 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
       const counts = sources.rejectedConnections?.();
       if (!counts) return;
       for (const [family, n] of Object.entries(counts)) this.inc({ family }, rejectedDeltas.delta(family, n));
+    },
+  });
+
+  new Gauge({
+    name: 'routectl_bfd_session_state',
+    help: 'BFD session state as the RFC 5880 number: 0 AdminDown, 1 Down, 2 Init, 3 Up',
+    labelNames: ['peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of peers()) if (p.bfd) this.set({ peer: p.address }, BFD_STATE_NUMBERS[p.bfd.state] ?? 0);
+    },
+  });
+  const bfdDeltas = new SnapshotDeltas();
+  new Counter({
+    name: 'routectl_bfd_transitions_total',
+    help: 'BFD session state changes',
+    labelNames: ['peer'],
+    registers: [registry],
+    collect() {
+      for (const p of peers()) if (p.bfd) this.inc({ peer: p.address }, bfdDeltas.delta(p.address, p.bfd.transitions));
     },
   });
 

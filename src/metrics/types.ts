@@ -34,6 +34,8 @@ export interface PeerMetricsView {
   readonly prefixesByFamily?: Readonly<Record<string, FamilyPrefixCounts>>;
   readonly lastNotificationSent: NotificationView | null;
   readonly lastNotificationReceived: NotificationView | null;
+  /** The peer's BFD session; absent or null without BFD (no routectl_bfd_* series). */
+  readonly bfd?: { readonly state: string; readonly transitions: number } | null;
 }
 
 export interface MetricsSources {

@@ -93,6 +93,7 @@ export interface LabAgentPeer {
   readonly password?: string;
   readonly passwordFile?: string;
   readonly ttlSecurity?: { readonly hops: number };
+  readonly bfd?: { readonly minRx?: number; readonly minTx?: number; readonly multiplier?: number };
 }
 
 /** What a lab test chooses; everything else gets a lab default (see agentConfig). */

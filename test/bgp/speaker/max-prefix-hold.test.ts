@@ -5,7 +5,9 @@
  * Speakers with real Sessions on a fake clock over the in-memory network of the session
  * tests: A (passive, limit 2) and B (connects, advertises 3, then 2).
  */
+import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { BfdPeers } from '../../../bgp/bfd/index.js';
 import { Session } from '../../../bgp/session/index.js';
 import { Speaker } from '../../../bgp/speaker/index.js';
 import type { PeerConfig } from '../../../bgp/speaker/index.js';
@@ -17,7 +19,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop('test done')));
 });
 
-function pair(peerA: Partial<PeerConfig>) {
+function pair(peerA: Partial<PeerConfig>, bfdA?: BfdPeers) {
   const clock = new FakeClock();
   const net = new FakeNet();
   const timers = {
@@ -31,6 +33,7 @@ function pair(peerA: Partial<PeerConfig>) {
       {
         ...timers,
         nextHops,
+        ...(bfdA && self === '10.0.0.1' ? { bfd: bfdA } : {}),
         createSession: (c) => {
           const session = new Session(c, { clock, connect: net.connector(self), random: () => 0.5 });
           net.listeners.set(self, session);
@@ -121,5 +124,43 @@ describe('max-prefix restart hold', () => {
     await a.stop('done');
     await b.stop('done');
     expect(clock.pendingDelays().filter((d) => d > 1000_000)).toEqual([]);
+  });
+
+  it('a hold that ends while BFD is Down keeps the peer down; BFD Up then starts it (RFC 9384)', async () => {
+    // BFD's events, driven by the test: only the speaker's reaction is under test here.
+    const bfd = Object.assign(new EventEmitter(), {
+      set: async () => undefined,
+      status: () => null,
+      close: async () => undefined,
+    }) as unknown as BfdPeers;
+    const { clock, a, b } = pair({ maxPrefixes: 2, maxPrefixRestart: 60, bfd: { minRx: 300, minTx: 300, multiplier: 3 } }, bfd);
+    b.setAdvertisements(prefixes(3));
+    await a.start();
+    await b.start();
+    await advanceUntil(clock, 'the hold', () => a.peerStatus()[0]?.held !== null);
+    b.setAdvertisements(prefixes(2));
+    bfd.emit('down', '10.0.0.2', 1);
+    await clock.advance(120_000);
+    expect(a.peerStatus()[0]).toMatchObject({ state: 'Idle', held: null });
+    expect(a.peerStatus()[0]?.lastError).toMatch(/held down until BFD is Up$/);
+    bfd.emit('up', '10.0.0.2');
+    await advanceUntil(clock, 'Established after BFD Up', () => a.peerStatus()[0]?.state === 'Established', 300);
+  });
+
+  it('BFD Up during a max-prefix hold does not end the hold', async () => {
+    const bfd = Object.assign(new EventEmitter(), {
+      set: async () => undefined,
+      status: () => null,
+      close: async () => undefined,
+    }) as unknown as BfdPeers;
+    const { clock, a, b } = pair({ maxPrefixes: 2, maxPrefixRestart: 600, bfd: { minRx: 300, minTx: 300, multiplier: 3 } }, bfd);
+    b.setAdvertisements(prefixes(3));
+    await a.start();
+    await b.start();
+    await advanceUntil(clock, 'the hold', () => a.peerStatus()[0]?.held !== null);
+    bfd.emit('down', '10.0.0.2', 1);
+    bfd.emit('up', '10.0.0.2');
+    await clock.advance(60_000);
+    expect(a.peerStatus()[0]).toMatchObject({ state: 'Idle', held: { reason: 'max-prefix' } });
   });
 });

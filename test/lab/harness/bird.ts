@@ -11,6 +11,7 @@ import type { Netns } from './netns.js';
 import { exec } from './proc.js';
 import {
   BOTH_FAMILIES,
+  DEFAULT_BFD,
   daemonDir,
   familiesOf,
   isV6,
@@ -79,6 +80,7 @@ export function birdConfig(o: BirdOptions, logFile: string): string {
     if (n.shutdown) L.push('  disabled;');
     L.push(...common, `  neighbor ${n.address} ${peerAs(n.asn)};`);
     if (n.passive) L.push('  passive on;');
+    if (n.bfd) L.push('  bfd on;');
     if (n.password !== undefined) L.push(`  password "${n.password}";`);
     // BIRD: `ttl security on` sends TTL 255 and accepts 256 - hops, hops being 1 or the multihop value.
     if (n.ttlSecurityHops !== undefined) L.push('  ttl security on;', ...(n.ttlSecurityHops > 1 ? [`  multihop ${n.ttlSecurityHops};`] : []));
@@ -88,8 +90,20 @@ export function birdConfig(o: BirdOptions, logFile: string): string {
     L.push('protocol bgp dyn {', ...common, `  neighbor range ${o.listenRange} ${peerAs(o.listenAsn ?? 'external')};`);
     L.push(...channels(fams, fams, familiesOf(o.listenDefaultOriginate, fams), '  '), '}');
   }
+  if ((o.neighbors ?? []).some((n) => n.bfd)) {
+    const t = o.bfd ?? DEFAULT_BFD;
+    L.push('protocol bfd {', `  interface "*" { min rx interval ${t.minRx} ms; min tx interval ${t.minTx} ms; multiplier ${t.multiplier}; };`, '}');
+  }
   if (o.extraConfig) L.push(o.extraConfig);
   return `${L.join('\n')}\n`;
+}
+
+/** One line of `birdc show bfd sessions`. */
+export interface BirdBfdSession {
+  readonly address: string;
+  readonly state: string;
+  readonly interval: string;
+  readonly timeout: string;
 }
 
 export interface BirdProtocol {
@@ -167,6 +181,19 @@ export class Bird extends OneProcessDaemon {
         ...(bgp === undefined ? {} : { bgpState: bgp }),
         ...(nbr === undefined ? {} : { neighbor: nbr }),
       });
+    }
+    return res;
+  }
+
+  /** `show bfd sessions`: "203.0.113.2  veth  Up  10:00:00.000  0.300  0.900". */
+  async bfdSessions(): Promise<BirdBfdSession[]> {
+    const out = await this.birdc('show bfd sessions');
+    const res: BirdBfdSession[] = [];
+    for (const line of out.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 6 && /^[0-9a-f:.]+$/i.test(f[0]!) && f[0]!.match(/[.:]/)) {
+        res.push({ address: f[0]!, state: f[2]!, interval: f[f.length - 2]!, timeout: f[f.length - 1]! });
+      }
     }
     return res;
   }

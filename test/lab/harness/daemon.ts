@@ -28,11 +28,21 @@ export interface NeighborOptions {
   readonly passive?: boolean;
   /** Configured administratively down (FRR: with this RFC 9003 shutdown message if a string). */
   readonly shutdown?: boolean | string;
+  /** BFD with this neighbor (FRR: bfdd and `neighbor X bfd`; BIRD: `protocol bfd` and `bfd on`). */
+  readonly bfd?: boolean;
   /** RFC 2385 TCP-MD5 password for this session. */
   readonly password?: string;
   /** RFC 5082 GTSM: the neighbor is at most this many hops away (FRR ttl-security hops N; BIRD ttl security on, with multihop N above 1). */
   readonly ttlSecurityHops?: number;
 }
+
+/** BFD timers of the router (ms), for the neighbors with `bfd`. Default: 300, 300, 3. */
+export interface BfdTimersOptions {
+  readonly minRx: number;
+  readonly minTx: number;
+  readonly multiplier: number;
+}
+export const DEFAULT_BFD: BfdTimersOptions = { minRx: 300, minTx: 300, multiplier: 3 };
 
 export interface RouterOptions {
   readonly asn: number;
@@ -54,6 +64,8 @@ export interface RouterOptions {
   readonly installRoutes?: boolean;
   /** Appended verbatim to the generated configuration. */
   readonly extraConfig?: string;
+  /** BFD timers for the neighbors with `bfd: true`. */
+  readonly bfd?: BfdTimersOptions;
   /** Put before each daemon's command (e.g. a session and a priority of its own); it must exec the daemon in place. */
   readonly spawnPrefix?: readonly string[];
 }

@@ -11,6 +11,7 @@ import type { Netns } from './netns.js';
 import { exec, gone, stopChild } from './proc.js';
 import {
   BOTH_FAMILIES,
+  DEFAULT_BFD,
   daemonDir,
   familiesOf,
   isV6,
@@ -49,6 +50,7 @@ export function frrBgpConfig(o: FrrOptions): string {
     // FRR's traditional connect-retry is 120 s: far too slow for a lab where peers come and go.
     L.push(` neighbor ${n.address} timers connect 2`);
     if (n.passive) L.push(` neighbor ${n.address} passive`);
+    if (n.bfd) L.push(` neighbor ${n.address} bfd profile rtc`);
     if (n.password !== undefined) L.push(` neighbor ${n.address} password ${n.password}`);
     if (n.ttlSecurityHops !== undefined) L.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
     if (n.shutdown) {
@@ -80,10 +82,47 @@ export function frrBgpConfig(o: FrrOptions): string {
   return `${L.join('\n')}\n`;
 }
 
+/** The bfdd.conf text: one profile, `rtc`, with the router's BFD timers (bgpd's neighbors use it). */
+export function frrBfdConfig(o: FrrOptions): string {
+  const t = o.bfd ?? DEFAULT_BFD;
+  return [
+    `hostname rtr-${o.routerId}`,
+    // State changes are debug messages in bfdd; ms timestamps for bench/bfd.
+    'log stdout debugging',
+    'log timestamp precision 3',
+    'debug bfd peer',
+    '!',
+    'bfd',
+    ' profile rtc',
+    `  receive-interval ${t.minRx}`,
+    `  transmit-interval ${t.minTx}`,
+    `  detect-multiplier ${t.multiplier}`,
+    ' exit',
+    'exit',
+    '',
+  ].join('\n');
+}
+
+/** One peer of `show bfd peers json`. */
+export interface FrrBfdPeer {
+  readonly peer: string;
+  readonly status: string;
+  readonly diagnostic?: string;
+  readonly 'remote-diagnostic'?: string;
+  readonly 'receive-interval'?: number;
+  readonly 'transmit-interval'?: number;
+  readonly 'detect-multiplier'?: number;
+  readonly 'remote-receive-interval'?: number;
+  readonly 'remote-transmit-interval'?: number;
+  readonly 'remote-detect-multiplier'?: number;
+  readonly [key: string]: unknown;
+}
+
 export class Frr {
   readonly dir: string;
   private zebra: ChildProcess | undefined;
   private bgpd: ChildProcess | undefined;
+  private bfdd: ChildProcess | undefined;
 
   private constructor(
     readonly ns: Netns,
@@ -92,13 +131,44 @@ export class Frr {
     this.dir = daemonDir(ns, 'frr', 'frr');
     writeFileSync(join(this.dir, 'zebra.conf'), `hostname rtr-${opts.routerId}\nlog stdout informational\n`);
     writeFileSync(join(this.dir, 'bgpd.conf'), frrBgpConfig(opts));
+    if (this.withBfd) writeFileSync(join(this.dir, 'bfdd.conf'), frrBfdConfig(opts));
+  }
+
+  /** bfdd runs when a neighbor asks for BFD. */
+  get withBfd(): boolean {
+    return (this.opts.neighbors ?? []).some((n) => n.bfd);
+  }
+
+  get bfddPid(): number | undefined {
+    return this.bfdd?.pid;
   }
 
   static async start(ns: Netns, opts: FrrOptions): Promise<Frr> {
     const f = new Frr(ns, opts);
     await f.startZebra();
+    if (f.withBfd) await f.startBfdd();
     await f.startBgpd();
     return f;
+  }
+
+  private async startBfdd(): Promise<void> {
+    this.bfdd = this.ns.spawn([...(this.opts.spawnPrefix ?? []), `${FRR_LIB}/bfdd`, ...this.common('bfdd')], {
+      log: `${this.ns.name}-bfdd.log`,
+    });
+    await waitLab(this.ns, async () => (await this.vtyshRaw(['show bfd peers json'])).code === 0, {
+      what: `bfdd in ${this.ns.name} to answer vtysh`,
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+  }
+
+  /** `show bfd peers json`. */
+  bfdPeers(): Promise<FrrBfdPeer[]> {
+    return this.json<FrrBfdPeer[]>('show bfd peers json');
+  }
+
+  async bfdPeer(peer: string): Promise<FrrBfdPeer | undefined> {
+    return (await this.bfdPeers()).find((p) => p.peer === peer);
   }
 
   get bgpdPid(): number | undefined {
@@ -204,6 +274,7 @@ export class Frr {
   /** Stop bgpd and zebra (SIGTERM, then SIGKILL). */
   async stop(): Promise<void> {
     await stopChild(this.bgpd);
+    await stopChild(this.bfdd);
     await stopChild(this.zebra);
   }
 

@@ -1,6 +1,6 @@
 /** Pure pieces of the CLI's human output. */
 import { describe, expect, it } from 'vitest';
-import { duration, peerDetailText, peersTable, stateText, table, when } from '../../../src/cli/format.js';
+import { bfdRows, duration, peerDetailText, peersTable, stateText, table, when } from '../../../src/cli/format.js';
 import { unhealthyPeers } from '../api/fake-handlers.js';
 
 describe('cli format', () => {
@@ -23,5 +23,48 @@ describe('cli format', () => {
     expect(stateText(held!)).toBe('Idle (max-prefix, retry in 4m12s)');
     expect(peerDetailText(held!)).toContain('  Held down:              max-prefix: started again at 2026-01-01 00:12:00Z (in 4m12s)\n');
     expect(stateText(unhealthyPeers[0]!)).toBe('Established');
+  });
+});
+
+describe('cli format: BFD', () => {
+  const bfd = {
+    state: 'Up' as const,
+    since: '2026-01-01T10:00:00.000Z',
+    minTx: 300,
+    minRx: 300,
+    multiplier: 3,
+    txInterval: 300,
+    detectTime: 900,
+    remote: { minTx: 300, minRx: 300, multiplier: 3 },
+    lastDiagnostic: 'Control Detection Time Expired',
+    remoteDiagnostic: 'No Diagnostic',
+    transitions: 4,
+    localDiscriminator: 7,
+    remoteDiscriminator: 9,
+    sourcePort: 49200,
+    error: null,
+  };
+  const peer = {
+    address: '203.0.113.1', asn: 65000, description: null, type: 'eBGP' as const, state: 'Established', since: '2026-01-01T10:00:00.000Z',
+    families: ['ipv4-unicast'], prefixesSent: 1, prefixesReceived: 2, prefixesAccepted: 2, lastError: null, held: null,
+  };
+  it('adds a BFD column only when a peer has BFD', () => {
+    expect(peersTable([peer])).not.toMatch(/BFD/);
+    const t = peersTable([{ ...peer, bfd }, { ...peer, address: '203.0.113.2', bfd: null }]).split('\n');
+    expect(t[0]).toMatch(/^Peer\s+ASN\s+Type\s+State\s+BFD\s+Since/);
+    expect(t[1]).toMatch(/Established\s+Up\s+2026/);
+    expect(t[2]).toMatch(/Established\s+-\s+2026/);
+  });
+  it('detail rows: state and negotiated intervals, timers both sides, last diagnostic', () => {
+    expect(bfdRows(bfd)).toEqual([
+      ['BFD', 'Up since 2026-01-01 10:00:00Z, tx every 300 ms, detect 900 ms'],
+      ['BFD timers', 'tx 300 ms, rx 300 ms, multiplier 3; peer 300/300 ms x3'],
+      ['BFD last diagnostic', 'Control Detection Time Expired'],
+    ]);
+    expect(bfdRows({ ...bfd, state: 'Down', txInterval: 1000, detectTime: null, remote: null, error: 'BFD: cannot listen' }).slice(1)).toEqual([
+      ['BFD timers', 'tx 300 ms, rx 300 ms, multiplier 3; nothing heard from the peer'],
+      ['BFD last diagnostic', 'Control Detection Time Expired'],
+      ['BFD error', 'BFD: cannot listen'],
+    ]);
   });
 });

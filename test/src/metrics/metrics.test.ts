@@ -35,7 +35,10 @@ function samples(text: string): Map<string, number> {
 
 describe('createAgentMetrics', () => {
   it('exposes each named series with the values of its sources', async () => {
-    let peers = [peer(), peer({ address: '203.0.113.3', state: 'Active', flaps: 0, prefixesByFamily: { 'ipv4-unicast': { sent: 0, received: 0, accepted: 0 } } })];
+    let peers = [
+      peer({ bfd: { state: 'Up', transitions: 3 } }),
+      peer({ address: '203.0.113.3', state: 'Active', flaps: 0, prefixesByFamily: { 'ipv4-unicast': { sent: 0, received: 0, accepted: 0 } } }),
+    ];
     let docker = false;
     const m = createAgentMetrics({
       peers: () => peers,
@@ -62,6 +65,9 @@ describe('createAgentMetrics', () => {
     expect(s.get('routectl_bgp_prefixes{peer="203.0.113.1",family="ipv4-unicast",direction="received"}')).toBe(2);
     expect(s.get('routectl_bgp_prefixes{peer="203.0.113.1",family="ipv4-unicast",direction="accepted"}')).toBe(1);
     expect(s.get('routectl_bgp_prefixes{peer="203.0.113.1",family="ipv6-unicast",direction="sent"}')).toBe(1);
+    expect(s.get('routectl_bfd_session_state{peer="203.0.113.1"}')).toBe(3);
+    expect(s.get('routectl_bfd_transitions_total{peer="203.0.113.1"}')).toBe(3);
+    expect(s.has('routectl_bfd_session_state{peer="203.0.113.3"}')).toBe(false);
     expect(s.get('routectl_endpoints{zone="app"}')).toBe(2);
     expect(s.get('routectl_endpoints{zone="dmz"}')).toBe(0);
     expect(s.get('routectl_dataplane_routes{family="ipv6"}')).toBe(2);
