@@ -17,7 +17,7 @@ import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import type { ApiHandlers, PeerDetail, PeerSummary, RouteEntry, StatusResponse } from './api/types.js';
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
-import { Advertisements } from './endpoints/advertisements.js';
+import { Advertisements, zoneTags, type RouteAdvertisement } from './endpoints/advertisements.js';
 import { startContainerRuntime, type ContainerRuntime } from './endpoints/containers.js';
 import { startCni } from './cni/agent.js';
 import { setCpuPriority } from './priority.js';
@@ -34,7 +34,8 @@ import { policyRoutes } from './api/policy.js';
 import { AgentPolicy, hostPolicy, modelOf, policyHandlers } from './policy/index.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
-import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
+import { EXTENDED_COMMUNITIES_CODE, attributeName, communityText, extendedCommunitiesOf, largeCommunityText } from '../bgp/wire/index.js';
+import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
 
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
@@ -50,9 +51,9 @@ export type SpeakerRouteView = RouteView;
 export interface SpeakerLike {
   start(): Promise<void>;
   stop(reason?: string): Promise<void>;
-  setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
+  setAdvertisements(routes: readonly RouteAdvertisement[]): void;
   /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
-  advertise?(routes: readonly { readonly prefix: string }[]): void;
+  advertise?(routes: readonly RouteAdvertisement[]): void;
   withdraw?(prefixes: readonly string[]): void;
   setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
   setImportFilter(entries: readonly string[]): void;
@@ -60,6 +61,8 @@ export interface SpeakerLike {
   routes(q: { peer?: string; view?: 'received' | 'advertised' }): readonly SpeakerRouteView[];
   advertisedCount(): number;
   on(event: 'peerState', listener: (peer: string, from: string, to: string, reason: string | null) => void): unknown;
+  /** An RFC 7606 finding in a peer's UPDATE (logged once per peer, attribute and action per session). */
+  on(event: 'updateError', listener: (e: UpdateErrorEvent) => void): unknown;
   /** A connection refused because it came from no configured peer (logged, rate-limited). */
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
@@ -142,7 +145,24 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
       ...(p.password !== undefined ? { password: p.password } : {}),
       ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
+      ...(p.export !== undefined ? { export: exportOf(p.export) } : {}),
+      ...(p.enforceFirstAs === false ? { enforceFirstAs: false } : {}),
     })),
+  };
+}
+
+/** RFC 4271 4.3 attribute flags in words. */
+function flagsText(flags: number): string {
+  return [flags & 0x80 ? 'optional' : 'well-known', ...(flags & 0x40 ? ['transitive'] : []), ...(flags & 0x20 ? ['partial'] : [])].join(' ');
+}
+
+/** A peer's `export:` as the speaker takes it: only what is set. */
+function exportOf(e: NonNullable<Config['bgp']['peers'][number]['export']>): NonNullable<SpeakerPeerConfig['export']> {
+  return {
+    ...(e.communities.length > 0 ? { communities: [...e.communities] } : {}),
+    ...(e.largeCommunities.length > 0 ? { largeCommunities: [...e.largeCommunities] } : {}),
+    ...(e.prepend > 0 ? { prepend: e.prepend } : {}),
+    ...(e.med !== undefined ? { med: e.med } : {}),
   };
 }
 
@@ -166,7 +186,14 @@ export function routeEntry(r: SpeakerRouteView): RouteEntry {
     med: a.med ?? null,
     localPref: a.localPref ?? null,
     // RFC 1997: high 16 bits the AS, low 16 bits the value.
-    communities: (a.communities ?? []).map((c) => `${Math.floor(c / 65536)}:${c % 65536}`),
+    communities: (a.communities ?? []).map(communityText),
+    largeCommunities: (a.largeCommunities ?? []).map(largeCommunityText),
+    extendedCommunities: extendedCommunitiesOf(a.unknown),
+    aggregator: a.aggregator ? { asn: a.aggregator.asn, address: a.aggregator.address } : null,
+    atomicAggregate: a.atomicAggregate === true,
+    otherAttributes: (a.unknown ?? [])
+      .filter((u) => u.code !== EXTENDED_COMMUNITIES_CODE)
+      .map((u) => ({ code: u.code, name: attributeName(u.code), flags: flagsText(u.flags), value: u.value.toString('hex') })),
     accepted: r.accepted,
     reason: r.reason,
   };
@@ -242,6 +269,23 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+    // A new session says its malformed-UPDATE findings again (once each).
+    if (to === 'Established') for (const k of updateErrorsSaid) if (k.startsWith(`${peer}|`)) updateErrorsSaid.delete(k);
+  });
+  // RFC 7606 findings: a peer that sends the same malformed attribute in every UPDATE
+  // must not flood the log; each kind is said once per session and counted in
+  // routectl_bgp_update_errors_total.
+  const updateErrorsSaid = new Set<string>();
+  speaker.on('updateError', (e) => {
+    const key = `${e.peer}|${e.attribute}|${e.action}`;
+    if (updateErrorsSaid.has(key)) return;
+    updateErrorsSaid.add(key);
+    let pl = peerLogs.get(e.peer);
+    if (!pl) peerLogs.set(e.peer, (pl = peerLogger(log, e.peer)));
+    pl.warn(
+      { op: 'bgp.update', event: 'malformed', attribute: e.attribute, action: e.action, reason: e.reason },
+      `UPDATE error (${e.action}, RFC 7606): ${e.reason}; further ${e.attribute} ${e.action} findings from this peer are counted, not logged`,
+    );
   });
 
   try {
@@ -277,7 +321,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     }
   }
   // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time.
-  const adverts = new Advertisements(speaker);
+  const adverts = new Advertisements(speaker, zoneTags(cfg.zones));
   adverts.setStatic(cfg.bgp.advertise);
   let containers: ContainerRuntime | undefined;
   // Pools without runtime.docker: containers come through routectl-cni only (Kubernetes, podman).
@@ -408,6 +452,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, pools: cfg.pools, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
+    adverts.setTags(zoneTags(applied.zones));
     adverts.setStatic(applied.bgp.advertise);
     // A changed model is a generation swap in the applier (no window where traffic is open).
     await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));

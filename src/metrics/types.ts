@@ -34,6 +34,8 @@ export interface PeerMetricsView {
   readonly prefixesByFamily?: Readonly<Record<string, FamilyPrefixCounts>>;
   readonly lastNotificationSent: NotificationView | null;
   readonly lastNotificationReceived: NotificationView | null;
+  /** RFC 7606 findings per action ("treat-as-withdraw"); without it, no routectl_bgp_update_errors_total series. */
+  readonly updateErrors?: Readonly<Record<string, number>>;
 }
 
 export interface MetricsSources {
