@@ -20,7 +20,8 @@ const WELL_KNOWN: ReadonlyMap<number, string> = new Map([
 
 /** "65000:100" (high 16 bits the AS, RFC 1997), or the well-known name. */
 export function communityText(c: number): string {
-  return WELL_KNOWN.get(c >>> 0) ?? `${Math.floor(c / 65536)}:${c % 65536}`;
+  const u = c >>> 0;
+  return WELL_KNOWN.get(u) ?? `${u >>> 16}:${u & 0xffff}`;
 }
 
 export function largeCommunityText(c: LargeCommunity): string {
