@@ -93,6 +93,8 @@ export interface LabAgentPeer {
   readonly password?: string;
   readonly passwordFile?: string;
   readonly ttlSecurity?: { readonly hops: number };
+  readonly export?: { readonly communities?: readonly string[]; readonly largeCommunities?: readonly string[]; readonly prepend?: number; readonly med?: number };
+  readonly enforceFirstAs?: boolean;
 }
 
 /** What a lab test chooses; everything else gets a lab default (see agentConfig). */
