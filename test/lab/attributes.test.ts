@@ -90,7 +90,8 @@ afterAll(async () => {
 
 interface FrrPath {
   aspath?: { string: string };
-  med?: number;
+  /** FRR's JSON calls MULTI_EXIT_DISC "metric". */
+  metric?: number;
   community?: { string: string };
   largeCommunity?: { string: string };
 }
@@ -105,7 +106,7 @@ describe('export attributes', () => {
       { what: `${OURS} at FRR`, timeoutMs: 30_000 },
     );
     expect(path.aspath?.string).toBe('65001 65001 65001');
-    expect(path.med).toBe(50);
+    expect(path.metric).toBe(50);
     expect(path.community?.string.split(' ').sort()).toEqual(['65000:100', '65001:1']);
     expect(path.largeCommunity?.string.split(' ').sort()).toEqual(['65000:0:100', '65001:2:3']);
   });
