@@ -21,7 +21,7 @@ import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import type { ApiHandlers, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, StatusResponse } from './api/types.js';
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
-import { Advertisements } from './endpoints/advertisements.js';
+import { Advertisements, zoneTags, type RouteAdvertisement } from './endpoints/advertisements.js';
 import { readPreviousRun, startContainerRuntime, type ContainerRuntime, type PreviousRun } from './endpoints/containers.js';
 import { startCni } from './cni/agent.js';
 import { setCpuPriority } from './priority.js';
@@ -39,7 +39,8 @@ import { AgentPolicy, hostPolicy, modelOf, policyHandlers, reloadVerdict, runnin
 import { reloadProblemText } from '../policy/reload.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
-import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
+import { EXTENDED_COMMUNITIES_CODE, attributeName, communityText, extendedCommunitiesOf, largeCommunityText } from '../bgp/wire/index.js';
+import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
 
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
@@ -60,9 +61,9 @@ export interface SpeakerLike {
   drain?(reason?: string): Promise<unknown>;
   /** The initial advertisement set is complete: End-of-RIB may go (RFC 4724 4.1). */
   initialSyncDone?(): void;
-  setAdvertisements(routes: readonly { readonly prefix: string }[]): void;
+  setAdvertisements(routes: readonly RouteAdvertisement[]): void;
   /** Incremental changes (the real speaker has them; without them the whole set is re-sent). */
-  advertise?(routes: readonly { readonly prefix: string }[]): void;
+  advertise?(routes: readonly RouteAdvertisement[]): void;
   withdraw?(prefixes: readonly string[]): void;
   setPeers(peers: readonly SpeakerPeerConfig[]): Promise<void>;
   setImportFilter(entries: readonly string[]): void;
@@ -73,6 +74,8 @@ export interface SpeakerLike {
   /** BFD state changes (RFC 5880 state names; diag: RFC 5880 4.1 diagnostic code). */
   on(event: 'bfdState', listener: (peer: string, from: string, to: string, diag: number) => void): unknown;
   on(event: 'bfdError', listener: (peer: string, err: unknown) => void): unknown;
+  /** An RFC 7606 finding in a peer's UPDATE (logged once per peer, attribute and action per session). */
+  on(event: 'updateError', listener: (e: UpdateErrorEvent) => void): unknown;
   /** A connection refused because it came from no configured peer (logged, rate-limited). */
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
@@ -169,7 +172,24 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.password !== undefined ? { password: p.password } : {}),
       ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
       ...(p.bfd !== undefined ? { bfd: p.bfd } : {}),
+      ...(p.export !== undefined ? { export: exportOf(p.export) } : {}),
+      ...(p.enforceFirstAs === false ? { enforceFirstAs: false } : {}),
     })),
+  };
+}
+
+/** RFC 4271 4.3 attribute flags in words. */
+function flagsText(flags: number): string {
+  return [flags & 0x80 ? 'optional' : 'well-known', ...(flags & 0x40 ? ['transitive'] : []), ...(flags & 0x20 ? ['partial'] : [])].join(' ');
+}
+
+/** A peer's `export:` as the speaker takes it: only what is set. */
+function exportOf(e: NonNullable<Config['bgp']['peers'][number]['export']>): NonNullable<SpeakerPeerConfig['export']> {
+  return {
+    ...(e.communities.length > 0 ? { communities: [...e.communities] } : {}),
+    ...(e.largeCommunities.length > 0 ? { largeCommunities: [...e.largeCommunities] } : {}),
+    ...(e.prepend > 0 ? { prepend: e.prepend } : {}),
+    ...(e.med !== undefined ? { med: e.med } : {}),
   };
 }
 
@@ -193,7 +213,14 @@ export function routeEntry(r: SpeakerRouteView): RouteEntry {
     med: a.med ?? null,
     localPref: a.localPref ?? null,
     // RFC 1997: high 16 bits the AS, low 16 bits the value.
-    communities: (a.communities ?? []).map((c) => `${Math.floor(c / 65536)}:${c % 65536}`),
+    communities: (a.communities ?? []).map(communityText),
+    largeCommunities: (a.largeCommunities ?? []).map(largeCommunityText),
+    extendedCommunities: extendedCommunitiesOf(a.unknown),
+    aggregator: a.aggregator ? { asn: a.aggregator.asn, address: a.aggregator.address } : null,
+    atomicAggregate: a.atomicAggregate === true,
+    otherAttributes: (a.unknown ?? [])
+      .filter((u) => u.code !== EXTENDED_COMMUNITIES_CODE)
+      .map((u) => ({ code: u.code, name: attributeName(u.code), flags: flagsText(u.flags), value: u.value.toString('hex') })),
     accepted: r.accepted,
     reason: r.reason,
     ...(r.stale ? { stale: true } : {}),
@@ -292,6 +319,23 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+    // A new session says its malformed-UPDATE findings again (once each).
+    if (to === 'Established') for (const k of updateErrorsSaid) if (k.startsWith(`${peer}|`)) updateErrorsSaid.delete(k);
+  });
+  // RFC 7606 findings: a peer that sends the same malformed attribute in every UPDATE
+  // must not flood the log; each kind is said once per session and counted in
+  // routectl_bgp_update_errors_total.
+  const updateErrorsSaid = new Set<string>();
+  speaker.on('updateError', (e) => {
+    const key = `${e.peer}|${e.attribute}|${e.action}`;
+    if (updateErrorsSaid.has(key)) return;
+    updateErrorsSaid.add(key);
+    let pl = peerLogs.get(e.peer);
+    if (!pl) peerLogs.set(e.peer, (pl = peerLogger(log, e.peer)));
+    pl.warn(
+      { op: 'bgp.update', event: 'malformed', attribute: e.attribute, action: e.action, reason: e.reason },
+      `UPDATE error (${e.action}, RFC 7606): ${e.reason}; further ${e.attribute} ${e.action} findings from this peer are counted, not logged`,
+    );
   });
   speaker.on('bfdState', (peer, from, to, diag) => {
     let pl = peerLogs.get(peer);
@@ -307,7 +351,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
 
   // bgp.advertise ∪ endpoint prefixes; endpoints change it one prefix at a time. The
   // previous run's routes are one more source until the first adoption says which live on.
-  const adverts = new Advertisements(speaker);
+  const adverts = new Advertisements(speaker, zoneTags(cfg.zones));
   adverts.setStatic(cfg.bgp.advertise);
   if (restart) adverts.add(prior.prefixes);
   speaker.initialSyncDone?.();
@@ -506,6 +550,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     }
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
+    adverts.setTags(zoneTags(applied.zones));
     adverts.setStatic(applied.bgp.advertise);
     // A changed model is a generation swap in the applier (no window where traffic is open).
     await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));

@@ -14,7 +14,7 @@
  * negotiated (RFC 7313 4).
  */
 import type { PreparedAnnouncement } from '../wire/pack.js';
-import type { CodecContext, Family, PathAttributes } from '../wire/types.js';
+import type { CodecContext, Family, LargeCommunity, PathAttributes } from '../wire/types.js';
 import type { DesiredRoutes, RouteGroup } from './desired.js';
 import { prefixFamily } from '../wire/prefix.js';
 
@@ -55,16 +55,40 @@ export interface AdvertisedRoute {
 /** Default prefixes per batch: ~16k IPv6 /128s encode to ~300 KB. */
 export const DEFAULT_BATCH_PREFIXES = 16384;
 
+/**
+ * What one peer gets on top of every route (the operator's per-peer export policy):
+ * communities and large communities added to the route's own, its AS prepended `prepend`
+ * more times (eBGP only: RFC 4271 5.1.2 puts our AS on the path towards external peers),
+ * and a MULTI_EXIT_DISC (RFC 4271 5.1.4) that replaces the route's own.
+ */
+export interface PeerExport {
+  readonly communities?: readonly number[];
+  readonly largeCommunities?: readonly LargeCommunity[];
+  readonly prepend?: number;
+  readonly med?: number;
+}
+
+function union<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, key: (x: T) => string, cmp: (x: T, y: T) => number): readonly T[] | undefined {
+  if (!b || b.length === 0) return a;
+  if (!a || a.length === 0) return b;
+  return [...new Map([...a, ...b].map((x) => [key(x), x])).values()].sort(cmp);
+}
+
+const largeCmp = (x: LargeCommunity, y: LargeCommunity): number => x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+
 /** RFC 4271 5.1.5 / 5.1.2: what we attach to our own routes for this peer. */
-export function exportAttributes(localAsn: number, peerAsn: number, g: RouteGroup): PathAttributes {
+export function exportAttributes(localAsn: number, peerAsn: number, g: RouteGroup, peer: PeerExport = {}): PathAttributes {
   const ibgp = localAsn === peerAsn;
+  const communities = union(g.communities, peer.communities, String, (x, y) => x - y);
+  const large = union(g.largeCommunities, peer.largeCommunities, (l) => l.join(':'), largeCmp);
+  const med = peer.med ?? g.med;
   return Object.freeze({
     origin: 0 as const, // IGP: the routes originate here
-    asPath: ibgp ? [] : [{ type: 'sequence' as const, asns: [localAsn] }],
+    asPath: ibgp ? [] : [{ type: 'sequence' as const, asns: new Array<number>(1 + (peer.prepend ?? 0)).fill(localAsn) }],
     ...(ibgp ? { localPref: 100 } : {}),
-    ...(g.med !== undefined ? { med: g.med } : {}),
-    ...(g.communities ? { communities: g.communities } : {}),
-    ...(g.largeCommunities ? { largeCommunities: g.largeCommunities } : {}),
+    ...(med !== undefined ? { med } : {}),
+    ...(communities ? { communities } : {}),
+    ...(large ? { largeCommunities: large } : {}),
   });
 }
 
@@ -95,7 +119,20 @@ export class AdjRibOut {
     private readonly desired: DesiredRoutes,
     private readonly packer: Packer,
     private readonly batchPrefixes = DEFAULT_BATCH_PREFIXES,
+    private peerExport: PeerExport = {},
   ) {}
+
+  /**
+   * A new per-peer export policy: every route the peer has is sent again with the new
+   * attributes (an implicit withdraw-and-replace, RFC 4271 3.1), no session reset.
+   */
+  setExport(e: PeerExport): void {
+    this.peerExport = e;
+    this.attrCache.clear();
+    this.prepared.clear();
+    if (!this.ctx) return;
+    for (const f of this.families) this.routeRefresh(f, false);
+  }
 
   get active(): boolean {
     return this.ctx !== null;
@@ -173,7 +210,7 @@ export class AdjRibOut {
     const k = `${f}|${g.key}`;
     let a = this.attrCache.get(k);
     if (!a) {
-      a = exportAttributes(this.ctx!.localAsn, this.ctx!.peerAsn, g);
+      a = exportAttributes(this.ctx!.localAsn, this.ctx!.peerAsn, g, this.peerExport);
       this.attrCache.set(k, a);
     }
     return a;

@@ -12,3 +12,4 @@ export * from './desired.js';
 export * from './adj-rib-out.js';
 export * from './next-hop.js';
 export { wirePacker } from './wire-packer.js';
+export * from './first-as.js';

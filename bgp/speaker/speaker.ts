@@ -13,19 +13,20 @@ import net from 'node:net';
 import os from 'node:os';
 import { BfdPeers, diagName, type BfdPeerWant } from '../bfd/index.js';
 import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
-import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
-import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
+import { AdjRibOut, type ExportContext, type Packer, type PeerExport } from '../rib/adj-rib-out.js';
+import { DesiredRoutes, parseCommunity, parseLargeCommunity, type Advertisement } from '../rib/desired.js';
+import { checkFirstAs } from '../rib/first-as.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
 import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
 import { notificationGr, type Negotiated } from '../fsm/index.js';
 import { Session, type ConnectFn, type ConnectOptions, type SocketLike, type StopMode } from '../session/index.js';
-import { CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
+import { attributeName, CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
 import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
-import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type PeerExportConfig, type UpdateErrorAction, type UpdateErrorEvent, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
   /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
@@ -91,7 +92,22 @@ interface Peer {
   staleTimer: unknown;
   /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
   bfdHeld: boolean;
+  /** RFC 7606 findings counted per action (routectl_bgp_update_errors_total). */
+  readonly updateErrors: Record<UpdateErrorAction, number>;
 }
+
+/** The per-peer export policy as the Adj-RIB-Out takes it (text parsed, RibError on bad input). */
+export function peerExport(e: PeerExportConfig | undefined): PeerExport {
+  if (!e) return {};
+  return {
+    ...(e.communities?.length ? { communities: [...new Set(e.communities.map(parseCommunity))].sort((x, y) => x - y) } : {}),
+    ...(e.largeCommunities?.length ? { largeCommunities: e.largeCommunities.map(parseLargeCommunity) } : {}),
+    ...(e.prepend ? { prepend: e.prepend } : {}),
+    ...(e.med !== undefined ? { med: e.med } : {}),
+  };
+}
+
+const exportKey = (e: PeerExportConfig | undefined): string => JSON.stringify(peerExport(e));
 
 /**
  * Seconds a restarted peer has to send End-of-RIB before its stale routes go anyway
@@ -424,7 +440,7 @@ export class Speaker extends EventEmitter {
       filter: this.importFilter,
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
-    const out = new AdjRibOut(this.desired, this.deps.packer);
+    const out = new AdjRibOut(this.desired, this.deps.packer, undefined, peerExport(cfg.export));
     out.holdEndOfRib = this.endOfRibHeld;
     this.loc.addPeer(rin);
     // One list, attached now and detached with the peer.
@@ -465,6 +481,7 @@ export class Speaker extends EventEmitter {
       gr: null,
       staleTimer: null,
       bfdHeld: false,
+      updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -503,8 +520,13 @@ export class Speaker extends EventEmitter {
           }),
         );
       } else {
+        const exportChanged = exportKey(want.export) !== exportKey(peer.cfg.export);
         peer.cfg = want;
         peer.rin.maxPrefixes = want.maxPrefixes;
+        if (exportChanged) {
+          peer.out.setExport(peerExport(want.export));
+          this.schedulePump(peer);
+        }
       }
     }
     for (const [address, cfg] of next) if (!this.peers.has(address) && !this.replacing.has(address)) this.addPeer(cfg);
@@ -688,7 +710,15 @@ export class Speaker extends EventEmitter {
     peer.staleTimer = null;
   }
 
-  private onUpdate(peer: Peer, u: UpdateMessage): void {
+  private onUpdate(peer: Peer, received: UpdateMessage): void {
+    // RFC 4271 6.3 first-AS check for external peers, unless turned off for the peer.
+    const ebgp = peer.cfg.asn !== this.cfg.asn;
+    const u = ebgp && peer.cfg.enforceFirstAs !== false ? checkFirstAs(received, peer.cfg.asn) : received;
+    for (const e of u.errors) {
+      peer.updateErrors[e.handling]++;
+      const ev: UpdateErrorEvent = { peer: peer.rin.address, action: e.handling, attribute: attributeName(e.code), reason: e.reason };
+      this.emit('updateError', ev);
+    }
     const over = peer.rin.apply(u);
     const eor = endOfRibFamily(u);
     if (eor) {
@@ -941,6 +971,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<Pe
     md5: p.cfg.password !== undefined,
     ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
     staleRoutes: p.rin.staleCount(),
+    updateErrors: { ...p.updateErrors },
     held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
 }

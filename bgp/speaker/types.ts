@@ -3,7 +3,7 @@
  * (SpeakerConfig, PeerConfig, Advertisement) and what `routectl status/peers/routes`
  * print (PeerStatus, RouteView). Field names follow docs/design.md's status contract.
  */
-import type { Family, PathAttributes } from '../wire/types.js';
+import type { Family, LargeCommunity, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
 import type { BfdStatus, BfdTimers } from '../bfd/index.js';
 import type { Secret } from '../net/secret.js';
@@ -35,6 +35,36 @@ export interface PeerConfig {
    * DEFAULT_MAX_PREFIX_RESTART.
    */
   readonly maxPrefixRestart?: number;
+  /**
+   * Added to every route sent to this peer: RFC 1997 communities and RFC 8092 large
+   * communities ("65000:100", "65000:1:2" or numbers), the AS prepended `prepend` more
+   * times (eBGP), a MULTI_EXIT_DISC. A change is sent at once, without a session reset.
+   */
+  readonly export?: PeerExportConfig;
+  /**
+   * RFC 4271 6.3 first-AS check for an external peer: routes whose AS_PATH does not begin
+   * with the peer's AS are treated as withdrawn (RFC 7606 7.2). Default true (as FRR).
+   */
+  readonly enforceFirstAs?: boolean;
+}
+
+export interface PeerExportConfig {
+  readonly communities?: readonly (number | string)[];
+  readonly largeCommunities?: readonly (LargeCommunity | string)[];
+  readonly prepend?: number;
+  readonly med?: number;
+}
+
+/** RFC 7606 actions below session-reset, as counted per peer. */
+export type UpdateErrorAction = 'attribute-discard' | 'treat-as-withdraw' | 'afisafi-disable';
+
+/** One RFC 7606 finding in an UPDATE from a peer (the speaker's 'updateError' event). */
+export interface UpdateErrorEvent {
+  readonly peer: string;
+  readonly action: UpdateErrorAction;
+  /** The attribute's name ("AS_PATH", "COMMUNITIES", "attribute 99"). */
+  readonly attribute: string;
+  readonly reason: string;
 }
 
 /** Seconds a peer shut down for max-prefix stays down unless configured otherwise. */
@@ -126,6 +156,8 @@ export interface PeerStatus {
   readonly staleRoutes?: number;
   /** The peer's BFD session, null when BFD is not configured for it. */
   readonly bfd: BfdStatus | null;
+  /** RFC 7606 findings in this peer's UPDATEs since the peer was configured, per action. */
+  readonly updateErrors: Readonly<Record<UpdateErrorAction, number>>;
 }
 
 /** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */

@@ -17,6 +17,7 @@ export * from './notification.js';
 export * from './keepalive.js';
 export * from './route-refresh.js';
 export * from './attributes.js';
+export * from './communities.js';
 export * from './update.js';
 export * from './message.js';
 export * from './pack.js';

@@ -126,14 +126,35 @@ export interface RouteEntry {
   readonly origin: string | null;
   readonly med: number | null;
   readonly localPref: number | null;
-  /** "65000:100" */
+  /** "65000:100" (RFC 1997; well-known ones by name: "no-export") */
   readonly communities: readonly string[];
+  // The fields below are set for BGP routes (received, advertised), absent for kernel routes.
+  /** "65000:1:2" (RFC 8092) */
+  readonly largeCommunities?: readonly string[];
+  /** "rt:65000:1", "soo:192.0.2.1:7", else "0x" and the 8 octets in hex (RFC 4360) */
+  readonly extendedCommunities?: readonly string[];
+  /** RFC 4271 5.1.7 */
+  readonly aggregator?: { readonly asn: number; readonly address: string } | null;
+  /** RFC 4271 5.1.6 */
+  readonly atomicAggregate?: boolean;
+  /** Other optional transitive attributes, passed on as received (unknown ones with Partial set). */
+  readonly otherAttributes?: readonly OtherAttribute[];
   /** Received: passed the import filter; others: true. */
   readonly accepted: boolean;
   /** Why a received route was filtered, else null. */
   readonly reason: string | null;
   /** received: kept from before the peer's restart, not re-advertised yet (RFC 4724 4.2). */
   readonly stale?: boolean;
+}
+
+export interface OtherAttribute {
+  readonly code: number;
+  /** "attribute 99" when unknown to routectl, else its name ("ONLY_TO_CUSTOMER"). */
+  readonly name: string;
+  /** The flags octet as received ("optional transitive partial"). */
+  readonly flags: string;
+  /** The value in hex. */
+  readonly value: string;
 }
 
 export interface RoutesResponse {

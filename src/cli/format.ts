@@ -3,7 +3,7 @@
  * peer, the reason in words in the last column) and detail blocks in the style of
  * `birdc show protocols all`. Pure functions of the API's JSON, so they are golden-tested.
  */
-import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
+import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -171,9 +171,46 @@ export function routesText(r: RoutesResponse): string {
     x.prefix,
     x.peer ?? '-',
     x.nextHops.join(' ') || '-',
-    x.asPath || '(empty)',
-    [x.origin ?? '', x.med === null ? '' : `med ${x.med}`, x.localPref === null ? '' : `lp ${x.localPref}`, ...x.communities].filter(Boolean).join(' '),
+    shortAsPath(x.asPath) || '(empty)',
+    [x.origin ?? '', x.med === null ? '' : `med ${x.med}`, x.localPref === null ? '' : `lp ${x.localPref}`].filter(Boolean).join(' '),
     (x.accepted ? 'accepted' : `filtered: ${x.reason ?? 'no reason given'}`) + (x.stale ? ', stale (peer restarting)' : ''),
   ]);
-  return `${title}\n${table(['Prefix', r.view === 'advertised' ? 'To' : 'From', 'Next hop', 'AS path', 'Attributes', 'Status'], rows)}\n`;
+  const lines = table(['Prefix', r.view === 'advertised' ? 'To' : 'From', 'Next hop', 'AS path', 'Attributes', 'Status'], rows).split('\n');
+  // Lists of any length (communities, a long AS path, unknown attributes) go on lines of
+  // their own under the route, so one wide route does not widen every row's columns.
+  const out = [lines[0]!];
+  r.routes.forEach((x, i) => {
+    out.push(lines[i + 1]!);
+    for (const extra of attributeLines(x)) out.push(`    ${extra}`);
+  });
+  return `${title}\n${out.join('\n')}\n`;
+}
+
+/** AS paths longer than this are cut in the table (the whole path follows on its own line). */
+export const AS_PATH_COLUMN = 32;
+
+/** "65001 65002 … 65040 (40 ASNs)": the neighbour and the origin, with the length. */
+export function shortAsPath(path: string, max = AS_PATH_COLUMN): string {
+  if (path.length <= max) return path;
+  const parts = path.split(' ');
+  const tail = ` … ${parts[parts.length - 1]} (${parts.length} ASNs)`;
+  let head = parts[0]!;
+  for (const p of parts.slice(1, -1)) {
+    if (head.length + 1 + p.length + tail.length > max) break;
+    head += ` ${p}`;
+  }
+  return `${head}${tail}`;
+}
+
+/** The attributes that do not fit a column, one kind per line ("communities 65000:100 65000:200"). */
+export function attributeLines(x: RouteEntry): string[] {
+  const out: string[] = [];
+  if (x.asPath.length > AS_PATH_COLUMN) out.push(`as-path ${x.asPath}`);
+  if (x.communities.length > 0) out.push(`communities ${x.communities.join(' ')}`);
+  if (x.largeCommunities?.length) out.push(`large-communities ${x.largeCommunities.join(' ')}`);
+  if (x.extendedCommunities?.length) out.push(`extended-communities ${x.extendedCommunities.join(' ')}`);
+  if (x.aggregator) out.push(`aggregator AS ${x.aggregator.asn} ${x.aggregator.address}`);
+  if (x.atomicAggregate) out.push('atomic-aggregate');
+  for (const o of x.otherAttributes ?? []) out.push(`${o.name} (${o.flags}) 0x${o.value}`);
+  return out;
 }

@@ -49,6 +49,11 @@ export function crossChecks(cfg: Raw): Problem[] {
     }
   });
   cfg.bgp.peers.forEach((p, i) => {
+    // RFC 4271 5.1.2: our AS goes on the path only towards external peers; an internal
+    // peer's path stays empty, so there is nothing to prepend to.
+    if (p.asn === cfg.asn && (p.export?.prepend ?? 0) > 0) {
+      add(['bgp', 'peers', i, 'export', 'prepend'], `prepend on an iBGP peer (AS ${p.asn} is this worker's own AS): routes to internal peers carry no AS path to lengthen`, 'remove prepend, or use med to make this path less preferred');
+    }
     if (p.address === cfg.routerId) {
       add(['bgp', 'peers', i, 'address'], `${p.address} is this worker's own routerId`, "write the address of the router at the other end of the session; routerId is this worker's own IPv4 address");
     }

@@ -39,6 +39,10 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           ...(p.passwordFile !== undefined ? { passwordFile: p.passwordFile } : { password: p.password ? REDACTED : undefined }),
           ttlSecurity: p.ttlSecurity ? { hops: p.ttlSecurity.hops } : undefined,
           bfd: p.bfd ? { minRx: p.bfd.minRx, minTx: p.bfd.minTx, multiplier: p.bfd.multiplier } : undefined,
+          export: p.export
+            ? compact({ communities: [...p.export.communities], largeCommunities: [...p.export.largeCommunities], prepend: p.export.prepend, med: p.export.med })
+            : undefined,
+          enforceFirstAs: p.enforceFirstAs,
         }),
       ),
       advertise: [...bgp.advertise],
@@ -69,6 +73,8 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       cidrs: [...z.cidrs],
       ingress: z.ingress.map((r) => ({ from: r.from, ports: [...r.ports] })),
       isolated: z.isolated,
+      communities: [...z.communities],
+      largeCommunities: [...z.largeCommunities],
     })),
     policy: cfg.policy ? { defaultAction: cfg.policy.defaultAction, logDrops: cfg.policy.logDrops, openControlPlane: cfg.policy.openControlPlane } : undefined,
   });

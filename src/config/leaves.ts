@@ -207,3 +207,23 @@ export const url = leaf('an http(s) URL such as http://203.0.113.5:2379', (v) =>
   }
   return v;
 });
+
+/** RFC 1997 community, canonical "ASN:value" text (both parts 0..65535). */
+export const community = leaf('a community such as "65000:100" (RFC 1997: AS:value, each 0..65535)', (v) => {
+  const m = typeof v === 'string' ? /^(\d{1,5}):(\d{1,5})$/.exec(v) : null;
+  const hi = Number(m?.[1]);
+  const lo = Number(m?.[2]);
+  if (!m || hi > 65535 || lo > 65535) {
+    return new Invalid(`${describeValue(v)} is not a community`, 'write it as "AS:value" with both parts 0..65535, quoted, e.g. "65000:100"');
+  }
+  return `${hi}:${lo}`;
+});
+
+/** RFC 8092 large community, canonical "global:local1:local2" text (each 0..4294967295). */
+export const largeCommunity = leaf('a large community such as "65000:1:2" (RFC 8092)', (v) => {
+  const parts = typeof v === 'string' && /^\d{1,10}:\d{1,10}:\d{1,10}$/.test(v) ? v.split(':').map(Number) : null;
+  if (!parts || parts.some((n) => n > 0xffffffff)) {
+    return new Invalid(`${describeValue(v)} is not a large community`, 'write it as "global:local1:local2" with each part 0..4294967295, quoted, e.g. "65000:1:2"');
+  }
+  return parts.join(':');
+});

@@ -14,6 +14,8 @@ import {
   describeValue,
   asn,
   bool,
+  community,
+  largeCommunity,
   holdTime,
   hostPort,
   importRule,
@@ -157,6 +159,19 @@ export const peerSchema = z
     /** RFC 5082 GTSM: the peer is at most `hops` away; we send TTL 255 and accept >= 256 - hops. */
     ttlSecurity: z.object({ hops: int('a hop count (1: directly connected)', 1, 254) }).strict().optional(),
     bfd: bfdSchema.optional(),
+    /** Added to every route sent to this peer (communities, large communities, AS prepends, MED). */
+    export: z
+      .object({
+        communities: z.array(community).default([]),
+        largeCommunities: z.array(largeCommunity).default([]),
+        /** Our AS this many more times on the path (eBGP): the fabric prefers the other ToR's path. */
+        prepend: int('how many more times our AS goes on the path', 0, 16).default(0),
+        med: int('a MULTI_EXIT_DISC value', 0, 4294967295).optional(),
+      })
+      .strict()
+      .optional(),
+    /** RFC 4271 6.3: routes from an external peer whose AS path does not begin with its AS are treated as withdrawn (RFC 7606). */
+    enforceFirstAs: bool("false: accept routes whose AS path does not begin with the peer's AS (route servers)").default(true),
   })
   .strict()
   .transform(({ password: inline, passwordFile: file, ...peer }, ctx): typeof peer & { password?: Secret; passwordFile?: string } => {
@@ -184,6 +199,9 @@ export const zoneSchema = z
       )
       .default([]),
     isolated: bool('true: no traffic between endpoints of this zone').default(false),
+    /** Tagged on every route of this zone's ranges, so the fabric can filter by zone. */
+    communities: z.array(community).default([]),
+    largeCommunities: z.array(largeCommunity).default([]),
   })
   .strict();
 

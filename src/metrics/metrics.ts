@@ -39,6 +39,7 @@ export const METRIC_NAMES = [
   'routectl_bgp_rejected_connections_total',
   'routectl_bfd_session_state',
   'routectl_bfd_transitions_total',
+  'routectl_bgp_update_errors_total',
   'routectl_endpoints',
   'routectl_dataplane_routes',
   'routectl_runtime_connected',
@@ -205,6 +206,19 @@ export function createAgentMetrics(initial: MetricsSources, opts: AgentMetricsOp
     for (const n of out) opts.onNotification?.(n);
     return out;
   };
+
+  const updateErrorDeltas = new SnapshotDeltas();
+  new Counter({
+    name: 'routectl_bgp_update_errors_total',
+    help: 'Malformed UPDATE findings handled without a session reset, by peer and RFC 7606 action (attribute-discard, treat-as-withdraw, afisafi-disable)',
+    labelNames: ['peer', 'action'],
+    registers: [registry],
+    collect() {
+      for (const p of peers()) {
+        for (const [action, n] of Object.entries(p.updateErrors ?? {})) this.inc({ peer: p.address, action }, updateErrorDeltas.delta(`${p.address}|${action}`, n));
+      }
+    },
+  });
 
   const rejectedDeltas = new SnapshotDeltas();
   new Counter({

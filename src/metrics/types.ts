@@ -36,6 +36,8 @@ export interface PeerMetricsView {
   readonly lastNotificationReceived: NotificationView | null;
   /** The peer's BFD session; absent or null without BFD (no routectl_bfd_* series). */
   readonly bfd?: { readonly state: string; readonly transitions: number } | null;
+  /** RFC 7606 findings per action ("treat-as-withdraw"); without it, no routectl_bgp_update_errors_total series. */
+  readonly updateErrors?: Readonly<Record<string, number>>;
 }
 
 export interface MetricsSources {

@@ -94,6 +94,8 @@ export interface LabAgentPeer {
   readonly passwordFile?: string;
   readonly ttlSecurity?: { readonly hops: number };
   readonly bfd?: { readonly minRx?: number; readonly minTx?: number; readonly multiplier?: number };
+  readonly export?: { readonly communities?: readonly string[]; readonly largeCommunities?: readonly string[]; readonly prepend?: number; readonly med?: number };
+  readonly enforceFirstAs?: boolean;
 }
 
 /** What a lab test chooses; everything else gets a lab default (see agentConfig). */

@@ -40,6 +40,7 @@ class FakeSpeaker extends EventEmitter implements SpeakerLike {
       prefixesSent: this.adverts.length, prefixesReceived: 1, prefixesAccepted: 1,
       prefixesByFamily: { 'ipv4-unicast': { sent: this.adverts.length, received: 1, accepted: 1 }, 'ipv6-unicast': { sent: 0, received: 0, accepted: 0 } }, lastError: i === 0 ? null : 'connect: ECONNREFUSED, retry in 4 s',
       held: null,
+      updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
       uptime: 5, holdTime: 90, keepalive: 30, capabilities: [], localAddress: null, remoteAddress: null,
       messages: { in: c, out: c }, flaps: 0, lastNotificationSent: null, lastNotificationReceived: null, problems: [], md5: false, ttlSecurityHops: null, bfd: null,
     }));

@@ -37,8 +37,8 @@ describe('parseConfig', () => {
   it('gives peers their defaults and families in canonical order without duplicates', () => {
     const cfg = parseConfig(`${base}bgp: { peers: [{ address: "2001:DB8::1", asn: 1, families: [ipv6-unicast, ipv4-unicast, ipv6-unicast] }, { address: 192.0.2.1, asn: 2 }] }\n`, 't');
     expect(cfg.bgp.peers).toEqual([
-      { address: '2001:db8::1', asn: 1, port: 179, passive: false, families: ['ipv4-unicast', 'ipv6-unicast'] },
-      { address: '192.0.2.1', asn: 2, port: 179, passive: false, families: ['ipv4-unicast', 'ipv6-unicast'] },
+      { address: '2001:db8::1', asn: 1, port: 179, passive: false, families: ['ipv4-unicast', 'ipv6-unicast'], enforceFirstAs: true },
+      { address: '192.0.2.1', asn: 2, port: 179, passive: false, families: ['ipv4-unicast', 'ipv6-unicast'], enforceFirstAs: true },
     ]);
   });
 
