@@ -15,6 +15,7 @@ import { AdjRibIn, maxPrefixData } from '../rib/adj-rib-in.js';
 import { AdjRibOut, type ExportContext, type Packer } from '../rib/adj-rib-out.js';
 import { DesiredRoutes, type Advertisement } from '../rib/desired.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
+import { toImportFilter, type ImportFilter } from '../rib/prefix-list.js';
 import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
@@ -23,7 +24,7 @@ import { encodeMessage, notificationName } from '../wire/index.js';
 import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
-import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type ForwardingEntry, type ForwardingPath, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
   /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
@@ -81,6 +82,8 @@ interface Peer {
   unanswered: number;
   /** The socket option that could not be set for this peer (NativeSocketError text). */
   transportError: string | null;
+  /** Why the session is kept down: the interface it runs over is down (see linkDown()). */
+  linkDown: string | null;
 }
 
 /**
@@ -128,6 +131,7 @@ export class Speaker extends EventEmitter {
   private listener: SecureListener | null = null;
   private readonly rejected = { ipv4: 0, ipv6: 0 };
   private importFilter: readonly string[];
+  private importGuard: ImportFilter | undefined;
   private started = false;
   private stopped = false;
 
@@ -152,8 +156,12 @@ export class Speaker extends EventEmitter {
       ...deps,
     };
     this.importFilter = cfg.importFilter;
+    this.importGuard = cfg.importGuard;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
       if (this.listenerCount('bestChanged') > 0) this.emit('bestChanged', prefix, best);
+    };
+    this.loc.onPrefixChanged = (prefix, f) => {
+      if (this.listenerCount('forwardingChanged') > 0) this.emit('forwardingChanged', this.forwardingEntry(prefix, f));
     };
     for (const p of cfg.peers) this.addPeer(p);
   }
@@ -340,7 +348,7 @@ export class Speaker extends EventEmitter {
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
-      filter: this.importFilter,
+      filter: this.effectiveFilter(),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
@@ -380,6 +388,7 @@ export class Speaker extends EventEmitter {
       eorReceived: new Set(),
       unanswered: 0,
       transportError: null,
+      linkDown: null,
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -430,7 +439,24 @@ export class Speaker extends EventEmitter {
   /** Replace the import filter; stored routes are re-evaluated at once (no refresh needed). */
   setImportFilter(entries: readonly string[]): void {
     this.importFilter = entries;
-    for (const p of this.peers.values()) p.rin.setFilter(entries);
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter());
+  }
+
+  /** Replace the import guard (see SpeakerConfig.importGuard); stored routes are re-evaluated. */
+  setImportGuard(guard: ImportFilter | undefined): void {
+    this.importGuard = guard;
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter());
+  }
+
+  /** The prefix list, then the guard's veto: a route passes only both, and says which refused it. */
+  private effectiveFilter(): ImportFilter {
+    const list = toImportFilter(this.importFilter);
+    const guard = this.importGuard;
+    if (!guard) return list;
+    return {
+      accepts: (p) => list.accepts(p) && guard.accepts(p),
+      reason: (p) => (list.accepts(p) ? guard.reason(p) : list.reason(p)),
+    };
   }
 
   // ---------------------------------------------------------------------------
@@ -537,7 +563,7 @@ export class Speaker extends EventEmitter {
   private release(peer: Peer): void {
     if (peer.hold === null) return;
     peer.hold = null;
-    if (!this.stopped && this.peers.get(peer.rin.address) === peer) peer.session.start();
+    if (!this.stopped && peer.linkDown === null && this.peers.get(peer.rin.address) === peer) peer.session.start();
   }
 
   /**
@@ -663,6 +689,61 @@ export class Speaker extends EventEmitter {
     return true;
   }
 
+  /**
+   * The multipath set of one prefix, for a forwarding table (the agent installs it in
+   * the kernel; the speaker itself never touches one). Also emitted as
+   * 'forwardingChanged'(entry) whenever a prefix's candidates change.
+   */
+  forwardingEntry(prefix: string, f: Family = prefixFamily(prefix)): ForwardingEntry {
+    const paths: ForwardingPath[] = this.loc.multipath(prefix, f, this.cfg.multipath).map((b) => ({
+      peer: b.peer,
+      nextHops: b.path.nextHops,
+      interface: this.sessionInterface(b.peer),
+    }));
+    return { prefix, family: f, paths };
+  }
+
+  /** Every prefix with a best path, with its multipath set (for a full reconcile). */
+  forwarding(): ForwardingEntry[] {
+    return [...this.loc.routes()].map((b) => this.forwardingEntry(b.prefix, b.family));
+  }
+
+  /** The interface holding the session's local address (what a link-local next hop is reached over). */
+  private sessionInterface(address: string): string | null {
+    const local = this.findPeer(address)?.session.info().localAddress;
+    if (!local) return null;
+    const ifs = this.deps.interfaces();
+    for (const [name, addrs] of Object.entries(ifs)) {
+      if (addrs?.some((a) => sameAddress(a.address, unmapAddress(local)))) return name;
+    }
+    return null;
+  }
+
+  /**
+   * The interface the peer's session runs over went down (FRR's fast external
+   * failover): the session goes down now rather than at the hold timer, its routes
+   * with it, and it stays Idle, refusing connections, until linkUp(). `why` is shown as
+   * the peer's lastError. False when the peer is unknown.
+   */
+  linkDown(address: string, why: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer) return false;
+    if (peer.linkDown !== null) return true;
+    peer.linkDown = why;
+    peer.ceaseText = why;
+    void peer.session.stop(why).catch(() => undefined);
+    return true;
+  }
+
+  /** The interface is back: the session starts at once (no backoff: the cause is gone). */
+  linkUp(address: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer || peer.linkDown === null) return false;
+    peer.linkDown = null;
+    if (!this.stopped && peer.hold === null && this.peers.get(peer.rin.address) === peer) peer.session.start();
+    return true;
+  }
+
   /** Number of prefixes currently desired, per family. */
   advertisedCount(f?: Family): number {
     let n = 0;
@@ -726,7 +807,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerSta
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.linkDown ?? p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,
@@ -740,6 +821,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): PeerSta
     problems: [...p.out.problems].map(([f, why]) => `${f}: ${why}`),
     md5: p.cfg.password !== undefined,
     ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
+    linkDown: p.linkDown,
     held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
 }
