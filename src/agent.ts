@@ -34,7 +34,10 @@ import { policyRoutes } from './api/policy.js';
 import { AgentPolicy, hostPolicy, modelOf, policyHandlers } from './policy/index.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
-import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
+import type { ForwardingEntry, PeerConfig, PeerStatus, RouteView, SpeakerConfig } from '../bgp/speaker/types.js';
+import type { ImportFilter } from '../bgp/rib/prefix-list.js';
+import { guardFor, LearnedRoutes, type RouteTable } from './learned/index.js';
+import { LinkWatcher, NetlinkRouteTable, type LinkState } from './learned/netlink-table.js';
 
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
@@ -66,6 +69,13 @@ export interface SpeakerLike {
   rejectedConnections?(): Readonly<Record<string, number>>;
   /** End a max-prefix hold now; false when the peer is not held. */
   releaseHold?(address: string): boolean;
+  /** Learned routes (src/learned): multipath sets, the hijack guard, uplink state. */
+  forwarding?(): ForwardingEntry[];
+  on(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  off?(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  setImportGuard?(guard: ImportFilter | undefined): void;
+  linkDown?(address: string, why: string): boolean;
+  linkUp?(address: string): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -104,6 +114,15 @@ export interface AgentOptions {
    * runtime.nice or DEFAULT_NICE. Tests leave it alone (it would renice the test runner).
    */
   readonly nice?: number;
+  /**
+   * Where learned routes go and where link state comes from (src/learned). Default: the
+   * kernel over netlink — unless `startContainers` is injected (tests), where it is null:
+   * nothing is installed and no link is watched.
+   */
+  readonly learnedKernel?: {
+    readonly table: RouteTable;
+    readonly watchLinks: ((onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => { list(): Promise<LinkState[]>; close(): void }) | null;
+  } | null;
 }
 
 export { DEFAULT_NICE } from './priority.js';
@@ -235,12 +254,22 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   for (const w of configWarnings(cfg)) log.warn({ op: 'config', event: 'warning', field: w.path, fix: w.fix }, `${w.path}: ${w.message}`);
 
   const factory = opts.createSpeaker ?? bgpSpeaker;
-  const speaker = await factory(speakerConfig(cfg), log);
+  // The hijack guard vetoes received routes that overlap the worker's own space (src/learned).
+  const speaker = await factory({ ...speakerConfig(cfg), importGuard: guardFor(cfg), multipath: { relaxAsPath: cfg.bgp.install.multipathRelax } }, log);
   const peerLogs = new Map<string, Logger>();
+  // Once per state: while a peer keeps failing the same way (Idle -> Connect -> Active ->
+  // Idle, each try), each transition is logged the first time only, until Established.
+  const seen = new Map<string, Set<string>>();
   speaker.on('peerState', (peer, from, to, reason) => {
     let pl = peerLogs.get(peer);
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
-    const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
+    let s = seen.get(peer);
+    if (!s) seen.set(peer, (s = new Set()));
+    if (to === 'Established' || from === 'Established') s.clear();
+    const k = `${from}>${to}>${reason ?? ''}`;
+    const repeat = s.has(k);
+    s.add(k);
+    const level = repeat ? 'debug' : to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
   });
 
@@ -290,6 +319,35 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       throw new AgentError(`cannot start the container runtime: ${(err as Error).message}`, { cause: err });
     }
   }
+  // Learned routes into the kernel, uplink watching (src/learned).
+  const learnedKernel = opts.learnedKernel !== undefined ? opts.learnedKernel : opts.startContainers ? null : {
+    table: new NetlinkRouteTable(),
+    watchLinks: (onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => new LinkWatcher(onChange, onOverrun),
+  };
+  const fwdSpeaker = speaker.forwarding && speaker.linkDown && speaker.linkUp && speaker.off ? speaker : null;
+  const learned = fwdSpeaker && learnedKernel
+    ? new LearnedRoutes({
+        speaker: {
+          forwarding: () => fwdSpeaker.forwarding!(),
+          on: (e, l) => fwdSpeaker.on(e, l),
+          off: (e, l) => fwdSpeaker.off!(e, l),
+          linkDown: (a, w) => fwdSpeaker.linkDown!(a, w),
+          linkUp: (a) => fwdSpeaker.linkUp!(a),
+        },
+        log,
+        table: cfg.bgp.install.enabled ? learnedKernel.table : null,
+        tableId: cfg.bgp.install.table,
+        peers: () => cfg.bgp.peers.map((p) => p.address),
+        watchLinks: learnedKernel.watchLinks,
+        reconcileMs: (cfg.runtime.reconcileInterval ?? 60) * 1000,
+      })
+    : null;
+  const forwardingStatus = async (): Promise<StatusResponse['forwarding']> => {
+    const inst = learned?.installer;
+    if (!learned || !inst) return undefined;
+    const problems = await learned.forwardingProblems({ importing: cfg.bgp.import.length > 0, pools: cfg.pools.length > 0 });
+    return { learnedRoutes: inst.desiredCount, installed: inst.installedCount(), table: inst.tableId, problems };
+  };
   log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');
 
   const known = (address: string): SpeakerPeerStatus => {
@@ -298,8 +356,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     return p;
   };
   const handlers: ApiHandlers = {
-    status(): StatusResponse {
+    async status(): Promise<StatusResponse> {
+      const forwarding = await forwardingStatus();
       return {
+        ...(forwarding ? { forwarding } : {}),
         node: cfg.node,
         asn: cfg.asn,
         routerId: cfg.routerId,
@@ -323,7 +383,13 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     },
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
-    verify: () => obs.verify(),
+    async verify() {
+      const r = await obs.verify();
+      const f = await forwardingStatus();
+      if (!f || f.problems.length === 0) return r;
+      const extra = f.problems.map((m) => ({ kind: 'forwarding' as const, subject: m.split(':')[0]!, peer: null, endpoint: null, message: m }));
+      return { ...r, ok: false, mismatches: [...r.mismatches, ...extra] };
+    },
     releaseHold(address) {
       const p = known(address);
       if (!speaker.releaseHold?.(p.address)) {
@@ -379,6 +445,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await speaker.stop(reason).catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
+      // Learned routes stay as well: forwarding goes on while the agent is away.
+      learned?.close();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
@@ -408,6 +476,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     const applied: Config = { ...next, asn: cfg.asn, routerId: cfg.routerId, node: cfg.node, api: cfg.api, runtime: cfg.runtime, store: cfg.store, pools: cfg.pools, bgp: { ...next.bgp, listen: cfg.bgp.listen } };
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
+    speaker.setImportGuard?.(guardFor(applied));
     adverts.setStatic(applied.bgp.advertise);
     // A changed model is a generation swap in the applier (no window where traffic is open).
     await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));

@@ -25,7 +25,7 @@ export interface SessionConfig {
   readonly gracefulRestartTime?: number;
   /** FQDN capability hostname (shown by FRR's `show bgp neighbors`). */
   readonly hostname?: string;
-  /** Cap of the idle-hold backoff, seconds; default 120. */
+  /** Cap of the idle-hold backoff, seconds; default 8 (bgp/fsm/backoff.ts). */
   readonly idleHoldMax?: number;
 }
 

@@ -72,6 +72,21 @@ export interface StatusResponse {
   readonly routes: number;
   /** dockerd as the agent sees it, when runtime.docker is configured; else null. */
   readonly docker: DockerSummary | null;
+  /**
+   * What forwarding needs (docs/bgp.md "Learned routes"): learned routes in the kernel,
+   * a route to the containers' gateway for proxy ARP. Absent when routes are not installed.
+   */
+  readonly forwarding?: ForwardingStatus;
+}
+
+export interface ForwardingStatus {
+  /** Learned prefixes meant to be in the kernel, and how many of them are. */
+  readonly learnedRoutes: number;
+  readonly installed: number;
+  /** Routing table they go into. */
+  readonly table: number;
+  /** Empty when forwarding has what it needs; `routectl status` exits 1 otherwise. */
+  readonly problems: readonly string[];
 }
 
 export interface DockerSummary {

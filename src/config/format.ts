@@ -43,6 +43,11 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       advertise: [...bgp.advertise],
       allowDefault: bgp.allowDefault,
       import: [...bgp.import],
+      // Only when not the default, so configs that never mention it print as before.
+      install:
+        bgp.install.enabled && bgp.install.table === 254 && !bgp.install.multipathRelax
+          ? undefined
+          : { enabled: bgp.install.enabled, table: bgp.install.table === 254 ? 'main' : bgp.install.table, multipathRelax: bgp.install.multipathRelax },
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
     runtime: compact({

@@ -193,6 +193,21 @@ export const configSchema = z
         /** Without it, 0.0.0.0/0 and ::/0 in advertise are errors (checks.ts): a worker rarely means to be the fabric's way out. */
         allowDefault: bool('true: advertise may list the default routes 0.0.0.0/0 and ::/0').default(false),
         import: z.array(importRule).default([]),
+        /**
+         * Routes accepted by `import` go into the kernel (docs/bgp.md "Learned routes"):
+         * `table` main (254) or a number; `multipathRelax` lets paths from different
+         * neighbouring AS form one ECMP route (FRR's `as-path multipath-relax`).
+         */
+        install: z
+          .object({
+            enabled: bool('false: keep learned routes out of the kernel').default(true),
+            table: z
+              .preprocess((v) => (v === 'main' ? 254 : v), int('"main" or a routing table number', 1, 4294967295))
+              .default(254),
+            multipathRelax: bool('true: paths from different neighbouring AS may share one ECMP route').default(false),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

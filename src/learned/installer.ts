@@ -30,6 +30,8 @@ export interface RouteTable {
   list(table: number, metric: number): Promise<LearnedKernelRoute[]>;
   /** Interface index by name; undefined when there is none. */
   ifindex(name: string): Promise<number | undefined>;
+  /** Whether the main table has a unicast route (of anyone) that holds `address`. */
+  hasRouteTo?(address: string): Promise<boolean>;
 }
 
 export interface InstallerOptions {
@@ -206,6 +208,17 @@ export class LearnedRouteInstaller {
     const m = new Map<string, readonly string[]>();
     for (const [p, d] of this.desired) m.set(p, d.nextHops.map((n) => n.gateway));
     return m;
+  }
+
+  /** Prefixes whose route is in the kernel as last written. */
+  installedCount(): number {
+    let n = 0;
+    for (const p of this.desired.keys()) if (this.installed.has(p)) n++;
+    return n;
+  }
+
+  get desiredCount(): number {
+    return this.desired.size;
   }
 
   /** Prefixes not (fully) installed, with why. */

@@ -10,8 +10,10 @@
  */
 import { addressBytes, attr, bytesToAddress, AF_INET, AF_INET6 } from '../dataplane/netlink/codec.js';
 
+import { LEARNED_METRIC } from '../dataplane/plumbing.js';
+
 /** FRR installs BGP routes with metric 20; so do we (a distinct metric is also what marks them ours). */
-export const LEARNED_METRIC = 20;
+export { LEARNED_METRIC };
 
 const RTN_UNICAST = 1;
 const RT_SCOPE_UNIVERSE = 0;
