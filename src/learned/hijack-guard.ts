@@ -55,12 +55,14 @@ export class HijackGuard implements ImportFilter {
     const p = parsePrefix(prefix);
     if (p === null) return `not a prefix: ${prefix}`;
     if (isDefault(p)) return null;
-    for (const r of this.ranges) {
-      if (r.p.family !== p.family) continue;
-      if (r.p.length === p.length && prefixContains(r.p, p)) return `hijack guard: equals ${r.text} (${r.what})`;
-      if (prefixContains(r.p, p)) return `hijack guard: lies inside ${r.text} (${r.what})`;
-      if (prefixContains(p, r.p)) return `hijack guard: covers ${r.text} (${r.what})`;
-    }
+    // The most telling reason first: equal to a range, then inside one (the smallest), then covering one.
+    const same = this.ranges.filter((r) => r.p.family === p.family);
+    const eq = same.find((r) => r.p.length === p.length && prefixContains(r.p, p));
+    if (eq) return `hijack guard: equals ${eq.text} (${eq.what})`;
+    const inside = same.filter((r) => prefixContains(r.p, p)).sort((a, b) => b.p.length - a.p.length)[0];
+    if (inside) return `hijack guard: lies inside ${inside.text} (${inside.what})`;
+    const covered = same.filter((r) => prefixContains(p, r.p)).sort((a, b) => a.p.length - b.p.length)[0];
+    if (covered) return `hijack guard: covers ${covered.text} (${covered.what})`;
     return null;
   }
 
