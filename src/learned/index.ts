@@ -168,7 +168,7 @@ export class LearnedRoutes {
     const inst = this.installer;
     if (!inst) return out;
     if (opts.importing && inst.installedCount() === 0) out.push('no learned route in the kernel: no peer sends a route the import rules accept, or installing failed');
-    for (const [prefix, why] of inst.problemList()) if (!why.includes('never installed') && !why.includes('is not installed')) out.push(`${prefix}: ${why}`);
+    for (const [prefix, why] of inst.problemList()) out.push(`${prefix}: ${why}`);
     if (opts.pools && this.o.table?.hasRouteTo) {
       const ok = await this.o.table.hasRouteTo(GATEWAY).catch(() => true);
       if (!ok) out.push(`no route to ${GATEWAY}, the containers' gateway: proxy ARP does not answer, containers cannot send (a default route is missing)`);

@@ -90,7 +90,10 @@ export class LearnedRouteInstaller {
   private flushing: Promise<void> | null = null;
   private scheduled = false;
   private readonly metric: number;
-  private readonly problems = new Map<string, string>();
+  /** Next hops left out of a prefix's route, and why (IPv4-mapped, …): logged, not a failure. */
+  private readonly skipped = new Map<string, string>();
+  /** Prefixes the kernel refused (or that have no usable next hop): a forwarding problem until written. */
+  private readonly failed = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -103,8 +106,8 @@ export class LearnedRouteInstaller {
   /** The multipath set of one prefix changed (an empty set: remove the route). */
   set(e: ForwardingEntry): void {
     const { nextHops, skipped } = chooseNextHops(e);
-    if (skipped.length > 0) this.problem(e.prefix, skipped.join('; '));
-    else this.problems.delete(e.prefix);
+    if (skipped.length > 0) this.note(this.skipped, e.prefix, skipped.join('; '));
+    else this.skipped.delete(e.prefix);
     if (nextHops.length === 0) this.desired.delete(e.prefix);
     else this.desired.set(e.prefix, { family: e.family === 'ipv4-unicast' ? 4 : 6, nextHops });
     this.dirty.add(e.prefix);
@@ -118,9 +121,9 @@ export class LearnedRouteInstaller {
     for (const e of entries) this.set(e);
   }
 
-  private problem(prefix: string, text: string): void {
-    if (this.problems.get(prefix) === text) return;
-    this.problems.set(prefix, text);
+  private note(m: Map<string, string>, prefix: string, text: string): void {
+    if (m.get(prefix) === text) return;
+    m.set(prefix, text);
     this.opts.onProblem?.(prefix, text);
   }
 
@@ -152,8 +155,9 @@ export class LearnedRouteInstaller {
     if (!d) {
       if (!this.installed.has(prefix)) return;
       const err = await this.table.remove({ family, dst: prefix, table: this.opts.table, metric: this.metric });
+      this.failed.delete(prefix);
       if (err === undefined || err === 'ESRCH') this.installed.delete(prefix);
-      else this.problem(prefix, `cannot remove from the kernel: ${err}`);
+      else this.note(this.failed, prefix, `cannot remove from the kernel: ${err}`);
       return;
     }
     const hops: KernelNextHop[] = [];
@@ -165,12 +169,14 @@ export class LearnedRouteInstaller {
       }
     }
     if (hops.length === 0) {
-      this.problem(prefix, 'no next hop with a usable interface');
+      this.note(this.failed, prefix, 'no next hop with a usable interface');
       return;
     }
     const err = await this.table.replace({ family: d.family, dst: prefix, table: this.opts.table, metric: this.metric, nextHops: hops });
-    if (err === undefined) this.installed.set(prefix, key(hops));
-    else this.problem(prefix, `cannot install: ${err}`);
+    if (err === undefined) {
+      this.installed.set(prefix, key(hops));
+      this.failed.delete(prefix);
+    } else this.note(this.failed, prefix, `cannot install: ${err}`);
   }
 
   /**
@@ -221,9 +227,14 @@ export class LearnedRouteInstaller {
     return this.desired.size;
   }
 
-  /** Prefixes not (fully) installed, with why. */
+  /** Prefixes the kernel does not have as wanted, with why. */
   problemList(): ReadonlyMap<string, string> {
-    return this.problems;
+    return this.failed;
+  }
+
+  /** Prefixes installed with some next hops left out, with why. */
+  skippedList(): ReadonlyMap<string, string> {
+    return this.skipped;
   }
 
   get tableId(): number {
