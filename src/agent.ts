@@ -161,6 +161,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.maxPrefixes !== undefined ? { maxPrefixes: p.maxPrefixes.limit, maxPrefixRestart: p.maxPrefixes.restart } : {}),
       ...(p.password !== undefined ? { password: p.password } : {}),
       ...(p.ttlSecurity !== undefined ? { ttlSecurity: { hops: p.ttlSecurity.hops } } : {}),
+      ...(p.import !== undefined ? { importFilter: p.import } : {}),
     })),
   };
 }

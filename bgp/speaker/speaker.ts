@@ -348,7 +348,7 @@ export class Speaker extends EventEmitter {
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
-      filter: this.effectiveFilter(),
+      filter: this.effectiveFilter(cfg),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
     const out = new AdjRibOut(this.desired, this.deps.packer);
@@ -426,8 +426,10 @@ export class Speaker extends EventEmitter {
           }),
         );
       } else {
+        const refilter = JSON.stringify(want.importFilter ?? null) !== JSON.stringify(peer.cfg.importFilter ?? null);
         peer.cfg = want;
         peer.rin.maxPrefixes = want.maxPrefixes;
+        if (refilter) peer.rin.setFilter(this.effectiveFilter(want));
       }
     }
     for (const [address, cfg] of next) if (!this.peers.has(address) && !this.replacing.has(address)) this.addPeer(cfg);
@@ -439,18 +441,18 @@ export class Speaker extends EventEmitter {
   /** Replace the import filter; stored routes are re-evaluated at once (no refresh needed). */
   setImportFilter(entries: readonly string[]): void {
     this.importFilter = entries;
-    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter());
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter(p.cfg));
   }
 
   /** Replace the import guard (see SpeakerConfig.importGuard); stored routes are re-evaluated. */
   setImportGuard(guard: ImportFilter | undefined): void {
     this.importGuard = guard;
-    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter());
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter(p.cfg));
   }
 
   /** The prefix list, then the guard's veto: a route passes only both, and says which refused it. */
-  private effectiveFilter(): ImportFilter {
-    const list = toImportFilter(this.importFilter);
+  private effectiveFilter(peer: PeerConfig): ImportFilter {
+    const list = toImportFilter(peer.importFilter ?? this.importFilter);
     const guard = this.importGuard;
     if (!guard) return list;
     return {

@@ -34,6 +34,8 @@ export interface PeerConfig {
    * DEFAULT_MAX_PREFIX_RESTART.
    */
   readonly maxPrefixRestart?: number;
+  /** This peer's import prefix list, in place of SpeakerConfig.importFilter (the guard applies to both). */
+  readonly importFilter?: readonly string[];
 }
 
 /** Seconds a peer shut down for max-prefix stays down unless configured otherwise. */

@@ -38,6 +38,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
           // the schema refuses as a password, so a copied canonical form cannot set it).
           ...(p.passwordFile !== undefined ? { passwordFile: p.passwordFile } : { password: p.password ? REDACTED : undefined }),
           ttlSecurity: p.ttlSecurity ? { hops: p.ttlSecurity.hops } : undefined,
+          import: p.import ? [...p.import] : undefined,
         }),
       ),
       advertise: [...bgp.advertise],

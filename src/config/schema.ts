@@ -142,6 +142,8 @@ export const peerSchema = z
     passwordFile: passwordFile.optional(),
     /** RFC 5082 GTSM: the peer is at most `hops` away; we send TTL 255 and accept >= 256 - hops. */
     ttlSecurity: z.object({ hops: int('a hop count (1: directly connected)', 1, 254) }).strict().optional(),
+    /** This peer's import rules, in place of bgp.import (FRR: a per-neighbour prefix-list in). */
+    import: z.array(importRule).optional(),
   })
   .strict()
   .transform(({ password: inline, passwordFile: file, ...peer }, ctx): typeof peer & { password?: Secret; passwordFile?: string } => {

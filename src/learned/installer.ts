@@ -37,6 +37,8 @@ export interface RouteTable {
 export interface InstallerOptions {
   readonly table: number;
   readonly metric?: number;
+  /** Milliseconds before a write the kernel refused is tried again (default 1000). */
+  readonly retryMs?: number;
   /** Reasons for prefixes that are not installed go here (the agent logs them once per prefix and reason). */
   readonly onProblem?: (prefix: string, problem: string) => void;
 }
@@ -95,6 +97,7 @@ export class LearnedRouteInstaller {
   /** Prefixes the kernel refused (or that have no usable next hop): a forwarding problem until written. */
   private readonly failed = new Map<string, string>();
   private closed = false;
+  private retry: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly table: RouteTable,
@@ -147,6 +150,22 @@ export class LearnedRouteInstaller {
       for (const prefix of work) await this.write(prefix);
     })().finally(() => (this.flushing = null));
     await this.flushing;
+    this.scheduleRetry();
+  }
+
+  /**
+   * A refused write is tried again soon: the usual cause passes by itself (an IPv6
+   * next hop not reachable yet while the link's address is still tentative after the
+   * link came up, ENETUNREACH).
+   */
+  private scheduleRetry(): void {
+    if (this.retry || this.closed || this.failed.size === 0) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      for (const p of this.failed.keys()) this.dirty.add(p);
+      void this.flush();
+    }, this.opts.retryMs ?? 1000);
+    this.retry.unref?.();
   }
 
   private async write(prefix: string): Promise<void> {
@@ -172,7 +191,19 @@ export class LearnedRouteInstaller {
       this.note(this.failed, prefix, 'no next hop with a usable interface');
       return;
     }
-    const err = await this.table.replace({ family: d.family, dst: prefix, table: this.opts.table, metric: this.metric, nextHops: hops });
+    const route = { family: d.family, dst: prefix, table: this.opts.table, metric: this.metric };
+    const err = await this.table.replace({ ...route, nextHops: hops });
+    if (err !== undefined && hops.length > 1) {
+      // The kernel refuses a whole multipath route for one unreachable next hop (an
+      // uplink whose address is gone): keep forwarding over the others.
+      const good: KernelNextHop[] = [];
+      for (const h of hops) if ((await this.table.replace({ ...route, nextHops: [...good, h] })) === undefined) good.push(h);
+      if (good.length > 0) {
+        this.installed.set(prefix, key(good));
+        this.note(this.failed, prefix, `installed over ${good.length} of ${hops.length} next hops: ${err}`);
+        return;
+      }
+    }
     if (err === undefined) {
       this.installed.set(prefix, key(hops));
       this.failed.delete(prefix);
@@ -247,5 +278,6 @@ export class LearnedRouteInstaller {
 
   close(): void {
     this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
   }
 }
