@@ -346,7 +346,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const forwardingStatus = async (): Promise<StatusResponse['forwarding']> => {
     const inst = learned?.installer;
     if (!learned || !inst) return undefined;
-    const problems = await learned.forwardingProblems({ importing: cfg.bgp.import.length > 0, pools: cfg.pools.length > 0 });
+    const problems = await learned.forwardingProblems({ pools: cfg.pools.length > 0 });
     return { learnedRoutes: inst.desiredCount, installed: inst.installedCount(), table: inst.tableId, problems };
   };
   log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');

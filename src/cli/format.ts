@@ -90,7 +90,8 @@ export function statusText(s: StatusResponse): string {
     `routectl ${s.version} on ${s.node}: AS ${s.asn}, router id ${s.routerId}, up ${duration(s.uptimeSeconds)}`,
     `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${endpointCounts(s)}; routes advertised: ${s.routes}`,
     ...(s.docker ? [dockerLine(s.docker)] : []),
-    ...(s.forwarding ? [`learned routes: ${s.forwarding.installed} of ${s.forwarding.learnedRoutes} in the kernel (table ${s.forwarding.table})`, ...s.forwarding.problems.map((p) => `forwarding problem: ${p}`)] : []),
+    // Only when there is something to say: a worker that learns nothing prints as before.
+    ...(s.forwarding && (s.forwarding.learnedRoutes > 0 || s.forwarding.problems.length > 0) ? [`learned routes: ${s.forwarding.installed} of ${s.forwarding.learnedRoutes} in the kernel (table ${s.forwarding.table})`, ...s.forwarding.problems.map((p) => `forwarding problem: ${p}`)] : []),
     '',
     peersTable(s.peers),
     '',

@@ -159,15 +159,14 @@ export class LearnedRoutes {
   }
 
   /**
-   * What forwarding needs, for `status` and `verify`: with import rules, at least one
-   * learned route in the kernel; with container pools, a route to the containers'
-   * gateway 169.254.1.1 (proxy ARP answers for it only then; docs/design.md).
+   * What forwarding needs, for `status` and `verify`: every learned route the kernel
+   * should have; with container pools, a route to the containers' gateway 169.254.1.1
+   * (a default route, learned or not: proxy ARP answers for it only then; docs/design.md).
    */
-  async forwardingProblems(opts: { readonly importing: boolean; readonly pools: boolean }): Promise<string[]> {
+  async forwardingProblems(opts: { readonly pools: boolean }): Promise<string[]> {
     const out: string[] = [];
     const inst = this.installer;
     if (!inst) return out;
-    if (opts.importing && inst.installedCount() === 0) out.push('no learned route in the kernel: no peer sends a route the import rules accept, or installing failed');
     for (const [prefix, why] of inst.problemList()) out.push(`${prefix}: ${why}`);
     if (opts.pools && this.o.table?.hasRouteTo) {
       const ok = await this.o.table.hasRouteTo(GATEWAY).catch(() => true);
