@@ -40,7 +40,10 @@ import { reloadProblemText } from '../policy/reload.js';
 import { registerPolicyMetrics } from './metrics/policy.js';
 
 import { EXTENDED_COMMUNITIES_CODE, attributeName, communityText, extendedCommunitiesOf, largeCommunityText } from '../bgp/wire/index.js';
-import type { PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
+import type { ForwardingEntry, PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
+import type { ImportFilter } from '../bgp/rib/prefix-list.js';
+import { guardFor, LearnedRoutes, type RouteTable } from './learned/index.js';
+import { LinkWatcher, NetlinkRouteTable, type LinkState } from './learned/netlink-table.js';
 
 // ---------------------------------------------------------------------------
 // What the agent needs from the BGP speaker (bgp/speaker): the structural subset of
@@ -82,6 +85,13 @@ export interface SpeakerLike {
   rejectedConnections?(): Readonly<Record<string, number>>;
   /** End a max-prefix hold now; false when the peer is not held. */
   releaseHold?(address: string): boolean;
+  /** Learned routes (src/learned): multipath sets, the hijack guard, uplink state. */
+  forwarding?(): ForwardingEntry[];
+  on(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  off?(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  setImportGuard?(guard: ImportFilter | undefined): void;
+  linkDown?(address: string, why: string): boolean;
+  linkUp?(address: string): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -126,6 +136,15 @@ export interface AgentOptions {
    * configured — unless `startContainers` is injected (a stand-in kernel), where it is none.
    */
   readonly previousRun?: () => Promise<PreviousRun | null>;
+  /**
+   * Where learned routes go and where link state comes from (src/learned). Default: the
+   * kernel over netlink — unless `startContainers` is injected (tests), where it is null:
+   * nothing is installed and no link is watched.
+   */
+  readonly learnedKernel?: {
+    readonly table: RouteTable;
+    readonly watchLinks: ((onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => { list(): Promise<LinkState[]>; close(): void }) | null;
+  } | null;
 }
 
 /** At most this long End-of-RIB waits for the initial advertisement set (RFC 4724 4.1). */
@@ -174,6 +193,7 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
       ...(p.bfd !== undefined ? { bfd: p.bfd } : {}),
       ...(p.export !== undefined ? { export: exportOf(p.export) } : {}),
       ...(p.enforceFirstAs === false ? { enforceFirstAs: false } : {}),
+      ...(p.import !== undefined ? { importFilter: p.import } : {}),
     })),
   };
 }
@@ -309,15 +329,27 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       // With containers, forwarding was kept only for families the kernel still routes.
       ...(withContainers && prior !== null ? { forwardingKept: prior.families } : {}),
       endOfRibDeferral: INITIAL_SYNC_FALLBACK_MS,
+      // The hijack guard vetoes received routes that overlap the worker's own space (src/learned).
+      importGuard: guardFor(cfg),
+      multipath: { relaxAsPath: cfg.bgp.install.multipathRelax },
     },
     log,
   );
   if (restart) log.info({ op: 'agent.start', event: 'restart', routes: prior.prefixes.length, families: prior.families }, `restart: ${prior.prefixes.length} routes of the previous run still forward; re-advertised before End-of-RIB`);
   const peerLogs = new Map<string, Logger>();
+  // Once per state: while a peer keeps failing the same way (Idle -> Connect -> Active ->
+  // Idle, each try), each transition is logged the first time only, until Established.
+  const seen = new Map<string, Set<string>>();
   speaker.on('peerState', (peer, from, to, reason) => {
     let pl = peerLogs.get(peer);
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
-    const level = to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
+    let s = seen.get(peer);
+    if (!s) seen.set(peer, (s = new Set()));
+    if (to === 'Established' || from === 'Established') s.clear();
+    const k = `${from}>${to}>${reason ?? ''}`;
+    const repeat = s.has(k);
+    s.add(k);
+    const level = repeat ? 'debug' : to === 'Established' ? 'info' : from === 'Established' ? 'warn' : 'info';
     pl[level]({ op: 'bgp.session', event: 'state-change', from, to, reason }, `${from} -> ${to}${reason ? `: ${reason}` : ''}`);
     // A new session says its malformed-UPDATE findings again (once each).
     if (to === 'Established') for (const k of updateErrorsSaid) if (k.startsWith(`${peer}|`)) updateErrorsSaid.delete(k);
@@ -404,6 +436,35 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     const held = prior.prefixes;
     if (containers) void containers.controller.whenAdopted().then(() => adverts.remove(held));
   }
+  // Learned routes into the kernel, uplink watching (src/learned).
+  const learnedKernel = opts.learnedKernel !== undefined ? opts.learnedKernel : opts.startContainers ? null : {
+    table: new NetlinkRouteTable(),
+    watchLinks: (onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => new LinkWatcher(onChange, onOverrun),
+  };
+  const fwdSpeaker = speaker.forwarding && speaker.linkDown && speaker.linkUp && speaker.off ? speaker : null;
+  const learned = fwdSpeaker && learnedKernel
+    ? new LearnedRoutes({
+        speaker: {
+          forwarding: () => fwdSpeaker.forwarding!(),
+          on: (e, l) => fwdSpeaker.on(e, l),
+          off: (e, l) => fwdSpeaker.off!(e, l),
+          linkDown: (a, w) => fwdSpeaker.linkDown!(a, w),
+          linkUp: (a) => fwdSpeaker.linkUp!(a),
+        },
+        log,
+        table: cfg.bgp.install.enabled ? learnedKernel.table : null,
+        tableId: cfg.bgp.install.table,
+        peers: () => cfg.bgp.peers.map((p) => p.address),
+        watchLinks: learnedKernel.watchLinks,
+        reconcileMs: (cfg.runtime.reconcileInterval ?? 60) * 1000,
+      })
+    : null;
+  const forwardingStatus = async (): Promise<StatusResponse['forwarding']> => {
+    const inst = learned?.installer;
+    if (!learned || !inst) return undefined;
+    const problems = await learned.forwardingProblems({ pools: cfg.pools.length > 0 });
+    return { learnedRoutes: inst.desiredCount, installed: inst.installedCount(), table: inst.tableId, problems };
+  };
   log.info({ op: 'agent.start', event: 'started', node: cfg.node, asn: cfg.asn, routerId: cfg.routerId, peers: cfg.bgp.peers.length, advertise: cfg.bgp.advertise.length, version: VERSION }, 'agent started');
 
   const known = (address: string): SpeakerPeerStatus => {
@@ -412,8 +473,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     return p;
   };
   const handlers: ApiHandlers = {
-    status(): StatusResponse {
+    async status(): Promise<StatusResponse> {
+      const forwarding = await forwardingStatus();
       return {
+        ...(forwarding ? { forwarding } : {}),
         node: cfg.node,
         asn: cfg.asn,
         routerId: cfg.routerId,
@@ -438,7 +501,13 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     },
     endpoints: () => ({ endpoints: endpointEntries() }),
     healthz: () => ({ ok: true }),
-    verify: () => obs.verify(),
+    async verify() {
+      const r = await obs.verify();
+      const f = await forwardingStatus();
+      if (!f || f.problems.length === 0) return r;
+      const extra = f.problems.map((m) => ({ kind: 'forwarding' as const, subject: m.split(':')[0]!, peer: null, endpoint: null, message: m }));
+      return { ...r, ok: false, mismatches: [...r.mismatches, ...extra] };
+    },
     drain() {
       const answer = { draining: true as const, routes: speaker.advertisedCount(), peers: speaker.peerStatus().filter((p) => p.state === 'Established').length };
       // After the answer is on its way: the stop closes the API socket.
@@ -504,6 +573,8 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
+      // Learned routes stay as well: forwarding goes on while the agent is away.
+      learned?.close();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
@@ -551,6 +622,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     await speaker.setPeers(speakerConfig(applied).peers);
     speaker.setImportFilter(applied.bgp.import);
     adverts.setTags(zoneTags(applied.zones));
+    speaker.setImportGuard?.(guardFor(applied));
     adverts.setStatic(applied.bgp.advertise);
     // A changed model is a generation swap in the applier (no window where traffic is open).
     await policy?.configure(modelOf(applied), hostPolicy(applied)).catch((err: unknown) => log.error({ op: 'config.reload', event: 'policy-failed', err }, `zone policy apply failed (retried at the next repair pass): ${(err as Error).message}`));

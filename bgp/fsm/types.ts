@@ -104,7 +104,7 @@ export interface FsmConfig {
   readonly connectRetryTime: number;
   /** RFC 4271 8.2.2: the "large value" the hold timer gets in OpenSent (4 minutes suggested). */
   readonly openHoldTime: number;
-  /** Idle-hold backoff: first delay, cap (seconds). */
+  /** Idle-hold backoff: first delay, cap (seconds); see backoff.ts for why the cap is short. */
   readonly idleHoldInitial: number;
   readonly idleHoldMax: number;
   /** Established this long (seconds) and the backoff starts over. */
@@ -115,7 +115,7 @@ export const DEFAULT_FSM_CONFIG: FsmConfig = {
   connectRetryTime: 30,
   openHoldTime: 240,
   idleHoldInitial: 1,
-  idleHoldMax: 120,
+  idleHoldMax: 8,
   idleHoldResetTime: 60,
 };
 

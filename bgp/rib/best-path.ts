@@ -197,3 +197,39 @@ export function selectBest(candidates: readonly Candidate[]): Candidate | null {
   if (candidates.length <= 1) return candidates[0] ?? null;
   return decide(candidates).best;
 }
+
+/**
+ * Multipath (ECMP): which candidates are as good as the best one, to be installed
+ * together. There is no RFC for it; this is FRR's rule for eBGP multipath
+ * (`maximum-paths`, bgp_path_info_cmp's "multipath" outcome): equal on LOCAL_PREF,
+ * AS_PATH length, ORIGIN and MED, the same kind of session (eBGP or iBGP), and unless
+ * `relaxAsPath` (FRR's `bgp bestpath as-path multipath-relax`) the same neighbouring AS.
+ * Router ID and peer address, the tie-breakers, do not count: they only choose which of
+ * the equal paths is "best" for the Loc-RIB and for `explain`.
+ *
+ * MED is compared between every candidate here (not only within a neighbour AS as in
+ * 9.1.2.2 c): two ToRs of different AS with different MEDs are then not multipath,
+ * which is the conservative choice (FRR compares MED only within an AS by default, but
+ * then also requires the same neighbour AS unless relaxed).
+ */
+export interface MultipathOptions {
+  /** Paths with different neighbouring AS (two ToRs in two AS) may be multipath. */
+  readonly relaxAsPath?: boolean;
+}
+
+export function multipathEqual(best: Candidate, other: Candidate, opts: MultipathOptions = {}): boolean {
+  if (effectiveLocalPref(best) !== effectiveLocalPref(other)) return false;
+  if (asPathLength(best.path.attributes.asPath) !== asPathLength(other.path.attributes.asPath)) return false;
+  if ((best.path.attributes.origin ?? 2) !== (other.path.attributes.origin ?? 2)) return false;
+  if (medOf(best) !== medOf(other)) return false;
+  if (isIbgp(best.source) !== isIbgp(other.source)) return false;
+  if (!opts.relaxAsPath && neighborAs(best) !== neighborAs(other)) return false;
+  return true;
+}
+
+/** The best candidate first, then every other candidate that is multipath-equal to it. */
+export function multipathSet(candidates: readonly Candidate[], opts: MultipathOptions = {}): Candidate[] {
+  const best = selectBest(candidates);
+  if (!best) return [];
+  return [best, ...candidates.filter((c) => c !== best && multipathEqual(best, c, opts))];
+}

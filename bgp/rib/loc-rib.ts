@@ -6,7 +6,7 @@
  */
 import { FAMILIES, type Family } from '../wire/types.js';
 import type { AdjRibIn, ReceivedRoute } from './adj-rib-in.js';
-import { decide, type Candidate, type Decision, type DecisionStep, type Path } from './best-path.js';
+import { decide, multipathSet, type Candidate, type Decision, type DecisionStep, type MultipathOptions, type Path } from './best-path.js';
 import { prefixFamily } from '../wire/prefix.js';
 
 export interface BestRoute {
@@ -41,6 +41,11 @@ export class LocRib {
     'ipv6-unicast': new Map(),
   };
   onBestChanged: BestChangedListener | null = null;
+  /**
+   * Called after every re-run of selection for a prefix, whether or not the best path
+   * changed: a path equal to the best one (multipath) may have come or gone.
+   */
+  onPrefixChanged: ((prefix: string, family: Family) => void) | null = null;
 
   /** Take part in best-path selection; the table reports its changes from now on. */
   addPeer(rin: AdjRibIn): void {
@@ -84,6 +89,7 @@ export class LocRib {
     }
     if (winner) map.set(prefix, winner);
     else map.delete(prefix);
+    this.onPrefixChanged?.(prefix, f);
     const cb = this.onBestChanged;
     if (!cb) return;
     if (!winner) {
@@ -100,6 +106,11 @@ export class LocRib {
     const rin = this.best[f].get(prefix);
     const path = rin?.get(f, prefix);
     return rin && path ? { prefix, family: f, peer: rin.address, path } : null;
+  }
+
+  /** The best route and every route multipath-equal to it (best-path.ts multipathSet); empty when none. */
+  multipath(prefix: string, f: Family, opts: MultipathOptions = {}): BestRoute[] {
+    return multipathSet(this.candidates(prefix, f), opts).map((c) => ({ prefix, family: f, peer: c.source.address, path: c.path }));
   }
 
   size(f: Family): number {

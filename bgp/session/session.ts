@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import {
   afiSafiOf,
+  DEFAULT_FSM_CONFIG,
   buildOpen,
   initialContext,
   negotiate,
@@ -161,7 +162,7 @@ export class Session extends EventEmitter<SessionEvents> {
       connectRetryTime: cfg.connectRetryTime ?? 30,
       passive: cfg.passive ?? false,
       gracefulRestartTime: cfg.gracefulRestartTime ?? 120,
-      idleHoldMax: cfg.idleHoldMax ?? 120,
+      idleHoldMax: cfg.idleHoldMax ?? DEFAULT_FSM_CONFIG.idleHoldMax,
     };
     this.deps = { clock: deps.clock ?? systemClock, connect: deps.connect ?? tcpConnect, random: deps.random ?? Math.random };
     this.local = {

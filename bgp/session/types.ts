@@ -29,7 +29,7 @@ export interface SessionConfig {
   readonly forwardingKept?: readonly Family[];
   /** FQDN capability hostname (shown by FRR's `show bgp neighbors`). */
   readonly hostname?: string;
-  /** Cap of the idle-hold backoff, seconds; default 120. */
+  /** Cap of the idle-hold backoff, seconds; default 8 (bgp/fsm/backoff.ts). */
   readonly idleHoldMax?: number;
 }
 

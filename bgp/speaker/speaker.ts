@@ -17,6 +17,7 @@ import { AdjRibOut, type ExportContext, type Packer, type PeerExport } from '../
 import { DesiredRoutes, parseCommunity, parseLargeCommunity, type Advertisement } from '../rib/desired.js';
 import { checkFirstAs } from '../rib/first-as.js';
 import { LocRib, type BestRoute } from '../rib/loc-rib.js';
+import { toImportFilter, type ImportFilter } from '../rib/prefix-list.js';
 import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResult } from '../rib/next-hop.js';
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
@@ -26,7 +27,7 @@ import { attributeName, CeaseSubcode, encodeMessage, notificationName } from '..
 import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
-import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type PeerExportConfig, type UpdateErrorAction, type UpdateErrorEvent, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type ForwardingEntry, type ForwardingPath, type PeerExportConfig, type UpdateErrorAction, type UpdateErrorEvent, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
   /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
@@ -94,6 +95,8 @@ interface Peer {
   bfdHeld: boolean;
   /** RFC 7606 findings counted per action (routectl_bgp_update_errors_total). */
   readonly updateErrors: Record<UpdateErrorAction, number>;
+  /** Why the session is kept down: the interface it runs over is down (see linkDown()). */
+  linkDown: string | null;
 }
 
 /** The per-peer export policy as the Adj-RIB-Out takes it (text parsed, RibError on bad input). */
@@ -160,6 +163,7 @@ export class Speaker extends EventEmitter {
   private listener: SecureListener | null = null;
   private readonly rejected = { ipv4: 0, ipv6: 0 };
   private importFilter: readonly string[];
+  private importGuard: ImportFilter | undefined;
   private started = false;
   private stopped = false;
   /** RFC 4724 4.1: End-of-RIB waits for initialSyncDone() (see SpeakerConfig.endOfRibDeferral). */
@@ -194,8 +198,12 @@ export class Speaker extends EventEmitter {
     this.deps.bfd.on('setupError', (address: string, err: unknown) => this.emit('bfdError', address, err));
     this.importFilter = cfg.importFilter;
     this.endOfRibHeld = cfg.endOfRibDeferral !== undefined;
+    this.importGuard = cfg.importGuard;
     this.loc.onBestChanged = (prefix, _f, best: BestRoute | null) => {
       if (this.listenerCount('bestChanged') > 0) this.emit('bestChanged', prefix, best);
+    };
+    this.loc.onPrefixChanged = (prefix, f) => {
+      if (this.listenerCount('forwardingChanged') > 0) this.emit('forwardingChanged', this.forwardingEntry(prefix, f));
     };
     for (const p of cfg.peers) this.addPeer(p);
   }
@@ -437,7 +445,7 @@ export class Speaker extends EventEmitter {
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);
     const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
-      filter: this.importFilter,
+      filter: this.effectiveFilter(cfg),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
     const out = new AdjRibOut(this.desired, this.deps.packer, undefined, peerExport(cfg.export));
@@ -482,6 +490,7 @@ export class Speaker extends EventEmitter {
       staleTimer: null,
       bfdHeld: false,
       updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
+      linkDown: null,
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -521,8 +530,10 @@ export class Speaker extends EventEmitter {
         );
       } else {
         const exportChanged = exportKey(want.export) !== exportKey(peer.cfg.export);
+        const refilter = JSON.stringify(want.importFilter ?? null) !== JSON.stringify(peer.cfg.importFilter ?? null);
         peer.cfg = want;
         peer.rin.maxPrefixes = want.maxPrefixes;
+        if (refilter) peer.rin.setFilter(this.effectiveFilter(want));
         if (exportChanged) {
           peer.out.setExport(peerExport(want.export));
           this.schedulePump(peer);
@@ -539,7 +550,24 @@ export class Speaker extends EventEmitter {
   /** Replace the import filter; stored routes are re-evaluated at once (no refresh needed). */
   setImportFilter(entries: readonly string[]): void {
     this.importFilter = entries;
-    for (const p of this.peers.values()) p.rin.setFilter(entries);
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter(p.cfg));
+  }
+
+  /** Replace the import guard (see SpeakerConfig.importGuard); stored routes are re-evaluated. */
+  setImportGuard(guard: ImportFilter | undefined): void {
+    this.importGuard = guard;
+    for (const p of this.peers.values()) p.rin.setFilter(this.effectiveFilter(p.cfg));
+  }
+
+  /** The prefix list, then the guard's veto: a route passes only both, and says which refused it. */
+  private effectiveFilter(peer: PeerConfig): ImportFilter {
+    const list = toImportFilter(peer.importFilter ?? this.importFilter);
+    const guard = this.importGuard;
+    if (!guard) return list;
+    return {
+      accepts: (p) => list.accepts(p) && guard.accepts(p),
+      reason: (p) => (list.accepts(p) ? guard.reason(p) : list.reason(p)),
+    };
   }
 
   // ---------------------------------------------------------------------------
@@ -763,8 +791,9 @@ export class Speaker extends EventEmitter {
   private release(peer: Peer): void {
     if (peer.hold === null) return;
     peer.hold = null;
-    // BFD still Down keeps the peer down (RFC 9384); BFD Up starts it.
-    if (!this.stopped && !peer.bfdHeld && this.peers.get(peer.rin.address) === peer) peer.session.start();
+    // BFD still Down keeps the peer down (RFC 9384), and so does its interface being down;
+    // BFD Up and the link coming back start it.
+    if (!this.stopped && !peer.bfdHeld && peer.linkDown === null && this.peers.get(peer.rin.address) === peer) peer.session.start();
   }
 
   /**
@@ -893,6 +922,61 @@ export class Speaker extends EventEmitter {
     return true;
   }
 
+  /**
+   * The multipath set of one prefix, for a forwarding table (the agent installs it in
+   * the kernel; the speaker itself never touches one). Also emitted as
+   * 'forwardingChanged'(entry) whenever a prefix's candidates change.
+   */
+  forwardingEntry(prefix: string, f: Family = prefixFamily(prefix)): ForwardingEntry {
+    const paths: ForwardingPath[] = this.loc.multipath(prefix, f, this.cfg.multipath).map((b) => ({
+      peer: b.peer,
+      nextHops: b.path.nextHops,
+      interface: this.sessionInterface(b.peer),
+    }));
+    return { prefix, family: f, paths };
+  }
+
+  /** Every prefix with a best path, with its multipath set (for a full reconcile). */
+  forwarding(): ForwardingEntry[] {
+    return [...this.loc.routes()].map((b) => this.forwardingEntry(b.prefix, b.family));
+  }
+
+  /** The interface holding the session's local address (what a link-local next hop is reached over). */
+  private sessionInterface(address: string): string | null {
+    const local = this.findPeer(address)?.session.info().localAddress;
+    if (!local) return null;
+    const ifs = this.deps.interfaces();
+    for (const [name, addrs] of Object.entries(ifs)) {
+      if (addrs?.some((a) => sameAddress(a.address, unmapAddress(local)))) return name;
+    }
+    return null;
+  }
+
+  /**
+   * The interface the peer's session runs over went down (FRR's fast external
+   * failover): the session goes down now rather than at the hold timer, its routes
+   * with it, and it stays Idle, refusing connections, until linkUp(). `why` is shown as
+   * the peer's lastError. False when the peer is unknown.
+   */
+  linkDown(address: string, why: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer) return false;
+    if (peer.linkDown !== null) return true;
+    peer.linkDown = why;
+    peer.ceaseText = why;
+    void peer.session.stop(why).catch(() => undefined);
+    return true;
+  }
+
+  /** The interface is back: the session starts at once (no backoff: the cause is gone). */
+  linkUp(address: string): boolean {
+    const peer = this.findPeer(unmapAddress(address));
+    if (!peer || peer.linkDown === null) return false;
+    peer.linkDown = null;
+    if (!this.stopped && peer.hold === null && this.peers.get(peer.rin.address) === peer) peer.session.start();
+    return true;
+  }
+
   /** Number of prefixes currently desired, per family. */
   advertisedCount(f?: Family): number {
     let n = 0;
@@ -956,7 +1040,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<Pe
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.linkDown ?? p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,
@@ -972,6 +1056,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<Pe
     ttlSecurityHops: p.cfg.ttlSecurity?.hops ?? null,
     staleRoutes: p.rin.staleCount(),
     updateErrors: { ...p.updateErrors },
+    linkDown: p.linkDown,
     held: p.hold === null ? null : { reason: p.hold.reason, until: new Date(p.hold.until).toISOString(), retryInSeconds: Math.max(0, Math.ceil((p.hold.until - now) / 1000)) },
   };
 }

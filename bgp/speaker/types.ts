@@ -7,6 +7,8 @@ import type { Family, LargeCommunity, PathAttributes } from '../wire/types.js';
 import type { DecisionStep } from '../rib/best-path.js';
 import type { BfdStatus, BfdTimers } from '../bfd/index.js';
 import type { Secret } from '../net/secret.js';
+import type { ImportFilter } from '../rib/prefix-list.js';
+import type { MultipathOptions } from '../rib/best-path.js';
 
 export interface PeerConfig {
   readonly address: string;
@@ -46,6 +48,8 @@ export interface PeerConfig {
    * with the peer's AS are treated as withdrawn (RFC 7606 7.2). Default true (as FRR).
    */
   readonly enforceFirstAs?: boolean;
+  /** This peer's import prefix list, in place of SpeakerConfig.importFilter (the guard applies to both). */
+  readonly importFilter?: readonly string[];
 }
 
 export interface PeerExportConfig {
@@ -101,6 +105,31 @@ export interface SpeakerConfig {
   readonly peers: readonly PeerConfig[];
   /** Prefix-list entries accepted from peers ("0.0.0.0/0", "198.51.100.0/24 le 32"); empty = none. */
   readonly importFilter: readonly string[];
+  /**
+   * A veto applied after the import filter (the agent's hijack guard): what it refuses
+   * is kept as filtered, with its reason, whatever the prefix list says.
+   */
+  readonly importGuard?: ImportFilter;
+  /** Which accepted paths count as equal to the best one (ECMP, best-path.ts multipathEqual). */
+  readonly multipath?: MultipathOptions;
+}
+
+/**
+ * One path of a prefix's multipath set, as a forwarding table needs it: the next hops
+ * the peer sent (IPv6: global, then link-local) and the interface the peer's session
+ * runs over (null when unknown), which a link-local next hop needs.
+ */
+export interface ForwardingPath {
+  readonly peer: string;
+  readonly nextHops: readonly string[];
+  readonly interface: string | null;
+}
+
+/** A prefix and its multipath set (best first); empty: nothing to forward by. */
+export interface ForwardingEntry {
+  readonly prefix: string;
+  readonly family: Family;
+  readonly paths: readonly ForwardingPath[];
 }
 
 export interface NotificationRecord {
@@ -158,6 +187,8 @@ export interface PeerStatus {
   readonly bfd: BfdStatus | null;
   /** RFC 7606 findings in this peer's UPDATEs since the peer was configured, per action. */
   readonly updateErrors: Readonly<Record<UpdateErrorAction, number>>;
+  /** Set while the interface the session runs over is down (the session is kept Idle); else null. */
+  readonly linkDown?: string | null;
 }
 
 /** Connections the listener refused because they came from no configured peer, per family (a plain record, for metrics). */

@@ -76,6 +76,11 @@ export interface StatusResponse {
   readonly docker: DockerSummary | null;
   /** The last config reload (SIGHUP) and its outcome; null before the first. */
   readonly lastReload: ReloadSummary | null;
+  /**
+   * What forwarding needs (docs/bgp.md "Learned routes"): learned routes in the kernel,
+   * a route to the containers' gateway for proxy ARP. Absent when routes are not installed.
+   */
+  readonly forwarding?: ForwardingStatus;
 }
 
 /**
@@ -93,6 +98,16 @@ export interface ReloadSummary {
   readonly containers: readonly string[];
   /** Fields that keep their running value until a restart. */
   readonly needsRestart: readonly string[];
+}
+
+export interface ForwardingStatus {
+  /** Learned prefixes meant to be in the kernel, and how many of them are. */
+  readonly learnedRoutes: number;
+  readonly installed: number;
+  /** Routing table they go into. */
+  readonly table: number;
+  /** Empty when forwarding has what it needs; `routectl status` exits 1 otherwise. */
+  readonly problems: readonly string[];
 }
 
 export interface DockerSummary {

@@ -125,14 +125,15 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('status')
-    .description('node, peers and counts; exit 0 only when every peer is Established')
+    .description('node, peers and counts; exit 0 only when every peer is Established and forwarding has its routes')
     .addOption(socketOption())
     .option('--json', 'print the API answer as JSON')
     .action(
       client(async (c, o) => {
         const s = await c.status();
         io.out(o.json ? json(s) : statusText(s));
-        return s.peers.every((p) => p.state === 'Established') ? EXIT.ok : EXIT.failure;
+        const forwarding = (s.forwarding?.problems.length ?? 0) === 0;
+        return forwarding && s.peers.every((p) => p.state === 'Established') ? EXIT.ok : EXIT.failure;
       }),
     );
 

@@ -104,6 +104,8 @@ export function statusText(s: StatusResponse): string {
     ...(s.docker ? [dockerLine(s.docker)] : []),
     // Older agents do not send it.
     ...(s.lastReload ? reloadLines(s.lastReload) : []),
+    // Only when there is something to say: a worker that learns nothing prints as before.
+    ...(s.forwarding && (s.forwarding.learnedRoutes > 0 || s.forwarding.problems.length > 0) ? [`learned routes: ${s.forwarding.installed} of ${s.forwarding.learnedRoutes} in the kernel (table ${s.forwarding.table})`, ...s.forwarding.problems.map((p) => `forwarding problem: ${p}`)] : []),
     '',
     peersTable(s.peers),
     '',

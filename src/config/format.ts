@@ -43,11 +43,17 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
             ? compact({ communities: [...p.export.communities], largeCommunities: [...p.export.largeCommunities], prepend: p.export.prepend, med: p.export.med })
             : undefined,
           enforceFirstAs: p.enforceFirstAs,
+          import: p.import ? [...p.import] : undefined,
         }),
       ),
       advertise: [...bgp.advertise],
       allowDefault: bgp.allowDefault,
       import: [...bgp.import],
+      // Only when not the default, so configs that never mention it print as before.
+      install:
+        bgp.install.enabled && bgp.install.table === 254 && !bgp.install.multipathRelax
+          ? undefined
+          : { enabled: bgp.install.enabled, table: bgp.install.table === 254 ? 'main' : bgp.install.table, multipathRelax: bgp.install.multipathRelax },
     },
     pools: cfg.pools.map((p) => compact({ cidr: p.cidr, zone: p.zone, aggregate: p.aggregate, blockSize: p.blockSize })),
     runtime: compact({

@@ -172,6 +172,8 @@ export const peerSchema = z
       .optional(),
     /** RFC 4271 6.3: routes from an external peer whose AS path does not begin with its AS are treated as withdrawn (RFC 7606). */
     enforceFirstAs: bool("false: accept routes whose AS path does not begin with the peer's AS (route servers)").default(true),
+    /** This peer's import rules, in place of bgp.import (FRR: a per-neighbour prefix-list in). */
+    import: z.array(importRule).optional(),
   })
   .strict()
   .transform(({ password: inline, passwordFile: file, ...peer }, ctx): typeof peer & { password?: Secret; passwordFile?: string } => {
@@ -226,6 +228,21 @@ export const configSchema = z
         /** Without it, 0.0.0.0/0 and ::/0 in advertise are errors (checks.ts): a worker rarely means to be the fabric's way out. */
         allowDefault: bool('true: advertise may list the default routes 0.0.0.0/0 and ::/0').default(false),
         import: z.array(importRule).default([]),
+        /**
+         * Routes accepted by `import` go into the kernel (docs/bgp.md "Learned routes"):
+         * `table` main (254) or a number; `multipathRelax` lets paths from different
+         * neighbouring AS form one ECMP route (FRR's `as-path multipath-relax`).
+         */
+        install: z
+          .object({
+            enabled: bool('false: keep learned routes out of the kernel').default(true),
+            table: z
+              .preprocess((v) => (v === 'main' ? 254 : v), int('"main" or a routing table number', 1, 4294967295))
+              .default(254),
+            multipathRelax: bool('true: paths from different neighbouring AS may share one ECMP route').default(false),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

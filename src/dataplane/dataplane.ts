@@ -32,6 +32,7 @@ import {
   hostRoutes,
   routeKey,
   RTPROT_ROUTECTL,
+  isContainerRoute,
   validateEndpoint,
   WORKER_SYSCTLS,
   type EndpointPlumbing,
@@ -311,7 +312,7 @@ export class Dataplane {
   listOwn(): Promise<OwnState> {
     return this.gate.exclusive(async () => ({
       links: (await this.kernel.listLinks()).filter((l) => l.name.startsWith(HOST_IF_PREFIX)),
-      routes: (await this.kernel.listRoutes()).filter((r) => r.protocol === RTPROT_ROUTECTL),
+      routes: (await this.kernel.listRoutes()).filter(isContainerRoute),
     }));
   }
 
@@ -467,7 +468,7 @@ export class Dataplane {
     }
     for (const b of this.blackholes) want.set(routeKey(b), b);
     const have = new Map<string, KernelRoute>();
-    for (const r of await this.kernel.listRoutes()) if (r.protocol === RTPROT_ROUTECTL) have.set(routeKey(r), r);
+    for (const r of await this.kernel.listRoutes()) if (isContainerRoute(r)) have.set(routeKey(r), r);
 
     // Deletions first: an own route for the same prefix through the wrong device must go
     // before the right one can be added (the kernel would answer EEXIST).
@@ -529,7 +530,7 @@ export class Dataplane {
       if (e.op === 'del') return desired;
       return !desired || !e.link.up;
     }
-    if (e.route.protocol !== RTPROT_ROUTECTL) return false;
+    if (!isContainerRoute(e.route)) return false;
     const isDesired = this.desiredDsts().has(`${e.route.type} ${e.route.dst}`);
     return e.op === 'del' ? isDesired : !isDesired;
   }

@@ -34,6 +34,8 @@ export interface KernelRoute {
   readonly scope: 'link' | 'universe' | 'host' | 'other';
   readonly oif?: number;
   readonly gateway?: string;
+  /** RTA_PRIORITY, when the kernel reports one (learned routes: LEARNED_METRIC). */
+  readonly metric?: number;
 }
 
 export interface RouteSpec {

@@ -19,6 +19,17 @@ import type { NetnsRef, RouteSpec } from './kernel.js';
  */
 export const RTPROT_ROUTECTL = 88;
 
+/**
+ * The metric of the routes learned from BGP peers (src/learned), as FRR gives its BGP
+ * routes. They carry RTPROT_ROUTECTL too; this metric is what keeps the container
+ * reconciler (whose host routes have none: 0, or IPv6's default 1024) off them.
+ */
+export const LEARNED_METRIC = 20;
+
+/** One of the container side's own routes: protocol 88 and not a learned route. */
+export const isContainerRoute = (r: { readonly protocol: number; readonly metric?: number }): boolean =>
+  r.protocol === RTPROT_ROUTECTL && r.metric !== LEARNED_METRIC;
+
 /** Every host-side veth name starts with this; nothing else in the worker may. */
 export const HOST_IF_PREFIX = 'rtc';
 

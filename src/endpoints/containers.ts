@@ -13,7 +13,7 @@
 import type { DockerSummary, EndpointEntry, RouteEntry, StatusResponse } from '../api/types.js';
 import type { Config } from '../config/schema.js';
 import { Dataplane, NetlinkKernel, type Kernel } from '../dataplane/index.js';
-import { canonicalPrefix, RTPROT_ROUTECTL } from '../dataplane/plumbing.js';
+import { canonicalPrefix, isContainerRoute } from '../dataplane/plumbing.js';
 import { Ipam } from '../ipam/index.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from '../runtime/docker.js';
@@ -207,7 +207,9 @@ export interface PreviousRun {
  */
 export async function readPreviousRun(kernel: Kernel = new NetlinkKernel()): Promise<PreviousRun> {
   try {
-    const routes = (await kernel.listRoutes()).filter((r) => r.protocol === RTPROT_ROUTECTL);
+    // Container host routes only: learned routes (same protocol, LEARNED_METRIC) came from
+    // the peers and must never be advertised back to them.
+    const routes = (await kernel.listRoutes()).filter(isContainerRoute);
     const families = new Set<'ipv4-unicast' | 'ipv6-unicast'>();
     for (const r of routes) families.add(r.family === 4 ? 'ipv4-unicast' : 'ipv6-unicast');
     return { prefixes: [...new Set(routes.map((r) => canonicalPrefix(r.dst)))], families: [...families] };

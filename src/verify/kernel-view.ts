@@ -6,7 +6,7 @@
  */
 import type { RouteEntry } from '../api/types.js';
 import type { KernelLink, KernelRoute } from '../dataplane/kernel.js';
-import { HOST_IF_PREFIX, RTPROT_ROUTECTL } from '../dataplane/plumbing.js';
+import { HOST_IF_PREFIX, isContainerRoute } from '../dataplane/plumbing.js';
 
 export interface OwnKernelState {
   readonly links: readonly KernelLink[];
@@ -23,7 +23,7 @@ export function ownStateOf(kernel: { listLinks(): Promise<KernelLink[]>; listRou
   return {
     async listOwn() {
       const [links, routes] = await Promise.all([kernel.listLinks(), kernel.listRoutes()]);
-      return { links: links.filter((l) => l.name.startsWith(HOST_IF_PREFIX)), routes: routes.filter((r) => r.protocol === RTPROT_ROUTECTL) };
+      return { links: links.filter((l) => l.name.startsWith(HOST_IF_PREFIX)), routes: routes.filter(isContainerRoute) };
     },
   };
 }

@@ -89,7 +89,9 @@ export type MismatchKind =
   | 'unexpected-link'
   | 'prefix-not-sent'
   | 'prefix-sent-not-desired'
-  | 'bad-input';
+  | 'bad-input'
+  /** What forwarding needs is missing (learned routes, the route to the containers' gateway). */
+  | 'forwarding';
 
 export interface Mismatch {
   readonly kind: MismatchKind;
@@ -264,6 +266,7 @@ export function verify(input: VerifyInput): VerifyReport {
     'unexpected-link': 7,
     'prefix-not-sent': 8,
     'prefix-sent-not-desired': 9,
+    forwarding: 10,
   };
   out.sort((a, b) => order[a.kind] - order[b.kind] || (a.peer ?? '').localeCompare(b.peer ?? '') || a.subject.localeCompare(b.subject));
   return {

@@ -31,6 +31,7 @@ const RT_SCOPE_HOST = 254;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
 const RTA_TABLE = 15;
 // link attributes
 const IFLA_ADDRESS = 1;
@@ -173,6 +174,7 @@ export function decodeRoute(data: Buffer): KernelRoute | undefined {
   let dst: string | undefined;
   let oif: number | undefined;
   let gateway: string | undefined;
+  let metric: number | undefined;
   for (let o = 12; o + 4 <= data.length; ) {
     const len = data.readUInt16LE(o);
     const t = data.readUInt16LE(o + 2) & 0x3fff;
@@ -182,6 +184,7 @@ export function decodeRoute(data: Buffer): KernelRoute | undefined {
     else if (t === RTA_OIF && v.length >= 4) oif = v.readUInt32LE(0);
     else if (t === RTA_TABLE && v.length >= 4) table = v.readUInt32LE(0);
     else if (t === RTA_GATEWAY) gateway = bytesToAddress(v);
+    else if (t === RTA_PRIORITY && v.length >= 4) metric = v.readUInt32LE(0);
     o += align4(len);
   }
   if (type === undefined || table !== RT_TABLE_MAIN) return undefined;
@@ -190,6 +193,7 @@ export function decodeRoute(data: Buffer): KernelRoute | undefined {
   const route: { -readonly [K in keyof KernelRoute]: KernelRoute[K] } = { family, dst: `${dst}/${dstLen}`, type, protocol, scope };
   if (oif !== undefined) route.oif = oif;
   if (gateway !== undefined) route.gateway = gateway;
+  if (metric !== undefined) route.metric = metric;
   return route;
 }
 

@@ -17,13 +17,15 @@ describe('idleHoldDelay', () => {
   });
 
   it('applies jitter within [0.75, 1.0] of the base', () => {
-    expect(idleHoldDelay(1, cfg, () => 0)).toBe(0.75);
+    // 1 s * 0.75 would be below the floor of one attempt a second.
+    expect(idleHoldDelay(1, cfg, () => 0)).toBe(1);
+    expect(idleHoldDelay(2, cfg, () => 0)).toBe(1.5);
     expect(idleHoldDelay(3, cfg, () => 0.5)).toBe(3.5); // 4 * 0.875
     expect(idleHoldDelay(20, cfg, () => 0)).toBe(90);
     for (let n = 1; n < 40; n++) {
       const d = idleHoldDelay(n, cfg, () => 0.999);
       expect(d).toBeLessThanOrEqual(120);
-      expect(d).toBeGreaterThan(0);
+      expect(d).toBeGreaterThanOrEqual(1);
     }
   });
 });
@@ -56,9 +58,9 @@ describe('FSM backoff sequence', () => {
     return delays;
   }
 
-  it('1, 2, 4, … capped at 120 with a fixed random', () => {
-    expect(failures(9, () => 1)).toEqual([1, 2, 4, 8, 16, 32, 64, 120, 120]);
-    expect(failures(3, () => 0)).toEqual([0.75, 1.5, 3]);
+  it('1, 2, 4, … capped at the default 8 s with a fixed random, never below 1 s', () => {
+    expect(failures(9, () => 1)).toEqual([1, 2, 4, 8, 8, 8, 8, 8, 8]);
+    expect(failures(5, () => 0)).toEqual([1, 1.5, 3, 6, 6]);
   });
 
   it('starts over after the session stayed Established (IdleHoldResetTimer)', () => {
@@ -76,9 +78,9 @@ describe('FSM backoff sequence', () => {
     const up = step({ type: 'KeepAliveMsg' });
     expect(state).toBe('Established');
     expect(up).toContainEqual({ type: 'startTimer', timer: 'idleHoldReset', seconds: 60 });
-    // Went down before the reset timer: the backoff continues (6th failure -> 32 s).
+    // Went down before the reset timer: the backoff continues (6th failure -> 32 s, capped at 8).
     const saved = { state, ctx };
-    expect(idleHoldOf(step({ type: 'HoldTimer_Expires' }))).toBe(32);
+    expect(idleHoldOf(step({ type: 'HoldTimer_Expires' }))).toBe(8);
     ({ state, ctx } = saved);
     step({ type: 'IdleHoldResetTimer_Expires' });
     expect(ctx.failures).toBe(0);

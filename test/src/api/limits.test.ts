@@ -92,7 +92,11 @@ describe('API socket bounds', () => {
     const s = await api({ ...SHORT, headersMs: 300, idleMs: 60_000 });
     const [c] = await openIdle(1, () => connect(s.path));
     c!.sock.write('GET /v1/status HTTP/1.1\r\nhost: x\r\n');
-    const drip = setInterval(() => c!.sock.writable && c!.sock.write('x-a: b\r\n'), 50);
+    // A header line every 50 ms until just before the headers timeout, then quiet: a write
+    // after the server's 408 and close would fail (EPIPE) and could destroy the socket
+    // before the 408 is read.
+    let drips = 0;
+    const drip = setInterval(() => drips++ < 5 && c!.sock.writable && c!.sock.write('x-a: b\r\n'), 50);
     try {
       await waitFor('stalled request closed', () => c!.closed);
     } finally {

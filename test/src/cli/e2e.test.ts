@@ -65,8 +65,9 @@ beforeAll(async () => {
   bFile = join(dir, 'b.yaml');
   writeFileSync(aFile, yaml({ me: '127.0.0.1', port: pa, asn: 65001, peer: '127.0.0.2', peerPort: pb, peerAsn: 4200000002, advertise: ['198.51.100.10/32', '192.0.2.0/24'], sock: join(dir, 'a.sock') }));
   writeFileSync(bFile, yaml({ me: '127.0.0.2', port: pb, asn: 4200000002, peer: '127.0.0.1', peerPort: pa, peerAsn: 65001, advertise: ['198.51.100.20/32'], sock: join(dir, 'b.sock') }));
-  a = await runAgent(loadConfig(aFile), { configPath: aFile, log: log(), handleSignals: false });
-  b = await runAgent(loadConfig(bFile), { configPath: bFile, log: log(), handleSignals: true });
+  // learnedKernel null: the loopback is the root namespace, whose routes a test must not change.
+  a = await runAgent(loadConfig(aFile), { configPath: aFile, log: log(), handleSignals: false, learnedKernel: null });
+  b = await runAgent(loadConfig(bFile), { configPath: bFile, log: log(), handleSignals: true, learnedKernel: null });
 });
 
 afterAll(async () => {

@@ -16,7 +16,7 @@ describe('parseConfig', () => {
       node: 'host-a',
       routerId: '192.0.2.2',
       asn: 65001,
-      bgp: { listen: { address: '::', port: 179 }, holdTime: 90, connectRetryTime: 120, peers: [], advertise: [], allowDefault: false, import: [] },
+      bgp: { listen: { address: '::', port: 179 }, holdTime: 90, connectRetryTime: 120, peers: [], advertise: [], allowDefault: false, import: [], install: { enabled: true, table: 254, multipathRelax: false } },
       pools: [],
       runtime: {},
       store: { local: { path: '/var/lib/routectl' } },
