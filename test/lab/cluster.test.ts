@@ -18,10 +18,12 @@
  * 1. N containers on each worker, all ADDs at the same moment: distinct addresses, each
  *    in a block of its own worker, blocks disjoint (`routectl cluster status --json`),
  *    the ToR has a /32 for every container and reaches them.
- * 2. One member killed (SIGKILL by PID): new ADDs on every worker still succeed, and
+ * 2. The raft leader killed (SIGKILL by PID): new ADDs on every worker still succeed, and
  *    nothing that was there changes (blocks, allocations, ToR routes).
  * 3. A second member killed (quorum lost): running containers keep answering; a new ADD
- *    fails with a CNI error naming the store and etcd's cause (what it does today); the
+ *    fails with a CNI error naming the store and etcd's cause (what it does today; the
+ *    agent answers after about 10 s, so this test gives the plugin 60 s), `cluster status`
+ *    fails naming etcd; the
  *    two members restarted on their data: ADDs work again, no address is handed out twice.
  */
 import { mkdirSync } from 'node:fs';
@@ -109,8 +111,18 @@ async function memberHealthy(from: Netns, m: (typeof MEMBERS)[number]): Promise<
   return r.code === 0 && /^HTTP\/1\.[01] 200/.test(r.stdout) && r.stdout.includes('"health":"true"');
 }
 
-async function cni(worker: number, command: string, id: string, netns: string) {
-  const conf = { cniVersion: '1.1.0', name: 'rnet', type: 'routectl-cni', zone: 'app', socket: agents[worker]!.socket };
+/** The member that is raft leader now, from each member's own `etcd_server_is_leader` metric. */
+async function leader(): Promise<(typeof MEMBERS)[number] | undefined> {
+  const alive = MEMBERS.filter((m) => members.get(m.name)?.exitCode === null && members.get(m.name)?.signalCode === null);
+  for (const m of alive) {
+    const r = await etcdNs.exec(['sh', '-c', `printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 ${m.client}`], { timeoutMs: 10_000 });
+    if (/^etcd_server_is_leader 1$/m.test(r.stdout)) return m;
+  }
+  return undefined;
+}
+
+async function cni(worker: number, command: string, id: string, netns: string, timeoutMs?: number) {
+  const conf = { cniVersion: '1.1.0', name: 'rnet', type: 'routectl-cni', zone: 'app', socket: agents[worker]!.socket, ...(timeoutMs ? { timeoutMs } : {}) };
   const out = await runPlugin({
     env: { CNI_COMMAND: command, CNI_PATH: '/usr/lib/cni', CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0' },
     stdin: JSON.stringify(conf),
@@ -120,11 +132,11 @@ async function cni(worker: number, command: string, id: string, netns: string) {
 }
 
 /** One container on `worker`: a fresh namespace and an ADD. */
-async function addContainer(worker: number): Promise<{ code: number; json: unknown; id: string; netns: Netns }> {
+async function addContainer(worker: number, timeoutMs?: number): Promise<{ code: number; json: unknown; id: string; netns: Netns }> {
   const n = containerCount++;
   const netns = await lab!.netns(`c${n}`);
   const id = `clu${worker}x${n}`.padEnd(64, 'a');
-  const r = await cni(worker, 'ADD', id, netns.path);
+  const r = await cni(worker, 'ADD', id, netns.path, timeoutMs);
   return { ...r, id, netns };
 }
 
@@ -275,11 +287,13 @@ describe('cluster mode on a three-member etcd cluster', () => {
     }
   });
 
-  it('one member killed: allocation still works on every worker, nothing that was there changes', async () => {
+  it('the leader member killed: allocation still works on every worker, nothing that was there changes', async () => {
     const before = blockMap(await clusterStatus());
-    killMember('m1');
-    await waitMemberGone('m1');
-    expect(await memberHealthy(workers[0]!, MEMBERS[0])).toBe(false);
+    const lead = await waitFor(leader, { what: 'an etcd leader', timeoutMs: 10_000, intervalMs: 200 });
+    console.log(`killing the leader ${lead.name} (pid ${members.get(lead.name)!.pid})`);
+    killMember(lead.name);
+    await waitMemberGone(lead.name);
+    expect(await memberHealthy(workers[0]!, lead)).toBe(false);
     const addrs = await burst(3);
     const after = await expectConsistent();
     // Every block a worker held is still its own (a new one may have been added).
@@ -290,17 +304,25 @@ describe('cluster mode on a three-member etcd cluster', () => {
 
   it('quorum lost: running containers keep answering, a new ADD fails naming the store; members back: allocation works, no duplicate', async () => {
     const fibBefore = await fibPrefixes(tor);
-    killMember('m2');
-    await waitMemberGone('m2');
-    await waitFor(async () => !(await memberHealthy(workers[0]!, MEMBERS[2])), { what: 'm3 unhealthy (no quorum)', timeoutMs: 30_000, intervalMs: 500 });
+    const [second, last] = MEMBERS.filter((m) => members.get(m.name)?.exitCode === null && members.get(m.name)?.signalCode === null);
+    killMember(second!.name);
+    await waitMemberGone(second!.name);
+    await waitFor(async () => !(await memberHealthy(workers[0]!, last!)), { what: `${last!.name} unhealthy (no quorum)`, timeoutMs: 30_000, intervalMs: 500 });
+
+    // `cluster status` reads etcd: it fails, and says why.
+    const st = await workers[0]!.exec([process.execPath, agents[0]!.bin, 'cluster', 'status', '--config', agents[0]!.configPath, '--json'], { timeoutMs: 60_000 });
+    console.log(`cluster status without quorum: exit ${st.code}: ${st.stderr.trim()}`);
+    expect(st.code).not.toBe(0);
+    expect(st.stderr).toMatch(/etcd/);
 
     const t0 = Date.now();
-    const r = await addContainer(1);
+    // The plugin waits up to 60 s here (its default is 10 s) to see the agent's own answer.
+    const r = await addContainer(1, 60_000);
     const ms = Date.now() - t0;
     console.log(`ADD without quorum, after ${ms} ms: exit ${r.code} ${JSON.stringify(r.json)}`);
     expect(r.code).toBe(1);
     const err = r.json as CniErrorBody;
-    expect(err.msg).toMatch(/store|etcd/);
+    expect(err.msg).toMatch(/^routectl agent: store: etcd \w+ \S+ failed \(http:\/\/203\.0\.113\.34:2379, .*\): /);
     // Nothing of that container is left on the worker.
     const links = await workers[1]!.ipJson<{ ifname: string }[]>(['link', 'show']);
     expect(links.filter((l) => l.ifname.startsWith('rtc'))).toHaveLength(handedOut.filter((h) => h.worker === 1).length);
@@ -314,17 +336,42 @@ describe('cluster mode on a three-member etcd cluster', () => {
       expect(await ping(tor, one.addr), `ping ${one.addr}`).toBe(true);
     }
 
-    startMember(MEMBERS[0]);
-    startMember(MEMBERS[1]);
+    for (const m of MEMBERS.filter((x) => x !== last)) startMember(m);
     await waitFor(async () => (await Promise.all(MEMBERS.map((m) => memberHealthy(workers[0]!, m)))).every(Boolean), {
       what: 'three etcd members healthy again',
       timeoutMs: 60_000,
       intervalMs: 500,
       diagnostics: () => lab!.logTails(),
     });
+    // Right after the members are back the client may still refuse for a few seconds
+    // (etcd3's circuit breaker, open after the failures): each worker retries one ADD until
+    // it succeeds; every refused ADD must leave nothing behind (checked below).
+    const healthyAt = Date.now();
+    const refused: string[] = [];
+    await Promise.all(
+      WORKERS.map((_, w) =>
+        waitFor(
+          async () => {
+            const a = await addContainer(w);
+            if (a.code === 0) {
+              handedOut.push({ addr: v4Of(a.json), worker: w, id: a.id, netns: a.netns });
+              return true;
+            }
+            refused.push(`${WORKERS[w]!.node} +${Date.now() - healthyAt} ms: ${(a.json as CniErrorBody).msg}`);
+            return false;
+          },
+          { what: `an ADD on ${WORKERS[w]!.node} to work again`, timeoutMs: 90_000, intervalMs: 1000, diagnostics: () => refused.join('\n') },
+        ),
+      ),
+    );
+    console.log(`members healthy → first ADD on every worker after ${Date.now() - healthyAt} ms; refused meanwhile:\n${refused.join('\n')}`);
     const addrs = await burst(2);
     expect(addrs).toHaveLength(6);
     await expectConsistent();
     await waitTorRoutes(handedOut.map((h) => h.addr));
+    for (const [w, ns] of workers.entries()) {
+      const links = await ns.ipJson<{ ifname: string }[]>(['link', 'show']);
+      expect(links.filter((l) => l.ifname.startsWith('rtc')), `${WORKERS[w]!.node} host veths`).toHaveLength(handedOut.filter((h) => h.worker === w).length);
+    }
   });
 });
