@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(frr bird2 gobgpd busybox-static iptables ipset nftables tshark iproute2 docker.io
       etcd-server podman containernetworking-plugins golang-go procps psmisc
-      golang-github-osrg-gobgp-dev golang-github-appc-cni-dev python3)
+      golang-github-osrg-gobgp-dev golang-github-appc-cni-dev python3 exabgp)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

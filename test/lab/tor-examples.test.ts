@@ -11,14 +11,16 @@ const dir = mkdtempSync(join(tmpdir(), 'rtc-tor-examples-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const checks = [
-  { name: 'FRR', file: 'deploy/tor/frr.conf', argv: (f: string) => ['vtysh', '--dryrun', '-f', f], corrupt: ' neighbor WORKERS no-such-keyword\n' },
-  { name: 'BIRD', file: 'deploy/tor/bird.conf', argv: (f: string) => ['bird', '-p', '-c', f], corrupt: 'protocol bgp broken { no_such_option; }\n' },
+  { name: 'FRR', file: 'deploy/tor/frr.conf', argv: (f: string) => ['vtysh', '--dryrun', '-f', f], corrupt: ' neighbor WORKERS no-such-keyword\n', zone: /permit 65000:100\n[\s\S]*match community ZONE-DMZ/ },
+  { name: 'BIRD', file: 'deploy/tor/bird.conf', argv: (f: string) => ['bird', '-p', '-c', f], corrupt: 'protocol bgp broken { no_such_option; }\n', zone: /ZONE_DMZ = \(65000, 100\)[\s\S]*zone_dmz\(\);/ },
 ] as const;
 
-describe.each(checks)('deploy/tor example for $name', ({ file, argv, corrupt }) => {
+describe.each(checks)('deploy/tor example for $name', ({ file, argv, corrupt, zone }) => {
   it('is accepted by the router', () => {
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('203.0.113.0/26');
+    // The dmz zone's tags are matched on the way to the uplink.
+    expect(text).toMatch(zone);
     const [cmd, ...args] = argv(file);
     const r = spawnSync(cmd!, args, { encoding: 'utf8' });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);

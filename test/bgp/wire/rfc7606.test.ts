@@ -4,7 +4,8 @@
 // attribute-discard, session-reset); where our action differs from FRR's, `differs`
 // says why (the RFC text we follow, or that we do not implement the attribute).
 import { describe, expect, test } from 'vitest';
-import { BgpNotification, decodeUpdate, type CodecContext, type ErrorHandling } from '../../../bgp/wire/index.js';
+import { BgpNotification, decodeUpdate, extendedCommunitiesOf, type CodecContext, type ErrorHandling } from '../../../bgp/wire/index.js';
+import { checkFirstAs } from '../../../bgp/rib/first-as.js';
 import { hex, notificationOf, rawAttr, updateBody } from './helpers.js';
 
 const EBGP: CodecContext = { asn4: true, extendedMessage: false, internal: false };
@@ -202,6 +203,14 @@ const CASES: readonly Case[] = [
   { name: 'missing NEXT_HOP with classic NLRI', attrs: '40010100 40020602010000fde9', action: W },
   { name: 'no NEXT_HOP needed for MP_REACH only', attrs: '40010100 40020602010000fde9 800e1e000201 10 20010db8000000000000000000000001 00 4020010db800000001', nlriField: '', action: 'none' },
   { name: 'withdrawal only: no mandatory attributes needed', attrs: '', withdrawnField: '18c63364', nlriField: '', action: 'none' },
+  { name: 'LARGE_COMMUNITY length 11 (RFC 8092 5)', attr: [32, 0xc0, '0000fde9000000010000'], action: W },
+  { name: 'LARGE_COMMUNITY length 25: not a multiple of 12', attr: [32, 0xc0, '0000fde90000000100000002 0000fde90000000100000003 00'], action: W },
+  { name: 'LARGE_COMMUNITY flags well-known (RFC 7606 3(c))', attr: [32, 0x40, '0000fde90000000100000002'], action: W },
+  { name: 'LARGE_COMMUNITY of two, partial bit set: kept', attr: [32, 0xe0, '0000fde90000000100000002 0000fde90000000100000003'], action: 'none' },
+  { name: 'EXTENDED_COMMUNITIES length 7 (RFC 7606 7.14)', attr: [16, 0xc0, '0002fde9000000'], action: W },
+  { name: 'EXTENDED_COMMUNITIES length 12: not a multiple of 8', attr: [16, 0xc0, '0002fde900000001 00000000'], action: W },
+  { name: 'EXTENDED_COMMUNITIES flags well-known (RFC 7606 3(c))', attr: [16, 0x40, '0002fde900000001'], action: W },
+  { name: 'EXTENDED_COMMUNITIES of two: kept', attr: [16, 0xc0, '0002fde900000001 0102cb0071010064'], action: 'none' },
   { name: 'withdraw beats discard when both occur', attr: [6, 0x40, '00'], extra: 'c00801ff', action: W },
   { name: 'Withdrawn Routes Length overruns the message: 3/1', body: '0010 18c633', action: R, notification: [3, 1, ''] },
   { name: 'Total Attribute Length overruns the message: 3/1', body: '0000 0010 400101', action: R, notification: [3, 1, ''] },
@@ -261,5 +270,35 @@ describe('RFC 7606 case table', () => {
     expect(origin.errors[0]).toMatchObject({ code: 1, subcode: 6 });
     const unsupported = decodeUpdate(build({ name: '', attr: [14, 0x80, '000180 0c 00000000 00000000 cb007101 00'], action: 'none' }).body, EBGP);
     expect(unsupported.unsupportedFamilies).toEqual([{ afi: 1, safi: 128 }]);
+    const large = decodeUpdate(build({ name: '', attr: [32, 0xe0, '0000fde90000000100000002 0000fde90000000100000003'], action: 'none' }).body, EBGP);
+    expect(large.attributes.largeCommunities).toEqual([[65001, 1, 2], [65001, 1, 3]]);
+    const ext = decodeUpdate(build({ name: '', attr: [16, 0xc0, '0002fde900000001 0102cb0071010064'], action: 'none' }).body, EBGP);
+    expect(extendedCommunitiesOf(ext.attributes.unknown)).toHaveLength(2);
+    const badLarge = decodeUpdate(build({ name: '', attr: [32, 0xc0, '0000fde9000000010000'], action: W }).body, EBGP);
+    expect(badLarge.errors[0]).toMatchObject({ code: 32, handling: W });
+    expect(badLarge.attributes.largeCommunities).toBeUndefined();
+  });
+});
+
+// RFC 4271 6.3 first-AS check (bgp/rib/first-as.ts), applied by the speaker after decoding
+// for external peers: a path that does not begin with the peer's AS is a malformed
+// AS_PATH, which RFC 7606 7.2 makes treat-as-withdraw. The base AS_PATH is 65001.
+describe('RFC 7606 first-AS cases', () => {
+  const FIRST_AS: readonly { name: string; attr?: Case['attr']; attrs?: string; nlriField?: string; withdrawnField?: string; peer: number; action: ErrorHandling }[] = [
+    { name: 'path begins with the peer AS', peer: 65001, action: 'none' },
+    { name: 'path begins with another AS', peer: 65002, action: W },
+    { name: 'path empty (eBGP)', attr: [2, 0x40, ''], peer: 65001, action: W },
+    { name: 'path begins with an AS_SET', attr: [2, 0x40, '01010000fde9'], peer: 65001, action: W },
+    { name: 'confederation segment first, then the peer AS (RFC 5065 5)', attr: [2, 0x40, '030100000001 02010000fde9'], peer: 65001, action: 'none' },
+    { name: 'peer AS second, not first', attr: [2, 0x40, '02020000fdea0000fde9'], peer: 65001, action: W },
+    { name: 'withdrawal only: nothing to check', attrs: '', withdrawnField: '18c63364', nlriField: '', peer: 65002, action: 'none' },
+    { name: 'already treat-as-withdraw stays so, finding added', attr: [1, 0x40, '03'], peer: 65002, action: W },
+    { name: 'attribute-discard raised to treat-as-withdraw', attr: [6, 0x40, '00'], peer: 65002, action: W },
+  ];
+  test.each(FIRST_AS.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const u = checkFirstAs(decodeUpdate(build({ ...c, action: 'none' }).body, EBGP), c.peer);
+    expect(u.handling).toBe(c.action);
+    if (c.action === 'none') expect(u.errors).toEqual([]);
+    else expect(u.errors).toContainEqual(expect.objectContaining({ code: 2, subcode: 11, handling: W }));
   });
 });

@@ -13,3 +13,4 @@ export { Frr, startFrr, frrBgpConfig, type FrrOptions } from './frr.js';
 export { Bird, startBird, birdConfig, birdProtocolName, type BirdOptions, type BirdProtocol, type BirdRoute } from './bird.js';
 export { Gobgp, startGobgp, gobgpConfig, type GobgpOptions } from './gobgp.js';
 export { startCapture, bgpMessagesFromPcap, type Capture, type CapturedMessage } from './capture.js';
+export { Exabgp, startExabgp, exabgpConfig, type ExabgpOptions, type ExabgpRoute } from './exabgp.js';

@@ -97,6 +97,9 @@ const rows: [string, string, string, string][] = [
   ['store path relative', `${head}store: { local: { path: var/lib } }\n`, 'store.local.path', '"var/lib" is not an absolute path'],
   ['api socket relative', `${head}api: { socket: routectl.sock }\n`, 'api.socket', 'is not an absolute path'],
   ['api socket too long', `${head}api: { socket: /${'x'.repeat(120)} }\n`, 'api.socket', 'longer than 107 bytes'],
+  ['export prepend on an iBGP peer', `${head}bgp: { peers: [{ address: 192.0.2.1, asn: 65001, export: { prepend: 2 } }] }\n`, 'bgp.peers[0].export.prepend', "prepend on an iBGP peer (AS 65001 is this worker's own AS): routes to internal peers carry no AS path to lengthen; fix: remove prepend, or use med to make this path less preferred"],
+  ['export prepend on an iBGP peer written asdot', `${head}bgp: { peers: [{ address: 192.0.2.1, asn: "0.65001", export: { prepend: 1 } }] }\n`, 'bgp.peers[0].export.prepend', 'prepend on an iBGP peer (AS 65001'],
+  ['export prepend out of range', `${head}bgp: { peers: [{ address: 192.0.2.1, asn: 65002, export: { prepend: 17 } }] }\n`, 'bgp.peers[0].export.prepend', '17 is out of range'],
   ['metrics listen', `${head}metrics: { listen: "::1:9273" }\n`, 'metrics.listen', 'is not ADDRESS:PORT; fix: write ADDRESS:PORT, e.g. 127.0.0.1:9273 or "[::1]:9273"'],
   ['metrics port', `${head}metrics: { listen: "127.0.0.1:0" }\n`, 'metrics.listen', 'port 0 is out of range'],
   ['nice out of range', `${head}runtime: { nice: -21 }\n`, 'runtime.nice', '-21 is out of range; fix: use a nice value, -20..19'],
@@ -126,6 +129,15 @@ describe('config errors', () => {
     const found = problems('routerId: 192.0.2.2\nasn: 0\nbgp:\n  holdTime: 2\n  peers:\n    - { address: x, asn: 1 }\n');
     expect(found.map((p) => p.path)).toEqual(['asn', 'bgp.holdTime', 'bgp.peers[0].address']);
     expect(found.map((p) => p.line.split(': ')[0])).toEqual(['t.yaml:2:6', 't.yaml:4:13', 't.yaml:6:18']);
+  });
+
+  it('prepend is accepted towards an eBGP peer, and prepend 0 towards an iBGP one', () => {
+    const cfg = parseConfig(
+      `${head}bgp: { peers: [{ address: 192.0.2.1, asn: 65002, export: { prepend: 2 } }, { address: 192.0.2.3, asn: 65001, export: { prepend: 0, med: 5 } }] }\n`,
+      't.yaml',
+      { hostname: 'h' },
+    );
+    expect(cfg.bgp.peers.map((p) => p.export?.prepend)).toEqual([2, 0]);
   });
 
   it('a missing file is a ConfigError naming the path', async () => {
