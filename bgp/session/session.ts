@@ -212,8 +212,9 @@ export class Session extends EventEmitter<SessionEvents> {
       this.fire({ type: 'ManualStop', silent: true });
     } else if (mode === 'hard' && nBit) {
       // RFC 8538 3/4: with N negotiated only Hard Reset makes the peer drop our routes; its
-      // data is the Cease subcode it wraps and that subcode's data (here the RFC 9003 text).
-      this.fire({ type: 'ManualStop', subcode: CEASE_HARD_RESET, data: Buffer.concat([Buffer.from([CEASE_ADMIN_SHUTDOWN]), data]) });
+      // data is the error code and subcode of the NOTIFICATION it wraps, then that one's
+      // data (here Cease / Administrative Shutdown and its RFC 9003 text).
+      this.fire({ type: 'ManualStop', subcode: CEASE_HARD_RESET, data: Buffer.concat([Buffer.from([CEASE, CEASE_ADMIN_SHUTDOWN]), data]) });
     } else {
       // Graceful with N negotiated: RFC 8538 4 keeps GR for any Cease but Hard Reset.
       this.fire({ type: 'ManualStop', data });
@@ -765,5 +766,5 @@ export class Session extends EventEmitter<SessionEvents> {
 
 /** Cease / Administrative Shutdown, or a Hard Reset wrapping one (RFC 8538 3): it carries stop()'s text. */
 function carriesStopText(code: number, subcode: number, data: Buffer): boolean {
-  return code === CEASE && (subcode === CEASE_ADMIN_SHUTDOWN || (subcode === CEASE_HARD_RESET && data[0] === CEASE_ADMIN_SHUTDOWN));
+  return code === CEASE && (subcode === CEASE_ADMIN_SHUTDOWN || (subcode === CEASE_HARD_RESET && data[0] === CEASE && data[1] === CEASE_ADMIN_SHUTDOWN));
 }

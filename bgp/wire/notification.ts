@@ -125,9 +125,9 @@ export function notificationName(code: number, subcode: number): string {
 /** One line for logs and `routectl peers`: name, then the shutdown text or the data in hex. */
 export function describeNotification(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data' | 'shutdownMessage'>): string {
   let name = notificationName(n.code, n.subcode);
-  // RFC 8538 3: name the Cease a Hard Reset wraps.
-  if (n.code === ErrorCode.CEASE && n.subcode === CeaseSubcode.HARD_RESET && n.data.length >= 1) {
-    name = `${name} (${notificationName(n.code, n.data[0]!).replace(/^Cease \/ /, '')})`;
+  // RFC 8538 3: name the NOTIFICATION a Hard Reset wraps (its code and subcode lead the data).
+  if (n.code === ErrorCode.CEASE && n.subcode === CeaseSubcode.HARD_RESET && n.data.length >= 2) {
+    name = `${name} (${notificationName(n.data[0]!, n.data[1]!).replace(/^Cease \/ /, '')})`;
   }
   if (n.shutdownMessage !== undefined) return `${name}: ${JSON.stringify(n.shutdownMessage)}`;
   // RFC 4486 4: Maximum Number of Prefixes Reached carries AFI (2), SAFI (1), limit (4).
@@ -186,10 +186,11 @@ export function decodeNotification(body: Buffer): NotificationMessage {
   const code = body[0] ?? 0;
   const subcode = body[1] ?? 0;
   const data = Buffer.from(body.subarray(2));
-  // RFC 8538 3: Hard Reset carries the Cease subcode it wraps and that subcode's data.
-  const wrapped = code === ErrorCode.CEASE && subcode === CeaseSubcode.HARD_RESET && data.length >= 1;
-  const inner = wrapped ? data.subarray(1) : data;
-  if (carriesShutdownMessage(code, wrapped ? data[0]! : subcode) && inner.length >= 1) {
+  // RFC 8538 3: Hard Reset's data is the error code and subcode of the NOTIFICATION it
+  // wraps, then that one's data.
+  const wrapped = code === ErrorCode.CEASE && subcode === CeaseSubcode.HARD_RESET && data.length >= 2;
+  const inner = wrapped ? data.subarray(2) : data;
+  if (carriesShutdownMessage(wrapped ? data[0]! : code, wrapped ? data[1]! : subcode) && inner.length >= 1) {
     const len = inner[0]!;
     if (len > 0 && len + 1 <= inner.length) {
       try {

@@ -104,3 +104,20 @@ describe('describeNotification: RFC 4486 max-prefix data in words', () => {
     expect(describeNotification({ code: 6, subcode: 1, data: Buffer.from([1, 2]) })).toMatch(/\(data 0102\)$/);
   });
 });
+
+describe('Hard Reset (RFC 8538 3)', () => {
+  // The bytes FRR 8.4 sent for `neighbor X shutdown message maintenance` with the N bit
+  // negotiated: Cease / Hard Reset whose data is Cease (6), Administrative Shutdown (2),
+  // then that NOTIFICATION's data (the RFC 9003 length and text).
+  const frr = hex('0609 0602 0b 6d61696e74656e616e6365');
+  it('names the NOTIFICATION it wraps and takes its shutdown text', () => {
+    const n = decodeNotification(frr);
+    expect(n.shutdownMessage).toBe('maintenance');
+    expect(describeNotification(n)).toBe('Cease / Hard Reset (Administrative Shutdown): "maintenance"');
+  });
+  it('a Hard Reset too short to wrap anything is shown as it is', () => {
+    const n = decodeNotification(hex('0609 06'));
+    expect(n.shutdownMessage).toBeUndefined();
+    expect(describeNotification(n)).toBe('Cease / Hard Reset (data 06)');
+  });
+});
