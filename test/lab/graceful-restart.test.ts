@@ -191,7 +191,11 @@ describe('graceful restart: agent restarts lose no packets (FRR ToR)', () => {
     expect(r.json).toMatchObject({ draining: true });
     expect(r.json.routes).toBeGreaterThanOrEqual(addrs.length);
     expect(await agent!.waitExit()).toBe(0);
-    const t = await fibPrefixes(tor);
+    // The ToR's FIB follows its RIB a moment later (FRR installs and removes through zebra).
+    const t = await waitFor(async () => {
+      const f = await fibPrefixes(tor);
+      return addrs.every((a) => !f.has(`${a}/32`)) ? f : undefined;
+    }, { what: 'every container route gone from the ToR FIB after drain', timeoutMs: 20_000 });
     for (const a of addrs) expect(t.has(`${a}/32`), a).toBe(false);
   }, 60_000);
 });
