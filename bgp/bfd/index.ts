@@ -9,5 +9,5 @@ export { BFD_EVENTS, recvEvent, transition, type BfdEvent, type BfdTransition } 
 export { SLOW_TX_US, advertisedMinTx, detectionTime, jittered, onTxGrid, txInterval } from './timers.js';
 export { BfdSession, type BfdSessionDeps, type BfdSessionInfo, type BfdTimers } from './session.js';
 export { BfdRunner, BfdRunnerError, type BfdPeerSpec, type BfdRunnerDeps, type BfdRunnerOptions, type DiscardReason, type UdpFamily } from './runner.js';
-export { BfdNativeError, attachTtl255Filter, ttl255Program } from './native.js';
+export { BfdNativeError, attachTtl255Filter, ttl255Program } from './ttl-filter.js';
 export { BfdPeers, type BfdPeerWant, type BfdRunnerLike, type BfdStatus } from './peers.js';

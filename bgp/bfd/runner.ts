@@ -16,7 +16,7 @@ import { isIPv6 } from 'node:net';
 import type { Clock } from '../session/types.js';
 import { systemClock } from '../session/clock.js';
 import { BfdPacketError, decodeControl, type BfdCheck } from './codec.js';
-import { attachTtl255Filter } from './native.js';
+import { attachTtl255Filter } from './ttl-filter.js';
 import { BfdSession, type BfdTimers } from './session.js';
 import { BFD_PORT, BFD_TTL, SOURCE_PORT_MAX, SOURCE_PORT_MIN } from './types.js';
 

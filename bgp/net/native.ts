@@ -24,6 +24,7 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
+const SO_ATTACH_FILTER = 26;
 const IPPROTO_IP = 0;
 const IPPROTO_TCP = 6;
 const IPPROTO_IPV6 = 41;
@@ -67,6 +68,8 @@ interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
   errno(): number;
+  /** The address of a Buffer's memory, for structs that point at other memory. */
+  address(b: Buffer): bigint;
 }
 
 let libc: Libc | null = null;
@@ -81,6 +84,7 @@ function load(): Libc {
     const koffi = createRequire(import.meta.url)('koffi') as {
       load(path: string): { func(decl: string): (...args: unknown[]) => number };
       errno(): number;
+      address(b: Buffer): bigint;
     };
     const c = koffi.load('libc.so.6');
     const socket = c.func('int socket(int, int, int)');
@@ -95,10 +99,11 @@ function load(): Libc {
       setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
       getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
       errno: () => koffi.errno(),
+      address: (b) => koffi.address(b),
     };
     return libc;
   } catch (err) {
-    loadError = new Error(`TCP-MD5 and GTSM need the koffi FFI library on Linux: ${(err as Error).message}`, { cause: err });
+    loadError = new Error(`the socket options Node lacks (TCP-MD5, GTSM, the BFD TTL filter) need the koffi FFI library on Linux: ${(err as Error).message}`, { cause: err });
     throw loadError;
   }
 }
@@ -288,4 +293,17 @@ export function socketTtls(fd: number, sockFamily: IpFamily): { ttl: number; min
 export function fdOf(s: net.Socket | net.Server): number {
   const h = (s as unknown as { _handle?: { fd?: number } | null })._handle;
   return typeof h?.fd === 'number' ? h.fd : -1;
+}
+
+/**
+ * SO_ATTACH_FILTER: a classic BPF program (struct sock_filter[], 8 octets an instruction)
+ * on a socket; from then on the kernel queues only what the program accepts.
+ */
+export function attachSocketFilter(fd: number, program: Buffer): void {
+  const c = load();
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64: 16 octets.
+  const fprog = Buffer.alloc(16);
+  fprog.writeUInt16LE(program.length / 8, 0);
+  fprog.writeBigUInt64LE(c.address(program), 8);
+  check('setsockopt(SO_ATTACH_FILTER)', c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.length));
 }

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeControl } from '../../../bgp/bfd/codec.js';
 import { BfdRunner, BfdRunnerError } from '../../../bgp/bfd/runner.js';
-import { ttl255Program } from '../../../bgp/bfd/native.js';
+import { ttl255Program } from '../../../bgp/bfd/ttl-filter.js';
 import type { ControlPacket } from '../../../bgp/bfd/types.js';
 
 const timers = { minTx: 20, minRx: 20, multiplier: 3 };

@@ -1,5 +1,5 @@
 /**
- * The one native call of bgp/bfd: a classic BPF socket filter (SO_ATTACH_FILTER) on the
+ * The TTL check of bgp/bfd: a classic BPF socket filter (SO_ATTACH_FILTER) on the
  * BFD receive sockets that passes only packets whose IP TTL / IPv6 hop limit is 255
  * (RFC 5881 5, GTSM as in RFC 5082). Node's dgram cannot ask for IP_RECVTTL, and a
  * filter on the socket itself needs no firewall rule and cannot drift from it: a packet
@@ -12,13 +12,12 @@
  *   accept: ret #0xffffffff
  *   drop:   ret #0
  *
- * koffi calls setsockopt(2) in libc; the socket's descriptor comes from Node's handle.
+ * The program is built here; the setsockopt(2) itself is bgp/net/native.ts's, the one
+ * module that makes native calls. The socket's descriptor comes from Node's handle.
  */
 import type dgram from 'node:dgram';
-import koffi from 'koffi';
+import { attachSocketFilter } from '../net/native.js';
 
-const SOL_SOCKET = 1;
-const SO_ATTACH_FILTER = 26;
 const SKF_NET_OFF = -0x100000;
 const BPF_LD_B_ABS = 0x30;
 const BPF_JMP_JEQ_K = 0x15;
@@ -26,20 +25,6 @@ const BPF_RET_K = 0x06;
 
 export class BfdNativeError extends Error {
   override readonly name = 'BfdNativeError';
-}
-
-type SetSockOpt = (fd: number, level: number, name: number, value: Buffer, len: number) => number;
-let setsockopt: SetSockOpt | null = null;
-
-function libc(): SetSockOpt {
-  if (setsockopt) return setsockopt;
-  try {
-    const lib = koffi.load('libc.so.6');
-    setsockopt = lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as SetSockOpt;
-    return setsockopt;
-  } catch (cause) {
-    throw new BfdNativeError('cannot load libc.so.6 for setsockopt (the BFD TTL filter needs it)', { cause });
-  }
 }
 
 /** The four instructions above, as struct sock_filter[] (code u16, jt u8, jf u8, k u32). */
@@ -72,11 +57,10 @@ export function socketFd(sock: dgram.Socket): number {
 
 /** Only TTL / hop limit 255 reaches this socket from now on. Throws BfdNativeError when the kernel refuses. */
 export function attachTtl255Filter(sock: dgram.Socket, family: 'udp4' | 'udp6'): void {
-  const prog = ttl255Program(family);
-  // struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64: 16 octets.
-  const fprog = Buffer.alloc(16);
-  fprog.writeUInt16LE(prog.length / 8, 0);
-  fprog.writeBigUInt64LE(koffi.address(prog), 8);
-  const rc = libc()(socketFd(sock), SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.length);
-  if (rc !== 0) throw new BfdNativeError(`setsockopt(SO_ATTACH_FILTER) failed: errno ${koffi.errno()}`);
+  try {
+    attachSocketFilter(socketFd(sock), ttl255Program(family));
+  } catch (cause) {
+    if (cause instanceof BfdNativeError) throw cause;
+    throw new BfdNativeError(`cannot attach the BFD TTL filter: ${(cause as Error).message}`, { cause });
+  }
 }
