@@ -36,6 +36,8 @@ interface PeerOpen {
   readonly families?: readonly Family[];
   /** RFC 4724 F bit per family (default: all kept). */
   readonly forwardingKept?: readonly Family[];
+  /** Leave IPv6 unicast out of the multiprotocol capabilities only (still listed for GR, F = 1). */
+  readonly noMp6?: boolean;
 }
 
 function openOf(o: PeerOpen): OpenMessage {
@@ -48,8 +50,10 @@ function openOf(o: PeerOpen): OpenMessage {
     ...(o.forwardingKept ? { forwardingKept: o.forwardingKept } : {}),
   };
   const open = buildOpen(params);
-  if (o.nBit !== false) return open;
-  return { ...open, capabilities: open.capabilities.map((c) => (c.kind === 'graceful-restart' ? { ...c, notification: false } : c)) };
+  const caps = open.capabilities
+    .filter((c) => !(o.noMp6 && c.kind === 'multiprotocol' && c.afi === 2))
+    .map((c) => (c.kind === 'graceful-restart' && o.nBit === false ? { ...c, notification: false } : c));
+  return { ...open, capabilities: caps };
 }
 
 const update4 = (nlri: readonly string[]): UpdateMessage => ({
@@ -255,6 +259,16 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
     await u.until('down', () => u.state() !== 'Established');
     await u.until('Established again', () => u.state() === 'Established');
     expect(u.received()).toEqual(stale(V6));
+
+    // IPv6 still in the graceful restart capability with F = 1, but not negotiated.
+    const w = setup();
+    await learned(w);
+    w.answer({ noMp6: true });
+    w.close();
+    await w.until('down', () => w.state() !== 'Established');
+    await w.until('Established again', () => w.state() === 'Established');
+    expect(w.a.peerStatus()[0]!.families).toEqual(['ipv4-unicast']);
+    expect(w.received()).toEqual(stale(V4).sort());
   });
 
   it('a peer back without graceful restart loses every stale route at once', async () => {
