@@ -28,6 +28,8 @@ let tor: Netns;
 let w: Netns;
 let gobgp: Gobgp | undefined;
 let agent: LabAgent | undefined;
+/** Ends a test's watch loop, also when the test failed before it could (before the namespaces go). */
+let stopWatcher: (() => void) | undefined;
 
 const config = (advertise: readonly string[]): LabAgentConfig => ({
   routerId: W4,
@@ -67,6 +69,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  stopWatcher?.();
   try {
     if (agent?.running) await agent.stop().catch(() => undefined);
   } finally {
@@ -86,6 +89,7 @@ describe('graceful restart: GoBGP keeps the agent routes across an agent restart
     expect(view(before)).toEqual([DROPPED, KEPT].sort());
 
     let watching = true;
+    stopWatcher = () => (watching = false);
     let keptMissing = 0;
     const watcher = (async () => {
       while (watching) {
@@ -93,6 +97,8 @@ describe('graceful restart: GoBGP keeps the agent routes across an agent restart
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
+    // A failed test leaves the loop to afterAll; its last call may fail as the namespaces go.
+    watcher.catch(() => undefined);
 
     agent!.signal('SIGKILL');
     await agent!.waitExit();

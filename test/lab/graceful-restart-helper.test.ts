@@ -38,6 +38,8 @@ let tor: Netns;
 let w: Netns;
 let frr: Frr | undefined;
 let agent: LabAgent | undefined;
+/** Ends a test's watch loop, also when the test failed before it could (before the namespaces go). */
+let stopWatcher: (() => void) | undefined;
 
 const torOpts = (networks: readonly string[]): FrrOptions => ({
   asn: 65000,
@@ -71,6 +73,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  stopWatcher?.();
   try {
     if (agent?.running) await agent.stop().catch(() => undefined);
   } finally {
@@ -96,6 +99,7 @@ describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {
     // before the ToR's End-of-RIB. `missing` holds anything seen gone too early.
     const missing = new Set<string>();
     let watching = true;
+    stopWatcher = () => (watching = false);
     let sawStaleAfterBack = false;
     let back = false;
     const watcher = (async () => {
@@ -107,6 +111,8 @@ describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
+    // A failed test leaves the loop to afterAll; its last call may fail as the namespaces go.
+    watcher.catch(() => undefined);
 
     // bgpd crashes; when it comes back it no longer has DROPPED.
     writeFileSync(join(frr!.dir, 'bgpd.conf'), frrBgpConfig(torOpts(KEPT)));
