@@ -671,9 +671,16 @@ export class Speaker extends EventEmitter {
     else if (peer.establishedAt !== null) peer.endedBy = null;
     peer.lastError = peer.endedBy !== null && peer.endedBy !== text ? `${peer.endedBy}; since then: ${text}` : text;
     peer.ceaseText = null;
+    const wasEstablished = peer.establishedAt !== null;
     peer.establishedAt = null;
     peer.waitingDrain = false;
     peer.out.stop();
+    if (!wasEstablished && !this.stopped && !peer.bfdHeld && peer.staleTimer !== null) {
+      // A failed attempt to come back (refused connect, an OPEN exchange cut short): the
+      // stale routes wait for the restart time or the next session (RFC 4724 4.2), not
+      // for whichever attempt happens to fail first.
+      return;
+    }
     if (this.keepsRoutes(peer, r)) {
       // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time.
       peer.rin.retainStale(peer.gr!.families);

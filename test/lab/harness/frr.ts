@@ -25,6 +25,11 @@ import {
 export interface FrrOptions extends RouterOptions {
   /** Also log every UPDATE (verbose; off by default). */
   readonly debugUpdates?: boolean;
+  /**
+   * RFC 4724 graceful restart, both roles (`bgp graceful-restart`), with the forwarding
+   * state kept across a bgpd restart (F = 1, `preserve-fw-state`; zebra keeps the routes).
+   */
+  readonly gracefulRestart?: { readonly restartTime?: number };
 }
 
 const FRR_LIB = '/usr/lib/frr';
@@ -44,6 +49,10 @@ export function frrBgpConfig(o: FrrOptions): string {
   L.push('!', `router bgp ${o.asn}`, ` bgp router-id ${o.routerId}`, ' no bgp ebgp-requires-policy');
   // Networks are originated whether or not a matching route is in the RIB (the lab has none).
   L.push(' no bgp network import-check', ' bgp log-neighbor-changes', ` timers bgp ${keep} ${hold}`);
+  if (o.gracefulRestart) {
+    L.push(' bgp graceful-restart', ' bgp graceful-restart preserve-fw-state');
+    if (o.gracefulRestart.restartTime !== undefined) L.push(` bgp graceful-restart restart-time ${o.gracefulRestart.restartTime}`);
+  }
   const nbrs: readonly NeighborOptions[] = o.neighbors ?? [];
   for (const n of nbrs) {
     L.push(` neighbor ${n.address} remote-as ${remoteAs(n.asn)}`);

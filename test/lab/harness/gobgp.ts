@@ -10,6 +10,11 @@ import { BOTH_FAMILIES, daemonDir, isV6, OneProcessDaemon, waitLab, type Family,
 export interface GobgpOptions extends Omit<RouterOptions, 'installRoutes' | 'listenDefaultOriginate'> {
   /** gRPC API port on 127.0.0.1 inside the namespace. Default 50051. */
   readonly apiPort?: number;
+  /**
+   * RFC 4724 graceful restart on every configured neighbor and family; `helperOnly`:
+   * only keep a restarting peer's routes, never restart gracefully itself.
+   */
+  readonly gracefulRestart?: { readonly helperOnly?: boolean; readonly restartTime?: number };
 }
 
 function peerAsToml(a: number | 'external' | 'internal', own: number): string {
@@ -22,8 +27,14 @@ export function gobgpConfig(o: GobgpOptions): string {
   const fams = o.families ?? BOTH_FAMILIES;
   const hold = o.holdTime ?? 9;
   const L: string[] = ['[global.config]', `  as = ${o.asn}`, `  router-id = "${o.routerId}"`, ''];
+  const gr = o.gracefulRestart;
   const afis = (list: readonly Family[], ind: string) =>
-    list.flatMap((f) => [`${ind}[[neighbors.afi-safis]]`, `${ind}  [neighbors.afi-safis.config]`, `${ind}  afi-safi-name = "${f}"`]);
+    list.flatMap((f) => [
+      `${ind}[[neighbors.afi-safis]]`,
+      `${ind}  [neighbors.afi-safis.config]`,
+      `${ind}  afi-safi-name = "${f}"`,
+      ...(gr ? [`${ind}  [neighbors.afi-safis.mp-graceful-restart.config]`, `${ind}  enabled = true`] : []),
+    ]);
   for (const n of o.neighbors ?? []) {
     if (n.defaultOriginate) throw new Error('gobgpd: add a default route with gobgp(["global","rib","add",...]) instead');
     L.push('[[neighbors]]', '  [neighbors.config]', `  neighbor-address = "${n.address}"`, `  ${peerAsToml(n.asn, o.asn)}`);
@@ -32,6 +43,11 @@ export function gobgpConfig(o: GobgpOptions): string {
     L.push('  [neighbors.timers.config]', '  connect-retry = 2', `  hold-time = ${hold}`, `  keepalive-interval = ${Math.max(1, Math.floor(hold / 3))}`);
     if (n.passive) L.push('  [neighbors.transport.config]', '  passive-mode = true');
     if (n.ttlSecurityHops !== undefined) L.push('  [neighbors.ttl-security.config]', '  enabled = true', `  ttl-min = ${256 - n.ttlSecurityHops}`);
+    if (gr) {
+      L.push('  [neighbors.graceful-restart.config]', '  enabled = true');
+      if (gr.helperOnly) L.push('  helper-only = true');
+      if (gr.restartTime !== undefined) L.push(`  restart-time = ${gr.restartTime}`);
+    }
     L.push(...afis(n.families ?? fams, '  '), '');
   }
   if (o.listenRange) {

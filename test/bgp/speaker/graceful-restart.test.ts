@@ -1,0 +1,408 @@
+/**
+ * Graceful restart in the speaker, both roles (RFC 4724, RFC 8538), on a fake clock over
+ * the in-memory network of the session tests. The speaker A (10.0.0.1, AS 65001) runs a
+ * real Session and connects to a scripted peer B (10.0.0.2, AS 65002) that answers with
+ * whatever OPEN the test gives it (graceful restart or not, N bit, F bits, families),
+ * sends UPDATEs, End-of-RIB, NOTIFICATIONs, closes, or stays away, and records what A
+ * sends it.
+ */
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BfdPeers } from '../../../bgp/bfd/index.js';
+import { buildOpen, type LocalOpenParams } from '../../../bgp/fsm/index.js';
+import { Session } from '../../../bgp/session/index.js';
+import { Speaker } from '../../../bgp/speaker/index.js';
+import type { PeerConfig, SpeakerConfig } from '../../../bgp/speaker/index.js';
+import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
+import type { BgpMessage, Family, NotificationMessage, OpenMessage, UpdateMessage } from '../../../bgp/wire/index.js';
+import { FakeClock, FakeNet, settle, type PipeEnd } from '../session/harness.js';
+import { nextHops } from './tcp-helpers.js';
+
+const A_ADDR = '10.0.0.1';
+const B_ADDR = '10.0.0.2';
+const V4 = ['198.51.100.1/32', '198.51.100.2/32'];
+const V6 = ['2001:db8:1::1/128'];
+
+const running: Speaker[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop('test done')));
+});
+
+interface PeerOpen {
+  /** Omit graceful restart from the OPEN altogether. */
+  readonly noGr?: boolean;
+  readonly restartTime?: number;
+  readonly nBit?: boolean;
+  readonly families?: readonly Family[];
+  /** RFC 4724 F bit per family (default: all kept). */
+  readonly forwardingKept?: readonly Family[];
+  /** Leave IPv6 unicast out of the multiprotocol capabilities only (still listed for GR, F = 1). */
+  readonly noMp6?: boolean;
+}
+
+function openOf(o: PeerOpen): OpenMessage {
+  const params: LocalOpenParams = {
+    asn: 65002,
+    routerId: '192.0.2.2',
+    holdTime: 90,
+    families: o.families ?? ['ipv4-unicast', 'ipv6-unicast'],
+    ...(o.noGr ? {} : { gracefulRestartTime: o.restartTime ?? 120 }),
+    ...(o.forwardingKept ? { forwardingKept: o.forwardingKept } : {}),
+  };
+  const open = buildOpen(params);
+  const caps = open.capabilities
+    .filter((c) => !(o.noMp6 && c.kind === 'multiprotocol' && c.afi === 2))
+    .map((c) => (c.kind === 'graceful-restart' && o.nBit === false ? { ...c, notification: false } : c));
+  return { ...open, capabilities: caps };
+}
+
+const update4 = (nlri: readonly string[]): UpdateMessage => ({
+  type: 'UPDATE',
+  withdrawn: [],
+  attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65002] }], nextHop: B_ADDR },
+  nlri,
+  handling: 'none',
+  errors: [],
+});
+const update6 = (nlri: readonly string[]): UpdateMessage => ({
+  type: 'UPDATE',
+  withdrawn: [],
+  attributes: { origin: 0, asPath: [{ type: 'sequence', asns: [65002] }] },
+  nlri: [],
+  mpReach: { afi: 2, safi: 1, nextHops: ['2001:db8:f::2'], nlri },
+  handling: 'none',
+  errors: [],
+});
+const eor4: UpdateMessage = { type: 'UPDATE', withdrawn: [], attributes: {}, nlri: [], handling: 'none', errors: [] };
+const eor6: UpdateMessage = { ...eor4, mpUnreach: { afi: 2, safi: 1, withdrawn: [] } };
+
+/** A 'ipv4-unicast' / 'ipv6-unicast' End-of-RIB as A sent it, or null. */
+function eorFamily(m: BgpMessage): Family | null {
+  if (m.type !== 'UPDATE' || m.nlri.length > 0 || m.withdrawn.length > 0 || m.mpReach) return null;
+  if (m.mpUnreach) return m.mpUnreach.withdrawn.length === 0 && m.mpUnreach.afi === 2 ? 'ipv6-unicast' : null;
+  return Object.keys(m.attributes).length === 0 ? 'ipv4-unicast' : null;
+}
+
+function setup(o: { speaker?: Partial<SpeakerConfig>; peer?: Partial<PeerConfig>; bfd?: BfdPeers } = {}) {
+  const clock = new FakeClock();
+  const net = new FakeNet();
+  let peerOpen: OpenMessage = openOf({});
+  let conn: PipeEnd | null = null;
+  let seen: BgpMessage[] = [];
+  const accept = (s: PipeEnd): void => {
+    conn = s;
+    const got: BgpMessage[] = [];
+    seen = got;
+    const f = new MessageFramer(65535);
+    s.on('data', (chunk: Buffer) => {
+      for (const m of f.push(chunk)) got.push(decodeMessage(m, { asn4: true, extendedMessage: true }));
+    });
+    s.on('error', () => undefined);
+    s.on('end', () => s.end()); // A closed: close our side too, as the peer's TCP stack would
+    s.write(encodeMessage(peerOpen));
+    s.write(encodeMessage({ type: 'KEEPALIVE' }));
+  };
+  const a = new Speaker(
+    {
+      asn: 65001,
+      routerId: A_ADDR,
+      listen: null,
+      holdTime: 90,
+      connectRetryTime: 5,
+      peers: [{ address: B_ADDR, asn: 65002, families: ['ipv4-unicast', 'ipv6-unicast'], ...o.peer }],
+      importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'],
+      ...o.speaker,
+    },
+    {
+      now: () => clock.now(),
+      setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+      nextHops,
+      ...(o.bfd ? { bfd: o.bfd } : {}),
+      createSession: (c) => new Session(c, { clock, connect: net.connector(A_ADDR), random: () => 0.5 }),
+    },
+  );
+  running.push(a);
+  const t = {
+    clock,
+    a,
+    /** B answers connections with this OPEN from now on (null: B is away, connections are refused). */
+    answer(open: PeerOpen | null): void {
+      if (open === null) net.raw.delete(B_ADDR);
+      else {
+        peerOpen = openOf(open);
+        net.raw.set(B_ADDR, accept);
+      }
+    },
+    send(...ms: BgpMessage[]): void {
+      for (const m of ms) conn!.write(encodeMessage(m));
+    },
+    /** B's connection closes with no NOTIFICATION (a crashed or restarting bgpd). */
+    close(): void {
+      conn!.destroy();
+    },
+    /** What A sent on B's current connection. */
+    seen: () => seen,
+    state: () => a.peerStatus()[0]!.state,
+    received: () =>
+      a
+        .routes({ view: 'received' })
+        .map((r) => `${r.prefix}${r.stale ? ' stale' : ''}`)
+        .sort(),
+    best: () =>
+      a
+        .routes({ view: 'best' })
+        .map((r) => `${r.prefix}${r.stale ? ' stale' : ''}`)
+        .sort(),
+    async until(what: string, cond: () => boolean, maxSeconds = 300): Promise<void> {
+      for (let i = 0; i < maxSeconds && !cond(); i++) await clock.advance(1000);
+      if (!cond()) throw new Error(`not within ${maxSeconds} s of fake time: ${what}`);
+    },
+  };
+  return t;
+}
+
+type T = ReturnType<typeof setup>;
+
+/** Established with B, B's routes learned (IPv4 and IPv6) and B's End-of-RIB for both. */
+async function learned(t: T, open: PeerOpen = {}): Promise<void> {
+  t.answer(open);
+  await t.a.start();
+  await t.until('Established', () => t.state() === 'Established');
+  const fams = open.families ?? ['ipv4-unicast', 'ipv6-unicast'];
+  if (fams.includes('ipv4-unicast')) t.send(update4(V4), eor4);
+  if (fams.includes('ipv6-unicast')) t.send(update6(V6), eor6);
+  await settle();
+  expect(t.received()).toEqual([...(fams.includes('ipv4-unicast') ? V4 : []), ...(fams.includes('ipv6-unicast') ? V6 : [])].sort());
+}
+
+const stale = (ps: readonly string[]) => ps.map((p) => `${p} stale`);
+const all = [...V4, ...V6].sort();
+
+describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
+  it("a GR peer's connection closing keeps its routes, stale, in the Adj-RIB-In and the Loc-RIB", async () => {
+    const t = setup();
+    await learned(t);
+    t.answer(null);
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    expect(t.received()).toEqual(stale(all).sort());
+    expect(t.best()).toEqual(stale(all).sort());
+    expect(t.a.peerStatus()[0]!.staleRoutes).toBe(3);
+  });
+
+  it('stale routes of a family go on its End-of-RIB after the restart, those re-sent stay, not stale', async () => {
+    const t = setup();
+    await learned(t);
+    t.close();
+    // B is back at once (same OPEN, F = 1 for both families) and re-sends one IPv4 route.
+    await t.until('Established again', () => t.state() !== 'Established');
+    await t.until('Established again', () => t.state() === 'Established');
+    expect(t.received()).toEqual(stale(all).sort());
+    t.send(update4([V4[0]!]));
+    await settle();
+    expect(t.received()).toEqual([V4[0]!, `${V4[1]!} stale`, `${V6[0]!} stale`].sort());
+    t.send(eor4);
+    await settle();
+    // IPv4 swept (the route not re-sent is gone), IPv6 still waits for its own End-of-RIB.
+    expect(t.received()).toEqual([V4[0]!, `${V6[0]!} stale`].sort());
+    t.send(update6(V6), eor6);
+    await settle();
+    expect(t.received()).toEqual([V4[0]!, V6[0]!].sort());
+    expect(t.a.peerStatus()[0]!.staleRoutes).toBe(0);
+  });
+
+  it('the stale routes go when the restart time runs out and the peer has not come back', async () => {
+    const t = setup();
+    await learned(t, { restartTime: 60 });
+    t.answer(null);
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    const downAt = t.clock.now();
+    await t.clock.advance(59_000);
+    expect(t.received()).toEqual(stale(all).sort());
+    await t.until('swept', () => t.received().length === 0);
+    expect(t.clock.now() - downAt).toBe(60_000);
+    expect(t.best()).toEqual([]);
+  });
+
+  it('stale routes of a peer that is back but sends no End-of-RIB go after the stale-path time', async () => {
+    const t = setup();
+    await learned(t, { restartTime: 60 });
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    await t.until('Established again', () => t.state() === 'Established');
+    // Keep the session up: B's keepalives every 30 s, no End-of-RIB.
+    const backAt = t.clock.now();
+    for (let s = 0; s < 359; s += 30) {
+      await t.clock.advance(30_000);
+      t.send({ type: 'KEEPALIVE' });
+    }
+    expect(t.state()).toBe('Established');
+    expect(t.received()).toEqual([]);
+    expect(t.clock.now() - backAt).toBeGreaterThanOrEqual(360_000);
+  });
+
+  it('a family the peer comes back without, or with F = 0, is purged at once; the other waits', async () => {
+    const t = setup();
+    await learned(t);
+    t.answer({ families: ['ipv4-unicast'] }); // IPv6 left out of the new session
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    await t.until('Established again', () => t.state() === 'Established');
+    expect(t.received()).toEqual(stale(V4).sort());
+
+    const u = setup();
+    await learned(u);
+    u.answer({ forwardingKept: ['ipv6-unicast'] }); // IPv4 listed, but F = 0
+    u.close();
+    await u.until('down', () => u.state() !== 'Established');
+    await u.until('Established again', () => u.state() === 'Established');
+    expect(u.received()).toEqual(stale(V6));
+
+    // IPv6 still in the graceful restart capability with F = 1, but not negotiated.
+    const w = setup();
+    await learned(w);
+    w.answer({ noMp6: true });
+    w.close();
+    await w.until('down', () => w.state() !== 'Established');
+    await w.until('Established again', () => w.state() === 'Established');
+    expect(w.a.peerStatus()[0]!.families).toEqual(['ipv4-unicast']);
+    expect(w.received()).toEqual(stale(V4).sort());
+  });
+
+  it('a peer back without graceful restart loses every stale route at once', async () => {
+    const t = setup();
+    await learned(t);
+    t.answer({ noGr: true });
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    expect(t.received()).toEqual(stale(all).sort());
+    await t.until('Established again', () => t.state() === 'Established');
+    expect(t.received()).toEqual([]);
+  });
+
+  it('a peer without graceful restart loses its routes as soon as its session goes', async () => {
+    const t = setup();
+    await learned(t, { noGr: true });
+    t.answer(null);
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    expect(t.received()).toEqual([]);
+    expect(t.best()).toEqual([]);
+  });
+
+  it('with the N bit a hold timer expiry keeps the routes; without it they go', async () => {
+    for (const nBit of [true, false]) {
+      const t = setup();
+      await learned(t, { nBit });
+      t.answer(null);
+      // B stops talking: A's hold timer (90 s) expires.
+      await t.until('hold timer expiry', () => t.state() !== 'Established', 200);
+      expect(t.a.peerStatus()[0]!.lastNotificationSent).toMatchObject({ code: 4 });
+      expect(t.received()).toEqual(nBit ? stale(all).sort() : []);
+    }
+  });
+
+  it('with the N bit a NOTIFICATION other than Cease / Hard Reset keeps the routes; Hard Reset does not', async () => {
+    const cases: { n: NotificationMessage; nBit: boolean; keeps: boolean }[] = [
+      { n: { type: 'NOTIFICATION', code: 6, subcode: 2, data: Buffer.alloc(0) }, nBit: true, keeps: true },
+      { n: { type: 'NOTIFICATION', code: 3, subcode: 1, data: Buffer.alloc(0) }, nBit: true, keeps: true },
+      { n: { type: 'NOTIFICATION', code: 6, subcode: 9, data: Buffer.from([2]) }, nBit: true, keeps: false },
+      { n: { type: 'NOTIFICATION', code: 6, subcode: 2, data: Buffer.alloc(0) }, nBit: false, keeps: false },
+    ];
+    for (const c of cases) {
+      const t = setup();
+      await learned(t, { nBit: c.nBit });
+      t.answer(null);
+      t.send(c.n);
+      await t.until('down', () => t.state() !== 'Established');
+      expect({ ...c, received: t.received() }).toEqual({ ...c, received: c.keeps ? stale(all).sort() : [] });
+    }
+  });
+
+  it('a session BFD took down keeps nothing', async () => {
+    const bfd = Object.assign(new EventEmitter(), {
+      set: async () => undefined,
+      status: () => null,
+      close: async () => undefined,
+    }) as unknown as BfdPeers;
+    const t = setup({ peer: { bfd: { minRx: 300, minTx: 300, multiplier: 3 } }, bfd });
+    await learned(t);
+    bfd.emit('down', B_ADDR, 1);
+    await t.until('down', () => t.state() !== 'Established');
+    expect(t.received()).toEqual([]);
+    expect(t.best()).toEqual([]);
+  });
+});
+
+describe('graceful restart, restarting side (RFC 4724 4.1, RFC 8538 3/4)', () => {
+  it('End-of-RIB waits for initialSyncDone(), then follows per family', async () => {
+    const t = setup({ speaker: { endOfRibDeferral: 60_000, restarting: true } });
+    t.a.setAdvertisements([{ prefix: '198.51.100.10/32' }, { prefix: '2001:db8:2::10/128' }]);
+    t.answer({});
+    await t.a.start();
+    await t.until('Established', () => t.state() === 'Established');
+    await t.clock.advance(5_000);
+    const before = t.seen().filter((m) => m.type === 'UPDATE');
+    expect(before.length).toBeGreaterThan(0); // the routes went out
+    expect(before.map(eorFamily).filter((f) => f !== null)).toEqual([]);
+    t.a.initialSyncDone();
+    await settle();
+    expect(t.seen().map(eorFamily).filter((f) => f !== null).sort()).toEqual(['ipv4-unicast', 'ipv6-unicast']);
+    // The End-of-RIBs come after the routes of their family.
+    const ups = t.seen().filter((m): m is UpdateMessage => m.type === 'UPDATE');
+    const at4 = ups.findIndex((m) => eorFamily(m) === 'ipv4-unicast');
+    expect(ups.findIndex((m) => m.nlri.includes('198.51.100.10/32'))).toBeLessThan(at4);
+  });
+
+  it('without initialSyncDone() End-of-RIB goes when the deferral runs out', async () => {
+    const t = setup({ speaker: { endOfRibDeferral: 30_000 } });
+    t.a.setAdvertisements([{ prefix: '198.51.100.10/32' }]);
+    t.answer({});
+    await t.a.start();
+    const startedAt = t.clock.now();
+    await t.until('Established', () => t.state() === 'Established');
+    await t.clock.advance(startedAt + 29_000 - t.clock.now());
+    t.send({ type: 'KEEPALIVE' });
+    expect(t.seen().map(eorFamily).filter((f) => f !== null)).toEqual([]);
+    await t.clock.advance(1_000);
+    expect(t.seen().map(eorFamily).filter((f) => f !== null).sort()).toEqual(['ipv4-unicast', 'ipv6-unicast']);
+  });
+
+  it('with no deferral End-of-RIB follows the first updates at once', async () => {
+    const t = setup();
+    t.a.setAdvertisements([{ prefix: '198.51.100.10/32' }]);
+    t.answer({});
+    await t.a.start();
+    await t.until('Established', () => t.state() === 'Established');
+    await settle();
+    expect(t.seen().map(eorFamily).filter((f) => f !== null).sort()).toEqual(['ipv4-unicast', 'ipv6-unicast']);
+  });
+
+  const stopCases: { mode: 'hard' | 'graceful'; nBit: boolean; sent: { code: number; subcode: number } | null }[] = [
+    { mode: 'graceful', nBit: true, sent: { code: 6, subcode: 2 } },
+    { mode: 'graceful', nBit: false, sent: null },
+    { mode: 'hard', nBit: true, sent: { code: 6, subcode: 9 } },
+    { mode: 'hard', nBit: false, sent: { code: 6, subcode: 2 } },
+  ];
+  for (const c of stopCases) {
+    it(`stop ${c.mode} with the N bit ${c.nBit ? '' : 'not '}negotiated sends ${c.sent ? `Cease ${c.sent.code}/${c.sent.subcode}` : 'no NOTIFICATION'}`, async () => {
+      const t = setup();
+      t.answer({ nBit: c.nBit });
+      await t.a.start();
+      await t.until('Established', () => t.state() === 'Established');
+      const seen = t.seen();
+      running.splice(running.indexOf(t.a), 1);
+      await t.a.stop('upgrade', c.mode);
+      await settle();
+      const sent = seen.filter((m): m is NotificationMessage => m.type === 'NOTIFICATION').map((m) => ({ code: m.code, subcode: m.subcode }));
+      expect(sent).toEqual(c.sent ? [c.sent] : []);
+      if (c.sent?.subcode === 9) {
+        // RFC 8538 3: Hard Reset's data is the Cease subcode it wraps, then that one's data.
+        const n = seen.find((m): m is NotificationMessage => m.type === 'NOTIFICATION')!;
+        expect(n.data[0]).toBe(2);
+      }
+    });
+  }
+});

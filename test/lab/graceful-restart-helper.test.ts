@@ -1,0 +1,140 @@
+/**
+ * The agent as graceful restart helper (RFC 4724 4.2) for a real FRR ToR whose bgpd
+ * crashes and comes back:
+ *
+ *   tor (FRR, AS 65000, `bgp graceful-restart`, F = 1) ── w (agent, AS 65001)
+ *
+ * The ToR sends a default route and two prefixes per family. Its bgpd is SIGKILLed (zebra
+ * stays, as with a bgpd crash) and started again with one prefix per family fewer. The
+ * agent keeps every route of the ToR, marked stale in `routectl routes --received
+ * --json`, through the restart; once the ToR is back the re-sent routes lose the mark,
+ * and the prefixes the ToR no longer has go on its End-of-RIB (long before the restart
+ * time or the stale-path time would take them). No route of the ToR is missing from
+ * the agent's view at any point.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RouteEntry, RoutesResponse } from '../../src/api/types.js';
+import { ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import { frrBgpConfig, startFrr, type Frr, type FrrOptions } from './harness/frr.js';
+import { Lab } from './harness/lab.js';
+import type { Netns } from './harness/netns.js';
+import { exec } from './harness/proc.js';
+import { waitFor } from './harness/wait.js';
+
+const TOR4 = '203.0.113.1';
+const W4 = '203.0.113.2';
+const TOR6 = '2001:db8:ffff::1';
+const W6 = '2001:db8:ffff::2';
+const KEPT = ['198.51.100.128/26', '2001:db8:100::/48'];
+const DROPPED = ['198.51.100.192/26', '2001:db8:101::/48'];
+const DEFAULTS = ['0.0.0.0/0', '::/0'];
+/** Longer than any wait below: a sweep seen within them came from End-of-RIB. */
+const RESTART_TIME = 300;
+
+let lab: Lab | undefined;
+let tor: Netns;
+let w: Netns;
+let frr: Frr | undefined;
+let agent: LabAgent | undefined;
+/** Ends a test's watch loop, also when the test failed before it could (before the namespaces go). */
+let stopWatcher: (() => void) | undefined;
+
+const torOpts = (networks: readonly string[]): FrrOptions => ({
+  asn: 65000,
+  routerId: TOR4,
+  neighbors: [{ address: W4, asn: 65001, defaultOriginate: true }],
+  networks,
+  gracefulRestart: { restartTime: RESTART_TIME },
+});
+
+async function received(): Promise<Map<string, RouteEntry>> {
+  const r = await agent!.cli<RoutesResponse>(['routes', '--received', '--json']);
+  return new Map(r.json.routes.filter((x) => x.peer === TOR4).map((x) => [x.prefix, x]));
+}
+
+const view = (m: Map<string, RouteEntry>): string[] => [...m.values()].map((r) => `${r.prefix}${r.stale ? ' stale' : ''}`).sort();
+
+beforeAll(async () => {
+  ensureBuilt();
+  lab = await Lab.create();
+  tor = await lab.netns('tor');
+  w = await lab.netns('w');
+  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
+  frr = await startFrr(tor, torOpts([...KEPT, ...DROPPED]));
+  agent = await startAgent(w, {
+    routerId: W4,
+    asn: 65001,
+    peers: [{ address: TOR4, asn: 65000 }],
+    import: ['0.0.0.0/0 le 32', '::/0 le 128'],
+  });
+  await agent.waitEstablished(TOR4);
+}, 180_000);
+
+afterAll(async () => {
+  stopWatcher?.();
+  try {
+    if (agent?.running) await agent.stop().catch(() => undefined);
+  } finally {
+    const names = lab?.namespaceNames ?? [];
+    await lab?.cleanup();
+    const left = (await exec(['ip', 'netns', 'list'])).stdout;
+    for (const n of names) expect(left).not.toContain(n);
+  }
+});
+
+describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {
+  it('keeps the ToR routes stale while it is away, refreshes them and sweeps the rest on its End-of-RIB', async () => {
+    const all = [...DEFAULTS, ...KEPT, ...DROPPED].sort();
+    const before = await waitFor(async () => {
+      const m = await received();
+      return m.size === all.length ? m : undefined;
+    }, { what: 'the ToR routes at the agent', timeoutMs: 30_000, intervalMs: 100, diagnostics: () => agent!.logTail() });
+    expect(view(before)).toEqual(all);
+    const peer = await agent!.waitEstablished(TOR4);
+    expect(peer.capabilities).toContain('graceful-restart');
+
+    // Watch the agent's view through the whole restart: no route of the ToR may vanish
+    // before the ToR's End-of-RIB. `missing` holds anything seen gone too early.
+    const missing = new Set<string>();
+    let watching = true;
+    stopWatcher = () => (watching = false);
+    let sawStaleAfterBack = false;
+    let back = false;
+    const watcher = (async () => {
+      while (watching) {
+        const m = await received();
+        const eorSeen = back && !DROPPED.some((p) => m.has(p));
+        if (!eorSeen) for (const p of all) if (!m.has(p)) missing.add(p);
+        if (back && [...m.values()].some((r) => r.stale)) sawStaleAfterBack = true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    // A failed test leaves the loop to afterAll; its last call may fail as the namespaces go.
+    watcher.catch(() => undefined);
+
+    // bgpd crashes; when it comes back it no longer has DROPPED.
+    writeFileSync(join(frr!.dir, 'bgpd.conf'), frrBgpConfig(torOpts(KEPT)));
+    await frr!.kill();
+    const away = await waitFor(async () => {
+      const m = await received();
+      return m.size === all.length && [...m.values()].every((r) => r.stale) ? m : undefined;
+    }, { what: 'every ToR route stale at the agent', timeoutMs: 30_000, intervalMs: 50, diagnostics: () => agent!.logTail() });
+    expect(view(away)).toEqual(all.map((p) => `${p} stale`).sort());
+    expect((await agent!.peer(TOR4)).json.state).not.toBe('Established');
+
+    await frr!.restart();
+    await agent!.waitEstablished(TOR4, 60_000);
+    back = true;
+    const after = await waitFor(async () => {
+      const m = await received();
+      return [...m.values()].every((r) => !r.stale) ? m : undefined;
+    }, { what: "the ToR's End-of-RIB to end the stale marks", timeoutMs: 60_000, intervalMs: 50, diagnostics: () => agent!.logTail() });
+    watching = false;
+    await watcher;
+    expect(view(after)).toEqual([...DEFAULTS, ...KEPT].sort());
+    expect([...missing]).toEqual([]);
+    console.log(`ToR restart: stale marks seen after the ToR was back: ${sawStaleAfterBack}`);
+  }, 180_000);
+});
