@@ -282,6 +282,8 @@ function detail(p: SpeakerPeerStatus): PeerDetail {
     problems: p.problems,
     md5: p.md5,
     ttlSecurityHops: p.ttlSecurityHops,
+    // Routes kept stale while the peer restarts (RFC 4724 4.2).
+    ...(p.staleRoutes !== undefined ? { staleRoutes: p.staleRoutes } : {}),
   };
 }
 

@@ -57,6 +57,7 @@ export type PeerDetail = PeerSummary &
     | 'problems'
     | 'md5'
     | 'ttlSecurityHops'
+    | 'staleRoutes'
   >;
 
 export interface StatusResponse {
