@@ -245,7 +245,13 @@ describe('containers routed by the agent (real dockerd, FRR ToR)', () => {
       const t = await torRoutes();
       return !t.has(`${c3.ipv4}/32`) && !t.has(`${c3.ipv6}/128`);
     }, { what: 'c3 withdrawn from the ToR', timeoutMs: 15_000, intervalMs: 50 });
-    const own = await workerOwn();
+    // The withdraw goes first (so that the ToR stops sending), then the veth, the host
+    // routes and the allocation go: wait for those too.
+    const own = await waitFor(async () => {
+      const o = await workerOwn();
+      const gone = !o.links.includes(c3.hostVeth) && !o.routes.includes(`${c3.ipv4}/32`) && !o.routes.includes(`${c3.ipv6}/128`) && ipamEndpoints()[c3.id] === undefined;
+      return gone ? o : undefined;
+    }, { what: 'c3 unplumbed and its addresses released', timeoutMs: 15_000, intervalMs: 50 });
     expect(own.links).not.toContain(c3.hostVeth);
     expect(own.routes).not.toContain(`${c3.ipv4}/32`);
     expect(own.routes).not.toContain(`${c3.ipv6}/128`);

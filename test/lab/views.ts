@@ -7,7 +7,8 @@
 import type { EndpointEntry } from '../../src/api/types.js';
 import type { LabAgent } from './agent-helper.js';
 import type { Netns } from './harness/netns.js';
-import { kernelRouteMap } from './harness/routes.js';
+import { LEARNED_METRIC } from '../../src/dataplane/plumbing.js';
+import { kernelRouteMap, kernelRoutes } from './harness/routes.js';
 
 /** `routectl endpoints --json` of a lab agent. */
 export async function endpointsOf(agent: LabAgent): Promise<EndpointEntry[]> {
@@ -22,10 +23,22 @@ export async function fibPrefixes(ns: Netns): Promise<Set<string>> {
   return new Set([...v4.keys(), ...v6.keys()]);
 }
 
-/** The agent's own routes (protocol 88), both families, sorted. */
+/**
+ * The agent's own container host routes (protocol 88), both families, sorted. Routes it
+ * learned from its peers share the protocol but carry metric 20 (src/dataplane/plumbing.ts
+ * LEARNED_METRIC): they are left out here, see learnedRoutes().
+ */
 export async function ownRoutes(ns: Netns): Promise<string[]> {
-  const [r4, r6] = await Promise.all([kernelRouteMap(ns, 4, { proto: 88 }), kernelRouteMap(ns, 6, { proto: 88 })]);
-  return [...r4.keys(), ...r6.keys()].sort();
+  return (await proto88(ns)).filter((r) => r.metric !== LEARNED_METRIC).map((r) => r.dst).sort();
+}
+
+/** Routes the agent learned from its peers and installed (protocol 88, metric 20), sorted. */
+export async function learnedRoutes(ns: Netns): Promise<string[]> {
+  return (await proto88(ns)).filter((r) => r.metric === LEARNED_METRIC).map((r) => r.dst).sort();
+}
+
+async function proto88(ns: Netns): Promise<{ dst: string; metric?: number }[]> {
+  return (await Promise.all([kernelRoutes(ns, 4, { proto: 88 }), kernelRoutes(ns, 6, { proto: 88 })])).flat();
 }
 
 /** The agent's own routes and links (host veths are named rtc…), sorted. */
