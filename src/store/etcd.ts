@@ -17,7 +17,8 @@
  * endpoint and what went wrong with it, and nothing is started.
  */
 import { readFile } from 'node:fs/promises';
-import { Etcd3, type IOptions, type Lease, type Namespace } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IOptions, type Lease, type Namespace } from 'etcd3';
 import { CasConflictError, checkKey, StoreError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
 
 export interface EtcdTlsFiles {
@@ -104,6 +105,11 @@ export class EtcdStore implements Store {
       ...(creds ? { credentials: creds } : {}),
       dialTimeout: connectMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      // Per member: after 3 failures in a row calls skip it, and one call tries it again
+      // after a second (the client's default waits 5 s, and every failed try starts the
+      // wait again): a member back from an outage, or a cluster back from losing quorum,
+      // is used again within about a second.
+      faultHandling: { host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }) },
     };
     // Ask every endpoint once, each on its own connection, so that an error names the
     // endpoint it belongs to (a bad CA shows up as a TLS handshake failure on each).
