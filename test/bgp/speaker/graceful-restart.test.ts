@@ -399,9 +399,11 @@ describe('graceful restart, restarting side (RFC 4724 4.1, RFC 8538 3/4)', () =>
       const sent = seen.filter((m): m is NotificationMessage => m.type === 'NOTIFICATION').map((m) => ({ code: m.code, subcode: m.subcode }));
       expect(sent).toEqual(c.sent ? [c.sent] : []);
       if (c.sent?.subcode === 9) {
-        // RFC 8538 3: Hard Reset's data is the Cease subcode it wraps, then that one's data.
+        // RFC 8538 3: Hard Reset's data is the code and subcode of the NOTIFICATION it
+        // wraps (Cease / Administrative Shutdown), then that one's data (the stop text).
         const n = seen.find((m): m is NotificationMessage => m.type === 'NOTIFICATION')!;
-        expect(n.data[0]).toBe(2);
+        expect([n.data[0], n.data[1]]).toEqual([6, 2]);
+        expect(n.shutdownMessage).toBe('upgrade');
       }
     });
   }
