@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeControl, encodeControl } from '../../../bgp/bfd/codec.js';
 import { BfdSession, type BfdTimers } from '../../../bgp/bfd/session.js';
 import { Diag, type BfdState, type ControlPacket } from '../../../bgp/bfd/types.js';
-import { SyncClock } from './clock.js';
+import { FakeClock } from '../session/harness.js';
 
 const frr: BfdTimers = { minTx: 300, minRx: 300, multiplier: 3 };
 
@@ -14,7 +14,7 @@ interface Side {
 }
 
 /** Two sessions joined by a link that can be cut (each direction on its own). */
-function pair(clock: SyncClock, ta: BfdTimers = frr, tb: BfdTimers = frr, random = () => 0.5) {
+function pair(clock: FakeClock, ta: BfdTimers = frr, tb: BfdTimers = frr, random = () => 0.5) {
   const link = { ab: true, ba: true };
   const mk = (discr: number, t: BfdTimers, deliver: (b: Buffer) => void): Side => {
     const side: Side = { s: null as unknown as BfdSession, sent: [], states: [] };
@@ -38,15 +38,15 @@ function pair(clock: SyncClock, ta: BfdTimers = frr, tb: BfdTimers = frr, random
 
 describe('BfdSession', () => {
   it('comes Up through the three-way handshake, sending once a second until Up', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock);
     a.s.start();
-    clock.advance(2);
+    clock.advanceSync(2);
     // b is still AdminDown: it discards a's packets (6.8.6).
     expect(a.s.current).toBe('Down');
     expect(b.s.current).toBe('AdminDown');
     b.s.start();
-    clock.advance(5);
+    clock.advanceSync(5);
     expect(a.s.current).toBe('Up');
     expect(b.s.current).toBe('Up');
     // b says Down, a answers Init, b goes Up and says so, a goes Up.
@@ -57,17 +57,17 @@ describe('BfdSession', () => {
   });
 
   it('after Up, a Poll announces 300 ms; the Final ends it; then packets come every 225-300 ms', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock, frr, frr, Math.random);
     a.s.start();
     b.s.start();
-    clock.advance(20);
+    clock.advanceSync(20);
     expect(a.s.current).toBe('Up');
     const polls = a.sent.filter((x) => x.p.poll);
     expect(polls.length).toBeGreaterThan(0);
     expect(polls[0]!.p.desiredMinTx).toBe(300_000);
     expect(b.sent.some((x) => x.p.final)).toBe(true);
-    clock.advance(10_000);
+    clock.advanceSync(10_000);
     // The Poll sequence ended: no more P bits.
     const late = a.sent.filter((x) => x.at > clock.now() - 5000);
     expect(late.every((x) => !x.p.poll && !x.p.final)).toBe(true);
@@ -82,11 +82,11 @@ describe('BfdSession', () => {
   });
 
   it('transmits no faster than the peer asks (its Required Min RX)', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock, { minTx: 50, minRx: 50, multiplier: 3 }, { minTx: 1000, minRx: 1000, multiplier: 3 }, () => 0.999999);
     a.s.start();
     b.s.start();
-    clock.advance(5000);
+    clock.advanceSync(5000);
     expect(a.s.current).toBe('Up');
     expect(a.s.info().txIntervalUs).toBe(1_000_000);
     const late = a.sent.filter((x) => x.at > clock.now() - 3000 && !x.p.final);
@@ -100,24 +100,24 @@ describe('BfdSession', () => {
   });
 
   it('goes Down with diag 1 when the detection time passes without packets', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b, link, lastRx } = pair(clock);
     a.s.start();
     b.s.start();
-    clock.advance(3000);
+    clock.advanceSync(3000);
     expect(a.s.current).toBe('Up');
     link.ba = false; // b's packets no longer reach a
-    clock.advance(2); // one in flight may still land
+    clock.advanceSync(2); // one in flight may still land
     const last = lastRx.a;
-    clock.advance(last + 899 - clock.now());
+    clock.advanceSync(last + 899 - clock.now());
     expect(a.s.current).toBe('Up');
-    clock.advance(1);
+    clock.advanceSync(1);
     expect(a.s.current).toBe('Down');
     const down = a.states.at(-1)!;
     expect(down).toEqual(['Up', 'Down', Diag.ControlDetectionTimeExpired]);
     expect(a.s.info().since).toBe(last + 900);
     // a now tells b Down with diag 1, so b goes Down with Neighbor Signaled Session Down.
-    clock.advance(1100);
+    clock.advanceSync(1100);
     expect(b.s.current).not.toBe('Up');
     expect(b.states.find(([from]) => from === 'Up')).toEqual(['Up', 'Down', Diag.NeighborSignaledSessionDown]);
     // The remote discriminator was forgotten (6.8.1): packets say Your Discriminator 0.
@@ -127,16 +127,16 @@ describe('BfdSession', () => {
   });
 
   it('comes back Up when the link heals', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b, link } = pair(clock);
     a.s.start();
     b.s.start();
-    clock.advance(3000);
+    clock.advanceSync(3000);
     link.ab = link.ba = false;
-    clock.advance(3000);
+    clock.advanceSync(3000);
     expect([a.s.current, b.s.current]).toEqual(['Down', 'Down']);
     link.ab = link.ba = true;
-    clock.advance(5000);
+    clock.advanceSync(5000);
     expect([a.s.current, b.s.current]).toEqual(['Up', 'Up']);
     expect(a.s.info().localDiag).toBe(Diag.None);
     expect(a.states.map(([, to]) => to).filter((x) => x === 'Up')).toHaveLength(2);
@@ -144,11 +144,11 @@ describe('BfdSession', () => {
   });
 
   it('answers a Poll with a Final at once, never both bits', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const sent: ControlPacket[] = [];
     const s = new BfdSession(7, frr, { clock, random: () => 0.5, send: (b) => sent.push(decodeControl(b)) });
     s.start();
-    clock.advance(1);
+    clock.advanceSync(1);
     const base: ControlPacket = {
       diag: 0, state: 'Down', poll: false, final: false, cpi: false, demand: false, detectMult: 3,
       myDiscr: 99, yourDiscr: 0, desiredMinTx: 1_000_000, requiredMinRx: 300_000, requiredMinEchoRx: 0,
@@ -170,14 +170,14 @@ describe('BfdSession', () => {
     expect(sent.at(-1)!.final).toBe(true);
     expect(sent.at(-1)!.poll).toBe(false);
     s.receive({ ...base, state: 'Up', yourDiscr: 7, final: true });
-    clock.advance(400);
+    clock.advanceSync(400);
     expect(sent.at(-1)!.poll).toBe(false);
   });
 
   it('paces by the Required Min RX of a Poll at once (a peer going from 1 s to 300 ms)', () => {
     // FRR asks for 1 s until Up, then announces 300 ms in a Poll. Our next packet must
     // come within 300 ms, or its 900 ms detection time can run out before it.
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const sent: { at: number; p: ControlPacket }[] = [];
     const s = new BfdSession(7, frr, { clock, random: () => 0.999, send: (b) => sent.push({ at: clock.now(), p: decodeControl(b) }) });
     s.start();
@@ -189,29 +189,29 @@ describe('BfdSession', () => {
     expect(s.current).toBe('Up');
     s.receive({ ...peer, state: 'Up', final: true });
     expect(s.info().txIntervalUs).toBe(1_000_000);
-    clock.advance(100);
+    clock.advanceSync(100);
     s.receive({ ...peer, state: 'Up', poll: true, desiredMinTx: 300_000, requiredMinRx: 300_000 });
     const t = clock.now();
     expect(sent.at(-1)!.p.final).toBe(true);
-    clock.advance(300);
+    clock.advanceSync(300);
     const next = sent.filter((x) => x.at > t && !x.p.final);
     expect(next.length).toBeGreaterThan(0);
     expect(next[0]!.at - t).toBeLessThanOrEqual(300);
   });
 
   it('new timers while Up are announced with a Poll, and the peer paces by them', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock);
     a.s.start();
     b.s.start();
-    clock.advance(3000);
+    clock.advanceSync(3000);
     const n = a.sent.length;
     a.s.setTimers({ minTx: 300, minRx: 600, multiplier: 3 });
     expect(a.sent.length).toBe(n + 1);
     expect(a.sent.at(-1)!.p).toMatchObject({ poll: true, requiredMinRx: 600_000 });
-    clock.advance(10);
+    clock.advanceSync(10);
     expect(b.sent.some((x, i) => i > 0 && x.p.final)).toBe(true);
-    clock.advance(3000);
+    clock.advanceSync(3000);
     expect(b.s.info().txIntervalUs).toBe(600_000);
     expect(a.s.info().detectTimeUs).toBe(1_800_000);
     expect(a.s.current).toBe('Up');
@@ -219,13 +219,13 @@ describe('BfdSession', () => {
   });
 
   it('AdminDown from the peer takes an Up session Down with diag 3', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock);
     a.s.start();
     b.s.start();
-    clock.advance(3000);
+    clock.advanceSync(3000);
     b.s.stop();
-    clock.advance(5);
+    clock.advanceSync(5);
     expect(b.s.current).toBe('AdminDown');
     expect(a.s.current).toBe('Down');
     expect(a.states.at(-1)![2]).toBe(Diag.NeighborSignaledSessionDown);
@@ -234,23 +234,23 @@ describe('BfdSession', () => {
   });
 
   it('leaves no timer armed once stopped', () => {
-    const clock = new SyncClock();
+    const clock = new FakeClock(1_000_000);
     const { a, b } = pair(clock);
     a.s.start();
     b.s.start();
-    clock.advance(3000);
+    clock.advanceSync(3000);
     a.s.stop();
     b.s.stop();
-    clock.advance(10);
+    clock.advanceSync(10);
     expect(clock.pending).toBe(0);
   });
 
   it('refuses discriminator 0', () => {
-    expect(() => new BfdSession(0, frr, { clock: new SyncClock(), random: Math.random, send: () => undefined })).toThrow(/discriminator/);
+    expect(() => new BfdSession(0, frr, { clock: new FakeClock(1_000_000), random: Math.random, send: () => undefined })).toThrow(/discriminator/);
   });
 
   it('encodes what it means to send', () => {
-    const s = new BfdSession(5, frr, { clock: new SyncClock(), random: Math.random, send: () => undefined });
+    const s = new BfdSession(5, frr, { clock: new FakeClock(1_000_000), random: Math.random, send: () => undefined });
     expect(decodeControl(encodeControl(s.packet()))).toMatchObject({ state: 'AdminDown', myDiscr: 5, detectMult: 3, requiredMinRx: 300_000 });
   });
 });
