@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
-import { waitFor, type Netns } from './harness/index.js';
+import { exec, waitFor, type Lab, type Netns } from './harness/index.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
 /** The executable `npm run build` produces (package.json bin). */
@@ -433,4 +433,19 @@ export function maskJson(value: unknown, byKey: Readonly<Record<string, string>>
     return out;
   };
   return `${JSON.stringify(walk(value), null, 2)}\n`;
+}
+
+/**
+ * A lab test file's teardown: runs `stop` (agents, daemons the test started), then
+ * removes the lab, and checks that none of its namespaces is left, also when `stop` threw.
+ */
+export async function endLab(lab: Lab | undefined, stop: () => Promise<void> = async () => {}): Promise<void> {
+  try {
+    await stop();
+  } finally {
+    const names = lab?.namespaceNames ?? [];
+    await lab?.cleanup();
+    const left = (await exec(['ip', 'netns', 'list'])).stdout;
+    for (const n of names) expect(left).not.toContain(n);
+  }
 }

@@ -9,7 +9,7 @@
  * time would). The prefix the agent still advertises is in gobgpd's table throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startGobgp, type Gobgp } from './harness/gobgp.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
@@ -70,14 +70,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopWatcher?.();
-  try {
+  await endLab(lab, async () => {
     if (agent?.running) await agent.stop().catch(() => undefined);
-  } finally {
-    const names = lab?.namespaceNames ?? [];
-    await lab?.cleanup();
-    const left = (await exec(['ip', 'netns', 'list'])).stdout;
-    for (const n of names) expect(left).not.toContain(n);
-  }
+  });
 });
 
 describe('graceful restart: GoBGP keeps the agent routes across an agent restart', () => {

@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteEntry, RoutesResponse } from '../../src/api/types.js';
-import { ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import { endLab, ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
 import { frrBgpConfig, startFrr, type Frr, type FrrOptions } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
@@ -74,14 +74,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopWatcher?.();
-  try {
+  await endLab(lab, async () => {
     if (agent?.running) await agent.stop().catch(() => undefined);
-  } finally {
-    const names = lab?.namespaceNames ?? [];
-    await lab?.cleanup();
-    const left = (await exec(['ip', 'netns', 'list'])).stdout;
-    for (const n of names) expect(left).not.toContain(n);
-  }
+  });
 });
 
 describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {

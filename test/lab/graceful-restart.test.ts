@@ -15,7 +15,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
@@ -165,16 +165,11 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  try {
+  await endLab(lab, async () => {
     for (const c of counters) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
     if (agent?.running) await agent.stop().catch(() => undefined);
     await dockerd?.cleanup();
-  } finally {
-    const names = lab?.namespaceNames ?? [];
-    await lab?.cleanup();
-    const left = (await exec(['ip', 'netns', 'list'])).stdout;
-    for (const n of names) expect(left).not.toContain(n);
-  }
+  });
 });
 
 describe('graceful restart: agent restarts lose no packets (FRR ToR)', () => {
