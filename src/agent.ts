@@ -19,7 +19,7 @@ import { diagName } from '../bgp/bfd/types.js';
 import { endpointRoutes } from './api/endpoints.js';
 import { ApiError } from './api/errors.js';
 import { startApiServer, type ApiServer } from './api/server.js';
-import type { ApiHandlers, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, StatusResponse } from './api/types.js';
+import type { ApiHandlers, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, StatusResponse, StoreStatus } from './api/types.js';
 import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements, zoneTags, type RouteAdvertisement } from './endpoints/advertisements.js';
 import { readPreviousRun, startContainerRuntime, type ContainerRuntime, type PreviousRun } from './endpoints/containers.js';
@@ -287,6 +287,21 @@ function detail(p: SpeakerPeerStatus): PeerDetail {
   };
 }
 
+/** Cluster mode: the store as the controller and the lease see it. */
+function storeStatus(c: ContainerRuntime): StoreStatus {
+  const s = c.controller.storeState();
+  return {
+    kind: 'etcd',
+    answering: s.down === null,
+    downSince: s.down?.since ?? null,
+    lastError: s.down?.error ?? null,
+    waiting: s.waiting,
+    unchecked: s.unconfirmed,
+    releasesOwed: s.releasesOwed,
+    joined: c.member?.joined ?? false,
+  };
+}
+
 /** What a reload cannot change without a restart: these keep their running values. */
 function restartOnly(a: Config, b: Config): string[] {
   const out: string[] = [];
@@ -490,6 +505,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         routes: speaker.advertisedCount(),
         docker: containers?.docker() ?? null,
         lastReload,
+        ...(containers?.member ? { store: storeStatus(containers) } : {}),
       };
     },
     peers: () => ({ peers: speaker.peerStatus().map(detail) }),

@@ -82,6 +82,27 @@ export interface StatusResponse {
    * a route to the containers' gateway for proxy ARP. Absent when routes are not installed.
    */
   readonly forwarding?: ForwardingStatus;
+  /** Cluster mode (store.etcd): the store as this worker sees it. Absent with the local store. */
+  readonly store?: StoreStatus;
+}
+
+/** The etcd store as the agent sees it (`routectl status`). */
+export interface StoreStatus {
+  readonly kind: 'etcd';
+  /** False while etcd does not answer (no quorum, no member reachable). */
+  readonly answering: boolean;
+  /** ISO time since when it has not answered; null while it answers. */
+  readonly downSince: string | null;
+  /** The last error etcd gave; null while it answers. */
+  readonly lastError: string | null;
+  /** Endpoints waiting for the store (state pending, `waiting for store`). */
+  readonly waiting: number;
+  /** Endpoints running on kernel state not yet checked against the store. */
+  readonly unchecked: number;
+  /** Releases the store has not taken yet (containers removed while it did not answer). */
+  readonly releasesOwed: boolean;
+  /** This worker holds its liveness lease and its pools were checked against the cluster's. */
+  readonly joined: boolean;
 }
 
 /**

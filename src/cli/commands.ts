@@ -24,13 +24,27 @@ import type { PolicyCheckResponse, PolicyShowResponse } from '../api/policy-type
 export interface CliIO {
   out(text: string): void;
   err(text: string): void;
+  /** One line of the operator's answer to a question (confirmations); none: never confirmed. */
+  ask?(question: string): Promise<string>;
 }
+
+/** Where the CLI finds agent.yaml when a command that reads etcd is not told (--config). */
+export const DEFAULT_CONFIG = '/etc/routectl/agent.yaml';
 
 export const EXIT = { ok: 0, failure: 1, unreachable: 2, usage: 64 } as const;
 
 const processIO: CliIO = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
+  async ask(question) {
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  },
 };
 
 const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
@@ -103,6 +117,52 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         io.err(`${err.message}\n${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${file}\n`);
         code = EXIT.failure;
       }
+    });
+
+  /** A command that reads etcd with agent.yaml's store.etcd; exit 2 when etcd does not answer. */
+  const clusterCommand = async (file: string, fn: (cfg: ReturnType<typeof loadConfig>) => Promise<void>): Promise<void> => {
+    try {
+      await fn(loadConfig(file));
+    } catch (err) {
+      io.err(`routectl: ${err instanceof Error ? err.message : String(err)}\n`);
+      code = err instanceof ConfigError || (err instanceof Error && err.name === 'NodeChangedError') ? EXIT.failure : EXIT.unreachable;
+    }
+  };
+
+  const ipam = program.command('ipam').description('cluster mode (store.etcd): address management across workers');
+  ipam
+    .command('release-node')
+    .description("free a dead worker's blocks and allocations in etcd (prints them and asks first)")
+    .argument('<node>', 'the worker (its node name)')
+    .option('--config <file>', 'agent.yaml (its store.etcd)', DEFAULT_CONFIG)
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'print what was freed as JSON')
+    .action(async (node: string, o: { config: string; yes?: boolean; json?: boolean }) => {
+      await clusterCommand(o.config, async (cfg) => {
+        const { readReleasePlan, carryOutRelease, releasePlanText } = await import('./cluster.js');
+        const plan = await readReleasePlan(cfg, node);
+        if (plan.alive) {
+          io.err(`routectl: worker ${node} holds its liveness lease: it is running; stop its agent (or wait for its lease to expire) first. Nothing released.\n`);
+          code = EXIT.failure;
+          return;
+        }
+        if (plan.blocks.length === 0 && plan.hostRevision === undefined) {
+          io.err(`routectl: the cluster has no blocks or allocations of worker ${node}; nothing to release\n`);
+          code = EXIT.failure;
+          return;
+        }
+        if (!o.json || !o.yes) io.err(releasePlanText(plan));
+        if (!o.yes) {
+          const answer = io.ask ? await io.ask(`release them (the addresses may be given to other containers)? type yes: `) : '';
+          if (answer.trim().toLowerCase() !== 'yes') {
+            io.err('routectl: not confirmed; nothing released\n');
+            code = EXIT.failure;
+            return;
+          }
+        }
+        await carryOutRelease(cfg, plan);
+        io.out(o.json ? json({ released: plan }) : `released worker ${node}: ${plan.blocks.length} blocks, ${plan.allocations.length} allocations\n`);
+      });
     });
 
   const cluster = program.command('cluster').description('cluster mode (store.etcd): the view every worker shares');
@@ -211,18 +271,27 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     }),
   );
 
+  const localEndpoints = client(async (c, o) => {
+    const r = await c.endpoints();
+    io.out(o.json ? json(r) : endpointsTable(r.endpoints));
+    return EXIT.ok;
+  });
   program
     .command('endpoints')
     .description('container endpoints: state, addresses, host veth, peers advertised to, and errors (bad labels too)')
     .addOption(socketOption())
     .option('--json', 'print the API answer as JSON')
-    .action(
-      client(async (c, o) => {
-        const r = await c.endpoints();
-        io.out(o.json ? json(r) : endpointsTable(r.endpoints));
-        return EXIT.ok;
-      }),
-    );
+    .option('--all', "every worker's endpoints, read from etcd (cluster mode)")
+    .option('--config <file>', 'with --all: agent.yaml (its store.etcd)', DEFAULT_CONFIG)
+    .action(async (...args: unknown[]) => {
+      const o = (args[args.length - 1] as Command).opts<{ all?: boolean; config: string; json?: boolean }>();
+      if (!o.all) return localEndpoints(...args);
+      await clusterCommand(o.config, async (cfg) => {
+        const { readClusterEndpoints, clusterEndpointsText } = await import('./cluster.js');
+        const eps = await readClusterEndpoints(cfg);
+        io.out(o.json ? json({ endpoints: eps }) : clusterEndpointsText(eps));
+      });
+    });
 
   program
     .command('inspect')

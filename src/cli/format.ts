@@ -3,7 +3,7 @@
  * peer, the reason in words in the last column) and detail blocks in the style of
  * `birdc show protocols all`. Pure functions of the API's JSON, so they are golden-tested.
  */
-import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters } from '../api/types.js';
+import type { DockerSummary, PeerDetail, PeerSummary, ReloadSummary, RouteEntry, RoutesResponse, StatusResponse, NotificationRecord, MessageCounters, StoreStatus } from '../api/types.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -86,6 +86,19 @@ export function dockerLine(d: DockerSummary): string {
   return `Docker: unreachable since ${when(d.since)}${why}${retry} (containers started meanwhile wait; those routed stay routed)`;
 }
 
+/** Cluster mode: etcd answering or not, and what waits for it. */
+export function storeLine(st: StoreStatus): string {
+  const owed = [
+    ...(st.waiting > 0 ? [`${st.waiting} container${st.waiting === 1 ? '' : 's'} waiting for store`] : []),
+    ...(st.unchecked > 0 ? [`${st.unchecked} adopted from the kernel, not yet checked against it`] : []),
+    ...(st.releasesOwed ? ['releases owed'] : []),
+    ...(!st.joined ? ['no lease held'] : []),
+  ];
+  const tail = owed.length > 0 ? `; ${owed.join(', ')}` : '';
+  if (st.answering) return `Store: etcd answering${tail}`;
+  return `Store: etcd NOT answering since ${when(st.downSince ?? '')}: ${st.lastError ?? ''}${tail} (running containers stay wired; new ones are wired when it answers)`;
+}
+
 /** The last reload: applied (and what waits for a restart), or why the running config was kept. */
 export function reloadLines(r: ReloadSummary): string[] {
   const restart = r.needsRestart.length > 0 ? `; ${r.needsRestart.join(', ')} wait for a restart` : '';
@@ -102,6 +115,7 @@ export function statusText(s: StatusResponse): string {
     `routectl ${s.version} on ${s.node}: AS ${s.asn}, router id ${s.routerId}, up ${duration(s.uptimeSeconds)}`,
     `BGP peers: ${up} of ${s.peers.length} established; endpoints: ${endpointCounts(s)}; routes advertised: ${s.routes}`,
     ...(s.docker ? [dockerLine(s.docker)] : []),
+    ...(s.store ? [storeLine(s.store)] : []),
     // Older agents do not send it.
     ...(s.lastReload ? reloadLines(s.lastReload) : []),
     // Only when there is something to say: a worker that learns nothing prints as before.

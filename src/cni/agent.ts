@@ -48,7 +48,7 @@ export async function startCni(d: CniSideDeps): Promise<CniSide> {
       ? undefined
       : new CniService({
           controller: c.controller,
-          store: c.store,
+          store: c.attachmentStore,
           dataplane: c.dataplane,
           inspector: d.inspector ?? nsenterInspector,
           zones: () => [...new Set(d.cfg().pools.map((p) => p.zone))],

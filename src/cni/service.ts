@@ -24,6 +24,7 @@ import { quoteExcerpt } from '../config/excerpt.js';
 import { buildResult } from './result.js';
 import { CniCode, CniError, type CniAddRequest, type CniCheckRequest, type CniDelRequest, type CniGcRequest, type CniGcResult, type CniResult } from './types.js';
 import { hostPrefix } from '../net.js';
+import { WAITING_FOR_STORE } from '../endpoints/controller.js';
 
 /** The endpoint controller, as much of it as CNI needs. */
 export interface CniControllerPort {
@@ -41,7 +42,16 @@ export interface CniServiceDeps {
   /** Zones that have pools on this worker. */
   readonly zones: () => readonly string[];
   readonly log: Logger;
+  /** How long an ADD waits for a store that does not answer before code 11 (default CNI_STORE_WAIT_MS). */
+  readonly storeWaitMs?: number;
 }
+
+/**
+ * An ADD waits this long for a store that does not answer (etcd without quorum), then
+ * answers code 11 (try again later) with nothing left behind: under routectl-cni's own
+ * default timeout (10 s), so the runtime gets the agent's reason, not a timeout.
+ */
+export const CNI_STORE_WAIT_MS = 7_000;
 
 export const CNI_SOURCE = 'cni';
 
@@ -73,6 +83,7 @@ export class CniService {
   }
 
   async add(req: CniAddRequest): Promise<CniResult> {
+    const started = Date.now();
     const zones = this.deps.zones();
     if (!zones.includes(req.zone)) {
       throw new CniError(CniCode.InvalidConfig, `zone: no pool on this worker serves zone ${quoteExcerpt(req.zone)}`, `zones with pools: ${zones.join(', ') || '(none: add pools to agent.yaml)'}`);
@@ -122,7 +133,17 @@ export class CniService {
     } finally {
       this.adding.delete(key);
     }
-    const v = this.deps.controller.get(endpointId);
+    let v = this.deps.controller.get(endpointId);
+    if (v?.state === 'pending' && v.error?.startsWith(WAITING_FOR_STORE) === true) v = await this.waitForStore(endpointId, started);
+    if (v?.state === 'pending' && v.error?.startsWith(WAITING_FOR_STORE) === true) {
+      // The store (etcd) did not answer within the bound: the runtime retries the ADD (code
+      // 11), which finds nothing of this one left behind.
+      const reason = v.error;
+      await this.deps.controller.remove(endpointId);
+      await this.attachments.delete(req.network, req.containerId, req.ifName);
+      this.log.warn({ event: 'add-waiting-for-store', network: req.network, container: req.containerId, ifName: req.ifName, err: reason }, `ADD not done: ${reason}`);
+      throw new CniError(CniCode.TryAgainLater, reason, `the store did not answer within ${this.storeWaitMs / 1000} s; nothing was changed, try the ADD again (runtimes retry)`);
+    }
     if (v === undefined || v.state !== 'ready') {
       // Roll back (CNI ptp's ADD): nothing of a failed ADD stays, not even a retry.
       const reason = v?.error ?? 'the endpoint was removed while it was being set up';
@@ -138,6 +159,19 @@ export class CniService {
     }
     this.log.info({ event: 'add', network: req.network, container: req.containerId, ifName: req.ifName, ipv4: v.ipv4, ipv6: v.ipv6 }, `ADD ${a.name}: ${[v.ipv4, v.ipv6].filter(Boolean).join(' ')}`);
     return this.resultOf(req.cniVersion, a, v, req.dns);
+  }
+
+  private get storeWaitMs(): number {
+    return this.deps.storeWaitMs ?? CNI_STORE_WAIT_MS;
+  }
+
+  /** Waits, up to the bound counted from the ADD's start, for an endpoint held up by the store. */
+  private async waitForStore(endpointId: string, started: number): Promise<EndpointView | undefined> {
+    for (;;) {
+      const v = this.deps.controller.get(endpointId);
+      if (v === undefined || v.state !== 'pending' || Date.now() - started >= this.storeWaitMs) return v;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private resultOf(cniVersion: string, a: Attachment, v: EndpointView, dns: CniAddRequest['dns']): CniResult {

@@ -69,6 +69,8 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
             tls: store.etcd.tls ? compact({ ca: store.etcd.tls.ca, cert: store.etcd.tls.cert, key: store.etcd.tls.key }) : undefined,
             leaseTtl: store.etcd.leaseTtl,
             blockGrace: store.etcd.blockGrace,
+            reclaimGrace: store.etcd.reclaimGrace,
+            path: store.etcd.path,
           }),
         }
       : { local: { path: store.local?.path } },

@@ -288,6 +288,10 @@ export const configSchema = z
             leaseTtl: int('seconds of the liveness lease', 5, 3600).optional(),
             /** Seconds an empty block stays claimed before it is given back (default 300, in the agent). */
             blockGrace: int('seconds before an empty block is given back', 0, 86400).optional(),
+            /** Seconds a worker without a lease keeps its blocks before live workers reclaim them (default 900, in the agent). */
+            reclaimGrace: int("seconds before a dead worker's blocks are reclaimed", 0, 604800).optional(),
+            /** The worker's own files (its CNI attachments), kept on its disk (default /var/lib/routectl). */
+            path: absPath.optional(),
           })
           .strict()
           .optional(),

@@ -18,7 +18,7 @@ import { Ipam } from '../ipam/index.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from '../runtime/docker.js';
 import type { InvalidContainer } from '../runtime/types.js';
-import { ClusterMember, DEFAULT_BLOCK_GRACE_SECONDS, DEFAULT_LEASE_TTL_SECONDS } from '../ipam/cluster.js';
+import { ClusterMember, DEFAULT_BLOCK_GRACE_SECONDS, DEFAULT_LEASE_TTL_SECONDS, DEFAULT_RECLAIM_GRACE_SECONDS } from '../ipam/cluster.js';
 import { EtcdStore } from '../store/etcd.js';
 import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
@@ -38,6 +38,8 @@ export interface ContainerRuntimeDeps {
   readonly policy?: PolicyPort;
   /** Tests inject these; the agent uses the real ones. */
   readonly store?: Store;
+  /** Where CNI attachments are kept (default: `store`; with etcd, a local store of its own). */
+  readonly attachmentStore?: Store;
   readonly kernel?: Kernel;
   readonly runtime?: DockerRuntime;
   /**
@@ -52,6 +54,10 @@ export interface ContainerRuntime {
   /** null when only CNI feeds the controller (no runtime.docker). */
   readonly runtime: DockerRuntime | null;
   readonly store: Store;
+  /** Where CNI attachments are kept: `store`, or the worker's local files in cluster mode. */
+  readonly attachmentStore: Store;
+  /** Cluster mode: this worker's lease and pool check; undefined with the local store. */
+  readonly member: ClusterMember | undefined;
   readonly dataplane: Dataplane;
   /** Connect to dockerd (the first sync follows, possibly later if dockerd is not up). */
   start(): Promise<void>;
@@ -74,24 +80,48 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
   let store = deps.store;
   const etcd = cfg.store.etcd;
   if (store === undefined) {
-    // etcd: open() has talked to a member (or throws naming each endpoint) before anything starts.
-    store = etcd !== undefined ? await EtcdStore.open({ endpoints: etcd.endpoints, prefix: etcd.prefix, tls: etcd.tls }) : await LocalStore.open(cfg.store.local?.path ?? '/var/lib/routectl');
+    // etcd: open() has talked to a member, or found none answering without a TLS problem
+    // (then the agent starts without it: kernel state adopted, new containers wait), or
+    // throws naming each endpoint (a wrong CA: nothing is started).
+    store = etcd !== undefined
+      ? await EtcdStore.open({ endpoints: etcd.endpoints, prefix: etcd.prefix, tls: etcd.tls, whenUnreachable: 'start' })
+      : await LocalStore.open(cfg.store.local?.path ?? '/var/lib/routectl');
+  }
+  if (store instanceof EtcdStore && store.unreachableAtOpen !== undefined) {
+    deps.log.warn({ op: 'store', event: 'etcd-unreachable', err: store.unreachableAtOpen }, `${store.unreachableAtOpen}; starting without etcd: running containers are adopted from the kernel, new ones wait for the store`);
+  }
+  // The worker's own facts (its CNI attachments: which netns holds which endpoint) stay on
+  // its own disk in cluster mode: no other worker needs them, and a worker restarted while
+  // etcd has no quorum must still know its containers.
+  let attachmentStore: Store = store;
+  if (etcd !== undefined && deps.store === undefined) {
+    try {
+      attachmentStore = await LocalStore.open(etcd.path ?? '/var/lib/routectl');
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  } else if (deps.attachmentStore !== undefined) {
+    attachmentStore = deps.attachmentStore;
   }
   const graceSeconds = etcd?.blockGrace ?? DEFAULT_BLOCK_GRACE_SECONDS;
   const ipam = new Ipam(store, cfg.node, cfg.pools, etcd !== undefined ? { blockGraceMs: graceSeconds * 1000 } : undefined);
   let member: ClusterMember | undefined;
   if (store instanceof EtcdStore) {
+    const reclaimSeconds = etcd?.reclaimGrace ?? DEFAULT_RECLAIM_GRACE_SECONDS;
     try {
       member = await ClusterMember.start({
         store,
         ipam,
         node: cfg.node,
         leaseTtlSeconds: etcd?.leaseTtl ?? DEFAULT_LEASE_TTL_SECONDS,
-        sweepMs: Math.max(1000, Math.min(30_000, (graceSeconds * 1000) / 2)),
+        sweepMs: Math.max(1000, Math.min(30_000, (Math.min(graceSeconds, reclaimSeconds) * 1000) / 2)),
+        reclaimGraceMs: reclaimSeconds * 1000,
         log: deps.log,
       });
     } catch (err) {
       await store.close();
+      if (attachmentStore !== store) await attachmentStore.close();
       throw err;
     }
   }
@@ -106,6 +136,9 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     reconcileIntervalMs: (cfg.runtime.reconcileInterval ?? DEFAULT_RECONCILE_SECONDS) * 1000,
     sources: [...(docker !== undefined ? ['docker'] : []), ...(deps.cni === true ? ['cni'] : [])],
   });
+  // Back in the cluster after etcd forgot us (or never saw us since start): another
+  // worker may have reclaimed our blocks meanwhile, so every allocation is checked.
+  if (member) member.onRejoin = () => controller.verifyAllocations();
   const runtime = docker === undefined ? null : (deps.runtime ?? new DockerRuntime({ socket: docker.socket, wireBeforeStart: docker.wireBeforeStart, zones: ipam.zones(), logger: deps.log }));
   const log = deps.log.child({ op: 'endpoints' });
   const report = (what: string) => (err: unknown) => log.error({ event: 'runtime-event-failed', err }, `${what} failed`);
@@ -162,6 +195,8 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
     controller,
     runtime,
     store,
+    attachmentStore,
+    member,
     dataplane,
     start: async () => runtime?.start(),
     entries,
@@ -186,6 +221,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
         await member?.stop();
         kernel.close();
         await store.close();
+        if (attachmentStore !== store) await attachmentStore.close();
       })();
       return stopped;
     },

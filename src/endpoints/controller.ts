@@ -43,11 +43,12 @@ import { createHash } from 'node:crypto';
 import { Limiter } from '../concurrency.js';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, hostIfNameFor, type EndpointPlumbing } from '../dataplane/plumbing.js';
+import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, RTPROT_ROUTECTL, hostIfNameFor, isContainerRoute, type EndpointPlumbing } from '../dataplane/plumbing.js';
 import { reportChanged, type ApplyReport, type PlumbTimings } from '../dataplane/dataplane.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { addressInPrefix, hostPrefix } from '../net.js';
 import type { Allocation } from '../ipam/ipam.js';
+import { isStoreUnavailable } from '../store/store.js';
 import type { Logger } from '../log.js';
 import type { AdvertiserPort, DataplanePort, EndpointSpec, EndpointState, EndpointView, IpamPort, PolicyEndpointRef, PolicyPort } from './types.js';
 
@@ -155,6 +156,16 @@ export class EndpointController {
   private blocks = new Set<string>();
   private blockChain: Promise<void> = Promise.resolve();
   private lastReconcile: { at: string; report: ApplyReport | null; freed: number } | null = null;
+  /** Endpoints that wait for the store (it did not answer): pending, retried by retryStore. */
+  private readonly waitingStore = new Set<string>();
+  /** Wired from the kernel's state while the store did not answer: checked against it later. */
+  private readonly unconfirmed = new Set<string>();
+  /** A release the store did not take: the leak reconcile that frees it is owed. */
+  private reconcileOwed = false;
+  /** Since when the store has not answered, and its last error; null while it answers. */
+  private storeDown: { since: string; error: string } | null = null;
+  private storeTimer: NodeJS.Timeout | undefined;
+  private storeDelayMs = STORE_RETRY_MIN_MS;
 
   constructor(private readonly opts: EndpointControllerOptions) {
     this.log = (opts.log ?? pino({ level: 'silent' })).child({ op: 'endpoints' });
@@ -313,7 +324,10 @@ export class EndpointController {
     }
     if (have) await this.teardown(have);
     if (want) await this.setup(want);
-    else this.status.delete(id);
+    else {
+      this.status.delete(id);
+      this.waitingStore.delete(id);
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -400,10 +414,15 @@ export class EndpointController {
           .removeEndpoint(spec.id)
           .catch((e: unknown) => this.log.error({ event: 'remove-failed', id: spec.id, err: e }, 'rollback: removing the veth failed; the repair pass will retry'));
         await undo();
-        this.fail(spec, 'allocate', err);
+        // The write may still have landed: the retry asks for the same endpoint, and an
+        // allocation is idempotent per endpoint, so it gets the same addresses back.
+        if (isStoreUnavailable(err)) this.waitForStore(spec, err);
+        else this.fail(spec, 'allocate', err);
         return;
       }
       trace.mark('durable');
+      this.waitingStore.delete(spec.id);
+      this.storeAnswered();
       this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: advert.prefixes });
       if (this.usesAggregate(alloc)) await this.refreshBlocks();
       trace.mark('ready');
@@ -449,7 +468,8 @@ export class EndpointController {
       trace.mark('chosen');
       return { alloc, durable };
     } catch (err) {
-      this.fail(spec, 'allocate', err);
+      if (isStoreUnavailable(err)) this.waitForStore(spec, err);
+      else this.fail(spec, 'allocate', err);
       return undefined;
     }
   }
@@ -534,7 +554,13 @@ export class EndpointController {
       await this.opts.ipam.release(id);
     } catch (err) {
       // The allocation stays until the IPAM reconcile finds it unused.
-      this.log.error({ event: 'release-failed', id, err }, `container ${w.spec.name}: releasing its addresses failed; the repair pass will retry`);
+      if (isStoreUnavailable(err)) {
+        this.reconcileOwed = true;
+        this.storeFailed(err);
+        this.log.warn({ event: 'release-waiting', id, err }, `container ${w.spec.name}: its addresses are freed once the store answers`);
+      } else {
+        this.log.error({ event: 'release-failed', id, err }, `container ${w.spec.name}: releasing its addresses failed; the repair pass will retry`);
+      }
     }
     this.wired.delete(id);
     this.log.info({ event: 'removed', id, name: w.spec.name, ipv4: w.alloc.ipv4, ipv6: w.alloc.ipv6 }, `container ${w.spec.name} unwired`);
@@ -592,6 +618,7 @@ export class EndpointController {
       this.setStatus(s.id, 'pending', null);
     }
     const ok: { spec: EndpointSpec; alloc: Allocation; plumbing: EndpointPlumbing }[] = [];
+    let kernelState: Map<string, Allocation> | undefined;
     for (const spec of specs) {
       try {
         const alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
@@ -600,7 +627,23 @@ export class EndpointController {
         });
         ok.push({ spec, alloc, plumbing: this.plumbingFor(spec, alloc) });
       } catch (err) {
-        this.fail(spec, 'allocate', err);
+        if (!isStoreUnavailable(err)) {
+          this.fail(spec, 'allocate', err);
+          continue;
+        }
+        // No store: what the kernel holds for this container is what it had (the agent
+        // installed it after a durable allocation). It is kept, and checked against the
+        // store once it answers; a container the kernel knows nothing of waits.
+        this.storeFailed(err);
+        kernelState ??= await this.kernelAllocations();
+        const alloc = kernelState.get(spec.id);
+        if (alloc === undefined) {
+          this.waitForStore(spec, err);
+          continue;
+        }
+        const kept: Allocation = { ...alloc, zone: spec.zone };
+        this.unconfirmed.add(spec.id);
+        ok.push({ spec, alloc: kept, plumbing: this.plumbingFor(spec, kept) });
       }
     }
     const aggregated = (await this.opts.ipam.blocks().catch(() => [])).filter((b) => b.aggregate).map((b) => b.cidr);
@@ -637,7 +680,10 @@ export class EndpointController {
       await this.opts.policy.replaceEndpoints(eps).catch((err: unknown) => this.log.error({ event: 'policy-failed', err }, `start: zone policy endpoints not set: ${message(err)}`));
     }
     const freed = await this.opts.ipam.reconcile(new Set([...this.desired.keys(), ...this.wired.keys()])).catch((err: unknown) => {
-      this.log.error({ event: 'ipam-reconcile-failed', err }, 'start: IPAM leak reconcile failed');
+      if (isStoreUnavailable(err)) {
+        this.reconcileOwed = true;
+        this.storeFailed(err);
+      } else this.log.error({ event: 'ipam-reconcile-failed', err }, 'start: IPAM leak reconcile failed');
       return [] as Allocation[];
     });
     this.log.info(
@@ -651,12 +697,15 @@ export class EndpointController {
         routesAdded: report.routesAdded.length,
         routesRemoved: report.routesDeleted.length,
         addressesFreed: freed.map((f) => [f.ipv4, f.ipv6].filter(Boolean).join(' ')),
+        fromKernel: this.unconfirmed.size,
+        waitingForStore: this.waitingStore.size,
         ms: round(this.now() - t0),
       },
       `start: ${this.wired.size} endpoints adopted, ${report.linksDeleted.length} orphan veths removed, ${freed.length} leaked allocations freed`,
     );
     this.markInitialized();
     this.startRepair();
+    if (this.storeDown !== null) this.kickStoreRetry();
   }
 
   // ---------------------------------------------------------------------------
@@ -719,7 +768,10 @@ export class EndpointController {
     // Live: what is wanted or still being taken down (its release comes on its own).
     const live = new Set([...this.desired.keys(), ...this.wired.keys(), ...this.tails.keys()]);
     const freed = await this.opts.ipam.reconcile(live).catch((err: unknown) => {
-      this.log.error({ event: 'ipam-reconcile-failed', err }, 'IPAM leak reconcile failed');
+      if (isStoreUnavailable(err)) {
+        this.reconcileOwed = true;
+        this.storeFailed(err);
+      } else this.log.error({ event: 'ipam-reconcile-failed', err }, 'IPAM leak reconcile failed');
       return [] as Allocation[];
     });
     if (report) this.logRepair('periodic', report, freed.length);
@@ -754,10 +806,166 @@ export class EndpointController {
   /** Stops the repair loop and waits for running converges. Kernel state is left as is: routes survive a restart. */
   async stop(): Promise<void> {
     this.stopRepair();
+    if (this.storeTimer) clearTimeout(this.storeTimer);
+    this.storeTimer = undefined;
     await this.settled();
     this.stopped = true;
   }
+
+  // ---------------------------------------------------------------------------
+  // Store outages (etcd without quorum)
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The store now: since when it has not answered and why (null while it answers), how
+   * many endpoints wait for it, and how many run on kernel state not yet checked against it.
+   */
+  storeState(): { readonly down: { readonly since: string; readonly error: string } | null; readonly waiting: number; readonly unconfirmed: number; readonly releasesOwed: boolean } {
+    return { down: this.storeDown, waiting: this.waitingStore.size, unconfirmed: this.unconfirmed.size, releasesOwed: this.reconcileOwed };
+  }
+
+  /**
+   * Checks every wired endpoint's addresses against the store (after this worker was away
+   * from the cluster long enough to lose its lease): an allocation the store lacks is
+   * written again, one that another worker now holds is unwired and a new one given.
+   */
+  verifyAllocations(): void {
+    for (const id of this.wired.keys()) this.unconfirmed.add(id);
+    this.kickStoreRetry(0);
+  }
+
+  /** Pending with `waiting for store`, retried by retryStore (Docker keeps the container waiting). */
+  private waitForStore(spec: EndpointSpec, err: unknown): void {
+    this.waitingStore.add(spec.id);
+    this.storeFailed(err);
+    this.setStatus(spec.id, 'pending', `${WAITING_FOR_STORE}: ${message(err)}`);
+    this.log.warn({ event: 'waiting-for-store', id: spec.id, name: spec.name, err }, `container ${spec.name} waits for the store: ${message(err)}`);
+  }
+
+  private storeFailed(err: unknown): void {
+    const text = message(err);
+    if (this.storeDown === null) {
+      this.storeDown = { since: new Date().toISOString(), error: text };
+      this.log.warn({ event: 'store-unavailable', err }, `the store does not answer: ${text}; running containers stay wired, new ones wait`);
+    } else this.storeDown = { ...this.storeDown, error: text };
+    this.kickStoreRetry();
+  }
+
+  private storeAnswered(): void {
+    if (this.storeDown === null) return;
+    this.log.info({ event: 'store-back', since: this.storeDown.since }, 'the store answers again');
+    this.storeDown = null;
+    this.storeDelayMs = STORE_RETRY_MIN_MS;
+  }
+
+  private kickStoreRetry(delayMs?: number): void {
+    if (this.stopped || this.storeTimer !== undefined) return;
+    const ms = delayMs ?? this.storeDelayMs;
+    this.storeDelayMs = Math.min(this.storeDelayMs * 2, STORE_RETRY_MAX_MS);
+    this.storeTimer = setTimeout(() => void this.retryStore(), ms);
+    this.storeTimer.unref();
+  }
+
+  /** One pass of the owed store work: check kernel-adopted allocations, free leaks, retry the waiting. */
+  private async retryStore(): Promise<void> {
+    this.storeTimer = undefined;
+    if (this.stopped || !this.synced) return;
+    await this.initialized;
+    try {
+      if (this.unconfirmed.size > 0) await this.confirmAll();
+      if (this.reconcileOwed) {
+        const live = new Set([...this.desired.keys(), ...this.wired.keys(), ...this.tails.keys()]);
+        const freed = await this.opts.ipam.reconcile(live);
+        this.reconcileOwed = false;
+        this.storeAnswered();
+        if (freed.length > 0) this.log.info({ event: 'released-late', addresses: freed.map((f) => [f.ipv4, f.ipv6].filter(Boolean).join(' ')) }, `${freed.length} allocations of containers removed while the store did not answer freed`);
+      }
+    } catch (err) {
+      if (!isStoreUnavailable(err)) this.log.error({ event: 'store-resync-failed', err }, `store resync failed: ${message(err)}`);
+      else this.storeFailed(err);
+    }
+    for (const id of [...this.waitingStore]) {
+      if (this.desired.has(id)) void this.schedule(id);
+      else this.waitingStore.delete(id);
+    }
+    if (this.unconfirmed.size > 0 || this.reconcileOwed || this.waitingStore.size > 0) this.kickStoreRetry();
+  }
+
+  /** Every endpoint wired from kernel state, asked of the store with its addresses fixed. */
+  private async confirmAll(): Promise<void> {
+    const ids = [...this.unconfirmed];
+    const results = await Promise.allSettled(
+      ids.map(async (id) => {
+        const w = this.wired.get(id);
+        if (w === undefined || !this.desired.has(id)) return;
+        const req = { ...(w.alloc.ipv4 !== undefined ? { ipv4: w.alloc.ipv4 } : {}), ...(w.alloc.ipv6 !== undefined ? { ipv6: w.alloc.ipv6 } : {}) };
+        try {
+          await this.opts.ipam.allocate(id, w.alloc.zone, req);
+        } catch (err) {
+          if (isStoreUnavailable(err)) throw err;
+          if (this.wired.get(id) === w) await this.unwireConflict(w, err);
+        }
+      }),
+    );
+    let unavailable: unknown;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') this.unconfirmed.delete(ids[i]!);
+      else unavailable ??= r.reason;
+    });
+    if (unavailable !== undefined) throw unavailable;
+    this.storeAnswered();
+    this.log.info({ event: 'allocations-checked', endpoints: ids.length }, `${ids.length} endpoints' addresses checked against the store`);
+  }
+
+  /**
+   * An address this worker used without the store's word turned out not to be its own in
+   * the cluster any more (its block reclaimed and claimed by another worker): unwired at
+   * once, so that no address is used twice, and wired again with a new one.
+   */
+  private async unwireConflict(w: Wired, err: unknown): Promise<void> {
+    const id = w.spec.id;
+    this.opts.advertiser.remove(w.hostPrefixes);
+    await this.opts.dataplane.removeEndpoint(id).catch((e: unknown) => this.log.error({ event: 'remove-failed', id, err: e }, 'removing the veth failed; the repair pass will retry'));
+    await this.policyCall('remove', policyRef(id, w.plumbing.hostIfName, w.alloc));
+    this.wired.delete(id);
+    const text = `address conflict in the cluster store: ${message(err)}; unwired so that no address is in use twice, a new address follows`;
+    this.setStatus(id, 'error', text);
+    this.log.error({ event: 'address-conflict', id, name: w.spec.name, ipv4: w.alloc.ipv4, ipv6: w.alloc.ipv6, err }, `container ${w.spec.name}: ${text}`);
+    if (this.desired.has(id)) void this.schedule(id);
+  }
+
+  /** Endpoint id → the addresses its host veth routes in the kernel (own links and routes). */
+  private async kernelAllocations(): Promise<Map<string, Allocation>> {
+    const out = new Map<string, Allocation>();
+    const own = await this.opts.dataplane.listOwn?.().catch((err: unknown) => {
+      this.log.error({ event: 'kernel-read-failed', err }, `reading the agent's own links and routes failed: ${message(err)}`);
+      return undefined;
+    });
+    if (own === undefined) return out;
+    const byIndex = new Map(own.links.map((l) => [l.index, l.name]));
+    const byName = new Map<string, { ipv4?: string; ipv6?: string }>();
+    for (const r of own.routes) {
+      if (r.protocol !== RTPROT_ROUTECTL || r.type !== 'unicast' || !isContainerRoute(r) || r.oif === undefined) continue;
+      const name = byIndex.get(r.oif);
+      const [addr, len] = r.dst.split('/');
+      if (name === undefined || addr === undefined || (len !== '32' && len !== '128')) continue;
+      const e = byName.get(name) ?? {};
+      if (r.family === 4) e.ipv4 = addr;
+      else e.ipv6 = addr;
+      byName.set(name, e);
+    }
+    for (const id of this.desired.keys()) {
+      const e = byName.get(hostIfNameFor(id));
+      if (e !== undefined) out.set(id, { endpointId: id, zone: '', ...e });
+    }
+    return out;
+  }
 }
+
+/** The word `routectl endpoints` and `status` show for endpoints held up by a store outage. */
+export const WAITING_FOR_STORE = 'waiting for store';
+const STORE_RETRY_MIN_MS = 1_000;
+const STORE_RETRY_MAX_MS = 5_000;
 
 function policyRef(id: string, hostVeth: string, alloc: Allocation): PolicyEndpointRef {
   return { id, hostVeth, ipv4: alloc.ipv4 ?? null, ipv6: alloc.ipv6 ?? null };

@@ -6,7 +6,7 @@
  */
 import type { Allocation, AddressRequest, AllocateOptions } from '../ipam/ipam.js';
 import type { Block, Pool } from '../ipam/pools.js';
-import type { AddOptions, ApplyReport, EndpointAdd } from '../dataplane/dataplane.js';
+import type { AddOptions, ApplyReport, EndpointAdd, OwnState } from '../dataplane/dataplane.js';
 import type { EndpointPlumbing } from '../dataplane/plumbing.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 
@@ -74,6 +74,8 @@ export type DataplanePort = {
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;
   apply(): Promise<ApplyReport>;
+  /** The agent's own links and routes in the kernel (adoption without the store). */
+  listOwn?(): Promise<OwnState>;
   watch(onDrift: (report: ApplyReport) => void, onError?: (err: Error) => void): () => void;
 };
 

@@ -16,13 +16,14 @@
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { EtcdStore } from '../store/etcd.js';
-import { CasConflictError, type Store } from '../store/store.js';
+import { CasConflictError, isStoreUnavailable, StoreUnavailableError, type Store } from '../store/store.js';
 import { IpamError } from './errors.js';
-import { BLOCKS_PREFIX, blockOfKey, HOSTS_PREFIX, type Ipam } from './ipam.js';
+import { BLOCKS_PREFIX, blockKey, blockOfKey, HOSTS_PREFIX, type Ipam } from './ipam.js';
 import { blockSizeOf, parseAddress, poolContains, type Pool } from './pools.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 15;
 export const DEFAULT_BLOCK_GRACE_SECONDS = 300;
+export const DEFAULT_RECLAIM_GRACE_SECONDS = 900;
 export const NODES_PREFIX = 'nodes/';
 export const POOLS_PREFIX = 'ipam/pools/';
 
@@ -83,30 +84,74 @@ export interface ClusterMemberOptions {
   readonly ipam: Ipam;
   readonly node: string;
   readonly leaseTtlSeconds: number;
-  /** How often empty blocks are looked for (ms). */
+  /** How often empty blocks and dead workers are looked for (ms). */
   readonly sweepMs: number;
+  /** How long a worker must be without a lease before its blocks are reclaimed (ms). */
+  readonly reclaimGraceMs: number;
   readonly log: Logger;
   readonly now?: () => number;
 }
 
-/** A worker's presence in the cluster: its lease, and the empty-block sweep. */
+/**
+ * A worker's presence in the cluster: its lease, the pool check, the empty-block sweep and
+ * the reclaim of dead workers' blocks.
+ *
+ * Started while etcd does not answer (the agent starts anyway and adopts its kernel
+ * state), it keeps trying in the background; until the pools are checked, the IPAM
+ * refuses new allocations with a StoreUnavailableError (they wait, like any store outage).
+ * Whenever the worker takes its lease again after losing it (etcd unreachable longer than
+ * the TTL, or not reachable at start), `onRejoin` is told: the worker checks its
+ * allocations against the store (another worker may have reclaimed its blocks meanwhile).
+ */
 export class ClusterMember {
   private lease: { readonly id: string; release(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private poolsChecked = false;
+  /** A pool mismatch found after start: allocation stays refused, with this error. */
+  private poolError: Error | undefined;
+  private joining: Promise<void> | undefined;
   private readonly log: Logger;
+  /** Workers seen without a lease, since when (this worker's clock). */
+  private readonly deadSince = new Map<string, number>();
+  /** Told each time the lease is taken again after it was lost or never held. */
+  onRejoin: (() => void) | undefined;
 
   private constructor(private readonly opts: ClusterMemberOptions) {
     this.log = opts.log.child({ op: 'cluster' });
+    opts.ipam.gate = () => {
+      if (this.poolError) return this.poolError;
+      if (!this.poolsChecked) return new StoreUnavailableError('store: the pools are not checked against the cluster yet (etcd has not answered since the agent started)');
+      return undefined;
+    };
   }
 
   static async start(opts: ClusterMemberOptions): Promise<ClusterMember> {
-    await registerPools(opts.store, opts.ipam.pools);
     const m = new ClusterMember(opts);
-    await m.hold();
+    try {
+      await m.join();
+    } catch (err) {
+      // Only silence is waited out: a pool mismatch (or a TLS error) stops the agent.
+      if (!isStoreUnavailable(err)) throw err;
+      m.log.warn({ event: 'etcd-unreachable', err }, 'etcd does not answer: starting without it; new containers wait for the store');
+      m.rejoinLater();
+    }
     m.timer = setInterval(() => void m.sweep(), opts.sweepMs);
     m.timer.unref();
     return m;
+  }
+
+  /** True once the pools were checked and the lease is held. */
+  get joined(): boolean {
+    return this.poolsChecked && this.lease !== undefined;
+  }
+
+  private async join(): Promise<void> {
+    if (!this.poolsChecked) {
+      await registerPools(this.opts.store, this.opts.ipam.pools);
+      this.poolsChecked = true;
+    }
+    await this.hold();
   }
 
   private async hold(): Promise<void> {
@@ -116,31 +161,93 @@ export class ClusterMember {
       // etcd forgot the lease (unreachable longer than its TTL): take a new one when it is back.
       this.log.warn({ event: 'lease-lost', err }, 'liveness lease lost; taking a new one');
       this.lease = undefined;
-      void this.rehold();
+      this.rejoinLater();
     });
     this.log.info({ event: 'lease-held', lease: this.lease.id, ttl: leaseTtlSeconds }, 'liveness lease held');
   }
 
-  private async rehold(): Promise<void> {
-    for (let delay = 500; !this.stopped && this.lease === undefined; delay = Math.min(delay * 2, 10_000)) {
-      try {
-        await this.hold();
-      } catch (err) {
-        this.log.warn({ event: 'lease-retry', err }, 'liveness lease not renewed yet');
-        await new Promise((r) => setTimeout(r, delay).unref());
+  /** Keeps trying to check the pools and hold the lease; tells onRejoin when it has. */
+  private rejoinLater(): void {
+    this.joining ??= (async () => {
+      for (let delay = 500; !this.stopped && !this.joined; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await this.join();
+        } catch (err) {
+          if (!isStoreUnavailable(err)) {
+            // The cluster's pools differ from ours: nothing may be allocated until fixed.
+            this.poolError = err as Error;
+            this.log.error({ event: 'pool-mismatch', err }, `allocation refused: ${(err as Error).message}`);
+            return;
+          }
+          this.log.warn({ event: 'lease-retry', err }, 'etcd does not answer yet; retrying');
+          await new Promise((r) => setTimeout(r, delay).unref());
+        }
       }
-    }
+      if (this.joined && !this.stopped) {
+        this.log.info({ event: 'rejoined' }, 'etcd answers again: lease held, checking this worker\'s allocations against the store');
+        this.onRejoin?.();
+      }
+    })().finally(() => (this.joining = undefined));
   }
 
   async sweep(): Promise<string[]> {
+    let freed: string[] = [];
     try {
-      const freed = await this.opts.ipam.releaseEmptyBlocks();
+      freed = await this.opts.ipam.releaseEmptyBlocks();
       if (freed.length > 0) this.log.info({ event: 'blocks-released', blocks: freed }, 'empty blocks given back');
-      return freed;
     } catch (err) {
       this.log.warn({ event: 'block-sweep-failed', err }, 'empty-block sweep failed; next pass retries');
-      return [];
     }
+    if (this.joined) await this.reclaimDead().catch((err: unknown) => this.log.warn({ event: 'reclaim-failed', err }, 'reclaim of dead workers failed; next pass retries'));
+    return freed;
+  }
+
+  /**
+   * Reclaims the blocks of workers that hold no lease (`nodes/<node>` gone: stopped or
+   * dead) for the grace time: their allocation document goes (the addresses recorded in
+   * their blocks are freed with it: a worker's containers do not outlive it, their routes
+   * left the fabric with its BGP sessions), then their block entries. Each write is
+   * guarded by the revision read, so live workers reclaiming at once do it once. The
+   * grace is counted by each live worker from when it first saw the lease missing.
+   */
+  async reclaimDead(): Promise<NodeRelease[]> {
+    const now = (this.opts.now ?? Date.now)();
+    const { store, node: self } = this.opts;
+    const [nodes, claims, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(BLOCKS_PREFIX), store.list(HOSTS_PREFIX)]);
+    const alive = new Set(nodes.map((e) => e.key.slice(NODES_PREFIX.length)));
+    const owners = new Set<string>(hosts.map((e) => e.key.slice(HOSTS_PREFIX.length)));
+    for (const e of claims) {
+      const c = ClaimSchema.safeParse(e.value);
+      if (c.success) owners.add(c.data.node);
+    }
+    const dead = [...owners].filter((n) => n !== self && !alive.has(n));
+    for (const n of [...this.deadSince.keys()]) if (!dead.includes(n)) this.deadSince.delete(n);
+    const done: NodeRelease[] = [];
+    for (const n of dead) {
+      const since = this.deadSince.get(n);
+      if (since === undefined) {
+        this.deadSince.set(n, now);
+        this.log.info({ event: 'worker-dead', worker: n, graceSeconds: this.opts.reclaimGraceMs / 1000 }, `worker ${n} holds no lease; its blocks are reclaimed unless it is back within the grace time`);
+        continue;
+      }
+      if (now - since < this.opts.reclaimGraceMs) continue;
+      const plan = await planRelease(store, n);
+      if (plan.alive) continue;
+      try {
+        await executeRelease(store, plan);
+      } catch (err) {
+        // Another live worker reclaimed it first, or it came back: looked at again next pass.
+        if (err instanceof NodeChangedError) continue;
+        throw err;
+      }
+      this.deadSince.delete(n);
+      this.log.warn(
+        { event: 'worker-reclaimed', worker: n, blocks: plan.blocks.map((b) => b.cidr), addresses: plan.allocations.flatMap((a) => [a.ipv4, a.ipv6].filter(Boolean)) },
+        `worker ${n} without a lease for ${Math.round((now - since) / 1000)} s: ${plan.blocks.length} blocks and ${plan.allocations.length} allocations reclaimed`,
+      );
+      done.push(plan);
+    }
+    return done;
   }
 
   async stop(): Promise<void> {
@@ -149,6 +256,58 @@ export class ClusterMember {
     await this.lease?.release();
     this.lease = undefined;
   }
+}
+
+/** What releasing a worker frees, read from etcd (`routectl ipam release-node`, reclaim). */
+export interface NodeRelease {
+  readonly node: string;
+  /** The worker holds its lease now (running): release refused. */
+  readonly alive: boolean;
+  readonly blocks: readonly { readonly cidr: string; readonly pool: string; readonly revision: number }[];
+  readonly allocations: readonly { readonly endpointId: string; readonly zone: string; readonly ipv4?: string; readonly ipv6?: string }[];
+  /** Revision of its allocation document; undefined without one. */
+  readonly hostRevision: number | undefined;
+}
+
+/** Something changed between reading a release plan and carrying it out. */
+export class NodeChangedError extends IpamError {
+  override readonly name = 'NodeChangedError';
+}
+
+const HostEndpointsSchema = z.object({ endpoints: z.record(z.object({ zone: z.string(), ipv4: z.string().optional(), ipv6: z.string().optional() }).passthrough()) }).passthrough();
+
+export async function planRelease(store: Store, node: string): Promise<NodeRelease> {
+  const [lease, host, claims] = await Promise.all([store.get(`${NODES_PREFIX}${node}`), store.get(`${HOSTS_PREFIX}${node}`), store.list(BLOCKS_PREFIX)]);
+  const blocks: { cidr: string; pool: string; revision: number }[] = [];
+  for (const e of claims) {
+    const c = ClaimSchema.safeParse(e.value);
+    if (c.success && c.data.node === node) blocks.push({ cidr: blockOfKey(e.key), pool: c.data.pool, revision: e.revision });
+  }
+  const doc = host === undefined ? undefined : HostEndpointsSchema.safeParse(host.value);
+  const allocations = doc?.success === true
+    ? Object.entries(doc.data.endpoints).map(([endpointId, a]) => ({ endpointId, zone: a.zone, ...(a.ipv4 !== undefined ? { ipv4: a.ipv4 } : {}), ...(a.ipv6 !== undefined ? { ipv6: a.ipv6 } : {}) })).sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1))
+    : [];
+  return { node, alive: lease !== undefined, blocks: blocks.sort((a, b) => (a.cidr < b.cidr ? -1 : 1)), allocations, hostRevision: host?.revision };
+}
+
+/**
+ * Carries out a plan: the allocation document first (guarded by its revision: a worker
+ * that came back and wrote meanwhile stops it), then each block entry (guarded by its
+ * own). A change since the plan was read is a NodeChangedError; what was done stays done
+ * (each step on its own frees nothing still in use).
+ */
+export async function executeRelease(store: Store, plan: NodeRelease): Promise<void> {
+  if ((await store.get(`${NODES_PREFIX}${plan.node}`)) !== undefined) throw new NodeChangedError(`worker ${plan.node} holds a lease again: it is running; nothing released`);
+  const guarded = async (what: string, f: () => Promise<unknown>): Promise<void> => {
+    try {
+      await f();
+    } catch (err) {
+      if (err instanceof CasConflictError) throw new NodeChangedError(`${what} changed since it was read (${err.message}); run again to see what is left`, { cause: err });
+      throw err;
+    }
+  };
+  if (plan.hostRevision !== undefined) await guarded(`${HOSTS_PREFIX}${plan.node}`, () => store.delete(`${HOSTS_PREFIX}${plan.node}`, { expectRevision: plan.hostRevision! }));
+  for (const b of plan.blocks) await guarded(`block ${b.cidr}`, () => store.delete(blockKey(b.cidr), { expectRevision: b.revision }));
 }
 
 export interface ClusterBlockStatus {

@@ -165,6 +165,11 @@ export class Ipam {
   private readonly emptySince = new Map<string, number>();
   /** Block claims that lost a compare-and-swap race (another worker took it first). */
   casRetries = 0;
+  /**
+   * Cluster mode: why allocation must wait or fail now (the pools not yet checked against
+   * the cluster's, because etcd did not answer at start); undefined when it may go on.
+   */
+  gate: (() => Error | undefined) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -319,6 +324,9 @@ export class Ipam {
    */
   async allocate(endpointId: string, zone: string, req: AddressRequest = {}, opts: AllocateOptions = {}): Promise<Allocation> {
     if (this.cluster === undefined) return this.allocateOnce(endpointId, zone, req, opts);
+    // Cluster mode: not before this worker's pools were checked against the cluster's.
+    const closed = this.gate?.();
+    if (closed !== undefined) throw closed;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.allocateOnce(endpointId, zone, req, opts);

@@ -18,8 +18,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions, type Lease, type Namespace } from 'etcd3';
-import { CasConflictError, checkKey, StoreError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
+import {
+  ClientClosedError,
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCInvalidArgumentError,
+  GRPCNotImplementedError,
+  GRPCUnauthenticatedError,
+  isRecoverableError,
+  type IOptions,
+  type Lease,
+  type Namespace,
+} from 'etcd3';
+import { CasConflictError, checkKey, StoreError, StoreUnavailableError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
 
 export interface EtcdTlsFiles {
   /** PEM file of the CA that signed the members' certificates. */
@@ -38,12 +51,37 @@ export interface EtcdStoreOptions {
   readonly requestTimeoutMs?: number;
   /** How long `open` waits for the first answer of each endpoint, ms (default 5000). */
   readonly connectTimeoutMs?: number;
+  /**
+   * What `open` does when no endpoint answers and none of the failures is a TLS problem:
+   * 'fail' (default: the CLI, which needs an answer now) or 'start' (the agent: it starts,
+   * adopts its kernel state and waits for etcd; `unreachableAtOpen` says why).
+   */
+  readonly whenUnreachable?: 'fail' | 'start';
 }
 
 /** etcd could not be reached or used; the message names the endpoints and the cause. */
 export class EtcdStoreError extends StoreError {
   override readonly name = 'EtcdStoreError';
 }
+
+/** etcd did not answer this time (no quorum, no member reachable, deadline): retry later. */
+export class EtcdUnavailableError extends StoreUnavailableError {
+  override readonly name = 'EtcdUnavailableError';
+}
+
+/** Errors that waiting does not cure: credentials, permissions, a request etcd refuses as such. */
+const PERMANENT = [
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCInvalidArgumentError,
+  GRPCNotImplementedError,
+  GRPCUnauthenticatedError,
+];
+
+/** A TLS handshake problem (wrong CA, name mismatch): a configuration error, never waited out. */
+const TLS_PROBLEM = /certificate|SSL|TLS|handshake|self[- ]signed|unable to verify/i;
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -126,17 +164,28 @@ export class EtcdStore implements Store {
         }
       }),
     );
+    let unreachable: string | undefined;
     if (failures.length === opts.endpoints.length) {
       const tlsHint = opts.tls?.ca !== undefined ? ` (TLS with CA ${opts.tls.ca}: a certificate error above means the CA did not sign the member's certificate or the name does not match)` : '';
-      throw new EtcdStoreError(`store: no etcd endpoint answered${tlsHint}: ${failures.sort().join('; ')}`);
+      const text = `store: no etcd endpoint answered${tlsHint}: ${failures.sort().join('; ')}`;
+      // A TLS problem is a wrong config: never started around. Silence is waited out.
+      if (opts.whenUnreachable !== 'start' || failures.some((f) => TLS_PROBLEM.test(f))) throw new EtcdStoreError(text);
+      unreachable = text;
     }
     const client = new Etcd3({ ...base, hosts: [...opts.endpoints] });
-    return new EtcdStore(client, opts.prefix ?? '/routectl/', opts.endpoints, timeoutMs);
+    const store = new EtcdStore(client, opts.prefix ?? '/routectl/', opts.endpoints, timeoutMs);
+    store.unreachableAtOpen = unreachable;
+    return store;
   }
+
+  /** Why no endpoint answered at open (whenUnreachable 'start'); undefined when one did. */
+  unreachableAtOpen: string | undefined;
 
   private fail(op: string, key: string, err: unknown): never {
     if (err instanceof StoreError) throw err;
-    throw new EtcdStoreError(`store: etcd ${op} ${key} failed (${this.endpoints.join(', ')}): ${reason(err)}`, { cause: err });
+    const text = `store: etcd ${op} ${key} failed (${this.endpoints.join(', ')}): ${reason(err)}`;
+    if (PERMANENT.some((c) => err instanceof c)) throw new EtcdStoreError(text, { cause: err });
+    throw new EtcdUnavailableError(text, { cause: err });
   }
 
   private ensureOpen(): void {

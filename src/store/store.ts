@@ -48,6 +48,20 @@ export class StoreError extends Error {
   override readonly name: string = 'StoreError';
 }
 
+/**
+ * The store cannot answer now (etcd without quorum, no member reachable, a deadline
+ * passed): the same request may succeed later. Callers that can wait (a container that
+ * is not wired yet, a release owed) keep the work and retry; nothing was written.
+ */
+export class StoreUnavailableError extends StoreError {
+  override readonly name: string = 'StoreUnavailableError';
+}
+
+/** True for an error that says "try again later" rather than "this is wrong". */
+export function isStoreUnavailable(err: unknown): err is StoreUnavailableError {
+  return err instanceof StoreUnavailableError;
+}
+
 /** A compare-and-swap guard failed: someone else wrote the key first. */
 export class CasConflictError extends StoreError {
   override readonly name = 'CasConflictError';

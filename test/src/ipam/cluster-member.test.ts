@@ -53,8 +53,8 @@ describe('cluster membership', () => {
     const [s1, s2] = [await open(prefix), await open(prefix)];
     const i1 = new Ipam(s1, 'w1', pools, { blockGraceMs: 60_000 });
     const i2 = new Ipam(s2, 'w2', pools, { blockGraceMs: 60_000 });
-    const m1 = await ClusterMember.start({ store: s1, ipam: i1, node: 'w1', leaseTtlSeconds: 10, sweepMs: 60_000, log });
-    const m2 = await ClusterMember.start({ store: s2, ipam: i2, node: 'w2', leaseTtlSeconds: 10, sweepMs: 60_000, log });
+    const m1 = await ClusterMember.start({ store: s1, ipam: i1, node: 'w1', leaseTtlSeconds: 10, sweepMs: 60_000, reclaimGraceMs: 60_000, log });
+    const m2 = await ClusterMember.start({ store: s2, ipam: i2, node: 'w2', leaseTtlSeconds: 10, sweepMs: 60_000, reclaimGraceMs: 60_000, log });
     for (let k = 0; k < 3; k++) await i1.allocate(`a${k}`, 'app');
     await i2.allocate('b0', 'app');
 
