@@ -9,7 +9,9 @@ import { startContainerRuntime } from '../../../src/endpoints/containers.js';
 import { ClusterMember, clusterStatus, PoolMismatchError, registerPools } from '../../../src/ipam/cluster.js';
 import { Ipam, parsePools, type PoolConfig } from '../../../src/ipam/index.js';
 import { createLogger } from '../../../src/log.js';
-import { EtcdStore, EtcdStoreError } from '../../../src/store/etcd.js';
+import { EtcdStore } from '../../../src/store/etcd.js';
+import { StoreUnavailableError } from '../../../src/store/store.js';
+import { FakeKernel } from '../dataplane/fake-kernel.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 
 let etcd: TestEtcd;
@@ -41,7 +43,7 @@ function configText(node: string, prefix: string, endpoint = etcd.endpoint): str
     'pools:',
     '  - { cidr: 198.51.100.0/24, zone: app, blockSize: 28 }',
     '  - { cidr: "2001:db8:1::/120", zone: app, blockSize: 124 }',
-    `store: { etcd: { endpoints: [${endpoint}], prefix: ${prefix} } }`,
+    `store: { etcd: { endpoints: [${endpoint}], prefix: ${prefix}, path: ${join(dir, `local-${node}`)} } }`,
     'zones: [{ name: app, cidrs: [198.51.100.0/24, "2001:db8:1::/120"] }]',
     '',
   ].join('\n');
@@ -106,10 +108,88 @@ describe('cluster membership', () => {
     await s.close();
   });
 
-  it('the agent with store.etcd: an unreachable etcd is an error at start naming the endpoint', async () => {
+  it('the container side with etcd unreachable at start: it starts, allocation waits (StoreUnavailableError), no lease', async () => {
     const cfg = parseConfig(configText('w9', '/cm-x/', 'http://127.0.0.1:1'), 'test.yaml');
-    const err = await startContainerRuntime(cfg, { advertiser: {} as never, log, cni: true }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EtcdStoreError);
-    expect((err as Error).message).toContain('http://127.0.0.1:1');
+    const rt = await startContainerRuntime(cfg, { advertiser: {} as never, log, cni: true, kernel: new FakeKernel() });
+    try {
+      expect(rt.member?.joined).toBe(false);
+      const err = await new Ipam(rt.store, 'w9', [...cfg.pools], { blockGraceMs: 1000 }).allocate('x', 'app').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toContain('http://127.0.0.1:1');
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  it('a worker without a lease for the grace time: a live worker reclaims its blocks and allocations; release-node does it on demand, after confirmation', async () => {
+    const prefix = `/cm${++n}/`;
+    const [s1, s2, s3] = [await open(prefix), await open(prefix), await open(prefix)];
+    const [i1, i2, i3] = [new Ipam(s1, 'w1', pools, { blockGraceMs: 60_000 }), new Ipam(s2, 'w2', pools, { blockGraceMs: 60_000 }), new Ipam(s3, 'w3', pools, { blockGraceMs: 60_000 })];
+    let clock = 1_000_000;
+    const now = () => clock;
+    const m1 = await ClusterMember.start({ store: s1, ipam: i1, node: 'w1', leaseTtlSeconds: 10, sweepMs: 600_000, reclaimGraceMs: 30_000, log, now });
+    const m2 = await ClusterMember.start({ store: s2, ipam: i2, node: 'w2', leaseTtlSeconds: 10, sweepMs: 600_000, reclaimGraceMs: 30_000, log, now });
+    const m3 = await ClusterMember.start({ store: s3, ipam: i3, node: 'w3', leaseTtlSeconds: 10, sweepMs: 600_000, reclaimGraceMs: 30_000, log, now });
+    await i2.allocate('b0', 'app');
+    await i3.allocate('c0', 'app');
+    await i3.allocate('c1', 'app');
+    const w3Blocks = (await i3.blocks()).map((b) => b.cidr).sort();
+    expect(w3Blocks).toHaveLength(2);
+
+    // The CLI refuses a worker that holds its lease.
+    const file = join(dir, `w1-${n}.yaml`);
+    writeFileSync(file, configText('w1', prefix));
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(`ERR ${t}`), ask: async () => 'no' };
+    expect(await runCli(['ipam', 'release-node', 'w3', '--config', file], io)).toBe(1);
+    expect(out.join('')).toMatch(/worker w3 holds its liveness lease: it is running/);
+
+    // endpoints --all: every worker's endpoints from etcd.
+    out.length = 0;
+    expect(await runCli(['endpoints', '--all', '--config', file, '--json'], io)).toBe(0);
+    const all = JSON.parse(out.join('')) as { endpoints: { worker: string; id: string; alive: boolean; ipv4: string }[] };
+    expect(all.endpoints.map((e) => [e.worker, e.id, e.alive])).toEqual([
+      ['w2', 'b0', true],
+      ['w3', 'c0', true],
+      ['w3', 'c1', true],
+    ]);
+
+    // w3 dies (its lease revoked as etcd would expire it): seen dead, reclaimed only after the grace.
+    await m3.stop();
+    expect(await m1.reclaimDead()).toEqual([]);
+    clock += 29_000;
+    expect(await m1.reclaimDead()).toEqual([]);
+    clock += 2_000;
+    const [done] = await m1.reclaimDead();
+    expect(done?.node).toBe('w3');
+    expect(done?.blocks.map((b) => b.cidr)).toEqual(w3Blocks);
+    expect(done?.allocations.map((a) => a.endpointId)).toEqual(['c0', 'c1']);
+    // The other live worker, later: nothing left to do.
+    clock += 60_000;
+    expect(await m2.reclaimDead()).toEqual([]);
+    const st = await clusterStatus(s1, parsePools(pools));
+    expect(st.map((w) => [w.node, w.blocks.length])).toEqual([
+      ['w1', 0],
+      ['w2', 2],
+    ]);
+
+    // release-node for w2 once it stopped: shown, not confirmed → nothing; --yes → freed.
+    await m2.stop();
+    out.length = 0;
+    expect(await runCli(['ipam', 'release-node', 'w2', '--config', file], io)).toBe(1);
+    expect(out.join('')).toMatch(/worker w2: 2 blocks and 1 allocation to free\n {2}block 198\.51\.100\.\d+\/28 {2}\(pool 198\.51\.100\.0\/24\)/);
+    expect(out.join('')).toMatch(/address 198\.51\.100\.\d+ 2001:db8:1::\S+ {2}\(endpoint b0, zone app\)/);
+    expect(out.join('')).toMatch(/not confirmed; nothing released/);
+    expect((await clusterStatus(s1, parsePools(pools))).map((w) => w.node)).toEqual(['w1', 'w2']);
+    out.length = 0;
+    const yes = { ...io, ask: async () => 'yes' };
+    expect(await runCli(['ipam', 'release-node', 'w2', '--config', file], yes)).toBe(0);
+    expect(out.join('')).toMatch(/released worker w2: 2 blocks, 1 allocations/);
+    expect((await clusterStatus(s1, parsePools(pools))).map((w) => w.node)).toEqual(['w1']);
+    out.length = 0;
+    expect(await runCli(['ipam', 'release-node', 'w2', '--config', file, '--yes'], io)).toBe(1);
+    expect(out.join('')).toMatch(/no blocks or allocations of worker w2; nothing to release/);
+    await m1.stop();
+    await Promise.all([s1.close(), s2.close(), s3.close()]);
   });
 });
