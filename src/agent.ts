@@ -24,6 +24,7 @@ import { HOST_VETH_MAC } from './dataplane/plumbing.js';
 import { Advertisements, zoneTags, type RouteAdvertisement } from './endpoints/advertisements.js';
 import { readPreviousRun, startContainerRuntime, type ContainerRuntime, type PreviousRun } from './endpoints/containers.js';
 import { startCni } from './cni/agent.js';
+import { EtcdStore } from './store/etcd.js';
 import { setCpuPriority } from './priority.js';
 import type { ContainerInspector } from './cni/inspect.js';
 import { ConfigError } from './config/errors.js';
@@ -338,6 +339,18 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     return null;
   });
   const restart = prior !== null && prior.prefixes.length > 0;
+  // Cluster mode: etcd is opened before anything starts, so that a TLS problem (a wrong
+  // CA) stops the agent with nothing started, not even a BGP session. Silence does not stop
+  // it: it starts, adopts its kernel state and waits for etcd (docs/cluster.md).
+  let etcdStore: EtcdStore | undefined;
+  const etcd = cfg.store.etcd;
+  if (etcd !== undefined && withContainers && !opts.startContainers) {
+    try {
+      etcdStore = await EtcdStore.open({ endpoints: etcd.endpoints, prefix: etcd.prefix, tls: etcd.tls, whenUnreachable: 'start' });
+    } catch (err) {
+      throw new AgentError(`cannot open the store, nothing started: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const factory = opts.createSpeaker ?? bgpSpeaker;
   const speaker = await factory(
     {
@@ -440,7 +453,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   // Pools without runtime.docker: containers come through routectl-cni only (Kubernetes, podman).
   if (cfg.runtime.docker !== undefined || cfg.pools.length > 0) {
     try {
-      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log, cni: cfg.pools.length > 0, ...(policy ? { policy } : {}) });
+      containers = await (opts.startContainers ?? startContainerRuntime)(cfg, { advertiser: adverts, log, cni: cfg.pools.length > 0, ...(policy ? { policy } : {}), ...(etcdStore ? { store: etcdStore } : {}) });
     } catch (err) {
       await obs.close();
       await speaker.stop('routectl agent could not start its container runtime');

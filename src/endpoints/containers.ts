@@ -94,7 +94,7 @@ export async function startContainerRuntime(cfg: Config, deps: ContainerRuntimeD
   // its own disk in cluster mode: no other worker needs them, and a worker restarted while
   // etcd has no quorum must still know its containers.
   let attachmentStore: Store = store;
-  if (etcd !== undefined && deps.store === undefined) {
+  if (etcd !== undefined && deps.attachmentStore === undefined && (deps.store === undefined || deps.store instanceof EtcdStore)) {
     try {
       attachmentStore = await LocalStore.open(etcd.path ?? '/var/lib/routectl');
     } catch (err) {
