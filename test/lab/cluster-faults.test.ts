@@ -230,7 +230,7 @@ describe('cluster mode through etcd faults', () => {
     console.log(`CNI ADD without quorum after ${Date.now() - t0} ms: code ${err.code}: ${err.msg}`);
     expect(r.code).toBe(1);
     expect(err.code).toBe(11);
-    expect(err.msg).toMatch(/^routectl agent: waiting for store: store: etcd /);
+    expect(err.msg).toMatch(/^waiting for store: store: etcd /);
     expect((await workers[1]!.ipJson<{ ifname: string }[]>(['link', 'show'])).filter((l) => l.ifname.startsWith('rtc'))).toHaveLength(linksBefore);
     // Running containers keep answering.
     for (const c of cniContainers) expect(await ping(tor, c.addr), `ping ${c.addr}`).toBe(true);

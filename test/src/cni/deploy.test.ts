@@ -61,6 +61,31 @@ describe('deploy/kubernetes', () => {
     expect(cfg.api.socket).toBe('/run/routectl/routectl.sock');
   });
 
+  it("cluster mode: the ConfigMap's agent.etcd.yaml is a valid config with store.etcd, TLS from the mounted Secret, chosen by ROUTECTL_STORE", () => {
+    const text = (kind('ConfigMap').data['agent.etcd.yaml'] as string).replace(/__NODE_IP__/g, '192.0.2.2');
+    const cfg = parseConfig(text, 'configmap:agent.etcd.yaml');
+    expect(cfg.store.etcd?.endpoints).toHaveLength(3);
+    expect(cfg.store.etcd?.tls?.ca).toBe('/etc/routectl/etcd/ca.pem');
+    expect(cfg.store.etcd?.path).toBe('/var/lib/routectl');
+    const spec = kind('DaemonSet').spec.template.spec as Doc;
+    const init = (spec.initContainers as Doc[]).find((c) => c.name === 'install-cni')!;
+    expect((init.env as Doc[]).find((e) => e.name === 'ROUTECTL_STORE')?.value).toBe('local');
+    expect((init.args as string[]).join('\n')).toContain('if [ "${ROUTECTL_STORE:-local}" = etcd ]; then src=/config/agent.etcd.yaml; fi');
+    const agent = (spec.containers as Doc[]).find((c) => c.name === 'agent')!;
+    expect((agent.volumeMounts as Doc[]).find((m) => m.name === 'etcd-tls')?.mountPath).toBe('/etc/routectl/etcd');
+    expect((spec.volumes as Doc[]).find((v) => v.name === 'etcd-tls')?.secret).toMatchObject({ secretName: 'routectl-etcd-tls', optional: true });
+  });
+
+  it('deploy/cluster: agent.yaml is a valid cluster-mode config, the unit runs it', () => {
+    const cfg = parseConfig(read('deploy/cluster/agent.yaml'), 'deploy/cluster/agent.yaml');
+    expect(cfg.store.etcd?.endpoints.every((e) => e.startsWith('https://'))).toBe(true);
+    expect(cfg.store.etcd).toMatchObject({ leaseTtl: 15, blockGrace: 300, reclaimGrace: 900, path: '/var/lib/routectl' });
+    expect(cfg.store.etcd?.tls).toEqual({ ca: '/etc/routectl/etcd/ca.pem', cert: '/etc/routectl/etcd/w1.pem', key: '/etc/routectl/etcd/w1-key.pem' });
+    const unit = read('deploy/cluster/routectl.service');
+    expect(unit).toMatch(/^ExecStart=\/usr\/local\/bin\/routectl agent --config \/etc\/routectl\/agent\.yaml$/m);
+    expect(unit).toMatch(/^StateDirectory=routectl$/m);
+  });
+
   it('the conflists (ConfigMap, deploy/kubernetes, deploy/podman) parse with the plugin and name a zone', () => {
     const texts = [kind('ConfigMap').data['10-routectl.conflist'] as string, read('deploy/kubernetes/routectl.conflist'), read('deploy/podman/routectl.conflist')];
     for (const t of texts) {
