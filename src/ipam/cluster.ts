@@ -196,7 +196,9 @@ export class ClusterMember {
       freed = await this.opts.ipam.releaseEmptyBlocks();
       if (freed.length > 0) this.log.info({ event: 'blocks-released', blocks: freed }, 'empty blocks given back');
     } catch (err) {
-      this.log.warn({ event: 'block-sweep-failed', err }, 'empty-block sweep failed; next pass retries');
+      // While etcd does not answer, the endpoint side says so once (store-unavailable).
+      const level = isStoreUnavailable(err) ? 'debug' : 'warn';
+      this.log[level]({ event: 'block-sweep-failed', err }, 'empty-block sweep failed; next pass retries');
     }
     if (this.joined) await this.reclaimDead().catch((err: unknown) => this.log.warn({ event: 'reclaim-failed', err }, 'reclaim of dead workers failed; next pass retries'));
     return freed;
