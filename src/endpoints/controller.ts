@@ -38,6 +38,16 @@
  * Repair: a periodic pass (apply + IPAM leak GC + retry of endpoints in error) and the
  * dataplane's netlink watch, both pausable (`pause()`/`resume()`) so drift can be left in
  * place on purpose (verify tests).
+ *
+ * Store outages (etcd without quorum: a StoreUnavailableError): what is wired stays wired.
+ * A setup that cannot allocate waits, pending with `waiting for store`, and is retried
+ * (1 s, backing off to 5 s) until the store answers; a teardown unwires at once and owes
+ * the release, which the leak reconcile pays once the store answers. At start without the
+ * store, a listed container whose veth and host routes are in the kernel keeps them (the
+ * agent put them there after a durable allocation): adopted as they are, then checked
+ * against the store when it answers (allocate with those addresses fixed). One the store
+ * now gives to someone else is unwired and wired again with a new address, so that no
+ * address is ever in use twice.
  */
 import { createHash } from 'node:crypto';
 import { Limiter } from '../concurrency.js';
@@ -378,11 +388,14 @@ export class EndpointController {
     // The container-side helper starts now, so its start-up overlaps the allocation and
     // the policy; addEndpoint uses it, and whatever way this ends, it is cancelled (a
     // no-op once used). It changes nothing in the container before start().
-    const helper = this.opts.dataplane.prepareContainer(netnsOf(spec));
+    // Not for a retry while the store does not answer: it would start a helper process for
+    // each attempt only to cancel it. That one starts once the addresses are known.
+    let helper: ContainerHelper | undefined = this.waitingStore.has(spec.id) ? undefined : this.opts.dataplane.prepareContainer(netnsOf(spec));
     try {
       const chosen = await this.allocateStep(spec, trace);
       if (chosen === undefined) return;
       const { alloc, durable } = chosen;
+      helper ??= this.opts.dataplane.prepareContainer(netnsOf(spec));
       helper.start({ ipv6: alloc.ipv6 !== undefined });
       const plumbing = this.plumbingFor(spec, alloc);
       const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
@@ -442,7 +455,7 @@ export class EndpointController {
         `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
       );
     } finally {
-      helper.cancel();
+      helper?.cancel();
     }
   }
 
