@@ -631,13 +631,28 @@ export class EndpointController {
       this.setStatus(s.id, 'pending', null);
     }
     const ok: { spec: EndpointSpec; alloc: Allocation; plumbing: EndpointPlumbing }[] = [];
-    let kernelState: Map<string, Allocation> | undefined;
+    // What the kernel routes to each listed container: its addresses are asked for again,
+    // so that a container keeps them also when the store forgot them (a worker stopped
+    // longer than the cluster's reclaim grace) and they are still free.
+    const kernelState = await this.kernelAllocations();
     for (const spec of specs) {
+      const fixed = {
+        ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
+        ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
+      };
+      const inKernel = kernelState.get(spec.id);
+      const fromKernel = Object.keys(fixed).length === 0 && inKernel !== undefined;
+      const req = fromKernel ? { ...(inKernel.ipv4 !== undefined ? { ipv4: inKernel.ipv4 } : {}), ...(inKernel.ipv6 !== undefined ? { ipv6: inKernel.ipv6 } : {}) } : fixed;
       try {
-        const alloc = await this.opts.ipam.allocate(spec.id, spec.zone, {
-          ...(spec.ipv4 !== undefined ? { ipv4: spec.ipv4 } : {}),
-          ...(spec.ipv6 !== undefined ? { ipv6: spec.ipv6 } : {}),
-        });
+        let alloc: Allocation;
+        try {
+          alloc = await this.opts.ipam.allocate(spec.id, spec.zone, req);
+        } catch (err) {
+          // The store holds other addresses for it, or gave these to someone else: its word wins.
+          if (!fromKernel || isStoreUnavailable(err)) throw err;
+          this.log.warn({ event: 'kernel-address-refused', id: spec.id, name: spec.name, err }, `container ${spec.name}: the store refuses its addresses in the kernel (${message(err)}); it gets the store's`);
+          alloc = await this.opts.ipam.allocate(spec.id, spec.zone, fixed);
+        }
         ok.push({ spec, alloc, plumbing: this.plumbingFor(spec, alloc) });
       } catch (err) {
         if (!isStoreUnavailable(err)) {
@@ -648,7 +663,6 @@ export class EndpointController {
         // installed it after a durable allocation). It is kept, and checked against the
         // store once it answers; a container the kernel knows nothing of waits.
         this.storeFailed(err);
-        kernelState ??= await this.kernelAllocations();
         const alloc = kernelState.get(spec.id);
         if (alloc === undefined) {
           this.waitForStore(spec, err);

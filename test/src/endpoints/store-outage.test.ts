@@ -150,6 +150,25 @@ describe('EndpointController through a store outage', () => {
     await w.ctl.stop();
   });
 
+  it('restarted after the store forgot its allocations (a reclaim): running containers keep their addresses', async () => {
+    const store = new OutageStore();
+    const first = world(store);
+    await first.ctl.sync([]);
+    for (const n of [1, 2, 3]) await first.ctl.add(spec(n));
+    await first.ctl.remove(idOf(1));
+    await first.ctl.stop();
+    expect(await store.inner.delete('ipam/hosts/w1')).toBe(true);
+    const w = world(store, first.k);
+    await w.ctl.sync([spec(3), spec(2)]);
+    expect(w.ctl.get(idOf(2))).toMatchObject({ state: 'ready', ipv4: '198.51.100.1' });
+    expect(w.ctl.get(idOf(3))).toMatchObject({ state: 'ready', ipv4: '198.51.100.2' });
+    expect((await w.ipam.list()).map((a) => [a.endpointId, a.ipv4])).toEqual([
+      [idOf(2), '198.51.100.1'],
+      [idOf(3), '198.51.100.2'],
+    ]);
+    await w.ctl.stop();
+  });
+
   it('an address the store gave to another endpoint meanwhile is unwired and the container wired with a new one', async () => {
     const store = new OutageStore();
     const first = world(store);
