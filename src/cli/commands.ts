@@ -169,7 +169,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
   cluster
     .command('status')
     .description('workers, their liveness lease, blocks and their use, read from etcd')
-    .requiredOption('--config <file>', 'agent.yaml (its store.etcd and pools)')
+    .option('--config <file>', 'agent.yaml (its store.etcd and pools)', DEFAULT_CONFIG)
     .option('--json', 'print the status as JSON')
     .action(async (o: { config: string; json?: boolean }) => {
       try {
