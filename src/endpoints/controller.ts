@@ -384,7 +384,8 @@ export class EndpointController {
    */
   private async setup(spec: EndpointSpec): Promise<void> {
     const trace = new SetupTrace(this.now);
-    this.setStatus(spec.id, 'pending', null);
+    // A retry while the store does not answer keeps saying why it waits.
+    if (!this.waitingStore.has(spec.id)) this.setStatus(spec.id, 'pending', null);
     // The container-side helper starts now, so its start-up overlaps the allocation and
     // the policy; addEndpoint uses it, and whatever way this ends, it is cancelled (a
     // no-op once used). It changes nothing in the container before start().

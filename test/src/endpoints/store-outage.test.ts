@@ -20,24 +20,28 @@ import { FakeKernel } from '../dataplane/fake-kernel.js';
 /** A MemoryStore that answers every call with StoreUnavailableError while `down`. */
 class OutageStore implements Store {
   down = false;
+  /** How long a refused call takes (etcd's deadline), ms. */
+  failAfterMs = 0;
   constructor(readonly inner = new MemoryStore()) {}
-  private check(): void {
-    if (this.down) throw new StoreUnavailableError('store: etcd get x failed (http://192.0.2.9:2379): 14 UNAVAILABLE: no quorum');
+  private async check(): Promise<void> {
+    if (!this.down) return;
+    if (this.failAfterMs > 0) await new Promise((r) => setTimeout(r, this.failAfterMs));
+    throw new StoreUnavailableError('store: etcd get x failed (http://192.0.2.9:2379): 14 UNAVAILABLE: no quorum');
   }
   async get(key: string): Promise<StoreEntry | undefined> {
-    this.check();
+    await this.check();
     return this.inner.get(key);
   }
   async put(key: string, value: Json, opts?: WriteOptions): Promise<number> {
-    this.check();
+    await this.check();
     return this.inner.put(key, value, opts);
   }
   async delete(key: string, opts?: WriteOptions): Promise<boolean> {
-    this.check();
+    await this.check();
     return this.inner.delete(key, opts);
   }
   async list(prefix: string): Promise<readonly StoreEntry[]> {
-    this.check();
+    await this.check();
     return this.inner.list(prefix);
   }
   async close(): Promise<void> {}
@@ -93,6 +97,16 @@ describe('EndpointController through a store outage', () => {
     expect(v.ipv4).toBeNull();
     expect(w.ctl.storeState()).toMatchObject({ waiting: 1 });
     expect(w.ctl.storeState().down?.error).toMatch(/UNAVAILABLE/);
+    // Retries (each refused after 200 ms, as a deadline would) keep saying why it waits.
+    store.failAfterMs = 200;
+    const seen = new Set<string>();
+    for (const end = Date.now() + 2500; Date.now() < end; ) {
+      const e = w.ctl.get(idOf(2))!;
+      seen.add(`${e.state} ${e.error?.slice(0, 17) ?? null}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect([...seen]).toEqual(['pending waiting for store']);
+    store.failAfterMs = 0;
     // Nothing of it is in the kernel or advertised; the running one is untouched.
     expect(ownRoutes(w.k)).toEqual([`unicast 198.51.100.0/32 proto 88 scope link dev ${hostIfNameFor(idOf(1))}`]);
     expect([...w.speaker.set]).toEqual(['198.51.100.0/32']);
