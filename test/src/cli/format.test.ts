@@ -1,6 +1,6 @@
 /** Pure pieces of the CLI's human output. */
 import { describe, expect, it } from 'vitest';
-import { bfdRows, duration, peerDetailText, peersTable, stateText, table, when } from '../../../src/cli/format.js';
+import { bfdRows, duration, peerDetailText, peersTable, stateText, storeLine, table, when } from '../../../src/cli/format.js';
 import { unhealthyPeers } from '../api/fake-handlers.js';
 
 describe('cli format', () => {
@@ -66,5 +66,18 @@ describe('cli format: BFD', () => {
       ['BFD last diagnostic', 'Control Detection Time Expired'],
       ['BFD error', 'BFD: cannot listen'],
     ]);
+  });
+});
+
+describe('cli format: the store line (cluster mode)', () => {
+  const base = { kind: 'etcd' as const, answering: true, downSince: null, lastError: null, waiting: 0, unchecked: 0, releasesOwed: false, joined: true };
+  it('answering, nothing owed: one short line', () => {
+    expect(storeLine(base)).toBe('Store: etcd answering');
+  });
+  it('not answering: since when, why, and what waits for it', () => {
+    const text = storeLine({ ...base, answering: false, downSince: '2026-01-01T10:20:30Z', lastError: 'store: etcd get ipam/hosts/w1 failed (…): 14 UNAVAILABLE', waiting: 2, unchecked: 1, releasesOwed: true, joined: false });
+    expect(text).toBe(
+      'Store: etcd NOT answering since 2026-01-01 10:20:30Z: store: etcd get ipam/hosts/w1 failed (…): 14 UNAVAILABLE; 2 containers waiting for store, 1 adopted from the kernel, not yet checked against it, releases owed, no lease held (running containers stay wired; new ones are wired when it answers)',
+    );
   });
 });
