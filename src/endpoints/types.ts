@@ -60,6 +60,8 @@ export type IpamPort = {
   reconcile(liveEndpointIds: Iterable<string>): Promise<Allocation[]>;
   blocks(): Promise<Block[]>;
   poolOf(address: string): Pool | undefined;
+  /** Blocks about to be given back (cluster mode): their advertisement and blackhole go first. */
+  onBlocksReleased?(fn: (cidrs: readonly string[]) => Promise<void>): void;
 };
 
 export type DataplanePort = {
@@ -74,6 +76,8 @@ export type DataplanePort = {
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;
   apply(): Promise<ApplyReport>;
+  /** The agent's own routes in the kernel (blackholes of a previous run, when the store cannot say). */
+  listOwn?(): Promise<{ readonly routes: readonly { readonly dst: string; readonly type: string }[] }>;
   watch(onDrift: (report: ApplyReport) => void, onError?: (err: Error) => void): () => void;
 };
 

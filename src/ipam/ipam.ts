@@ -165,6 +165,8 @@ export class Ipam {
   private readonly emptySince = new Map<string, number>();
   /** Block claims that lost a compare-and-swap race (another worker took it first). */
   casRetries = 0;
+  /** Told of blocks leaving this worker, before they are given back (onBlocksReleased). */
+  private readonly releaseListeners: ((cidrs: readonly string[]) => Promise<void>)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -556,6 +558,9 @@ export class Ipam {
       }
       return out;
     });
+    // Their advertisement and blackhole go before another worker can claim them: a
+    // blackhole left behind would drop this worker's own traffic to that worker's block.
+    if (dropped.length > 0) for (const l of this.releaseListeners) await l(dropped);
     for (const cidr of dropped) {
       this.emptySince.delete(cidr);
       const e = await this.store.get(blockKey(cidr));
@@ -567,6 +572,15 @@ export class Ipam {
       }
     }
     return dropped;
+  }
+
+  /**
+   * `fn` is told of blocks that have left this worker's document, and waited for, before
+   * their registry entries are deleted (releaseEmptyBlocks). If it throws, the entries stay
+   * (the next claim adopts them back), so a block is never free while still blackholed here.
+   */
+  onBlocksReleased(fn: (cidrs: readonly string[]) => Promise<void>): void {
+    this.releaseListeners.push(fn);
   }
 
   /** The pool an address belongs to, if any (e.g. to know whether it is aggregated). */
