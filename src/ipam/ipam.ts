@@ -293,7 +293,10 @@ export class Ipam {
         // store returned is what it last made durable, so the callers may resolve now.
         if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
         return JSON.stringify(doc) === JSON.stringify(cur.value) ? cur.value : (doc as unknown as Json);
-      });
+        // This Ipam is its document's only writer in normal operation: the write starts from
+        // what it wrote last, guarded by that revision, without reading it back first (one
+        // store round trip per batch, the durable write itself; a conflict reads and retries).
+      }, 10, this.written && { key: this.key, value: this.written.doc as unknown as Json, revision: this.written.revision });
     } catch (err) {
       // The write failed (or CAS retries ran out): none of the changes is in the store.
       // The projection counted them: it is rebuilt from the next document read.
