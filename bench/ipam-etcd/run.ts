@@ -125,13 +125,15 @@ async function updatesFor(lab: Lab, tor: Netns, w: Netns, aggregate: boolean): P
     runtime: { reconcileInterval: 3600 },
     store: { etcd: { endpoints, prefix: `/bench-updates-${aggregate}/` } },
     api: { socket: sock },
-    metrics: { listen: '127.0.0.1:0' },
+    metrics: { listen: '127.0.0.1:9273' },
   };
   writeFileSync(join(dir, 'agent.yaml'), stringify(cfg));
   const agent = w.spawn([process.execPath, ROUTECTL_JS, 'agent', '--config', join(dir, 'agent.yaml')], { nsenter: true, log: `agent-${aggregate}.log` });
   try {
     const neighbor = async () => (await frr.json<Record<string, { bgpState?: string; messageStats?: { updatesRecv?: number } }>>(`show bgp neighbors ${W4} json`))[W4];
     await waitFor(async () => (await neighbor())?.bgpState === 'Established', { what: 'the agent Established with FRR', timeoutMs: 90_000, intervalMs: 200, diagnostics: () => lab.logTails() });
+    // The agent's End-of-RIB for each family (an empty UPDATE) comes first: counted before the starts.
+    await waitFor(async () => ((await neighbor())?.messageStats?.updatesRecv ?? 0) >= 2, { what: 'End-of-RIB for both families at the ToR', timeoutMs: 30_000, intervalMs: 100 });
     const before = (await neighbor())?.messageStats?.updatesRecv ?? NaN;
     const nets: Netns[] = [];
     for (let i = 0; i < STARTS; i++) nets.push(await lab.netns(`ic${aggregate ? 'a' : 'h'}${i}`));
@@ -155,7 +157,11 @@ async function updatesFor(lab: Lab, tor: Netns, w: Netns, aggregate: boolean): P
     const after = (await neighbor())?.messageStats?.updatesRecv ?? NaN;
     return { aggregate, updates: after - before, prefixes: want, blocks };
   } finally {
-    if (agent.pid !== undefined) process.kill(agent.pid, 'SIGTERM');
+    try {
+      if (agent.pid !== undefined && agent.exitCode === null) process.kill(agent.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
     await waitFor(() => agent.exitCode !== null || agent.signalCode !== null, { what: 'the agent to stop', timeoutMs: 20_000, intervalMs: 100 }).catch(() => undefined);
     await frr.stop();
   }
@@ -217,6 +223,8 @@ function report(lat: readonly LatencyResult[], race: readonly RaceResult[], upda
     raceTable,
     '',
     '## UPDATEs at the ToR for container starts (FRR updatesRecv, cluster mode on the same etcd)',
+    '',
+    `Counted from after the agent's two End-of-RIB markers until the ToR's RIB holds every prefix; ${STARTS} CNI ADDs one after another, IPv4 + IPv6 each.`,
     '',
     updTable,
     '',
