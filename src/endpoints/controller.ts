@@ -153,6 +153,8 @@ export class EndpointController {
   private unwatch: (() => void) | undefined;
   /** Aggregated blocks this worker holds: blackholed and advertised (one prefix each). */
   private blocks = new Set<string>();
+  /** The start's adoption has taken the blocks over (see releaseBlocks). */
+  private blocksAdopted = false;
   private blockChain: Promise<void> = Promise.resolve();
   private lastReconcile: { at: string; report: ApplyReport | null; freed: number } | null = null;
 
@@ -599,8 +601,14 @@ export class EndpointController {
     });
   }
 
-  /** IPAM is giving blocks back: withdrawn and out of the kernel before anyone else may claim them. */
+  /**
+   * IPAM is giving blocks back: withdrawn and out of the kernel before anyone else may claim
+   * them. Refused before the start's adoption has taken the blocks over (a previous run's
+   * blackholes and advertisements are not this controller's yet): IPAM then keeps the
+   * registry entries, and its next claim adopts the blocks back.
+   */
   private releaseBlocks(cidrs: readonly string[]): Promise<void> {
+    if (!this.blocksAdopted) return Promise.reject(new Error(`blocks ${cidrs.join(' ')} not given back yet: the start has not adopted the kernel's state`));
     return this.onBlockChain(() => this.setBlocks([...this.blocks].filter((b) => !cidrs.includes(b)), []));
   }
 
@@ -705,6 +713,7 @@ export class EndpointController {
       this.setStatus(o.spec.id, 'ready', null);
     }
     this.opts.advertiser.add(aggregated);
+    this.blocksAdopted = true;
     if (this.opts.policy) {
       const eps = [...this.wired.values()].map((w) => policyRef(w.spec.id, w.plumbing.hostIfName, w.alloc));
       await this.opts.policy.replaceEndpoints(eps).catch((err: unknown) => this.log.error({ event: 'policy-failed', err }, `start: zone policy endpoints not set: ${message(err)}`));

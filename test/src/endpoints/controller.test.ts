@@ -558,6 +558,16 @@ describe('EndpointController: aggregation in cluster mode (blocks claimed in the
     expect(w.ctl.heldBlocks()).toEqual([]);
   });
 
+  it('before the start has adopted the kernel, no block is given back (its registry entry stays)', async () => {
+    const w = clusterWorld();
+    await w.ipam.allocate('x', 'app');
+    await w.ipam.release('x');
+    expect(await w.ipam.releaseEmptyBlocks()).toEqual([]);
+    w.clock.now += 1000;
+    await expect(w.ipam.releaseEmptyBlocks()).rejects.toThrow(/not adopted/);
+    expect((await w.store.list('ipam/blocks/')).length).toBe(2);
+  });
+
   it('an address outside the blocks held goes out as /32 and /128; the block back covers it again', async () => {
     const w = clusterWorld();
     await w.ctl.sync([]);
