@@ -35,6 +35,8 @@ export interface LatencyResult {
   /** Sequential allocations that claimed a block (their index in seq). */
   readonly claims: number[];
   readonly burst: number[];
+  /** Burst allocations of rounds in which no allocation claimed a block. */
+  readonly burstHeld: number[];
   /** Store calls per kind over the sequential part. */
   readonly calls: Record<string, number>;
 }
@@ -89,16 +91,19 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
     }
     const seqCalls = { ...calls };
     const burst: number[] = [];
+    const burstHeld: number[] = [];
     for (let r = 0; r < job.rounds; r++) {
-      await Promise.all(
+      const round = await Promise.all(
         Array.from({ length: job.burst }, async (_, i) => {
           const t0 = performance.now();
-          await ipam.allocate(`b${r}x${i}`, 'app');
-          burst.push(performance.now() - t0);
+          const a = await ipam.allocate(`b${r}x${i}`, 'app');
+          return { ms: performance.now() - t0, claim: claimed(a.ipv4) };
         }),
       );
+      burst.push(...round.map((x) => x.ms));
+      if (!round.some((x) => x.claim)) burstHeld.push(...round.map((x) => x.ms));
     }
-    return { store: kind, seq, claims, burst, calls: seqCalls };
+    return { store: kind, seq, claims, burst, burstHeld, calls: seqCalls };
   } finally {
     await raw.close();
   }

@@ -190,7 +190,8 @@ function report(lat: readonly LatencyResult[], race: readonly RaceResult[], upda
     [
       row('sequential, all', local.seq, etcd.seq),
       row('sequential, block held (no claim)', held(local), held(etcd)),
-      row(`bursts of ${BURST} at once (${ROUNDS} rounds)`, local.burst, etcd.burst),
+      row(`bursts of ${BURST} at once (${ROUNDS} rounds), all`, local.burst, etcd.burst),
+      row(`bursts of ${BURST} at once, rounds without a block claim`, local.burstHeld, etcd.burstHeld),
     ],
   );
   const raceTable = markdownTable(
