@@ -433,7 +433,16 @@ export class EndpointController {
       this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: advert.prefixes });
       // A block just claimed: blackholed and advertised now (and this endpoint's host
       // prefixes settled against it). A held block needs nothing: no store read, no UPDATE.
-      if (prefixes.pending.length > 0) await this.refreshBlocks([spec.id]);
+      if (prefixes.pending.length > 0) {
+        await this.refreshBlocks([spec.id]).catch((err: unknown) => {
+          // The blocks could not be read: the container is reachable by its own /32 and
+          // /128 meanwhile; the next repair pass settles them against its block.
+          this.log.warn({ event: 'blocks-refresh-failed', id: spec.id, err }, `container ${spec.name}: its block is not advertised yet (${message(err)}); its own addresses are`);
+          const own = prefixes.pending.map(hostPrefix);
+          this.opts.advertiser.add(own);
+          this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: [...advert.prefixes, ...own] });
+        });
+      }
       const hostPrefixes = this.wired.get(spec.id)?.hostPrefixes ?? advert.prefixes;
       trace.mark('ready');
       this.setStatus(spec.id, 'ready', null);

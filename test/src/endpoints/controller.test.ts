@@ -587,6 +587,20 @@ describe('EndpointController: aggregation in cluster mode (blocks claimed in the
     expect(blackholes(w.k)).toEqual(BLOCKS);
   });
 
+  it('a new block that cannot be read back: the container goes out as /32 and /128 until a repair pass settles it', async () => {
+    const w = clusterWorld();
+    await w.ctl.sync([]);
+    const blocks = w.ipam.blocks.bind(w.ipam);
+    w.ipam.blocks = () => Promise.reject(new Error('store: etcd get ipam/hosts/w1 failed: 14 UNAVAILABLE'));
+    await w.ctl.add(spec(1));
+    expect(w.ctl.get(idOf(1))?.state).toBe('ready');
+    expect(w.speaker.sorted()).toEqual([`${first(0)[0]}/32`, `${first(0)[1]}/128`]);
+    w.ipam.blocks = blocks;
+    await w.ctl.reconcile();
+    expect(w.speaker.sorted()).toEqual(BLOCKS);
+    expect(blackholes(w.k)).toEqual(BLOCKS);
+  });
+
   it('a restart adopts the blocks: blackholes kept as they are, advertised again, no host prefix', async () => {
     const first = clusterWorld();
     await first.ctl.sync([]);
