@@ -39,6 +39,8 @@ export interface LatencyResult {
   readonly burstHeld: number[];
   /** Store calls per kind over the sequential part. */
   readonly calls: Record<string, number>;
+  /** The store's own operations, one after another: a read of the worker's document, a guarded write of a small key. */
+  readonly ops: { readonly get: number[]; readonly casPut: number[] };
 }
 
 export interface RaceResult {
@@ -103,7 +105,18 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
       burst.push(...round.map((x) => x.ms));
       if (!round.some((x) => x.claim)) burstHeld.push(...round.map((x) => x.ms));
     }
-    return { store: kind, seq, claims, burst, burstHeld, calls: seqCalls };
+    const get: number[] = [];
+    const casPut: number[] = [];
+    let rev = await raw.put('bench/op', { n: 0 });
+    for (let i = 0; i < job.seq; i++) {
+      let t0 = performance.now();
+      await raw.get('ipam/hosts/bench');
+      get.push(performance.now() - t0);
+      t0 = performance.now();
+      rev = await raw.put('bench/op', { n: i }, { expectRevision: rev });
+      casPut.push(performance.now() - t0);
+    }
+    return { store: kind, seq, claims, burst, burstHeld, calls: seqCalls, ops: { get, casPut } };
   } finally {
     await raw.close();
   }
