@@ -26,9 +26,10 @@
  *    dropped by the blackhole, not sent back to the ToR.
  * 4. w2's containers removed: after the grace time its blocks are given back, withdrawn at
  *    the ToR, its blackholes gone, its registry entries gone.
- * 5. w1 restarted: its blocks adopted (blackholes kept, advertised again), verify clean.
+ * 5. w1 restarted: its blocks adopted (blackholes kept: `ip monitor route` sees no change to
+ *    them), advertised again, verify clean.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -335,6 +336,19 @@ describe('cluster mode: one prefix per block, a blackhole for its unused part', 
   it('a restarted worker adopts its blocks: blackholes kept, advertised again, verify clean', async () => {
     const held = await blocksOf(0);
     const routes = await hostRoutes(0);
+    // Every route change in w1 while its agent stops and starts again; a marker route
+    // (added and deleted by hand) shows the monitor is listening before the stop.
+    const monitor = workers[0]!.spawn(['ip', '-o', 'monitor', 'route'], { log: 'agg-w1-monitor.log' });
+    const monitorLog = join(lab!.dir, 'agg-w1-monitor.log');
+    const seen = () => (existsSync(monitorLog) ? readFileSync(monitorLog, 'utf8') : '');
+    await waitFor(
+      async () => {
+        await workers[0]!.exec(['ip', 'route', 'replace', 'blackhole', '198.18.255.0/24']);
+        await workers[0]!.exec(['ip', 'route', 'del', 'blackhole', '198.18.255.0/24']);
+        return seen().includes('Deleted blackhole 198.18.255.0/24');
+      },
+      { what: 'ip monitor in w1 to listen', timeoutMs: 20_000, intervalMs: 200 },
+    );
     await agents[0]!.stop();
     expect(await blackholes(0)).toEqual(held);
     agents[0] = await startAgent(workers[0]!, configs[0]!, { name: 'agent-agg-w1', timeoutMs: 60_000 });
@@ -350,5 +364,9 @@ describe('cluster mode: one prefix per block, a blackhole for its unused part', 
     expect(await hostRoutes(0)).toEqual(routes);
     await waitTorHas(await expectedRib());
     await verifyClean(0);
+    if (monitor.pid !== undefined) process.kill(monitor.pid, 'SIGTERM');
+    // The blocks' blackholes were never deleted or replaced across the restart.
+    const touched = seen().split('\n').filter((l) => held.some((b) => l.includes(` ${b} `) || l.startsWith(`blackhole ${b}`) || l.includes(`blackhole ${b}`)));
+    expect(touched).toEqual([]);
   });
 });
