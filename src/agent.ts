@@ -432,7 +432,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     zones: () => cfg.zones.map((z) => z.name),
     containers: () => {
       const c = containers;
-      return c ? { endpoints: () => c.controller.list(), dockerConnected: () => c.runtime?.status().connected ?? null, kernel: c.dataplane } : undefined;
+      return c ? { endpoints: () => c.controller.list(), dockerConnected: () => c.runtime?.status().connected ?? null, kernel: c.dataplane, blocks: () => c.controller.heldBlocks() } : undefined;
     },
   });
   // Zone policy (src/policy): applied before any container is wired, repaired periodically.

@@ -201,7 +201,10 @@ export function parseConfigWithWarnings(text: string, source: string, opts: Pars
     );
   }
   const data = parsed.data as z.output<typeof configSchema>;
-  const config = { ...data, node: data.node ?? opts.hostname ?? osHostname() } as Config;
+  // Cluster mode aggregates by default: a worker's blocks are its own there (claimed in
+  // etcd), so one prefix per block is all the fabric needs (docs/cluster.md).
+  const pools = data.pools.map((p) => ({ ...p, aggregate: p.aggregate ?? data.store.etcd !== undefined }));
+  const config = { ...data, pools, node: data.node ?? opts.hostname ?? osHostname() } as Config;
   const warnings = configWarnings(config).map(({ segments, ...w }) => ({ ...w, ...locate(doc, segments, at) }));
   return { config, warnings };
 }

@@ -252,7 +252,8 @@ export const configSchema = z
           .object({
             cidr: prefix,
             zone: zoneName,
-            aggregate: bool('true: advertise the pool blocks, not each address').default(false),
+            /** Advertise the blocks, not each address (default: true with store.etcd, false with store.local; resolved in load.ts). */
+            aggregate: bool('true: advertise the pool blocks, not each address').optional(),
             blockSize: int('a prefix length for per-host blocks', 0, 128).optional(),
           })
           .strict(),
@@ -329,9 +330,11 @@ type DeepReadonly<T> = T extends Secret
     : T;
 
 type Parsed = z.output<typeof configSchema>;
+/** A pool once loaded: `aggregate` resolved (its default depends on the store). */
+type LoadedPool = Omit<Parsed['pools'][number], 'aggregate'> & { aggregate: boolean };
 
 /** A validated agent.yaml: canonical values, defaults filled in, node resolved. */
-export type Config = DeepReadonly<Omit<Parsed, 'node'> & { node: string }>;
+export type Config = DeepReadonly<Omit<Parsed, 'node' | 'pools'> & { node: string; pools: LoadedPool[] }>;
 export type PeerConfig = Config['bgp']['peers'][number];
 export type PoolConfig = Config['pools'][number];
 export type ZoneConfig = Config['zones'][number];

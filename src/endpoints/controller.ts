@@ -53,7 +53,7 @@ import { createHash } from 'node:crypto';
 import { Limiter } from '../concurrency.js';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { GATEWAY_V4, HOST_VETH_LINK_LOCAL, RTPROT_ROUTECTL, hostIfNameFor, isContainerRoute, type EndpointPlumbing } from '../dataplane/plumbing.js';
+import { canonicalPrefix, GATEWAY_V4, HOST_VETH_LINK_LOCAL, RTPROT_ROUTECTL, hostIfNameFor, isContainerRoute, type EndpointPlumbing } from '../dataplane/plumbing.js';
 import { reportChanged, type ApplyReport, type PlumbTimings } from '../dataplane/dataplane.js';
 import type { ContainerHelper, NetnsRef } from '../dataplane/kernel.js';
 import { addressInPrefix, hostPrefix } from '../net.js';
@@ -162,8 +162,10 @@ export class EndpointController {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
-  /** aggregated blocks currently blackholed and advertised */
+  /** Aggregated blocks this worker holds: blackholed and advertised (one prefix each). */
   private blocks = new Set<string>();
+  /** The start's adoption has taken the blocks over (see releaseBlocks). */
+  private blocksAdopted = false;
   private blockChain: Promise<void> = Promise.resolve();
   private lastReconcile: { at: string; report: ApplyReport | null; freed: number } | null = null;
   /** Endpoints that wait for the store (it did not answer): pending, retried by retryStore. */
@@ -185,6 +187,7 @@ export class EndpointController {
     this.ifName = opts.ifName ?? 'eth0';
     this.now = opts.now ?? (() => performance.now());
     this.initialized = new Promise((r) => (this.markInitialized = r));
+    opts.ipam.onBlocksReleased?.((cidrs) => this.releaseBlocks(cidrs));
   }
 
   // ---------------------------------------------------------------------------
@@ -356,25 +359,47 @@ export class EndpointController {
     };
   }
 
-  /** Host prefixes of an allocation outside aggregated pools (those go out as blocks). */
-  private hostPrefixes(alloc: Allocation): string[] {
-    const out: string[] = [];
-    if (alloc.ipv4 !== undefined && !this.opts.ipam.poolOf(alloc.ipv4)?.aggregate) out.push(hostPrefix(alloc.ipv4));
-    if (alloc.ipv6 !== undefined && !this.opts.ipam.poolOf(alloc.ipv6)?.aggregate) out.push(hostPrefix(alloc.ipv6));
-    return out;
+  /** Whether one of the blocks this worker advertises holds the address. */
+  private covered(address: string): boolean {
+    for (const b of this.blocks) if (addressInPrefix(address, b)) return true;
+    return false;
   }
 
-  private usesAggregate(alloc: Allocation): boolean {
-    return [alloc.ipv4, alloc.ipv6].some((a) => a !== undefined && this.opts.ipam.poolOf(a)?.aggregate === true);
+  /**
+   * The host prefixes (/32, /128) an allocation needs advertised: its addresses outside the
+   * blocks this worker advertises. An address of an aggregated pool whose block is not
+   * advertised yet (the first address of a block just claimed) is `pending`: the block
+   * refresh after its write advertises the block, and the host prefix only if the block
+   * turns out not to be this worker's. In steady state (the block held) there is neither,
+   * so a container start sends no UPDATE.
+   */
+  private prefixesFor(alloc: Allocation): { host: string[]; pending: string[] } {
+    const host: string[] = [];
+    const pending: string[] = [];
+    for (const a of [alloc.ipv4, alloc.ipv6]) {
+      if (a === undefined || this.covered(a)) continue;
+      if (this.opts.ipam.poolOf(a)?.aggregate === true) pending.push(a);
+      else host.push(hostPrefix(a));
+    }
+    return { host, pending };
+  }
+
+  /** Host prefixes once the blocks are known: every address outside them. */
+  private hostPrefixes(alloc: Allocation): string[] {
+    return [alloc.ipv4, alloc.ipv6].filter((a): a is string => a !== undefined && !this.covered(a)).map(hostPrefix);
   }
 
   private blocksOf(alloc: Allocation): string[] {
-    if (!this.usesAggregate(alloc)) return [];
     const out: string[] = [];
     for (const b of this.blocks) {
       for (const a of [alloc.ipv4, alloc.ipv6]) if (a !== undefined && addressInPrefix(a, b)) out.push(b);
     }
     return out;
+  }
+
+  /** The aggregated blocks this worker holds, blackholes in the kernel and advertised (verify). */
+  heldBlocks(): string[] {
+    return [...this.blocks].sort();
   }
 
   /**
@@ -401,7 +426,8 @@ export class EndpointController {
       const plumbing = this.plumbingFor(spec, alloc);
       const ref = policyRef(spec.id, plumbing.hostIfName, alloc);
       const policyAdded = this.policyStep(ref, trace);
-      const advert = this.advertiseStep(this.hostPrefixes(alloc), trace);
+      const prefixes = this.prefixesFor(alloc);
+      const advert = this.advertiseStep(prefixes.host, trace);
       const undo = async (): Promise<void> => {
         advert.withdraw();
         // After its add: taken out before, the set entry would land afterwards.
@@ -438,7 +464,19 @@ export class EndpointController {
       this.waitingStore.delete(spec.id);
       this.storeAnswered();
       this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: advert.prefixes });
-      if (this.usesAggregate(alloc)) await this.refreshBlocks();
+      // A block just claimed: blackholed and advertised now (and this endpoint's host
+      // prefixes settled against it). A held block needs nothing: no store read, no UPDATE.
+      if (prefixes.pending.length > 0) {
+        await this.refreshBlocks([spec.id]).catch((err: unknown) => {
+          // The blocks could not be read: the container is reachable by its own /32 and
+          // /128 meanwhile; the next repair pass settles them against its block.
+          this.log.warn({ event: 'blocks-refresh-failed', id: spec.id, err }, `container ${spec.name}: its block is not advertised yet (${message(err)}); its own addresses are`);
+          const own = prefixes.pending.map(hostPrefix);
+          this.opts.advertiser.add(own);
+          this.wired.set(spec.id, { spec, alloc, plumbing, hostPrefixes: [...advert.prefixes, ...own] });
+        });
+      }
+      const hostPrefixes = this.wired.get(spec.id)?.hostPrefixes ?? advert.prefixes;
       trace.mark('ready');
       this.setStatus(spec.id, 'ready', null);
       this.log.info(
@@ -450,7 +488,7 @@ export class EndpointController {
           ipv4: alloc.ipv4,
           ipv6: alloc.ipv6,
           hostVeth: plumbing.hostIfName,
-          advertised: [...advert.prefixes, ...this.blocksOf(alloc)],
+          advertised: [...hostPrefixes, ...this.blocksOf(alloc)],
           ...trace.fields(),
         },
         `container ${spec.name} routed: ${[alloc.ipv4, alloc.ipv6].filter(Boolean).join(' ')} via ${plumbing.hostIfName}`,
@@ -600,24 +638,75 @@ export class EndpointController {
     this.log.info({ event: 'replumbed', id: want.id, name: want.name, pid: want.pid }, `container ${want.name} restarted: veth rebuilt, addresses kept`);
   }
 
-  /** Blackhole and advertise every aggregated block this host has claimed (blocks only grow). */
-  private refreshBlocks(): Promise<void> {
-    const run = this.blockChain.then(async () => {
-      const now = (await this.opts.ipam.blocks()).filter((b) => b.aggregate).map((b) => b.cidr);
-      const fresh = now.filter((b) => !this.blocks.has(b));
-      const gone = [...this.blocks].filter((b) => !now.includes(b));
-      if (fresh.length === 0 && gone.length === 0) return;
-      this.opts.dataplane.setBlackholes(now);
-      if (gone.length) this.opts.advertiser.remove(gone);
-      const report = await this.opts.dataplane.apply();
-      for (const e of report.errors) this.log.error({ event: 'blackhole-failed', route: e.route, err: e.error }, 'blackhole route for a block not installed');
-      this.blocks = new Set(now);
-      // Advertised once the blackhole is in: traffic to a free address stops here.
-      this.opts.advertiser.add(fresh);
-      this.log.info({ event: 'blocks', added: fresh, removed: gone }, `aggregated blocks advertised: ${now.join(' ')}`);
+  /**
+   * Brings the blackholed and advertised blocks in line with the blocks IPAM says this
+   * worker holds (one store read), and settles the host prefixes of `ids` against them.
+   * Runs when a setup meets a block not advertised yet, and in every repair pass.
+   */
+  private refreshBlocks(ids: readonly string[] = []): Promise<void> {
+    return this.onBlockChain(async () => {
+      const held = (await this.opts.ipam.blocks()).filter((b) => b.aggregate).map((b) => b.cidr);
+      await this.setBlocks(held, ids);
     });
+  }
+
+  /**
+   * IPAM is giving blocks back: withdrawn and out of the kernel before anyone else may claim
+   * them. Refused before the start's adoption has taken the blocks over (a previous run's
+   * blackholes and advertisements are not this controller's yet): IPAM then keeps the
+   * registry entries, and its next claim adopts the blocks back.
+   */
+  private releaseBlocks(cidrs: readonly string[]): Promise<void> {
+    if (!this.blocksAdopted) return Promise.reject(new Error(`blocks ${cidrs.join(' ')} not given back yet: the start has not adopted the kernel's state`));
+    return this.onBlockChain(() => this.setBlocks([...this.blocks].filter((b) => !cidrs.includes(b)), []));
+  }
+
+  private onBlockChain(fn: () => Promise<void>): Promise<void> {
+    const run = this.blockChain.then(fn);
     this.blockChain = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * The block set becomes `held`. A new block: blackhole first, then its advertisement, then
+   * the host prefixes it now covers are withdrawn (make before break). A block given up:
+   * host prefixes for whatever it still covers first, then its withdrawal, then its
+   * blackhole goes. Unused addresses of an advertised block thus always meet the blackhole
+   * here, never this worker's default route back to the ToR (a loop). Host routes stay /32
+   * and /128 in the kernel and win over the blackhole by longest match.
+   */
+  private async setBlocks(held: readonly string[], ids: readonly string[]): Promise<void> {
+    const next = new Set(held);
+    const fresh = held.filter((b) => !this.blocks.has(b));
+    const gone = [...this.blocks].filter((b) => !next.has(b));
+    if (fresh.length > 0) {
+      this.opts.dataplane.setBlackholes([...this.blocks, ...fresh]);
+      await this.applyBlackholes();
+      this.opts.advertiser.add(fresh);
+    }
+    this.blocks = next;
+    const changed = fresh.length > 0 || gone.length > 0;
+    for (const [id, w] of this.wired) {
+      if (!changed && !ids.includes(id)) continue;
+      const want = this.hostPrefixes(w.alloc);
+      const add = want.filter((p) => !w.hostPrefixes.includes(p));
+      const drop = w.hostPrefixes.filter((p) => !want.includes(p));
+      if (add.length === 0 && drop.length === 0) continue;
+      this.wired.set(id, { ...w, hostPrefixes: want });
+      this.opts.advertiser.add(add);
+      this.opts.advertiser.remove(drop);
+    }
+    if (gone.length > 0) {
+      this.opts.advertiser.remove(gone);
+      this.opts.dataplane.setBlackholes(held);
+      await this.applyBlackholes();
+    }
+    if (changed) this.log.info({ event: 'blocks', added: fresh, removed: gone }, `aggregated blocks: ${held.join(' ') || 'none'}`);
+  }
+
+  private async applyBlackholes(): Promise<void> {
+    const report = await this.opts.dataplane.apply();
+    for (const e of report.errors) if (e.endpointId === undefined) this.log.error({ event: 'blackhole-failed', route: e.route, err: e.error }, 'blackhole route for a block not changed; the repair pass retries');
   }
 
   // ---------------------------------------------------------------------------
@@ -674,7 +763,9 @@ export class EndpointController {
         ok.push({ spec, alloc: kept, plumbing: this.plumbingFor(spec, kept) });
       }
     }
-    const aggregated = (await this.opts.ipam.blocks().catch(() => [])).filter((b) => b.aggregate).map((b) => b.cidr);
+    // The blocks held are adopted with the rest: their blackholes kept, advertised again.
+    const aggregated = await this.adoptBlocks();
+    this.blocks = new Set(aggregated);
     this.opts.dataplane.setBlackholes(aggregated);
     this.opts.dataplane.setDesired(ok.map((o) => o.plumbing));
     let report: ApplyReport;
@@ -701,8 +792,8 @@ export class EndpointController {
       this.opts.advertiser.add(hostPrefixes);
       this.setStatus(o.spec.id, 'ready', null);
     }
-    this.blocks = new Set(aggregated);
     this.opts.advertiser.add(aggregated);
+    this.blocksAdopted = true;
     if (this.opts.policy) {
       const eps = [...this.wired.values()].map((w) => policyRef(w.spec.id, w.plumbing.hostIfName, w.alloc));
       await this.opts.policy.replaceEndpoints(eps).catch((err: unknown) => this.log.error({ event: 'policy-failed', err }, `start: zone policy endpoints not set: ${message(err)}`));
@@ -734,6 +825,23 @@ export class EndpointController {
     this.markInitialized();
     this.startRepair();
     if (this.storeDown !== null) this.kickStoreRetry();
+  }
+
+  /**
+   * The aggregated blocks at start: IPAM's. When the store cannot be read (etcd without
+   * quorum), the blackholes the previous run left in the kernel: the blocks are still this
+   * worker's (nobody else may claim them while its document lists them), and dropping
+   * their blackholes would let the fabric loop traffic for their unused addresses. The
+   * first repair pass that reads the store corrects the set.
+   */
+  private async adoptBlocks(): Promise<string[]> {
+    try {
+      return (await this.opts.ipam.blocks()).filter((b) => b.aggregate).map((b) => b.cidr);
+    } catch (err) {
+      const kept = this.opts.dataplane.listOwn ? (await this.opts.dataplane.listOwn().catch(() => ({ routes: [] }))).routes.filter((r) => r.type === 'blackhole').map((r) => canonicalPrefix(r.dst)) : [];
+      this.log.warn({ event: 'blocks-unknown', err, kept }, `start: blocks not readable from the store; keeping the kernel's blackholes: ${kept.join(' ') || 'none'}`);
+      return kept;
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -802,6 +910,9 @@ export class EndpointController {
       } else this.log.error({ event: 'ipam-reconcile-failed', err }, 'IPAM leak reconcile failed');
       return [] as Allocation[];
     });
+    // Blocks changed behind the controller's back (a give-back whose hook failed, a block
+    // adopted by a claim, a store that was unreadable at start) are set right here.
+    await this.refreshBlocks([...this.wired.keys()]).catch((err: unknown) => this.log.warn({ event: 'blocks-refresh-failed', err }, `aggregated blocks not refreshed: ${message(err)}`));
     if (report) this.logRepair('periodic', report, freed.length);
     this.lastReconcile = { at: new Date().toISOString(), report, freed: freed.length };
     return report;

@@ -60,6 +60,8 @@ export type IpamPort = {
   reconcile(liveEndpointIds: Iterable<string>): Promise<Allocation[]>;
   blocks(): Promise<Block[]>;
   poolOf(address: string): Pool | undefined;
+  /** Blocks about to be given back (cluster mode): their advertisement and blackhole go first. */
+  onBlocksReleased?(fn: (cidrs: readonly string[]) => Promise<void>): void;
 };
 
 export type DataplanePort = {
@@ -74,7 +76,7 @@ export type DataplanePort = {
   setDesired(endpoints: readonly EndpointPlumbing[]): void;
   setBlackholes(prefixes: readonly string[]): void;
   apply(): Promise<ApplyReport>;
-  /** The agent's own links and routes in the kernel (adoption without the store). */
+  /** The agent's own links and routes in the kernel (adoption without the store; blackholes of a previous run). */
   listOwn?(): Promise<OwnState>;
   watch(onDrift: (report: ApplyReport) => void, onError?: (err: Error) => void): () => void;
 };

@@ -170,6 +170,8 @@ export class Ipam {
    * the cluster's, because etcd did not answer at start); undefined when it may go on.
    */
   gate: (() => Error | undefined) | undefined;
+  /** Told of blocks leaving this worker, before they are given back (onBlocksReleased). */
+  private readonly releaseListeners: ((cidrs: readonly string[]) => Promise<void>)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -296,7 +298,10 @@ export class Ipam {
         // store returned is what it last made durable, so the callers may resolve now.
         if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
         return JSON.stringify(doc) === JSON.stringify(cur.value) ? cur.value : (doc as unknown as Json);
-      });
+        // This Ipam is its document's only writer in normal operation: the write starts from
+        // what it wrote last, guarded by that revision, without reading it back first (one
+        // store round trip per batch, the durable write itself; a conflict reads and retries).
+      }, 10, this.written && { key: this.key, value: this.written.doc as unknown as Json, revision: this.written.revision });
     } catch (err) {
       // The write failed (or CAS retries ran out): none of the changes is in the store.
       // The projection counted them: it is rebuilt from the next document read.
@@ -564,6 +569,9 @@ export class Ipam {
       }
       return out;
     });
+    // Their advertisement and blackhole go before another worker can claim them: a
+    // blackhole left behind would drop this worker's own traffic to that worker's block.
+    if (dropped.length > 0) for (const l of this.releaseListeners) await l(dropped);
     for (const cidr of dropped) {
       this.emptySince.delete(cidr);
       const e = await this.store.get(blockKey(cidr));
@@ -575,6 +583,15 @@ export class Ipam {
       }
     }
     return dropped;
+  }
+
+  /**
+   * `fn` is told of blocks that have left this worker's document, and waited for, before
+   * their registry entries are deleted (releaseEmptyBlocks). If it throws, the entries stay
+   * (the next claim adopts them back), so a block is never free while still blackholed here.
+   */
+  onBlocksReleased(fn: (cidrs: readonly string[]) => Promise<void>): void {
+    this.releaseListeners.push(fn);
   }
 
   /** The pool an address belongs to, if any (e.g. to know whether it is aggregated). */

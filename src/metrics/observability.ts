@@ -48,6 +48,8 @@ export interface ObservedContainers {
   dockerConnected?(): boolean | null;
   /** Own links and routes (the Dataplane). */
   readonly kernel: OwnStateSource;
+  /** Aggregated blocks held (advertised and blackholed, also while empty); absent: derived from the endpoints. */
+  blocks?(): readonly string[];
 }
 
 export interface ObservabilityOptions {
@@ -161,7 +163,9 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
       const c = containers();
       const eps = c ? c.endpoints() : null;
       return runVerify({
-        ...(eps !== null ? { endpoints: () => verifyEndpoints(eps), blackholes: () => blocksOf(eps) } : {}),
+        ...(eps !== null ? { endpoints: () => verifyEndpoints(eps), blackholes: () => c?.blocks?.() ?? blocksOf(eps) } : {}),
+        // Held blocks are expected at every peer, also while no container uses them.
+        ...(c?.blocks ? { aggregates: () => c.blocks?.() ?? [] } : {}),
         kernel: c?.kernel ?? null,
         advertise: o.advertise,
         peers: () => speaker.peerStatus(),

@@ -102,17 +102,30 @@ export function keyClass(key: string): string {
 /**
  * Read-modify-write with CAS retries: `fn` sees the current entry (or undefined) and
  * returns the next value (or undefined to delete, or the same reference to leave it).
+ *
+ * `known`: the entry as the caller last wrote it (its value and revision), when the caller
+ * is the key's usual writer. The first attempt then starts from it without reading the
+ * store: the write is guarded by its revision, so if anyone wrote the key since, it fails
+ * as a conflict and the next attempt reads. (For etcd this saves the linearizable read, a
+ * quorum round trip, per write.) A change that leaves `known` as it is reads the store
+ * before it answers, so nothing is confirmed from a stale copy.
  */
 export async function update(
   store: Store,
   key: string,
   fn: (cur: StoreEntry | undefined) => Json | undefined,
   maxAttempts = 10,
+  known?: StoreEntry,
 ): Promise<StoreEntry | undefined> {
   for (let attempt = 1; ; attempt++) {
-    const cur = await store.get(key);
+    const guess = attempt === 1 ? known : undefined;
+    const cur = guess ?? (await store.get(key));
     const next = fn(cur);
     try {
+      if (guess !== undefined && (next === undefined || next === guess.value)) {
+        // Nothing to write on the strength of a copy: read, and decide again.
+        continue;
+      }
       if (next === undefined) {
         if (cur !== undefined) await store.delete(key, { expectRevision: cur.revision });
         return undefined;

@@ -250,7 +250,8 @@ beforeAll(async () => {
           peers: [{ address: w.tor, asn: 65000 }],
           extra: {
             store: { etcd: { endpoints, leaseTtl: 10, path: join(lab!.dir, `state-${w.node}`) } },
-            pools: [{ cidr: POOL, zone: 'app', blockSize: BLOCK_LEN }],
+            // Host routes per container at the ToR (aggregation is cluster-aggregation.test.ts).
+            pools: [{ cidr: POOL, zone: 'app', blockSize: BLOCK_LEN, aggregate: false }],
             zones: [{ name: 'app', cidrs: [POOL], ingress: [{ from: 'world', ports: ['any'] }] }],
             runtime: { reconcileInterval: 5 },
           },

@@ -26,6 +26,17 @@ describe('parseConfig', () => {
     });
   });
 
+  it('pools aggregate by default in cluster mode (store.etcd) only; an explicit setting wins', () => {
+    const pools = 'zones: [{ name: app, cidrs: [198.51.100.0/22] }]\npools: [{ cidr: 198.51.100.0/24, zone: app }, { cidr: 198.51.101.0/24, zone: app, aggregate: false }, { cidr: 198.51.102.0/24, zone: app, aggregate: true }]\n';
+    const local = parseConfig(base + pools, 't');
+    expect(local.pools.map((p) => p.aggregate)).toEqual([false, false, true]);
+    const etcd = parseConfig(`${base}${pools}store: { etcd: { endpoints: [http://203.0.113.5:2379] } }\n`, 't');
+    expect(etcd.pools.map((p) => p.aggregate)).toEqual([true, false, true]);
+    // The canonical form writes the resolved value out, and re-parses to the same.
+    expect(parseConfig(formatConfig(etcd), 't')).toEqual(etcd);
+    expect(formatConfig(etcd)).toContain('aggregate: true');
+  });
+
   it('normalises asdot, quoted and unquoted, to asplain', () => {
     expect(parseConfig('routerId: 192.0.2.2\nasn: "1.10"\n', 't').asn).toBe(65546);
     // Unquoted 65000.10 would be the float 65000.1 to a YAML reader; it means 65000.10.

@@ -10,8 +10,11 @@ import { Dataplane, hostIfNameFor, reportChanged as reportChangedOf, RTPROT_ROUT
 import { Advertisements } from '../../../src/endpoints/advertisements.js';
 import { containerMac, EndpointController } from '../../../src/endpoints/controller.js';
 import type { EndpointSpec, PolicyEndpointRef, PolicyPort } from '../../../src/endpoints/types.js';
-import { Ipam, type PoolConfig } from '../../../src/ipam/index.js';
+import { blockSearchStart, Ipam, type PoolConfig } from '../../../src/ipam/index.js';
+import { blockCidr, blockCount, parsePools } from '../../../src/ipam/pools.js';
+import { verifyEndpoints } from '../../../src/metrics/observability.js';
 import { MemoryStore } from '../../../src/store/index.js';
+import { runVerify } from '../../../src/verify/gather.js';
 import { FakeKernel } from '../dataplane/fake-kernel.js';
 
 /** Records what the speaker was told, and keeps the resulting set. */
@@ -485,6 +488,164 @@ describe('EndpointController: aggregation', () => {
     await w.ctl.reconcile();
     expect(w.speaker.sorted()).toEqual(['198.51.100.0/31', '198.51.100.2/31']);
     expect(ownRoutes(w.k).filter((r) => r.startsWith('blackhole'))).toHaveLength(2);
+  });
+});
+
+describe('EndpointController: aggregation in cluster mode (blocks claimed in the store)', () => {
+  const pools: PoolConfig[] = [
+    { cidr: '198.51.100.0/24', zone: 'app', aggregate: true, blockSize: 30 },
+    { cidr: '2001:db8:c:1::/64', zone: 'app', aggregate: true, blockSize: 126 },
+  ];
+  // Where w1's block search starts (a hash of its name): its first block of each pool.
+  const parsed = parsePools(pools);
+  const BLOCKS = parsed.map((p) => blockCidr(p, blockSearchStart('w1', blockCount(p)))).sort();
+  const first = (n: number): string[] => BLOCKS.map((b) => b.replace(/\/\d+$/, '')).map((a, i) => (i === 0 ? a.replace(/\d+$/, (d) => String(Number(d) + n)) : a));
+
+  /** A worker whose IPAM claims blocks in `store` (registry + own document) and gives them back after `grace` ms of the fake clock. */
+  function clusterWorld(store = new MemoryStore(), k = new FakeKernel(), clock = { now: 0 }) {
+    for (const pid of [1001, 1002, 1003, 1004, 1005]) if (!k.containers.has(`/proc/${pid}/ns/net`)) k.addContainer(`/proc/${pid}/ns/net`);
+    const dp = new Dataplane(k, { driftDebounceMs: 1 });
+    const ipam = new Ipam(store, 'w1', pools, { blockGraceMs: 1000, now: () => clock.now });
+    const speaker = new RecordingSpeaker();
+    const ctl = new EndpointController({ ipam, dataplane: dp, advertiser: new Advertisements(speaker), reconcileIntervalMs: 0, watchDrift: false });
+    return { k, dp, store, ipam, speaker, ctl, clock };
+  }
+  const blackholes = (k: FakeKernel): string[] => ownRoutes(k).filter((r) => r.startsWith('blackhole')).map((r) => r.split(' ')[1]!).sort();
+
+  it('one prefix per block, blackholed first; a start in a held block tells the speaker nothing', async () => {
+    const w = clusterWorld();
+    const inKernelWhenAdvertised: string[][] = [];
+    const advertise = w.speaker.advertise.bind(w.speaker);
+    w.speaker.advertise = (routes) => {
+      inKernelWhenAdvertised.push(blackholes(w.k));
+      advertise(routes);
+    };
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    expect(w.speaker.sorted()).toEqual(BLOCKS);
+    expect(blackholes(w.k)).toEqual(BLOCKS);
+    expect(inKernelWhenAdvertised).toEqual([BLOCKS]);
+    // The host routes stay /32 and /128 in the kernel (they win over the blackhole by longest match).
+    expect(ownRoutes(w.k).filter((r) => r.startsWith('unicast'))).toHaveLength(2);
+    const calls = w.speaker.calls.length;
+    await w.ctl.add(spec(2));
+    await w.ctl.add(spec(3));
+    expect(w.ctl.get(idOf(3))).toMatchObject({ state: 'ready', ipv4: first(2)[0], advertised: BLOCKS });
+    expect(w.speaker.calls.length, JSON.stringify(w.speaker.calls.slice(calls))).toBe(calls);
+    expect(w.speaker.calls.flatMap((c) => c.prefixes).filter((p) => p.endsWith('/32') || p.endsWith('/128'))).toEqual([]);
+  });
+
+  it('a block given back is withdrawn and its blackhole removed before its registry entry goes', async () => {
+    const w = clusterWorld();
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    let atDelete: { routes: string[]; advertised: string[] } | undefined;
+    const del = w.store.delete.bind(w.store);
+    w.store.delete = (key, opts) => {
+      if (key.startsWith('ipam/blocks/')) atDelete ??= { routes: blackholes(w.k), advertised: w.speaker.sorted() };
+      return del(key, opts);
+    };
+    await w.ctl.remove(idOf(1));
+    // Empty but held: still advertised and blackholed during the grace time.
+    expect(w.speaker.sorted()).toEqual(BLOCKS);
+    expect(await w.ipam.releaseEmptyBlocks()).toEqual([]);
+    w.clock.now += 1000;
+    expect((await w.ipam.releaseEmptyBlocks()).sort()).toEqual(BLOCKS);
+    expect(atDelete).toEqual({ routes: [], advertised: [] });
+    expect(w.speaker.sorted()).toEqual([]);
+    expect(blackholes(w.k)).toEqual([]);
+    expect(await w.store.list('ipam/blocks/')).toEqual([]);
+    expect(w.ctl.heldBlocks()).toEqual([]);
+  });
+
+  it('before the start has adopted the kernel, no block is given back (its registry entry stays)', async () => {
+    const w = clusterWorld();
+    await w.ipam.allocate('x', 'app');
+    await w.ipam.release('x');
+    expect(await w.ipam.releaseEmptyBlocks()).toEqual([]);
+    w.clock.now += 1000;
+    await expect(w.ipam.releaseEmptyBlocks()).rejects.toThrow(/not adopted/);
+    expect((await w.store.list('ipam/blocks/')).length).toBe(2);
+  });
+
+  it('an address outside the blocks held goes out as /32 and /128; the block back covers it again', async () => {
+    const w = clusterWorld();
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    // The block leaves the worker's document behind the controller's back (an operator's release).
+    const doc = (await w.store.get('ipam/hosts/w1'))!;
+    const stripped = { ...(doc.value as Record<string, unknown>), blocks: {} };
+    await w.store.put('ipam/hosts/w1', stripped);
+    await w.ctl.reconcile();
+    const hosts = [`${first(0)[0]}/32`, `${first(0)[1]}/128`];
+    expect(w.speaker.sorted()).toEqual(hosts);
+    expect(blackholes(w.k)).toEqual([]);
+    expect(w.ctl.get(idOf(1))!.advertised).toEqual(hosts);
+    await w.store.put('ipam/hosts/w1', doc.value);
+    await w.ctl.reconcile();
+    expect(w.speaker.sorted()).toEqual(BLOCKS);
+    expect(blackholes(w.k)).toEqual(BLOCKS);
+  });
+
+  it('a new block that cannot be read back: the container goes out as /32 and /128 until a repair pass settles it', async () => {
+    const w = clusterWorld();
+    await w.ctl.sync([]);
+    const blocks = w.ipam.blocks.bind(w.ipam);
+    w.ipam.blocks = () => Promise.reject(new Error('store: etcd get ipam/hosts/w1 failed: 14 UNAVAILABLE'));
+    await w.ctl.add(spec(1));
+    expect(w.ctl.get(idOf(1))?.state).toBe('ready');
+    expect(w.speaker.sorted()).toEqual([`${first(0)[0]}/32`, `${first(0)[1]}/128`]);
+    w.ipam.blocks = blocks;
+    await w.ctl.reconcile();
+    expect(w.speaker.sorted()).toEqual(BLOCKS);
+    expect(blackholes(w.k)).toEqual(BLOCKS);
+  });
+
+  it('a restart adopts the blocks: blackholes kept as they are, advertised again, no host prefix', async () => {
+    const first = clusterWorld();
+    await first.ctl.sync([]);
+    await first.ctl.add(spec(1));
+    await first.ctl.add(spec(2));
+    await first.ctl.remove(idOf(2));
+    first.k.log.length = 0;
+    const second = clusterWorld(first.store, first.k);
+    await second.ctl.sync([spec(1)]);
+    expect(second.speaker.sorted()).toEqual(BLOCKS);
+    expect(blackholes(second.k)).toEqual(BLOCKS);
+    expect(second.k.log.filter((l) => l.startsWith('deleteRoutes') || l.startsWith('addRoutes'))).toEqual([]);
+    expect(second.ctl.heldBlocks()).toEqual(BLOCKS);
+  });
+
+  it('a restart while the store cannot be read keeps the blackholes the kernel has', async () => {
+    const first = clusterWorld();
+    await first.ctl.sync([]);
+    await first.ctl.add(spec(1));
+    const broken = new MemoryStore();
+    broken.get = () => Promise.reject(new Error('store: etcd get ipam/hosts/w1 failed: 14 UNAVAILABLE'));
+    const second = clusterWorld(broken, first.k);
+    await second.ctl.sync([]);
+    expect(blackholes(second.k)).toEqual(BLOCKS);
+    expect(second.speaker.sorted()).toEqual(BLOCKS);
+  });
+
+  it('verify: a held block is expected blackholed and advertised, also while no container uses it', async () => {
+    const w = clusterWorld();
+    await w.ctl.sync([]);
+    await w.ctl.add(spec(1));
+    await w.ctl.remove(idOf(1));
+    const run = (blocks: readonly string[]) =>
+      runVerify({
+        endpoints: () => verifyEndpoints(w.ctl.list()),
+        kernel: w.dp,
+        advertise: () => [],
+        aggregates: () => blocks,
+        blackholes: () => blocks,
+        peers: () => [{ address: '203.0.113.1', state: 'Established', families: ['ipv4-unicast', 'ipv6-unicast'], problems: [] }],
+        advertised: () => w.speaker.sorted().map((prefix) => ({ peer: '203.0.113.1', prefix })),
+      });
+    expect((await run(w.ctl.heldBlocks())).mismatches).toEqual([]);
+    // Derived from the endpoints alone (none left), the held blocks would look like strays.
+    expect((await run([])).mismatches.map((m) => m.kind)).toContain('unexpected-route');
   });
 });
 

@@ -174,3 +174,28 @@ describe('Ipam', () => {
     }
   });
 });
+
+describe('Ipam: store round trips', () => {
+  it('an allocation in a block already held is one guarded write, no read; a foreign write is noticed', async () => {
+    const store = new MemoryStore();
+    const calls: string[] = [];
+    const get = store.get.bind(store);
+    const put = store.put.bind(store);
+    store.get = (k) => (calls.push(`get ${k}`), get(k));
+    store.put = (k, v, o) => (calls.push(`put ${k} @${o?.expectRevision ?? '-'}`), put(k, v, o));
+    const ipam = new Ipam(store, 'w1', [{ cidr: '198.51.100.0/24', zone: 'app' }], { blockGraceMs: 60_000 });
+    await ipam.allocate('a', 'app');
+    calls.length = 0;
+    const b = await ipam.allocate('b', 'app');
+    expect(calls).toEqual([expect.stringMatching(/^put ipam\/hosts\/w1 @\d+$/)]);
+    // Another writer changed the document: the guarded write conflicts, the retry reads it.
+    const doc = (await get('ipam/hosts/w1'))!;
+    const v = doc.value as { endpoints: Record<string, unknown> };
+    await put('ipam/hosts/w1', { ...v, endpoints: { ...v.endpoints, x: { zone: 'app', ipv4: '198.51.100.200' } } });
+    calls.length = 0;
+    const c = await ipam.allocate('c', 'app');
+    expect(calls.filter((k) => k.startsWith('get'))).toHaveLength(1);
+    expect(c.ipv4).not.toBe(b.ipv4);
+    expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b', 'c', 'x']);
+  });
+});

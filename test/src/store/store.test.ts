@@ -67,6 +67,29 @@ describe.each(impls)('%s', (_name, make) => {
     await s.close();
   });
 
+  it('update() from a known entry: no read when it is current; a conflict reads and retries; no change reads first', async () => {
+    const s = await make();
+    let gets = 0;
+    const get = s.get.bind(s);
+    s.get = (k) => (gets++, get(k));
+    const rev = await s.put('ipam/doc', { n: 1 });
+    const bump = (cur: { value: unknown } | undefined) => ({ n: ((cur?.value as { n: number }).n ?? 0) + 1 });
+    const e1 = await update(s, 'ipam/doc', bump, 10, { key: 'ipam/doc', value: { n: 1 }, revision: rev });
+    expect(gets).toBe(0);
+    expect((await get('ipam/doc'))?.value).toEqual({ n: 2 });
+    // Someone else wrote meanwhile: the copy is stale, the guarded write conflicts, the retry reads.
+    await s.put('ipam/doc', { n: 10 });
+    await update(s, 'ipam/doc', bump, 10, e1);
+    expect(gets).toBe(1);
+    expect((await get('ipam/doc'))?.value).toEqual({ n: 11 });
+    // A change that leaves the copy as it is is answered from a read, not from the copy.
+    const stale = { key: 'ipam/doc', value: { n: 2 }, revision: e1!.revision };
+    const same = await update(s, 'ipam/doc', (cur) => cur?.value, 10, stale);
+    expect(same?.value).toEqual({ n: 11 });
+    expect(gets).toBe(2);
+    await s.close();
+  });
+
   it('returned values are copies', async () => {
     const s = await make();
     await s.put('a/b', { list: [1] });
