@@ -179,7 +179,9 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
     hostname: cfg.node,
     importFilter: cfg.bgp.import,
     peers: cfg.bgp.peers.map((p) => ({
-      address: p.address,
+      // An unnumbered peer is known by its interface's name (as FRR shows `neighbor eth1`).
+      address: p.interface ?? p.address ?? '',
+      ...(p.interface !== undefined ? { interface: p.interface } : {}),
       asn: p.asn,
       port: p.port,
       passive: p.passive,
@@ -263,6 +265,8 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     held: p.held,
     // Only peers with BFD configured carry the key, so the JSON of the others is unchanged.
     ...(p.bfd ? { bfd: p.bfd } : {}),
+    ...(p.configuredAsn !== undefined ? { configuredAsn: p.configuredAsn } : {}),
+    ...(p.interface !== undefined ? { interface: p.interface, neighbour: p.neighbour ?? { address: null, source: null } } : {}),
   };
 }
 
@@ -456,7 +460,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         log,
         table: cfg.bgp.install.enabled ? learnedKernel.table : null,
         tableId: cfg.bgp.install.table,
-        peers: () => cfg.bgp.peers.map((p) => p.address),
+        peers: () => cfg.bgp.peers.map((p) => p.interface ?? p.address ?? ''),
         watchLinks: learnedKernel.watchLinks,
         reconcileMs: (cfg.runtime.reconcileInterval ?? 60) * 1000,
       })
