@@ -53,6 +53,16 @@ async function via6(ns: Netns, dst: string, extra: string[] = []): Promise<{ hos
   return { host: r.via.host, dev: r.dev };
 }
 
+/** The worker's established BGP connections as [local, peer] "address%if:port" pairs (who connected: the side whose port is not 179). */
+async function bgpConnections(wk: Netns): Promise<[string, string][]> {
+  const out = await wk.run(['ss', '-tnH', 'state', 'established', '( sport = :179 or dport = :179 )']);
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4)
+    .map((f) => [f[f.length - 2]!, f[f.length - 1]!] as [string, string]);
+}
+
 async function agentFor(wk: Netns, peer: Record<string, unknown>): Promise<LabAgent> {
   const a = await startAgent(wk, {
     routerId: '203.0.113.66',
@@ -68,14 +78,14 @@ async function agentFor(wk: Netns, peer: Record<string, unknown>): Promise<LabAg
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await endLab(lab, async () => {
     for (const a of agents) await a.stop().catch(() => undefined);
     for (const d of daemons) await d.stop().catch(() => undefined);
   });
-}, 60_000);
+}, 240_000);
 
 async function expectRoutesBothWays(tor: Netns, wk: Netns, torLl: string, wkLl: string): Promise<void> {
   // The ToR forwards to the worker's container prefix via the worker's link-local.
@@ -108,6 +118,11 @@ describe('unnumbered with FRR (neighbor uplink interface remote-as external)', (
     expect(up.localAddress).toBe(`${wkLl}%${UPLINK}`);
     expect(up.asn).toBe(TOR_AS);
     expect(up.capabilities).toContain('extended-nexthop');
+    // We connected: our end of the one connection has an ephemeral port, FRR's is 179.
+    const conns = await bgpConnections(wk);
+    expect(conns).toHaveLength(1);
+    expect(conns[0]![1]).toBe(`[${torLl}%${UPLINK}]:179`);
+    expect(conns[0]![0]).not.toMatch(/:179$/);
     await expectRoutesBothWays(tor, wk, torLl, wkLl);
     const text = await agent.cli(['peers']);
     expect(text.stdout).toContain(`uplink (${torLl})`);
@@ -127,8 +142,11 @@ describe('unnumbered with FRR (neighbor uplink interface remote-as external)', (
     const up = await agent.waitEstablished(UPLINK, 60_000);
     expect(up.remoteAddress).toBe(`${torLl}%${UPLINK}`);
     expect(up.neighbour?.address).toBe(`${torLl}%${UPLINK}`);
-    // The agent never connects: every connection of the session came from FRR.
-    expect(agent.logLines().some((l) => l.op === 'unnumbered.neighbour')).toBe(true);
+    // FRR connected: our end of the one connection is port 179.
+    const conns = await bgpConnections(wk);
+    expect(conns).toHaveLength(1);
+    expect(conns[0]![0]).toBe(`[${wkLl}%${UPLINK}]:179`);
+    expect(conns[0]![1]).toMatch(new RegExp(`^\\[${torLl}%${UPLINK}\\]:\\d+$`));
     await expectRoutesBothWays(tor, wk, torLl, wkLl);
   }, 180_000);
 });
