@@ -26,6 +26,7 @@ const IPPROTO_ICMPV6 = 58;
 const SO_BINDTODEVICE = 25;
 // <linux/in6.h>, <netinet/icmp6.h>
 const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
 const ICMP6_FILTER = 1;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
@@ -329,8 +330,10 @@ export function interfaceIndex(name: string): number {
 /**
  * A raw ICMPv6 socket that sends on one interface only (SO_BINDTODEVICE, needs
  * CAP_NET_RAW), with hop limit 255 on multicast (RFC 4861 6.1.2: a receiver drops a
- * router advertisement that arrives with any other hop limit) and a filter that lets no
- * ICMPv6 message in (it only sends). The kernel fills in the ICMPv6 checksum (RFC 3542 3.1).
+ * router advertisement that arrives with any other hop limit), no multicast loopback (our
+ * own kernel would take our advertisement for a router's and list us as our own
+ * neighbour) and a filter that lets no ICMPv6 message in (it only sends). The kernel
+ * fills in the ICMPv6 checksum (RFC 3542 3.1).
  */
 export function icmp6Sender(iface: string): number {
   const c = load();
@@ -339,6 +342,7 @@ export function icmp6Sender(iface: string): number {
     const name = Buffer.from(`${iface}\0`, 'latin1');
     check(`setsockopt SO_BINDTODEVICE ${iface}`, c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length));
     setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255, 'setsockopt IPV6_MULTICAST_HOPS');
+    setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, 'setsockopt IPV6_MULTICAST_LOOP');
     // struct icmp6_filter: 256 bits, a set bit blocks that type.
     check('setsockopt ICMP6_FILTER', c.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, Buffer.alloc(32, 0xff), 32));
   } catch (err) {

@@ -9,13 +9,16 @@
  * So the table holds the ToR whether it advertises (FRR) or not (GoBGP), without a raw
  * receive socket of our own.
  *
- * Which one: a link-local, not FAILED or INCOMPLETE, on the interface; entries with the
+ * Which one: a link-local, not FAILED or INCOMPLETE, on the interface, and not one of our
+ * own addresses (an advertisement looped back to its sender would list us as our own
+ * router; we turn the loopback off, and still never pick ourselves); entries with the
  * router flag first, then the lowest address (stable across dumps). Pure parts first,
  * the netlink watcher after.
  */
 import { AF_INET6, bytesToAddress, decodeLink, RTM_GETLINK, RTM_NEWLINK } from '../dataplane/netlink/codec.js';
 import { RtnlSocket } from '../dataplane/netlink/socket.js';
-import { isLinkLocalV6 } from '../../bgp/wire/prefix.js';
+import os from 'node:os';
+import { canonicalAddress, isLinkLocalV6 } from '../../bgp/wire/prefix.js';
 
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
@@ -63,9 +66,9 @@ export function encodeNeighbourDump(): Buffer {
   return b;
 }
 
-/** The neighbour to peer with on interface `ifindex`, or null (see the module comment). */
-export function chooseNeighbour(entries: readonly NeighbourEntry[], ifindex: number): string | null {
-  const usable = entries.filter((e) => e.ifindex === ifindex && isLinkLocalV6(e.address) && (e.state & (NUD_FAILED | NUD_INCOMPLETE)) === 0);
+/** The neighbour to peer with on interface `ifindex`, or null (see the module comment); `own`: our addresses. */
+export function chooseNeighbour(entries: readonly NeighbourEntry[], ifindex: number, own: ReadonlySet<string> = new Set()): string | null {
+  const usable = entries.filter((e) => e.ifindex === ifindex && isLinkLocalV6(e.address) && !own.has(canonicalAddress(e.address)) && (e.state & (NUD_FAILED | NUD_INCOMPLETE)) === 0);
   usable.sort((a, b) => Number(b.router) - Number(a.router) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   return usable[0]?.address ?? null;
 }
@@ -134,9 +137,11 @@ export class NeighbourWatcher {
       if (e) entries.push(e);
     }
     if (this.closed) return;
+    const own = new Set<string>();
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv6') own.add(canonicalAddress(a.address.replace(/%.*$/, '')));
     for (const name of this.ifaces) {
       const i = index.get(name);
-      const chosen = i === undefined ? null : chooseNeighbour(entries, i);
+      const chosen = i === undefined ? null : chooseNeighbour(entries, i, own);
       if (this.known.has(name) && this.known.get(name) === chosen) continue;
       this.known.set(name, chosen);
       this.onChange(name, chosen);

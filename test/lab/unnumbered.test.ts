@@ -53,7 +53,7 @@ async function via6(ns: Netns, dst: string, extra: string[] = []): Promise<{ hos
   return { host: r.via.host, dev: r.dev };
 }
 
-/** The worker's established BGP connections as [local, peer] "address%if:port" pairs (who connected: the side whose port is not 179). */
+/** The worker's established BGP connections as [local, peer] as ss prints them ("[fe80::1]%uplink:179", "[fe80::2]:40000"). */
 async function bgpConnections(wk: Netns): Promise<[string, string][]> {
   const out = await wk.run(['ss', '-tnH', 'state', 'established', '( sport = :179 or dport = :179 )']);
   return out
@@ -121,7 +121,7 @@ describe('unnumbered with FRR (neighbor uplink interface remote-as external)', (
     // We connected: our end of the one connection has an ephemeral port, FRR's is 179.
     const conns = await bgpConnections(wk);
     expect(conns).toHaveLength(1);
-    expect(conns[0]![1]).toBe(`[${torLl}%${UPLINK}]:179`);
+    expect(conns[0]![1]).toBe(`[${torLl}]:179`);
     expect(conns[0]![0]).not.toMatch(/:179$/);
     await expectRoutesBothWays(tor, wk, torLl, wkLl);
     const text = await agent.cli(['peers']);
@@ -145,8 +145,8 @@ describe('unnumbered with FRR (neighbor uplink interface remote-as external)', (
     // FRR connected: our end of the one connection is port 179.
     const conns = await bgpConnections(wk);
     expect(conns).toHaveLength(1);
-    expect(conns[0]![0]).toBe(`[${wkLl}%${UPLINK}]:179`);
-    expect(conns[0]![1]).toMatch(new RegExp(`^\\[${torLl}%${UPLINK}\\]:\\d+$`));
+    expect(conns[0]![0]).toBe(`[${wkLl}]%${UPLINK}:179`);
+    expect(conns[0]![1]).toMatch(new RegExp(`^\\[${torLl}\\]:\\d+$`));
     await expectRoutesBothWays(tor, wk, torLl, wkLl);
   }, 180_000);
 });

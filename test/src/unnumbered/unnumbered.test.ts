@@ -86,6 +86,8 @@ describe('the neighbour an unnumbered peer goes to', () => {
     expect(chooseNeighbour([e(3, 'fe80::9', 0x04, false), e(3, 'fe80::5', 0x02, true), e(3, 'fe80::2', 0x02, false)], 3)).toBe('fe80::5');
     expect(chooseNeighbour([e(3, 'fe80::9', 0x04, false), e(3, 'fe80::2', 0x02, false)], 3)).toBe('fe80::2');
     expect(chooseNeighbour([e(3, 'fe80::1', 0x20, true), e(3, 'fe80::3', 0x01, true), e(3, '2001:db8::1', 0x02, true), e(4, 'fe80::7', 0x02, true)], 3)).toBeNull();
+    // Never ourselves, router flag or not.
+    expect(chooseNeighbour([e(3, 'fe80::1', 0x02, true), e(3, 'fe80::9', 0x04, false)], 3, new Set(['fe80::1']))).toBe('fe80::9');
   });
 });
 
