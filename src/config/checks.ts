@@ -163,7 +163,8 @@ export function crossChecks(cfg: Raw): Problem[] {
  */
 function advertiseChecks(cfg: Raw, add: (segments: (string | number)[], message: string, fix: string) => void): void {
   const pools = cfg.pools.map((pool) => parsePrefix(pool.cidr) as ParsedPrefix);
-  const peers = cfg.bgp.peers.flatMap((peer) => (peer.address !== undefined ? [parseAddress(peer.address)] : []));
+  // Indexed as bgp.peers (unnumbered ones have no address: null).
+  const peers = cfg.bgp.peers.map((peer) => (peer.address !== undefined ? parseAddress(peer.address) : null));
   cfg.bgp.advertise.forEach((text, i) => {
     const p = parsePrefix(text) as ParsedPrefix;
     const at = ['bgp', 'advertise', i];
