@@ -408,7 +408,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     throw new AgentError(`cannot start the BGP speaker: ${(err as Error).message}`, { cause: err });
   }
   // Unnumbered peers: advertise on their links, find the ToR in the neighbour table.
-  const unnumberedDeps = opts.unnumbered !== undefined ? opts.unnumbered : opts.startContainers ? null : nativeUnnumberedDeps();
+  const unnumberedDeps = opts.unnumbered !== undefined ? opts.unnumbered : opts.startContainers ? null : nativeUnnumberedDeps(log);
   const neighbourSink = speaker.setNeighbour ? { setNeighbour: (i: string, a: string | null) => speaker.setNeighbour!(i, a) } : null;
   const unnumbered = unnumberedDeps && neighbourSink ? new Unnumbered(neighbourSink, log, unnumberedDeps) : null;
   const unnumberedIfaces = (c: Config): string[] => c.bgp.peers.flatMap((p) => (p.interface !== undefined ? [p.interface] : []));

@@ -63,6 +63,8 @@ export interface AdvertiserDeps {
   send(iface: string, packet: Buffer): void;
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(h: unknown): void;
+  /** An interface's sending failed (message), or works again (null); called on changes only. */
+  onStatus?(iface: string, error: string | null): void;
 }
 
 /** Sends with a raw socket per interface, opened on first use and again after a failure. */
@@ -122,6 +124,7 @@ export class RouterAdvertiser {
   advertise(iface: string): void {
     const st = this.ifaces.get(iface);
     if (!st) return;
+    const was = st.error;
     try {
       this.deps.send(iface, encodeRouterAdvertisement(this.deps.mac(iface)));
       st.error = null;
@@ -129,6 +132,7 @@ export class RouterAdvertiser {
     } catch (err) {
       st.error = (err as Error).message;
     }
+    if (st.error !== was) this.deps.onStatus?.(iface, st.error);
   }
 
   lastError(iface: string): string | null {

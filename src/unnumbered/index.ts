@@ -6,7 +6,7 @@
  * (with its zone) and takes the ToR's own connection on that link.
  */
 import os from 'node:os';
-import { nativeSender, RouterAdvertiser } from '../../bgp/net/index.js';
+import { nativeSender, RA_INTERVAL, RouterAdvertiser } from '../../bgp/net/index.js';
 import type { Logger } from '../log.js';
 import { NeighbourWatcher } from './neighbours.js';
 
@@ -22,10 +22,15 @@ export interface UnnumberedDeps {
   readonly watch: ((ifaces: readonly string[], onChange: (iface: string, address: string | null) => void, onError: (err: Error) => void) => { setInterfaces(ifaces: readonly string[]): void; close(): void }) | null;
 }
 
-export function nativeUnnumberedDeps(): UnnumberedDeps & { close(): void } {
+export function nativeUnnumberedDeps(log: Logger): UnnumberedDeps & { close(): void } {
   const sender = nativeSender();
   return {
     advertiser: new RouterAdvertiser({
+      // Once per change: an interface that is not there yet is retried every interval.
+      onStatus: (iface, error) => {
+        if (error !== null) log.warn({ op: 'unnumbered.advertise', event: 'failed', interface: iface, err: error }, `router advertisements on ${iface} not sent: ${error} (tried again every ${RA_INTERVAL} s)`);
+        else log.info({ op: 'unnumbered.advertise', event: 'sending', interface: iface }, `router advertisements on ${iface}: sending`);
+      },
       mac: (iface) => os.networkInterfaces()[iface]?.find((a) => a.mac && a.mac !== '00:00:00:00:00:00')?.mac ?? null,
       send: (iface, packet) => sender.send(iface, packet),
       setInterval: (fn, ms) => setInterval(fn, ms).unref(),

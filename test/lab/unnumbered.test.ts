@@ -36,9 +36,9 @@ interface IpRoute {
 }
 
 /** A ToR and a worker joined by `uplink` on both sides, with link-local addresses only. */
-async function pair(tag: string): Promise<{ tor: Netns; wk: Netns; torLl: string; wkLl: string }> {
-  const tor = await lab.netns(`un${tag}t`);
-  const wk = await lab.netns(`un${tag}w`);
+async function pair(tag: string, made?: { tor: Netns; wk: Netns }): Promise<{ tor: Netns; wk: Netns; torLl: string; wkLl: string }> {
+  const tor = made?.tor ?? (await lab.netns(`un${tag}t`));
+  const wk = made?.wk ?? (await lab.netns(`un${tag}w`));
   await lab.link(tor, wk, { aName: UPLINK, bName: UPLINK, aAddr: [], bAddr: [] });
   const torLl = await waitFor(() => tor.linkLocal(UPLINK).catch(() => undefined), { what: 'ToR link-local', timeoutMs: 10_000 });
   const wkLl = await waitFor(() => wk.linkLocal(UPLINK).catch(() => undefined), { what: 'worker link-local', timeoutMs: 10_000 });
@@ -152,9 +152,14 @@ describe('unnumbered with FRR (neighbor uplink interface remote-as external)', (
 });
 
 describe('unnumbered with GoBGP (neighbor-interface)', () => {
-  it('GoBGP finds the worker in its neighbour table; Established, routes both ways', async () => {
-    const { tor, wk, torLl, wkLl } = await pair('c');
-    const agent = await agentFor(wk, { asn: TOR_AS });
+  it('the uplink appears after the agent started; GoBGP finds the worker in its neighbour table; Established, routes both ways', async () => {
+    // The agent starts before its uplink exists: a status, not a failure.
+    const made = { tor: await lab.netns('unct'), wk: await lab.netns('uncw') };
+    const agent = await agentFor(made.wk, { asn: TOR_AS });
+    const waiting = await agent.waitPeer(UPLINK, (p) => /no neighbour found on uplink/.test(p.lastError ?? ''), 'no neighbour yet', 20_000);
+    expect(waiting.state).not.toBe('Established');
+    await waitFor(() => agent.logLines().find((l) => l.op === 'unnumbered.advertise' && l.event === 'failed'), { what: 'router advertisements on uplink not sent (no interface)', timeoutMs: 20_000 });
+    const { tor, wk, torLl, wkLl } = await pair('c', made);
     // GoBGP takes the neighbour's address from its neighbour table when the neighbour is
     // configured: the agent's router advertisements put it there.
     await waitFor(

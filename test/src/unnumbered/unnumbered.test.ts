@@ -34,7 +34,9 @@ describe('our router advertisement', () => {
     const timers = new Map<number, () => void>();
     let n = 0;
     let present = false;
+    const status: (string | null)[] = [];
     const adv = new RouterAdvertiser({
+      onStatus: (_i, e) => status.push(e),
       mac: () => '02:00:00:00:00:01',
       send: (iface) => {
         if (!present) throw new Error(`no interface ${iface}`);
@@ -49,6 +51,9 @@ describe('our router advertisement', () => {
     for (const fn of timers.values()) fn();
     expect(sent).toEqual(['eth1']);
     expect(adv.lastError('eth1')).toBeNull();
+    for (const fn of timers.values()) fn();
+    // Said once when it failed and once when it recovered, not at every try.
+    expect(status).toEqual(['no interface eth1', null]);
     adv.set([]);
     expect(timers.size).toBe(0);
   });
