@@ -104,9 +104,10 @@ export class NeighbourWatcher {
     this.schedule();
   }
 
+  /** A reload: every interface's neighbour is reported again (a peer made anew knows none). */
   setInterfaces(ifaces: readonly string[]): void {
     this.ifaces = ifaces;
-    for (const k of [...this.known.keys()]) if (!ifaces.includes(k)) this.known.delete(k);
+    this.known.clear();
     this.schedule();
   }
 
