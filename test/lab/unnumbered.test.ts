@@ -12,6 +12,8 @@
  * (protocol 88). With FRR both ways round: the agent connects (FRR passive) and FRR
  * connects (the agent passive, FRR finding it from the agent's router advertisements).
  * Before the ToR is there, `routectl peers` says no neighbour was found yet.
+ * Dual-homed over two unnumbered uplinks to two FRR ToRs: one ECMP default "nexthop via
+ * inet6 … dev upA / upB"; upA down takes its session and next hop out at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endLab, ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
@@ -185,5 +187,54 @@ describe('unnumbered with GoBGP (neighbor-interface)', () => {
     expect(rib.get(WK_PREFIX)).toContain(wkLl);
     const atWk = await waitFor(() => via6(wk, TOR_PREFIX, ['proto', '88']), { what: `${TOR_PREFIX} in the worker's kernel via inet6`, timeoutMs: 30_000 });
     expect(atWk).toEqual({ host: torLl, dev: UPLINK });
+  }, 180_000);
+});
+
+describe('dual-homed over two unnumbered uplinks (FRR ToRs, default-originate)', () => {
+  interface NextHop { via?: { family: string; host: string }; dev?: string }
+  /** Our default route's next hops as "host dev", sorted. */
+  async function defaults(wk: Netns): Promise<string[]> {
+    const routes = await wk.ipJson<(IpRoute & { nexthops?: NextHop[] })[]>(['-4', 'route', 'show', 'default', 'proto', '88']);
+    const r = routes[0];
+    if (!r) return [];
+    const hops: NextHop[] = r.nexthops ?? [{ ...(r.via ? { via: r.via } : {}), ...(r.dev ? { dev: r.dev } : {}) }];
+    return hops.map((h) => `${h.via?.family === 'inet6' ? h.via.host : '?'} ${h.dev ?? '?'}`).sort();
+  }
+
+  it('one ECMP default via both ToRs over inet6 link-local; an uplink down takes its session and next hop at once', async () => {
+    const wk = await lab.netns('undw');
+    const torA = await lab.netns('undta');
+    const torB = await lab.netns('undtb');
+    await lab.link(torA, wk, { aName: 'swp1', bName: 'upA', aAddr: [], bAddr: [] });
+    await lab.link(torB, wk, { aName: 'swp1', bName: 'upB', aAddr: [], bAddr: [] });
+    const llA = await waitFor(() => torA.linkLocal('swp1').catch(() => undefined), { what: 'torA link-local', timeoutMs: 10_000 });
+    const llB = await waitFor(() => torB.linkLocal('swp1').catch(() => undefined), { what: 'torB link-local', timeoutMs: 10_000 });
+    const agent = await startAgent(wk, {
+      routerId: '203.0.113.70',
+      asn: WK_AS,
+      peers: [
+        { interface: 'upA', asn: 'external' },
+        { interface: 'upB', asn: 'external' },
+      ],
+      advertise: [WK_PREFIX],
+      import: ['0.0.0.0/0'],
+    });
+    agents.push(agent);
+    for (const [ns, id] of [[torA, '203.0.113.71'], [torB, '203.0.113.72']] as const) {
+      daemons.push(await startFrr(ns, { asn: TOR_AS, routerId: id, families: ['ipv4-unicast'], neighbors: [{ address: 'swp1', interface: true, asn: 'external', defaultOriginate: true }] }));
+    }
+    await agent.waitEstablished('upA', 60_000);
+    await agent.waitEstablished('upB', 60_000);
+    await waitFor(async () => ((await defaults(wk)).length === 2 ? true : undefined), { what: 'ECMP default via both ToRs', timeoutMs: 30_000 });
+    expect(await defaults(wk)).toEqual([`${llA} upA`, `${llB} upB`].sort());
+
+    await wk.ip(['link', 'set', 'upA', 'down']);
+    const down = await agent.waitPeer('upA', (p) => p.state !== 'Established', 'upA session down', 20_000);
+    expect(down.lastError).toMatch(/interface upA down/);
+    await waitFor(async () => ((await defaults(wk)).join() === `${llB} upB` ? true : undefined), { what: 'default via torB only', timeoutMs: 10_000 });
+
+    await wk.ip(['link', 'set', 'upA', 'up']);
+    await agent.waitEstablished('upA', 60_000);
+    await waitFor(async () => ((await defaults(wk)).length === 2 ? true : undefined), { what: 'ECMP default back', timeoutMs: 30_000 });
   }, 180_000);
 });
