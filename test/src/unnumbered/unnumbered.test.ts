@@ -127,3 +127,37 @@ describe('IPv4 routes with IPv6 next hops in the kernel (RTA_VIA)', () => {
     expect(none.skipped[0]).toMatch(/link-local next hop fe80::1 without a known session interface/);
   });
 });
+
+describe('Unnumbered: the agent side', () => {
+  it('advertises on the unnumbered interfaces, hands every neighbour found to the speaker, and stops watching with none left', async () => {
+    const { Unnumbered } = await import('../../../src/unnumbered/index.js');
+    const { createLogger } = await import('../../../src/log.js');
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+    const told: [string, string | null][] = [];
+    const advertised: string[][] = [];
+    let report: ((iface: string, address: string | null) => void) | null = null;
+    const watched: string[][] = [];
+    let closed = 0;
+    const u = new Unnumbered({ setNeighbour: (i, a) => (told.push([i, a]), true) }, log, {
+      advertiser: { set: (ifs: readonly string[]) => advertised.push([...ifs]), close: () => undefined, lastError: () => null } as never,
+      watch: (ifs, onChange) => {
+        watched.push([...ifs]);
+        report = onChange;
+        return { setInterfaces: (next) => watched.push([...next]), close: () => void closed++ };
+      },
+    });
+    u.set(['eth1', 'eth1', 'eth2']);
+    expect(advertised).toEqual([['eth1', 'eth2']]);
+    expect(watched).toEqual([['eth1', 'eth2']]);
+    report!('eth1', 'fe80::1');
+    report!('eth2', null);
+    expect(told).toEqual([['eth1', 'fe80::1'], ['eth2', null]]);
+    expect(lines.some((l) => l.op === 'unnumbered.neighbour' && l.event === 'found' && l.peer === 'fe80::1' && l.interface === 'eth1')).toBe(true);
+    u.set(['eth1']);
+    expect(watched).toEqual([['eth1', 'eth2'], ['eth1']]);
+    u.set([]);
+    expect(closed).toBe(1);
+    expect(advertised.at(-1)).toEqual([]);
+  });
+});
