@@ -33,6 +33,7 @@ import { configWarnings } from './config/warnings.js';
 import { startObservability, type Observability } from './metrics/observability.js';
 import type { Config } from './config/schema.js';
 import { createLogger, peerLogger, type Logger } from './log.js';
+import { nativeUnnumberedDeps, Unnumbered, type UnnumberedDeps } from './unnumbered/index.js';
 import { VERSION } from './version.js';
 import type { Executor } from '../policy/exec.js';
 import { policyRoutes } from './api/policy.js';
@@ -93,6 +94,8 @@ export interface SpeakerLike {
   setImportGuard?(guard: ImportFilter | undefined): void;
   linkDown?(address: string, why: string): boolean;
   linkUp?(address: string): boolean;
+  /** Unnumbered peers: the neighbour found on an interface (src/unnumbered). */
+  setNeighbour?(iface: string, address: string | null): boolean;
 }
 
 export type SpeakerFactory = (cfg: SpeakerConfigForAgent, log: Logger) => SpeakerLike | Promise<SpeakerLike>;
@@ -142,6 +145,12 @@ export interface AgentOptions {
    * kernel over netlink — unless `startContainers` is injected (tests), where it is null:
    * nothing is installed and no link is watched.
    */
+  /**
+   * Unnumbered peers' router advertisements and neighbour table (src/unnumbered);
+   * default: the native ones, unless the container runtime is injected (unit tests);
+   * null: none.
+   */
+  readonly unnumbered?: UnnumberedDeps | null;
   readonly learnedKernel?: {
     readonly table: RouteTable;
     readonly watchLinks: ((onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => { list(): Promise<LinkState[]>; close(): void }) | null;
@@ -180,7 +189,9 @@ export function speakerConfig(cfg: Config): SpeakerConfigForAgent {
     hostname: cfg.node,
     importFilter: cfg.bgp.import,
     peers: cfg.bgp.peers.map((p) => ({
-      address: p.address,
+      // An unnumbered peer is known by its interface's name (as FRR shows `neighbor eth1`).
+      address: p.interface ?? p.address ?? '',
+      ...(p.interface !== undefined ? { interface: p.interface } : {}),
       asn: p.asn,
       port: p.port,
       passive: p.passive,
@@ -264,6 +275,8 @@ function summary(p: SpeakerPeerStatus): PeerSummary {
     held: p.held,
     // Only peers with BFD configured carry the key, so the JSON of the others is unchanged.
     ...(p.bfd ? { bfd: p.bfd } : {}),
+    ...(p.configuredAsn !== undefined ? { configuredAsn: p.configuredAsn } : {}),
+    ...(p.interface !== undefined ? { interface: p.interface, neighbour: p.neighbour ?? { address: null, source: null } } : {}),
   };
 }
 
@@ -422,6 +435,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   } catch (err) {
     throw new AgentError(`cannot start the BGP speaker: ${(err as Error).message}`, { cause: err });
   }
+  // Unnumbered peers: advertise on their links, find the ToR in the neighbour table.
+  const unnumberedDeps = opts.unnumbered !== undefined ? opts.unnumbered : opts.startContainers ? null : nativeUnnumberedDeps(log);
+  const neighbourSink = speaker.setNeighbour ? { setNeighbour: (i: string, a: string | null) => speaker.setNeighbour!(i, a) } : null;
+  const unnumbered = unnumberedDeps && neighbourSink ? new Unnumbered(neighbourSink, log, unnumberedDeps) : null;
+  const unnumberedIfaces = (c: Config): string[] => c.bgp.peers.flatMap((p) => (p.interface !== undefined ? [p.interface] : []));
+  unnumbered?.set(unnumberedIfaces(cfg));
   const obs = await startObservability({
     speaker,
     log,
@@ -484,7 +503,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         log,
         table: cfg.bgp.install.enabled ? learnedKernel.table : null,
         tableId: cfg.bgp.install.table,
-        peers: () => cfg.bgp.peers.map((p) => p.address),
+        peers: () => cfg.bgp.peers.map((p) => p.interface ?? p.address ?? ''),
         watchLinks: learnedKernel.watchLinks,
         reconcileMs: (cfg.runtime.reconcileInterval ?? 60) * 1000,
       })
@@ -606,6 +625,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       policy?.stop();
       // Learned routes stay as well: forwarding goes on while the agent is away.
       learned?.close();
+      unnumbered?.close();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
@@ -651,6 +671,7 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       log.warn({ op: 'config.reload', event: 'needs-restart', fields: fixed }, `changes to ${fixed.join(', ')} take effect only after a restart; keeping the running values`);
     }
     await speaker.setPeers(speakerConfig(applied).peers);
+    unnumbered?.set(unnumberedIfaces(applied));
     speaker.setImportFilter(applied.bgp.import);
     adverts.setTags(zoneTags(applied.zones));
     speaker.setImportGuard?.(guardFor(applied));

@@ -7,6 +7,6 @@ export * from './types.js';
 export { transition } from './fsm.js';
 export { idleHoldDelay } from './backoff.js';
 export { buildOpen, negotiate, notificationGr, afiSafiOf, routerIdToNumber } from './open.js';
-export type { LocalOpenParams, PeerOpenConfig, Negotiated, GracefulRestartInfo } from './open.js';
+export type { LocalOpenParams, PeerAsn, PeerOpenConfig, Negotiated, GracefulRestartInfo } from './open.js';
 export { resolveCollision } from './collision.js';
 export type { CollisionInput, CollisionDecision } from './collision.js';

@@ -39,9 +39,15 @@ export interface LocalOpenParams {
   readonly enhancedRouteRefresh?: boolean;
 }
 
+/**
+ * The AS configured for a peer: a number, or (FRR's `remote-as external|internal`) any AS
+ * other than ours, or ours. The peer's OPEN then says which AS it is.
+ */
+export type PeerAsn = number | 'external' | 'internal';
+
 export interface PeerOpenConfig {
   /** The AS configured for the peer. */
-  readonly peerAsn: number;
+  readonly peerAsn: PeerAsn;
 }
 
 export interface GracefulRestartInfo {
@@ -137,8 +143,12 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
     // RFC 6793 9: AS_TRANS must not be the AS in the capability.
     throw new BgpNotification(OPEN_ERROR, BAD_PEER_AS, u16(remote.myAs), 'peer announced AS_TRANS as its 4-octet AS');
   }
-  if (peerAsn !== peerCfg.peerAsn) {
-    throw new BgpNotification(OPEN_ERROR, BAD_PEER_AS, u16(remote.myAs), `peer AS ${peerAsn}, expected ${peerCfg.peerAsn}`);
+  const want = peerCfg.peerAsn;
+  // RFC 4271 6.2: an AS other than the one configured is Bad Peer AS; `external` takes any
+  // AS but ours, `internal` only ours.
+  if (want === 'external' ? peerAsn === local.asn : want === 'internal' ? peerAsn !== local.asn : peerAsn !== want) {
+    const expected = want === 'external' ? `any AS but ours (${local.asn})` : want === 'internal' ? `our AS ${local.asn}` : String(want);
+    throw new BgpNotification(OPEN_ERROR, BAD_PEER_AS, u16(remote.myAs), `peer AS ${peerAsn}, expected ${expected}`);
   }
   if (as4 && as4.asn <= 0xffff && remote.myAs !== as4.asn) {
     // RFC 6793 4.1: a mappable 4-octet AS must also be in My AS.

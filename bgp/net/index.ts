@@ -7,3 +7,4 @@
 export { NativeSocketError, nativeAvailable, TCP_MD5SIG_MAXKEYLEN } from './native.js';
 export { GTSM_TTL, gtsmMinTtl, hasSecurity, secureConnect, SecureListener, type ListenerPeer, type TcpSecurity } from './tcp.js';
 export { REDACTED, Secret } from './secret.js';
+export { RA_INTERVAL, RouterAdvertiser, decodeRouterAdvertisement, encodeRouterAdvertisement, nativeSender, type AdvertiserDeps, type RouterAdvertisement } from './ra.js';

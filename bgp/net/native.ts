@@ -7,6 +7,7 @@
  *   TCP_MD5SIG / TCP_MD5SIG_EXT   RFC 2385 TCP MD5 signatures (linux/tcp.h)
  *   IP_TTL / IPV6_UNICAST_HOPS    RFC 5082 GTSM: send with TTL 255 (linux/in.h, in6.h)
  *   IP_MINTTL / IPV6_MINHOPCOUNT  RFC 5082 GTSM: drop what arrives with less
+ *   raw ICMPv6, sendto(2)         RFC 4861 router advertisements on a link (unnumbered peers)
  *
  * Linux only (the constants and struct layouts are Linux's, checked against the headers
  * of linux-libc-dev 6.1). A failing call throws NativeSocketError with the errno's name.
@@ -20,6 +21,13 @@ import { parseAddress } from '../wire/prefix.js';
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
+const SOCK_RAW = 3;
+const IPPROTO_ICMPV6 = 58;
+const SO_BINDTODEVICE = 25;
+// <linux/in6.h>, <netinet/icmp6.h>
+const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
+const ICMP6_FILTER = 1;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
@@ -67,6 +75,8 @@ interface Libc {
   close(fd: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
+  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrLen: number): number;
+  ifNameToIndex(name: string): number;
   errno(): number;
   /** The address of a Buffer's memory, for structs that point at other memory. */
   address(b: Buffer): bigint;
@@ -92,12 +102,16 @@ function load(): Libc {
     const close = c.func('int close(int)');
     const setsockopt = c.func('int setsockopt(int, int, int, const void *, uint32_t)');
     const getsockopt = c.func('int getsockopt(int, int, int, void *, void *)');
+    const sendto = c.func('intptr_t sendto(int, const void *, uintptr_t, int, const void *, uint32_t)');
+    const ifNameToIndex = c.func('unsigned int if_nametoindex(const char *)');
     libc = {
       socket: (d, t, p) => socket(d, t, p),
       bind: (fd, a, l) => bind(fd, a, l),
       close: (fd) => close(fd),
       setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
       getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
+      sendto: (fd, b, l, f, a, al) => Number(sendto(fd, b, l, f, a, al)),
+      ifNameToIndex: (name) => ifNameToIndex(name),
       errno: () => koffi.errno(),
       address: (b) => koffi.address(b),
     };
@@ -306,4 +320,43 @@ export function attachSocketFilter(fd: number, program: Buffer): void {
   fprog.writeUInt16LE(program.length / 8, 0);
   fprog.writeBigUInt64LE(c.address(program), 8);
   check('setsockopt(SO_ATTACH_FILTER)', c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.length));
+}
+
+/** The interface's index; 0 when there is no such interface. */
+export function interfaceIndex(name: string): number {
+  return load().ifNameToIndex(name) >>> 0;
+}
+
+/**
+ * A raw ICMPv6 socket that sends on one interface only (SO_BINDTODEVICE, needs
+ * CAP_NET_RAW), with hop limit 255 on multicast (RFC 4861 6.1.2: a receiver drops a
+ * router advertisement that arrives with any other hop limit), no multicast loopback (our
+ * own kernel would take our advertisement for a router's and list us as our own
+ * neighbour) and a filter that lets no ICMPv6 message in (it only sends). The kernel
+ * fills in the ICMPv6 checksum (RFC 3542 3.1).
+ */
+export function icmp6Sender(iface: string): number {
+  const c = load();
+  const fd = check('socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)', c.socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6));
+  try {
+    const name = Buffer.from(`${iface}\0`, 'latin1');
+    check(`setsockopt SO_BINDTODEVICE ${iface}`, c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length));
+    setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255, 'setsockopt IPV6_MULTICAST_HOPS');
+    setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, 'setsockopt IPV6_MULTICAST_LOOP');
+    // struct icmp6_filter: 256 bits, a set bit blocks that type.
+    check('setsockopt ICMP6_FILTER', c.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, Buffer.alloc(32, 0xff), 32));
+  } catch (err) {
+    c.close(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** sendto(2) of one datagram to a link-scoped IPv6 address on interface `ifindex`. */
+export function sendTo6(fd: number, data: Buffer, address: string, ifindex: number): void {
+  const c = load();
+  const sa = Buffer.alloc(28);
+  writeSockaddr(sa, 0, 6, address, 0);
+  sa.writeUInt32LE(ifindex >>> 0, 24); // sin6_scope_id
+  check(`sendto ${address}%${ifindex}`, c.sendto(fd, data, data.length, 0, sa, 28));
 }

@@ -79,7 +79,8 @@ export class AdjRibIn implements PathSource {
 
   constructor(
     readonly address: string,
-    readonly asn: number,
+    /** The peer's AS; set once its OPEN says it, for a peer configured as 'external' / 'internal'. */
+    public asn: number,
     readonly localAsn: number,
     opts: AdjRibInOptions = {},
   ) {

@@ -56,7 +56,12 @@ export function nextHopsFor(q: NextHopQuery, lookup: InterfaceLookup = os.networ
   const remote = unmapAddress(q.remoteAddress);
   const ifaces = lookup();
   let addrs: readonly os.NetworkInterfaceInfo[] = [];
-  for (const list of Object.values(ifaces)) {
+  // A link-local session address names its interface (the zone): the same link-local
+  // address may sit on several interfaces, so the zone decides, not the first match.
+  const zone = /%(.+)$/.exec(q.localAddress)?.[1];
+  const zoned = zone !== undefined ? ifaces[zone] : undefined;
+  if (zoned) addrs = zoned;
+  else for (const list of Object.values(ifaces)) {
     if (list?.some((a) => sameAddress(a.address, local))) {
       addrs = list;
       break;

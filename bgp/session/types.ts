@@ -3,14 +3,18 @@
  * typed reason a session went down, and the snapshot `info()` returns.
  */
 import type { Duplex } from 'node:stream';
-import type { DownKind, Negotiated, State } from '../fsm/index.js';
+import type { DownKind, Negotiated, PeerAsn, State } from '../fsm/index.js';
 import type { Family, UpdateMessage } from '../wire/types.js';
 
 export interface SessionConfig {
   readonly localAsn: number;
   readonly routerId: string;
+  /**
+   * Where to connect. For a peer on an interface (unnumbered) this is the interface's
+   * name and the session's `connect` resolves the neighbour's link-local address.
+   */
   readonly peerAddress: string;
-  readonly peerAsn: number;
+  readonly peerAsn: PeerAsn;
   /** Default 179. */
   readonly port?: number;
   readonly localAddress?: string;

@@ -3,7 +3,7 @@
  * speaker.ts (the Speaker class), types.ts (config and status shapes), session-port.ts
  * (what the speaker needs from a session).
  */
-export { Speaker, rejectConnection, ceaseViaSession, MD5_HINT, UNANSWERED_HINT } from './speaker.js';
+export { Speaker, rejectConnection, ceaseViaSession, noNeighbourText, MD5_HINT, UNANSWERED_HINT } from './speaker.js';
 export type { SpeakerDeps } from './speaker.js';
 export type * from './types.js';
 export { DEFAULT_MAX_PREFIX_RESTART } from './types.js';

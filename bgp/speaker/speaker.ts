@@ -22,12 +22,12 @@ import { nextHopsFor, type InterfaceLookup, type NextHopQuery, type NextHopResul
 import { wirePacker } from '../rib/wire-packer.js';
 import { NativeSocketError, nativeAvailable, secureConnect, SecureListener, hasSecurity, type ListenerPeer, type TcpSecurity } from '../net/index.js';
 import { notificationGr, type Negotiated } from '../fsm/index.js';
-import { Session, type ConnectFn, type ConnectOptions, type SocketLike, type StopMode } from '../session/index.js';
+import { Session, tcpConnect, type ConnectFn, type ConnectOptions, type SocketLike, type StopMode } from '../session/index.js';
 import { attributeName, CeaseSubcode, encodeMessage, notificationName } from '../wire/index.js';
-import { afiFamily, canonicalPrefix, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
+import { afiFamily, canonicalPrefix, isLinkLocalV6, prefixFamily, sameAddress, unmapAddress } from '../wire/prefix.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { DownReason, RouteRefreshRequest, SessionConfig, SessionEvents, SessionInfo, SessionLike, SessionListener } from './session-port.js';
-import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type ForwardingEntry, type ForwardingPath, type PeerExportConfig, type UpdateErrorAction, type UpdateErrorEvent, type NotificationRecord, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
+import { DEFAULT_MAX_PREFIX_RESTART, type ExplainView, type ForwardingEntry, type ForwardingPath, type PeerExportConfig, type UpdateErrorAction, type UpdateErrorEvent, type NotificationRecord, type NeighbourSource, type PeerConfig, type PeerStatus, type RejectedConnections, type RouteView, type SpeakerConfig } from './types.js';
 
 export interface SpeakerDeps {
   /** `io.connect`: the peer's own way to connect (TCP-MD5, GTSM), when it has one. */
@@ -40,6 +40,8 @@ export interface SpeakerDeps {
    * here, and no peer needs them).
    */
   openListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null;
+  /** A plain outgoing connection (what an unnumbered peer without its own `connect` uses). */
+  plainConnect: ConnectFn;
   /** Refuse a connection from an unknown address: Cease / Connection Rejected (RFC 4486 6/5), then close. */
   rejectConnection(sock: net.Socket): void;
   packer: Packer;
@@ -97,6 +99,9 @@ interface Peer {
   readonly updateErrors: Record<UpdateErrorAction, number>;
   /** Why the session is kept down: the interface it runs over is down (see linkDown()). */
   linkDown: string | null;
+  /** Unnumbered peers: the neighbour's link-local address with its zone ("fe80::1%eth1"), and how it was found. */
+  neighbour: string | null;
+  neighbourSource: NeighbourSource | null;
 }
 
 /** The per-peer export policy as the Adj-RIB-Out takes it (text parsed, RibError on bad input). */
@@ -130,6 +135,7 @@ const DEFAULT_FAMILIES: readonly Family[] = FAMILIES;
 
 const sessionKey = (c: PeerConfig): string =>
   JSON.stringify([
+    c.interface ?? null,
     c.asn,
     c.port ?? 179,
     c.localAddress ?? null,
@@ -147,6 +153,16 @@ const securityOf = (c: PeerConfig): TcpSecurity => ({
 });
 
 const listenerPeer = (c: PeerConfig): ListenerPeer => ({ address: unmapAddress(c.address), ...securityOf(c) });
+
+/** The peers whose keys the listener holds: unnumbered ones have no address to key (and no MD5, config refuses it). */
+const listenerPeers = (peers: Iterable<PeerConfig>): ListenerPeer[] => [...peers].filter((c) => c.interface === undefined).map(listenerPeer);
+
+/** The AS a peer is taken to have before its OPEN says: 0 (none) for 'external', ours for 'internal'. */
+const initialAsn = (c: PeerConfig, localAsn: number): number => (typeof c.asn === 'number' ? c.asn : c.asn === 'internal' ? localAsn : 0);
+
+/** What the status says while an unnumbered peer's neighbour is not known. */
+export const noNeighbourText = (iface: string): string =>
+  `no neighbour found on ${iface} yet: waiting for its router advertisements (neighbour table) or for it to connect`;
 
 /** Native listener where the native calls work; a plain one elsewhere unless a peer needs them. */
 function defaultOpenListener(address: string, port: number, peers: readonly ListenerPeer[]): SecureListener | null {
@@ -180,6 +196,7 @@ export class Speaker extends EventEmitter {
       secureConnect,
       openListener: defaultOpenListener,
       rejectConnection,
+      plainConnect: tcpConnect,
       packer: wirePacker,
       interfaces: os.networkInterfaces,
       nextHops: nextHopsFor,
@@ -222,7 +239,7 @@ export class Speaker extends EventEmitter {
       const server = net.createServer((sock) => this.onConnection(sock));
       this.server = server;
       // Throws NativeSocketError (e.g. no TCP-MD5 in this kernel) before anything listens.
-      const listener = this.deps.openListener(l.address, l.port, [...this.peers.values()].map((p) => listenerPeer(p.cfg)));
+      const listener = this.deps.openListener(l.address, l.port, listenerPeers([...this.peers.values()].map((p) => p.cfg)));
       this.listener = listener;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -264,7 +281,7 @@ export class Speaker extends EventEmitter {
    */
   private onConnection(sock: net.Socket): void {
     const remote = unmapAddress(sock.remoteAddress ?? '');
-    const peer = this.findPeer(remote);
+    const peer = this.findPeer(remote) ?? this.interfacePeerFor(sock.remoteAddress ?? '');
     if (peer && !this.stopped && this.secureIncoming(peer, sock)) {
       peer.session.acceptIncoming(sock);
       return;
@@ -336,6 +353,57 @@ export class Speaker extends EventEmitter {
       });
       return sock;
     };
+  }
+
+  /**
+   * An unnumbered peer takes a connection from a link-local address on its interface
+   * (the zone Node gives a link-local peer's address names the interface). Until the
+   * session is up that address becomes the neighbour: a router that found us first
+   * (from our router advertisements) is found by its connection.
+   */
+  private interfacePeerFor(raw: string): Peer | undefined {
+    const zone = /%(.+)$/.exec(raw)?.[1];
+    const address = raw.replace(/%.*$/, '');
+    if (zone === undefined || !isLinkLocalV6(address)) return undefined;
+    for (const p of this.peers.values()) {
+      if (p.cfg.interface !== zone) continue;
+      const st = p.session.state;
+      if (p.neighbour !== raw && st !== 'OpenSent' && st !== 'OpenConfirm' && st !== 'Established') {
+        p.neighbour = raw;
+        p.neighbourSource = 'connection';
+        this.emit('neighbour', p.rin.address, raw, 'connection');
+      }
+      return p;
+    }
+    return undefined;
+  }
+
+  /**
+   * An unnumbered peer's neighbour on `iface` (its link-local address; null: none any
+   * more). A peer waiting for one connects at once; an established session stays on the
+   * address it runs over. False when no peer is on that interface.
+   */
+  setNeighbour(iface: string, address: string | null): boolean {
+    let found = false;
+    for (const p of this.peers.values()) {
+      if (p.cfg.interface !== iface) continue;
+      found = true;
+      const scoped = address === null ? null : `${address.replace(/%.*$/, '')}%${iface}`;
+      if (scoped === p.neighbour) continue;
+      if (scoped === null && p.neighbourSource === 'connection') continue; // what connected to us stays known
+      p.neighbour = scoped;
+      p.neighbourSource = scoped === null ? null : 'neighbour-table';
+      this.emit('neighbour', p.rin.address, scoped, p.neighbourSource);
+      const st = p.session.state;
+      const busy = st === 'OpenSent' || st === 'OpenConfirm' || st === 'Established';
+      if (scoped === null || busy || p.cfg.passive || !this.started || this.stopped || p.hold !== null || p.bfdHeld || p.linkDown !== null) continue;
+      // The session waits out a connect retry after "no neighbour": start it over so it
+      // connects now (a ManualStop in Connect/Active sends nothing).
+      void p.session.stop().then(() => {
+        if (!this.stopped && this.peers.get(p.rin.address) === p && p.hold === null && !p.bfdHeld && p.linkDown === null) p.session.start();
+      });
+    }
+    return found;
   }
 
   private findPeer(address: string): Peer | undefined {
@@ -427,7 +495,17 @@ export class Speaker extends EventEmitter {
   private addPeer(cfg: PeerConfig): void {
     const address = unmapAddress(cfg.address);
     const families = cfg.families ?? DEFAULT_FAMILIES;
-    const connect = this.connectFor(() => peer, cfg);
+    let connect = this.connectFor(() => peer, cfg);
+    const iface = cfg.interface;
+    if (iface !== undefined) {
+      // Unnumbered: connect to the neighbour found on the link, with its zone (a link-local
+      // address means nothing without its interface: connect() would fail with EINVAL).
+      const base = connect ?? this.deps.plainConnect;
+      connect = (o) => {
+        if (peer.neighbour === null) throw new Error(noNeighbourText(iface));
+        return base({ host: peer.neighbour, port: o.port });
+      };
+    }
     const session = this.deps.createSession({
       localAsn: this.cfg.asn,
       routerId: this.cfg.routerId,
@@ -444,7 +522,7 @@ export class Speaker extends EventEmitter {
       ...(this.cfg.forwardingKept !== undefined ? { forwardingKept: this.cfg.forwardingKept } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);
-    const rin = new AdjRibIn(address, cfg.asn, this.cfg.asn, {
+    const rin = new AdjRibIn(address, initialAsn(cfg, this.cfg.asn), this.cfg.asn, {
       filter: this.effectiveFilter(cfg),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
@@ -491,6 +569,8 @@ export class Speaker extends EventEmitter {
       bfdHeld: false,
       updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
       linkDown: null,
+      neighbour: null,
+      neighbourSource: null,
       detach: () => {
         for (const l of listeners) l.off();
       },
@@ -514,7 +594,7 @@ export class Speaker extends EventEmitter {
   async setPeers(peers: readonly PeerConfig[]): Promise<void> {
     const next = new Map(peers.map((p) => [unmapAddress(p.address), p]));
     // Keys of removed or changed peers go, new ones come, the others stay as they are.
-    this.listener?.setPeers(peers.map(listenerPeer));
+    this.listener?.setPeers(listenerPeers(peers));
     const work: Promise<void>[] = [];
     for (const [address, peer] of [...this.peers]) {
       const want = next.get(address);
@@ -577,7 +657,7 @@ export class Speaker extends EventEmitter {
   private syncBfd(): Promise<void> {
     const wants: BfdPeerWant[] = [];
     for (const [address, p] of this.peers) {
-      if (p.cfg.bfd) wants.push({ address, ...(p.cfg.localAddress ? { localAddress: p.cfg.localAddress } : {}), timers: p.cfg.bfd });
+      if (p.cfg.bfd && p.cfg.interface === undefined) wants.push({ address, ...(p.cfg.localAddress ? { localAddress: p.cfg.localAddress } : {}), timers: p.cfg.bfd });
     }
     return this.deps.bfd.set(wants);
   }
@@ -634,6 +714,8 @@ export class Speaker extends EventEmitter {
     peer.endedBy = null;
     peer.eorReceived.clear();
     peer.rin.routerId = n.peerRouterId;
+    // 'external' / 'internal': the AS is the one the OPEN gave.
+    peer.rin.asn = n.peerAsn;
     this.resumeAfterPeerRestart(peer, n);
     const local = info.localAddress ?? '';
     const remote = info.remoteAddress ?? peer.rin.address;
@@ -647,7 +729,7 @@ export class Speaker extends EventEmitter {
     }
     const ctx: ExportContext = {
       localAsn: this.cfg.asn,
-      peerAsn: peer.cfg.asn,
+      peerAsn: n.peerAsn,
       families: n.families,
       codec: {
         asn4: n.asn4,
@@ -747,8 +829,8 @@ export class Speaker extends EventEmitter {
 
   private onUpdate(peer: Peer, received: UpdateMessage): void {
     // RFC 4271 6.3 first-AS check for external peers, unless turned off for the peer.
-    const ebgp = peer.cfg.asn !== this.cfg.asn;
-    const u = ebgp && peer.cfg.enforceFirstAs !== false ? checkFirstAs(received, peer.cfg.asn) : received;
+    const ebgp = peer.rin.asn !== this.cfg.asn;
+    const u = ebgp && peer.cfg.enforceFirstAs !== false ? checkFirstAs(received, peer.rin.asn) : received;
     for (const e of u.errors) {
       peer.updateErrors[e.handling]++;
       const ev: UpdateErrorEvent = { peer: peer.rin.address, action: e.handling, attribute: attributeName(e.code), reason: e.reason };
@@ -950,8 +1032,13 @@ export class Speaker extends EventEmitter {
 
   /** The interface holding the session's local address (what a link-local next hop is reached over). */
   private sessionInterface(address: string): string | null {
-    const local = this.findPeer(address)?.session.info().localAddress;
+    const peer = this.findPeer(address);
+    if (peer?.cfg.interface !== undefined) return peer.cfg.interface;
+    const local = peer?.session.info().localAddress;
     if (!local) return null;
+    // A link-local session address carries its interface as the zone.
+    const zone = /%(.+)$/.exec(local)?.[1];
+    if (zone !== undefined) return zone;
     const ifs = this.deps.interfaces();
     for (const [name, addrs] of Object.entries(ifs)) {
       if (addrs?.some((a) => sameAddress(a.address, unmapAddress(local)))) return name;
@@ -1033,11 +1120,14 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<Pe
     accepted += c.accepted;
     sent += s;
   }
+  const noNeighbour = p.cfg.interface !== undefined && p.neighbour === null && info.state !== 'Established';
   return {
     address: p.rin.address,
-    asn: p.cfg.asn,
+    asn: p.rin.asn,
+    ...(typeof p.cfg.asn !== 'number' ? { configuredAsn: p.cfg.asn } : {}),
+    ...(p.cfg.interface !== undefined ? { interface: p.cfg.interface, neighbour: { address: p.neighbour, source: p.neighbourSource } } : {}),
     description: p.cfg.description ?? null,
-    type: p.cfg.asn === p.rin.localAsn ? 'iBGP' : 'eBGP',
+    type: p.rin.asn === p.rin.localAsn ? 'iBGP' : 'eBGP',
     state: info.state,
     since: info.since.toISOString(),
     families: established && n ? [...n.families] : [...(p.cfg.families ?? DEFAULT_FAMILIES)],
@@ -1047,7 +1137,7 @@ function statusOf(p: Peer, now: number, listenerProblem: string | null): Omit<Pe
     prefixesAccepted: accepted,
     prefixesByFamily: byFamily,
     // An Established peer has no current error (the history is in lastNotification*).
-    lastError: info.state === 'Established' ? null : (p.linkDown ?? p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
+    lastError: info.state === 'Established' ? null : (p.linkDown ?? (noNeighbour ? noNeighbourText(p.cfg.interface!) : null) ?? p.transportError ?? listenerProblem ?? md5Hint(p) ?? p.lastError ?? info.lastError),
     uptime: established && p.establishedAt !== null ? Math.floor((now - p.establishedAt) / 1000) : 0,
     holdTime: info.holdTime,
     keepalive: info.keepalive,

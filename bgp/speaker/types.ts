@@ -9,10 +9,23 @@ import type { BfdStatus, BfdTimers } from '../bfd/index.js';
 import type { Secret } from '../net/secret.js';
 import type { ImportFilter } from '../rib/prefix-list.js';
 import type { MultipathOptions } from '../rib/best-path.js';
+import type { PeerAsn } from '../fsm/index.js';
 
 export interface PeerConfig {
+  /**
+   * The peer's address; for an unnumbered peer (`interface` set) the interface's name,
+   * which is what the peer is known by (status, routes), as FRR shows `neighbor eth1`.
+   */
   readonly address: string;
-  readonly asn: number;
+  /**
+   * Unnumbered: the router at the other end of this link, over the link's IPv6
+   * link-local addresses. Its address comes from setNeighbour() (the agent watches the
+   * neighbour table) or from its own connection to us; IPv4 routes go with IPv6 next
+   * hops (RFC 8950).
+   */
+  readonly interface?: string;
+  /** A number, or any AS but ours ('external'), or ours ('internal'): the OPEN says which. */
+  readonly asn: PeerAsn;
   /** Remote TCP port (default 179). */
   readonly port?: number;
   /** Source address for outgoing connections. */
@@ -58,6 +71,9 @@ export interface PeerExportConfig {
   readonly prepend?: number;
   readonly med?: number;
 }
+
+/** How an unnumbered peer's address was found: the neighbour table (its router advertisements), or its own connection. */
+export type NeighbourSource = 'neighbour-table' | 'connection';
 
 /** RFC 7606 actions below session-reset, as counted per peer. */
 export type UpdateErrorAction = 'attribute-discard' | 'treat-as-withdraw' | 'afisafi-disable';
@@ -145,7 +161,13 @@ export type MessageCounters = Readonly<Record<'open' | 'update' | 'notification'
 
 export interface PeerStatus {
   readonly address: string;
+  /** The AS: the configured one, or the one the peer's OPEN gave for 'external'/'internal' (0 until then). */
   readonly asn: number;
+  /** As configured (a number, 'external' or 'internal'). */
+  readonly configuredAsn?: PeerAsn;
+  /** Unnumbered peers: the interface, and the neighbour found on it (link-local with its zone) and how. */
+  readonly interface?: string;
+  readonly neighbour?: { readonly address: string | null; readonly source: NeighbourSource | null };
   readonly description: string | null;
   readonly type: 'eBGP' | 'iBGP';
   /** RFC 4271 8.2.2 state name. */

@@ -60,10 +60,13 @@ const RouteQuerySchema = z
   })
   .strict();
 
+/** A peer as the API names it: its address, or for an unnumbered peer its interface's name. */
 function peerParam(text: string): string {
   const a = canonicalAddress(text);
-  if (a === null) throw new ApiError(400, 'bad_request', `${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
-  return a;
+  if (a !== null) return a;
+  // Linux interface names: 1..15 characters, no "/", ":" or white space (dev_valid_name).
+  if (/^[^/:\s%]{1,15}$/.test(text) && text !== '.' && text !== '..') return text;
+  throw new ApiError(400, 'bad_request', `${JSON.stringify(text)} is not an IPv4 or IPv6 address, nor an interface name (unnumbered peer)`);
 }
 
 /** The built-in read routes, backed by the agent's handlers. */

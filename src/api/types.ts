@@ -31,6 +31,11 @@ export interface PeerSummary {
   readonly held: PeerHold | null;
   /** The peer's BFD session (state, intervals in ms, last diagnostic); absent or null without BFD. */
   readonly bfd?: PeerStatus['bfd'];
+  /** 'external' / 'internal' when configured so (`asn` is then the AS the peer's OPEN gave, 0 before). */
+  readonly configuredAsn?: PeerStatus['configuredAsn'];
+  /** Unnumbered peers: the interface (also `address`) and the neighbour found on it (null: none yet) and how. */
+  readonly interface?: string;
+  readonly neighbour?: PeerStatus['neighbour'];
 }
 
 export type { PeerHold } from '../../bgp/speaker/types.js';

@@ -41,11 +41,23 @@ export function stateText(p: PeerSummary): string {
   return p.held ? `${p.state} (${p.held.reason}, retry in ${duration(p.held.retryInSeconds)})` : p.state;
 }
 
+/** An unnumbered peer is its interface and the neighbour found there (FRR prints `swp1`). */
+export function peerName(p: PeerSummary): string {
+  if (p.interface === undefined) return p.address;
+  const n = p.neighbour?.address;
+  return `${p.interface} (${n ? n.replace(/%.*$/, '') : 'no neighbour yet'})`;
+}
+
+/** The AS, or how it was configured while the peer has not said it yet. */
+export function asnText(p: PeerSummary): string {
+  return p.asn === 0 && p.configuredAsn !== undefined ? String(p.configuredAsn) : String(p.asn);
+}
+
 function peerRow(p: PeerSummary, withName: boolean, withBfd: boolean): string[] {
   return [
-    p.address,
+    peerName(p),
     ...(withName ? [p.description ?? ''] : []),
-    String(p.asn),
+    asnText(p),
     p.type,
     stateText(p),
     ...(withBfd ? [p.bfd ? p.bfd.state : '-'] : []),
@@ -154,6 +166,9 @@ export function peerDetailText(p: PeerDetail): string {
     ['State', `${p.state} since ${when(p.since)}${p.state === 'Established' ? ` (up ${duration(p.uptime)})` : ''}`],
     ...(p.held ? [['Held down', `${p.held.reason}: started again at ${when(p.held.until)} (in ${duration(p.held.retryInSeconds)})`] as [string, string]] : []),
     ['Last error', p.lastError ?? 'none'],
+    ...(p.interface !== undefined
+      ? [['Interface', `${p.interface} (unnumbered), neighbour ${p.neighbour?.address ?? 'not found yet'}${p.neighbour?.source ? ` (from ${p.neighbour.source === 'connection' ? 'its connection' : 'the neighbour table'})` : ''}`] as [string, string]]
+      : []),
     ['Local address', p.localAddress ?? '-'],
     ['Remote address', p.remoteAddress ?? '-'],
     ['Hold time', p.holdTime === null ? '- (not established)' : `${p.holdTime} s, keepalive ${p.keepalive ?? 0} s`],
@@ -171,7 +186,7 @@ export function peerDetailText(p: PeerDetail): string {
   if (security.length > 0) rows.splice(5, 0, ['Security', security.join(', ')]);
   for (const problem of p.problems) rows.push(['Problem', problem]);
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return [`Peer ${p.address}, AS ${p.asn} (${p.type})`, ...rows.map(([k, v]) => `  ${`${k}:`.padEnd(w)}  ${v}`), ''].join('\n');
+  return [`Peer ${p.address}, AS ${asnText(p)}${p.configuredAsn !== undefined && p.asn !== 0 ? ` (${p.configuredAsn})` : ''} (${p.type})`, ...rows.map(([k, v]) => `  ${`${k}:`.padEnd(w)}  ${v}`), ''].join('\n');
 }
 
 export function routesText(r: RoutesResponse): string {

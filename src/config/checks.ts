@@ -15,6 +15,20 @@ type Raw = z.output<typeof configSchema>;
 
 type Problem = Omit<ConfigProblem, 'line' | 'column'> & { readonly segments: readonly (string | number)[] };
 
+/**
+ * An unnumbered peer is found on its link: an address too would say two things, and what
+ * is keyed by the peer's address (TCP-MD5 keys, GTSM's listener minimum, BFD) cannot be
+ * set before the address is known.
+ */
+function unnumberedChecks(p: Raw['bgp']['peers'][number], i: number, add: (segments: (string | number)[], message: string, fix: string) => void): void {
+  const at = (k: string): (string | number)[] => ['bgp', 'peers', i, k];
+  if (p.address !== undefined) add(at('address'), `a peer has either an address or an interface (unnumbered), not both: address ${p.address}, interface ${p.interface}`, 'remove address (the neighbour on the interface is found by its link-local address), or remove interface');
+  if (p.localAddress !== undefined) add(at('localAddress'), `an unnumbered peer on ${p.interface} talks from this worker's link-local address on that link`, 'remove localAddress');
+  if (p.password !== undefined) add(at(p.passwordFile !== undefined ? 'passwordFile' : 'password'), 'TCP-MD5 is not supported for unnumbered peers (the key needs the neighbour\'s address before it is known)', 'remove the password, or peer by address');
+  if (p.ttlSecurity !== undefined) add(at('ttlSecurity'), 'ttlSecurity is not supported for unnumbered peers', 'remove ttlSecurity (a link-local session cannot leave the link anyway)');
+  if (p.bfd !== undefined) add(at('bfd'), 'BFD is not supported for unnumbered peers yet', 'remove bfd, or peer by address');
+}
+
 export function crossChecks(cfg: Raw): Problem[] {
   const out: Problem[] = [];
   const add = (segments: (string | number)[], message: string, fix: string): void => {
@@ -30,7 +44,24 @@ export function crossChecks(cfg: Raw): Problem[] {
   const listenFamily = parseAddress(listen.address)?.family;
   const seenPeers = new Map<string, number>();
   cfg.bgp.peers.forEach((p, i) => {
+    if (p.interface !== undefined) {
+      unnumberedChecks(p, i, add);
+      const first = seenPeers.get(`%${p.interface}`);
+      if (first !== undefined) add(['bgp', 'peers', i, 'interface'], `duplicate peer on interface ${p.interface} (also bgp.peers[${first}])`, 'keep one peer per interface');
+      else seenPeers.set(`%${p.interface}`, i);
+      if (p.passive && listen.port === 0) add(['bgp', 'peers', i, 'passive'], 'passive peer, but bgp.listen.port is 0 (no listener), so the session can never come up', 'set bgp.listen.port (179), or passive: false');
+      else if (p.passive && listen.address !== '::' && listenFamily !== 6) add(['bgp', 'peers', i, 'interface'], `passive unnumbered peer (IPv6 link-local), but bgp.listen.address ${listen.address} only accepts IPv4 connections`, 'listen on "::", or passive: false');
+      return;
+    }
+    if (p.address === undefined) {
+      add(['bgp', 'peers', i], 'a peer needs an address, or an interface (unnumbered)', 'add address: 192.0.2.1 (the router\'s address), or interface: eth1 (the link to the router)');
+      return;
+    }
     const family = parseAddress(p.address)?.family;
+    if (/^fe[89ab]/i.test(p.address)) {
+      add(['bgp', 'peers', i, 'address'], `${p.address} is an IPv6 link-local address: it names no router without its link`, 'write interface: <the link to the router> instead of address (unnumbered peering), or use a global address');
+      return;
+    }
     const first = seenPeers.get(p.address);
     if (first !== undefined) {
       add(['bgp', 'peers', i, 'address'], `duplicate peer ${p.address} (also bgp.peers[${first}])`, 'keep one entry per peer address');
@@ -51,10 +82,10 @@ export function crossChecks(cfg: Raw): Problem[] {
   cfg.bgp.peers.forEach((p, i) => {
     // RFC 4271 5.1.2: our AS goes on the path only towards external peers; an internal
     // peer's path stays empty, so there is nothing to prepend to.
-    if (p.asn === cfg.asn && (p.export?.prepend ?? 0) > 0) {
+    if ((p.asn === cfg.asn || p.asn === 'internal') && (p.export?.prepend ?? 0) > 0) {
       add(['bgp', 'peers', i, 'export', 'prepend'], `prepend on an iBGP peer (AS ${p.asn} is this worker's own AS): routes to internal peers carry no AS path to lengthen`, 'remove prepend, or use med to make this path less preferred');
     }
-    if (p.address === cfg.routerId) {
+    if (p.address !== undefined && p.address === cfg.routerId) {
       add(['bgp', 'peers', i, 'address'], `${p.address} is this worker's own routerId`, "write the address of the router at the other end of the session; routerId is this worker's own IPv4 address");
     }
   });
@@ -132,7 +163,8 @@ export function crossChecks(cfg: Raw): Problem[] {
  */
 function advertiseChecks(cfg: Raw, add: (segments: (string | number)[], message: string, fix: string) => void): void {
   const pools = cfg.pools.map((pool) => parsePrefix(pool.cidr) as ParsedPrefix);
-  const peers = cfg.bgp.peers.map((peer) => parseAddress(peer.address));
+  // Indexed as bgp.peers (unnumbered ones have no address: null).
+  const peers = cfg.bgp.peers.map((peer) => (peer.address !== undefined ? parseAddress(peer.address) : null));
   cfg.bgp.advertise.forEach((text, i) => {
     const p = parsePrefix(text) as ParsedPrefix;
     const at = ['bgp', 'advertise', i];

@@ -26,6 +26,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       peers: bgp.peers.map((p) =>
         compact({
           address: p.address,
+          interface: p.interface,
           asn: p.asn,
           port: p.port,
           localAddress: p.localAddress,

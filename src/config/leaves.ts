@@ -106,6 +106,30 @@ export const asn = leaf('an AS number: 65001 (asplain) or "1.10" (asdot)', (v) =
   return n;
 });
 
+/**
+ * A peer's AS: a number as `asn`, or (FRR's `remote-as external|internal`) `external`:
+ * any AS other than ours, `internal`: ours. The peer's OPEN says which AS it is.
+ */
+export const peerAsn = leaf('an AS number, "external" (any AS but ours) or "internal" (ours)', (v) => {
+  if (v === 'external' || v === 'internal') return v;
+  const r = asn.safeParse(v);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0] as { message: string; params?: { fix?: string } } | undefined;
+  return new Invalid(issue?.message ?? `expected an AS number, got ${describeValue(v)}`, `${issue?.params?.fix ?? 'use the AS number'}, or "external" / "internal"`);
+});
+
+/**
+ * A Linux interface name (IFNAMSIZ 16 with the NUL: at most 15 characters, no "/", no
+ * white space, not "." or ".."; net/core/dev.c dev_valid_name).
+ */
+export const interfaceName = leaf('an interface name such as eth1', (v) => {
+  if (typeof v !== 'string') return new Invalid(`expected an interface name, got ${describeValue(v)}`, 'write the name of the link to the router, e.g. eth1');
+  if (v.length === 0 || v.length > 15 || v === '.' || v === '..' || /[/:\s%]/.test(v)) {
+    return new Invalid(`${quoteExcerpt(v)} is not an interface name (1..15 characters, no "/", ":", "%" or spaces)`, 'write the name as `ip link` shows it, e.g. eth1');
+  }
+  return v;
+});
+
 export const address = (family?: 4 | 6): z.ZodType<string, z.ZodTypeDef, unknown> => {
   const what = family === 4 ? 'an IPv4 address' : family === 6 ? 'an IPv6 address' : 'an IPv4 or IPv6 address';
   return leaf(what, (v) => {

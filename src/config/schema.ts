@@ -20,6 +20,8 @@ import {
   hostPort,
   importRule,
   int,
+  interfaceName,
+  peerAsn,
   leaf,
   oneOf,
   prefix,
@@ -145,8 +147,15 @@ const bfdSchema = z
 
 export const peerSchema = z
   .object({
-    address: address(),
-    asn,
+    /** The peer's address; or, for an unnumbered peer, `interface` instead. */
+    address: address().optional(),
+    /**
+     * Unnumbered (FRR's `neighbor eth1 interface`): the router at the other end of this
+     * link, over the link's IPv6 link-local addresses, IPv4 routes with IPv6 next hops
+     * (RFC 8950). Its address is found on the link (docs/bgp.md "Unnumbered peering").
+     */
+    interface: interfaceName.optional(),
+    asn: peerAsn,
     port: int('a TCP port', 1, 65535).default(DEFAULTS.peerPort),
     localAddress: address().optional(),
     passive: bool('true: wait for the peer to connect').default(false),

@@ -44,7 +44,7 @@ export function configWarnings(cfg: Pick<Config, 'asn' | 'bgp'>): ConfigWarning[
   const own = asnWarning(cfg.asn);
   if (own !== null) add(['asn'], own, ASN_FIX);
   cfg.bgp.peers.forEach((p, i) => {
-    const w = asnWarning(p.asn);
+    const w = typeof p.asn === 'number' ? asnWarning(p.asn) : null;
     if (w !== null) add(['bgp', 'peers', i, 'asn'], w, "use the peer's own AS number (as configured on the router)");
   });
   return out;

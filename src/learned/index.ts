@@ -5,6 +5,7 @@
  * over goes down (FRR's fast external failover), and the forwarding check behind
  * `status` and `verify`.
  */
+import net from 'node:net';
 import os from 'node:os';
 import type { ForwardingEntry } from '../../bgp/speaker/types.js';
 import type { Config } from '../config/schema.js';
@@ -34,6 +35,8 @@ export function guardFor(cfg: Config, ifs: Interfaces = os.networkInterfaces()):
 
 /** The interface whose subnet holds the peer's address (the connected route to it); null when none. */
 export function peerInterface(peer: string, ifs: Interfaces): string | null {
+  // An unnumbered peer is known by its interface's name.
+  if (net.isIP(peer.replace(/%.*$/, '')) === 0) return peer;
   if (isLinkLocalV6(peer)) {
     const zone = peer.split('%')[1];
     return zone ?? null;

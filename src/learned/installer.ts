@@ -9,8 +9,8 @@
  * deleted, so the container host routes (protocol 88, metric 0) are never touched.
  *
  * Next hops (issue: hijack guard rules, docs/bgp.md):
- * - IPv4 routes: the IPv4 NEXT_HOP. An IPv6 next hop for IPv4 (RFC 8950) is not
- *   installed (it would need RTA_VIA).
+ * - IPv4 routes: the IPv4 NEXT_HOP; an IPv6 next hop (RFC 8950, unnumbered peers) as
+ *   for IPv6 routes, below, installed with RTA_VIA ("via inet6").
  * - IPv6 routes: the global next hop; a link-local-only next hop is installed through
  *   the interface of the session it came over (RFC 2545 3: only meaningful on that link).
  * - IPv4-mapped IPv6 next hops (::ffff:a.b.c.d, what some speakers send for IPv6 routes
@@ -57,10 +57,9 @@ export function chooseNextHops(e: ForwardingEntry): { readonly nextHops: ChosenN
   const skipped: string[] = [];
   for (const p of e.paths) {
     let nh: ChosenNextHop | null = null;
-    if (e.family === 'ipv4-unicast') {
+    if (e.family === 'ipv4-unicast' && !(p.nextHops[0] ?? '').includes(':')) {
       const a = p.nextHops[0];
       if (a === undefined) skipped.push(`${p.peer}: no next hop`);
-      else if (a.includes(':')) skipped.push(`${p.peer}: IPv6 next hop ${a} for an IPv4 route is not installed`);
       else nh = { gateway: a, interface: null };
     } else {
       const usable = p.nextHops.filter((a) => !isMapped(a));

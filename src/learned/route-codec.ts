@@ -4,6 +4,10 @@
  * followed by its own RTA_GATEWAY; include/uapi/linux/rtnetlink.h). The kernel spreads
  * flows over a multipath route's next hops (ECMP). Pure: Buffer in, Buffer out.
  *
+ * An IPv4 route with an IPv6 next hop (RFC 8950, unnumbered peers) has RTA_VIA (a
+ * struct rtvia: the next hop's family, then its address) in place of RTA_GATEWAY, as
+ * `ip route add 0.0.0.0/0 via inet6 fe80::1 dev eth1` sends it (Linux 5.2 and later).
+ *
  * Learned routes carry the agent's protocol number like the container host routes, and
  * in addition their own metric (RTA_PRIORITY, LEARNED_METRIC): the container /32s have
  * none (metric 0), so the two sets never mix and each reconciler finds exactly its own.
@@ -24,6 +28,7 @@ const RTA_GATEWAY = 5;
 const RTA_PRIORITY = 6;
 const RTA_MULTIPATH = 9;
 const RTA_TABLE = 15;
+const RTA_VIA = 18;
 
 export interface KernelNextHop {
   readonly gateway: string;
@@ -65,9 +70,27 @@ function head(r: Pick<LearnedKernelRoute, 'family' | 'dst' | 'table' | 'metric'>
   return parts;
 }
 
+/** RTA_GATEWAY for a next hop of the route's own family, else RTA_VIA (struct rtvia: u16 family, address). */
+function gatewayAttr(family: 4 | 6, gateway: string): Buffer {
+  const a = addressBytes(gateway);
+  if ((a.length === 4) === (family === 4)) return attr(RTA_GATEWAY, a);
+  const via = Buffer.alloc(2 + a.length);
+  via.writeUInt16LE(a.length === 16 ? AF_INET6 : AF_INET, 0);
+  a.copy(via, 2);
+  return attr(RTA_VIA, via);
+}
+
+function viaAddress(v: Buffer): string | undefined {
+  if (v.length < 2) return undefined;
+  const fam = v.readUInt16LE(0);
+  const a = v.subarray(2);
+  if ((fam === AF_INET6 && a.length === 16) || (fam === AF_INET && a.length === 4)) return bytesToAddress(a);
+  return undefined;
+}
+
 /** struct rtnexthop: u16 len, u8 flags, u8 hops (weight - 1), s32 ifindex, then attributes. */
-function rtnexthop(nh: KernelNextHop): Buffer {
-  const gw = attr(RTA_GATEWAY, addressBytes(nh.gateway));
+function rtnexthop(family: 4 | 6, nh: KernelNextHop): Buffer {
+  const gw = gatewayAttr(family, nh.gateway);
   const b = Buffer.alloc(8);
   b.writeUInt16LE(8 + gw.length, 0);
   b.writeInt32LE(nh.ifindex, 4);
@@ -79,10 +102,10 @@ export function encodeLearnedRoute(r: LearnedKernelRoute, protocol: number): Buf
   const parts = head(r, protocol);
   if (r.nextHops.length === 1) {
     const nh = r.nextHops[0]!;
-    parts.push(attr(RTA_GATEWAY, addressBytes(nh.gateway)));
+    parts.push(gatewayAttr(r.family, nh.gateway));
     if (nh.ifindex > 0) parts.push(attr(RTA_OIF, u32(nh.ifindex)));
   } else {
-    parts.push(attr(RTA_MULTIPATH, Buffer.concat(r.nextHops.map(rtnexthop))));
+    parts.push(attr(RTA_MULTIPATH, Buffer.concat(r.nextHops.map((nh) => rtnexthop(r.family, nh)))));
   }
   return Buffer.concat(parts);
 }
@@ -128,6 +151,7 @@ export function decodeLearnedRoute(data: Buffer): DumpedRoute | undefined {
     else if (t === RTA_TABLE && v.length >= 4) table = v.readUInt32LE(0);
     else if (t === RTA_PRIORITY && v.length >= 4) metric = v.readUInt32LE(0);
     else if (t === RTA_GATEWAY) gateway = bytesToAddress(v);
+    else if (t === RTA_VIA) gateway = viaAddress(v) ?? gateway;
     else if (t === RTA_OIF && v.length >= 4) oif = v.readUInt32LE(0);
     else if (t === RTA_MULTIPATH) {
       for (let o = 0; o + 8 <= v.length; ) {
@@ -135,7 +159,10 @@ export function decodeLearnedRoute(data: Buffer): DumpedRoute | undefined {
         if (l < 8 || o + l > v.length) break;
         const ifindex = v.readInt32LE(o + 4);
         let gw: string | undefined;
-        for (const [at, av] of attrs(v, o + 8, o + l)) if (at === RTA_GATEWAY) gw = bytesToAddress(av);
+        for (const [at, av] of attrs(v, o + 8, o + l)) {
+          if (at === RTA_GATEWAY) gw = bytesToAddress(av);
+          else if (at === RTA_VIA) gw = viaAddress(av) ?? gw;
+        }
         if (gw !== undefined) hops.push({ gateway: gw, ifindex });
         o += (l + 3) & ~3;
       }

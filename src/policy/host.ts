@@ -47,7 +47,9 @@ export function protectedPorts(cfg: Config): string[] {
 /** The configured BGP peers' addresses, unless the operator opened the control plane to containers. */
 export function fabricPeers(cfg: Config): string[] {
   if (cfg.policy?.openControlPlane === true) return [];
-  return [...new Set(cfg.bgp.peers.map((p) => p.address))];
+  // Unnumbered peers talk over link-local addresses, which no container can reach (they
+  // are not routed off their link).
+  return [...new Set(cfg.bgp.peers.flatMap((p) => (p.address !== undefined ? [p.address] : [])))];
 }
 
 export function hostPolicy(cfg: Config, addresses: readonly string[] = hostAddresses()): HostPolicy {

@@ -81,7 +81,9 @@ export function ensureBuilt(): string {
 
 /** A peer entry of agent.yaml (`bgp.peers[]`). */
 export interface LabAgentPeer {
-  readonly address: string;
+  /** Absent for an unnumbered peer (`interface`). */
+  readonly address?: string;
+  readonly interface?: string;
   readonly asn: number | string;
   readonly port?: number;
   readonly localAddress?: string;

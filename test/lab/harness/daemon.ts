@@ -18,7 +18,10 @@ export const BOTH_FAMILIES: readonly Family[] = ['ipv4-unicast', 'ipv6-unicast']
 export type PeerAs = number | 'external' | 'internal';
 
 export interface NeighborOptions {
+  /** The neighbor's address; with `interface`, the name of the link it is on (unnumbered). */
   readonly address: string;
+  /** Unnumbered: `address` is an interface (FRR `neighbor eth1 interface`, GoBGP `neighbor-interface`). */
+  readonly interface?: boolean;
   readonly asn: PeerAs;
   /** Families activated on this (IPv4) session. Default: the router's families. */
   readonly families?: readonly Family[];

@@ -55,7 +55,7 @@ export function frrBgpConfig(o: FrrOptions): string {
   }
   const nbrs: readonly NeighborOptions[] = o.neighbors ?? [];
   for (const n of nbrs) {
-    L.push(` neighbor ${n.address} remote-as ${remoteAs(n.asn)}`);
+    L.push(` neighbor ${n.address}${n.interface ? ' interface' : ''} remote-as ${remoteAs(n.asn)}`);
     // FRR's traditional connect-retry is 120 s: far too slow for a lab where peers come and go.
     L.push(` neighbor ${n.address} timers connect 2`);
     if (n.passive) L.push(` neighbor ${n.address} passive`);

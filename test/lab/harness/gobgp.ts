@@ -37,7 +37,7 @@ export function gobgpConfig(o: GobgpOptions): string {
     ]);
   for (const n of o.neighbors ?? []) {
     if (n.defaultOriginate) throw new Error('gobgpd: add a default route with gobgp(["global","rib","add",...]) instead');
-    L.push('[[neighbors]]', '  [neighbors.config]', `  neighbor-address = "${n.address}"`, `  ${peerAsToml(n.asn, o.asn)}`);
+    L.push('[[neighbors]]', '  [neighbors.config]', n.interface ? `  neighbor-interface = "${n.address}"` : `  neighbor-address = "${n.address}"`, `  ${peerAsToml(n.asn, o.asn)}`);
     if (n.shutdown) L.push('  admin-down = true');
     if (n.password !== undefined) L.push(`  auth-password = "${n.password}"`);
     L.push('  [neighbors.timers.config]', '  connect-retry = 2', `  hold-time = ${hold}`, `  keepalive-interval = ${Math.max(1, Math.floor(hold / 3))}`);

@@ -70,7 +70,7 @@ describe('API routes', () => {
     const { client } = await start();
     const cases: [Promise<unknown>, number, string, RegExp][] = [
       [client.peer('203.0.113.99'), 404, 'unknown_peer', /203\.0\.113\.99 is not a configured peer/],
-      [client.peer('not-an-ip'), 400, 'bad_request', /"not-an-ip" is not an IPv4 or IPv6 address/],
+      [client.peer('not/an-ip'), 400, 'bad_request', /"not\/an-ip" is not an IPv4 or IPv6 address, nor an interface name/],
       [client.get('/v1/routes?view=best'), 400, 'bad_request', /view: Invalid enum value/],
       [client.get('/v1/routes?view=received&color=red'), 400, 'bad_request', /Unrecognized key/],
       [client.routes({ view: 'kernel' }), 501, 'not_implemented', /dataplane/],

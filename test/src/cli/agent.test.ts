@@ -35,7 +35,7 @@ class FakeSpeaker extends EventEmitter implements SpeakerLike {
   peerStatus(): SpeakerPeerStatus[] {
     const c = { open: 1, update: 1, notification: 0, keepalive: 1, routeRefresh: 0 };
     return this.peers.map((p, i) => ({
-      address: p.address, asn: p.asn, description: p.description ?? null, type: p.asn === this.cfg.asn ? 'iBGP' : 'eBGP',
+      address: p.address, asn: typeof p.asn === 'number' ? p.asn : 0, description: p.description ?? null, type: p.asn === this.cfg.asn ? 'iBGP' : 'eBGP',
       state: i === 0 ? 'Established' : 'Active', since: '2026-01-01T00:00:00.000Z', families: p.families ?? [], configuredFamilies: p.families ?? [],
       prefixesSent: this.adverts.length, prefixesReceived: 1, prefixesAccepted: 1,
       prefixesByFamily: { 'ipv4-unicast': { sent: this.adverts.length, received: 1, accepted: 1 }, 'ipv6-unicast': { sent: 0, received: 0, accepted: 0 } }, lastError: i === 0 ? null : 'connect: ECONNREFUSED, retry in 4 s',
