@@ -60,8 +60,11 @@ export interface SpeakerLike {
   start(): Promise<void>;
   /** 'graceful': the peers keep our routes while we are away (RFC 4724, RFC 8538). */
   stop(reason?: string, mode?: 'hard' | 'graceful'): Promise<void>;
-  /** Withdraw everything, let the peers take it, then stop hard. */
-  drain?(reason?: string): Promise<unknown>;
+  /**
+   * Withdraw everything, let the peers take it, then stop hard; with `gracefulShutdownMs`
+   * first send everything with GRACEFUL_SHUTDOWN (RFC 8326) and wait that long.
+   */
+  drain?(reason?: string, waitMs?: number, gracefulShutdownMs?: number): Promise<unknown>;
   /** The initial advertisement set is complete: End-of-RIB may go (RFC 4724 4.1). */
   initialSyncDone?(): void;
   setAdvertisements(routes: readonly RouteAdvertisement[]): void;
@@ -510,10 +513,17 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       const extra = f.problems.map((m) => ({ kind: 'forwarding' as const, subject: m.split(':')[0]!, peer: null, endpoint: null, message: m }));
       return { ...r, ok: false, mismatches: [...r.mismatches, ...extra] };
     },
-    drain() {
-      const answer = { draining: true as const, routes: speaker.advertisedCount(), peers: speaker.peerStatus().filter((p) => p.state === 'Established').length };
+    drain(req = {}) {
+      // The request's wait, else the config's; a speaker without graceful shutdown has none.
+      const wait = speaker.drain ? (req.gracefulShutdownWait ?? cfg.bgp.gracefulShutdown?.wait ?? 0) : 0;
+      const answer = {
+        draining: true as const,
+        routes: speaker.advertisedCount(),
+        peers: speaker.peerStatus().filter((p) => p.state === 'Established').length,
+        gracefulShutdownWait: wait,
+      };
       // After the answer is on its way: the stop closes the API socket.
-      setTimeout(() => void stop('routectl drain: maintenance', 'drain'), 50);
+      setTimeout(() => void stop('routectl drain: maintenance', 'drain', wait), 50);
       return answer;
     },
     releaseHold(address) {
@@ -562,16 +572,23 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
 
-  const stop = (reason = 'routectl agent shutting down', mode: StopKind = 'graceful'): Promise<void> => {
+  /** `gshutWait`: drain only, seconds of RFC 8326 graceful shutdown before the withdrawal. */
+  const stop = (reason = 'routectl agent shutting down', mode: StopKind = 'graceful', gshutWait = 0): Promise<void> => {
     stopping ??= (async () => {
-      log.info({ op: 'agent.stop', event: 'stopping', reason, mode }, mode === 'drain' ? 'draining: every route withdrawn, then stopping' : 'stopping; the peers keep our routes while we are away');
+      const how =
+        mode !== 'drain'
+          ? 'stopping; the peers keep our routes while we are away'
+          : gshutWait > 0
+            ? `draining: every route sent with GRACEFUL_SHUTDOWN (RFC 8326), withdrawn ${gshutWait} s later, then stopping`
+            : 'draining: every route withdrawn, then stopping';
+      log.info({ op: 'agent.stop', event: 'stopping', reason, mode, ...(mode === 'drain' ? { gracefulShutdownWait: gshutWait } : {}) }, how);
       removeSignals();
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
       // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
       // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
       // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
-      const stopped = mode === 'drain' && speaker.drain ? speaker.drain(reason) : speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful');
+      const stopped = mode === 'drain' && speaker.drain ? speaker.drain(reason, undefined, gshutWait * 1000) : speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful');
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();

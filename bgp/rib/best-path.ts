@@ -10,6 +10,7 @@
  */
 import { ORIGIN_NAMES, type AsPathSegment, type PathAttributes } from '../wire/types.js';
 import { addressSortKey } from '../wire/prefix.js';
+import { GRACEFUL_SHUTDOWN } from '../wire/communities.js';
 
 /** One path as stored: the UPDATE's shared attributes and the next hop(s) for its family. */
 export interface Path {
@@ -70,7 +71,16 @@ export const DEFAULT_LOCAL_PREF = 100;
 
 export const isIbgp = (s: PathSource): boolean => s.asn === s.localAsn;
 
+/** The path carries RFC 8326 GRACEFUL_SHUTDOWN: its sender is about to take it away. */
+export const inGracefulShutdown = (c: Candidate): boolean => c.path.attributes.communities?.includes(GRACEFUL_SHUTDOWN) ?? false;
+
+/**
+ * The LOCAL_PREF the decision uses. RFC 8326 4.2: a path with GRACEFUL_SHUTDOWN gets
+ * LOCAL_PREF 0 (as FRR does on receipt), so any other path wins over it while one is
+ * there, and traffic moves before the withdrawal comes.
+ */
 export function effectiveLocalPref(c: Candidate): number {
+  if (inGracefulShutdown(c)) return 0;
   return isIbgp(c.source) ? (c.path.attributes.localPref ?? DEFAULT_LOCAL_PREF) : DEFAULT_LOCAL_PREF;
 }
 
@@ -105,7 +115,7 @@ interface Criterion {
 const CRITERIA: Readonly<Record<Exclude<DecisionStep, 'med'>, Criterion>> = {
   'local-pref': {
     key: (c) => -effectiveLocalPref(c),
-    show: (c) => String(effectiveLocalPref(c)),
+    show: (c) => (inGracefulShutdown(c) ? '0 (graceful-shutdown, RFC 8326)' : String(effectiveLocalPref(c))),
     why: (l, w) => `LOCAL_PREF ${l} is lower than ${w} (RFC 4271 9.1.1)`,
   },
   'as-path-length': {

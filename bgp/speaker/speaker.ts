@@ -168,6 +168,8 @@ export class Speaker extends EventEmitter {
   private stopped = false;
   /** RFC 4724 4.1: End-of-RIB waits for initialSyncDone() (see SpeakerConfig.endOfRibDeferral). */
   private endOfRibHeld: boolean;
+  /** RFC 8326 graceful shutdown is on (gracefulShutdown()). */
+  private gshut = false;
   private syncTimer: unknown = null;
 
   constructor(
@@ -374,19 +376,64 @@ export class Speaker extends EventEmitter {
    * every established peer was sent the withdrawals, then stop hard, so the fabric moves
    * traffic away before the sessions go rather than after a hold time. Returns how many
    * peers had taken all withdrawals in time.
+   *
+   * `gracefulShutdownMs` > 0: first RFC 8326 graceful shutdown: every route is sent again
+   * with GRACEFUL_SHUTDOWN (and LOCAL_PREF 0 to internal peers), and the withdrawal waits
+   * that long, so that a fabric with another path for a prefix (a VIP several workers
+   * announce) moves its traffic there while ours still forwards.
    */
-  async drain(reason = 'speaker drained', waitMs = 5000): Promise<{ flushed: number; peers: number }> {
+  async drain(reason = 'speaker drained', waitMs = 5000, gracefulShutdownMs = 0): Promise<{ flushed: number; peers: number }> {
     this.initialSyncDone();
+    if (gracefulShutdownMs > 0) {
+      this.gracefulShutdown(true);
+      await this.untilSent(waitMs);
+      await new Promise<void>((r) => this.deps.setTimeout(r, gracefulShutdownMs));
+    }
     this.setAdvertisements([]);
     const established = [...this.peers.values()].filter((p) => p.out.active);
-    const flushed = (p: Peer): boolean => !p.out.active || (!p.out.pending && !p.waitingDrain && !p.pumpScheduled);
-    const deadline = this.deps.now() + waitMs;
-    while (established.some((p) => !flushed(p)) && this.deps.now() < deadline) {
-      await new Promise<void>((r) => this.deps.setTimeout(r, 10));
-    }
-    const n = established.filter(flushed).length;
+    await this.untilSent(waitMs);
+    const n = established.filter((p) => this.sent(p)).length;
     await this.stop(reason, 'hard');
     return { flushed: n, peers: established.length };
+  }
+
+  /** Every change so far is on its way to the peer (or the peer is not established). */
+  private sent(p: Peer): boolean {
+    return !p.out.active || (!p.out.pending && !p.waitingDrain && !p.pumpScheduled);
+  }
+
+  /** Waits (at most `waitMs`) until every established peer was sent every change. */
+  private async untilSent(waitMs: number): Promise<void> {
+    const established = [...this.peers.values()].filter((p) => p.out.active);
+    const deadline = this.deps.now() + waitMs;
+    while (established.some((p) => !this.sent(p)) && this.deps.now() < deadline) {
+      await new Promise<void>((r) => this.deps.setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * RFC 8326: on, every route to every peer is sent again with GRACEFUL_SHUTDOWN (65535:0),
+   * and to internal peers with LOCAL_PREF 0; off, as before. Sessions that come up
+   * meanwhile get the routes marked too.
+   */
+  gracefulShutdown(on: boolean): void {
+    if (this.gshut === on) return;
+    this.gshut = on;
+    for (const p of this.peers.values()) {
+      p.out.setExport(this.exportFor(p.cfg));
+      this.schedulePump(p);
+    }
+  }
+
+  /** Whether graceful shutdown (RFC 8326) is on. */
+  get inGracefulShutdown(): boolean {
+    return this.gshut;
+  }
+
+  /** The export policy of a peer: its own, plus graceful shutdown while that is on. */
+  private exportFor(cfg: PeerConfig): PeerExport {
+    const e = peerExport(cfg.export);
+    return this.gshut ? { ...e, gracefulShutdown: true } : e;
   }
 
   // ---------------------------------------------------------------------------
@@ -448,7 +495,7 @@ export class Speaker extends EventEmitter {
       filter: this.effectiveFilter(cfg),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
-    const out = new AdjRibOut(this.desired, this.deps.packer, undefined, peerExport(cfg.export));
+    const out = new AdjRibOut(this.desired, this.deps.packer, undefined, this.exportFor(cfg));
     out.holdEndOfRib = this.endOfRibHeld;
     this.loc.addPeer(rin);
     // One list, attached now and detached with the peer.
@@ -535,7 +582,7 @@ export class Speaker extends EventEmitter {
         peer.rin.maxPrefixes = want.maxPrefixes;
         if (refilter) peer.rin.setFilter(this.effectiveFilter(want));
         if (exportChanged) {
-          peer.out.setExport(peerExport(want.export));
+          peer.out.setExport(this.exportFor(want));
           this.schedulePump(peer);
         }
       }

@@ -8,6 +8,9 @@
 import { formatIPv4 } from './prefix.js';
 import type { LargeCommunity, RawAttribute } from './types.js';
 
+/** RFC 8326 5: GRACEFUL_SHUTDOWN, 65535:0. */
+export const GRACEFUL_SHUTDOWN = 0xffff0000;
+
 /** RFC 1997 2, RFC 8326 5, RFC 7999 5, RFC 8642 */
 const WELL_KNOWN: ReadonlyMap<number, string> = new Map([
   [0xffff0000, 'graceful-shutdown'],
