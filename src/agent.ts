@@ -42,6 +42,7 @@ import { registerPolicyMetrics } from './metrics/policy.js';
 import { EXTENDED_COMMUNITIES_CODE, attributeName, communityText, extendedCommunitiesOf, largeCommunityText } from '../bgp/wire/index.js';
 import type { ForwardingEntry, PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
 import type { ImportFilter } from '../bgp/rib/prefix-list.js';
+import type { Family } from '../bgp/wire/types.js';
 import { guardFor, LearnedRoutes, type RouteTable } from './learned/index.js';
 import { LinkWatcher, NetlinkRouteTable, type LinkState } from './learned/netlink-table.js';
 
@@ -92,6 +93,9 @@ export interface SpeakerLike {
   forwarding?(): ForwardingEntry[];
   on(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
   off?(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  /** The peer's End-of-RIB for a family (RFC 4724 2). */
+  on(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
+  off?(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
   setImportGuard?(guard: ImportFilter | undefined): void;
   linkDown?(address: string, why: string): boolean;
   linkUp?(address: string): boolean;
@@ -304,6 +308,10 @@ function restartOnly(a: Config, b: Config): string[] {
   return out;
 }
 
+type FwdChangeListener = (e: ForwardingEntry) => void;
+type EorListener = (peer: string, family: Family) => void;
+type FwdListener = FwdChangeListener | EorListener;
+
 /** The real speaker of bgp/, with its production dependencies (TCP sessions, system clock). */
 export const bgpSpeaker: SpeakerFactory = (cfg) => new Speaker(cfg);
 
@@ -451,8 +459,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     ? new LearnedRoutes({
         speaker: {
           forwarding: () => fwdSpeaker.forwarding!(),
-          on: (e, l) => fwdSpeaker.on(e, l),
-          off: (e, l) => fwdSpeaker.off!(e, l),
+          on: (e: 'forwardingChanged' | 'endOfRib', l: FwdListener) =>
+            e === 'endOfRib' ? fwdSpeaker.on(e, l as EorListener) : fwdSpeaker.on(e, l as FwdChangeListener),
+          off: (e: 'forwardingChanged' | 'endOfRib', l: FwdListener) =>
+            e === 'endOfRib' ? fwdSpeaker.off!(e, l as EorListener) : fwdSpeaker.off!(e, l as FwdChangeListener),
           linkDown: (a, w) => fwdSpeaker.linkDown!(a, w),
           linkUp: (a) => fwdSpeaker.linkUp!(a),
         },
@@ -585,6 +595,9 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       removeSignals();
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
+      // Learned routes stay as well: forwarding goes on while the agent is away. Closed
+      // before the sessions end, whose routes would otherwise leave the kernel with them.
+      learned?.close();
       // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
       // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
       // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
@@ -592,8 +605,6 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
-      // Learned routes stay as well: forwarding goes on while the agent is away.
-      learned?.close();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');

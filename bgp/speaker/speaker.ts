@@ -810,6 +810,9 @@ export class Speaker extends EventEmitter {
         peer.rin.purgeStale(eor);
         if (peer.rin.staleFamilies().length === 0) this.clearStaleTimer(peer);
       }
+      // The peer's table of this family is complete: forwarding state kept from before
+      // (the agent's kernel routes of a previous run) can be brought up to date now.
+      this.emit('endOfRib', peer.rin.address, eor);
     }
     if (over && peer.hold === null) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;

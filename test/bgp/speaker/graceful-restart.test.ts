@@ -179,6 +179,16 @@ async function learned(t: T, open: PeerOpen = {}): Promise<void> {
 const stale = (ps: readonly string[]) => ps.map((p) => `${p} stale`);
 const all = [...V4, ...V6].sort();
 
+describe('End-of-RIB received', () => {
+  it("is emitted as 'endOfRib' per peer and family, after the family's stale routes went", async () => {
+    const t = setup();
+    const seen: string[] = [];
+    t.a.on('endOfRib', (peer: string, family: Family) => seen.push(`${peer} ${family} ${t.received().length}`));
+    await learned(t);
+    expect(seen).toEqual([`${B_ADDR} ipv4-unicast 2`, `${B_ADDR} ipv6-unicast 3`]);
+  });
+});
+
 describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
   it("a GR peer's connection closing keeps its routes, stale, in the Adj-RIB-In and the Loc-RIB", async () => {
     const t = setup();
