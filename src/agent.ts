@@ -85,6 +85,8 @@ export interface SpeakerLike {
   on(event: 'updateError', listener: (e: UpdateErrorEvent) => void): unknown;
   /** A connection refused because it came from no configured peer (logged, rate-limited). */
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** RFC 9494: a restarting peer's restart time is over; its routes of `family` stay, long-lived stale. */
+  on(event: 'peerLongLivedStale', listener: (peer: string, family: Family, kept: number, dropped: number, seconds: number) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
   rejectedConnections?(): Readonly<Record<string, number>>;
   /** End a max-prefix hold now; false when the peer is not held. */
@@ -387,6 +389,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
     const reason = to === 'Up' ? null : diagName(diag);
     pl[from === 'Up' ? 'warn' : 'info']({ op: 'bfd.session', event: 'state-change', from, to, reason }, `BFD ${from} -> ${to}${reason ? `: ${reason}` : ''}`);
+  });
+  speaker.on('peerLongLivedStale', (peer, family, kept, dropped, seconds) => {
+    log.info(
+      { op: 'bgp.llgr', event: 'long-lived-stale', peer, family, kept, dropped, seconds },
+      `${peer}: restart time over; ${kept} ${family} routes kept ${seconds} s more as long-lived stale (LLGR_STALE, RFC 9494), ${dropped} with NO_LLGR removed`,
+    );
   });
   speaker.on('bfdError', (peer, err) => {
     let pl = peerLogs.get(peer);

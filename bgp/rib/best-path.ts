@@ -10,7 +10,7 @@
  */
 import { ORIGIN_NAMES, type AsPathSegment, type PathAttributes } from '../wire/types.js';
 import { addressSortKey } from '../wire/prefix.js';
-import { GRACEFUL_SHUTDOWN } from '../wire/communities.js';
+import { GRACEFUL_SHUTDOWN, LLGR_STALE } from '../wire/communities.js';
 
 /** One path as stored: the UPDATE's shared attributes and the next hop(s) for its family. */
 export interface Path {
@@ -34,6 +34,7 @@ export interface Candidate {
 }
 
 export type DecisionStep =
+  | 'llgr-stale'
   | 'local-pref'
   | 'as-path-length'
   | 'origin'
@@ -43,6 +44,7 @@ export type DecisionStep =
   | 'peer-address';
 
 export const DECISION_STEPS: readonly DecisionStep[] = [
+  'llgr-stale',
   'local-pref',
   'as-path-length',
   'origin',
@@ -70,6 +72,9 @@ export interface Decision {
 export const DEFAULT_LOCAL_PREF = 100;
 
 export const isIbgp = (s: PathSource): boolean => s.asn === s.localAsn;
+
+/** RFC 9494 4.3: the path was kept past its peer's restart time (LLGR_STALE). */
+export const llgrStale = (c: Candidate): boolean => c.path.attributes.communities?.includes(LLGR_STALE) ?? false;
 
 /** The path carries RFC 8326 GRACEFUL_SHUTDOWN: its sender is about to take it away. */
 export const inGracefulShutdown = (c: Candidate): boolean => c.path.attributes.communities?.includes(GRACEFUL_SHUTDOWN) ?? false;
@@ -113,6 +118,12 @@ interface Criterion {
 }
 
 const CRITERIA: Readonly<Record<Exclude<DecisionStep, 'med'>, Criterion>> = {
+  // RFC 9494 4.3: a long-lived stale path is the least preferred, before any other step.
+  'llgr-stale': {
+    key: (c) => (llgrStale(c) ? 1 : 0),
+    show: (c) => (llgrStale(c) ? 'LLGR_STALE' : 'not stale'),
+    why: () => 'long-lived stale (LLGR_STALE, RFC 9494 4.3): kept past its peer\'s restart time, any other path wins',
+  },
   'local-pref': {
     key: (c) => -effectiveLocalPref(c),
     show: (c) => (inGracefulShutdown(c) ? '0 (graceful-shutdown, RFC 8326)' : String(effectiveLocalPref(c))),
@@ -228,6 +239,7 @@ export interface MultipathOptions {
 }
 
 export function multipathEqual(best: Candidate, other: Candidate, opts: MultipathOptions = {}): boolean {
+  if (llgrStale(best) !== llgrStale(other)) return false;
   if (effectiveLocalPref(best) !== effectiveLocalPref(other)) return false;
   if (asPathLength(best.path.attributes.asPath) !== asPathLength(other.path.attributes.asPath)) return false;
   if ((best.path.attributes.origin ?? 2) !== (other.path.attributes.origin ?? 2)) return false;

@@ -88,9 +88,17 @@ interface Peer {
   /** The socket option that could not be set for this peer (NativeSocketError text). */
   transportError: string | null;
   /** The peer's graceful restart as last negotiated (RFC 4724), for when its session ends. */
-  gr: { readonly families: readonly Family[]; readonly restartTime: number; readonly nBit: boolean } | null;
+  gr: {
+    readonly families: readonly Family[];
+    readonly restartTime: number;
+    readonly nBit: boolean;
+    /** RFC 9494: the long-lived stale time (seconds) per family the peer asked for; 0: none. */
+    readonly longLived: ReadonlyMap<Family, number>;
+  } | null;
   /** Ends the wait for a restarting peer (its restart time, then the stale-path time). */
   staleTimer: unknown;
+  /** RFC 9494: per family, when the long-lived stale routes go (ms, the speaker's clock). */
+  readonly longLivedUntil: Map<Family, number>;
   /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
   bfdHeld: boolean;
   /** RFC 7606 findings counted per action (routectl_bgp_update_errors_total). */
@@ -535,6 +543,7 @@ export class Speaker extends EventEmitter {
       transportError: null,
       gr: null,
       staleTimer: null,
+      longLivedUntil: new Map(),
       bfdHeld: false,
       updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
       linkDown: null,
@@ -729,9 +738,11 @@ export class Speaker extends EventEmitter {
       return;
     }
     if (this.keepsRoutes(peer, r)) {
-      // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time.
-      peer.rin.retainStale(peer.gr!.families);
-      this.startStaleTimer(peer, peer.gr!.restartTime);
+      // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time
+      // (RFC 9494 4.2: then, for the long-lived families, for their long-lived stale time).
+      const gr = peer.gr!;
+      peer.rin.retainStale([...new Set([...gr.families, ...gr.longLived.keys()])]);
+      this.startStaleTimer(peer, gr.restartTime, 'long-lived');
       this.emit('peerRestarting', peer.rin.address, peer.rin.staleCount());
     } else {
       this.clearStaleTimer(peer);
@@ -753,7 +764,9 @@ export class Speaker extends EventEmitter {
    */
   private keepsRoutes(peer: Peer, r: DownReason): boolean {
     const gr = peer.gr;
-    if (gr === null || this.stopped || peer.hold !== null || peer.bfdHeld || peer.ceaseText !== null || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (gr === null || this.stopped || peer.hold !== null || peer.bfdHeld || peer.ceaseText !== null) return false;
+    // RFC 9494 4.2: a restart time of 0 with long-lived families goes straight to the long-lived phase.
+    if ((gr.restartTime === 0 || gr.families.length === 0) && gr.longLived.size === 0) return false;
     if (r.kind === 'connection-closed') return true;
     if (!gr.nBit) return false;
     if (r.kind === 'hold-timer-expired') return true;
@@ -767,26 +780,65 @@ export class Speaker extends EventEmitter {
    */
   private resumeAfterPeerRestart(peer: Peer, n: Negotiated): void {
     const cap = n.gracefulRestart;
-    peer.gr = cap ? { families: cap.families.map((f) => f.family), restartTime: cap.restartTime, nBit: notificationGr(n) } : null;
+    const llgr = n.longLivedGracefulRestart;
+    const longLived = new Map((llgr?.families ?? []).filter((f) => f.staleTime > 0).map((f) => [f.family, f.staleTime] as const));
+    peer.gr = cap ? { families: cap.families.map((f) => f.family), restartTime: cap.restartTime, nBit: notificationGr(n), longLived } : null;
     const stale = peer.rin.staleFamilies();
     if (stale.length === 0) return;
     this.clearStaleTimer(peer);
     for (const f of stale) {
-      const kept = cap?.families.some((x) => x.family === f && x.forwardingState) ?? false;
+      // RFC 9494 4.2: the F bit of either capability says the forwarding state was kept.
+      const kept = (cap?.families.some((x) => x.family === f && x.forwardingState) ?? false) || (llgr?.families.some((x) => x.family === f && x.forwardingState) ?? false);
       if (!kept || !n.families.includes(f)) peer.rin.purgeStale(f);
     }
-    if (peer.rin.staleFamilies().length > 0) this.startStaleTimer(peer, STALE_PATH_TIME);
+    if (peer.rin.staleFamilies().length > 0) this.startStaleTimer(peer, STALE_PATH_TIME, 'purge');
   }
 
-  private startStaleTimer(peer: Peer, seconds: number): void {
+  /**
+   * The wait for a restarting peer. When it runs out: 'purge', every stale route goes;
+   * 'long-lived' (the restart time, RFC 9494 4.2), the families with a long-lived stale
+   * time keep theirs, marked LLGR_STALE, for that long, and the others go.
+   */
+  private startStaleTimer(peer: Peer, seconds: number, then: 'purge' | 'long-lived'): void {
     this.clearStaleTimer(peer);
     peer.staleTimer = this.deps.setTimeout(() => {
       peer.staleTimer = null;
-      for (const f of peer.rin.staleFamilies()) peer.rin.purgeStale(f);
+      if (then === 'purge') {
+        for (const f of peer.rin.staleFamilies()) peer.rin.purgeStale(f);
+        return;
+      }
+      for (const f of peer.rin.staleFamilies()) {
+        const keep = peer.gr?.longLived.get(f) ?? 0;
+        if (keep === 0) {
+          peer.rin.purgeStale(f);
+          continue;
+        }
+        const r = peer.rin.keepLongLived(f);
+        peer.longLivedUntil.set(f, this.deps.now() + keep * 1000);
+        this.emit('peerLongLivedStale', peer.rin.address, f, r.kept, r.dropped, keep);
+      }
+      this.scheduleLongLived(peer);
     }, seconds * 1000);
   }
 
+  /** RFC 9494 4.3: long-lived stale routes go when their family's stale time is over. */
+  private scheduleLongLived(peer: Peer): void {
+    if (peer.longLivedUntil.size === 0) return;
+    const next = Math.min(...peer.longLivedUntil.values());
+    peer.staleTimer = this.deps.setTimeout(() => {
+      peer.staleTimer = null;
+      const now = this.deps.now();
+      for (const [f, until] of [...peer.longLivedUntil]) {
+        if (until > now) continue;
+        peer.longLivedUntil.delete(f);
+        peer.rin.purgeStale(f);
+      }
+      this.scheduleLongLived(peer);
+    }, Math.max(0, next - this.deps.now()));
+  }
+
   private clearStaleTimer(peer: Peer): void {
+    peer.longLivedUntil.clear();
     if (peer.staleTimer === null) return;
     this.deps.clearTimeout(peer.staleTimer);
     peer.staleTimer = null;
@@ -1064,6 +1116,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   if (n.extendedMessage) caps.push('extended-message');
   if (n.extendedNextHop.length > 0) caps.push('extended-nexthop');
   if (n.gracefulRestart) caps.push('graceful-restart');
+  if (n.longLivedGracefulRestart?.families.some((f) => f.staleTime > 0)) caps.push('long-lived-graceful-restart');
   return caps;
 }
 

@@ -147,3 +147,17 @@ describe('GRACEFUL_SHUTDOWN received (RFC 8326 4.2)', () => {
     expect(multipathSet([a2, b], { relaxAsPath: true })).toHaveLength(2);
   });
 });
+
+describe('LLGR_STALE (RFC 9494 4.3)', () => {
+  it('a long-lived stale path loses to any other before LOCAL_PREF, and leaves the multipath set', () => {
+    const stale = cand('203.0.113.1', LOCAL, { localPref: 500, asPath: [], communities: [0xffff0006] });
+    const fresh = cand('203.0.113.2', 65002, { asPath: [{ type: 'sequence', asns: [65002, 1, 2, 3] }] });
+    expect(decide([stale, fresh]).best).toBe(fresh);
+    const r = loserStep([stale, fresh], '203.0.113.1');
+    expect(r?.step).toBe('llgr-stale');
+    expect(r?.why).toMatch(/RFC 9494 4\.3/);
+    const a = cand('203.0.113.1', 65000, { communities: [0xffff0006] });
+    const b = cand('203.0.113.2', 65002, {});
+    expect(multipathSet([a, b], { relaxAsPath: true }).map((c) => c.source.address)).toEqual(['203.0.113.2']);
+  });
+});
