@@ -65,7 +65,7 @@ export interface SpeakerLike {
    * Withdraw everything, let the peers take it, then stop hard; with `gracefulShutdownMs`
    * first send everything with GRACEFUL_SHUTDOWN (RFC 8326) and wait that long.
    */
-  drain?(reason?: string, waitMs?: number, gracefulShutdownMs?: number): Promise<unknown>;
+  drain?(reason?: string, waitMs?: number, gracefulShutdownMs?: number, beforeStop?: () => void): Promise<unknown>;
   /** The initial advertisement set is complete: End-of-RIB may go (RFC 4724 4.1). */
   initialSyncDone?(): void;
   setAdvertisements(routes: readonly RouteAdvertisement[]): void;
@@ -604,13 +604,24 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
       // Learned routes stay as well: forwarding goes on while the agent is away. Closed
-      // before the sessions end, whose routes would otherwise leave the kernel with them.
-      learned?.close();
+      // just before the sessions end, whose routes would otherwise leave the kernel with
+      // them (a drain follows the peers until then, its graceful shutdown wait included).
+      let frozen = false;
+      const freezeLearned = (): void => {
+        if (frozen) return;
+        frozen = true;
+        learned?.close();
+      };
       // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
       // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
       // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
-      const stopped = mode === 'drain' && speaker.drain ? speaker.drain(reason, undefined, gshutWait * 1000) : speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful');
+      const stopped =
+        mode === 'drain' && speaker.drain
+          ? speaker.drain(reason, undefined, gshutWait * 1000, freezeLearned)
+          : (freezeLearned(), speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful'));
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
+      // A drain that failed before it got there.
+      freezeLearned();
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
       await api.close();

@@ -388,9 +388,10 @@ export class Speaker extends EventEmitter {
    * `gracefulShutdownMs` > 0: first RFC 8326 graceful shutdown: every route is sent again
    * with GRACEFUL_SHUTDOWN (and LOCAL_PREF 0 to internal peers), and the withdrawal waits
    * that long, so that a fabric with another path for a prefix (a VIP several workers
-   * announce) moves its traffic there while ours still forwards.
+   * announce) moves its traffic there while ours still forwards. `beforeStop` runs just
+   * before the sessions end (the agent stops following the peers' routes there).
    */
-  async drain(reason = 'speaker drained', waitMs = 5000, gracefulShutdownMs = 0): Promise<{ flushed: number; peers: number }> {
+  async drain(reason = 'speaker drained', waitMs = 5000, gracefulShutdownMs = 0, beforeStop?: () => void): Promise<{ flushed: number; peers: number }> {
     this.initialSyncDone();
     if (gracefulShutdownMs > 0) {
       this.gracefulShutdown(true);
@@ -401,6 +402,7 @@ export class Speaker extends EventEmitter {
     const established = [...this.peers.values()].filter((p) => p.out.active);
     await this.untilSent(waitMs);
     const n = established.filter((p) => this.sent(p)).length;
+    beforeStop?.();
     await this.stop(reason, 'hard');
     return { flushed: n, peers: established.length };
   }

@@ -72,18 +72,25 @@ const withdrew = (u: UpdateMessage) => u.withdrawn.length > 0;
 async function runDrain(t: Awaited<ReturnType<typeof setup>>, gshutMs: number) {
   const start = t.clock.now();
   let done = false;
-  const p = t.a.drain('maintenance', 5000, gshutMs).then((r) => ((done = true), r));
+  let beforeStop: { at: number; state: string; seen: number } | null = null;
+  const hook = () => (beforeStop = { at: t.clock.now(), state: t.a.peerStatus()[0]!.state, seen: t.seen.length });
+  const p = t.a.drain('maintenance', 5000, gshutMs, hook).then((r) => ((done = true), r));
   for (let i = 0; i < 400 && !done; i++) await t.clock.advance(100);
   expect(done).toBe(true);
-  return { start, result: await p };
+  return { start, result: await p, beforeStop: beforeStop as { at: number; state: string; seen: number } | null };
 }
 
 describe('drain with graceful shutdown (RFC 8326)', () => {
   it('eBGP: re-advertises every route with GRACEFUL_SHUTDOWN, waits, then withdraws and stops', async () => {
     const t = await setup(65002);
     const before = updates(t.seen).length;
-    const { start, result } = await runDrain(t, 10_000);
+    const { start, result, beforeStop } = await runDrain(t, 10_000);
     expect(result).toEqual({ flushed: 1, peers: 1 });
+    // beforeStop runs after the wait, while the session is still up (the agent stops following learned routes there).
+    expect(beforeStop).not.toBeNull();
+    expect(beforeStop!.at - start).toBeGreaterThanOrEqual(10_000);
+    expect(beforeStop!.state).toBe('Established');
+    expect(t.seen.slice(beforeStop!.seen).some((x) => x.m.type === 'NOTIFICATION')).toBe(true);
     const after = updates(t.seen).slice(before);
     const marked = after.filter((x) => announced(x.m));
     expect(marked.flatMap((x) => x.m.nlri).sort()).toEqual(PREFIXES);
