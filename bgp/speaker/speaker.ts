@@ -268,8 +268,8 @@ export class Speaker extends EventEmitter {
   }
 
   /**
-   * A connection from a configured peer goes to its session (which refuses it while Idle,
-   * RFC 4271 8.2.2). One from any other address is refused, counted per family and
+   * A connection from a configured peer goes to its session (which refuses it while
+   * stopped or held down, and takes it in Idle during the idle hold: bgp/fsm/fsm.ts). One from any other address is refused, counted per family and
    * reported as 'connectionRejected'(address, family): the agent logs it, rate-limited.
    */
   private onConnection(sock: net.Socket): void {
