@@ -44,6 +44,7 @@ import { registerPolicyMetrics } from './metrics/policy.js';
 import { EXTENDED_COMMUNITIES_CODE, attributeName, communityText, extendedCommunitiesOf, largeCommunityText } from '../bgp/wire/index.js';
 import type { ForwardingEntry, PeerConfig, PeerStatus, RouteView, SpeakerConfig, UpdateErrorEvent } from '../bgp/speaker/types.js';
 import type { ImportFilter } from '../bgp/rib/prefix-list.js';
+import type { Family } from '../bgp/wire/types.js';
 import { guardFor, LearnedRoutes, type RouteTable } from './learned/index.js';
 import { LinkWatcher, NetlinkRouteTable, type LinkState } from './learned/netlink-table.js';
 
@@ -62,8 +63,11 @@ export interface SpeakerLike {
   start(): Promise<void>;
   /** 'graceful': the peers keep our routes while we are away (RFC 4724, RFC 8538). */
   stop(reason?: string, mode?: 'hard' | 'graceful'): Promise<void>;
-  /** Withdraw everything, let the peers take it, then stop hard. */
-  drain?(reason?: string): Promise<unknown>;
+  /**
+   * Withdraw everything, let the peers take it, then stop hard; with `gracefulShutdownMs`
+   * first send everything with GRACEFUL_SHUTDOWN (RFC 8326) and wait that long.
+   */
+  drain?(reason?: string, waitMs?: number, gracefulShutdownMs?: number, beforeStop?: () => void): Promise<unknown>;
   /** The initial advertisement set is complete: End-of-RIB may go (RFC 4724 4.1). */
   initialSyncDone?(): void;
   setAdvertisements(routes: readonly RouteAdvertisement[]): void;
@@ -83,6 +87,8 @@ export interface SpeakerLike {
   on(event: 'updateError', listener: (e: UpdateErrorEvent) => void): unknown;
   /** A connection refused because it came from no configured peer (logged, rate-limited). */
   on(event: 'connectionRejected', listener: (address: string, family: string) => void): unknown;
+  /** RFC 9494: a restarting peer's restart time is over; its routes of `family` stay, long-lived stale. */
+  on(event: 'peerLongLivedStale', listener: (peer: string, family: Family, kept: number, dropped: number, seconds: number) => void): unknown;
   /** Those refusals since start, per family (routectl_bgp_rejected_connections_total). */
   rejectedConnections?(): Readonly<Record<string, number>>;
   /** End a max-prefix hold now; false when the peer is not held. */
@@ -91,6 +97,9 @@ export interface SpeakerLike {
   forwarding?(): ForwardingEntry[];
   on(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
   off?(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  /** The peer's End-of-RIB for a family (RFC 4724 2). */
+  on(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
+  off?(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
   setImportGuard?(guard: ImportFilter | undefined): void;
   linkDown?(address: string, why: string): boolean;
   linkUp?(address: string): boolean;
@@ -330,6 +339,10 @@ function restartOnly(a: Config, b: Config): string[] {
   return out;
 }
 
+type FwdChangeListener = (e: ForwardingEntry) => void;
+type EorListener = (peer: string, family: Family) => void;
+type FwdListener = FwdChangeListener | EorListener;
+
 /** The real speaker of bgp/, with its production dependencies (TCP sessions, system clock). */
 export const bgpSpeaker: SpeakerFactory = (cfg) => new Speaker(cfg);
 
@@ -418,6 +431,12 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     const reason = to === 'Up' ? null : diagName(diag);
     pl[from === 'Up' ? 'warn' : 'info']({ op: 'bfd.session', event: 'state-change', from, to, reason }, `BFD ${from} -> ${to}${reason ? `: ${reason}` : ''}`);
   });
+  speaker.on('peerLongLivedStale', (peer, family, kept, dropped, seconds) => {
+    log.info(
+      { op: 'bgp.llgr', event: 'long-lived-stale', peer, family, kept, dropped, seconds },
+      `${peer}: restart time over; ${kept} ${family} routes kept ${seconds} s more as long-lived stale (LLGR_STALE, RFC 9494), ${dropped} with NO_LLGR removed`,
+    );
+  });
   speaker.on('bfdError', (peer, err) => {
     let pl = peerLogs.get(peer);
     if (!pl) peerLogs.set(peer, (pl = peerLogger(log, peer)));
@@ -495,8 +514,10 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
     ? new LearnedRoutes({
         speaker: {
           forwarding: () => fwdSpeaker.forwarding!(),
-          on: (e, l) => fwdSpeaker.on(e, l),
-          off: (e, l) => fwdSpeaker.off!(e, l),
+          on: (e: 'forwardingChanged' | 'endOfRib', l: FwdListener) =>
+            e === 'endOfRib' ? fwdSpeaker.on(e, l as EorListener) : fwdSpeaker.on(e, l as FwdChangeListener),
+          off: (e: 'forwardingChanged' | 'endOfRib', l: FwdListener) =>
+            e === 'endOfRib' ? fwdSpeaker.off!(e, l as EorListener) : fwdSpeaker.off!(e, l as FwdChangeListener),
           linkDown: (a, w) => fwdSpeaker.linkDown!(a, w),
           linkUp: (a) => fwdSpeaker.linkUp!(a),
         },
@@ -558,10 +579,17 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       const extra = f.problems.map((m) => ({ kind: 'forwarding' as const, subject: m.split(':')[0]!, peer: null, endpoint: null, message: m }));
       return { ...r, ok: false, mismatches: [...r.mismatches, ...extra] };
     },
-    drain() {
-      const answer = { draining: true as const, routes: speaker.advertisedCount(), peers: speaker.peerStatus().filter((p) => p.state === 'Established').length };
+    drain(req = {}) {
+      // The request's wait, else the config's; a speaker without graceful shutdown has none.
+      const wait = speaker.drain ? (req.gracefulShutdownWait ?? cfg.bgp.gracefulShutdown?.wait ?? 0) : 0;
+      const answer = {
+        draining: true as const,
+        routes: speaker.advertisedCount(),
+        peers: speaker.peerStatus().filter((p) => p.state === 'Established').length,
+        gracefulShutdownWait: wait,
+      };
       // After the answer is on its way: the stop closes the API socket.
-      setTimeout(() => void stop('routectl drain: maintenance', 'drain'), 50);
+      setTimeout(() => void stop('routectl drain: maintenance', 'drain', wait), 50);
       return answer;
     },
     releaseHold(address) {
@@ -610,21 +638,40 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
 
-  const stop = (reason = 'routectl agent shutting down', mode: StopKind = 'graceful'): Promise<void> => {
+  /** `gshutWait`: drain only, seconds of RFC 8326 graceful shutdown before the withdrawal. */
+  const stop = (reason = 'routectl agent shutting down', mode: StopKind = 'graceful', gshutWait = 0): Promise<void> => {
     stopping ??= (async () => {
-      log.info({ op: 'agent.stop', event: 'stopping', reason, mode }, mode === 'drain' ? 'draining: every route withdrawn, then stopping' : 'stopping; the peers keep our routes while we are away');
+      const how =
+        mode !== 'drain'
+          ? 'stopping; the peers keep our routes while we are away'
+          : gshutWait > 0
+            ? `draining: every route sent with GRACEFUL_SHUTDOWN (RFC 8326), withdrawn ${gshutWait} s later, then stopping`
+            : 'draining: every route withdrawn, then stopping';
+      log.info({ op: 'agent.stop', event: 'stopping', reason, mode, ...(mode === 'drain' ? { gracefulShutdownWait: gshutWait } : {}) }, how);
       removeSignals();
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
+      // Learned routes stay as well: forwarding goes on while the agent is away. Closed
+      // just before the sessions end, whose routes would otherwise leave the kernel with
+      // them (a drain follows the peers until then, its graceful shutdown wait included).
+      let frozen = false;
+      const freezeLearned = (): void => {
+        if (frozen) return;
+        frozen = true;
+        learned?.close();
+      };
       // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
       // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
       // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
-      const stopped = mode === 'drain' && speaker.drain ? speaker.drain(reason) : speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful');
+      const stopped =
+        mode === 'drain' && speaker.drain
+          ? speaker.drain(reason, undefined, gshutWait * 1000, freezeLearned)
+          : (freezeLearned(), speaker.stop(reason, mode === 'drain' ? 'hard' : 'graceful'));
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
+      // A drain that failed before it got there.
+      freezeLearned();
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
-      // Learned routes stay as well: forwarding goes on while the agent is away.
-      learned?.close();
       unnumbered?.close();
       await api.close();
       await obs.close();

@@ -13,6 +13,10 @@
  * Deviations, each a choice real routers make too:
  * - every non-manual return to Idle schedules the IdleHoldTimer, whose expiry restarts
  *   the session (RFC leaves the damping method open); ManualStop never restarts;
+ * - a connection from the peer while the IdleHoldTimer runs is taken (Idle -> OpenSent),
+ *   as FRR and BIRD accept a peer's connection during their own retry wait: a ToR back
+ *   from an outage gets its session at once, not after our backoff; a stopped session
+ *   (no idle hold running) still refuses it;
  * - a NOTIFICATION received in OpenSent/OpenConfirm is not answered with an FSM Error
  *   NOTIFICATION (the peer is closing anyway);
  * - a passive session whose ConnectRetryTimer expires in Active keeps listening instead
@@ -247,9 +251,20 @@ export function transition(state: State, event: FsmEvent, ctx: FsmContext, env: 
           return stay(state, { ...ctx, idleHoldRunning: false, failures: 0, connectRetryCounter: 0 }, [
             { type: 'stopTimer', timer: 'idleHold' },
           ]);
-        case 'Tcp_CR_Acked':
         case 'TcpConnectionConfirmed':
-          // Not started (or damping): a connection in Idle is refused.
+          if (ctx.idleHoldRunning) {
+            // Waiting out the idle hold after a failure: the peer that connects is back,
+            // so the session takes its connection now rather than refusing it and making
+            // it wait for its own backoff too. The hold damps our own attempts (8.1.2),
+            // not a peer's; the failure count stays, so a flapping peer still backs off.
+            const next = { ...ctx, idleHoldRunning: false };
+            const up = connectionUp(next);
+            return { ...up, actions: [{ type: 'stopTimer', timer: 'idleHold' }, ...up.actions] };
+          }
+          // Not started (stopped by the operator, or held down): refused.
+          return stay(state, ctx, [{ type: 'dropConnection' }]);
+        case 'Tcp_CR_Acked':
+          // No connection of ours is under way in Idle.
           return stay(state, ctx, [{ type: 'dropConnection' }]);
         case 'IdleHoldResetTimer_Expires':
           return stay(state, { ...ctx, failures: 0 });

@@ -57,6 +57,10 @@ export interface GracefulRestartInfo {
   readonly families: readonly { readonly family: Family; readonly forwardingState: boolean }[];
 }
 
+export interface LongLivedGrInfo {
+  readonly families: readonly { readonly family: Family; readonly forwardingState: boolean; readonly staleTime: number }[];
+}
+
 /** RFC 8538 2: both sides set the N bit in their graceful restart capability. */
 export function notificationGr(n: Pick<Negotiated, 'gracefulRestart'>): boolean {
   return n.gracefulRestart?.notification === true;
@@ -78,6 +82,8 @@ export interface Negotiated {
   readonly extendedNextHop: readonly Family[];
   /** The peer's graceful restart capability (RFC 4724), or null. */
   readonly gracefulRestart: GracefulRestartInfo | null;
+  /** The peer's long-lived graceful restart capability (RFC 9494): its families we carry, or null. */
+  readonly longLivedGracefulRestart: LongLivedGrInfo | null;
   readonly peerCapabilities: readonly Capability[];
 }
 
@@ -217,6 +223,19 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
     };
   }
 
+  // RFC 9494 4: with graceful restart only (a long-lived capability without the RFC 4724
+  // one is ignored), for the families both sides carry.
+  const llgrCap = caps.find((c): c is Extract<Capability, { kind: 'long-lived-graceful-restart' }> => c.kind === 'long-lived-graceful-restart');
+  let longLivedGracefulRestart: LongLivedGrInfo | null = null;
+  if (llgrCap && gracefulRestart) {
+    const fams: { family: Family; forwardingState: boolean; staleTime: number }[] = [];
+    for (const f of llgrCap.families) {
+      const fam = afiFamily(f.afi, f.safi);
+      if (fam && families.includes(fam)) fams.push({ family: fam, forwardingState: f.forwardingState, staleTime: f.staleTime });
+    }
+    longLivedGracefulRestart = { families: fams };
+  }
+
   return {
     peerAsn,
     peerRouterId: remote.bgpId,
@@ -230,6 +249,7 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
     extendedMessage,
     extendedNextHop,
     gracefulRestart,
+    longLivedGracefulRestart,
     peerCapabilities: caps,
   };
 }

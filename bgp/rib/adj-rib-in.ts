@@ -11,6 +11,7 @@
  * family until the session is reset (RFC 4760 7). Session-reset never reaches here.
  */
 import { afiFamily } from '../wire/prefix.js';
+import { LLGR_STALE, NO_LLGR } from '../wire/communities.js';
 import { FAMILIES, type Family, type UpdateMessage } from '../wire/types.js';
 import type { Path, PathSource } from './best-path.js';
 import { toImportFilter, type ImportFilter, type ImportFilterSpec } from './prefix-list.js';
@@ -209,6 +210,37 @@ export class AdjRibIn implements PathSource {
 
   isStale(f: Family, prefix: string): boolean {
     return this.stale.get(f)?.has(prefix) ?? false;
+  }
+
+  /**
+   * RFC 9494 4.3: the peer's restart time is over and the family has a long-lived stale
+   * time. Its stale routes stay, now carrying LLGR_STALE (which makes every other path
+   * win over them); those marked NO_LLGR go. Returns how many stay and how many went.
+   */
+  keepLongLived(f: Family): { readonly kept: number; readonly dropped: number } {
+    const stale = this.stale.get(f);
+    if (!stale) return { kept: 0, dropped: 0 };
+    const t = this.tables[f];
+    let kept = 0;
+    let dropped = 0;
+    for (const p of [...stale]) {
+      const where = t.accepted.has(p) ? t.accepted : t.filtered.has(p) ? t.filtered : null;
+      const path = where?.get(p);
+      if (!where || !path) continue;
+      const cs = path.attributes.communities ?? [];
+      if (cs.includes(NO_LLGR)) {
+        stale.delete(p);
+        this.remove(f, p);
+        dropped++;
+        continue;
+      }
+      kept++;
+      if (cs.includes(LLGR_STALE)) continue;
+      const communities = [...cs, LLGR_STALE].sort((a, b) => a - b);
+      where.set(p, Object.freeze({ ...path, attributes: Object.freeze({ ...path.attributes, communities }) }));
+      if (where === t.accepted && this.onChange) this.onChange(p, f);
+    }
+    return { kept, dropped };
   }
 
   /** RFC 7313 4.2: the peer sent EoRR; what it did not re-advertise is gone. Returns how many. */

@@ -17,6 +17,7 @@ import type { PreparedAnnouncement } from '../wire/pack.js';
 import type { CodecContext, Family, LargeCommunity, PathAttributes } from '../wire/types.js';
 import type { DesiredRoutes, RouteGroup } from './desired.js';
 import { prefixFamily } from '../wire/prefix.js';
+import { GRACEFUL_SHUTDOWN } from '../wire/communities.js';
 
 /** The encoding functions the Adj-RIB-Out needs (bgp/wire in production). */
 export interface Packer {
@@ -66,6 +67,12 @@ export interface PeerExport {
   readonly largeCommunities?: readonly LargeCommunity[];
   readonly prepend?: number;
   readonly med?: number;
+  /**
+   * RFC 8326 graceful shutdown of this session (the speaker's drain): every route carries
+   * GRACEFUL_SHUTDOWN (65535:0), and towards an internal peer LOCAL_PREF 0 as well (RFC
+   * 8326 4.1), so the peer prefers any other path before ours is withdrawn.
+   */
+  readonly gracefulShutdown?: boolean;
 }
 
 function union<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, key: (x: T) => string, cmp: (x: T, y: T) => number): readonly T[] | undefined {
@@ -79,13 +86,14 @@ const largeCmp = (x: LargeCommunity, y: LargeCommunity): number => x[0] - y[0] |
 /** RFC 4271 5.1.5 / 5.1.2: what we attach to our own routes for this peer. */
 export function exportAttributes(localAsn: number, peerAsn: number, g: RouteGroup, peer: PeerExport = {}): PathAttributes {
   const ibgp = localAsn === peerAsn;
-  const communities = union(g.communities, peer.communities, String, (x, y) => x - y);
+  const added = peer.gracefulShutdown ? union(peer.communities, [GRACEFUL_SHUTDOWN], String, (x, y) => x - y) : peer.communities;
+  const communities = union(g.communities, added, String, (x, y) => x - y);
   const large = union(g.largeCommunities, peer.largeCommunities, (l) => l.join(':'), largeCmp);
   const med = peer.med ?? g.med;
   return Object.freeze({
     origin: 0 as const, // IGP: the routes originate here
     asPath: ibgp ? [] : [{ type: 'sequence' as const, asns: new Array<number>(1 + (peer.prepend ?? 0)).fill(localAsn) }],
-    ...(ibgp ? { localPref: 100 } : {}),
+    ...(ibgp ? { localPref: peer.gracefulShutdown ? 0 : 100 } : {}),
     ...(med !== undefined ? { med } : {}),
     ...(communities ? { communities } : {}),
     ...(large ? { largeCommunities: large } : {}),

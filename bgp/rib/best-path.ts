@@ -10,6 +10,7 @@
  */
 import { ORIGIN_NAMES, type AsPathSegment, type PathAttributes } from '../wire/types.js';
 import { addressSortKey } from '../wire/prefix.js';
+import { GRACEFUL_SHUTDOWN, LLGR_STALE } from '../wire/communities.js';
 
 /** One path as stored: the UPDATE's shared attributes and the next hop(s) for its family. */
 export interface Path {
@@ -33,6 +34,7 @@ export interface Candidate {
 }
 
 export type DecisionStep =
+  | 'llgr-stale'
   | 'local-pref'
   | 'as-path-length'
   | 'origin'
@@ -42,6 +44,7 @@ export type DecisionStep =
   | 'peer-address';
 
 export const DECISION_STEPS: readonly DecisionStep[] = [
+  'llgr-stale',
   'local-pref',
   'as-path-length',
   'origin',
@@ -70,7 +73,19 @@ export const DEFAULT_LOCAL_PREF = 100;
 
 export const isIbgp = (s: PathSource): boolean => s.asn === s.localAsn;
 
+/** RFC 9494 4.3: the path was kept past its peer's restart time (LLGR_STALE). */
+export const llgrStale = (c: Candidate): boolean => c.path.attributes.communities?.includes(LLGR_STALE) ?? false;
+
+/** The path carries RFC 8326 GRACEFUL_SHUTDOWN: its sender is about to take it away. */
+export const inGracefulShutdown = (c: Candidate): boolean => c.path.attributes.communities?.includes(GRACEFUL_SHUTDOWN) ?? false;
+
+/**
+ * The LOCAL_PREF the decision uses. RFC 8326 4.2: a path with GRACEFUL_SHUTDOWN gets
+ * LOCAL_PREF 0 (as FRR does on receipt), so any other path wins over it while one is
+ * there, and traffic moves before the withdrawal comes.
+ */
 export function effectiveLocalPref(c: Candidate): number {
+  if (inGracefulShutdown(c)) return 0;
   return isIbgp(c.source) ? (c.path.attributes.localPref ?? DEFAULT_LOCAL_PREF) : DEFAULT_LOCAL_PREF;
 }
 
@@ -103,9 +118,15 @@ interface Criterion {
 }
 
 const CRITERIA: Readonly<Record<Exclude<DecisionStep, 'med'>, Criterion>> = {
+  // RFC 9494 4.3: a long-lived stale path is the least preferred, before any other step.
+  'llgr-stale': {
+    key: (c) => (llgrStale(c) ? 1 : 0),
+    show: (c) => (llgrStale(c) ? 'LLGR_STALE' : 'not stale'),
+    why: () => 'long-lived stale (LLGR_STALE, RFC 9494 4.3): kept past its peer\'s restart time, any other path wins',
+  },
   'local-pref': {
     key: (c) => -effectiveLocalPref(c),
-    show: (c) => String(effectiveLocalPref(c)),
+    show: (c) => (inGracefulShutdown(c) ? '0 (graceful-shutdown, RFC 8326)' : String(effectiveLocalPref(c))),
     why: (l, w) => `LOCAL_PREF ${l} is lower than ${w} (RFC 4271 9.1.1)`,
   },
   'as-path-length': {
@@ -218,6 +239,7 @@ export interface MultipathOptions {
 }
 
 export function multipathEqual(best: Candidate, other: Candidate, opts: MultipathOptions = {}): boolean {
+  if (llgrStale(best) !== llgrStale(other)) return false;
   if (effectiveLocalPref(best) !== effectiveLocalPref(other)) return false;
   if (asPathLength(best.path.attributes.asPath) !== asPathLength(other.path.attributes.asPath)) return false;
   if ((best.path.attributes.origin ?? 2) !== (other.path.attributes.origin ?? 2)) return false;

@@ -9,8 +9,8 @@
  * Every state change is the FSM's: the session only feeds it events.
  *
  * Connection collisions (RFC 4271 6.8), kept as simple as the RFC lets them be (as in
- * OpenBGPD): Idle refuses a connection, Active takes it, Established refuses it with
- * Cease / Connection Collision Resolution. In Connect, OpenSent and OpenConfirm it is
+ * OpenBGPD): a stopped session refuses a connection; Idle waiting out its idle hold and
+ * Active take it; Established refuses it with Cease / Connection Collision Resolution. In Connect, OpenSent and OpenConfirm it is
  * tracked as a second connection until the peer's OPEN arrives on it (RFC 4271 8.2.2);
  * then, in Connect, our own attempt (which has not come up) gives way to it; in OpenSent
  * and OpenConfirm the one initiated by the higher BGP Identifier stays (resolveCollision)
@@ -234,9 +234,18 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** A connection the listener accepted from this peer's address. */
   acceptIncoming(sock: SocketLike): void {
-    if (!this.adminUp || this.fsm === 'Idle') {
-      // RFC 4271 8.2.2: Idle refuses connections (stopped, or damping after errors).
+    if (!this.adminUp) {
+      // RFC 4271 8.2.2: a stopped session refuses connections.
       this.reject(sock, CEASE_CONNECTION_REJECTED);
+      return;
+    }
+    if (this.fsm === 'Idle') {
+      // Waiting out the idle hold after a failure: the FSM takes the peer's connection
+      // (bgp/fsm/fsm.ts, Idle × TcpConnectionConfirmed), or drops it when it does not.
+      const c = this.attach(sock, false);
+      this.tune(sock);
+      this.conn = c;
+      this.fire({ type: 'TcpConnectionConfirmed' });
       return;
     }
     if (this.fsm === 'Established' || this.second !== null) {

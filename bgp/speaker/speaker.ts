@@ -90,9 +90,17 @@ interface Peer {
   /** The socket option that could not be set for this peer (NativeSocketError text). */
   transportError: string | null;
   /** The peer's graceful restart as last negotiated (RFC 4724), for when its session ends. */
-  gr: { readonly families: readonly Family[]; readonly restartTime: number; readonly nBit: boolean } | null;
+  gr: {
+    readonly families: readonly Family[];
+    readonly restartTime: number;
+    readonly nBit: boolean;
+    /** RFC 9494: the long-lived stale time (seconds) per family the peer asked for; 0: none. */
+    readonly longLived: ReadonlyMap<Family, number>;
+  } | null;
   /** Ends the wait for a restarting peer (its restart time, then the stale-path time). */
   staleTimer: unknown;
+  /** RFC 9494: per family, when the long-lived stale routes go (ms, the speaker's clock). */
+  readonly longLivedUntil: Map<Family, number>;
   /** BFD went Down after being Up: the session is stopped until BFD is Up again (RFC 9384). */
   bfdHeld: boolean;
   /** RFC 7606 findings counted per action (routectl_bgp_update_errors_total). */
@@ -184,6 +192,8 @@ export class Speaker extends EventEmitter {
   private stopped = false;
   /** RFC 4724 4.1: End-of-RIB waits for initialSyncDone() (see SpeakerConfig.endOfRibDeferral). */
   private endOfRibHeld: boolean;
+  /** RFC 8326 graceful shutdown is on (gracefulShutdown()). */
+  private gshut = false;
   private syncTimer: unknown = null;
 
   constructor(
@@ -275,8 +285,8 @@ export class Speaker extends EventEmitter {
   }
 
   /**
-   * A connection from a configured peer goes to its session (which refuses it while Idle,
-   * RFC 4271 8.2.2). One from any other address is refused, counted per family and
+   * A connection from a configured peer goes to its session (which refuses it while
+   * stopped or held down, and takes it in Idle during the idle hold: bgp/fsm/fsm.ts). One from any other address is refused, counted per family and
    * reported as 'connectionRejected'(address, family): the agent logs it, rate-limited.
    */
   private onConnection(sock: net.Socket): void {
@@ -442,19 +452,66 @@ export class Speaker extends EventEmitter {
    * every established peer was sent the withdrawals, then stop hard, so the fabric moves
    * traffic away before the sessions go rather than after a hold time. Returns how many
    * peers had taken all withdrawals in time.
+   *
+   * `gracefulShutdownMs` > 0: first RFC 8326 graceful shutdown: every route is sent again
+   * with GRACEFUL_SHUTDOWN (and LOCAL_PREF 0 to internal peers), and the withdrawal waits
+   * that long, so that a fabric with another path for a prefix (a VIP several workers
+   * announce) moves its traffic there while ours still forwards. `beforeStop` runs just
+   * before the sessions end (the agent stops following the peers' routes there).
    */
-  async drain(reason = 'speaker drained', waitMs = 5000): Promise<{ flushed: number; peers: number }> {
+  async drain(reason = 'speaker drained', waitMs = 5000, gracefulShutdownMs = 0, beforeStop?: () => void): Promise<{ flushed: number; peers: number }> {
     this.initialSyncDone();
+    if (gracefulShutdownMs > 0) {
+      this.gracefulShutdown(true);
+      await this.untilSent(waitMs);
+      await new Promise<void>((r) => this.deps.setTimeout(r, gracefulShutdownMs));
+    }
     this.setAdvertisements([]);
     const established = [...this.peers.values()].filter((p) => p.out.active);
-    const flushed = (p: Peer): boolean => !p.out.active || (!p.out.pending && !p.waitingDrain && !p.pumpScheduled);
-    const deadline = this.deps.now() + waitMs;
-    while (established.some((p) => !flushed(p)) && this.deps.now() < deadline) {
-      await new Promise<void>((r) => this.deps.setTimeout(r, 10));
-    }
-    const n = established.filter(flushed).length;
+    await this.untilSent(waitMs);
+    const n = established.filter((p) => this.sent(p)).length;
+    beforeStop?.();
     await this.stop(reason, 'hard');
     return { flushed: n, peers: established.length };
+  }
+
+  /** Every change so far is on its way to the peer (or the peer is not established). */
+  private sent(p: Peer): boolean {
+    return !p.out.active || (!p.out.pending && !p.waitingDrain && !p.pumpScheduled);
+  }
+
+  /** Waits (at most `waitMs`) until every established peer was sent every change. */
+  private async untilSent(waitMs: number): Promise<void> {
+    const established = [...this.peers.values()].filter((p) => p.out.active);
+    const deadline = this.deps.now() + waitMs;
+    while (established.some((p) => !this.sent(p)) && this.deps.now() < deadline) {
+      await new Promise<void>((r) => this.deps.setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * RFC 8326: on, every route to every peer is sent again with GRACEFUL_SHUTDOWN (65535:0),
+   * and to internal peers with LOCAL_PREF 0; off, as before. Sessions that come up
+   * meanwhile get the routes marked too.
+   */
+  gracefulShutdown(on: boolean): void {
+    if (this.gshut === on) return;
+    this.gshut = on;
+    for (const p of this.peers.values()) {
+      p.out.setExport(this.exportFor(p.cfg));
+      this.schedulePump(p);
+    }
+  }
+
+  /** Whether graceful shutdown (RFC 8326) is on. */
+  get inGracefulShutdown(): boolean {
+    return this.gshut;
+  }
+
+  /** The export policy of a peer: its own, plus graceful shutdown while that is on. */
+  private exportFor(cfg: PeerConfig): PeerExport {
+    const e = peerExport(cfg.export);
+    return this.gshut ? { ...e, gracefulShutdown: true } : e;
   }
 
   // ---------------------------------------------------------------------------
@@ -526,7 +583,7 @@ export class Speaker extends EventEmitter {
       filter: this.effectiveFilter(cfg),
       ...(cfg.maxPrefixes !== undefined ? { maxPrefixes: cfg.maxPrefixes } : {}),
     });
-    const out = new AdjRibOut(this.desired, this.deps.packer, undefined, peerExport(cfg.export));
+    const out = new AdjRibOut(this.desired, this.deps.packer, undefined, this.exportFor(cfg));
     out.holdEndOfRib = this.endOfRibHeld;
     this.loc.addPeer(rin);
     // One list, attached now and detached with the peer.
@@ -566,6 +623,7 @@ export class Speaker extends EventEmitter {
       transportError: null,
       gr: null,
       staleTimer: null,
+      longLivedUntil: new Map(),
       bfdHeld: false,
       updateErrors: { 'attribute-discard': 0, 'treat-as-withdraw': 0, 'afisafi-disable': 0 },
       linkDown: null,
@@ -615,7 +673,7 @@ export class Speaker extends EventEmitter {
         peer.rin.maxPrefixes = want.maxPrefixes;
         if (refilter) peer.rin.setFilter(this.effectiveFilter(want));
         if (exportChanged) {
-          peer.out.setExport(peerExport(want.export));
+          peer.out.setExport(this.exportFor(want));
           this.schedulePump(peer);
         }
       }
@@ -764,9 +822,11 @@ export class Speaker extends EventEmitter {
       return;
     }
     if (this.keepsRoutes(peer, r)) {
-      // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time.
-      peer.rin.retainStale(peer.gr!.families);
-      this.startStaleTimer(peer, peer.gr!.restartTime);
+      // RFC 4724 4.2: the peer restarts; its routes stay, stale, for its restart time
+      // (RFC 9494 4.2: then, for the long-lived families, for their long-lived stale time).
+      const gr = peer.gr!;
+      peer.rin.retainStale([...new Set([...gr.families, ...gr.longLived.keys()])]);
+      this.startStaleTimer(peer, gr.restartTime, 'long-lived');
       this.emit('peerRestarting', peer.rin.address, peer.rin.staleCount());
     } else {
       this.clearStaleTimer(peer);
@@ -788,7 +848,9 @@ export class Speaker extends EventEmitter {
    */
   private keepsRoutes(peer: Peer, r: DownReason): boolean {
     const gr = peer.gr;
-    if (gr === null || this.stopped || peer.hold !== null || peer.bfdHeld || peer.ceaseText !== null || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (gr === null || this.stopped || peer.hold !== null || peer.bfdHeld || peer.ceaseText !== null) return false;
+    // RFC 9494 4.2: a restart time of 0 with long-lived families goes straight to the long-lived phase.
+    if ((gr.restartTime === 0 || gr.families.length === 0) && gr.longLived.size === 0) return false;
     if (r.kind === 'connection-closed') return true;
     if (!gr.nBit) return false;
     if (r.kind === 'hold-timer-expired') return true;
@@ -802,26 +864,65 @@ export class Speaker extends EventEmitter {
    */
   private resumeAfterPeerRestart(peer: Peer, n: Negotiated): void {
     const cap = n.gracefulRestart;
-    peer.gr = cap ? { families: cap.families.map((f) => f.family), restartTime: cap.restartTime, nBit: notificationGr(n) } : null;
+    const llgr = n.longLivedGracefulRestart;
+    const longLived = new Map((llgr?.families ?? []).filter((f) => f.staleTime > 0).map((f) => [f.family, f.staleTime] as const));
+    peer.gr = cap ? { families: cap.families.map((f) => f.family), restartTime: cap.restartTime, nBit: notificationGr(n), longLived } : null;
     const stale = peer.rin.staleFamilies();
     if (stale.length === 0) return;
     this.clearStaleTimer(peer);
     for (const f of stale) {
-      const kept = cap?.families.some((x) => x.family === f && x.forwardingState) ?? false;
+      // RFC 9494 4.2: the F bit of either capability says the forwarding state was kept.
+      const kept = (cap?.families.some((x) => x.family === f && x.forwardingState) ?? false) || (llgr?.families.some((x) => x.family === f && x.forwardingState) ?? false);
       if (!kept || !n.families.includes(f)) peer.rin.purgeStale(f);
     }
-    if (peer.rin.staleFamilies().length > 0) this.startStaleTimer(peer, STALE_PATH_TIME);
+    if (peer.rin.staleFamilies().length > 0) this.startStaleTimer(peer, STALE_PATH_TIME, 'purge');
   }
 
-  private startStaleTimer(peer: Peer, seconds: number): void {
+  /**
+   * The wait for a restarting peer. When it runs out: 'purge', every stale route goes;
+   * 'long-lived' (the restart time, RFC 9494 4.2), the families with a long-lived stale
+   * time keep theirs, marked LLGR_STALE, for that long, and the others go.
+   */
+  private startStaleTimer(peer: Peer, seconds: number, then: 'purge' | 'long-lived'): void {
     this.clearStaleTimer(peer);
     peer.staleTimer = this.deps.setTimeout(() => {
       peer.staleTimer = null;
-      for (const f of peer.rin.staleFamilies()) peer.rin.purgeStale(f);
+      if (then === 'purge') {
+        for (const f of peer.rin.staleFamilies()) peer.rin.purgeStale(f);
+        return;
+      }
+      for (const f of peer.rin.staleFamilies()) {
+        const keep = peer.gr?.longLived.get(f) ?? 0;
+        if (keep === 0) {
+          peer.rin.purgeStale(f);
+          continue;
+        }
+        const r = peer.rin.keepLongLived(f);
+        peer.longLivedUntil.set(f, this.deps.now() + keep * 1000);
+        this.emit('peerLongLivedStale', peer.rin.address, f, r.kept, r.dropped, keep);
+      }
+      this.scheduleLongLived(peer);
     }, seconds * 1000);
   }
 
+  /** RFC 9494 4.3: long-lived stale routes go when their family's stale time is over. */
+  private scheduleLongLived(peer: Peer): void {
+    if (peer.longLivedUntil.size === 0) return;
+    const next = Math.min(...peer.longLivedUntil.values());
+    peer.staleTimer = this.deps.setTimeout(() => {
+      peer.staleTimer = null;
+      const now = this.deps.now();
+      for (const [f, until] of [...peer.longLivedUntil]) {
+        if (until > now) continue;
+        peer.longLivedUntil.delete(f);
+        peer.rin.purgeStale(f);
+      }
+      this.scheduleLongLived(peer);
+    }, Math.max(0, next - this.deps.now()));
+  }
+
   private clearStaleTimer(peer: Peer): void {
+    peer.longLivedUntil.clear();
     if (peer.staleTimer === null) return;
     this.deps.clearTimeout(peer.staleTimer);
     peer.staleTimer = null;
@@ -845,6 +946,9 @@ export class Speaker extends EventEmitter {
         peer.rin.purgeStale(eor);
         if (peer.rin.staleFamilies().length === 0) this.clearStaleTimer(peer);
       }
+      // The peer's table of this family is complete: forwarding state kept from before
+      // (the agent's kernel routes of a previous run) can be brought up to date now.
+      this.emit('endOfRib', peer.rin.address, eor);
     }
     if (over && peer.hold === null) {
       const text = `maximum number of prefixes reached: ${over.received} > ${over.limit}`;
@@ -1101,6 +1205,7 @@ function capabilityNames(n: NonNullable<SessionInfo['negotiated']>): string[] {
   if (n.extendedMessage) caps.push('extended-message');
   if (n.extendedNextHop.length > 0) caps.push('extended-nexthop');
   if (n.gracefulRestart) caps.push('graceful-restart');
+  if (n.longLivedGracefulRestart?.families.some((f) => f.staleTime > 0)) caps.push('long-lived-graceful-restart');
   return caps;
 }
 

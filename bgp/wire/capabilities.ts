@@ -16,6 +16,7 @@ export const CapabilityCode = {
   FOUR_OCTET_AS: 65, // RFC 6793
   ADD_PATH: 69, // RFC 7911
   ENHANCED_ROUTE_REFRESH: 70, // RFC 7313
+  LONG_LIVED_GRACEFUL_RESTART: 71, // RFC 9494
   FQDN: 73, // draft-walton-bgp-hostname-capability
   ROUTE_REFRESH_CISCO: 128, // pre-standard route refresh
 } as const;
@@ -69,6 +70,17 @@ export function encodeCapability(c: Capability): Buffer {
         v[5 + 4 * i] = f.forwardingState ? 0x80 : 0;
       });
       return tlv(CapabilityCode.GRACEFUL_RESTART, v);
+    }
+    case 'long-lived-graceful-restart': {
+      // RFC 9494 3: per family AFI (2), SAFI (1), flags (1; F bit 0x80), Long-lived Stale Time (3).
+      const v = Buffer.alloc(7 * c.families.length);
+      c.families.forEach((f, i) => {
+        v.writeUInt16BE(f.afi, 7 * i);
+        v[7 * i + 2] = f.safi;
+        v[7 * i + 3] = f.forwardingState ? 0x80 : 0;
+        v.writeUIntBE(f.staleTime & 0xffffff, 7 * i + 4, 3);
+      });
+      return tlv(CapabilityCode.LONG_LIVED_GRACEFUL_RESTART, v);
     }
     case 'four-octet-as': {
       const v = Buffer.alloc(4);
@@ -134,6 +146,14 @@ export function decodeCapability(code: number, v: Buffer): Capability {
         restartTime: head & 0x0fff,
         families,
       };
+    }
+    case CapabilityCode.LONG_LIVED_GRACEFUL_RESTART: {
+      expectLength(code, v, v.length % 7 === 0);
+      const families = [];
+      for (let i = 0; i < v.length; i += 7) {
+        families.push({ afi: v.readUInt16BE(i), safi: v[i + 2]!, forwardingState: (v[i + 3]! & 0x80) !== 0, staleTime: v.readUIntBE(i + 4, 3) });
+      }
+      return { kind: 'long-lived-graceful-restart', families };
     }
     case CapabilityCode.FOUR_OCTET_AS:
       expectLength(code, v, v.length === 4);

@@ -8,9 +8,18 @@
 import { formatIPv4 } from './prefix.js';
 import type { LargeCommunity, RawAttribute } from './types.js';
 
-/** RFC 1997 2, RFC 8326 5, RFC 7999 5, RFC 8642 */
+/** RFC 8326 5: GRACEFUL_SHUTDOWN, 65535:0. */
+export const GRACEFUL_SHUTDOWN = 0xffff0000;
+
+/** RFC 9494 4.3: attached to a route kept past its peer's restart time, and NO_LLGR: never keep it so. */
+export const LLGR_STALE = 0xffff0006;
+export const NO_LLGR = 0xffff0007;
+
+/** RFC 1997 2, RFC 8326 5, RFC 7999 5, RFC 8642, RFC 9494 */
 const WELL_KNOWN: ReadonlyMap<number, string> = new Map([
   [0xffff0000, 'graceful-shutdown'],
+  [LLGR_STALE, 'llgr-stale'],
+  [NO_LLGR, 'no-llgr'],
   [0xffff029a, 'blackhole'],
   [0xffffff01, 'no-export'],
   [0xffffff02, 'no-advertise'],

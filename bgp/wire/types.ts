@@ -61,6 +61,15 @@ export type Capability =
       readonly restartTime: number; // 12 bits, seconds
       readonly families: readonly { readonly afi: number; readonly safi: number; readonly forwardingState: boolean }[];
     }
+  | {
+      readonly kind: 'long-lived-graceful-restart'; // RFC 9494, code 71
+      readonly families: readonly {
+        readonly afi: number;
+        readonly safi: number;
+        readonly forwardingState: boolean; // F bit
+        readonly staleTime: number; // Long-lived Stale Time, 24 bits, seconds
+      }[];
+    }
   | { readonly kind: 'four-octet-as'; readonly asn: number } // RFC 6793, code 65
   | {
       readonly kind: 'add-path'; // RFC 7911, code 69 (parsed, never negotiated by us)

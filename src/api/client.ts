@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { ApiClientError } from './errors.js';
-import type { DrainResponse, EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse, VerifyResponse } from './types.js';
+import type { DrainRequest, DrainResponse, EndpointsResponse, ErrorBody, InspectResponse, PeerDetail, PeersResponse, ReconcileResponse, RouteQuery, RoutesResponse, StatusResponse, VerifyResponse } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -64,9 +64,13 @@ export class ApiClient {
     return this.call<PeerDetail>('POST', `/v1/peers/${encodeURIComponent(address)}/release`);
   }
 
-  /** Maintenance stop: every route withdrawn, then the agent exits. */
-  drain(): Promise<DrainResponse> {
-    return this.call<DrainResponse>('POST', '/v1/drain');
+  /**
+   * Maintenance stop: every route withdrawn, then the agent exits. `gracefulShutdownWait`:
+   * seconds of RFC 8326 graceful shutdown first (overrides the agent's config; 0: none).
+   */
+  drain(opts: DrainRequest = {}): Promise<DrainResponse> {
+    const q = opts.gracefulShutdownWait !== undefined ? `?gracefulShutdownWait=${opts.gracefulShutdownWait}` : '';
+    return this.call<DrainResponse>('POST', `/v1/drain${q}`);
   }
 
   post<T>(path: string, body: unknown): Promise<T> {

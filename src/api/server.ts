@@ -60,6 +60,17 @@ const RouteQuerySchema = z
   })
   .strict();
 
+const DrainQuerySchema = z
+  .object({
+    gracefulShutdownWait: z
+      .string()
+      .regex(/^\d{1,4}$/, 'seconds, a whole number from 0 to 3600')
+      .transform(Number)
+      .refine((n) => n <= 3600, 'seconds, a whole number from 0 to 3600')
+      .optional(),
+  })
+  .strict();
+
 /** A peer as the API names it: its address, or for an unnumbered peer its interface's name. */
 function peerParam(text: string): string {
   const a = canonicalAddress(text);
@@ -87,9 +98,11 @@ export function builtinRoutes(h: ApiHandlers): ApiRoute<unknown>[] {
     defineRoute({
       method: 'POST',
       pattern: '/v1/drain',
-      handle: () => {
+      handle: ({ query }) => {
         if (!h.drain) throw new ApiError(501, 'not_implemented', 'this agent cannot drain');
-        return h.drain();
+        const q = DrainQuerySchema.safeParse(Object.fromEntries(query));
+        if (!q.success) throw new ApiError(400, 'bad_request', zodText(q.error));
+        return h.drain(q.data.gracefulShutdownWait !== undefined ? { gracefulShutdownWait: q.data.gracefulShutdownWait } : {});
       },
     }),
     defineRoute({

@@ -294,10 +294,16 @@ export interface ApiHandlers {
   releaseHold?(address: string): PeerDetail | Promise<PeerDetail>;
   /**
    * POST /v1/drain: the maintenance stop. Answers at once with what is withdrawn; then the
-   * agent withdraws every route, waits for the peers to take it, ends the sessions with
-   * Hard Reset and exits. Absent: 501.
+   * agent (after the RFC 8326 graceful shutdown wait, when there is one) withdraws every
+   * route, waits for the peers to take it, ends the sessions with Hard Reset and exits.
+   * Absent: 501.
    */
-  drain?(): DrainResponse | Promise<DrainResponse>;
+  drain?(opts?: DrainRequest): DrainResponse | Promise<DrainResponse>;
+}
+
+/** POST /v1/drain?gracefulShutdownWait=SECONDS: overrides bgp.gracefulShutdown.wait (0: off). */
+export interface DrainRequest {
+  readonly gracefulShutdownWait?: number;
 }
 
 export interface DrainResponse {
@@ -306,6 +312,8 @@ export interface DrainResponse {
   readonly routes: number;
   /** Established peers they are withdrawn from. */
   readonly peers: number;
+  /** Seconds the routes are sent with GRACEFUL_SHUTDOWN (RFC 8326) before the withdrawal; 0: none. */
+  readonly gracefulShutdownWait: number;
 }
 
 /** The error body of every non-2xx answer. */

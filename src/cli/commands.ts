@@ -7,7 +7,7 @@
  * not Established; an invalid config; an error answer from the agent); 2 the agent
  * cannot be reached (not running, permission denied, no answer in time); 64 usage error.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
 import { ApiClientError } from '../api/errors.js';
 import type { RouteViewName } from '../api/types.js';
@@ -48,6 +48,14 @@ const processIO: CliIO = {
 };
 
 const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+
+/** `--gshut-wait`: "10", "10s" or "2m" to whole seconds, at most an hour. */
+export function gshutWait(text: string): number {
+  const m = /^(\d{1,5})(s|m)?$/.exec(text.trim());
+  const n = m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : NaN;
+  if (!Number.isFinite(n) || n > 3600) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a time from 0 to 1h: write seconds (10, 10s) or minutes (2m)`);
+  return n;
+}
 
 interface ClientOpts {
   socket: string;
@@ -233,12 +241,17 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
   program
     .command('drain')
     .description('maintenance stop: withdraw every route from every peer, then stop the agent (kernel routes stay; plain SIGTERM keeps the routes advertised through a restart)')
+    .addOption(
+      new Option('--gshut-wait <time>', 'first send every route with the GRACEFUL_SHUTDOWN community (RFC 8326) for this long (10s, 2m; 0: no graceful shutdown); default bgp.gracefulShutdown.wait').argParser(gshutWait),
+    )
     .addOption(socketOption())
     .option('--json', 'print the API answer as JSON')
     .action(
       client(async (c, o) => {
-        const d = await c.drain();
-        io.out(o.json ? json(d) : `draining: ${d.routes} routes withdrawn from ${d.peers} established peers; the agent stops once they took it\n`);
+        const wait = (o as ClientOpts & { gshutWait?: number }).gshutWait;
+        const d = await c.drain(wait !== undefined ? { gracefulShutdownWait: wait } : {});
+        const first = d.gracefulShutdownWait > 0 ? `sent with GRACEFUL_SHUTDOWN for ${d.gracefulShutdownWait} s, then ` : '';
+        io.out(o.json ? json(d) : `draining: ${d.routes} routes ${first}withdrawn from ${d.peers} established peers; the agent stops once they took it\n`);
         return EXIT.ok;
       }),
     );

@@ -50,6 +50,7 @@ export function canonicalObject(cfg: Config): Record<string, unknown> {
       advertise: [...bgp.advertise],
       allowDefault: bgp.allowDefault,
       import: [...bgp.import],
+      gracefulShutdown: bgp.gracefulShutdown ? { wait: bgp.gracefulShutdown.wait } : undefined,
       // Only when not the default, so configs that never mention it print as before.
       install:
         bgp.install.enabled && bgp.install.table === 254 && !bgp.install.multipathRelax

@@ -238,6 +238,15 @@ export const configSchema = z
         allowDefault: bool('true: advertise may list the default routes 0.0.0.0/0 and ::/0').default(false),
         import: z.array(importRule).default([]),
         /**
+         * `routectl drain` first sends every route again with the RFC 8326 GRACEFUL_SHUTDOWN
+         * community and waits `wait` seconds before it withdraws them (docs/operations.md).
+         * Absent or 0: drain withdraws at once. `routectl drain --gshut-wait` overrides it.
+         */
+        gracefulShutdown: z
+          .object({ wait: int('seconds drain waits with GRACEFUL_SHUTDOWN sent before it withdraws (0: off)', 0, 3600) })
+          .strict()
+          .optional(),
+        /**
          * Routes accepted by `import` go into the kernel (docs/bgp.md "Learned routes"):
          * `table` main (254) or a number; `multipathRelax` lets paths from different
          * neighbouring AS form one ECMP route (FRR's `as-path multipath-relax`).

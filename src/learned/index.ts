@@ -10,9 +10,10 @@ import os from 'node:os';
 import type { ForwardingEntry } from '../../bgp/speaker/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { addressInNetwork, isLinkLocalV6 } from '../../bgp/wire/prefix.js';
+import { addressInNetwork, isLinkLocalV6, sameAddress } from '../../bgp/wire/prefix.js';
+import type { Family } from '../../bgp/wire/types.js';
 import { HijackGuard, interfaceRanges, type GuardRange } from './hijack-guard.js';
-import { LearnedRouteInstaller, type RouteTable } from './installer.js';
+import { LearnedRouteInstaller, type HopOwners, type RouteTable } from './installer.js';
 import type { LinkState } from './netlink-table.js';
 
 export { HijackGuard, interfaceRanges } from './hijack-guard.js';
@@ -47,11 +48,21 @@ export function peerInterface(peer: string, ifs: Interfaces): string | null {
   return null;
 }
 
+/**
+ * How long the learned routes of a previous run wait for the peer they came from to send
+ * End-of-RIB: the restart time the agent announces (RFC 4724 3, the session's default),
+ * as long as the peers keep our routes for us.
+ */
+export const PREVIOUS_RUN_WAIT_MS = 120_000;
+
 /** What the learned side needs from the speaker. */
 export interface ForwardingSource {
   forwarding(): ForwardingEntry[];
   on(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
   off(event: 'forwardingChanged', listener: (e: ForwardingEntry) => void): unknown;
+  /** The peer's End-of-RIB for a family (RFC 4724 2). */
+  on(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
+  off(event: 'endOfRib', listener: (peer: string, family: Family) => void): unknown;
   linkDown(address: string, why: string): boolean;
   linkUp(address: string): boolean;
 }
@@ -72,13 +83,20 @@ export interface LearnedRoutesOptions {
   /** Builds the link watcher; null: no uplink watching. */
   readonly watchLinks: ((onChange: (l: LinkState, deleted: boolean) => void, onOverrun: () => void) => LinkSource) | null;
   readonly reconcileMs: number;
+  /** How long a previous run's learned routes wait for their peer's End-of-RIB (default PREVIOUS_RUN_WAIT_MS). */
+  readonly previousRunWaitMs?: number;
 }
 
 export class LearnedRoutes {
   readonly installer: LearnedRouteInstaller | null;
   private readonly links: LinkSource | null;
   private readonly onFwd = (e: ForwardingEntry): void => this.installer?.set(e);
+  private readonly onEor = (peer: string, family: Family): void => {
+    const n = this.installer?.endOfRib(peer, family === 'ipv4-unicast' ? 4 : 6) ?? 0;
+    if (n > 0) this.o.log.info({ op: 'learned.stale', event: 'swept', peer, family, nextHops: n, reason: 'end-of-rib' }, `${peer}: End-of-RIB (${family}): ${n} next hops of the previous run it did not send again removed`);
+  };
   private timer: ReturnType<typeof setInterval> | null = null;
+  private staleTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly down = new Map<string, string>();
 
   constructor(private readonly o: LearnedRoutesOptions) {
@@ -95,10 +113,25 @@ export class LearnedRoutes {
         })
       : null;
     if (this.installer) {
+      const inst = this.installer;
+      // RFC 4724 4.1: the routes a previous run installed keep forwarding; each next hop
+      // goes when the peer it came from has sent its table again (its End-of-RIB) without
+      // it, or when the restart time is over, whichever comes first.
+      void this.owners()
+        .then((owners) => inst.adoptPrevious(owners))
+        .then((n) => {
+          if (n > 0) o.log.info({ op: 'learned.stale', event: 'adopted', nextHops: n }, `${n} learned next hops of a previous run kept until their peers' End-of-RIB`);
+        })
+        .catch((err: unknown) => o.log.warn({ op: 'learned.stale', event: 'adopt-failed', err }, `cannot read the learned routes of a previous run: ${(err as Error).message}`));
+      o.speaker.on('endOfRib', this.onEor);
       o.speaker.on('forwardingChanged', this.onFwd);
-      this.installer.setAll(o.speaker.forwarding());
-      // The first full pass waits one interval: at start the sessions are not up yet,
-      // and the routes a previous run installed keep forwarding until they are.
+      inst.setAll(o.speaker.forwarding());
+      this.staleTimer = setTimeout(() => {
+        this.staleTimer = null;
+        const n = inst.sweepStale();
+        if (n > 0) o.log.info({ op: 'learned.stale', event: 'swept', nextHops: n, reason: 'restart-time' }, `restart time over: ${n} learned next hops of the previous run no peer sent again removed`);
+      }, o.previousRunWaitMs ?? PREVIOUS_RUN_WAIT_MS);
+      this.staleTimer.unref();
       this.timer = setInterval(() => void this.reconcile(), o.reconcileMs);
       this.timer.unref();
     }
@@ -109,6 +142,26 @@ export class LearnedRoutes {
         )
       : null;
     if (this.links) void this.resyncLinks();
+  }
+
+  /**
+   * Which peers a kernel next hop may have come from: the peer whose address it is, else
+   * every peer reached over the next hop's interface (a third-party next hop on the link,
+   * an IPv6 next hop of a session over IPv4).
+   */
+  private async owners(): Promise<HopOwners> {
+    const peers = this.o.peers();
+    const ifs = this.ifs();
+    const byIf = new Map<number, string[]>();
+    for (const p of peers) {
+      const name = peerInterface(p, ifs);
+      const i = name !== null ? await this.o.table?.ifindex(name) : undefined;
+      if (i !== undefined) byIf.set(i, [...(byIf.get(i) ?? []), p]);
+    }
+    return (hop) => {
+      const direct = peers.filter((p) => sameAddress(p, hop.gateway));
+      return direct.length > 0 ? direct : (byIf.get(hop.ifindex) ?? []);
+    };
   }
 
   private ifs(): Interfaces {
@@ -180,7 +233,9 @@ export class LearnedRoutes {
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.staleTimer) clearTimeout(this.staleTimer);
     this.o.speaker.off('forwardingChanged', this.onFwd);
+    this.o.speaker.off('endOfRib', this.onEor);
     this.installer?.close();
     this.links?.close();
   }

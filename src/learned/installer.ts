@@ -80,6 +80,21 @@ interface Desired {
   readonly nextHops: readonly ChosenNextHop[];
 }
 
+/**
+ * A next hop a previous run of the agent left in the kernel (graceful restart, RFC 4724
+ * 4.1: forwarding state is kept across the restart). It stays in the prefix's route until
+ * every peer it may have come from (`owners`) has sent End-of-RIB for its family, or
+ * until sweepStale(); empty `owners`: no peer could be told, only sweepStale() ends it.
+ */
+interface StaleHop {
+  readonly gateway: string;
+  readonly ifindex: number;
+  readonly owners: readonly string[];
+}
+
+/** Which configured peers a kernel next hop of a previous run may have come from. */
+export type HopOwners = (hop: KernelNextHop, family: 4 | 6) => readonly string[];
+
 const key = (nhs: readonly { gateway: string; ifindex?: number; interface?: string | null }[]): string =>
   nhs.map((n) => n.gateway).sort().join(',');
 
@@ -97,6 +112,11 @@ export class LearnedRouteInstaller {
   private readonly failed = new Map<string, string>();
   private closed = false;
   private retry: ReturnType<typeof setTimeout> | null = null;
+  /** Next hops of a previous run, per prefix, not swept yet (adoptPrevious()). */
+  private readonly stale = new Map<string, StaleHop[]>();
+  /** Peers whose End-of-RIB came, per family (4, 6). */
+  private readonly eor = { 4: new Set<string>(), 6: new Set<string>() };
+  private adopting: Promise<void> | null = null;
 
   constructor(
     private readonly table: RouteTable,
@@ -139,8 +159,75 @@ export class LearnedRouteInstaller {
     });
   }
 
+  /**
+   * At start: the learned routes a previous run left in the kernel keep forwarding, each
+   * next hop until the peer it came from has re-sent its table (its End-of-RIB,
+   * endOfRib()) or sweepStale() ends the wait; whatever the peers send meanwhile is added
+   * to them. Writes wait until the table was read. Resolves with the next hops adopted.
+   */
+  adoptPrevious(owners: HopOwners): Promise<number> {
+    const read = (async (): Promise<number> => {
+      const routes = await this.table.list(this.opts.table, this.metric);
+      let n = 0;
+      for (const r of routes) {
+        const hops = r.nextHops.map((h) => ({ gateway: h.gateway, ifindex: h.ifindex, owners: owners(h, r.family) }));
+        if (hops.length === 0) continue;
+        this.stale.set(r.dst, hops);
+        this.installed.set(r.dst, key(hops));
+        n += hops.length;
+      }
+      // End-of-RIB may have come while the table was read.
+      this.dropStale((h, f) => done(h, this.eor[f]));
+      return n;
+    })();
+    this.adopting = read.then(
+      () => undefined,
+      () => undefined,
+    );
+    return read;
+  }
+
+  /**
+   * The peer's End-of-RIB for this family (RFC 4724 4.1): the previous run's next hops
+   * that only it could have given, and that it did not send again, go now.
+   */
+  endOfRib(peer: string, family: 4 | 6): number {
+    this.eor[family].add(peer);
+    return this.dropStale((h, f) => f === family && h.owners.includes(peer) && done(h, this.eor[family]));
+  }
+
+  /** The wait is over (the restart time ran out): every next hop of the previous run not re-sent goes. */
+  sweepStale(): number {
+    return this.dropStale(() => true);
+  }
+
+  /** Next hops of the previous run still kept. */
+  get staleCount(): number {
+    let n = 0;
+    for (const hops of this.stale.values()) n += hops.length;
+    return n;
+  }
+
+  private dropStale(drop: (h: StaleHop, family: 4 | 6) => boolean): number {
+    let n = 0;
+    for (const [prefix, hops] of this.stale) {
+      const family = prefix.includes(':') ? 6 : 4;
+      const keep = hops.filter((h) => !drop(h, family));
+      if (keep.length === hops.length) continue;
+      // Counted: the next hops that leave the kernel (not those the peer sent again).
+      const want = this.desired.get(prefix)?.nextHops ?? [];
+      n += hops.filter((h) => !keep.includes(h) && !want.some((w) => w.gateway === h.gateway)).length;
+      if (keep.length === 0) this.stale.delete(prefix);
+      else this.stale.set(prefix, keep);
+      this.dirty.add(prefix);
+    }
+    this.schedule();
+    return n;
+  }
+
   /** Writes every dirty prefix; resolves once the kernel has answered. */
   async flush(): Promise<void> {
+    if (this.adopting) await this.adopting;
     while (this.flushing) await this.flushing;
     if (this.dirty.size === 0 || this.closed) return;
     const work = [...this.dirty];
@@ -168,7 +255,7 @@ export class LearnedRouteInstaller {
   }
 
   private async write(prefix: string): Promise<void> {
-    const d = this.desired.get(prefix);
+    const d = this.withStale(prefix);
     const family = prefix.includes(':') ? 6 : 4;
     if (!d) {
       if (!this.installed.has(prefix)) return;
@@ -186,6 +273,8 @@ export class LearnedRouteInstaller {
         if (i !== undefined) hops.push({ gateway: nh.gateway, ifindex: i });
       }
     }
+    // Next hops of the previous run still waiting for their peer, as the kernel had them.
+    for (const h of d.kept) hops.push({ gateway: h.gateway, ifindex: h.ifindex });
     if (hops.length === 0) {
       this.note(this.failed, prefix, 'no next hop with a usable interface');
       return;
@@ -210,8 +299,21 @@ export class LearnedRouteInstaller {
   }
 
   /**
+   * What a prefix's route is to hold: the desired next hops, and (`kept`) the previous
+   * run's next hops still waiting for their peer that the desired ones do not repeat.
+   */
+  private withStale(prefix: string): (Desired & { readonly kept: readonly StaleHop[] }) | undefined {
+    const d = this.desired.get(prefix);
+    const old = this.stale.get(prefix) ?? [];
+    const kept = old.filter((h) => !d?.nextHops.some((n) => n.gateway === h.gateway));
+    if (!d && kept.length === 0) return undefined;
+    return { family: d?.family ?? (prefix.includes(':') ? 6 : 4), nextHops: d?.nextHops ?? [], kept };
+  }
+
+  /**
    * Full pass: our routes in the table that are not desired go, desired ones that are
    * missing or differ are written. Run periodically and after notifications were lost.
+   * Next hops of a previous run still waiting for their peer count as desired.
    */
   async reconcile(): Promise<{ readonly removed: number; readonly repaired: number }> {
     await this.flush();
@@ -221,14 +323,16 @@ export class LearnedRouteInstaller {
     const found = new Map<string, string>();
     for (const r of inKernel) found.set(r.dst, key(r.nextHops));
     for (const [dst] of found) {
-      if (!this.desired.has(dst)) {
+      if (!this.desired.has(dst) && !this.stale.has(dst)) {
         const err = await this.table.remove({ family: dst.includes(':') ? 6 : 4, dst, table: this.opts.table, metric: this.metric });
         if (err === undefined || err === 'ESRCH') removed++;
         this.installed.delete(dst);
       }
     }
-    for (const [prefix, d] of this.desired) {
-      const want = key(d.nextHops);
+    for (const prefix of new Set([...this.desired.keys(), ...this.stale.keys()])) {
+      const d = this.withStale(prefix);
+      if (!d) continue;
+      const want = key([...d.nextHops, ...d.kept]);
       if (found.get(prefix) !== want) {
         this.installed.delete(prefix);
         this.dirty.add(prefix);
@@ -279,4 +383,9 @@ export class LearnedRouteInstaller {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
   }
+}
+
+/** Every peer the next hop may have come from has sent End-of-RIB (none known: never). */
+function done(h: StaleHop, eor: ReadonlySet<string>): boolean {
+  return h.owners.length > 0 && h.owners.every((o) => eor.has(o));
 }

@@ -112,6 +112,8 @@ export interface LabAgentConfig {
   readonly connectRetryTime?: number;
   /** Default: listen on [::]:179 inside the namespace. */
   readonly listen?: { readonly address?: string; readonly port?: number };
+  /** Extra keys of the bgp section, merged last (e.g. gracefulShutdown). */
+  readonly bgpExtra?: Readonly<Record<string, unknown>>;
   /** Extra top-level keys, merged last (e.g. pools, zones). */
   readonly extra?: Readonly<Record<string, unknown>>;
 }
@@ -146,6 +148,7 @@ export function agentConfig(c: LabAgentConfig, dir: string): Record<string, unkn
       peers: c.peers.map((p) => ({ ...p })),
       advertise: [...(c.advertise ?? [])],
       import: [...(c.import ?? [])],
+      ...c.bgpExtra,
     },
     runtime: {},
     store: { local: { path: join(dir, 'store') } },

@@ -16,12 +16,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteEntry, RoutesResponse } from '../../src/api/types.js';
-import { endLab, ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { frrBgpConfig, startFrr, type Frr, type FrrOptions } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
+import { learnedRoutes } from './views.js';
 
 const TOR4 = '203.0.113.1';
 const W4 = '203.0.113.2';
@@ -40,6 +41,13 @@ let frr: Frr | undefined;
 let agent: LabAgent | undefined;
 /** Ends a test's watch loop, also when the test failed before it could (before the namespaces go). */
 let stopWatcher: (() => void) | undefined;
+
+const agentCfg: LabAgentConfig = {
+  routerId: W4,
+  asn: 65001,
+  peers: [{ address: TOR4, asn: 65000 }],
+  import: ['0.0.0.0/0 le 32', '::/0 le 128'],
+};
 
 const torOpts = (networks: readonly string[]): FrrOptions => ({
   asn: 65000,
@@ -63,12 +71,7 @@ beforeAll(async () => {
   w = await lab.netns('w');
   await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
   frr = await startFrr(tor, torOpts([...KEPT, ...DROPPED]));
-  agent = await startAgent(w, {
-    routerId: W4,
-    asn: 65001,
-    peers: [{ address: TOR4, asn: 65000 }],
-    import: ['0.0.0.0/0 le 32', '::/0 le 128'],
-  });
+  agent = await startAgent(w, agentCfg);
   await agent.waitEstablished(TOR4);
 }, 180_000);
 
@@ -131,5 +134,51 @@ describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {
     expect(view(after)).toEqual([...DEFAULTS, ...KEPT].sort());
     expect([...missing]).toEqual([]);
     console.log(`ToR restart: stale marks seen after the ToR was back: ${sawStaleAfterBack}`);
+  }, 180_000);
+
+  it("the agent restarts: its learned routes keep forwarding; one the ToR dropped meanwhile leaves the kernel on the ToR's End-of-RIB", async () => {
+    const kept = [...DEFAULTS, ...KEPT].sort();
+    const gone = KEPT[0]!;
+    await waitFor(async () => ((await learnedRoutes(w)).join() === kept.join() ? true : undefined), {
+      what: 'the ToR routes in the worker kernel',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      diagnostics: async () => (await learnedRoutes(w)).join(' '),
+    });
+    expect(await agent!.stop()).toBe(0);
+    // The kernel keeps them while the agent is away; the ToR drops one meanwhile.
+    expect(await learnedRoutes(w)).toEqual(kept);
+    await frr!.configure(['router bgp 65000', 'address-family ipv4 unicast', `no network ${gone}`]);
+
+    // No learned route may leave the kernel but the dropped one; watch through the restart.
+    const missing = new Set<string>();
+    let watching = true;
+    stopWatcher = () => (watching = false);
+    const watcher = (async () => {
+      while (watching) {
+        const now = new Set(await learnedRoutes(w));
+        for (const p of kept) if (p !== gone && !now.has(p)) missing.add(p);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    watcher.catch(() => undefined);
+    // A reconcile interval of an hour: only the End-of-RIB can take the dropped route away.
+    agent = await startAgent(w, { ...agentCfg, extra: { runtime: { reconcileInterval: 3600 } } }, { name: 'agent2' });
+    await agent.waitEstablished(TOR4, 60_000);
+    await waitFor(async () => (!(await learnedRoutes(w)).includes(gone) ? true : undefined), {
+      what: `${gone} to leave the worker kernel`,
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      diagnostics: () => agent!.logTail(),
+    });
+    watching = false;
+    await watcher;
+    expect(await learnedRoutes(w)).toEqual(kept.filter((p) => p !== gone));
+    expect([...missing]).toEqual([]);
+    const lines = agent.logLines().filter((l) => l.op === 'learned.stale');
+    expect(lines.find((l) => l.event === 'adopted')?.nextHops).toBe(kept.length);
+    const swept = lines.filter((l) => l.event === 'swept');
+    expect(swept.map((l) => [l.reason, l.peer, l.family, l.nextHops])).toContainEqual(['end-of-rib', TOR4, 'ipv4-unicast', 1]);
+    expect(swept.some((l) => l.reason === 'restart-time')).toBe(false);
   }, 180_000);
 });

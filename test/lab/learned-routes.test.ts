@@ -15,7 +15,10 @@
  *   an ordinary route (2001:db8:a::/48) is installed;
  * - the uplink to torA set down: that session is down at once (the reason names the
  *   interface, which the hold timer would not), the default keeps only torB's next hop,
- *   `status` exits 1 while the peer is down; the link back up: session and ECMP return.
+ *   `status` exits 1 while the peer is down; the link back up: session and ECMP return;
+ * - torA in graceful shutdown (`bgp graceful-shutdown`): its routes carry GRACEFUL_SHUTDOWN
+ *   (RFC 8326), which the agent counts as LOCAL_PREF 0: the default keeps only torB's next
+ *   hop until torA leaves graceful shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startAgent, OPEN_APP_ZONE, type LabAgent } from './agent-helper.js';
@@ -148,5 +151,19 @@ describe('a worker dual-homed to an FRR and a BIRD ToR', () => {
       },
       { what: 'status exit 0 again', timeoutMs: 30_000, diagnostics: async () => last },
     );
+  });
+
+  it("a ToR in graceful shutdown (FRR's bgp graceful-shutdown, RFC 8326): its next hop leaves the ECMP route while the other ToR's stays", async () => {
+    await frr.configure([`router bgp ${TOR_AS}`, 'bgp graceful-shutdown']);
+    await waitFor(async () => ((await gateways(4, 'default')).join() === TOR_B ? true : undefined), {
+      what: 'default via torB only while torA is in graceful shutdown',
+      timeoutMs: 30_000,
+      diagnostics: async () => JSON.stringify((await agent.routes('received', TOR_A)).json!.routes.find((r) => r.prefix === '0.0.0.0/0')),
+    });
+    const d = (await agent.routes('received', TOR_A)).json!.routes.find((r) => r.prefix === '0.0.0.0/0');
+    expect(d?.communities).toContain('graceful-shutdown');
+    expect(d?.accepted).toBe(true);
+    await frr.configure([`router bgp ${TOR_AS}`, 'no bgp graceful-shutdown']);
+    await waitFor(async () => (await gateways(4, 'default')).length === 2, { what: 'ECMP default back after graceful shutdown', timeoutMs: 30_000 });
   });
 });

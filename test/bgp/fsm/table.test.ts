@@ -84,7 +84,8 @@ const rows: Row[] = [
   ['Idle', 'IdleHoldTimer_Expires', 'Connect', ['stop idleHold', ...START], { ctx: { idleHoldRunning: true } }],
   ['Idle', 'IdleHoldResetTimer_Expires', 'Idle', NONE],
   ['Idle', 'Tcp_CR_Acked', 'Idle', ['dropConnection']],
-  ['Idle', 'TcpConnectionConfirmed', 'Idle', ['dropConnection']],
+  ['Idle', 'TcpConnectionConfirmed', 'Idle', ['dropConnection'], { note: 'stopped', absent: ['sendOpen'] }],
+  ['Idle', 'TcpConnectionConfirmed', 'OpenSent', ['stop idleHold', ...UP], { ctx: { idleHoldRunning: true, failures: 3 }, absent: ['dropConnection'], note: 'during the idle hold: the peer is back' }],
   ['Idle', 'TcpConnectionFails', 'Idle', NONE],
   ['Idle', 'BGPOpen', 'Idle', NONE],
   ['Idle', 'BGPHeaderErr', 'Idle', NONE],
@@ -231,5 +232,16 @@ describe('FSM table (RFC 4271 8.2.2)', () => {
     if (keys === NONE) expect(got).toEqual([]);
     else expect(isSubsequence(keys, got), `want ${JSON.stringify(keys)} in ${JSON.stringify(got)}`).toBe(true);
     for (const a of opts?.absent ?? []) expect(got.some((g) => g === a || g.startsWith(`${a} `))).toBe(false);
+  });
+});
+
+describe('FSM: a connection during the idle hold', () => {
+  it('keeps the failure count, so a peer that fails again backs off further', () => {
+    const ctx = { ...initialContext(), idleHoldRunning: true, failures: 3, connectRetryCounter: 3 };
+    const r = transition('Idle', { type: 'TcpConnectionConfirmed' }, ctx, env);
+    expect(r.next).toBe('OpenSent');
+    expect(r.ctx).toMatchObject({ idleHoldRunning: false, failures: 3 });
+    const again = transition('OpenSent', { type: 'NotifMsg', code: 6, subcode: 2 }, r.ctx, env);
+    expect(again.actions).toContainEqual({ type: 'startTimer', timer: 'idleHold', seconds: 8 });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asPathLength, decide, type Candidate, type PathSource } from '../../../bgp/rib/best-path.js';
+import { asPathLength, decide, multipathSet, type Candidate, type PathSource } from '../../../bgp/rib/best-path.js';
 import type { PathAttributes } from '../../../bgp/wire/types.js';
 
 const LOCAL = 65001;
@@ -119,5 +119,45 @@ describe('decision process (RFC 4271 9.1)', () => {
     expect(d.ranked).toHaveLength(3);
     expect(d.ranked[0]?.best).toBe(true);
     expect(d.ranked.map((r) => r.step)).toEqual([null, 'as-path-length', 'origin']);
+  });
+});
+
+describe('GRACEFUL_SHUTDOWN received (RFC 8326 4.2)', () => {
+  const GSHUT = 0xffff0000;
+  it('a path carrying it counts as LOCAL_PREF 0: any other path wins, and explain says why', () => {
+    // eBGP, otherwise better (shorter AS path), but in graceful shutdown.
+    const a = cand('203.0.113.1', 65000, { communities: [GSHUT] });
+    const b = cand('203.0.113.2', 65002, { asPath: [{ type: 'sequence', asns: [65002, 1, 2] }] });
+    expect(decide([a, b]).best).toBe(b);
+    const r = loserStep([a, b], '203.0.113.1');
+    expect(r?.step).toBe('local-pref');
+    expect(r?.why).toMatch(/LOCAL_PREF 0 \(graceful-shutdown, RFC 8326\) is lower than 100/);
+    // iBGP with a low LOCAL_PREF still beats it.
+    const c = cand('203.0.113.3', LOCAL, { localPref: 1, asPath: [] });
+    expect(decide([a, c]).best).toBe(c);
+    // Alone it is still used: graceful shutdown moves traffic, it does not drop it.
+    expect(decide([a]).best).toBe(a);
+  });
+
+  it('leaves the multipath set: traffic moves to the other next hops', () => {
+    const a = cand('203.0.113.1', 65000, { communities: [GSHUT] }, '10.0.0.1');
+    const b = cand('203.0.113.2', 65002, {}, '10.0.0.2');
+    expect(multipathSet([a, b], { relaxAsPath: true }).map((c) => c.source.address)).toEqual(['203.0.113.2']);
+    const a2 = cand('203.0.113.1', 65000, {}, '10.0.0.1');
+    expect(multipathSet([a2, b], { relaxAsPath: true })).toHaveLength(2);
+  });
+});
+
+describe('LLGR_STALE (RFC 9494 4.3)', () => {
+  it('a long-lived stale path loses to any other before LOCAL_PREF, and leaves the multipath set', () => {
+    const stale = cand('203.0.113.1', LOCAL, { localPref: 500, asPath: [], communities: [0xffff0006] });
+    const fresh = cand('203.0.113.2', 65002, { asPath: [{ type: 'sequence', asns: [65002, 1, 2, 3] }] });
+    expect(decide([stale, fresh]).best).toBe(fresh);
+    const r = loserStep([stale, fresh], '203.0.113.1');
+    expect(r?.step).toBe('llgr-stale');
+    expect(r?.why).toMatch(/RFC 9494 4\.3/);
+    const a = cand('203.0.113.1', 65000, { communities: [0xffff0006] });
+    const b = cand('203.0.113.2', 65002, {});
+    expect(multipathSet([a, b], { relaxAsPath: true }).map((c) => c.source.address)).toEqual(['203.0.113.2']);
   });
 });

@@ -361,6 +361,55 @@ describe('Session: connection handling', () => {
   });
 });
 
+describe('Session: a peer that comes back during the idle hold', () => {
+  it('its connection is taken at once (Idle -> OpenSent), not refused until our backoff ends', async () => {
+    const clock = new FakeClock();
+    const net = new FakeNet();
+    const A = new Session(cfgA, { clock, connect: net.connector(A_ADDR), random: () => 1 });
+    const B = new Session(cfgB, { clock, connect: net.connector(B_ADDR), random: () => 1 });
+    sessions.push(A, B);
+    net.listeners.set(A_ADDR, A);
+    const states: string[] = [];
+    A.on('state', (from, to) => states.push(`${from}->${to}`));
+    A.start();
+    // B is away: A's attempts fail and its idle hold grows to the 8 s cap (1, 2, 4, 8 s).
+    for (let i = 0; i < 16; i++) await clock.advance(1_000);
+    expect(states.filter((x) => x === 'Connect->Idle').length).toBeGreaterThanOrEqual(4);
+    expect(A.state).toBe('Idle');
+    expect(Math.max(...clock.pendingDelays())).toBeGreaterThan(5_000);
+    states.length = 0;
+    // B is back and connects first: A takes the connection without waiting out its hold.
+    net.listeners.set(B_ADDR, B);
+    B.start();
+    await settle();
+    await clock.advance(0);
+    expect([A.state, B.state]).toEqual(['Established', 'Established']);
+    expect(states).toEqual(['Idle->OpenSent', 'OpenSent->OpenConfirm', 'OpenConfirm->Established']);
+    // The idle hold was stopped: no attempt of A's own follows.
+    const links = net.links.length;
+    await clock.advance(10_000);
+    expect(net.links.length).toBe(links);
+    expect(A.state).toBe('Established');
+  });
+
+  it('a session held down (stopped) still refuses it', async () => {
+    const { clock, A, B } = setup();
+    A.start();
+    B.start();
+    await settle();
+    await clock.advance(1_000);
+    expect(A.state).toBe('Established');
+    await A.stop('maintenance');
+    expect(A.state).toBe('Idle');
+    const [peer, mine] = duplexPair(B_ADDR, A_ADDR);
+    const seen = reader(peer);
+    A.acceptIncoming(mine);
+    await settle();
+    expect(notifications(seen).map((n) => [n.code, n.subcode])).toEqual([[6, 5]]);
+    expect(A.state).toBe('Idle');
+  });
+});
+
 describe('Session: staggered simultaneous start', () => {
   it('the side whose own connect has not completed adopts the peer connection', async () => {
     const { clock, A, B, net } = setup();

@@ -38,6 +38,8 @@ interface PeerOpen {
   readonly forwardingKept?: readonly Family[];
   /** Leave IPv6 unicast out of the multiprotocol capabilities only (still listed for GR, F = 1). */
   readonly noMp6?: boolean;
+  /** RFC 9494 long-lived graceful restart for both families: stale time (s), F bit (default set). */
+  readonly llgr?: { readonly staleTime: number; readonly forwardingKept?: boolean };
 }
 
 function openOf(o: PeerOpen): OpenMessage {
@@ -53,7 +55,10 @@ function openOf(o: PeerOpen): OpenMessage {
   const caps = open.capabilities
     .filter((c) => !(o.noMp6 && c.kind === 'multiprotocol' && c.afi === 2))
     .map((c) => (c.kind === 'graceful-restart' && o.nBit === false ? { ...c, notification: false } : c));
-  return { ...open, capabilities: caps };
+  const llgr = o.llgr
+    ? [{ kind: 'long-lived-graceful-restart' as const, families: [1, 2].map((afi) => ({ afi, safi: 1, forwardingState: o.llgr!.forwardingKept ?? true, staleTime: o.llgr!.staleTime })) }]
+    : [];
+  return { ...open, capabilities: [...caps, ...llgr] };
 }
 
 const update4 = (nlri: readonly string[]): UpdateMessage => ({
@@ -178,6 +183,16 @@ async function learned(t: T, open: PeerOpen = {}): Promise<void> {
 
 const stale = (ps: readonly string[]) => ps.map((p) => `${p} stale`);
 const all = [...V4, ...V6].sort();
+
+describe('End-of-RIB received', () => {
+  it("is emitted as 'endOfRib' per peer and family, after the family's stale routes went", async () => {
+    const t = setup();
+    const seen: string[] = [];
+    t.a.on('endOfRib', (peer: string, family: Family) => seen.push(`${peer} ${family} ${t.received().length}`));
+    await learned(t);
+    expect(seen).toEqual([`${B_ADDR} ipv4-unicast 2`, `${B_ADDR} ipv6-unicast 3`]);
+  });
+});
 
 describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
   it("a GR peer's connection closing keeps its routes, stale, in the Adj-RIB-In and the Loc-RIB", async () => {
@@ -407,4 +422,75 @@ describe('graceful restart, restarting side (RFC 4724 4.1, RFC 8538 3/4)', () =>
       }
     });
   }
+});
+
+describe('long-lived graceful restart helper (RFC 9494)', () => {
+  const LLGR_STALE = 0xffff0006;
+  const NO_LLGR = 0xffff0007;
+  const withCommunities = (u: UpdateMessage, communities: number[]): UpdateMessage => ({ ...u, attributes: { ...u.attributes, communities } });
+  const communitiesOf = (t: T, prefix: string) => t.a.routes({ view: 'received' }).find((r) => r.prefix === prefix)?.attributes.communities ?? [];
+
+  it('after the restart time the routes stay for the long-lived stale time, marked LLGR_STALE; NO_LLGR ones go', async () => {
+    const t = setup();
+    t.answer({ restartTime: 60, llgr: { staleTime: 600 } });
+    await t.a.start();
+    await t.until('Established', () => t.state() === 'Established');
+    expect(t.a.peerStatus()[0]!.capabilities).toContain('long-lived-graceful-restart');
+    t.send(update4([V4[0]!]), withCommunities(update4([V4[1]!]), [NO_LLGR]), eor4, update6(V6), eor6);
+    await settle();
+    expect(t.received()).toEqual(all);
+    t.answer(null);
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    const downAt = t.clock.now();
+    await t.clock.advance(59_000);
+    expect(t.received()).toEqual(stale(all).sort());
+    expect(communitiesOf(t, V4[0]!)).toEqual([]);
+    await t.clock.advance(1_000);
+    // The restart time is over: long-lived stale, the NO_LLGR route gone.
+    expect(t.received()).toEqual(stale([V4[0]!, V6[0]!]).sort());
+    expect(communitiesOf(t, V4[0]!)).toEqual([LLGR_STALE]);
+    expect(communitiesOf(t, V6[0]!)).toEqual([LLGR_STALE]);
+    expect(t.best()).toEqual(stale([V4[0]!, V6[0]!]).sort());
+    await t.clock.advance(599_000);
+    expect(t.received()).toHaveLength(2);
+    await t.until('long-lived stale time over', () => t.received().length === 0);
+    expect(t.clock.now() - downAt).toBe(660_000);
+  });
+
+  it('a long-lived stale path loses to any other, and the peer back with F = 1 refreshes it on End-of-RIB', async () => {
+    const t = setup();
+    await learned(t, { restartTime: 5, llgr: { staleTime: 3600 } });
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    t.answer(null);
+    await t.until('long-lived stale', () => communitiesOf(t, V4[0]!).includes(LLGR_STALE));
+    const why = t.a.explain(V4[0]!);
+    expect(why.candidates[0]?.status).toBe('best'); // the only path: still used
+    // Back, F = 1 in both capabilities: stale until End-of-RIB; a re-sent route drops the mark.
+    t.answer({ restartTime: 5, llgr: { staleTime: 3600 } });
+    await t.until('Established again', () => t.state() === 'Established');
+    expect(t.received()).toEqual(stale(all).sort());
+    t.send(update4([V4[0]!]), eor4, eor6);
+    await settle();
+    expect(t.received()).toEqual([V4[0]!]);
+    expect(communitiesOf(t, V4[0]!)).toEqual([]);
+  });
+
+  it('restart time 0 with a long-lived stale time: straight to long-lived stale; without one nothing is kept', async () => {
+    const t = setup();
+    await learned(t, { restartTime: 0, llgr: { staleTime: 100 } });
+    t.answer(null);
+    t.close();
+    await t.until('long-lived stale', () => communitiesOf(t, V4[0]!).includes(LLGR_STALE), 5);
+    expect(t.received()).toEqual(stale(all).sort());
+    await t.until('gone', () => t.received().length === 0, 200);
+
+    const u = setup();
+    await learned(u, { restartTime: 0, llgr: { staleTime: 0 } });
+    u.answer(null);
+    u.close();
+    await u.until('down', () => u.state() !== 'Established');
+    expect(u.received()).toEqual([]);
+  });
 });

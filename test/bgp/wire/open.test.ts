@@ -35,7 +35,14 @@ const every: Capability[] = [
   { kind: 'four-octet-as', asn: 4200000001 },
   { kind: 'add-path', entries: [{ afi: 1, safi: 1, sendReceive: 3 }] },
   { kind: 'fqdn', hostname: 'tor1', domain: 'lab.example' },
-  { kind: 'unknown', code: 71, value: hex('0a0b') },
+  {
+    kind: 'long-lived-graceful-restart',
+    families: [
+      { afi: 1, safi: 1, forwardingState: true, staleTime: 86400 },
+      { afi: 2, safi: 1, forwardingState: false, staleTime: 0xffffff },
+    ],
+  },
+  { kind: 'unknown', code: 99, value: hex('0a0b') },
 ];
 
 const open: OpenMessage = { type: 'OPEN', version: 4, myAs: 23456, holdTime: 90, bgpId: '192.0.2.2', capabilities: every };
@@ -58,6 +65,12 @@ describe('OPEN', () => {
     expect(
       encodeCapabilities([{ kind: 'graceful-restart', restartState: true, notification: false, restartTime: 120, families: [] }]).toString('hex'),
     ).toBe('40028078');
+    // RFC 9494 3: code 71, per family AFI 1, SAFI 1, flags (F 0x80), stale time 3 octets (86400 = 0x015180).
+    expect(encodeCapabilities([{ kind: 'long-lived-graceful-restart', families: [{ afi: 1, safi: 1, forwardingState: true, staleTime: 86400 }] }]).toString('hex')).toBe('4707000101800151' + '80');
+  });
+
+  test('a long-lived graceful restart capability whose length is not a multiple of 7 is malformed', () => {
+    expect(() => decodeCapabilities(hex('4708 0001 01 80 015180 00'))).toThrow();
   });
 
   test('RFC 9072 extended optional parameters when capabilities exceed 255 octets', () => {

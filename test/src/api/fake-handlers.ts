@@ -188,6 +188,10 @@ export function fakeHandlers(peers: PeerDetail[] = healthyPeers, extras: FakeExt
       if (p.held === null) throw new ApiError(409, 'not_held', `${address} is not held down (state ${p.state}): nothing to release`);
       return { ...p, state: 'Active', held: null };
     },
+    drain(req = {}) {
+      calls.push(`drain ${req.gracefulShutdownWait ?? '-'}`);
+      return { draining: true, routes: 3, peers: 2, gracefulShutdownWait: req.gracefulShutdownWait ?? 0 };
+    },
     ...(extras.verify !== undefined ? { verify: () => extras.verify as VerifyResponse } : {}),
   };
 }

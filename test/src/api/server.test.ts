@@ -88,6 +88,18 @@ describe('API routes', () => {
     expect((await client.status()).node).toBe('w1');
   });
 
+  it('drain takes the graceful shutdown wait as a query; a bad one is refused and nothing is drained', async () => {
+    const { client, h } = await start();
+    expect(await client.drain({ gracefulShutdownWait: 30 })).toEqual({ draining: true, routes: 3, peers: 2, gracefulShutdownWait: 30 });
+    expect(await client.drain()).toMatchObject({ gracefulShutdownWait: 0 });
+    expect(h.calls.filter((c) => c.startsWith('drain'))).toEqual(['drain 30', 'drain -']);
+    for (const q of ['gracefulShutdownWait=-1', 'gracefulShutdownWait=3601', 'gracefulShutdownWait=ten', 'wait=10']) {
+      const e = await clientError(client.post(`/v1/drain?${q}`, undefined));
+      expect([e.status, e.code]).toEqual([400, 'bad_request']);
+    }
+    expect(h.calls.filter((c) => c.startsWith('drain'))).toHaveLength(2);
+  });
+
   it('validates request bodies with zod', async () => {
     const { client, s } = await start();
     expect(await client.post('/v1/test/echo', { name: 'a', count: 2 })).toEqual({ got: { name: 'a', count: 2 } });

@@ -67,6 +67,26 @@ describe('routectl status', () => {
   });
 });
 
+describe('routectl drain', () => {
+  it('without --gshut-wait leaves the wait to the agent; with it, asks for RFC 8326 graceful shutdown first', async () => {
+    const plain = await cli('drain', '--socket', healthy.path);
+    expect(plain).toEqual({ code: 0, out: 'draining: 3 routes withdrawn from 2 established peers; the agent stops once they took it\n', err: '' });
+    const g = await cli('drain', '--gshut-wait', '2m', '--socket', healthy.path);
+    expect(g).toEqual({ code: 0, out: 'draining: 3 routes sent with GRACEFUL_SHUTDOWN for 120 s, then withdrawn from 2 established peers; the agent stops once they took it\n', err: '' });
+    const j = await cli('drain', '--gshut-wait', '10s', '--json', '--socket', healthy.path);
+    expect(JSON.parse(j.out)).toEqual({ draining: true, routes: 3, peers: 2, gracefulShutdownWait: 10 });
+    expect((await cli('drain', '--gshut-wait', '0', '--json', '--socket', healthy.path)).out).toContain('"gracefulShutdownWait": 0');
+  });
+
+  it('a bad --gshut-wait is a usage error naming the value', async () => {
+    for (const bad of ['10x', '-1', '2h', '3601', '']) {
+      const r = await cli('drain', '--gshut-wait', bad, '--socket', healthy.path);
+      expect(r.code).toBe(64);
+      expect(r.err).toContain(`${JSON.stringify(bad)} is not a time from 0 to 1h`);
+    }
+  });
+});
+
 describe('routectl release', () => {
   it('ends a max-prefix hold; a peer not held or unknown is exit 1 with the reason', async () => {
     const r = await cli('release', '203.0.113.5', '--socket', unhealthy.path);

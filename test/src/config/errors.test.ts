@@ -35,6 +35,8 @@ const rows: [string, string, string, string][] = [
   ['peer hold time 1', `${head}bgp: { peers: [{ address: 192.0.2.1, asn: 1, holdTime: 1 }] }\n`, 'bgp.peers[0].holdTime', 'hold time 1 is not allowed'],
   ['hold time not a number', `${head}bgp: { holdTime: "90s" }\n`, 'bgp.holdTime', 'expected a hold time in seconds, got "90s"'],
   ['listen port range', `${head}bgp: { listen: { port: -1 } }\n`, 'bgp.listen.port', '-1 is out of range'],
+  ['gracefulShutdown wait too long', `${head}bgp: { gracefulShutdown: { wait: 7200 } }\n`, 'bgp.gracefulShutdown.wait', '7200 is out of range; fix: use seconds drain waits with GRACEFUL_SHUTDOWN sent before it withdraws (0: off), 0..3600'],
+  ['gracefulShutdown unknown key', `${head}bgp: { gracefulShutdown: { time: 10 } }\n`, 'bgp.gracefulShutdown.time', 'unknown key'],
   ['connectRetryTime 0', `${head}bgp: { connectRetryTime: 0 }\n`, 'bgp.connectRetryTime', '0 is out of range; fix: use seconds between connection attempts, 1..65535'],
   ['peer bad address', `${head}bgp: { peers: [{ address: 192.0.2.256, asn: 1 }] }\n`, 'bgp.peers[0].address', '"192.0.2.256" is not an IPv4 or IPv6 address'],
   ['peer leading zero', `${head}bgp: { peers: [{ address: 192.0.2.01, asn: 1 }] }\n`, 'bgp.peers[0].address', 'is not an IPv4 or IPv6 address'],

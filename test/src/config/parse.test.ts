@@ -37,6 +37,13 @@ describe('parseConfig', () => {
     expect(formatConfig(etcd)).toContain('aggregate: true');
   });
 
+  it('bgp.gracefulShutdown: the drain wait in seconds, printed back canonically', () => {
+    const cfg = parseConfig(`${base}bgp: { gracefulShutdown: { wait: 10 } }\n`, 't', { hostname: 'h' });
+    expect(cfg.bgp.gracefulShutdown).toEqual({ wait: 10 });
+    expect(parseConfig(formatConfig(cfg), 't', { hostname: 'h' })).toEqual(cfg);
+    expect(parseConfig(base, 't').bgp.gracefulShutdown).toBeUndefined();
+  });
+
   it('normalises asdot, quoted and unquoted, to asplain', () => {
     expect(parseConfig('routerId: 192.0.2.2\nasn: "1.10"\n', 't').asn).toBe(65546);
     // Unquoted 65000.10 would be the float 65000.1 to a YAML reader; it means 65000.10.
