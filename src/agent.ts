@@ -568,6 +568,11 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       removeSignals();
       // Kernel routes stay: containers remain reachable while the agent is away.
       await containers?.stop().catch((err: unknown) => log.error({ op: 'agent.stop', event: 'containers-stop-failed', err }, 'container runtime stop failed'));
+      // Learned routes stay as well, so the worker keeps forwarding (its default route
+      // through the ToRs) while it is away, as the F bit of its next OPEN tells the peers.
+      // Closed before the speaker stops: ending the sessions empties the Loc-RIB, and the
+      // installer would otherwise take every learned route out of the kernel with it.
+      learned?.close();
       // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
       // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
       // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
@@ -575,8 +580,6 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
       await stopped.catch((err: unknown) => log.error({ op: 'agent.stop', event: 'speaker-stop-failed', err }, 'speaker stop failed'));
       // Policy rules stay too: containers stay protected while the agent is away.
       policy?.stop();
-      // Learned routes stay as well: forwarding goes on while the agent is away.
-      learned?.close();
       await api.close();
       await obs.close();
       log.info({ op: 'agent.stop', event: 'stopped' }, 'stopped');
