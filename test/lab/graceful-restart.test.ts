@@ -1,5 +1,5 @@
 /**
- * Agent restarts lose no packets (RFC 4724 graceful restart, RFC 8538), with a real FRR
+ * Agent restarts lose no packets (RFC 4724 graceful restart), with a real FRR
  * ToR, a real dockerd and the built agent:
  *
  *   h (host, 203.0.113.10) ── tor (FRR, AS 65000, GR helper by default) ── w (agent, AS 65001, dockerd)
