@@ -6,9 +6,10 @@
  * containers.ts): Docker runtime → endpoint controller → IPAM, dataplane, and the
  * speaker, whose advertisements are `bgp.advertise` ∪ the endpoints' prefixes.
  *
- * Signals: SIGTERM/SIGINT stop gracefully: the peers keep our routes under graceful
- * restart (RFC 4724, RFC 8538; docs/operations.md "Restarts, upgrades and drain") while
- * the kernel routes stay; the API socket is removed. `routectl drain` withdraws first. SIGHUP
+ * Signals: SIGTERM/SIGINT stop gracefully: the sessions close without a NOTIFICATION, so
+ * the peers keep our routes under graceful restart (RFC 4724; docs/operations.md
+ * "Restarts, upgrades and drain"), while the kernel routes (learned ones too) stay; the
+ * API socket is removed. `routectl drain` withdraws first. SIGHUP
  * re-reads the config file and applies peer, import, advertisement and zone policy
  * changes; an invalid file is logged and the running config kept, and so is a file whose
  * zones would widen what reaches a running container (a zone removed or shrunk under it,
@@ -660,9 +661,9 @@ export async function runAgent(initial: Config, opts: AgentOptions = {}): Promis
         frozen = true;
         learned?.close();
       };
-      // graceful: the peers keep our routes as graceful restart helpers (Cease without Hard
-      // Reset where RFC 8538 was negotiated, else a close without NOTIFICATION), so the
-      // kernel routes that stay keep carrying traffic. drain: withdraw, then Hard Reset.
+      // graceful: the peers keep our routes as graceful restart helpers (a close without
+      // NOTIFICATION: the agent sets no RFC 8538 N bit), so the kernel routes that stay
+      // keep carrying traffic. drain: withdraw, then Cease / Administrative Shutdown.
       const stopped =
         mode === 'drain' && speaker.drain
           ? speaker.drain(reason, undefined, gshutWait * 1000, freezeLearned)

@@ -23,6 +23,8 @@ export interface LocalOpenParams {
   readonly families: readonly Family[];
   /** RFC 4724 restart time (seconds, 12 bits); omit to not announce graceful restart. */
   readonly gracefulRestartTime?: number;
+  /** RFC 8538 2 N bit in our graceful restart capability; default false (SpeakerConfig says why). */
+  readonly notification?: boolean;
   /** RFC 4724 R bit: we are coming back from a restart. */
   readonly restarting?: boolean;
   /**
@@ -53,6 +55,7 @@ export interface PeerOpenConfig {
 export interface GracefulRestartInfo {
   readonly restartTime: number;
   readonly restartState: boolean;
+  /** RFC 8538 2: the N bit, negotiated: set by the peer and by us. */
   readonly notification: boolean;
   readonly families: readonly { readonly family: Family; readonly forwardingState: boolean }[];
 }
@@ -112,9 +115,10 @@ export function buildOpen(local: LocalOpenParams): OpenMessage {
     caps.push({
       kind: 'graceful-restart',
       restartState: local.restarting ?? false,
-      // RFC 8538 2: we send Hard Reset for a stop that must drop our routes, so a peer that
-      // also sets N may keep them across any other NOTIFICATION.
-      notification: true,
+      // RFC 8538 2: only when asked (LocalOpenParams.notification). With N we send Hard
+      // Reset for a stop that must drop our routes, so a peer that also sets N may keep
+      // them across any other NOTIFICATION and across a hold timer expiry.
+      notification: local.notification ?? false,
       restartTime: Math.min(local.gracefulRestartTime, 4095),
       families: local.families.map((f) => ({ ...afiSafiOf(f), forwardingState: local.forwardingKept?.includes(f) ?? true })),
     });
@@ -218,7 +222,8 @@ export function negotiate(local: LocalOpenParams, remote: OpenMessage, peerCfg: 
     gracefulRestart = {
       restartTime: grCap.restartTime,
       restartState: grCap.restartState,
-      notification: grCap.notification,
+      // RFC 8538 2: the N bit counts only when both sides set it.
+      notification: grCap.notification && (local.notification ?? false),
       families: grFamilies,
     };
   }

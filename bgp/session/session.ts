@@ -130,7 +130,8 @@ function record(n: Pick<NotificationMessage, 'code' | 'subcode' | 'shutdownMessa
 }
 
 export class Session extends EventEmitter<SessionEvents> {
-  private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept'>> & Pick<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept'>;
+  private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept' | 'gracefulRestartNotification'>> &
+    Pick<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept' | 'gracefulRestartNotification'>;
   private readonly deps: SessionDeps;
   private readonly local: LocalOpenParams;
   private fsm: State = 'Idle';
@@ -171,6 +172,7 @@ export class Session extends EventEmitter<SessionEvents> {
       holdTime: this.cfg.holdTime,
       families: cfg.families,
       gracefulRestartTime: this.cfg.gracefulRestartTime,
+      ...(cfg.gracefulRestartNotification !== undefined ? { notification: cfg.gracefulRestartNotification } : {}),
       ...(cfg.restarting !== undefined ? { restarting: cfg.restarting } : {}),
       ...(cfg.forwardingKept !== undefined ? { forwardingKept: cfg.forwardingKept } : {}),
       ...(cfg.hostname !== undefined ? { hostname: cfg.hostname } : {}),

@@ -27,6 +27,8 @@ export interface SessionConfig {
   readonly families: readonly Family[];
   /** RFC 4724 restart time announced; default 120. */
   readonly gracefulRestartTime?: number;
+  /** RFC 8538 2 N bit in our graceful restart capability (default false; SpeakerConfig says why). */
+  readonly gracefulRestartNotification?: boolean;
   /** RFC 4724 3 R bit: we come back from a restart. */
   readonly restarting?: boolean;
   /** RFC 4724 3 F bit per family: forwarding state kept across the restart (default all). */

@@ -575,6 +575,7 @@ export class Speaker extends EventEmitter {
       passive: !!cfg.passive,
       families,
       ...(this.cfg.gracefulRestartTime !== undefined ? { gracefulRestartTime: this.cfg.gracefulRestartTime } : {}),
+      ...(this.cfg.gracefulRestartNotification !== undefined ? { gracefulRestartNotification: this.cfg.gracefulRestartNotification } : {}),
       ...(this.cfg.restarting !== undefined ? { restarting: this.cfg.restarting } : {}),
       ...(this.cfg.forwardingKept !== undefined ? { forwardingKept: this.cfg.forwardingKept } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),

@@ -108,6 +108,15 @@ export interface SpeakerConfig {
   readonly connectRetryTime: number;
   readonly hostname?: string;
   readonly gracefulRestartTime?: number;
+  /**
+   * RFC 8538 2 N bit in our graceful restart capability; default false. With N on both
+   * sides a hold timer expiry (and any NOTIFICATION but Hard Reset) also keeps the routes
+   * (RFC 8538 4): a ToR whose link to us silently drops packets would then forward into
+   * it for our whole restart time instead of moving traffic to another path after the
+   * hold time. Without it a peer keeps our routes only when the connection just closes
+   * (RFC 4724), which every restart of ours does.
+   */
+  readonly gracefulRestartNotification?: boolean;
   /** RFC 4724 3 R bit in every OPEN: the agent found state of a previous run. */
   readonly restarting?: boolean;
   /** RFC 4724 3 F bit: the families whose forwarding survived the restart (default all). */

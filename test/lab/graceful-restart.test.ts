@@ -1,24 +1,23 @@
 /**
- * Agent restarts lose no packets (RFC 4724 graceful restart, RFC 8538), with a real FRR
+ * Agent restarts lose no packets (RFC 4724 graceful restart), with a real FRR
  * ToR, a real dockerd and the built agent:
  *
  *   h (host, 203.0.113.10) ── tor (FRR, AS 65000, GR helper by default) ── w (agent, AS 65001, dockerd)
  *                                                                          ├─ c1 c2 c3
  *
- * A loss counter on h (test/lab/harness/icmp-counter.py: a raw ICMP sender that keeps
- * sending through errors) pings the three containers every 50 ms while the agent is
+ * A loss counter on h (test/lab/harness/loss.ts: a raw ICMP sender that keeps sending
+ * through errors) pings the three containers every 50 ms while the agent is
  * killed with SIGKILL and started again, then stopped with SIGTERM and started again.
  * Each time: no echo unanswered, the new agent's OPEN carries R=1 and F=1, and the ToR
  * had the agent's routes stale in between (it keeps them) and none once the agent's
  * End-of-RIB came. `routectl drain` then withdraws everything and exits.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endLab, OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
+import { lossSummary, startLossCounter, type LossCounter } from './harness/loss.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
@@ -30,7 +29,6 @@ const TOR6 = '2001:db8:ffff::1';
 const W6 = '2001:db8:ffff::2';
 const TORH = '203.0.113.9';
 const H4 = '203.0.113.10';
-const COUNTER = join(import.meta.dirname, 'harness/icmp-counter.py');
 
 let lab: Lab | undefined;
 let tor: Netns;
@@ -40,7 +38,7 @@ let frr: Frr | undefined;
 let dockerd: Dockerd | undefined;
 let agent: LabAgent | undefined;
 const addrs: string[] = [];
-const counters: ChildProcessWithoutNullStreams[] = [];
+const counters: LossCounter[] = [];
 
 const config: LabAgentConfig = {
   routerId: W4,
@@ -49,33 +47,6 @@ const config: LabAgentConfig = {
   import: ['0.0.0.0/0', '::/0'],
   extra: { ...OPEN_APP_ZONE, runtime: {} },
 };
-
-interface LossReport {
-  readonly [addr: string]: { sent: number; answered: number; sendErrors: number; lost: number[] };
-}
-
-/** Starts the loss counter on h; `finish()` stops it and returns its report. */
-async function startCounter(targets: readonly string[]): Promise<{ sent: () => number; finish: () => Promise<LossReport> }> {
-  const p = spawn('ip', ['netns', 'exec', h.name, 'python3', COUNTER, '50', ...targets]);
-  counters.push(p);
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor(() => out.startsWith('ready'), { what: `the loss counter to start (${err})`, timeoutMs: 10_000, intervalMs: 20 });
-  const started = Date.now();
-  return {
-    // Echo rounds sent so far (the counter sends one every 50 ms).
-    sent: () => Math.floor((Date.now() - started) / 50),
-    finish: async () => {
-      const exited = new Promise<void>((r) => p.once('exit', () => r()));
-      p.stdin.end();
-      await exited;
-      const line = out.trim().split('\n').pop() ?? '';
-      return JSON.parse(line) as LossReport;
-    },
-  };
-}
 
 /** FRR's view of the worker: its routes, how many are stale, and the worker's GR bits. */
 async function torView(): Promise<{ stale: number; routes: number; restartBit: boolean | undefined }> {
@@ -95,7 +66,8 @@ async function torView(): Promise<{ stale: number; routes: number; restartBit: b
 }
 
 async function restartWithoutLoss(how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-  const counter = await startCounter(addrs);
+  const counter = await startLossCounter(h, addrs);
+  counters.push(counter);
   // Some answered echoes before the restart: the path works.
   await waitFor(() => counter.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
   if (how === 'SIGKILL') {
@@ -125,11 +97,10 @@ async function restartWithoutLoss(how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
   const mark = counter.sent();
   await waitFor(() => counter.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
   const report = await counter.finish();
-  const summary = Object.entries(report).map(([a, r]) => `${a}: ${r.answered}/${r.sent} answered, lost ${JSON.stringify(r.lost)}`);
-  console.log(`${how} and restart:\n  ${summary.join('\n  ')}`);
+  console.log(`${how} and restart:\n  ${lossSummary(report)}`);
   for (const a of addrs) {
-    expect(report[a]?.sent ?? 0, a).toBeGreaterThan(30);
-    expect(report[a]?.lost, `${a}: echoes lost across the ${how} restart`).toEqual([]);
+    expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
+    expect(report.targets[a]?.lost, `${a}: echoes lost across the ${how} restart`).toEqual([]);
   }
 }
 
@@ -166,7 +137,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await endLab(lab, async () => {
-    for (const c of counters) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+    for (const c of counters) c.kill();
     if (agent?.running) await agent.stop().catch(() => undefined);
     await dockerd?.cleanup();
   });

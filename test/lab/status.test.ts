@@ -171,13 +171,13 @@ describe('routectl status against FRR', () => {
     await agent.waitPeer(TOR4, (p) => p.state !== 'Established' && /; since then: /.test(p.lastError ?? ''), 'down after the Cease, a reconnect refused');
     const s = await agent.cli(['status']);
     expect(s.code, diag()).toBe(1);
-    // With the N bit negotiated (RFC 8538) FRR wraps its Administrative Shutdown in a Hard Reset.
-    expect(s.stdout).toContain('NOTIFICATION received: Cease / Hard Reset (Administrative Shutdown): "maintenance"; since then: ');
+    // The agent sets no RFC 8538 N bit, so FRR sends its Administrative Shutdown as it is (no Hard Reset around it).
+    expect(s.stdout).toContain('NOTIFICATION received: Cease / Administrative Shutdown: "maintenance"; since then: ');
     const js = await agent.status();
     expect(js.code).toBe(1);
-    expect(js.json.peers[0]?.lastError).toMatch(/^NOTIFICATION received: Cease \/ Hard Reset \(Administrative Shutdown\): "maintenance"; since then: (connect|connection closed)/);
+    expect(js.json.peers[0]?.lastError).toMatch(/^NOTIFICATION received: Cease \/ Administrative Shutdown: "maintenance"; since then: (connect|connection closed)/);
     const p = await agent.cli(['peers', TOR4]);
-    expect(p.stdout).toMatch(/NOTIFICATION received: +Cease \/ Hard Reset \(6\/9\): "maintenance" at /);
+    expect(p.stdout).toMatch(/NOTIFICATION received: +Cease \/ Administrative Shutdown \(6\/2\): "maintenance" at /);
     expect(p.stdout).toMatch(/Flaps: +1/);
     const m = await scrape();
     expect(m.samples.get(`routectl_bgp_session_up{peer="${TOR4}"}`)).toBe(0);
@@ -185,9 +185,9 @@ describe('routectl status against FRR', () => {
     expect((await scrape('/readyz')).code).toBe(200); // still inside the startup grace
     const logged = agent.logLines().filter((l) => l.event === 'notification-received' && l.peer === TOR4);
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ op: 'bgp.session', code: 6, subcode: 9, text: 'maintenance' });
+    expect(logged[0]).toMatchObject({ op: 'bgp.session', code: 6, subcode: 2, text: 'maintenance' });
     const down = agent.stateChanges(TOR4).find((l) => l.from === 'Established');
-    expect(down?.reason).toBe('NOTIFICATION received: Cease / Hard Reset (Administrative Shutdown): "maintenance"');
+    expect(down?.reason).toBe('NOTIFICATION received: Cease / Administrative Shutdown: "maintenance"');
 
     await frr.configure([`router bgp ${TOR_AS}`, `no neighbor ${WK4} shutdown`]);
     await agent.waitPeer(TOR4, (p2) => p2.state === 'Established' && p2.prefixesSent === ADV.length, 'Established again', 60_000);
@@ -211,7 +211,7 @@ describe('routectl status against FRR', () => {
     expect(s.get(`routectl_bgp_prefixes{${peer},family="ipv4-unicast",direction="sent"}`)).toBe(rib4.length);
     expect(s.get(`routectl_bgp_prefixes{${peer},family="ipv6-unicast",direction="sent"}`)).toBe(rib6.length);
     expect(s.get(`routectl_bgp_prefixes{${peer},family="ipv4-unicast",direction="received"}`)).toBe(0);
-    expect(s.get(`routectl_bgp_notifications_total{${peer},direction="received",code="6",subcode="9"}`)).toBe(1); // Hard Reset: FRR wraps its shutdown (RFC 8538)
+    expect(s.get(`routectl_bgp_notifications_total{${peer},direction="received",code="6",subcode="2"}`)).toBe(1); // no N bit: FRR's shutdown as it is
     expect(s.get(`routectl_bgp_messages_total{${peer},direction="received",type="notification"}`)).toBe(1);
     expect(s.get(`routectl_bgp_messages_total{${peer},direction="sent",type="open"}`)).toBeGreaterThanOrEqual(2);
     expect(s.get(`routectl_bgp_messages_total{${peer},direction="sent",type="update"}`)).toBeGreaterThanOrEqual(2);

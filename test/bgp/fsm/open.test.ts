@@ -55,7 +55,7 @@ describe('buildOpen', () => {
     expect(o.capabilities).toContainEqual({
       kind: 'graceful-restart',
       restartState: false,
-      notification: true,
+      notification: false,
       restartTime: 120,
       families: [
         { afi: 1, safi: 1, forwardingState: true },
@@ -63,6 +63,22 @@ describe('buildOpen', () => {
       ],
     });
     expect(o.capabilities).toContainEqual({ kind: 'fqdn', hostname: 'w1', domain: '' });
+  });
+
+  it('sets the RFC 8538 N bit only when asked', () => {
+    const gr = (o: OpenMessage) => o.capabilities.find((c) => c.kind === 'graceful-restart');
+    expect(gr(buildOpen(local))).toMatchObject({ notification: false });
+    expect(gr(buildOpen({ ...local, notification: true }))).toMatchObject({ notification: true });
+  });
+
+  it('negotiates the N bit only when both sides set it (RFC 8538 2)', () => {
+    const peerGr = (notification: boolean): Capability[] => [
+      { kind: 'four-octet-as', asn: 65000 },
+      { kind: 'graceful-restart', restartState: false, notification, restartTime: 120, families: [{ afi: 1, safi: 1, forwardingState: true }] },
+    ];
+    const nBit = (ours: boolean, theirs: boolean): boolean | undefined =>
+      negotiate({ ...local, notification: ours }, peerOpen({}, peerGr(theirs)), { peerAsn: 65000 }).gracefulRestart?.notification;
+    expect([nBit(true, true), nBit(true, false), nBit(false, true), nBit(false, false)]).toEqual([true, false, false, false]);
   });
 
   it('puts AS_TRANS in My AS for a 4-octet ASN (RFC 6793 4.1)', () => {

@@ -164,7 +164,7 @@ describe('Session (fake clock, in-memory connections)', () => {
     B.start();
     A.start();
     await settle();
-    await B.stop('maintenance', 'graceful'); // RFC 8538 4: N negotiated, so a plain Cease keeps GR
+    await B.stop('maintenance'); // hard, and no RFC 8538 N bit: Cease / Administrative Shutdown, no Hard Reset around it
     await settle();
     expect(downs.B[0]).toMatchObject({ kind: 'admin-stop', text: 'administratively stopped: "maintenance"' });
     expect(B.info().lastNotificationSent).toMatchObject({ code: 6, subcode: 2, name: 'Cease / Administrative Shutdown', text: 'maintenance' });

@@ -24,7 +24,8 @@ async function once<E extends 'established' | 'update' | 'down'>(s: Session, ev:
   return v;
 }
 
-const base = { families: ['ipv4-unicast', 'ipv6-unicast'] } as const;
+// Both set the RFC 8538 N bit, so a hard stop goes as Cease / Hard Reset over real TCP.
+const base = { families: ['ipv4-unicast', 'ipv6-unicast'], gracefulRestartNotification: true } as const;
 
 describe('Session over TCP on 127.0.0.1', () => {
   it('two Sessions reach Established, exchange an UPDATE, and stop with a shutdown message', async () => {

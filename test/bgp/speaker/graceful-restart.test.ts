@@ -48,13 +48,13 @@ function openOf(o: PeerOpen): OpenMessage {
     routerId: '192.0.2.2',
     holdTime: 90,
     families: o.families ?? ['ipv4-unicast', 'ipv6-unicast'],
-    ...(o.noGr ? {} : { gracefulRestartTime: o.restartTime ?? 120 }),
+    // B sets the N bit unless told not to, as FRR does.
+    ...(o.noGr ? {} : { gracefulRestartTime: o.restartTime ?? 120, notification: o.nBit ?? true }),
     ...(o.forwardingKept ? { forwardingKept: o.forwardingKept } : {}),
   };
   const open = buildOpen(params);
   const caps = open.capabilities
-    .filter((c) => !(o.noMp6 && c.kind === 'multiprotocol' && c.afi === 2))
-    .map((c) => (c.kind === 'graceful-restart' && o.nBit === false ? { ...c, notification: false } : c));
+    .filter((c) => !(o.noMp6 && c.kind === 'multiprotocol' && c.afi === 2));
   const llgr = o.llgr
     ? [{ kind: 'long-lived-graceful-restart' as const, families: [1, 2].map((afi) => ({ afi, safi: 1, forwardingState: o.llgr!.forwardingKept ?? true, staleTime: o.llgr!.staleTime })) }]
     : [];
@@ -307,19 +307,38 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
     expect(t.best()).toEqual([]);
   });
 
-  it('with the N bit a hold timer expiry keeps the routes; without it they go', async () => {
-    for (const nBit of [true, false]) {
-      const t = setup();
-      await learned(t, { nBit });
+  it('with the N bit on both sides a hold timer expiry keeps the routes; without it they go', async () => {
+    // ours: A sets N (gracefulRestartNotification); theirs: B does.
+    const cases = [
+      { ours: true, theirs: true, keeps: true },
+      { ours: true, theirs: false, keeps: false },
+      { ours: false, theirs: true, keeps: false },
+    ];
+    for (const c of cases) {
+      const t = setup({ speaker: { gracefulRestartNotification: c.ours } });
+      await learned(t, { nBit: c.theirs });
       t.answer(null);
       // B stops talking: A's hold timer (90 s) expires.
       await t.until('hold timer expiry', () => t.state() !== 'Established', 200);
       expect(t.a.peerStatus()[0]!.lastNotificationSent).toMatchObject({ code: 4 });
-      expect(t.received()).toEqual(nBit ? stale(all).sort() : []);
+      expect({ ...c, received: t.received() }).toEqual({ ...c, received: c.keeps ? stale(all).sort() : [] });
+    }
+  });
+
+  it('announces no N bit unless configured: a silent link is not taken for a restart', async () => {
+    for (const ours of [undefined, true]) {
+      const t = setup(ours === undefined ? {} : { speaker: { gracefulRestartNotification: ours } });
+      t.answer({});
+      await t.a.start();
+      await t.until('Established', () => t.state() === 'Established');
+      const open = t.seen().find((m): m is OpenMessage => m.type === 'OPEN')!;
+      const gr = open.capabilities.find((x) => x.kind === 'graceful-restart');
+      expect({ ours, gr }).toMatchObject({ ours, gr: { notification: ours === true } });
     }
   });
 
   it('with the N bit a NOTIFICATION other than Cease / Hard Reset keeps the routes; Hard Reset does not', async () => {
+    // Both sides set N where nBit (the speaker is configured for it).
     const cases: { n: NotificationMessage; nBit: boolean; keeps: boolean }[] = [
       { n: { type: 'NOTIFICATION', code: 6, subcode: 2, data: Buffer.alloc(0) }, nBit: true, keeps: true },
       { n: { type: 'NOTIFICATION', code: 3, subcode: 1, data: Buffer.alloc(0) }, nBit: true, keeps: true },
@@ -327,7 +346,7 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
       { n: { type: 'NOTIFICATION', code: 6, subcode: 2, data: Buffer.alloc(0) }, nBit: false, keeps: false },
     ];
     for (const c of cases) {
-      const t = setup();
+      const t = setup({ speaker: { gracefulRestartNotification: c.nBit } });
       await learned(t, { nBit: c.nBit });
       t.answer(null);
       t.send(c.n);
@@ -403,7 +422,7 @@ describe('graceful restart, restarting side (RFC 4724 4.1, RFC 8538 3/4)', () =>
   ];
   for (const c of stopCases) {
     it(`stop ${c.mode} with the N bit ${c.nBit ? '' : 'not '}negotiated sends ${c.sent ? `Cease ${c.sent.code}/${c.sent.subcode}` : 'no NOTIFICATION'}`, async () => {
-      const t = setup();
+      const t = setup({ speaker: { gracefulRestartNotification: c.nBit } });
       t.answer({ nBit: c.nBit });
       await t.a.start();
       await t.until('Established', () => t.state() === 'Established');

@@ -116,7 +116,8 @@ describe('Speaker over TCP', () => {
     running.splice(running.indexOf(b), 1);
     await waitFor('A to notice', () => a.peerStatus()[0]?.state !== 'Established');
     expect(received(a).size).toBe(0);
-    expect(a.peerStatus()[0]?.lastNotificationReceived).toMatchObject({ code: 6, subcode: 9, text: 'maintenance' });
+    // No RFC 8538 N bit: a hard stop is Cease / Administrative Shutdown as it is, no Hard Reset around it.
+    expect(a.peerStatus()[0]?.lastNotificationReceived).toMatchObject({ code: 6, subcode: 2, text: 'maintenance' });
     expect(states).toContain('Established');
 
     // Change A's desired state while B is away; a new B gets the end state straight away.

@@ -2,7 +2,8 @@
 """Loss counter for restart tests: sends an ICMP echo to every target each INTERVAL
 seconds from a raw socket and never stops on a send error (busybox ping stops at its
 first "Network is unreachable"). Runs until stdin closes or SIGTERM, then prints one
-JSON line: per target, sent, answered and the sequence numbers never answered.
+JSON line: when echo 1 was sent (startMs, wall clock), the interval, and per target
+sent, answered and the sequence numbers never answered.
 Usage: icmp-counter.py INTERVAL_MS ADDR..."""
 import json, os, select, signal, socket, struct, sys, time
 
@@ -42,11 +43,14 @@ def echo(seq):
 
 seq = 0
 next_at = time.monotonic()
+start_ms = None
 print("ready", flush=True)
 while running:
     now = time.monotonic()
     if now >= next_at:
         seq = (seq + 1) & 0xFFFF
+        if start_ms is None:
+            start_ms = time.time() * 1000.0
         for t in targets:
             sent[t] += 1
             try:
@@ -81,4 +85,4 @@ out = {}
 for t in targets:
     lost = [s for s in range(1, sent[t] + 1) if s not in answered[t]]
     out[t] = {"sent": sent[t], "answered": len(answered[t]), "sendErrors": errors[t], "lost": lost}
-print(json.dumps(out), flush=True)
+print(json.dumps({"startMs": start_ms, "intervalMs": interval * 1000.0, "targets": out}), flush=True)

@@ -12,5 +12,6 @@ export { BOTH_FAMILIES, type Family, type NeighborOptions, type PeerAs, type Rou
 export { Frr, startFrr, frrBgpConfig, type FrrOptions } from './frr.js';
 export { Bird, startBird, birdConfig, birdProtocolName, type BirdOptions, type BirdProtocol, type BirdRoute } from './bird.js';
 export { Gobgp, startGobgp, gobgpConfig, type GobgpOptions } from './gobgp.js';
+export { startLossCounter, lossGaps, lossSummary, type LossCounter, type LossReport, type LossGap, type TargetLoss } from './loss.js';
 export { startCapture, bgpMessagesFromPcap, type Capture, type CapturedMessage } from './capture.js';
 export { Exabgp, startExabgp, exabgpConfig, type ExabgpOptions, type ExabgpRoute } from './exabgp.js';

