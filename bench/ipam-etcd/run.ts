@@ -123,7 +123,7 @@ async function updatesFor(lab: Lab, tor: Netns, w: Netns, aggregate: boolean): P
     ],
     zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
     runtime: { reconcileInterval: 3600 },
-    store: { etcd: { endpoints, prefix: `/bench-updates-${aggregate}/` } },
+    store: { etcd: { endpoints, prefix: `/bench-updates-${aggregate}/`, path: join(dir, 'state') } },
     api: { socket: sock },
     metrics: { listen: '127.0.0.1:9273' },
   };

@@ -173,7 +173,7 @@ export class CniService {
       const waited = Date.now() - started;
       // Past the bound: answered at once while it still waits for the store; a setup the
       // store's answer already set going gets a little longer to finish.
-      if (waited >= this.storeWaitMs && (v.error?.startsWith(WAITING_FOR_STORE) === true || waited >= this.storeWaitMs + 2_000)) return v;
+      if (waited >= this.storeWaitMs && (v.error?.startsWith(WAITING_FOR_STORE) === true || waited >= this.storeWaitMs + 1_000)) return v;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

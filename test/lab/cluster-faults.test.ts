@@ -78,7 +78,9 @@ function agentConfig(w: number): LabAgentConfig {
     extra: {
       // The worker's own files (CNI attachments) in a directory that outlives one agent process.
       store: { etcd: { endpoints: etcd.endpoints, leaseTtl: LEASE_TTL, reclaimGrace: RECLAIM_GRACE, path: join(lab!.dir, `state-${wk.node}`) } },
-      pools: [{ cidr: POOL, zone: 'app', blockSize: 29 }],
+      // Host routes per container at the ToR: each start and removal shows there
+      // (aggregation is cluster-aggregation.test.ts).
+      pools: [{ cidr: POOL, zone: 'app', blockSize: 29, aggregate: false }],
       zones: [{ name: 'app', cidrs: [POOL], ingress: [{ from: 'world', ports: ['any'] }] }],
       runtime: { ...(w === 0 ? { docker: { socket: dockerd!.sock } } : {}), reconcileInterval: 5 },
     },
