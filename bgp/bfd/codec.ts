@@ -83,12 +83,16 @@ export function decodeControl(buf: Buffer): ControlPacket {
   };
 }
 
-/** Encodes without authentication (Length 24). Throws RangeError on a field out of range. */
-export function encodeControl(p: ControlPacket): Buffer {
+/**
+ * Encodes without authentication (Length 24), into `into` when given (a session reuses
+ * one buffer for all its packets). Throws RangeError on a field out of range.
+ */
+export function encodeControl(p: ControlPacket, into?: Buffer): Buffer {
   if (!Number.isInteger(p.diag) || p.diag < 0 || p.diag > 31) throw new RangeError(`diag ${p.diag} is not 0-31`);
   if (!Number.isInteger(p.detectMult) || p.detectMult < 1 || p.detectMult > 255) throw new RangeError(`detectMult ${p.detectMult} is not 1-255`);
   if (p.poll && p.final) throw new RangeError('Poll and Final must not both be set (RFC 5880 4.1)');
-  const b = Buffer.alloc(MIN_LENGTH);
+  if (into && into.length < MIN_LENGTH) throw new RangeError(`a Control packet needs ${MIN_LENGTH} octets, the buffer has ${into.length}`);
+  const b = into ?? Buffer.alloc(MIN_LENGTH);
   b[0] = (BFD_VERSION << 5) | p.diag;
   b[1] =
     (BfdStateCode[p.state] << 6) | (p.poll ? 0x20 : 0) | (p.final ? 0x10 : 0) | (p.cpi ? 0x08 : 0) | (p.demand ? 0x02 : 0);

@@ -9,6 +9,10 @@
  * selects the session with that local discriminator; one with 0 (the peer has not heard
  * from us yet) selects the session by its source address. A packet for no session, or
  * from an address that is not that session's peer, is discarded and counted.
+ *
+ * Timers: the sessions share one scheduler (scheduler.ts), so the process wakes for the
+ * earliest transmit or detection deadline of all of them and sends every packet falling
+ * due within a few ms in that one wake-up.
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
@@ -16,6 +20,7 @@ import { isIPv6 } from 'node:net';
 import type { Clock } from '../session/types.js';
 import { systemClock } from '../session/clock.js';
 import { BfdPacketError, decodeControl, type BfdCheck } from './codec.js';
+import { BfdScheduler } from './scheduler.js';
 import { attachTtl255Filter } from './ttl-filter.js';
 import { BfdSession, type BfdTimers } from './session.js';
 import { BFD_PORT, BFD_TTL, SOURCE_PORT_MAX, SOURCE_PORT_MIN } from './types.js';
@@ -54,6 +59,8 @@ export class BfdRunnerError extends Error {
 
 interface Entry {
   readonly spec: BfdPeerSpec;
+  /** spec.peer normalized: what the receive socket reports as the source. */
+  readonly peer: string;
   readonly session: BfdSession;
   readonly tx: dgram.Socket;
   readonly sourcePort: number;
@@ -65,6 +72,8 @@ export class BfdRunner extends EventEmitter {
   private readonly byPeer = new Map<string, Entry>();
   private readonly byDiscr = new Map<number, Entry>();
   private readonly usedPorts = new Set<number>();
+  /** One timer for all sessions' transmit and detection deadlines. */
+  readonly scheduler: BfdScheduler;
   readonly discarded = new Map<DiscardReason, number>();
   private closed = false;
 
@@ -74,6 +83,7 @@ export class BfdRunner extends EventEmitter {
   ) {
     super();
     this.deps = { clock: deps.clock ?? systemClock, random: deps.random ?? Math.random, ttlFilter: deps.ttlFilter ?? attachTtl255Filter };
+    this.scheduler = new BfdScheduler(this.deps.clock);
   }
 
   /** Starts a session with `spec.peer` (one per peer address). Rejects with BfdRunnerError when a socket cannot be set up. */
@@ -88,10 +98,16 @@ export class BfdRunner extends EventEmitter {
     const session = new BfdSession(discr, spec.timers, {
       clock: this.deps.clock,
       random: this.deps.random,
+      scheduler: this.scheduler,
       // Connected (bindSource): no address lookup per packet; errors arrive as 'error'.
-      send: (b) => tx.send(b),
+      // Node sends at once when it can; a send it had to queue (socket buffer full) still
+      // points at the buffer, so the session must not rewrite it.
+      send: (b) => {
+        tx.send(b);
+        return tx.getSendQueueCount() > 0;
+      },
     });
-    const entry: Entry = { spec, session, tx, sourcePort: port };
+    const entry: Entry = { spec, peer: key, session, tx, sourcePort: port };
     this.byPeer.set(key, entry);
     this.byDiscr.set(discr, entry);
     session.start();
@@ -139,14 +155,14 @@ export class BfdRunner extends EventEmitter {
       if (err instanceof BfdPacketError) return this.discard(err.check, from, err.message);
       throw err;
     }
-    const source = normalize(from);
     let e: Entry | undefined;
     if (p.yourDiscr !== 0) {
       e = this.byDiscr.get(p.yourDiscr);
       if (!e) return this.discard('unknown-discriminator', from, `Your Discriminator ${p.yourDiscr} names no session`);
-      if (normalize(e.spec.peer) !== source) return this.discard('wrong-source', from, `discriminator ${p.yourDiscr} belongs to ${e.spec.peer}`);
+      // The socket reports the address as the session stored it, except a v4-mapped or upper-case form.
+      if (e.peer !== from && e.peer !== normalize(from)) return this.discard('wrong-source', from, `discriminator ${p.yourDiscr} belongs to ${e.spec.peer}`);
     } else {
-      e = this.byPeer.get(source);
+      e = this.byPeer.get(from) ?? this.byPeer.get(normalize(from));
       if (!e) return this.discard('unknown-peer', from, 'no BFD session is configured for this address');
     }
     e.session.receive(p);
