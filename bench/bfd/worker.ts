@@ -69,7 +69,8 @@ if (flag('mode', 'bgp') === 'bgp') {
       sent += p.out;
       received += p.in;
     }
-    return { t: now(), sent, received, wakeups: runner.scheduler.wakeups };
+    const rx = runner.rxCounts();
+    return { t: now(), sent, received, wakeups: runner.scheduler.wakeups, ...rx };
   };
   let atUp = counters();
   // All Up, and past the Poll that moves them to the fast interval.
@@ -84,7 +85,7 @@ if (flag('mode', 'bgp') === 'bgp') {
     clearInterval(check);
     const c = counters();
     const per = (x: number, x0: number): number => Math.round(((x - x0) / (c.t - atUp.t)) * 10_000) / 10;
-    say({ event: 'rates', seconds: (c.t - atUp.t) / 1000, sentPerS: per(c.sent, atUp.sent), receivedPerS: per(c.received, atUp.received), wakeupsPerS: per(c.wakeups, atUp.wakeups) });
+    say({ event: 'rates', seconds: (c.t - atUp.t) / 1000, sentPerS: per(c.sent, atUp.sent), receivedPerS: per(c.received, atUp.received), wakeupsPerS: per(c.wakeups, atUp.wakeups), messagesPerS: per(c.messages, atUp.messages), batchesPerS: per(c.batches, atUp.batches), batchedPerS: per(c.batched, atUp.batched) });
     await runner.close();
   };
 }

@@ -41,7 +41,11 @@ export class BfdPacketError extends Error {
   }
 }
 
-export function decodeControl(buf: Buffer): ControlPacket {
+/** A ControlPacket that decodeControl may overwrite: the runner decodes every packet into one. */
+export type ControlPacketSlot = { -readonly [K in keyof ControlPacket]: ControlPacket[K] };
+
+/** Decodes one packet, into `into` when given (valid until the next decode into it). */
+export function decodeControl(buf: Buffer, into?: ControlPacketSlot): ControlPacket {
   // RFC 5880 6.8.6, in the RFC's order.
   if (buf.length < 4) throw new BfdPacketError('length', `${buf.length} octets, a Control packet has at least ${MIN_LENGTH}`);
   const version = buf[0]! >> 5;
@@ -67,20 +71,27 @@ export function decodeControl(buf: Buffer): ControlPacket {
   const final = (flags & 0x10) !== 0;
   if (poll && final) throw new BfdPacketError('poll-and-final', 'Poll and Final both set');
   if (auth) throw new BfdPacketError('authentication', 'Authentication Present (A) bit set, and no authentication is configured');
-  return {
-    diag: buf[0]! & 0x1f,
-    state: stateOfCode(stateCode),
-    poll,
-    final,
-    cpi: (flags & 0x08) !== 0,
-    demand: (flags & 0x02) !== 0,
-    detectMult,
-    myDiscr,
-    yourDiscr,
-    desiredMinTx: buf.readUInt32BE(12),
-    requiredMinRx: buf.readUInt32BE(16),
-    requiredMinEchoRx: buf.readUInt32BE(20),
-  };
+  const diag = buf[0]! & 0x1f;
+  const state = stateOfCode(stateCode);
+  const cpi = (flags & 0x08) !== 0;
+  const demand = (flags & 0x02) !== 0;
+  const desiredMinTx = buf.readUInt32BE(12);
+  const requiredMinRx = buf.readUInt32BE(16);
+  const requiredMinEchoRx = buf.readUInt32BE(20);
+  if (!into) return { diag, state, poll, final, cpi, demand, detectMult, myDiscr, yourDiscr, desiredMinTx, requiredMinRx, requiredMinEchoRx };
+  into.diag = diag;
+  into.state = state;
+  into.poll = poll;
+  into.final = final;
+  into.cpi = cpi;
+  into.demand = demand;
+  into.detectMult = detectMult;
+  into.myDiscr = myDiscr;
+  into.yourDiscr = yourDiscr;
+  into.desiredMinTx = desiredMinTx;
+  into.requiredMinRx = requiredMinRx;
+  into.requiredMinEchoRx = requiredMinEchoRx;
+  return into;
 }
 
 /**

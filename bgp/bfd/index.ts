@@ -4,7 +4,7 @@
  * sockets; BfdPeers is what the BGP speaker calls.
  */
 export * from './types.js';
-export { BFD_VERSION, BfdPacketError, decodeControl, encodeControl, type BfdCheck } from './codec.js';
+export { BFD_VERSION, BfdPacketError, decodeControl, encodeControl, type BfdCheck, type ControlPacketSlot } from './codec.js';
 export { BFD_EVENTS, recvEvent, transition, type BfdEvent, type BfdTransition } from './fsm.js';
 export { MIN_TX_FRACTION, SLOW_TX_US, TX_SLACK_FRACTION, advertisedMinTx, detectionTime, jittered, txInterval } from './timers.js';
 export { BfdScheduler, type Scheduled } from './scheduler.js';

@@ -19,7 +19,8 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../session/types.js';
 import { systemClock } from '../session/clock.js';
-import { BfdPacketError, decodeControl, type BfdCheck } from './codec.js';
+import { BfdPacketError, decodeControl, type BfdCheck, type ControlPacketSlot } from './codec.js';
+import { BfdReceiver } from './rx.js';
 import { BfdScheduler } from './scheduler.js';
 import { attachTtl255Filter } from './ttl-filter.js';
 import { BfdSession, type BfdTimers } from './session.js';
@@ -68,10 +69,16 @@ interface Entry {
 
 export class BfdRunner extends EventEmitter {
   private readonly deps: BfdRunnerDeps;
-  private readonly rx = new Map<UdpFamily, Promise<dgram.Socket>>();
+  private readonly rx = new Map<UdpFamily, Promise<{ sock: dgram.Socket; receiver: BfdReceiver }>>();
   private readonly byPeer = new Map<string, Entry>();
   private readonly byDiscr = new Map<number, Entry>();
   private readonly usedPorts = new Set<number>();
+  private readonly receivers = new Set<BfdReceiver>();
+  /** Every received packet is decoded into this one value; a session copies what it keeps. */
+  private readonly rxPacket: ControlPacketSlot = {
+    diag: 0, state: 'Down', poll: false, final: false, cpi: false, demand: false, detectMult: 1,
+    myDiscr: 0, yourDiscr: 0, desiredMinTx: 0, requiredMinRx: 0, requiredMinEchoRx: 0,
+  };
   /** One timer for all sessions' transmit and detection deadlines. */
   readonly scheduler: BfdScheduler;
   readonly discarded = new Map<DiscardReason, number>();
@@ -142,7 +149,12 @@ export class BfdRunner extends EventEmitter {
     const socks = await Promise.allSettled([...this.rx.values()]);
     this.rx.clear();
     await Promise.all(
-      socks.map((s) => (s.status === 'fulfilled' ? new Promise<void>((r) => s.value.close(() => r())) : Promise.resolve())),
+      socks.map((s) => {
+        if (s.status !== 'fulfilled') return Promise.resolve();
+        s.value.receiver.close();
+        this.receivers.delete(s.value.receiver);
+        return new Promise<void>((r) => s.value.sock.close(() => r()));
+      }),
     );
   }
 
@@ -150,7 +162,7 @@ export class BfdRunner extends EventEmitter {
   handle(msg: Buffer, from: string): void {
     let p;
     try {
-      p = decodeControl(msg);
+      p = decodeControl(msg, this.rxPacket);
     } catch (err) {
       if (err instanceof BfdPacketError) return this.discard(err.check, from, err.message);
       throw err;
@@ -173,10 +185,21 @@ export class BfdRunner extends EventEmitter {
     this.emit('discard', { reason, from, text });
   }
 
-  private receiver(family: UdpFamily): Promise<dgram.Socket> {
+  /** Packets read from the receive sockets: one 'message' event each, or in batches (rx.ts). */
+  rxCounts(): { messages: number; batched: number; batches: number } {
+    const sum = { messages: 0, batched: 0, batches: 0 };
+    for (const r of this.receivers) {
+      sum.messages += r.counts.messages;
+      sum.batched += r.counts.batched;
+      sum.batches += r.counts.batches;
+    }
+    return sum;
+  }
+
+  private receiver(family: UdpFamily): Promise<{ sock: dgram.Socket; receiver: BfdReceiver }> {
     let p = this.rx.get(family);
     if (!p) {
-      p = new Promise<dgram.Socket>((resolve, reject) => {
+      p = new Promise((resolve, reject) => {
         const sock = dgram.createSocket({ type: family, ipv6Only: family === 'udp6' });
         const port = this.opts.listenPort ?? BFD_PORT;
         const address = this.opts.listenAddress?.[family] ?? (family === 'udp4' ? '0.0.0.0' : '::');
@@ -191,8 +214,15 @@ export class BfdRunner extends EventEmitter {
           }
           sock.removeAllListeners('error');
           sock.on('error', (err) => this.emit('socketError', family, err));
-          sock.on('message', (msg, rinfo) => this.handle(msg, rinfo.address));
-          resolve(sock);
+          const receiver = new BfdReceiver(
+            sock,
+            this.deps.clock,
+            this.scheduler,
+            (msg, from) => this.handle(msg, from),
+            (err) => this.emit('socketError', family, err),
+          );
+          this.receivers.add(receiver);
+          resolve({ sock, receiver });
         });
       });
       this.rx.set(family, p);

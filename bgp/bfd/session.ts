@@ -146,7 +146,7 @@ export class BfdSession extends EventEmitter implements Scheduled {
     this.scheduler.remove(this);
   }
 
-  /** A packet for this session that passed the codec's and the runner's checks. */
+  /** A packet for this session that passed the codec's and the runner's checks (not kept: the runner reuses it). */
   receive(p: ControlPacket): void {
     this.packetsIn++;
     // 6.8.6, after the checks: remember what the peer said.

@@ -46,8 +46,8 @@ export const MIN_TX_FRACTION = 0.75;
 /**
  * How much sooner than its jittered time a packet may go, as a share of the interval:
  * the shared scheduler (scheduler.ts) sends every session whose packet is due within
- * this slack in one wake-up. 5 % (15 ms at 300 ms) moves a send time by at most a fifth
- * of the 25 % jitter range, and never below MIN_TX_FRACTION: the send time stays random
+ * this slack in one wake-up. 10 % (30 ms at 300 ms) moves a send time by at most 0.4 of
+ * the 25 % jitter range, and never below MIN_TX_FRACTION: the send time stays random
  * within 6.8.7's 75-100 %.
  */
-export const TX_SLACK_FRACTION = 0.05;
+export const TX_SLACK_FRACTION = 0.1;
