@@ -66,7 +66,11 @@ export class BfdScheduler {
     this.timer = null;
     this.armedAt = at;
     if (at === Infinity) return;
-    this.timer = this.clock.setTimeout(() => this.run(), Math.max(0, at - this.clock.now()));
+    // Whole ms, rounded down: Node runs a timer on whole ms of its own clock, so a
+    // fractional delay would fire up to a ms late, and a packet due at 100 % of its
+    // interval would go after it. Early is harmless: a session sends within its slack
+    // (never before 75 %), and a detection deadline not yet reached waits for the next.
+    this.timer = this.clock.setTimeout(() => this.run(), Math.max(0, Math.floor(at - this.clock.now())));
   }
 
   private run(): void {
