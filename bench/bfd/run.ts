@@ -3,7 +3,7 @@
  * FRR's default timers (300 ms, 300 ms, multiplier 3: detection time 900 ms).
  *
  *   npm run build && node dist/bench/bfd/run.js [--blackholes 50] [--sessions 100]
- *     [--cpu-seconds 30] [--burst 100] [--out bench/results/bfd.md]
+ *     [--cpu-seconds 30] [--cpu-runs 3] [--burst 100] [--out bench/results/bfd.md]
  *
  * 1. Detection: a worker namespace runs routectl's speaker (dist/bench/bfd/worker.js,
  *    one eBGP session with BFD to the ToR), the ToR namespace FRR (zebra, bgpd, bfdd,
@@ -16,7 +16,8 @@
  *    after the blackhole is 600-900 ms when both sides keep time.
  * 2. CPU: `--sessions` BFD sessions (198.18.0.i <-> 198.18.1.i on one veth) between the
  *    worker (BFD only) and bfdd, all Up at 300 ms; CPU time of each process over
- *    `--cpu-seconds`, per session and as a share of one core.
+ *    `--cpu-seconds`, `--cpu-runs` windows in a row (the median is reported), per session
+ *    and as a share of one core; and the worker's packet and wake-up rates.
  * 3. Transmit jitter: the intervals between our packets to the ToR, captured on the ToR's
  *    side (tshark), while idle and while the worker namespace's agent wires a burst of
  *    `--burst` containers (docker, busybox image; 0 skips it). See bench/README.md.
@@ -47,8 +48,8 @@ import { markdownTable, ratio } from '../lib/table.js';
 import { frrBfdDowns, percentile } from './parse.js';
 
 expectArgs(
-  'usage: node dist/bench/bfd/run.js [--parts detect,cpu,burst] [--blackholes 50] [--sessions 100] [--cpu-seconds 30] [--burst 100] [--cpu-prof] [--out bench/results/bfd.md]',
-  ['parts', 'blackholes', 'sessions', 'cpu-seconds', 'burst', 'out'],
+  'usage: node dist/bench/bfd/run.js [--parts detect,cpu,burst] [--blackholes 50] [--sessions 100] [--cpu-seconds 30] [--cpu-runs 3] [--burst 100] [--cpu-prof] [--out bench/results/bfd.md]',
+  ['parts', 'blackholes', 'sessions', 'cpu-seconds', 'cpu-runs', 'burst', 'out'],
   ['cpu-prof'],
 );
 
@@ -59,6 +60,7 @@ const ROUTECTL = join(REPO, 'dist/src/cli/routectl.js');
 const BLACKHOLES = numberFlag('blackholes', 50);
 const SESSIONS = numberFlag('sessions', 100);
 const CPU_SECONDS = numberFlag('cpu-seconds', 30);
+const CPU_RUNS = numberFlag('cpu-runs', 3);
 const BURST = numberFlag('burst', 100);
 const OUT = resolve(REPO, flag('out', 'bench/results/bfd.md'));
 const PARTS = flag('parts', 'detect,cpu,burst').split(',');
@@ -86,6 +88,13 @@ interface WorkerEvent {
   readonly to?: string;
   readonly diag?: number;
   readonly pid?: number;
+  readonly seconds?: number;
+  readonly sentPerS?: number;
+  readonly receivedPerS?: number;
+  readonly wakeupsPerS?: number;
+  readonly messagesPerS?: number;
+  readonly batchesPerS?: number;
+  readonly batchedPerS?: number;
 }
 
 class Worker {
@@ -209,10 +218,19 @@ async function detection(lab: Lab): Promise<DetectResult> {
   return res;
 }
 
-interface CpuResult {
+interface CpuWindow {
   readonly oursMs: number;
+  readonly oursUserMs: number;
+  readonly oursSysMs: number;
   readonly bfddMs: number;
   readonly seconds: number;
+  readonly load: number;
+}
+
+interface CpuResult {
+  readonly windows: CpuWindow[];
+  /** The worker's rates from all Up to its stop (its 'rates' line). */
+  readonly rates: WorkerEvent | null;
 }
 
 async function cpu(lab: Lab): Promise<CpuResult> {
@@ -238,21 +256,25 @@ async function cpu(lab: Lab): Promise<CpuResult> {
   await waitFor(async () => (await frr.bfdPeers()).filter((p) => p.status === 'up').length >= SESSIONS, { what: 'bfdd: all up', timeoutMs: 60_000, intervalMs: 500 });
   await new Promise((r) => setTimeout(r, 3000));
   const bfdd = frr.bfddPid!;
-  const o0 = cpuMs(worker.pid);
-  const s0 = cpuSplit(worker.pid);
-  const f0 = cpuMs(bfdd);
-  const t0 = Date.now();
-  await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));
-  const seconds = (Date.now() - t0) / 1000;
-  const oursMs = cpuMs(worker.pid) - o0;
-  const s1 = cpuSplit(worker.pid);
-  log(`routectl worker: user ${s1.user - s0.user} ms, system ${s1.sys - s0.sys} ms; bfdd ${cpuMs(bfdd) - f0} ms`);
-  const bfddMs = cpuMs(bfdd) - f0;
+  const windows: CpuWindow[] = [];
+  for (let i = 0; i < CPU_RUNS; i++) {
+    const o0 = cpuMs(worker.pid);
+    const s0 = cpuSplit(worker.pid);
+    const f0 = cpuMs(bfdd);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, CPU_SECONDS * 1000));
+    const seconds = (Date.now() - t0) / 1000;
+    const s1 = cpuSplit(worker.pid);
+    const w: CpuWindow = { oursMs: cpuMs(worker.pid) - o0, oursUserMs: s1.user - s0.user, oursSysMs: s1.sys - s0.sys, bfddMs: cpuMs(bfdd) - f0, seconds, load: loadavg()[0]! };
+    windows.push(w);
+    log(`window ${i + 1}/${CPU_RUNS}: routectl worker ${w.oursMs} ms (user ${w.oursUserMs}, system ${w.oursSysMs}); bfdd ${w.bfddMs} ms; load ${w.load.toFixed(2)}`);
+  }
   const flapped = worker.events().filter((e) => e.event === 'not-all-up').length;
-  if (flapped > 0) log(`warning: sessions left Up ${flapped} times during the CPU window`);
+  if (flapped > 0) log(`warning: sessions left Up ${flapped} times during the CPU windows`);
   await worker.stop();
+  const rates = worker.events().find((e) => e.event === 'rates') ?? null;
   await frr.stop();
-  return { oursMs, bfddMs, seconds };
+  return { windows, rates };
 }
 
 interface BurstResult {
@@ -368,18 +390,30 @@ function write(d: DetectResult | string, c: CpuResult | string, burst: string, l
   L.push(`## CPU per session (${SESSIONS} sessions at 300 ms)`, '');
   if (typeof c === 'string') L.push(`failed: ${c}`, '');
   else {
-    const share = (x: number): string => `${((x / (c.seconds * 1000)) * 100).toFixed(2)} %`;
-    const per = (x: number): string => `${((x / (c.seconds * 1000) / SESSIONS) * 100).toFixed(4)} %`;
+    const w = c.windows;
+    const secs = percentile(w.map((x) => x.seconds), 50);
+    const shareOf = (x: CpuWindow, v: number): number => (v / (x.seconds * 1000)) * 100;
+    const med = (f: (x: CpuWindow) => number): number => percentile(w.map(f), 50);
+    const ours = med((x) => shareOf(x, x.oursMs));
+    const theirs = med((x) => shareOf(x, x.bfddMs));
+    const pct = (x: number, d = 2): string => `${x.toFixed(d)} %`;
     L.push(
-      markdownTable(['process', `CPU over ${c.seconds.toFixed(0)} s`, `share of one core (${SESSIONS} sessions)`, 'per session'], [
-        ['routectl (worker: Node, the speaker\'s BFD runner)', ms(c.oursMs), share(c.oursMs), per(c.oursMs)],
-        ['FRR bfdd', ms(c.bfddMs), share(c.bfddMs), per(c.bfddMs)],
-        ['routectl / bfdd', ratio(c.oursMs, c.bfddMs), '', ''],
+      markdownTable(['process', `CPU per ${secs.toFixed(0)} s (median of ${w.length})`, `share of one core (${SESSIONS} sessions)`, 'per session', 'every window'], [
+        ['routectl (worker: Node, the speaker\'s BFD runner)', ms(med((x) => x.oursMs)), pct(ours), pct(ours / SESSIONS, 4), w.map((x) => pct(shareOf(x, x.oursMs))).join(', ')],
+        ['FRR bfdd', ms(med((x) => x.bfddMs)), pct(theirs), pct(theirs / SESSIONS, 4), w.map((x) => pct(shareOf(x, x.bfddMs))).join(', ')],
+        ['routectl / bfdd', ratio(ours, theirs), '', '', ''],
       ]),
       '',
-      `Target: ${SESSIONS} sessions under 2 % of one core. CPU from /proc/<pid>/stat (10 ms ticks).`,
+      `Target: ${SESSIONS} sessions under 2 % of one core. CPU from /proc/<pid>/stat (10 ms ticks), user + system; routectl's system share per window: ${w.map((x) => pct((100 * x.oursSysMs) / Math.max(1, x.oursMs), 0)).join(', ')}. Load average (1 min) after each window: ${w.map((x) => x.load.toFixed(2)).join(', ')}. Both sides run on one veth pair, so a sender's system time includes the kernel's delivery into the other namespace's socket (the receive path a real link would put on the other box); that is the same for both processes.`,
       '',
     );
+    const r = c.rates;
+    if (r) {
+      L.push(
+        `routectl worker, from all Up to its stop (${(r.seconds ?? 0).toFixed(0)} s): ${r.sentPerS} packets sent and ${r.receivedPerS} received a second, in ${r.wakeupsPerS} wake-ups of its BFD scheduler a second; ${r.batchedPerS} packets a second read in ${r.batchesPerS} batches (recvmmsg), ${r.messagesPerS} one at a time.`,
+        '',
+      );
+    }
   }
   L.push('## Transmit jitter under a burst of container starts', '', burst, '');
   writeFileSync(OUT, `${L.join('\n')}\n`);

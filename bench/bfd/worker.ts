@@ -60,15 +60,32 @@ if (flag('mode', 'bgp') === 'bgp') {
     });
     if (s.current === 'Up') up++;
   }
+  // Packets and scheduler wake-ups so far, for the rates from all-up to the stop.
+  const counters = () => {
+    let sent = 0;
+    let received = 0;
+    for (const s of sessions) {
+      const p = s.info().packets;
+      sent += p.out;
+      received += p.in;
+    }
+    const rx = runner.rxCounts();
+    return { t: now(), sent, received, wakeups: runner.scheduler.wakeups, ...rx };
+  };
+  let atUp = counters();
   // All Up, and past the Poll that moves them to the fast interval.
   const check = setInterval(() => {
     if (announced || up !== n || !sessions.every((s) => s.info().txIntervalUs === timers.minTx * 1000)) return;
     announced = true;
     clearInterval(check);
+    atUp = counters();
     say({ event: 'all-up', sessions: n });
   }, 500);
   stop = async () => {
     clearInterval(check);
+    const c = counters();
+    const per = (x: number, x0: number): number => Math.round(((x - x0) / (c.t - atUp.t)) * 10_000) / 10;
+    say({ event: 'rates', seconds: (c.t - atUp.t) / 1000, sentPerS: per(c.sent, atUp.sent), receivedPerS: per(c.received, atUp.received), wakeupsPerS: per(c.wakeups, atUp.wakeups), messagesPerS: per(c.messages, atUp.messages), batchesPerS: per(c.batches, atUp.batches), batchedPerS: per(c.batched, atUp.batched) });
     await runner.close();
   };
 }

@@ -41,7 +41,11 @@ export class BfdPacketError extends Error {
   }
 }
 
-export function decodeControl(buf: Buffer): ControlPacket {
+/** A ControlPacket that decodeControl may overwrite: the runner decodes every packet into one. */
+export type ControlPacketSlot = { -readonly [K in keyof ControlPacket]: ControlPacket[K] };
+
+/** Decodes one packet, into `into` when given (valid until the next decode into it). */
+export function decodeControl(buf: Buffer, into?: ControlPacketSlot): ControlPacket {
   // RFC 5880 6.8.6, in the RFC's order.
   if (buf.length < 4) throw new BfdPacketError('length', `${buf.length} octets, a Control packet has at least ${MIN_LENGTH}`);
   const version = buf[0]! >> 5;
@@ -67,28 +71,39 @@ export function decodeControl(buf: Buffer): ControlPacket {
   const final = (flags & 0x10) !== 0;
   if (poll && final) throw new BfdPacketError('poll-and-final', 'Poll and Final both set');
   if (auth) throw new BfdPacketError('authentication', 'Authentication Present (A) bit set, and no authentication is configured');
-  return {
-    diag: buf[0]! & 0x1f,
-    state: stateOfCode(stateCode),
-    poll,
-    final,
-    cpi: (flags & 0x08) !== 0,
-    demand: (flags & 0x02) !== 0,
-    detectMult,
-    myDiscr,
-    yourDiscr,
-    desiredMinTx: buf.readUInt32BE(12),
-    requiredMinRx: buf.readUInt32BE(16),
-    requiredMinEchoRx: buf.readUInt32BE(20),
-  };
+  const diag = buf[0]! & 0x1f;
+  const state = stateOfCode(stateCode);
+  const cpi = (flags & 0x08) !== 0;
+  const demand = (flags & 0x02) !== 0;
+  const desiredMinTx = buf.readUInt32BE(12);
+  const requiredMinRx = buf.readUInt32BE(16);
+  const requiredMinEchoRx = buf.readUInt32BE(20);
+  if (!into) return { diag, state, poll, final, cpi, demand, detectMult, myDiscr, yourDiscr, desiredMinTx, requiredMinRx, requiredMinEchoRx };
+  into.diag = diag;
+  into.state = state;
+  into.poll = poll;
+  into.final = final;
+  into.cpi = cpi;
+  into.demand = demand;
+  into.detectMult = detectMult;
+  into.myDiscr = myDiscr;
+  into.yourDiscr = yourDiscr;
+  into.desiredMinTx = desiredMinTx;
+  into.requiredMinRx = requiredMinRx;
+  into.requiredMinEchoRx = requiredMinEchoRx;
+  return into;
 }
 
-/** Encodes without authentication (Length 24). Throws RangeError on a field out of range. */
-export function encodeControl(p: ControlPacket): Buffer {
+/**
+ * Encodes without authentication (Length 24), into `into` when given (a session reuses
+ * one buffer for all its packets). Throws RangeError on a field out of range.
+ */
+export function encodeControl(p: ControlPacket, into?: Buffer): Buffer {
   if (!Number.isInteger(p.diag) || p.diag < 0 || p.diag > 31) throw new RangeError(`diag ${p.diag} is not 0-31`);
   if (!Number.isInteger(p.detectMult) || p.detectMult < 1 || p.detectMult > 255) throw new RangeError(`detectMult ${p.detectMult} is not 1-255`);
   if (p.poll && p.final) throw new RangeError('Poll and Final must not both be set (RFC 5880 4.1)');
-  const b = Buffer.alloc(MIN_LENGTH);
+  if (into && into.length < MIN_LENGTH) throw new RangeError(`a Control packet needs ${MIN_LENGTH} octets, the buffer has ${into.length}`);
+  const b = into ?? Buffer.alloc(MIN_LENGTH);
   b[0] = (BFD_VERSION << 5) | p.diag;
   b[1] =
     (BfdStateCode[p.state] << 6) | (p.poll ? 0x20 : 0) | (p.final ? 0x10 : 0) | (p.cpi ? 0x08 : 0) | (p.demand ? 0x02 : 0);

@@ -59,7 +59,14 @@ export function recvEvent(state: BfdState): BfdEvent {
   }
 }
 
-const stay = (s: BfdState): BfdTransition => ({ next: s });
+/** One value per state: a session answers most packets with "stay", and allocates nothing for it. */
+const STAY: Readonly<Record<BfdState, BfdTransition>> = {
+  AdminDown: Object.freeze({ next: 'AdminDown' }),
+  Down: Object.freeze({ next: 'Down' }),
+  Init: Object.freeze({ next: 'Init' }),
+  Up: Object.freeze({ next: 'Up' }),
+};
+const stay = (s: BfdState): BfdTransition => STAY[s];
 
 export function transition(state: BfdState, event: BfdEvent): BfdTransition {
   switch (state) {

@@ -9,13 +9,19 @@
  * selects the session with that local discriminator; one with 0 (the peer has not heard
  * from us yet) selects the session by its source address. A packet for no session, or
  * from an address that is not that session's peer, is discarded and counted.
+ *
+ * Timers: the sessions share one scheduler (scheduler.ts), so the process wakes for the
+ * earliest transmit or detection deadline of all of them and sends every packet falling
+ * due within a few ms in that one wake-up.
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../session/types.js';
 import { systemClock } from '../session/clock.js';
-import { BfdPacketError, decodeControl, type BfdCheck } from './codec.js';
+import { BfdPacketError, decodeControl, type BfdCheck, type ControlPacketSlot } from './codec.js';
+import { BfdReceiver } from './rx.js';
+import { BfdScheduler } from './scheduler.js';
 import { attachTtl255Filter } from './ttl-filter.js';
 import { BfdSession, type BfdTimers } from './session.js';
 import { BFD_PORT, BFD_TTL, SOURCE_PORT_MAX, SOURCE_PORT_MIN } from './types.js';
@@ -54,6 +60,8 @@ export class BfdRunnerError extends Error {
 
 interface Entry {
   readonly spec: BfdPeerSpec;
+  /** spec.peer normalized: what the receive socket reports as the source. */
+  readonly peer: string;
   readonly session: BfdSession;
   readonly tx: dgram.Socket;
   readonly sourcePort: number;
@@ -61,10 +69,18 @@ interface Entry {
 
 export class BfdRunner extends EventEmitter {
   private readonly deps: BfdRunnerDeps;
-  private readonly rx = new Map<UdpFamily, Promise<dgram.Socket>>();
+  private readonly rx = new Map<UdpFamily, Promise<{ sock: dgram.Socket; receiver: BfdReceiver }>>();
   private readonly byPeer = new Map<string, Entry>();
   private readonly byDiscr = new Map<number, Entry>();
   private readonly usedPorts = new Set<number>();
+  private readonly receivers = new Set<BfdReceiver>();
+  /** Every received packet is decoded into this one value; a session copies what it keeps. */
+  private readonly rxPacket: ControlPacketSlot = {
+    diag: 0, state: 'Down', poll: false, final: false, cpi: false, demand: false, detectMult: 1,
+    myDiscr: 0, yourDiscr: 0, desiredMinTx: 0, requiredMinRx: 0, requiredMinEchoRx: 0,
+  };
+  /** One timer for all sessions' transmit and detection deadlines. */
+  readonly scheduler: BfdScheduler;
   readonly discarded = new Map<DiscardReason, number>();
   private closed = false;
 
@@ -74,6 +90,7 @@ export class BfdRunner extends EventEmitter {
   ) {
     super();
     this.deps = { clock: deps.clock ?? systemClock, random: deps.random ?? Math.random, ttlFilter: deps.ttlFilter ?? attachTtl255Filter };
+    this.scheduler = new BfdScheduler(this.deps.clock);
   }
 
   /** Starts a session with `spec.peer` (one per peer address). Rejects with BfdRunnerError when a socket cannot be set up. */
@@ -88,10 +105,16 @@ export class BfdRunner extends EventEmitter {
     const session = new BfdSession(discr, spec.timers, {
       clock: this.deps.clock,
       random: this.deps.random,
+      scheduler: this.scheduler,
       // Connected (bindSource): no address lookup per packet; errors arrive as 'error'.
-      send: (b) => tx.send(b),
+      // Node sends at once when it can; a send it had to queue (socket buffer full) still
+      // points at the buffer, so the session must not rewrite it.
+      send: (b) => {
+        tx.send(b);
+        return tx.getSendQueueCount() > 0;
+      },
     });
-    const entry: Entry = { spec, session, tx, sourcePort: port };
+    const entry: Entry = { spec, peer: key, session, tx, sourcePort: port };
     this.byPeer.set(key, entry);
     this.byDiscr.set(discr, entry);
     session.start();
@@ -126,7 +149,12 @@ export class BfdRunner extends EventEmitter {
     const socks = await Promise.allSettled([...this.rx.values()]);
     this.rx.clear();
     await Promise.all(
-      socks.map((s) => (s.status === 'fulfilled' ? new Promise<void>((r) => s.value.close(() => r())) : Promise.resolve())),
+      socks.map((s) => {
+        if (s.status !== 'fulfilled') return Promise.resolve();
+        s.value.receiver.close();
+        this.receivers.delete(s.value.receiver);
+        return new Promise<void>((r) => s.value.sock.close(() => r()));
+      }),
     );
   }
 
@@ -134,19 +162,19 @@ export class BfdRunner extends EventEmitter {
   handle(msg: Buffer, from: string): void {
     let p;
     try {
-      p = decodeControl(msg);
+      p = decodeControl(msg, this.rxPacket);
     } catch (err) {
       if (err instanceof BfdPacketError) return this.discard(err.check, from, err.message);
       throw err;
     }
-    const source = normalize(from);
     let e: Entry | undefined;
     if (p.yourDiscr !== 0) {
       e = this.byDiscr.get(p.yourDiscr);
       if (!e) return this.discard('unknown-discriminator', from, `Your Discriminator ${p.yourDiscr} names no session`);
-      if (normalize(e.spec.peer) !== source) return this.discard('wrong-source', from, `discriminator ${p.yourDiscr} belongs to ${e.spec.peer}`);
+      // The socket reports the address as the session stored it, except a v4-mapped or upper-case form.
+      if (e.peer !== from && e.peer !== normalize(from)) return this.discard('wrong-source', from, `discriminator ${p.yourDiscr} belongs to ${e.spec.peer}`);
     } else {
-      e = this.byPeer.get(source);
+      e = this.byPeer.get(from) ?? this.byPeer.get(normalize(from));
       if (!e) return this.discard('unknown-peer', from, 'no BFD session is configured for this address');
     }
     e.session.receive(p);
@@ -157,10 +185,21 @@ export class BfdRunner extends EventEmitter {
     this.emit('discard', { reason, from, text });
   }
 
-  private receiver(family: UdpFamily): Promise<dgram.Socket> {
+  /** Packets read from the receive sockets: one 'message' event each, or in batches (rx.ts). */
+  rxCounts(): { messages: number; batched: number; batches: number } {
+    const sum = { messages: 0, batched: 0, batches: 0 };
+    for (const r of this.receivers) {
+      sum.messages += r.counts.messages;
+      sum.batched += r.counts.batched;
+      sum.batches += r.counts.batches;
+    }
+    return sum;
+  }
+
+  private receiver(family: UdpFamily): Promise<{ sock: dgram.Socket; receiver: BfdReceiver }> {
     let p = this.rx.get(family);
     if (!p) {
-      p = new Promise<dgram.Socket>((resolve, reject) => {
+      p = new Promise((resolve, reject) => {
         const sock = dgram.createSocket({ type: family, ipv6Only: family === 'udp6' });
         const port = this.opts.listenPort ?? BFD_PORT;
         const address = this.opts.listenAddress?.[family] ?? (family === 'udp4' ? '0.0.0.0' : '::');
@@ -175,8 +214,15 @@ export class BfdRunner extends EventEmitter {
           }
           sock.removeAllListeners('error');
           sock.on('error', (err) => this.emit('socketError', family, err));
-          sock.on('message', (msg, rinfo) => this.handle(msg, rinfo.address));
-          resolve(sock);
+          const receiver = new BfdReceiver(
+            sock,
+            this.deps.clock,
+            this.scheduler,
+            (msg, from) => this.handle(msg, from),
+            (err) => this.emit('socketError', family, err),
+          );
+          this.receivers.add(receiver);
+          resolve({ sock, receiver });
         });
       });
       this.rx.set(family, p);

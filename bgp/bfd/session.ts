@@ -2,14 +2,20 @@
  * One BFD session (RFC 5880), Asynchronous mode, active role, no Echo, no Demand, no
  * authentication. It executes the pure FSM (fsm.ts) and the interval rules (timers.ts)
  * on an injected clock, and hands encoded Control packets to an injected `send`; the
- * runner owns the sockets. So the whole session, timers and Poll/Final included, is
- * tested on a fake clock.
+ * runner owns the sockets. It has no timer of its own: it keeps two clock times (the next
+ * periodic packet, the end of the detection time) and a scheduler shared by all sessions
+ * of a runner (scheduler.ts) calls `tick` when one of them comes. So the whole session,
+ * timers and Poll/Final included, is tested on a fake clock.
+ *
+ * Nothing is allocated per packet on the way out: one packet value and one 24-octet
+ * buffer per session are rewritten for every packet.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../session/types.js';
-import { encodeControl } from './codec.js';
+import { MIN_LENGTH, encodeControl } from './codec.js';
 import { recvEvent, transition, type BfdEvent } from './fsm.js';
-import { advertisedMinTx, detectionTime, jittered, onTxGrid, txInterval } from './timers.js';
+import { BfdScheduler, type Scheduled } from './scheduler.js';
+import { MIN_TX_FRACTION, TX_SLACK_FRACTION, advertisedMinTx, detectionTime, jittered, txInterval } from './timers.js';
 import { Diag, type BfdState, type ControlPacket } from './types.js';
 
 export interface BfdTimers {
@@ -25,7 +31,14 @@ export interface BfdSessionDeps {
   readonly clock: Clock;
   /** [0, 1), for the transmit jitter. */
   readonly random: () => number;
-  readonly send: (packet: Buffer) => void;
+  /**
+   * Sends one encoded packet. The buffer is the session's own and is rewritten for its
+   * next packet: `send` copies it, or returns true when it keeps it (a queued send), and
+   * the session then takes a new one.
+   */
+  readonly send: (packet: Buffer) => boolean | void;
+  /** The scheduler shared by the runner's sessions; default: one of the session's own. */
+  readonly scheduler?: BfdScheduler;
 }
 
 export interface BfdSessionInfo {
@@ -50,7 +63,9 @@ export interface BfdSessionInfo {
   readonly packets: { readonly in: number; readonly out: number };
 }
 
-export class BfdSession extends EventEmitter {
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export class BfdSession extends EventEmitter implements Scheduled {
   private state: BfdState = 'AdminDown';
   private localDiag = 0;
   private remoteDiscr = 0;
@@ -65,12 +80,18 @@ export class BfdSession extends EventEmitter {
   /** The Desired Min TX that paces our packets: an increase waits for the Poll's Final (6.8.3). */
   private pacingTx: number;
   private polling = false;
-  private txTimer: unknown = null;
-  private detectTimer: unknown = null;
-  /** Clock time the detection time runs out, and the time the armed timer fires. */
-  private detectDeadline = 0;
-  private detectTimerAt = 0;
+  private readonly scheduler: BfdScheduler;
+  /** Clock times (ms): the next periodic packet is due; the earliest it may go (6.8.7: 75 %). */
+  private txDue = Infinity;
+  private txEarliest = Infinity;
+  /** How much before txDue the scheduler may send it, to share a wake-up (timers.ts). */
+  private txSlack = 0;
+  /** Clock time the detection time runs out (6.8.4); Infinity before the first packet. */
+  private detectAt = Infinity;
   private detectUs = 0;
+  /** The packet being sent, and its bytes: rewritten for every packet. */
+  private readonly out: Mutable<ControlPacket>;
+  private outBuf = Buffer.alloc(MIN_LENGTH);
   private sinceMs: number;
   private transitions = 0;
   private packetsIn = 0;
@@ -86,6 +107,25 @@ export class BfdSession extends EventEmitter {
     this.advertisedTx = advertisedMinTx(timers.minTx * 1000, false);
     this.pacingTx = this.advertisedTx;
     this.sinceMs = deps.clock.now();
+    this.scheduler = deps.scheduler ?? new BfdScheduler(deps.clock);
+    this.out = { ...this.packet() };
+  }
+
+  /** Scheduled: the next periodic packet or the end of the detection time, whichever is first. */
+  get wakeAt(): number {
+    return this.txDue < this.detectAt ? this.txDue : this.detectAt;
+  }
+
+  /** Scheduled: called by the scheduler at (or after) wakeAt, and at other sessions' wake-ups. */
+  tick(now: number): void {
+    if (now >= this.detectAt) {
+      this.detectAt = Infinity;
+      this.fire('DetectionTimeExpired');
+    }
+    if (now >= this.txEarliest && this.txDue - now <= this.txSlack) {
+      this.sendNow(false);
+      this.planTx(now);
+    }
   }
 
   get current(): BfdState {
@@ -94,18 +134,19 @@ export class BfdSession extends EventEmitter {
 
   /** AdminDown -> Down, and start transmitting. */
   start(): void {
+    this.scheduler.add(this);
     this.fire('AdminUp');
-    this.scheduleTx(0);
   }
 
   /** Down administratively (6.8.16): tell the peer with State AdminDown, stop the timers. */
   stop(): void {
     this.fire('AdminDown');
     this.sendNow(false);
-    this.clearTimers();
+    this.txDue = this.txEarliest = this.detectAt = Infinity;
+    this.scheduler.remove(this);
   }
 
-  /** A packet for this session that passed the codec's and the runner's checks. */
+  /** A packet for this session that passed the codec's and the runner's checks (not kept: the runner reuses it). */
   receive(p: ControlPacket): void {
     this.packetsIn++;
     // 6.8.6, after the checks: remember what the peer said.
@@ -123,14 +164,17 @@ export class BfdSession extends EventEmitter {
     }
     if (this.state === 'AdminDown') return;
     this.detectUs = detectionTime(p.detectMult, this.timers.minRx * 1000, p.desiredMinTx);
-    this.armDetect();
+    // 6.8.4: every valid packet starts the detection time over; only a deadline earlier
+    // than the scheduler's armed timer (shorter timers) re-arms it.
+    this.detectAt = this.deps.clock.now() + this.detectUs / 1000;
+    this.scheduler.wake(this.detectAt);
     this.fire(recvEvent(p.state));
     // 6.8.7: a Poll is answered with a Final at once, whatever the transmit timer says.
     if (p.poll) this.sendNow(true);
     // The peer now wants our packets further apart (or closer; often in the same Poll
     // that announces it): the new interval paces the next packet, not after the old one
     // ran out, or a peer that just went from 1 s to 300 ms would wait up to a second.
-    if (minRxChanged) this.scheduleTx(this.nextTxMs());
+    if (minRxChanged) this.planTx(this.deps.clock.now());
   }
 
   /** New intervals (configuration reload): while Up, a Poll Sequence announces them (6.8.3). */
@@ -199,7 +243,7 @@ export class BfdSession extends EventEmitter {
     // the rate stays within 6.8.7.
     if (t.next !== 'AdminDown') {
       this.sendNow(false);
-      this.scheduleTx(this.nextTxMs());
+      this.planTx(this.deps.clock.now());
     }
     this.emit('state', from, t.next, this.localDiag);
   }
@@ -219,56 +263,33 @@ export class BfdSession extends EventEmitter {
     }
   }
 
-  private nextTxMs(): number {
+  /** 6.8.7: the next periodic packet, jittered; none while AdminDown or when the peer asked for none. */
+  private planTx(now: number): void {
     const us = txInterval(this.pacingTx, this.remoteMinRx);
-    if (us === 0) return -1;
-    return onTxGrid(this.deps.clock.now(), jittered(us, this.timers.multiplier, this.deps.random) / 1000, us / 1000);
-  }
-
-  private scheduleTx(ms: number): void {
-    if (this.txTimer !== null) this.deps.clock.clearTimeout(this.txTimer);
-    this.txTimer = null;
-    if (ms < 0 || this.state === 'AdminDown') return;
-    this.txTimer = this.deps.clock.setTimeout(() => {
-      this.txTimer = null;
-      this.sendNow(false);
-      this.scheduleTx(this.nextTxMs());
-    }, ms);
+    if (us === 0 || this.state === 'AdminDown') {
+      this.txDue = this.txEarliest = Infinity;
+      return;
+    }
+    const ms = us / 1000;
+    this.txEarliest = now + MIN_TX_FRACTION * ms;
+    this.txDue = now + jittered(us, this.timers.multiplier, this.deps.random) / 1000;
+    this.txSlack = TX_SLACK_FRACTION * ms;
+    this.scheduler.wake(this.txDue);
   }
 
   private sendNow(final: boolean): void {
     this.packetsOut++;
-    this.deps.send(encodeControl(this.packet(final)));
-  }
-
-  /**
-   * Every valid packet pushes the detection deadline out; the timer itself is re-armed
-   * only when it fires early (at the deadline an older packet set), so a steady session
-   * costs one timer per detection time rather than a clear and set per packet.
-   */
-  private armDetect(): void {
-    const now = this.deps.clock.now();
-    this.detectDeadline = now + this.detectUs / 1000;
-    // A shorter detection time than the armed one (new timers) needs the timer sooner.
-    if (this.detectTimer !== null && this.detectTimerAt <= this.detectDeadline) return;
-    this.startDetectTimer(now);
-  }
-
-  private startDetectTimer(now: number): void {
-    if (this.detectTimer !== null) this.deps.clock.clearTimeout(this.detectTimer);
-    this.detectTimerAt = this.detectDeadline;
-    this.detectTimer = this.deps.clock.setTimeout(() => {
-      this.detectTimer = null;
-      const at = this.deps.clock.now();
-      if (at < this.detectDeadline) return this.startDetectTimer(at);
-      this.fire('DetectionTimeExpired');
-    }, this.detectTimerAt - now);
-  }
-
-  private clearTimers(): void {
-    if (this.txTimer !== null) this.deps.clock.clearTimeout(this.txTimer);
-    if (this.detectTimer !== null) this.deps.clock.clearTimeout(this.detectTimer);
-    this.txTimer = null;
-    this.detectTimer = null;
+    const o = this.out;
+    o.diag = this.localDiag;
+    o.state = this.state;
+    // 6.8.7: P and F are never both set; a Final answers, the Poll rides the next periodic one.
+    o.poll = this.polling && !final;
+    o.final = final;
+    o.detectMult = this.timers.multiplier;
+    o.yourDiscr = this.remoteDiscr;
+    o.desiredMinTx = this.advertisedTx;
+    o.requiredMinRx = this.timers.minRx * 1000;
+    encodeControl(o, this.outBuf);
+    if (this.deps.send(this.outBuf) === true) this.outBuf = Buffer.alloc(MIN_LENGTH);
   }
 }

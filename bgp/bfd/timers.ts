@@ -40,19 +40,14 @@ export function detectionTime(remoteDetectMult: number, localRequiredMinRxUs: nu
   return remoteDetectMult * Math.max(localRequiredMinRxUs, remoteDesiredMinTxUs);
 }
 
+/** 6.8.7: a periodic packet goes no sooner than 75 % of the interval after the previous one. */
+export const MIN_TX_FRACTION = 0.75;
+
 /**
- * Puts a jittered transmit delay on a grid shared by every session of the process: the
- * send time is moved to a multiple of g = interval / 10 (at most 10 ms) on the clock,
- * down when that stays at or above 75 % of the interval, else up (at most 75 % + g,
- * under 100 %). So the result is still inside 6.8.7's 75-100 %, and sessions whose
- * packets fall due within the same few ms are sent in one wake-up of the event loop:
- * with 100 sessions at 300 ms that is a third of the wake-ups, and of the CPU.
+ * How much sooner than its jittered time a packet may go, as a share of the interval:
+ * the shared scheduler (scheduler.ts) sends every session whose packet is due within
+ * this slack in one wake-up. 10 % (30 ms at 300 ms) moves a send time by at most 0.4 of
+ * the 25 % jitter range, and never below MIN_TX_FRACTION: the send time stays random
+ * within 6.8.7's 75-100 %.
  */
-export function onTxGrid(nowMs: number, delayMs: number, intervalMs: number): number {
-  const g = Math.min(10, Math.floor(intervalMs / 10));
-  if (g < 1) return delayMs;
-  const at = nowMs + delayMs;
-  const down = Math.floor(at / g) * g;
-  if (down - nowMs >= 0.75 * intervalMs) return down - nowMs;
-  return Math.ceil(at / g) * g - nowMs;
-}
+export const TX_SLACK_FRACTION = 0.1;

@@ -6,8 +6,10 @@
  * RFC 5880 6.8.6 reception checks as typed errors), fsm.ts (the 6.2 state machine as a
  * state × event table), timers.ts (6.8.2-6.8.4 and 6.8.7 interval negotiation),
  * session.ts (one session: executes the FSM, timers and Poll/Final on an injected clock),
- * runner.ts (UDP sockets, RFC 5881), native.ts (the one native call: a socket filter that
- * accepts only TTL / hop limit 255), peers.ts (what the BGP speaker calls).
+ * scheduler.ts (one timer for all sessions' transmit and detection deadlines),
+ * runner.ts (UDP sockets, RFC 5881), ttl-filter.ts (a socket filter that accepts only
+ * TTL / hop limit 255, attached through bgp/net/native.ts), peers.ts (what the BGP
+ * speaker calls).
  */
 
 /** RFC 5880 4.1 State (Sta) field values. */

@@ -8,6 +8,8 @@
  *   IP_TTL / IPV6_UNICAST_HOPS    RFC 5082 GTSM: send with TTL 255 (linux/in.h, in6.h)
  *   IP_MINTTL / IPV6_MINHOPCOUNT  RFC 5082 GTSM: drop what arrives with less
  *   raw ICMPv6, sendto(2)         RFC 4861 router advertisements on a link (unnumbered peers)
+ *   SO_ATTACH_FILTER              the BFD receive sockets' TTL 255 filter (RFC 5881 5)
+ *   recvmmsg(2)                   BFD: many datagrams in one call (DatagramBatch)
  *
  * Linux only (the constants and struct layouts are Linux's, checked against the headers
  * of linux-libc-dev 6.1). A failing call throws NativeSocketError with the errno's name.
@@ -15,7 +17,7 @@
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { getSystemErrorMap } from 'node:util';
-import { parseAddress } from '../wire/prefix.js';
+import { formatIPv4, formatIPv6, parseAddress } from '../wire/prefix.js';
 
 // <bits/socket.h>, <bits/socket_type.h>, <asm-generic/socket.h>, <netinet/in.h>
 const AF_INET = 2;
@@ -43,6 +45,9 @@ const IP_MINTTL = 21;
 const IPV6_UNICAST_HOPS = 16;
 const IPV6_V6ONLY = 26;
 const IPV6_MINHOPCOUNT = 73;
+// <bits/socket.h>, <asm-generic/errno-base.h>
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
 // <linux/tcp.h>
 const TCP_MD5SIG = 14;
 const TCP_MD5SIG_EXT = 32;
@@ -77,6 +82,7 @@ interface Libc {
   getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
   sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrLen: number): number;
   ifNameToIndex(name: string): number;
+  recvmmsg(fd: number, msgvec: Buffer, vlen: number, flags: number, timeout: null): number;
   errno(): number;
   /** The address of a Buffer's memory, for structs that point at other memory. */
   address(b: Buffer): bigint;
@@ -104,6 +110,7 @@ function load(): Libc {
     const getsockopt = c.func('int getsockopt(int, int, int, void *, void *)');
     const sendto = c.func('intptr_t sendto(int, const void *, uintptr_t, int, const void *, uint32_t)');
     const ifNameToIndex = c.func('unsigned int if_nametoindex(const char *)');
+    const recvmmsg = c.func('int recvmmsg(int, void *, unsigned int, int, void *)');
     libc = {
       socket: (d, t, p) => socket(d, t, p),
       bind: (fd, a, l) => bind(fd, a, l),
@@ -112,6 +119,7 @@ function load(): Libc {
       getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
       sendto: (fd, b, l, f, a, al) => Number(sendto(fd, b, l, f, a, al)),
       ifNameToIndex: (name) => ifNameToIndex(name),
+      recvmmsg: (fd, m, n, f, t) => recvmmsg(fd, m, n, f, t),
       errno: () => koffi.errno(),
       address: (b) => koffi.address(b),
     };
@@ -360,3 +368,91 @@ export function sendTo6(fd: number, data: Buffer, address: string, ifindex: numb
   sa.writeUInt32LE(ifindex >>> 0, 24); // sin6_scope_id
   check(`sendto ${address}%${ifindex}`, c.sendto(fd, data, data.length, 0, sa, 28));
 }
+
+/**
+ * recvmmsg(2) into memory set up once: up to `capacity` datagrams of up to `slot` octets
+ * (a longer one is cut there), each with its source address, in one call that does not
+ * wait. Node's dgram reads one
+ * datagram per event-loop callback; the BFD receiver reads what queued up between two
+ * wake-ups with one of these (bgp/bfd/rx.ts).
+ *
+ * Layout (LP64): struct mmsghdr is a struct msghdr (name, namelen, iov, iovlen, control,
+ * controllen, flags: 56 octets) and the received length (u32), 64 octets in all; one
+ * struct iovec (base, len: 16 octets) and one sockaddr_in6 (28 octets) per datagram.
+ */
+export class DatagramBatch {
+  private readonly msgs: Buffer;
+  private readonly names: Buffer;
+  private readonly iovs: Buffer;
+  private readonly data: Buffer;
+  /** Per slot, a view of its first 24 octets: a BFD Control packet without authentication, the usual datagram. */
+  private readonly views24: Buffer[] = [];
+  /** IPv4 sources as text, by address: the same few peers send again and again. */
+  private readonly v4Names = new Map<number, string>();
+  /** Datagrams the last receive() returned. */
+  count = 0;
+
+  constructor(
+    readonly capacity = 64,
+    readonly slot = 256,
+  ) {
+    const c = load();
+    this.msgs = Buffer.alloc(capacity * 64);
+    this.names = Buffer.alloc(capacity * 28);
+    this.iovs = Buffer.alloc(capacity * 16);
+    this.data = Buffer.alloc(capacity * slot);
+    // Node never moves a Buffer's memory, so the pointers written here stay valid.
+    const names = c.address(this.names);
+    const iovs = c.address(this.iovs);
+    const data = c.address(this.data);
+    for (let i = 0; i < capacity; i++) {
+      this.iovs.writeBigUInt64LE(data + BigInt(i * slot), i * 16);
+      this.iovs.writeBigUInt64LE(BigInt(slot), i * 16 + 8);
+      const m = i * 64;
+      this.msgs.writeBigUInt64LE(names + BigInt(i * 28), m);
+      this.msgs.writeUInt32LE(28, m + 8);
+      this.msgs.writeBigUInt64LE(iovs + BigInt(i * 16), m + 16);
+      this.msgs.writeBigUInt64LE(1n, m + 24);
+      this.views24.push(this.data.subarray(i * slot, i * slot + 24));
+    }
+  }
+
+  /** Reads what is queued on `fd` without waiting: how many datagrams (0 when none). Throws NativeSocketError. */
+  receive(fd: number): number {
+    const c = load();
+    // msg_namelen is value-result: the kernel shortened it for the last call's datagrams.
+    for (let i = 0; i < this.count; i++) this.msgs.writeUInt32LE(28, i * 64 + 8);
+    this.count = 0;
+    const r = c.recvmmsg(fd, this.msgs, this.capacity, MSG_DONTWAIT, null);
+    if (r < 0) {
+      const errno = c.errno();
+      if (errno === EAGAIN) return 0;
+      throw errnoError('recvmmsg', errno);
+    }
+    this.count = r;
+    return r;
+  }
+
+  /** Datagram i's octets: a view into the batch, rewritten by the next receive(). */
+  datagram(i: number): Buffer {
+    const len = this.msgs.readUInt32LE(i * 64 + 56);
+    if (len === 24) return this.views24[i]!;
+    return this.data.subarray(i * this.slot, i * this.slot + Math.min(len, this.slot));
+  }
+
+  /** Datagram i's source address, as text (RFC 5952 for IPv6). */
+  source(i: number): string {
+    const at = i * 28;
+    if (this.names.readUInt16LE(at) !== AF_INET) return formatIPv6(this.names, at + 8);
+    const key = this.names.readUInt32BE(at + 4);
+    let name = this.v4Names.get(key);
+    if (name === undefined) {
+      // Bounded: a flood from many sources costs a format each, not memory.
+      if (this.v4Names.size >= 4096) this.v4Names.clear();
+      name = formatIPv4(this.names, at + 4);
+      this.v4Names.set(key, name);
+    }
+    return name;
+  }
+}
+

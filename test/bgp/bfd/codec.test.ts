@@ -150,4 +150,11 @@ describe('BFD encoder', () => {
     expect(() => encodeControl({ ...base, diag: 32 })).toThrow(RangeError);
     expect(() => encodeControl({ ...base, poll: true, final: true })).toThrow(/MUST NOT|must not/);
   });
+
+  it('writes into a given buffer, every octet of it, and refuses one too short', () => {
+    const into = Buffer.alloc(24, 0xee);
+    expect(encodeControl({ ...base, myDiscr: 9 }, into)).toBe(into);
+    expect(into).toEqual(encodeControl({ ...base, myDiscr: 9 }));
+    expect(() => encodeControl(base, Buffer.alloc(23))).toThrow(/24 octets/);
+  });
 });

@@ -1,6 +1,7 @@
 /** One BFD session on a fake clock: handshake, slow then fast timers, Poll/Final, detection, jitter. */
 import { describe, expect, it } from 'vitest';
 import { decodeControl, encodeControl } from '../../../bgp/bfd/codec.js';
+import { BfdScheduler } from '../../../bgp/bfd/scheduler.js';
 import { BfdSession, type BfdTimers } from '../../../bgp/bfd/session.js';
 import { Diag, type BfdState, type ControlPacket } from '../../../bgp/bfd/types.js';
 import { FakeClock } from '../session/harness.js';
@@ -13,17 +14,23 @@ interface Side {
   states: [BfdState, BfdState, number][];
 }
 
-/** Two sessions joined by a link that can be cut (each direction on its own). */
+/**
+ * Two sessions joined by a link that can be cut (each direction on its own), on one
+ * scheduler as a runner's sessions are.
+ */
 function pair(clock: FakeClock, ta: BfdTimers = frr, tb: BfdTimers = frr, random = () => 0.5) {
   const link = { ab: true, ba: true };
+  const scheduler = new BfdScheduler(clock);
   const mk = (discr: number, t: BfdTimers, deliver: (b: Buffer) => void): Side => {
     const side: Side = { s: null as unknown as BfdSession, sent: [], states: [] };
     side.s = new BfdSession(discr, t, {
       clock,
       random,
+      scheduler,
       send: (b) => {
         side.sent.push({ at: clock.now(), p: decodeControl(b) });
-        deliver(b);
+        // The session rewrites its buffer for the next packet; the link delivers a copy.
+        deliver(Buffer.from(b));
       },
     });
     side.s.on('state', (from: BfdState, to: BfdState, diag: number) => side.states.push([from, to, diag]));
@@ -146,7 +153,7 @@ describe('BfdSession', () => {
   it('answers a Poll with a Final at once, never both bits', () => {
     const clock = new FakeClock(1_000_000);
     const sent: ControlPacket[] = [];
-    const s = new BfdSession(7, frr, { clock, random: () => 0.5, send: (b) => sent.push(decodeControl(b)) });
+    const s = new BfdSession(7, frr, { clock, random: () => 0.5, send: (b) => void sent.push(decodeControl(b)) });
     s.start();
     clock.advanceSync(1);
     const base: ControlPacket = {
@@ -179,7 +186,7 @@ describe('BfdSession', () => {
     // come within 300 ms, or its 900 ms detection time can run out before it.
     const clock = new FakeClock(1_000_000);
     const sent: { at: number; p: ControlPacket }[] = [];
-    const s = new BfdSession(7, frr, { clock, random: () => 0.999, send: (b) => sent.push({ at: clock.now(), p: decodeControl(b) }) });
+    const s = new BfdSession(7, frr, { clock, random: () => 0.999, send: (b) => void sent.push({ at: clock.now(), p: decodeControl(b) }) });
     s.start();
     const peer: ControlPacket = {
       diag: 0, state: 'Init', poll: false, final: false, cpi: false, demand: false, detectMult: 3,
@@ -247,6 +254,25 @@ describe('BfdSession', () => {
 
   it('refuses discriminator 0', () => {
     expect(() => new BfdSession(0, frr, { clock: new FakeClock(1_000_000), random: Math.random, send: () => undefined })).toThrow(/discriminator/);
+  });
+
+  it('rewrites one buffer for its packets, and takes a new one when the transport keeps it', () => {
+    const clock = new FakeClock(1_000_000);
+    const seen: Buffer[] = [];
+    let keep = false;
+    const s = new BfdSession(5, frr, { clock, random: () => 0.5, send: (b) => (seen.push(b), keep) });
+    s.start();
+    clock.advanceSync(3000);
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(seen).size).toBe(1);
+    keep = true; // a queued send: the next packet must go in another buffer
+    clock.advanceSync(1000);
+    keep = false;
+    clock.advanceSync(2000);
+    const [first, kept, next] = [seen[0]!, seen.at(-3)!, seen.at(-1)!];
+    expect(kept).toBe(first);
+    expect(next).not.toBe(first);
+    expect(decodeControl(kept)).toMatchObject({ state: 'Down', myDiscr: 5 });
   });
 
   it('encodes what it means to send', () => {
