@@ -17,16 +17,8 @@ import { runPlugin } from '../../src/cni/plugin.js';
 import type { CniResult } from '../../src/cni/types.js';
 import type { ClusterWorkerStatus } from '../../src/ipam/cluster.js';
 import type { LabAgent, LabAgentConfig } from './agent-helper.js';
-import type { EtcdMember } from './harness/etcd.js';
 import type { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
-
-/** Three members, each with its own client and peer port (all in one namespace). */
-export const ETCD_MEMBERS: readonly EtcdMember[] = [
-  { name: 'm1', client: 2379, peer: 2380 },
-  { name: 'm2', client: 2479, peer: 2480 },
-  { name: 'm3', client: 2579, peer: 2580 },
-];
 
 export interface ClusterWorker {
   readonly node: string;
@@ -152,7 +144,8 @@ export class CniContainers {
   async add(worker: number, socket: string, timeoutMs?: number): Promise<CniContainer> {
     const n = this.count++;
     const netns = await this.lab.netns(`${this.tag}${n}`);
-    const id = `${this.tag}${worker}x${n}`.padEnd(64, '0');
+    // Padded with a letter: digits would make `w0x3` + padding equal `w0x30` + padding.
+    const id = `${this.tag}${worker}x${n}`.padEnd(64, 'z');
     return { ...(await this.call(socket, 'ADD', id, netns.path, timeoutMs)), id, netns };
   }
 }

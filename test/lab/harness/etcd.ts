@@ -17,6 +17,13 @@ export interface EtcdMember {
   readonly peer: number;
 }
 
+/** Three members, each with its own client and peer port (all in one namespace). */
+export const ETCD_MEMBERS: readonly EtcdMember[] = [
+  { name: 'm1', client: 2379, peer: 2380 },
+  { name: 'm2', client: 2479, peer: 2480 },
+  { name: 'm3', client: 2579, peer: 2580 },
+];
+
 export interface EtcdTlsFiles {
   readonly cert: string;
   readonly key: string;
