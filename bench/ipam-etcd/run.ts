@@ -6,8 +6,8 @@
  *     [--race 150] [--starts 100] [--out bench/results/ipam-etcd.md]
  *
  * Needs root, etcd-server and FRR. A worker namespace (lab harness, rtc-ipbw-<hex>) holds the
- * three etcd members on 127.0.0.1 (distinct client and peer ports, data under the lab
- * directory, the same file system as the local store's directory) and a ToR namespace
+ * three etcd members (the harness's LabEtcd, reached on 127.0.0.1 at distinct client and peer
+ * ports, data under the lab directory, the same file system as the local store's directory) and a ToR namespace
  * (rtc-ipbt-<hex>) runs FRR, joined by a veth (203.0.113.41/30 ↔ .42, 2001:db8:ffff:9::/64).
  *
  * 1. Allocation latency (bench/ipam-etcd/alloc.ts, run inside the worker namespace): the
@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { runPlugin } from '../../src/cni/plugin.js';
 import type { CniResult } from '../../src/cni/types.js';
-import { Lab, startFrr, waitFor, type Frr, type Netns } from '../../test/lab/harness/index.js';
+import { ETCD_MEMBERS, Lab, LabEtcd, startFrr, waitFor, type Frr, type Netns } from '../../test/lab/harness/index.js';
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable } from '../lib/table.js';
@@ -57,12 +57,8 @@ const TOR4 = '203.0.113.41';
 const W4 = '203.0.113.42';
 const TOR6 = '2001:db8:ffff:9::1';
 const W6 = '2001:db8:ffff:9::2';
-const MEMBERS = [
-  { name: 'm1', client: 2379, peer: 2380 },
-  { name: 'm2', client: 2479, peer: 2480 },
-  { name: 'm3', client: 2579, peer: 2580 },
-] as const;
-const endpoints = MEMBERS.map((m) => `http://127.0.0.1:${m.client}`);
+/** The members' clients, reached from the worker namespace they run in. */
+const endpoints = ETCD_MEMBERS.map((m) => `http://127.0.0.1:${m.client}`);
 
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,35 +71,6 @@ interface UpdateRow {
   readonly updates: number;
   readonly prefixes: number;
   readonly blocks: number;
-}
-
-async function startEtcd(lab: Lab, w: Netns): Promise<void> {
-  const dir = join(lab.dir, 'etcd');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const initial = MEMBERS.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-  for (const m of MEMBERS) {
-    w.spawn(
-      [
-        'etcd', '--name', m.name, '--data-dir', join(dir, m.name),
-        '--listen-client-urls', `http://127.0.0.1:${m.client}`, '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
-        '--listen-peer-urls', `http://127.0.0.1:${m.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-        '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'rtc-bench', '--log-level', 'warn',
-      ],
-      { log: `etcd-${m.name}.log` },
-    );
-  }
-  await waitFor(
-    async () => {
-      const ok = await Promise.all(
-        MEMBERS.map(async (m) => {
-          const r = await w.exec(['sh', '-c', `printf 'GET /health HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 ${m.client}`], { timeoutMs: 10_000 });
-          return r.code === 0 && r.stdout.includes('"health":"true"');
-        }),
-      );
-      return ok.every(Boolean);
-    },
-    { what: 'three etcd members healthy', timeoutMs: 60_000, intervalMs: 200, diagnostics: () => lab.logTails() },
-  );
 }
 
 /** `--starts` container starts on an agent with `aggregate`, counted at a fresh FRR. */
@@ -252,7 +219,9 @@ try {
   const tor = await lab.netns('ipbt');
   await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
   await w.addRoute('default', { via: TOR4 });
-  await startEtcd(lab, w);
+  const etcd = new LabEtcd(w, '127.0.0.1', ETCD_MEMBERS, 'rtc-bench');
+  etcd.startAll();
+  await etcd.waitHealthy(w, 'three etcd members healthy');
   const r = await w.exec([process.execPath, ALLOC_JS, JSON.stringify({ endpoints, dir: join(lab.dir, 'alloc'), seq: SEQ, burst: BURST, rounds: ROUNDS, race: RACE })], { timeoutMs: 600_000 });
   if (r.code !== 0) throw new Error(`alloc.js: ${r.stderr || r.stdout}`);
   const res = JSON.parse(r.stdout) as { latency: LatencyResult[]; race: RaceResult[] };

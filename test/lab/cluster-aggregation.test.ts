@@ -29,14 +29,13 @@
  * 5. w1 restarted: its blocks adopted (blackholes kept: `ip monitor route` sees no change to
  *    them), advertised again, verify clean.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPlugin } from '../../src/cni/plugin.js';
 import type { CniResult } from '../../src/cni/types.js';
-import type { ClusterWorkerStatus } from '../../src/ipam/cluster.js';
 import { endLab, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { clusterAgentConfig, clusterFabric, clusterStatus, CniContainers } from './cluster-lab.js';
+import { ETCD_MEMBERS, LabEtcd } from './harness/etcd.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
@@ -48,87 +47,32 @@ const WORKERS = [
   { node: 'w1', tor: '203.0.113.13', addr: '203.0.113.14', tor6: '2001:db8:ffff:1::1', addr6: '2001:db8:ffff:1::2', asn: 65001 },
   { node: 'w2', tor: '203.0.113.17', addr: '203.0.113.18', tor6: '2001:db8:ffff:2::1', addr6: '2001:db8:ffff:2::2', asn: 65002 },
 ] as const;
-const MEMBERS = [
-  { name: 'm1', client: 2379, peer: 2380 },
-  { name: 'm2', client: 2479, peer: 2480 },
-  { name: 'm3', client: 2579, peer: 2580 },
-] as const;
 const POOL4 = '198.51.100.0/24';
 const POOL6 = '2001:db8:c:1::/120';
 const GRACE_SECONDS = 3;
 
 let lab: Lab | undefined;
 let tor: Netns;
-let etcdNs: Netns;
-const workers: Netns[] = [];
+let workers: Netns[] = [];
 const agents: LabAgent[] = [];
 const configs: LabAgentConfig[] = [];
 let frr: Frr | undefined;
-const members = new Map<string, ChildProcess>();
-let containerCount = 0;
+let cni: CniContainers;
 const containers: { worker: number; id: string; netns: Netns; ipv4: string; ipv6: string }[] = [];
-
-const endpoints = MEMBERS.map((m) => `http://${ETCD4}:${m.client}`);
-const initialCluster = MEMBERS.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-
-function startMember(dir: string, m: (typeof MEMBERS)[number]): void {
-  const child = etcdNs.spawn(
-    [
-      'etcd',
-      '--name', m.name,
-      '--data-dir', join(dir, m.name),
-      '--listen-client-urls', `http://0.0.0.0:${m.client}`,
-      '--advertise-client-urls', `http://${ETCD4}:${m.client}`,
-      '--listen-peer-urls', `http://127.0.0.1:${m.peer}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', 'new',
-      '--initial-cluster-token', 'rtc-agg',
-      '--log-level', 'warn',
-    ],
-    { log: `etcd-${m.name}.log` },
-  );
-  members.set(m.name, child);
-}
-
-async function memberHealthy(m: (typeof MEMBERS)[number]): Promise<boolean> {
-  const r = await workers[0]!.exec(['sh', '-c', `printf 'GET /health HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${ETCD4} ${m.client}`], { timeoutMs: 10_000 });
-  return r.code === 0 && /^HTTP\/1\.[01] 200/.test(r.stdout) && r.stdout.includes('"health":"true"');
-}
-
-async function cni(worker: number, command: 'ADD' | 'DEL', id: string, netns: string): Promise<{ code: number; json: unknown }> {
-  const conf = { cniVersion: '1.1.0', name: 'rnet', type: 'routectl-cni', zone: 'app', socket: agents[worker]!.socket, timeoutMs: 30_000 };
-  const out = await runPlugin({
-    env: { CNI_COMMAND: command, CNI_PATH: '/usr/lib/cni', CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0' },
-    stdin: JSON.stringify(conf),
-  });
-  return { code: out.exitCode, json: out.stdout === '' ? undefined : (JSON.parse(out.stdout) as unknown) };
-}
 
 /** `n` containers on `worker`, one ADD after another; each must succeed. */
 async function start(worker: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const k = containerCount++;
-    const netns = await lab!.netns(`a${k}`);
-    const id = `agg${worker}x${k}`.padEnd(64, 'b');
-    const r = await cni(worker, 'ADD', id, netns.path);
+    const { id, netns, ...r } = await cni.add(worker, agents[worker]!.socket);
     expect(r.code, `ADD on ${WORKERS[worker]!.node}: ${JSON.stringify(r.json)}\n${agents[worker]!.logTail(15)}`).toBe(0);
     const ips = (r.json as CniResult).ips.map((x) => x.address.replace(/\/\d+$/, ''));
     containers.push({ worker, id, netns, ipv4: ips.find((a) => !a.includes(':'))!, ipv6: ips.find((a) => a.includes(':'))! });
   }
 }
 
-async function clusterStatus(): Promise<ClusterWorkerStatus[]> {
-  const a = agents[0]!;
-  const r = await workers[0]!.exec([process.execPath, a.bin, 'cluster', 'status', '--config', a.configPath, '--json'], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`routectl cluster status (exit ${r.code}): ${r.stderr}`);
-  const parsed = JSON.parse(r.stdout) as ClusterWorkerStatus[] | { workers: ClusterWorkerStatus[] };
-  return Array.isArray(parsed) ? parsed : parsed.workers;
-}
-
 /** A worker's blocks in the registry, sorted. */
 async function blocksOf(worker: number): Promise<string[]> {
-  const s = (await clusterStatus()).find((w) => w.node === WORKERS[worker]!.node);
+  const s = (await clusterStatus(workers[0]!, agents[0]!)).find((w) => w.node === WORKERS[worker]!.node);
   return (s?.blocks ?? []).map((b) => b.cidr).sort();
 }
 
@@ -199,44 +143,27 @@ async function verifyClean(worker: number): Promise<void> {
 
 beforeAll(async () => {
   lab = await Lab.create();
-  tor = await lab.netns('agtor');
-  etcdNs = await lab.netns('agetcd');
-  await lab.link(tor, etcdNs, { aName: 'etcd0', bName: 'fab0', aAddr: [`${TOR_ETCD}/30`], bAddr: [`${ETCD4}/30`] });
-  await etcdNs.addRoute('default', { via: TOR_ETCD });
-  for (const [i, w] of WORKERS.entries()) {
-    const ns = await lab.netns(`agw${i + 1}`);
-    await lab.link(tor, ns, { aName: `w${i + 1}`, bName: 'fab0', aAddr: [`${w.tor}/30`, `${w.tor6}/64`], bAddr: [`${w.addr}/30`, `${w.addr6}/64`] });
-    await ns.addRoute('default', { via: w.tor });
-    workers.push(ns);
-  }
-  const etcdDir = join(lab.dir, 'etcd');
-  mkdirSync(etcdDir, { recursive: true, mode: 0o700 });
-  for (const m of MEMBERS) startMember(etcdDir, m);
-  await waitFor(async () => (await Promise.all(MEMBERS.map(memberHealthy))).every(Boolean), {
-    what: 'three etcd members healthy, seen from w1',
-    timeoutMs: 60_000,
-    intervalMs: 200,
-    diagnostics: () => lab!.logTails(),
-  });
+  let etcdNs: Netns;
+  ({ tor, etcdNs, workers } = await clusterFabric(lab, 'ag', { torEtcd: TOR_ETCD, etcd: ETCD4, workers: WORKERS }));
+  cni = new CniContainers(lab, 'agg', { name: 'rnet', timeoutMs: 30_000 });
+  const etcd = new LabEtcd(etcdNs, ETCD4, ETCD_MEMBERS, 'rtc-agg');
+  etcd.startAll();
+  await etcd.waitHealthy(workers[0]!, 'three etcd members healthy, seen from w1');
 
   frr = await startFrr(tor, { asn: 65000, routerId: TOR_ETCD, listenRange: '203.0.113.0/26' });
   for (const [i, w] of WORKERS.entries()) {
-    configs.push({
-      node: w.node,
-      routerId: w.addr,
-      asn: w.asn,
-      peers: [{ address: w.tor, asn: 65000 }],
-      extra: {
-        // The worker's own files (CNI attachments) in the lab, kept across its restart.
-        store: { etcd: { endpoints, leaseTtl: 10, blockGrace: GRACE_SECONDS, path: join(lab.dir, `state-${w.node}`) } },
+    configs.push(
+      clusterAgentConfig(lab, w, {
+        // The worker's own files (state-<node> in the lab) are kept across its restart.
+        etcd: { endpoints: etcd.endpoints, leaseTtl: 10, blockGrace: GRACE_SECONDS },
         pools: [
           { cidr: POOL4, zone: 'app', blockSize: 28 },
           { cidr: POOL6, zone: 'app', blockSize: 124 },
         ],
-        zones: [{ name: 'app', cidrs: [POOL4, '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
+        zoneCidrs: [POOL4, '2001:db8:c:1::/64'],
         runtime: { reconcileInterval: 5 },
-      },
-    });
+      }),
+    );
     agents.push(await startAgent(workers[i]!, configs[i]!, { name: `agent-agg-${w.node}`, timeoutMs: 60_000 }));
   }
   await Promise.all(agents.map((a, i) => a.waitEstablished(WORKERS[i]!.tor, 60_000)));
@@ -320,7 +247,7 @@ describe('cluster mode: one prefix per block, a blackhole for its unused part', 
     const held = await blocksOf(1);
     expect(held).toHaveLength(2);
     for (const c of containers.filter((x) => x.worker === 1)) {
-      const r = await cni(1, 'DEL', c.id, c.netns.path);
+      const r = await cni.call(agents[1]!.socket, 'DEL', c.id, c.netns.path);
       expect(r.code, JSON.stringify(r.json)).toBe(0);
     }
     await waitFor(async () => (await blocksOf(1)).length === 0, { what: 'w2 to give its blocks back', timeoutMs: 60_000, intervalMs: 500, diagnostics: () => agents[1]!.logTail(15) });

@@ -16,8 +16,9 @@ import type { EndpointsResponse } from '../../src/api/types.js';
 import type { ClusterEndpoint } from '../../src/cli/cluster.js';
 import type { ClusterWorkerStatus } from '../../src/ipam/cluster.js';
 import { endLab, startAgent, type LabAgent } from './agent-helper.js';
+import { clusterAgentConfig, clusterFabric, FABRIC, inPrefix } from './cluster-lab.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
-import { LabEtcd, type EtcdMember } from './harness/etcd.js';
+import { ETCD_MEMBERS, LabEtcd } from './harness/etcd.js';
 import { startFrr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
@@ -25,25 +26,14 @@ import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
 import { fibPrefixes } from './views.js';
 
-const TOR_ETCD = '203.0.113.33';
-const ETCD4 = '203.0.113.34';
-const WORKERS = [
-  { node: 'w1', tor: '203.0.113.1', addr: '203.0.113.2', asn: 65001 },
-  { node: 'w2', tor: '203.0.113.5', addr: '203.0.113.6', asn: 65002 },
-  { node: 'w3', tor: '203.0.113.9', addr: '203.0.113.10', asn: 65003 },
-] as const;
-const MEMBERS: readonly EtcdMember[] = [
-  { name: 'm1', client: 2379, peer: 2380 },
-  { name: 'm2', client: 2479, peer: 2480 },
-  { name: 'm3', client: 2579, peer: 2580 },
-];
+const WORKERS = FABRIC.workers;
 const POOL = '198.18.0.0/23';
 const BLOCK_LEN = 27;
 const N = 50;
 
 let lab: Lab | undefined;
 let tor: Netns;
-const workers: Netns[] = [];
+let workers: Netns[] = [];
 const dockerds: Dockerd[] = [];
 const agents: LabAgent[] = [];
 
@@ -55,51 +45,27 @@ function dockerSh(w: number, script: string, timeoutMs = 240_000) {
 
 const names = (w: number): string => Array.from({ length: N }, (_, i) => `d${w + 1}x${i}`).join(' ');
 
-function toNum(a: string): number {
-  return a.split('.').reduce((x, o) => x * 256 + Number(o), 0);
-}
-function inPrefix(addr: string, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const size = 2 ** (32 - Number(len));
-  return Math.floor(toNum(addr) / size) === Math.floor(toNum(net!) / size);
-}
-
 beforeAll(async () => {
   lab = await Lab.create();
-  tor = await lab.netns('dtor');
-  const etcdNs = await lab.netns('detcd');
-  await lab.link(tor, etcdNs, { aName: 'etcd0', bName: 'fab0', aAddr: [`${TOR_ETCD}/30`], bAddr: [`${ETCD4}/30`] });
-  await etcdNs.addRoute('default', { via: TOR_ETCD });
-  for (const [i, w] of WORKERS.entries()) {
-    const ns = await lab.netns(`dw${i + 1}`);
-    await lab.link(tor, ns, { aName: `w${i + 1}`, bName: 'fab0', aAddr: [`${w.tor}/30`], bAddr: [`${w.addr}/30`] });
-    await ns.addRoute('default', { via: w.tor });
-    workers.push(ns);
-  }
-  await tor.sysctl('net.ipv4.ip_forward', 1);
-  const etcd = new LabEtcd(etcdNs, ETCD4, MEMBERS, 'rtc-docker');
+  let etcdNs: Netns;
+  ({ tor, etcdNs, workers } = await clusterFabric(lab, 'd'));
+  const etcd = new LabEtcd(etcdNs, FABRIC.etcd, ETCD_MEMBERS, 'rtc-docker');
   etcd.startAll();
   dockerds.push(...(await Promise.all(workers.map((ns) => startDockerd(ns)))));
   await Promise.all(dockerds.map((d) => d.importBusybox()));
   await etcd.waitHealthy(workers[0]!, 'three etcd members healthy, seen from w1');
-  await startFrr(tor, { asn: 65000, routerId: TOR_ETCD, listenRange: '203.0.113.0/26', families: ['ipv4-unicast'] });
+  await startFrr(tor, { asn: 65000, routerId: FABRIC.torEtcd, listenRange: '203.0.113.0/26', families: ['ipv4-unicast'] });
   agents.push(
     ...(await Promise.all(
       WORKERS.map((w, i) =>
         startAgent(
           workers[i]!,
-          {
-            node: w.node,
-            routerId: w.addr,
-            asn: w.asn,
-            peers: [{ address: w.tor, asn: 65000 }],
-            extra: {
-              store: { etcd: { endpoints: etcd.endpoints, leaseTtl: 10, path: join(lab!.dir, `state-${w.node}`) } },
-              pools: [{ cidr: POOL, zone: 'app', blockSize: BLOCK_LEN }],
-              zones: [{ name: 'app', cidrs: [POOL], ingress: [{ from: 'world', ports: ['any'] }] }],
-              runtime: { docker: { socket: dockerds[i]!.sock }, reconcileInterval: 30 },
-            },
-          },
+          clusterAgentConfig(lab!, w, {
+            etcd: { endpoints: etcd.endpoints, leaseTtl: 10 },
+            pools: [{ cidr: POOL, zone: 'app', blockSize: BLOCK_LEN }],
+            zoneCidrs: [POOL],
+            runtime: { docker: { socket: dockerds[i]!.sock }, reconcileInterval: 30 },
+          }),
           { name: `agent-${w.node}`, timeoutMs: 60_000 },
         ),
       ),

@@ -27,31 +27,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointEntry, EndpointsResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
-import { runPlugin } from '../../src/cni/plugin.js';
-import type { CniErrorBody, CniResult } from '../../src/cni/types.js';
-import type { ClusterWorkerStatus } from '../../src/ipam/cluster.js';
+import type { CniErrorBody } from '../../src/cni/types.js';
 import type { ClusterEndpoint } from '../../src/cli/cluster.js';
 import { endLab, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { clusterAgentConfig, clusterFabric, clusterStatus as statusFrom, CniContainers, FABRIC, routectlJson, v4Of } from './cluster-lab.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
-import { LabEtcd, type EtcdMember } from './harness/etcd.js';
+import { ETCD_MEMBERS, LabEtcd } from './harness/etcd.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
 import { fibPrefixes, ping } from './views.js';
 
-const TOR_ETCD = '203.0.113.33';
-const ETCD4 = '203.0.113.34';
-const WORKERS = [
-  { node: 'w1', tor: '203.0.113.1', addr: '203.0.113.2', asn: 65001 },
-  { node: 'w2', tor: '203.0.113.5', addr: '203.0.113.6', asn: 65002 },
-  { node: 'w3', tor: '203.0.113.9', addr: '203.0.113.10', asn: 65003 },
-] as const;
-const MEMBERS: readonly EtcdMember[] = [
-  { name: 'm1', client: 2379, peer: 2380 },
-  { name: 'm2', client: 2479, peer: 2480 },
-  { name: 'm3', client: 2579, peer: 2580 },
-];
+const ETCD4 = FABRIC.etcd;
+const WORKERS = FABRIC.workers;
 const POOL = '198.51.100.0/24';
 const LEASE_TTL = 5;
 const RECLAIM_GRACE = 5;
@@ -60,31 +49,23 @@ let lab: Lab | undefined;
 let tor: Netns;
 let etcdNs: Netns;
 let etcd: LabEtcd;
-const workers: Netns[] = [];
+let workers: Netns[] = [];
 const agents: LabAgent[] = [];
 let dockerd: Dockerd | undefined;
 let frr: Frr | undefined;
-let containerCount = 0;
+let containers: CniContainers;
 /** CNI containers: worker, id, address. */
 const cniContainers: { worker: number; id: string; addr: string; netns: Netns }[] = [];
 
 function agentConfig(w: number): LabAgentConfig {
-  const wk = WORKERS[w]!;
-  return {
-    node: wk.node,
-    routerId: wk.addr,
-    asn: wk.asn,
-    peers: [{ address: wk.tor, asn: 65000 }],
-    extra: {
-      // The worker's own files (CNI attachments) in a directory that outlives one agent process.
-      store: { etcd: { endpoints: etcd.endpoints, leaseTtl: LEASE_TTL, reclaimGrace: RECLAIM_GRACE, path: join(lab!.dir, `state-${wk.node}`) } },
-      // Host routes per container at the ToR: each start and removal shows there
-      // (aggregation is cluster-aggregation.test.ts).
-      pools: [{ cidr: POOL, zone: 'app', blockSize: 29, aggregate: false }],
-      zones: [{ name: 'app', cidrs: [POOL], ingress: [{ from: 'world', ports: ['any'] }] }],
-      runtime: { ...(w === 0 ? { docker: { socket: dockerd!.sock } } : {}), reconcileInterval: 5 },
-    },
-  };
+  return clusterAgentConfig(lab!, WORKERS[w]!, {
+    etcd: { endpoints: etcd.endpoints, leaseTtl: LEASE_TTL, reclaimGrace: RECLAIM_GRACE },
+    // Host routes per container at the ToR: each start and removal shows there
+    // (aggregation is cluster-aggregation.test.ts).
+    pools: [{ cidr: POOL, zone: 'app', blockSize: 29, aggregate: false }],
+    zoneCidrs: [POOL],
+    runtime: { ...(w === 0 ? { docker: { socket: dockerd!.sock } } : {}), reconcileInterval: 5 },
+  });
 }
 
 let starts = 0;
@@ -94,34 +75,12 @@ async function start(w: number): Promise<LabAgent> {
   return a;
 }
 
-async function cni(worker: number, command: string, id: string, netns: string, timeoutMs = 30_000) {
-  const conf = { cniVersion: '1.1.0', name: 'fnet', type: 'routectl-cni', zone: 'app', socket: agents[worker]!.socket, timeoutMs };
-  const out = await runPlugin({ env: { CNI_COMMAND: command, CNI_PATH: '/usr/lib/cni', CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0' }, stdin: JSON.stringify(conf) });
-  return { code: out.exitCode, json: out.stdout === '' ? undefined : (JSON.parse(out.stdout) as unknown) };
-}
-
-async function addCni(worker: number): Promise<{ code: number; json: unknown; id: string; netns: Netns }> {
-  const n = containerCount++;
-  const netns = await lab!.netns(`fc${n}`);
-  const id = `flt${worker}x${n}`.padEnd(64, 'c');
-  return { ...(await cni(worker, 'ADD', id, netns.path)), id, netns };
-}
-
-function v4Of(json: unknown): string {
-  const ip = (json as CniResult).ips.find((i) => !i.address.includes(':'));
-  if (!ip) throw new Error(`no IPv4 address in ${JSON.stringify(json)}`);
-  return ip.address.replace(/\/32$/, '');
-}
+const addCni = (worker: number) => containers.add(worker, agents[worker]!.socket);
 
 /** `routectl ARGS --config agent.yaml --json` on worker `w` (commands that read etcd). */
-async function etcdCli<T>(w: number, args: readonly string[]): Promise<T> {
-  const a = agents[w]!;
-  const r = await workers[w]!.exec([process.execPath, a.bin, ...args, '--config', a.configPath, '--json'], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`routectl ${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+const etcdCli = <T>(w: number, args: readonly string[]): Promise<T> => routectlJson<T>(workers[w]!, agents[w]!, args);
 
-const clusterStatus = (w = 0) => etcdCli<{ workers: ClusterWorkerStatus[] }>(w, ['cluster', 'status']).then((r) => r.workers);
+const clusterStatus = (w = 0) => statusFrom(workers[w]!, agents[w]!);
 const allEndpoints = (w = 0) => etcdCli<{ endpoints: ClusterEndpoint[] }>(w, ['endpoints', '--all']).then((r) => r.endpoints);
 
 async function endpoint(w: number, name: string): Promise<EndpointEntry | undefined> {
@@ -164,23 +123,14 @@ async function expectClean(ws: readonly number[]): Promise<ClusterEndpoint[]> {
 
 beforeAll(async () => {
   lab = await Lab.create();
-  tor = await lab.netns('ftor');
-  etcdNs = await lab.netns('fetcd');
-  await lab.link(tor, etcdNs, { aName: 'etcd0', bName: 'fab0', aAddr: [`${TOR_ETCD}/30`], bAddr: [`${ETCD4}/30`] });
-  await etcdNs.addRoute('default', { via: TOR_ETCD });
-  for (const [i, w] of WORKERS.entries()) {
-    const ns = await lab.netns(`fw${i + 1}`);
-    await lab.link(tor, ns, { aName: `w${i + 1}`, bName: 'fab0', aAddr: [`${w.tor}/30`], bAddr: [`${w.addr}/30`] });
-    await ns.addRoute('default', { via: w.tor });
-    workers.push(ns);
-  }
-  await tor.sysctl('net.ipv4.ip_forward', 1);
-  etcd = new LabEtcd(etcdNs, ETCD4, MEMBERS, 'rtc-faults');
+  ({ tor, etcdNs, workers } = await clusterFabric(lab, 'f'));
+  containers = new CniContainers(lab, 'flt', { name: 'fnet', timeoutMs: 30_000 });
+  etcd = new LabEtcd(etcdNs, ETCD4, ETCD_MEMBERS, 'rtc-faults');
   etcd.startAll();
   await etcd.waitHealthy(workers[0]!, 'three etcd members healthy, seen from w1');
   dockerd = await startDockerd(workers[0]!);
   await dockerd.importBusybox();
-  frr = await startFrr(tor, { asn: 65000, routerId: TOR_ETCD, listenRange: '203.0.113.0/26', families: ['ipv4-unicast'] });
+  frr = await startFrr(tor, { asn: 65000, routerId: FABRIC.torEtcd, listenRange: '203.0.113.0/26', families: ['ipv4-unicast'] });
   await Promise.all(WORKERS.map((_, i) => start(i)));
   await Promise.all(agents.map((a, i) => a.waitEstablished(WORKERS[i]!.tor, 60_000)));
 }, 300_000);

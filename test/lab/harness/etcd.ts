@@ -17,6 +17,13 @@ export interface EtcdMember {
   readonly peer: number;
 }
 
+/** Three members, each with its own client and peer port (all in one namespace). */
+export const ETCD_MEMBERS: readonly EtcdMember[] = [
+  { name: 'm1', client: 2379, peer: 2380 },
+  { name: 'm2', client: 2479, peer: 2480 },
+  { name: 'm3', client: 2579, peer: 2580 },
+];
+
 export interface EtcdTlsFiles {
   readonly cert: string;
   readonly key: string;
@@ -92,7 +99,24 @@ export class LabEtcd {
       ? `curl -sk --max-time 3 https://${this.advertise}:${m.client}/health`
       : `printf 'GET /health HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${this.advertise} ${m.client}`;
     const r = await from.exec(['sh', '-c', nc], { timeoutMs: 10_000 });
-    return r.code === 0 && r.stdout.includes('"health":"true"');
+    // curl prints the body alone; nc the whole answer, whose status line must say 200.
+    return r.code === 0 && (this.tls !== undefined || /^HTTP\/1\.[01] 200/.test(r.stdout)) && r.stdout.includes('"health":"true"');
+  }
+
+  /** The member that is raft leader now, from each running member's own `etcd_server_is_leader` metric. */
+  async leader(): Promise<EtcdMember | undefined> {
+    for (const m of this.members.filter((x) => this.running(x))) {
+      const get = this.tls
+        ? `curl -sk --max-time 3 https://127.0.0.1:${m.client}/metrics`
+        : `printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 127.0.0.1 ${m.client}`;
+      const r = await this.ns.exec(['sh', '-c', get], { timeoutMs: 10_000 });
+      if (/^etcd_server_is_leader 1$/m.test(r.stdout)) return m;
+    }
+    return undefined;
+  }
+
+  pid(m: EtcdMember): number | undefined {
+    return this.procs.get(m.name)?.pid;
   }
 
   async waitHealthy(from: Netns, what: string, timeoutMs = 60_000): Promise<void> {

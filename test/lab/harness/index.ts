@@ -14,4 +14,5 @@ export { Bird, startBird, birdConfig, birdProtocolName, type BirdOptions, type B
 export { Gobgp, startGobgp, gobgpConfig, type GobgpOptions } from './gobgp.js';
 export { startLossCounter, lossGaps, lossSummary, type LossCounter, type LossReport, type LossGap, type TargetLoss } from './loss.js';
 export { startCapture, bgpMessagesFromPcap, type Capture, type CapturedMessage } from './capture.js';
+export { LabEtcd, ETCD_MEMBERS, type EtcdMember, type EtcdTlsFiles } from './etcd.js';
 export { Exabgp, startExabgp, exabgpConfig, type ExabgpOptions, type ExabgpRoute } from './exabgp.js';
