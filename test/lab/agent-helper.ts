@@ -492,3 +492,8 @@ export async function readyAddresses(agent: LabAgent, n: number, timeoutMs = 120
   }, { what: `${n} containers ready`, timeoutMs, intervalMs: 200, diagnostics: () => agent.logTail() });
   return ready.map((e) => e.ipv4!).sort();
 }
+
+/** SIGTERM each agent still running, a failed stop ignored: the `stop` of a test's endLab. */
+export async function stopRunning(...agents: readonly (LabAgent | undefined)[]): Promise<void> {
+  for (const a of agents) if (a?.running) await a.stop().catch(() => undefined);
+}

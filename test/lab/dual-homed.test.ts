@@ -23,7 +23,7 @@
  *   durations are bench/loss's job) and the echoes are answered again right after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
 import { startDockerd, type Dockerd } from './harness/docker.js';
 import { hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORB_TORA, uplinks, WK_A, WK_AS, WK_B } from './harness/fabric.js';
@@ -187,7 +187,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await endLab(lab, async () => {
     for (const c of counters) c.kill();
-    if (agent?.running) await agent.stop().catch(() => undefined);
+    await stopRunning(agent);
     await dockerd?.cleanup();
   });
 });

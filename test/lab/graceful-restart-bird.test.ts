@@ -11,7 +11,7 @@
  * table while the agent was away; the worker kept the default BIRD sent it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
 import { startDockerd, type Dockerd } from './harness/docker.js';
 import { TOR4, torWorkerHost, W4 } from './harness/fabric.js';
@@ -83,7 +83,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await endLab(lab, async () => {
     for (const c of counters) c.kill();
-    if (agent?.running) await agent.stop().catch(() => undefined);
+    await stopRunning(agent);
     await dockerd?.cleanup();
   });
 });

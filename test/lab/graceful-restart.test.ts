@@ -13,7 +13,7 @@
  * End-of-RIB came. `routectl drain` then withdraws everything and exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startDockerd, type Dockerd } from './harness/docker.js';
 import { TOR4, TOR6, torWorkerHost, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
@@ -109,7 +109,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await endLab(lab, async () => {
     for (const c of counters) c.kill();
-    if (agent?.running) await agent.stop().catch(() => undefined);
+    await stopRunning(agent);
     await dockerd?.cleanup();
   });
 });

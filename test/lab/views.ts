@@ -4,7 +4,7 @@
  * container answers ping and HTTP from a namespace (busybox: the host has no ping binary,
  * and the static busybox's wget crashes in its resolver here, so HTTP goes over nc).
  */
-import type { EndpointEntry } from '../../src/api/types.js';
+import type { EndpointEntry, RouteEntry, RoutesResponse } from '../../src/api/types.js';
 import type { LabAgent } from './agent-helper.js';
 import type { Netns } from './harness/netns.js';
 import { LEARNED_METRIC } from '../../src/dataplane/plumbing.js';
@@ -15,6 +15,12 @@ export async function endpointsOf(agent: LabAgent): Promise<EndpointEntry[]> {
   const r = await agent.cli<{ endpoints: EndpointEntry[] }>(['endpoints', '--json']);
   if (r.code !== 0) throw new Error(`routectl endpoints: ${r.stderr}`);
   return r.json.endpoints;
+}
+
+/** What the agent received from `peer` (`routectl routes --received --json`), by prefix. */
+export async function receivedFrom(agent: LabAgent, peer: string): Promise<Map<string, RouteEntry>> {
+  const r = await agent.cli<RoutesResponse>(['routes', '--received', '--json']);
+  return new Map(r.json.routes.filter((x) => x.peer === peer).map((x) => [x.prefix, x]));
 }
 
 /** Every destination in a namespace's FIB, both families. */
