@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
-import { BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
+import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
 import { exec, waitFor, type Lab, type Netns } from './harness/index.js';
 import type { LossReport } from './harness/loss.js';
 import { endpointsOf } from './views.js';
@@ -474,6 +474,23 @@ export function expectNoLoss(report: LossReport, targets: readonly string[], wha
     expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
     expect(report.targets[a]?.lost, `${a}: echoes lost across ${what}`).toEqual([]);
   }
+}
+
+/**
+ * dockerd in `ns` for agent restarts (live restore: the containers outlive the agent and
+ * dockerd alike) with the lab's busybox image, and `config.extra.runtime` pointed at it
+ * (reconcile every 5 s), so that every start with `config` uses it.
+ */
+export async function dockerdFor(ns: Netns, config: LabAgentConfig): Promise<Dockerd> {
+  const dockerd = await startDockerd(ns, { liveRestore: true });
+  try {
+    await dockerd.importBusybox();
+  } catch (e) {
+    await dockerd.cleanup().catch(() => undefined);
+    throw e;
+  }
+  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  return dockerd;
 }
 
 /** Busybox containers `names` in zone app, started with `--net none` (the agent gives each its veth and addresses). */

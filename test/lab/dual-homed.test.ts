@@ -23,16 +23,16 @@
  *   durations are bench/loss's job) and the echoes are answered again right after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
-import { startDockerd, type Dockerd } from './harness/docker.js';
+import type { Dockerd } from './harness/docker.js';
 import { hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORB_TORA, uplinks, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import { finishLossCounter as finish, lossGaps, startWarmLossCounter, type LossCounter, type LossReport } from './harness/loss.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
-import { endpointsOf, fibPrefixes } from './views.js';
+import { endpointsOf, fibPrefixes, learnedGateways } from './views.js';
 
 const ZONE = {
   pools: [
@@ -67,20 +67,8 @@ const config: LabAgentConfig = {
   extra: { ...ZONE, runtime: {} },
 };
 
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  metric?: number;
-  nexthops?: { gateway: string; dev: string }[];
-}
-
 /** Gateways of the worker's learned default (protocol 88), sorted; [] when there is none. */
-async function defaultVia(v: 4 | 6): Promise<string[]> {
-  const routes = await wk.ipJson<IpRoute[]>([`-${v}`, 'route', 'show', 'default', 'proto', '88']);
-  const r = routes[0];
-  if (!r) return [];
-  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
-}
+const defaultVia = (v: 4 | 6): Promise<string[]> => learnedGateways(wk, v, 'default');
 
 /** A loss counter on h that has sent its first echo rounds (the path works before the event). */
 async function counter(targets: readonly string[]): Promise<LossCounter> {
@@ -175,9 +163,7 @@ beforeAll(async () => {
     neighbors: [{ address: WK_B, asn: WK_AS, defaultOriginate: true }],
     extraConfig: TOR_PAIR_BIRD,
   });
-  dockerd = await startDockerd(wk, { liveRestore: true });
-  await dockerd.importBusybox();
-  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  dockerd = await dockerdFor(wk, config);
   agent = await startAgent(wk, config, { name: 'agent' });
   await bothUp();
   await runContainers(['c1', 'c2', 'c3']);

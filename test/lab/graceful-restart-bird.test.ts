@@ -11,9 +11,9 @@
  * table while the agent was away; the worker kept the default BIRD sent it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
-import { startDockerd, type Dockerd } from './harness/docker.js';
+import type { Dockerd } from './harness/docker.js';
 import { TOR4, torWorkerHost, W4 } from './harness/fabric.js';
 import { Lab } from './harness/lab.js';
 import { finishLossCounter, startWarmLossCounter, type LossCounter } from './harness/loss.js';
@@ -69,9 +69,7 @@ beforeAll(async () => {
   lab = await Lab.create();
   ({ tor, w, h } = await torWorkerHost(lab));
   bird = await startBird(tor, { asn: 65000, routerId: TOR4, families: ['ipv4-unicast'], neighbors: [{ address: W4, asn: 65001, defaultOriginate: true }] });
-  dockerd = await startDockerd(w, { liveRestore: true });
-  await dockerd.importBusybox();
-  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  dockerd = await dockerdFor(w, config);
   agent = await startAgent(w, config, { name: 'agent' });
   await agent.waitEstablished(TOR4);
   await waitFor(async () => ((await learnedRoutes(w)).includes('0.0.0.0/0') ? true : undefined), { what: 'the default from BIRD in the worker kernel', timeoutMs: 30_000 });

@@ -13,8 +13,8 @@
  * End-of-RIB came. `routectl drain` then withdraws everything and exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
-import { startDockerd, type Dockerd } from './harness/docker.js';
+import { dockerdFor, endLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import type { Dockerd } from './harness/docker.js';
 import { TOR4, TOR6, torWorkerHost, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
@@ -93,9 +93,7 @@ beforeAll(async () => {
   await w.addRoute('default', { via: TOR4 });
   await w.addRoute('default', { via: TOR6 });
   frr = await startFrr(tor, { asn: 65000, routerId: TOR4, listenRange: '203.0.113.0/30', listenDefaultOriginate: true });
-  dockerd = await startDockerd(w, { liveRestore: true });
-  await dockerd.importBusybox();
-  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  dockerd = await dockerdFor(w, config);
   agent = await startAgent(w, config, { name: 'agent' });
   await agent.waitEstablished(TOR4);
   await runAppContainers(dockerd, ['c1', 'c2', 'c3']);

@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startAgent, OPEN_APP_ZONE, type LabAgent } from './agent-helper.js';
 import { TOR_A, TOR_AS, TOR_B, uplinks, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { Lab, startBird, startFrr, waitFor, type Bird, type Frr, type Netns } from './harness/index.js';
+import { learnedGateways } from './views.js';
 
 const FORBIDDEN = [
   '198.51.100.0/28', // equals the container pool
@@ -56,12 +57,7 @@ interface IpRoute {
 }
 
 /** Gateways of our (protocol 88) route for `dst` in the main table, sorted; [] when there is none. */
-async function gateways(v: 4 | 6, dst: string): Promise<string[]> {
-  const routes = await wk.ipJson<IpRoute[]>([`-${v}`, 'route', 'show', dst, 'proto', '88']);
-  const r = routes.find((x) => x.metric === 20) ?? routes[0];
-  if (!r) return [];
-  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
-}
+const gateways = (v: 4 | 6, dst: string): Promise<string[]> => learnedGateways(wk, v, dst);
 
 beforeAll(async () => {
   ensureBuilt();

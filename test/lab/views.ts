@@ -43,6 +43,17 @@ export async function learnedRoutes(ns: Netns): Promise<string[]> {
   return (await proto88(ns)).filter((r) => r.metric === LEARNED_METRIC).map((r) => r.dst).sort();
 }
 
+/**
+ * The gateways of the agent's learned route for `dst` in `ns` (protocol 88, metric 20;
+ * the first protocol 88 route for it when none has that metric), sorted; [] when there is none.
+ */
+export async function learnedGateways(ns: Netns, v: 4 | 6, dst: string): Promise<string[]> {
+  const routes = await ns.ipJson<{ metric?: number; gateway?: string; nexthops?: { gateway: string }[] }[]>([`-${v}`, 'route', 'show', dst, 'proto', '88']);
+  const r = routes.find((x) => x.metric === LEARNED_METRIC) ?? routes[0];
+  if (!r) return [];
+  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
+}
+
 async function proto88(ns: Netns): Promise<{ dst: string; metric?: number }[]> {
   return (await Promise.all([kernelRoutes(ns, 4, { proto: 88 }), kernelRoutes(ns, 6, { proto: 88 })])).flat();
 }

@@ -4,7 +4,7 @@
  * speaker's dependencies on that clock and network.
  */
 import { Session } from '../../../bgp/session/index.js';
-import type { SpeakerDeps } from '../../../bgp/speaker/index.js';
+import type { PeerConfig, SpeakerConfig, SpeakerDeps } from '../../../bgp/speaker/index.js';
 import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
 import type { BgpMessage, OpenMessage } from '../../../bgp/wire/index.js';
 import type { FakeClock, FakeNet, PipeEnd } from '../session/harness.js';
@@ -25,6 +25,21 @@ export function answerAsPeer(s: PipeEnd, open: OpenMessage, onMessage: (m: BgpMe
   s.write(encodeMessage(open));
   s.write(encodeMessage({ type: 'KEEPALIVE' }));
 }
+
+/**
+ * The speaker A of these tests (AS 65001, router ID `routerId`): no listener (it connects
+ * out), hold time 90 s, connect retry 5 s, one peer; `rest` overrides.
+ */
+export const speakerA = (routerId: string, peer: PeerConfig, rest: Partial<SpeakerConfig> = {}): SpeakerConfig => ({
+  asn: 65001,
+  routerId,
+  listen: null,
+  holdTime: 90,
+  connectRetryTime: 5,
+  peers: [peer],
+  importFilter: [],
+  ...rest,
+});
 
 /** The speaker's clock, timers and sessions on `clock`, connecting from `local` over `net`. */
 export function fakeDeps(clock: FakeClock, net: FakeNet, local: string): Partial<SpeakerDeps> {

@@ -15,7 +15,7 @@ import type { PeerConfig, SpeakerConfig } from '../../../bgp/speaker/index.js';
 import { encodeMessage } from '../../../bgp/wire/index.js';
 import type { BgpMessage, Family, NotificationMessage, OpenMessage, UpdateMessage } from '../../../bgp/wire/index.js';
 import { FakeClock, FakeNet, settle, type PipeEnd } from '../session/harness.js';
-import { answerAsPeer, fakeDeps } from './fake-peer.js';
+import { answerAsPeer, fakeDeps, speakerA } from './fake-peer.js';
 
 const A_ADDR = '10.0.0.1';
 const B_ADDR = '10.0.0.2';
@@ -108,16 +108,7 @@ function setup(o: { speaker?: Partial<SpeakerConfig>; peer?: Partial<PeerConfig>
     answerAsPeer(s, peerOpen, (m) => got.push(m));
   };
   const a = new Speaker(
-    {
-      asn: 65001,
-      routerId: A_ADDR,
-      listen: null,
-      holdTime: 90,
-      connectRetryTime: 5,
-      peers: [{ address: B_ADDR, asn: 65002, families: ['ipv4-unicast', 'ipv6-unicast'], ...o.peer }],
-      importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'],
-      ...o.speaker,
-    },
+    speakerA(A_ADDR, { address: B_ADDR, asn: 65002, families: ['ipv4-unicast', 'ipv6-unicast'], ...o.peer }, { importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'], ...o.speaker }),
     { ...fakeDeps(clock, net, A_ADDR), ...(o.bfd ? { bfd: o.bfd } : {}) },
   );
   running.push(a);

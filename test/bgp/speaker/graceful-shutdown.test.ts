@@ -9,7 +9,7 @@ import { buildOpen } from '../../../bgp/fsm/index.js';
 import { Speaker } from '../../../bgp/speaker/index.js';
 import type { BgpMessage, UpdateMessage } from '../../../bgp/wire/index.js';
 import { FakeClock, FakeNet, type PipeEnd } from '../session/harness.js';
-import { answerAsPeer, fakeDeps } from './fake-peer.js';
+import { answerAsPeer, fakeDeps, speakerA } from './fake-peer.js';
 
 const A_ADDR = '10.0.0.1';
 const B_ADDR = '10.0.0.2';
@@ -28,15 +28,7 @@ async function setup(peerAsn: number) {
   const open = buildOpen({ asn: peerAsn, routerId: '192.0.2.2', holdTime: 90, families: ['ipv4-unicast'], gracefulRestartTime: 120 });
   net.raw.set(B_ADDR, (s: PipeEnd) => answerAsPeer(s, open, (m) => seen.push({ at: clock.now(), m })));
   const a = new Speaker(
-    {
-      asn: 65001,
-      routerId: A_ADDR,
-      listen: null,
-      holdTime: 90,
-      connectRetryTime: 5,
-      peers: [{ address: B_ADDR, asn: peerAsn, families: ['ipv4-unicast'] }],
-      importFilter: [],
-    },
+    speakerA(A_ADDR, { address: B_ADDR, asn: peerAsn, families: ['ipv4-unicast'] }),
     fakeDeps(clock, net, A_ADDR),
   );
   running.push(a);
