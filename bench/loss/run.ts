@@ -132,9 +132,8 @@ function agentLines(file: string): AgentLine[] {
 
 async function bench(lab: Lab, s: Setup): Promise<RunResult[]> {
   const dual = s.homes === 'dual';
-  const u = await uplinks(lab, { tors: dual ? 2 : 1 });
-  const { torA, torB, wk } = u;
-  const h = await hostBehind(lab, u);
+  const { torA, torB, wk } = await uplinks(lab, { tors: dual ? 2 : 1 });
+  const h = await hostBehind(lab, torA, torB);
   for (const a of TARGET_ADDRS) await wk.ip(['addr', 'add', `${a}/32`, 'dev', 'lo']);
 
   const frr: Frr = await startFrr(torA, {

@@ -17,7 +17,7 @@ import { stringify } from 'yaml';
 import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
 import { exec, waitFor, type Lab, type Netns } from './harness/index.js';
-import type { LossReport } from './harness/loss.js';
+import type { LossCounter, LossReport } from './harness/loss.js';
 import { endpointsOf } from './views.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
@@ -513,4 +513,13 @@ export async function readyAddresses(agent: LabAgent, n: number, timeoutMs = 120
 /** SIGTERM each agent still running, a failed stop ignored: the `stop` of a test's endLab. */
 export async function stopRunning(...agents: readonly (LabAgent | undefined)[]): Promise<void> {
   for (const a of agents) if (a?.running) await a.stop().catch(() => undefined);
+}
+
+/** endLab for the files that restart an agent under a loss counter: the counters killed, the agent stopped, dockerd removed. */
+export function endRestartLab(lab: Lab | undefined, counters: readonly LossCounter[], agent: LabAgent | undefined, dockerd: Dockerd | undefined): Promise<void> {
+  return endLab(lab, async () => {
+    for (const c of counters) c.kill();
+    await stopRunning(agent);
+    await dockerd?.cleanup();
+  });
 }

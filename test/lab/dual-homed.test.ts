@@ -23,10 +23,10 @@
  *   durations are bench/loss's job) and the echoes are answered again right after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerdFor, endLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endRestartLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
 import type { Dockerd } from './harness/docker.js';
-import { hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORB_TORA, uplinks, WK_A, WK_AS, WK_B } from './harness/fabric.js';
+import { dualUplinks, hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORB_TORA, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import { finishLossCounter as finish, lossGaps, startWarmLossCounter, type LossCounter, type LossReport } from './harness/loss.js';
@@ -144,11 +144,9 @@ async function readyAddresses(n: number): Promise<string[]> {
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  const u = await uplinks(lab, { ipv6: true });
-  ({ torA, wk, upA } = u);
-  torB = u.torB!;
+  ({ torA, torB, wk, upA } = await dualUplinks(lab, { ipv6: true }));
   // h: its own address on lo, the containers' range over both ToRs.
-  h = await hostBehind(lab, u);
+  h = await hostBehind(lab, torA, torB);
   frr = await startFrr(torA, {
     asn: TOR_AS,
     routerId: TOR_A,
@@ -170,13 +168,7 @@ beforeAll(async () => {
   addrs.push(...(await readyAddresses(3)));
 }, 240_000);
 
-afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const c of counters) c.kill();
-    await stopRunning(agent);
-    await dockerd?.cleanup();
-  });
-});
+afterAll(() => endRestartLab(lab, counters, agent, dockerd));
 
 describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => {
   it('has one ECMP default via both ToRs, in both families; status exits 0', async () => {

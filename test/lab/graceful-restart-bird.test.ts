@@ -11,7 +11,7 @@
  * table while the agent was away; the worker kept the default BIRD sent it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerdFor, endLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endRestartLab, ensureBuilt, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
 import type { Dockerd } from './harness/docker.js';
 import { TOR4, torWorkerHost, W4 } from './harness/fabric.js';
@@ -78,13 +78,7 @@ beforeAll(async () => {
   await waitFor(async () => ((await torRoutes()).length === addrs.length ? true : undefined), { what: 'the containers in the BIRD FIB', timeoutMs: 15_000, intervalMs: 50 });
 }, 240_000);
 
-afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const c of counters) c.kill();
-    await stopRunning(agent);
-    await dockerd?.cleanup();
-  });
-});
+afterAll(() => endRestartLab(lab, counters, agent, dockerd));
 
 describe('graceful restart: agent restarts lose no packets (one BIRD ToR)', () => {
   it('agent SIGKILLed and started again: 0 echoes lost', async () => {

@@ -13,7 +13,7 @@
  * End-of-RIB came. `routectl drain` then withdraws everything and exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerdFor, endLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endRestartLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import type { Dockerd } from './harness/docker.js';
 import { TOR4, TOR6, torWorkerHost, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
@@ -104,13 +104,7 @@ beforeAll(async () => {
   }, { what: 'the containers in the ToR FIB', timeoutMs: 15_000, intervalMs: 50 });
 }, 240_000);
 
-afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const c of counters) c.kill();
-    await stopRunning(agent);
-    await dockerd?.cleanup();
-  });
-});
+afterAll(() => endRestartLab(lab, counters, agent, dockerd));
 
 describe('graceful restart: agent restarts lose no packets (FRR ToR)', () => {
   it('agent SIGKILLed and started again: 0 echoes lost, the ToR kept the routes stale until End-of-RIB', async () => {

@@ -22,7 +22,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startAgent, OPEN_APP_ZONE, type LabAgent } from './agent-helper.js';
-import { TOR_A, TOR_AS, TOR_B, uplinks, WK_A, WK_AS, WK_B } from './harness/fabric.js';
+import { dualUplinks, TOR_A, TOR_AS, TOR_B, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { Lab, startBird, startFrr, waitFor, type Bird, type Frr, type Netns } from './harness/index.js';
 import { learnedGateways } from './views.js';
 
@@ -63,9 +63,7 @@ beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
   // upA keeps its IPv6 addresses when it goes down (uplinks with ipv6).
-  const u = await uplinks(lab, { ipv6: true });
-  ({ torA, wk, upA } = u);
-  torB = u.torB!;
+  ({ torA, torB, wk, upA } = await dualUplinks(lab, { ipv6: true }));
   agent = await startAgent(wk, {
     routerId: WK_A,
     asn: WK_AS,

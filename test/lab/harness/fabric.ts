@@ -87,13 +87,18 @@ export async function uplinks(lab: Lab, o: { tors?: 1 | 2; ipv6?: boolean } = {}
   return { torA, torB, wk, upA };
 }
 
+/** uplinks with both ToRs. */
+export async function dualUplinks(lab: Lab, o: { ipv6?: boolean } = {}): Promise<Uplinks & { readonly torB: Netns }> {
+  const u = await uplinks(lab, { ...o, tors: 2 });
+  return { ...u, torB: u.torB! };
+}
+
 /**
- * A host h behind the ToRs of `u`: its own H on lo, each ToR routing H to it, and the
+ * A host h behind torA (and torB): its own H on lo, each ToR routing H to it, and the
  * containers' range (198.51.100.0/24) from H via the ToRs (ECMP over both when there are
  * two). With two ToRs, also their iBGP link (TORA_TORB / TORB_TORA): see TOR_PAIR_*.
  */
-export async function hostBehind(lab: Lab, u: Uplinks): Promise<Netns> {
-  const { torA, torB } = u;
+export async function hostBehind(lab: Lab, torA: Netns, torB?: Netns): Promise<Netns> {
   const h = await lab.netns('h');
   await lab.link(torA, h, { aName: 'host', bName: 'toA', aAddr: [`${TORA_H}/30`], bAddr: [`${H_A}/30`] });
   if (torB) {
