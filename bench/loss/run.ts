@@ -30,13 +30,13 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { Lab, lossGaps, startBird, startFrr, startLossCounter, waitFor, type Bird, type Frr, type LossGap, type Netns } from '../../test/lab/harness/index.js';
 import { H, hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORA_H, uplinks, WK_A, WK_AS, WK_B } from '../../test/lab/harness/fabric.js';
 import { terminate } from '../../test/lab/harness/proc.js';
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
+import { REPO, ROUTECTL_JS as ROUTECTL } from '../lib/paths.js';
 import { asService } from '../lib/cpu.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable, median } from '../lib/table.js';
@@ -46,9 +46,6 @@ expectArgs(
   ['runs', 'hold', 'targets', 'interval', 'setups', 'bfd', 'out'],
 );
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(here, '../../..');
-const ROUTECTL = join(REPO, 'dist/src/cli/routectl.js');
 const RUNS = numberFlag('runs', 3);
 const HOLD_S = numberFlag('hold', 3);
 const TARGETS = numberFlag('targets', 8);
