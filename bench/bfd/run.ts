@@ -28,13 +28,13 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { Lab, startCapture, startFrr, waitFor, type Frr, type Netns } from '../../test/lab/harness/index.js';
 import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from '../../test/lab/harness/docker.js';
 import { terminate } from '../../test/lab/harness/proc.js';
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
+import { REPO, ROUTECTL_JS as ROUTECTL } from '../lib/paths.js';
 import { asService, cpuMs } from '../lib/cpu.js';
 
 /** User and system CPU of a process (ms), from /proc/<pid>/stat (clock ticks of 10 ms). */
@@ -53,10 +53,7 @@ expectArgs(
   ['cpu-prof'],
 );
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(here, '../../..');
 const WORKER_JS = join(REPO, 'dist/bench/bfd/worker.js');
-const ROUTECTL = join(REPO, 'dist/src/cli/routectl.js');
 const BLACKHOLES = numberFlag('blackholes', 50);
 const SESSIONS = numberFlag('sessions', 100);
 const CPU_SECONDS = numberFlag('cpu-seconds', 30);

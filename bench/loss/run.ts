@@ -30,12 +30,13 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { Lab, lossGaps, startBird, startFrr, startLossCounter, waitFor, type Bird, type Frr, type LossGap, type Netns } from '../../test/lab/harness/index.js';
+import { H, hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORA_H, uplinks, WK_A, WK_AS, WK_B } from '../../test/lab/harness/fabric.js';
 import { terminate } from '../../test/lab/harness/proc.js';
 import { expectArgs, flag, numberFlag } from '../lib/args.js';
+import { REPO, ROUTECTL_JS as ROUTECTL } from '../lib/paths.js';
 import { asService } from '../lib/cpu.js';
 import { machineInfo, machineMarkdown } from '../lib/machine.js';
 import { markdownTable, median } from '../lib/table.js';
@@ -45,9 +46,6 @@ expectArgs(
   ['runs', 'hold', 'targets', 'interval', 'setups', 'bfd', 'out'],
 );
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(here, '../../..');
-const ROUTECTL = join(REPO, 'dist/src/cli/routectl.js');
 const RUNS = numberFlag('runs', 3);
 const HOLD_S = numberFlag('hold', 3);
 const TARGETS = numberFlag('targets', 8);
@@ -56,19 +54,6 @@ const SETUPS = flag('setups', 'dual,single').split(',') as ('dual' | 'single')[]
 const BFD_MODES = flag('bfd', 'on,off').split(',').map((x) => x === 'on');
 const OUT = resolve(REPO, flag('out', 'bench/results/loss.md'));
 
-const TOR_AS = 65000;
-const WK_AS = 65001;
-const TOR_A = '203.0.113.1';
-const WK_A = '203.0.113.2';
-const TOR_B = '203.0.113.5';
-const WK_B = '203.0.113.6';
-const TORA_H = '203.0.113.9';
-const H_A = '203.0.113.10';
-const TORB_H = '203.0.113.13';
-const H_B = '203.0.113.14';
-const TORA_TORB = '203.0.113.17';
-const TORB_TORA = '203.0.113.18';
-const H = '203.0.113.100';
 const BFD = { minRx: 300, minTx: 300, multiplier: 3 };
 const DETECT_MS = BFD.minRx * BFD.multiplier;
 const TARGET_ADDRS = Array.from({ length: TARGETS }, (_, i) => `198.51.100.${i + 1}`);
@@ -144,23 +129,8 @@ function agentLines(file: string): AgentLine[] {
 
 async function bench(lab: Lab, s: Setup): Promise<RunResult[]> {
   const dual = s.homes === 'dual';
-  const torA = await lab.netns('tora');
-  const torB = dual ? await lab.netns('torb') : undefined;
-  const wk = await lab.netns('wk');
-  const h = await lab.netns('h');
-  await lab.link(torA, wk, { aName: 'worker', bName: 'upA', aAddr: [`${TOR_A}/30`], bAddr: [`${WK_A}/30`] });
-  await lab.link(torA, h, { aName: 'host', bName: 'toA', aAddr: [`${TORA_H}/30`], bAddr: [`${H_A}/30`] });
-  await h.ip(['addr', 'add', `${H}/32`, 'dev', 'lo']);
-  await torA.ip(['route', 'add', `${H}/32`, 'via', H_A]);
-  if (torB) {
-    await lab.link(torB, wk, { aName: 'worker', bName: 'upB', aAddr: [`${TOR_B}/30`], bAddr: [`${WK_B}/30`] });
-    await lab.link(torB, h, { aName: 'host', bName: 'toB', aAddr: [`${TORB_H}/30`], bAddr: [`${H_B}/30`] });
-    await lab.link(torA, torB, { aName: 'torB', bName: 'torA', aAddr: [`${TORA_TORB}/30`], bAddr: [`${TORB_TORA}/30`] });
-    await torB.ip(['route', 'add', `${H}/32`, 'via', H_B]);
-    await h.ip(['route', 'add', '198.51.100.0/24', 'src', H, 'nexthop', 'via', TORA_H, 'nexthop', 'via', TORB_H]);
-  } else {
-    await h.ip(['route', 'add', '198.51.100.0/24', 'src', H, 'via', TORA_H]);
-  }
+  const { torA, torB, wk } = await uplinks(lab, { tors: dual ? 2 : 1 });
+  const h = await hostBehind(lab, torA, torB);
   for (const a of TARGET_ADDRS) await wk.ip(['addr', 'add', `${a}/32`, 'dev', 'lo']);
 
   const frr: Frr = await startFrr(torA, {
@@ -170,9 +140,7 @@ async function bench(lab: Lab, s: Setup): Promise<RunResult[]> {
     holdTime: HOLD_S,
     bfd: BFD,
     neighbors: [{ address: WK_A, asn: WK_AS, defaultOriginate: true, bfd: s.bfd }],
-    extraConfig: torB
-      ? ['router bgp 65000', ` neighbor ${TORB_TORA} remote-as ${TOR_AS}`, ` neighbor ${TORB_TORA} timers connect 2`, ' address-family ipv4 unicast', `  neighbor ${TORB_TORA} activate`, `  neighbor ${TORB_TORA} next-hop-self`, ' exit-address-family', 'exit'].join('\n')
-      : undefined,
+    extraConfig: torB ? TOR_PAIR_FRR : undefined,
   });
   const bird: Bird | undefined = torB
     ? await startBird(torB, {
@@ -182,7 +150,7 @@ async function bench(lab: Lab, s: Setup): Promise<RunResult[]> {
         holdTime: HOLD_S,
         bfd: BFD,
         neighbors: [{ address: WK_B, asn: WK_AS, defaultOriginate: true, bfd: s.bfd }],
-        extraConfig: ['protocol bgp tor_pair {', `  local as ${TOR_AS};`, `  neighbor ${TORA_TORB} as ${TOR_AS};`, '  connect retry time 2;', '  ipv4 { import all; export where source = RTS_BGP; next hop self; };', '}'].join('\n'),
+        extraConfig: TOR_PAIR_BIRD,
       })
     : undefined;
 

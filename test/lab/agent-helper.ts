@@ -15,7 +15,10 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import type { EndpointEntry, EndpointsResponse, PeerDetail, PeersResponse, RoutesResponse, StatusResponse, VerifyResponse } from '../../src/api/types.js';
+import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
 import { exec, waitFor, type Lab, type Netns } from './harness/index.js';
+import type { LossCounter, LossReport } from './harness/loss.js';
+import { endpointsOf } from './views.js';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
 /** The executable `npm run build` produces (package.json bin). */
@@ -453,4 +456,70 @@ export async function endLab(lab: Lab | undefined, stop: () => Promise<void> = a
     const left = (await exec(['ip', 'netns', 'list'])).stdout;
     for (const n of names) expect(left).not.toContain(n);
   }
+}
+
+/** Ends the agent the way `how` says: SIGKILL and its exit, or SIGTERM and exit code 0. */
+export async function stopAgentBy(agent: LabAgent, how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+  if (how === 'SIGKILL') {
+    agent.signal('SIGKILL');
+    await agent.waitExit();
+  } else {
+    expect(await agent.stop()).toBe(0);
+  }
+}
+
+/** Every one of `targets` had more than 30 echoes out and none of them unanswered across `what`. */
+export function expectNoLoss(report: LossReport, targets: readonly string[], what: string): void {
+  for (const a of targets) {
+    expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
+    expect(report.targets[a]?.lost, `${a}: echoes lost across ${what}`).toEqual([]);
+  }
+}
+
+/**
+ * dockerd in `ns` for agent restarts (live restore: the containers outlive the agent and
+ * dockerd alike) with the lab's busybox image, and `config.extra.runtime` pointed at it
+ * (reconcile every 5 s), so that every start with `config` uses it.
+ */
+export async function dockerdFor(ns: Netns, config: LabAgentConfig): Promise<Dockerd> {
+  const dockerd = await startDockerd(ns, { liveRestore: true });
+  try {
+    await dockerd.importBusybox();
+  } catch (e) {
+    await dockerd.cleanup().catch(() => undefined);
+    throw e;
+  }
+  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  return dockerd;
+}
+
+/** Busybox containers `names` in zone app, started with `--net none` (the agent gives each its veth and addresses). */
+export async function runAppContainers(dockerd: Dockerd, names: readonly string[]): Promise<void> {
+  // Ten at a time: dockerd on vfs is slow to create containers one by one.
+  for (let i = 0; i < names.length; i += 10) {
+    await Promise.all(names.slice(i, i + 10).map((n) => dockerd.runContainer(['--net', 'none', '--name', n, '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'sleep', '3600'])));
+  }
+}
+
+/** Wait until at least `n` containers are ready in `routectl endpoints`; their IPv4 addresses, sorted. */
+export async function readyAddresses(agent: LabAgent, n: number, timeoutMs = 120_000): Promise<string[]> {
+  const ready = await waitFor(async () => {
+    const eps = (await endpointsOf(agent)).filter((e) => e.state === 'ready' && e.ipv4);
+    return eps.length >= n ? eps : undefined;
+  }, { what: `${n} containers ready`, timeoutMs, intervalMs: 200, diagnostics: () => agent.logTail() });
+  return ready.map((e) => e.ipv4!).sort();
+}
+
+/** SIGTERM each agent still running, a failed stop ignored: the `stop` of a test's endLab. */
+export async function stopRunning(...agents: readonly (LabAgent | undefined)[]): Promise<void> {
+  for (const a of agents) if (a?.running) await a.stop().catch(() => undefined);
+}
+
+/** endLab for the files that restart an agent under a loss counter: the counters killed, the agent stopped, dockerd removed. */
+export function endRestartLab(lab: Lab | undefined, counters: readonly LossCounter[], agent: LabAgent | undefined, dockerd: Dockerd | undefined): Promise<void> {
+  return endLab(lab, async () => {
+    for (const c of counters) c.kill();
+    await stopRunning(agent);
+    await dockerd?.cleanup();
+  });
 }

@@ -11,12 +11,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startAgent, type AgentLogLine, type LabAgent } from './agent-helper.js';
+import { TOR4, TOR_AS, W4 as WK4, WK_AS } from './harness/fabric.js';
 import { Lab, startBird, startFrr, waitFor, type Bird, type Frr, type Netns } from './harness/index.js';
 
-const TOR_AS = 65000;
-const WK_AS = 65001;
-const TOR4 = '203.0.113.1';
-const WK4 = '203.0.113.2';
 const TOR_NET = '198.51.100.64/28';
 const ADV = '198.51.100.1/32';
 /** FRR's defaults, on both sides: detection time 3 × 300 ms. */

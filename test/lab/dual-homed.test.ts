@@ -23,30 +23,17 @@
  *   durations are bench/loss's job) and the echoes are answered again right after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { dockerdFor, endRestartLab, ensureBuilt, expectNoLoss, readyAddresses as agentReady, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { startBird, type Bird } from './harness/bird.js';
-import { BUSYBOX_IMAGE, startDockerd, type Dockerd } from './harness/docker.js';
+import type { Dockerd } from './harness/docker.js';
+import { dualUplinks, hostBehind, TOR_A, TOR_AS, TOR_B, TOR_PAIR_BIRD, TOR_PAIR_FRR, TORB_TORA, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
-import { lossGaps, lossSummary, startLossCounter, type LossCounter, type LossReport } from './harness/loss.js';
+import { finishLossCounter as finish, lossGaps, startWarmLossCounter, type LossCounter, type LossReport } from './harness/loss.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
-import { endpointsOf, fibPrefixes } from './views.js';
+import { endpointsOf, fibPrefixes, learnedGateways } from './views.js';
 
-const TOR_AS = 65000;
-const WK_AS = 65001;
-const TOR_A = '203.0.113.1';
-const WK_A = '203.0.113.2';
-const TOR_B = '203.0.113.5';
-const WK_B = '203.0.113.6';
-const TORA_H = '203.0.113.9';
-const H_A = '203.0.113.10';
-const TORB_H = '203.0.113.13';
-const H_B = '203.0.113.14';
-const TORA_TORB = '203.0.113.17';
-const TORB_TORA = '203.0.113.18';
-/** h's own address (on lo): the source of its echoes, routed by both ToRs. */
-const H = '203.0.113.100';
 const ZONE = {
   pools: [
     { cidr: '198.51.100.0/25', zone: 'app' },
@@ -80,43 +67,14 @@ const config: LabAgentConfig = {
   extra: { ...ZONE, runtime: {} },
 };
 
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  metric?: number;
-  nexthops?: { gateway: string; dev: string }[];
-}
-
 /** Gateways of the worker's learned default (protocol 88), sorted; [] when there is none. */
-async function defaultVia(v: 4 | 6): Promise<string[]> {
-  const routes = await wk.ipJson<IpRoute[]>([`-${v}`, 'route', 'show', 'default', 'proto', '88']);
-  const r = routes[0];
-  if (!r) return [];
-  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
-}
+const defaultVia = (v: 4 | 6): Promise<string[]> => learnedGateways(wk, v, 'default');
 
+/** A loss counter on h that has sent its first echo rounds (the path works before the event). */
 async function counter(targets: readonly string[]): Promise<LossCounter> {
-  const c = await startLossCounter(h, targets);
+  const c = await startWarmLossCounter(h, targets);
   counters.push(c);
-  // Some echo rounds first: the path works before the event.
-  await waitFor(() => c.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
   return c;
-}
-
-/** Twenty more echo rounds (a second), then the report. */
-async function finish(c: LossCounter, what: string): Promise<LossReport> {
-  const mark = c.sent();
-  await waitFor(() => c.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
-  const report = await c.finish();
-  console.log(`${what}:\n  ${lossSummary(report)}`);
-  return report;
-}
-
-function expectNoLoss(report: LossReport, what: string): void {
-  for (const a of addrs) {
-    expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
-    expect(report.targets[a]?.lost, `${a}: echoes lost across ${what}`).toEqual([]);
-  }
 }
 
 /** One look at both ends of the path: does torA's kernel route the containers to the worker, and the worker's default. */
@@ -157,12 +115,7 @@ async function bothUp(): Promise<void> {
 
 async function restartAgent(how: 'SIGKILL' | 'SIGTERM'): Promise<LossReport> {
   const c = await counter(addrs);
-  if (how === 'SIGKILL') {
-    agent!.signal('SIGKILL');
-    await agent!.waitExit();
-  } else {
-    expect(await agent!.stop()).toBe(0);
-  }
+  await stopAgentBy(agent!, how);
   // The learned default stays in the kernel while the agent is away.
   expect(await defaultVia(4)).toEqual([TOR_A, TOR_B]);
   agent = await startAgent(wk, config, { name: 'agent' });
@@ -176,19 +129,11 @@ async function restartAgent(how: 'SIGKILL' | 'SIGTERM'): Promise<LossReport> {
   return finish(c, `${how} and restart, ${addrs.length} containers`);
 }
 
-async function runContainers(names: readonly string[]): Promise<void> {
-  // Ten at a time: dockerd on vfs is slow to create containers one by one.
-  for (let i = 0; i < names.length; i += 10) {
-    await Promise.all(names.slice(i, i + 10).map((n) => dockerd!.runContainer(['--net', 'none', '--name', n, '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'sleep', '3600'])));
-  }
-}
+const runContainers = (names: readonly string[]): Promise<void> => runAppContainers(dockerd!, names);
 
+/** The first `n` ready containers' addresses, once both ToRs route them. */
 async function readyAddresses(n: number): Promise<string[]> {
-  const ready = await waitFor(async () => {
-    const eps = (await endpointsOf(agent!)).filter((e) => e.state === 'ready' && e.ipv4);
-    return eps.length >= n ? eps : undefined;
-  }, { what: `${n} containers ready`, timeoutMs: 120_000, intervalMs: 200, diagnostics: () => agent!.logTail() });
-  const out = ready.map((e) => e.ipv4!).sort();
+  const out = await agentReady(agent!, n);
   await waitFor(async () => {
     const [a, b] = await Promise.all([fibPrefixes(torA), fibPrefixes(torB)]);
     return out.every((x) => a.has(`${x}/32`) && b.has(`${x}/32`));
@@ -199,67 +144,31 @@ async function readyAddresses(n: number): Promise<string[]> {
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  torA = await lab.netns('tora');
-  torB = await lab.netns('torb');
-  wk = await lab.netns('wk');
-  h = await lab.netns('h');
-  ({ bIf: upA } = await lab.link(torA, wk, { aName: 'worker', bName: 'upA', aAddr: [`${TOR_A}/30`, '2001:db8:f:1::1/64'], bAddr: [`${WK_A}/30`, '2001:db8:f:1::2/64'] }));
-  await lab.link(torB, wk, { aName: 'worker', bName: 'upB', aAddr: [`${TOR_B}/30`, '2001:db8:f:2::1/64'], bAddr: [`${WK_B}/30`, '2001:db8:f:2::2/64'] });
-  await lab.link(torA, h, { aName: 'host', bName: 'toA', aAddr: [`${TORA_H}/30`], bAddr: [`${H_A}/30`] });
-  await lab.link(torB, h, { aName: 'host', bName: 'toB', aAddr: [`${TORB_H}/30`], bAddr: [`${H_B}/30`] });
-  await lab.link(torA, torB, { aName: 'torB', bName: 'torA', aAddr: [`${TORA_TORB}/30`], bAddr: [`${TORB_TORA}/30`] });
+  ({ torA, torB, wk, upA } = await dualUplinks(lab, { ipv6: true }));
   // h: its own address on lo, the containers' range over both ToRs.
-  await h.ip(['addr', 'add', `${H}/32`, 'dev', 'lo']);
-  await h.ip(['route', 'add', '198.51.100.0/24', 'src', H, 'nexthop', 'via', TORA_H, 'nexthop', 'via', TORB_H]);
-  await torA.ip(['route', 'add', `${H}/32`, 'via', H_A]);
-  await torB.ip(['route', 'add', `${H}/32`, 'via', H_B]);
+  h = await hostBehind(lab, torA, torB);
   frr = await startFrr(torA, {
     asn: TOR_AS,
     routerId: TOR_A,
     neighbors: [{ address: WK_A, asn: WK_AS, defaultOriginate: true }],
     gracefulRestart: { restartTime: 120 },
     // The ToR pair: each one's worker routes reach the other, with itself as next hop.
-    extraConfig: [
-      'router bgp 65000',
-      ` neighbor ${TORB_TORA} remote-as ${TOR_AS}`,
-      ` neighbor ${TORB_TORA} timers connect 2`,
-      ' address-family ipv4 unicast',
-      `  neighbor ${TORB_TORA} activate`,
-      `  neighbor ${TORB_TORA} next-hop-self`,
-      ' exit-address-family',
-      'exit',
-    ].join('\n'),
+    extraConfig: TOR_PAIR_FRR,
   });
   bird = await startBird(torB, {
     asn: TOR_AS,
     routerId: TOR_B,
     neighbors: [{ address: WK_B, asn: WK_AS, defaultOriginate: true }],
-    extraConfig: [
-      'protocol bgp tor_pair {',
-      `  local as ${TOR_AS};`,
-      `  neighbor ${TORA_TORB} as ${TOR_AS};`,
-      '  connect retry time 2;',
-      '  ipv4 { import all; export where source = RTS_BGP; next hop self; };',
-      '}',
-    ].join('\n'),
+    extraConfig: TOR_PAIR_BIRD,
   });
-  await wk.sysctl(`net.ipv6.conf.${upA}.keep_addr_on_down`, '1');
-  dockerd = await startDockerd(wk, { liveRestore: true });
-  await dockerd.importBusybox();
-  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  dockerd = await dockerdFor(wk, config);
   agent = await startAgent(wk, config, { name: 'agent' });
   await bothUp();
   await runContainers(['c1', 'c2', 'c3']);
   addrs.push(...(await readyAddresses(3)));
 }, 240_000);
 
-afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const c of counters) c.kill();
-    if (agent?.running) await agent.stop().catch(() => undefined);
-    await dockerd?.cleanup();
-  });
-});
+afterAll(() => endRestartLab(lab, counters, agent, dockerd));
 
 describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => {
   it('has one ECMP default via both ToRs, in both families; status exits 0', async () => {
@@ -270,11 +179,11 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
   });
 
   it('agent SIGKILLed and started again: 0 echoes lost', async () => {
-    expectNoLoss(await restartAgent('SIGKILL'), 'the SIGKILL restart');
+    expectNoLoss(await restartAgent('SIGKILL'), addrs, 'the SIGKILL restart');
   }, 120_000);
 
   it('agent stopped with SIGTERM and started again: 0 echoes lost', async () => {
-    expectNoLoss(await restartAgent('SIGTERM'), 'the SIGTERM restart');
+    expectNoLoss(await restartAgent('SIGTERM'), addrs, 'the SIGTERM restart');
   }, 120_000);
 
   it("torA's bgpd killed and started again (graceful restart): the agent keeps its routes stale and both next hops; no echo lost that torA itself forwarded", async () => {
@@ -341,7 +250,7 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
     const all = await readyAddresses(100);
     addrs.splice(0, addrs.length, ...all);
     expect(addrs.length).toBe(100);
-    expectNoLoss(await restartAgent('SIGKILL'), 'the SIGKILL restart with 100 containers');
-    expectNoLoss(await restartAgent('SIGTERM'), 'the SIGTERM restart with 100 containers');
+    expectNoLoss(await restartAgent('SIGKILL'), addrs, 'the SIGKILL restart with 100 containers');
+    expectNoLoss(await restartAgent('SIGTERM'), addrs, 'the SIGTERM restart with 100 containers');
   }, 240_000);
 });

@@ -9,15 +9,14 @@
  * time would). The prefix the agent still advertises is in gobgpd's table throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, ensureBuilt, startAgent, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { TOR4, torWorker, W4 } from './harness/fabric.js';
 import { startGobgp, type Gobgp } from './harness/gobgp.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
 
-const TOR4 = '203.0.113.1';
-const W4 = '203.0.113.2';
 const KEPT = '198.51.100.16/28';
 const DROPPED = '198.51.100.32/28';
 /** Longer than any wait below: a sweep seen within them came from End-of-RIB. */
@@ -54,9 +53,7 @@ const view = (m: Map<string, boolean>): string[] => [...m].map(([p, s]) => `${p}
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  tor = await lab.netns('tor');
-  w = await lab.netns('w');
-  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`], bAddr: [`${W4}/30`] });
+  ({ tor, w } = await torWorker(lab));
   gobgp = await startGobgp(tor, {
     asn: 65000,
     routerId: TOR4,
@@ -70,9 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopWatcher?.();
-  await endLab(lab, async () => {
-    if (agent?.running) await agent.stop().catch(() => undefined);
-  });
+  await endLab(lab, () => stopRunning(agent));
 });
 
 describe('graceful restart: GoBGP keeps the agent routes across an agent restart', () => {

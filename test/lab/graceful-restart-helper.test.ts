@@ -15,19 +15,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RouteEntry, RoutesResponse } from '../../src/api/types.js';
-import { endLab, ensureBuilt, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import type { RouteEntry } from '../../src/api/types.js';
+import { endLab, ensureBuilt, startAgent, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { TOR4, torWorker, W4 } from './harness/fabric.js';
 import { frrBgpConfig, startFrr, type Frr, type FrrOptions } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
-import { learnedRoutes } from './views.js';
+import { learnedRoutes, receivedFrom } from './views.js';
 
-const TOR4 = '203.0.113.1';
-const W4 = '203.0.113.2';
-const TOR6 = '2001:db8:ffff::1';
-const W6 = '2001:db8:ffff::2';
 const KEPT = ['198.51.100.128/26', '2001:db8:100::/48'];
 const DROPPED = ['198.51.100.192/26', '2001:db8:101::/48'];
 const DEFAULTS = ['0.0.0.0/0', '::/0'];
@@ -57,19 +54,14 @@ const torOpts = (networks: readonly string[]): FrrOptions => ({
   gracefulRestart: { restartTime: RESTART_TIME },
 });
 
-async function received(): Promise<Map<string, RouteEntry>> {
-  const r = await agent!.cli<RoutesResponse>(['routes', '--received', '--json']);
-  return new Map(r.json.routes.filter((x) => x.peer === TOR4).map((x) => [x.prefix, x]));
-}
+const received = (): Promise<Map<string, RouteEntry>> => receivedFrom(agent!, TOR4);
 
 const view = (m: Map<string, RouteEntry>): string[] => [...m.values()].map((r) => `${r.prefix}${r.stale ? ' stale' : ''}`).sort();
 
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  tor = await lab.netns('tor');
-  w = await lab.netns('w');
-  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
+  ({ tor, w } = await torWorker(lab, { ipv6: true }));
   frr = await startFrr(tor, torOpts([...KEPT, ...DROPPED]));
   agent = await startAgent(w, agentCfg);
   await agent.waitEstablished(TOR4);
@@ -77,9 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopWatcher?.();
-  await endLab(lab, async () => {
-    if (agent?.running) await agent.stop().catch(() => undefined);
-  });
+  await endLab(lab, () => stopRunning(agent));
 });
 
 describe('graceful restart helper: the ToR bgpd restarts (FRR)', () => {

@@ -13,22 +13,16 @@
  * End-of-RIB came. `routectl drain` then withdraws everything and exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, OPEN_APP_ZONE, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
-import { startDockerd, BUSYBOX_IMAGE, type Dockerd } from './harness/docker.js';
+import { dockerdFor, endRestartLab, expectNoLoss, OPEN_APP_ZONE, readyAddresses, runAppContainers, startAgent, stopAgentBy, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import type { Dockerd } from './harness/docker.js';
+import { TOR4, TOR6, torWorkerHost, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
-import { lossSummary, startLossCounter, type LossCounter } from './harness/loss.js';
+import { finishLossCounter, startWarmLossCounter, type LossCounter } from './harness/loss.js';
 import type { Netns } from './harness/netns.js';
 import { exec } from './harness/proc.js';
 import { waitFor } from './harness/wait.js';
-import { endpointsOf, fibPrefixes } from './views.js';
-
-const TOR4 = '203.0.113.1';
-const W4 = '203.0.113.2';
-const TOR6 = '2001:db8:ffff::1';
-const W6 = '2001:db8:ffff::2';
-const TORH = '203.0.113.9';
-const H4 = '203.0.113.10';
+import { fibPrefixes } from './views.js';
 
 let lab: Lab | undefined;
 let tor: Netns;
@@ -66,16 +60,10 @@ async function torView(): Promise<{ stale: number; routes: number; restartBit: b
 }
 
 async function restartWithoutLoss(how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-  const counter = await startLossCounter(h, addrs);
-  counters.push(counter);
   // Some answered echoes before the restart: the path works.
-  await waitFor(() => counter.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
-  if (how === 'SIGKILL') {
-    agent!.signal('SIGKILL');
-    await agent!.waitExit();
-  } else {
-    expect(await agent!.stop()).toBe(0);
-  }
+  const counter = await startWarmLossCounter(h, addrs);
+  counters.push(counter);
+  await stopAgentBy(agent!, how);
   // The ToR keeps the worker's routes, stale, while the agent is away (RFC 4724 4.2).
   const away = await waitFor(async () => {
     const v = await torView();
@@ -94,54 +82,29 @@ async function restartWithoutLoss(how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
   const restartLog = agent.logLines().find((l) => l.event === 'restart');
   expect(restartLog, 'the agent saw the previous run in the kernel').toBeDefined();
   // A second of echoes after the sweep, then the count.
-  const mark = counter.sent();
-  await waitFor(() => counter.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
-  const report = await counter.finish();
-  console.log(`${how} and restart:\n  ${lossSummary(report)}`);
-  for (const a of addrs) {
-    expect(report.targets[a]?.sent ?? 0, a).toBeGreaterThan(30);
-    expect(report.targets[a]?.lost, `${a}: echoes lost across the ${how} restart`).toEqual([]);
-  }
+  const report = await finishLossCounter(counter, `${how} and restart`);
+  expectNoLoss(report, addrs, `the ${how} restart`);
 }
 
 beforeAll(async () => {
   lab = await Lab.create();
-  tor = await lab.netns('tor');
-  w = await lab.netns('w');
-  h = await lab.netns('h');
-  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
-  await lab.link(tor, h, { aName: 'fab1', bName: 'fab0', aAddr: [`${TORH}/30`], bAddr: [`${H4}/30`] });
+  ({ tor, w, h } = await torWorkerHost(lab, { ipv6: true }));
   await tor.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  await h.addRoute('default', { via: TORH });
   await w.addRoute('default', { via: TOR4 });
   await w.addRoute('default', { via: TOR6 });
   frr = await startFrr(tor, { asn: 65000, routerId: TOR4, listenRange: '203.0.113.0/30', listenDefaultOriginate: true });
-  dockerd = await startDockerd(w, { liveRestore: true });
-  await dockerd.importBusybox();
-  (config.extra as { runtime: unknown }).runtime = { docker: { socket: dockerd.sock }, reconcileInterval: 5 };
+  dockerd = await dockerdFor(w, config);
   agent = await startAgent(w, config, { name: 'agent' });
   await agent.waitEstablished(TOR4);
-  for (const n of ['c1', 'c2', 'c3']) {
-    await dockerd.runContainer(['--net', 'none', '--name', n, '--label', 'routectl.zone=app', BUSYBOX_IMAGE, 'sleep', '3600']);
-  }
-  const ready = await waitFor(async () => {
-    const eps = (await endpointsOf(agent!)).filter((e) => e.state === 'ready');
-    return eps.length === 3 ? eps : undefined;
-  }, { what: 'three containers ready', timeoutMs: 30_000, intervalMs: 100, diagnostics: () => agent!.logTail() });
-  for (const e of ready) addrs.push(e.ipv4!);
+  await runAppContainers(dockerd, ['c1', 'c2', 'c3']);
+  addrs.push(...(await readyAddresses(agent, 3, 30_000)));
   await waitFor(async () => {
     const t = await fibPrefixes(tor);
     return addrs.every((a) => t.has(`${a}/32`));
   }, { what: 'the containers in the ToR FIB', timeoutMs: 15_000, intervalMs: 50 });
 }, 240_000);
 
-afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const c of counters) c.kill();
-    if (agent?.running) await agent.stop().catch(() => undefined);
-    await dockerd?.cleanup();
-  });
-});
+afterAll(() => endRestartLab(lab, counters, agent, dockerd));
 
 describe('graceful restart: agent restarts lose no packets (FRR ToR)', () => {
   it('agent SIGKILLed and started again: 0 echoes lost, the ToR kept the routes stale until End-of-RIB', async () => {

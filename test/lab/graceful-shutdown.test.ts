@@ -11,16 +11,14 @@
  * announces it. After the wait w1 withdraws, ends its session and exits 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+import { endLab, startAgent, stopRunning, type LabAgent, type LabAgentConfig } from './agent-helper.js';
+// The fabric's two-link addresses, here the ToR's links to the two workers.
+import { TOR_A as TOR_W1, TOR_B as TOR_W2, WK_A as W1, WK_B as W2 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
 
-const TOR_W1 = '203.0.113.1';
-const W1 = '203.0.113.2';
-const TOR_W2 = '203.0.113.5';
-const W2 = '203.0.113.6';
 const VIP = '198.51.100.77/32';
 const WAIT = 15;
 
@@ -91,9 +89,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await endLab(lab, async () => {
-    for (const a of [w1, w2]) if (a?.running) await a.stop().catch(() => undefined);
-  });
+  await endLab(lab, () => stopRunning(w1, w2));
 });
 
 describe('drain with graceful shutdown (RFC 8326), FRR ToR', () => {

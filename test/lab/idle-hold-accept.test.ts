@@ -11,14 +11,12 @@
  * refused each of them with Cease / Connection Rejected and the session never came up.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endLab, ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import { endLab, ensureBuilt, startAgent, stopRunning, type LabAgent } from './agent-helper.js';
+import { TOR4, torWorker, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
-
-const TOR4 = '203.0.113.1';
-const W4 = '203.0.113.2';
 
 let lab: Lab | undefined;
 let tor: Netns;
@@ -29,9 +27,7 @@ let agent: LabAgent | undefined;
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  tor = await lab.netns('tor');
-  w = await lab.netns('w');
-  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`], bAddr: [`${W4}/30`] });
+  ({ tor, w } = await torWorker(lab));
   // Only inside the ToR's namespace: the agent's SYNs to 179 are reset, the ToR's own pass.
   await tor.exec(['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '179', '--syn', '-s', W4, '-j', 'REJECT', '--reject-with', 'tcp-reset']);
   agent = await startAgent(w, { routerId: W4, asn: 65001, peers: [{ address: TOR4, asn: 65000 }], advertise: ['198.51.100.77/32'] });
@@ -44,9 +40,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await endLab(lab, async () => {
-    if (agent?.running) await agent.stop().catch(() => undefined);
-  });
+  await endLab(lab, () => stopRunning(agent));
 });
 
 describe('a peer connecting while the session waits out its idle hold', () => {

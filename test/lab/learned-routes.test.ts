@@ -22,14 +22,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startAgent, OPEN_APP_ZONE, type LabAgent } from './agent-helper.js';
+import { dualUplinks, TOR_A, TOR_AS, TOR_B, WK_A, WK_AS, WK_B } from './harness/fabric.js';
 import { Lab, startBird, startFrr, waitFor, type Bird, type Frr, type Netns } from './harness/index.js';
+import { learnedGateways } from './views.js';
 
-const TOR_AS = 65000;
-const WK_AS = 65001;
-const TOR_A = '203.0.113.1';
-const WK_A = '203.0.113.2';
-const TOR_B = '203.0.113.5';
-const WK_B = '203.0.113.6';
 const FORBIDDEN = [
   '198.51.100.0/28', // equals the container pool
   '198.51.100.4/30', // inside the pool
@@ -61,24 +57,13 @@ interface IpRoute {
 }
 
 /** Gateways of our (protocol 88) route for `dst` in the main table, sorted; [] when there is none. */
-async function gateways(v: 4 | 6, dst: string): Promise<string[]> {
-  const routes = await wk.ipJson<IpRoute[]>([`-${v}`, 'route', 'show', dst, 'proto', '88']);
-  const r = routes.find((x) => x.metric === 20) ?? routes[0];
-  if (!r) return [];
-  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
-}
+const gateways = (v: 4 | 6, dst: string): Promise<string[]> => learnedGateways(wk, v, dst);
 
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  torA = await lab.netns('tora');
-  torB = await lab.netns('torb');
-  wk = await lab.netns('wk');
-  ({ bIf: upA } = await lab.link(torA, wk, { aAddr: [`${TOR_A}/30`, '2001:db8:f:1::1/64'], bAddr: [`${WK_A}/30`, '2001:db8:f:1::2/64'], bName: 'upA' }));
-  // Linux drops a link's IPv6 addresses when it goes down unless told to keep them; a
-  // real host's network configuration puts them back, the lab keeps them.
-  await wk.sysctl(`net.ipv6.conf.${upA}.keep_addr_on_down`, '1');
-  await lab.link(torB, wk, { aAddr: [`${TOR_B}/30`, '2001:db8:f:2::1/64'], bAddr: [`${WK_B}/30`, '2001:db8:f:2::2/64'], bName: 'upB' });
+  // upA keeps its IPv6 addresses when it goes down (uplinks with ipv6).
+  ({ torA, torB, wk, upA } = await dualUplinks(lab, { ipv6: true }));
   agent = await startAgent(wk, {
     routerId: WK_A,
     asn: WK_AS,

@@ -13,18 +13,15 @@
  * community gone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RouteEntry, RoutesResponse } from '../../src/api/types.js';
-import { endLab, ensureBuilt, startAgent, type LabAgent } from './agent-helper.js';
+import type { RouteEntry } from '../../src/api/types.js';
+import { endLab, ensureBuilt, startAgent, stopRunning, type LabAgent } from './agent-helper.js';
+import { TOR4, torWorker, W4 } from './harness/fabric.js';
 import { startFrr, type Frr } from './harness/frr.js';
 import { Lab } from './harness/lab.js';
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
-import { learnedRoutes } from './views.js';
+import { learnedRoutes, receivedFrom } from './views.js';
 
-const TOR4 = '203.0.113.1';
-const W4 = '203.0.113.2';
-const TOR6 = '2001:db8:ffff::1';
-const W6 = '2001:db8:ffff::2';
 const NETWORKS = ['198.51.100.128/26', '2001:db8:100::/48'];
 const ALL = ['0.0.0.0/0', '::/0', ...NETWORKS].sort();
 
@@ -34,17 +31,12 @@ let w: Netns;
 let frr: Frr | undefined;
 let agent: LabAgent | undefined;
 
-async function received(): Promise<Map<string, RouteEntry>> {
-  const r = await agent!.cli<RoutesResponse>(['routes', '--received', '--json']);
-  return new Map(r.json.routes.filter((x) => x.peer === TOR4).map((x) => [x.prefix, x]));
-}
+const received = (): Promise<Map<string, RouteEntry>> => receivedFrom(agent!, TOR4);
 
 beforeAll(async () => {
   ensureBuilt();
   lab = await Lab.create();
-  tor = await lab.netns('tor');
-  w = await lab.netns('w');
-  await lab.link(tor, w, { aName: 'fab0', bName: 'fab0', aAddr: [`${TOR4}/30`, `${TOR6}/64`], bAddr: [`${W4}/30`, `${W6}/64`] });
+  ({ tor, w } = await torWorker(lab, { ipv6: true }));
   frr = await startFrr(tor, {
     asn: 65000,
     routerId: TOR4,
@@ -63,9 +55,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await endLab(lab, async () => {
-    if (agent?.running) await agent.stop().catch(() => undefined);
-  });
+  await endLab(lab, () => stopRunning(agent));
 });
 
 describe('long-lived graceful restart helper (RFC 9494): the ToR bgpd is away past its restart time (FRR)', () => {

@@ -4,7 +4,7 @@
  * container answers ping and HTTP from a namespace (busybox: the host has no ping binary,
  * and the static busybox's wget crashes in its resolver here, so HTTP goes over nc).
  */
-import type { EndpointEntry } from '../../src/api/types.js';
+import type { EndpointEntry, RouteEntry, RoutesResponse } from '../../src/api/types.js';
 import type { LabAgent } from './agent-helper.js';
 import type { Netns } from './harness/netns.js';
 import { LEARNED_METRIC } from '../../src/dataplane/plumbing.js';
@@ -15,6 +15,12 @@ export async function endpointsOf(agent: LabAgent): Promise<EndpointEntry[]> {
   const r = await agent.cli<{ endpoints: EndpointEntry[] }>(['endpoints', '--json']);
   if (r.code !== 0) throw new Error(`routectl endpoints: ${r.stderr}`);
   return r.json.endpoints;
+}
+
+/** What the agent received from `peer` (`routectl routes --received --json`), by prefix. */
+export async function receivedFrom(agent: LabAgent, peer: string): Promise<Map<string, RouteEntry>> {
+  const r = await agent.cli<RoutesResponse>(['routes', '--received', '--json']);
+  return new Map(r.json.routes.filter((x) => x.peer === peer).map((x) => [x.prefix, x]));
 }
 
 /** Every destination in a namespace's FIB, both families. */
@@ -35,6 +41,17 @@ export async function ownRoutes(ns: Netns): Promise<string[]> {
 /** Routes the agent learned from its peers and installed (protocol 88, metric 20), sorted. */
 export async function learnedRoutes(ns: Netns): Promise<string[]> {
   return (await proto88(ns)).filter((r) => r.metric === LEARNED_METRIC).map((r) => r.dst).sort();
+}
+
+/**
+ * The gateways of the agent's learned route for `dst` in `ns` (protocol 88, metric 20;
+ * the first protocol 88 route for it when none has that metric), sorted; [] when there is none.
+ */
+export async function learnedGateways(ns: Netns, v: 4 | 6, dst: string): Promise<string[]> {
+  const routes = await ns.ipJson<{ metric?: number; gateway?: string; nexthops?: { gateway: string }[] }[]>([`-${v}`, 'route', 'show', dst, 'proto', '88']);
+  const r = routes.find((x) => x.metric === LEARNED_METRIC) ?? routes[0];
+  if (!r) return [];
+  return (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : []).sort();
 }
 
 async function proto88(ns: Netns): Promise<{ dst: string; metric?: number }[]> {

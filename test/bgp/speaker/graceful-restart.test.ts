@@ -10,13 +10,12 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BfdPeers } from '../../../bgp/bfd/index.js';
 import { buildOpen, type LocalOpenParams } from '../../../bgp/fsm/index.js';
-import { Session } from '../../../bgp/session/index.js';
 import { Speaker } from '../../../bgp/speaker/index.js';
 import type { PeerConfig, SpeakerConfig } from '../../../bgp/speaker/index.js';
-import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
+import { encodeMessage } from '../../../bgp/wire/index.js';
 import type { BgpMessage, Family, NotificationMessage, OpenMessage, UpdateMessage } from '../../../bgp/wire/index.js';
 import { FakeClock, FakeNet, settle, type PipeEnd } from '../session/harness.js';
-import { nextHops } from './tcp-helpers.js';
+import { answerAsPeer, fakeDeps, speakerA } from './fake-peer.js';
 
 const A_ADDR = '10.0.0.1';
 const B_ADDR = '10.0.0.2';
@@ -88,6 +87,14 @@ function eorFamily(m: BgpMessage): Family | null {
   return Object.keys(m.attributes).length === 0 ? 'ipv4-unicast' : null;
 }
 
+/** B goes away (no answer, its side closed) and A sees the session end; resolves with A's clock then. */
+async function peerGone(t: ReturnType<typeof setup>): Promise<number> {
+  t.answer(null);
+  t.close();
+  await t.until('down', () => t.state() !== 'Established');
+  return t.clock.now();
+}
+
 function setup(o: { speaker?: Partial<SpeakerConfig>; peer?: Partial<PeerConfig>; bfd?: BfdPeers } = {}) {
   const clock = new FakeClock();
   const net = new FakeNet();
@@ -98,34 +105,11 @@ function setup(o: { speaker?: Partial<SpeakerConfig>; peer?: Partial<PeerConfig>
     conn = s;
     const got: BgpMessage[] = [];
     seen = got;
-    const f = new MessageFramer(65535);
-    s.on('data', (chunk: Buffer) => {
-      for (const m of f.push(chunk)) got.push(decodeMessage(m, { asn4: true, extendedMessage: true }));
-    });
-    s.on('error', () => undefined);
-    s.on('end', () => s.end()); // A closed: close our side too, as the peer's TCP stack would
-    s.write(encodeMessage(peerOpen));
-    s.write(encodeMessage({ type: 'KEEPALIVE' }));
+    answerAsPeer(s, peerOpen, (m) => got.push(m));
   };
   const a = new Speaker(
-    {
-      asn: 65001,
-      routerId: A_ADDR,
-      listen: null,
-      holdTime: 90,
-      connectRetryTime: 5,
-      peers: [{ address: B_ADDR, asn: 65002, families: ['ipv4-unicast', 'ipv6-unicast'], ...o.peer }],
-      importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'],
-      ...o.speaker,
-    },
-    {
-      now: () => clock.now(),
-      setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
-      clearTimeout: (h: unknown) => clock.clearTimeout(h),
-      nextHops,
-      ...(o.bfd ? { bfd: o.bfd } : {}),
-      createSession: (c) => new Session(c, { clock, connect: net.connector(A_ADDR), random: () => 0.5 }),
-    },
+    speakerA(A_ADDR, { address: B_ADDR, asn: 65002, families: ['ipv4-unicast', 'ipv6-unicast'], ...o.peer }, { importFilter: ['0.0.0.0/0 le 32', '::/0 le 128'], ...o.speaker }),
+    { ...fakeDeps(clock, net, A_ADDR), ...(o.bfd ? { bfd: o.bfd } : {}) },
   );
   running.push(a);
   const t = {
@@ -198,9 +182,7 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
   it("a GR peer's connection closing keeps its routes, stale, in the Adj-RIB-In and the Loc-RIB", async () => {
     const t = setup();
     await learned(t);
-    t.answer(null);
-    t.close();
-    await t.until('down', () => t.state() !== 'Established');
+    await peerGone(t);
     expect(t.received()).toEqual(stale(all).sort());
     expect(t.best()).toEqual(stale(all).sort());
     expect(t.a.peerStatus()[0]!.staleRoutes).toBe(3);
@@ -230,10 +212,7 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
   it('the stale routes go when the restart time runs out and the peer has not come back', async () => {
     const t = setup();
     await learned(t, { restartTime: 60 });
-    t.answer(null);
-    t.close();
-    await t.until('down', () => t.state() !== 'Established');
-    const downAt = t.clock.now();
+    const downAt = await peerGone(t);
     await t.clock.advance(59_000);
     expect(t.received()).toEqual(stale(all).sort());
     await t.until('swept', () => t.received().length === 0);
@@ -300,9 +279,7 @@ describe('graceful restart helper (RFC 4724 4.2, RFC 8538 4)', () => {
   it('a peer without graceful restart loses its routes as soon as its session goes', async () => {
     const t = setup();
     await learned(t, { noGr: true });
-    t.answer(null);
-    t.close();
-    await t.until('down', () => t.state() !== 'Established');
+    await peerGone(t);
     expect(t.received()).toEqual([]);
     expect(t.best()).toEqual([]);
   });
@@ -458,10 +435,7 @@ describe('long-lived graceful restart helper (RFC 9494)', () => {
     t.send(update4([V4[0]!]), withCommunities(update4([V4[1]!]), [NO_LLGR]), eor4, update6(V6), eor6);
     await settle();
     expect(t.received()).toEqual(all);
-    t.answer(null);
-    t.close();
-    await t.until('down', () => t.state() !== 'Established');
-    const downAt = t.clock.now();
+    const downAt = await peerGone(t);
     await t.clock.advance(59_000);
     expect(t.received()).toEqual(stale(all).sort());
     expect(communitiesOf(t, V4[0]!)).toEqual([]);

@@ -6,12 +6,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildOpen } from '../../../bgp/fsm/index.js';
-import { Session } from '../../../bgp/session/index.js';
 import { Speaker } from '../../../bgp/speaker/index.js';
-import { MessageFramer, decodeMessage, encodeMessage } from '../../../bgp/wire/index.js';
 import type { BgpMessage, UpdateMessage } from '../../../bgp/wire/index.js';
 import { FakeClock, FakeNet, type PipeEnd } from '../session/harness.js';
-import { nextHops } from './tcp-helpers.js';
+import { answerAsPeer, fakeDeps, speakerA } from './fake-peer.js';
 
 const A_ADDR = '10.0.0.1';
 const B_ADDR = '10.0.0.2';
@@ -27,33 +25,11 @@ async function setup(peerAsn: number) {
   const clock = new FakeClock();
   const net = new FakeNet();
   const seen: { at: number; m: BgpMessage }[] = [];
-  net.raw.set(B_ADDR, (s: PipeEnd) => {
-    const f = new MessageFramer(65535);
-    s.on('data', (chunk: Buffer) => {
-      for (const m of f.push(chunk)) seen.push({ at: clock.now(), m: decodeMessage(m, { asn4: true, extendedMessage: true }) });
-    });
-    s.on('error', () => undefined);
-    s.on('end', () => s.end());
-    s.write(encodeMessage(buildOpen({ asn: peerAsn, routerId: '192.0.2.2', holdTime: 90, families: ['ipv4-unicast'], gracefulRestartTime: 120 })));
-    s.write(encodeMessage({ type: 'KEEPALIVE' }));
-  });
+  const open = buildOpen({ asn: peerAsn, routerId: '192.0.2.2', holdTime: 90, families: ['ipv4-unicast'], gracefulRestartTime: 120 });
+  net.raw.set(B_ADDR, (s: PipeEnd) => answerAsPeer(s, open, (m) => seen.push({ at: clock.now(), m })));
   const a = new Speaker(
-    {
-      asn: 65001,
-      routerId: A_ADDR,
-      listen: null,
-      holdTime: 90,
-      connectRetryTime: 5,
-      peers: [{ address: B_ADDR, asn: peerAsn, families: ['ipv4-unicast'] }],
-      importFilter: [],
-    },
-    {
-      now: () => clock.now(),
-      setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
-      clearTimeout: (h: unknown) => clock.clearTimeout(h),
-      nextHops,
-      createSession: (c) => new Session(c, { clock, connect: net.connector(A_ADDR), random: () => 0.5 }),
-    },
+    speakerA(A_ADDR, { address: B_ADDR, asn: peerAsn, families: ['ipv4-unicast'] }),
+    fakeDeps(clock, net, A_ADDR),
   );
   running.push(a);
   a.setAdvertisements(PREFIXES.map((prefix) => ({ prefix, communities: ['65001:7'] })));

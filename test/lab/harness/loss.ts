@@ -91,6 +91,27 @@ export async function startLossCounter(ns: Netns, targets: readonly string[], in
   };
 }
 
+/** startLossCounter, resolved once ten echo rounds are out: the path works before the event. */
+export async function startWarmLossCounter(ns: Netns, targets: readonly string[]): Promise<LossCounter> {
+  const c = await startLossCounter(ns, targets);
+  try {
+    await waitFor(() => c.sent() >= 10, { what: 'ten echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  } catch (e) {
+    c.kill();
+    throw e;
+  }
+  return c;
+}
+
+/** Twenty more echo rounds (a second at 50 ms), then the report; its summary is logged under `what`. */
+export async function finishLossCounter(c: LossCounter, what: string): Promise<LossReport> {
+  const mark = c.sent();
+  await waitFor(() => c.sent() >= mark + 20, { what: 'twenty more echo rounds', timeoutMs: 5000, intervalMs: 20 });
+  const report = await c.finish();
+  console.log(`${what}:\n  ${lossSummary(report)}`);
+  return report;
+}
+
 /** Every run of consecutive losses in a report, longest first. */
 export function lossGaps(r: LossReport): LossGap[] {
   const gaps: LossGap[] = [];

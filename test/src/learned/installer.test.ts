@@ -1,46 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { LearnedRoutes } from '../../../src/learned/index.js';
-import { LearnedRouteInstaller, type RouteTable } from '../../../src/learned/installer.js';
+import { LearnedRouteInstaller } from '../../../src/learned/installer.js';
 import { createLogger } from '../../../src/log.js';
 import type { LearnedKernelRoute } from '../../../src/learned/route-codec.js';
 import type { ForwardingEntry } from '../../../bgp/speaker/types.js';
+import { gws, kernelRoute, MemTable } from './mem-table.js';
 
-/** The kernel's learned routes of one table, keyed by prefix (what NLM_F_REPLACE and RTM_DELROUTE do to them). */
-class MemTable implements RouteTable {
-  readonly routes = new Map<string, LearnedKernelRoute>();
-  writes = 0;
-  refuse: string | undefined;
-  /** A next hop the kernel cannot reach: any route through it is refused, as Linux does. */
-  unreachable: string | undefined;
-  async replace(r: LearnedKernelRoute) {
-    this.writes++;
-    if (this.refuse) return this.refuse;
-    if (r.nextHops.some((n) => n.gateway === this.unreachable)) return 'EHOSTUNREACH';
-    this.routes.set(r.dst, r);
-    return undefined;
-  }
-  async remove(r: { dst: string }) {
-    return this.routes.delete(r.dst) ? undefined : 'ESRCH';
-  }
-  async list() {
-    return [...this.routes.values()];
-  }
-  async ifindex(name: string) {
-    return name === 'upA' ? 7 : undefined;
-  }
-}
+/** The worker's one uplink as the kernel numbers it. */
+const UP_A = { upA: 7 };
 
 const v4 = (prefix: string, ...hops: string[]): ForwardingEntry => ({
   prefix,
   family: 'ipv4-unicast',
   paths: hops.map((h) => ({ peer: h, nextHops: [h], interface: null })),
 });
-const gws = (t: MemTable, p: string) => t.routes.get(p)?.nextHops.map((n) => n.gateway) ?? [];
 
 describe('learned route installer', () => {
   it('installs the multipath set, takes a next hop out when its path goes, removes the route when none is left', async () => {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     const inst = new LearnedRouteInstaller(t, { table: 254 });
     inst.set(v4('0.0.0.0/0', '203.0.113.1', '203.0.113.5'));
     await inst.flush();
@@ -56,7 +34,7 @@ describe('learned route installer', () => {
   });
 
   it('one unreachable next hop: the route keeps the others, and the problem is reported', async () => {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     t.unreachable = '203.0.113.1';
     const inst = new LearnedRouteInstaller(t, { table: 254, retryMs: 60_000 });
     inst.set(v4('0.0.0.0/0', '203.0.113.1', '203.0.113.5'));
@@ -67,7 +45,7 @@ describe('learned route installer', () => {
   });
 
   it('a link-local next hop goes through the session interface', async () => {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     const inst = new LearnedRouteInstaller(t, { table: 1000 });
     inst.set({ prefix: '::/0', family: 'ipv6-unicast', paths: [{ peer: 'fe80::1', nextHops: ['fe80::1'], interface: 'upA' }] });
     await inst.flush();
@@ -75,7 +53,7 @@ describe('learned route installer', () => {
   });
 
   it('reconcile removes our stale routes and repairs changed ones; a refusal is a problem until a write succeeds', async () => {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     t.routes.set('198.18.0.0/24', { family: 4, dst: '198.18.0.0/24', table: 254, metric: 20, nextHops: [{ gateway: '203.0.113.9', ifindex: 0 }] });
     const problems: string[] = [];
     const inst = new LearnedRouteInstaller(t, { table: 254, onProblem: (p, w) => problems.push(`${p} ${w}`) });
@@ -97,16 +75,10 @@ describe('learned route installer', () => {
 describe('learned routes of a previous run (RFC 4724 4.1)', () => {
   const A = '203.0.113.1';
   const B = '203.0.113.5';
-  const route = (dst: string, ...hops: [string, number][]): LearnedKernelRoute => ({
-    family: dst.includes(':') ? 6 : 4,
-    dst,
-    table: 254,
-    metric: 20,
-    nextHops: hops.map(([gateway, ifindex]) => ({ gateway, ifindex })),
-  });
+  const route = kernelRoute;
   /** The kernel as a previous run left it: a default via A and B, a prefix via A, an IPv6 default via A's link (ifindex 7). */
   function previous(): MemTable {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     t.routes.set('0.0.0.0/0', route('0.0.0.0/0', [A, 3], [B, 4]));
     t.routes.set('198.51.100.128/26', route('198.51.100.128/26', [A, 3]));
     t.routes.set('::/0', route('::/0', ['2001:db8:ffff::1', 7]));
@@ -181,7 +153,7 @@ describe('learned routes of a previous run (RFC 4724 4.1)', () => {
 
 describe('learned routes on stop', () => {
   it('after close() the routes stay in the kernel, also when the speaker then drops every path (its sessions ending)', async () => {
-    const t = new MemTable();
+    const t = new MemTable(UP_A);
     const speaker = Object.assign(new EventEmitter(), {
       forwarding: (): ForwardingEntry[] => [],
       linkDown: () => true,

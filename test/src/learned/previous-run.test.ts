@@ -7,29 +7,13 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ForwardingEntry } from '../../../bgp/speaker/types.js';
-import { LearnedRoutes, PREVIOUS_RUN_WAIT_MS, type ForwardingSource, type RouteTable } from '../../../src/learned/index.js';
+import { LearnedRoutes, PREVIOUS_RUN_WAIT_MS, type ForwardingSource } from '../../../src/learned/index.js';
 import type { LearnedKernelRoute } from '../../../src/learned/route-codec.js';
 import { createLogger } from '../../../src/log.js';
+import { gws, kernelRoute, MemTable } from './mem-table.js';
 
 const TOR = '203.0.113.1';
 const OTHER = '203.0.113.5';
-
-class MemTable implements RouteTable {
-  readonly routes = new Map<string, LearnedKernelRoute>();
-  async replace(r: LearnedKernelRoute) {
-    this.routes.set(r.dst, r);
-    return undefined;
-  }
-  async remove(r: { dst: string }) {
-    return this.routes.delete(r.dst) ? undefined : 'ESRCH';
-  }
-  async list() {
-    return [...this.routes.values()];
-  }
-  async ifindex(name: string) {
-    return name === 'fab0' ? 3 : undefined;
-  }
-}
 
 class FakeSpeaker extends EventEmitter implements ForwardingSource {
   entries: ForwardingEntry[] = [];
@@ -44,14 +28,7 @@ class FakeSpeaker extends EventEmitter implements ForwardingSource {
   }
 }
 
-const route = (dst: string, ...hops: [string, number][]): LearnedKernelRoute => ({
-  family: dst.includes(':') ? 6 : 4,
-  dst,
-  table: 254,
-  metric: 20,
-  nextHops: hops.map(([gateway, ifindex]) => ({ gateway, ifindex })),
-});
-const gws = (t: MemTable, p: string) => t.routes.get(p)?.nextHops.map((n) => n.gateway) ?? [];
+const route = kernelRoute;
 const ifs = { fab0: [{ address: '203.0.113.2', netmask: '255.255.255.252', family: 'IPv4' as const, mac: '02:00:00:00:00:01', internal: false, cidr: '203.0.113.2/30' }] };
 
 let open: LearnedRoutes | undefined;
@@ -74,7 +51,7 @@ async function start(t: MemTable, speaker: FakeSpeaker, peers: string[]) {
 describe("learned routes of a previous run wait for their peer's End-of-RIB", () => {
   it('the peer re-sends its table: what it left out leaves the kernel on its End-of-RIB, not at the reconcile', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] });
-    const t = new MemTable();
+    const t = new MemTable({ fab0: 3 });
     t.routes.set('0.0.0.0/0', route('0.0.0.0/0', [TOR, 3]));
     t.routes.set('198.51.100.128/26', route('198.51.100.128/26', [TOR, 3]));
     t.routes.set('2001:db8:100::/48', route('2001:db8:100::/48', ['2001:db8:ffff::1', 3]));
@@ -98,7 +75,7 @@ describe("learned routes of a previous run wait for their peer's End-of-RIB", ()
 
   it('a peer that does not come back: its next hops go when the restart time is over', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] });
-    const t = new MemTable();
+    const t = new MemTable({ fab0: 3 });
     t.routes.set('0.0.0.0/0', route('0.0.0.0/0', [TOR, 3], [OTHER, 4]));
     const speaker = new FakeSpeaker();
     const lines = await start(t, speaker, [TOR, OTHER]);
