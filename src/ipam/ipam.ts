@@ -165,6 +165,15 @@ export class Ipam {
   private readonly emptySince = new Map<string, number>();
   /** Block claims that lost a compare-and-swap race (another worker took it first). */
   casRetries = 0;
+  /** Blocks claimed ahead of need (prefetch), and prefetches that failed (the allocation that needs the block then claims it itself). */
+  prefetched = 0;
+  prefetchFailures = 0;
+  /** Zone/family whose prefetch is queued or running (one per zone and family). */
+  private readonly prefetching = new Set<string>();
+  /** Cluster mode: when a block of each pool was last given back (prefetch holds off for a grace time after). */
+  private readonly gaveBack = new Map<string, number>();
+  /** Told of blocks that entered this worker's document ahead of need (prefetch). */
+  private readonly claimListeners: ((cidrs: readonly string[]) => void)[] = [];
   /**
    * Cluster mode: why allocation must wait or fail now (the pools not yet checked against
    * the cluster's, because etcd did not answer at start); undefined when it may go on.
@@ -334,7 +343,11 @@ export class Ipam {
     if (closed !== undefined) throw closed;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.allocateOnce(endpointId, zone, req, opts);
+        // The change is projected when allocateOnce returns its promise: the prefetch check
+        // sees this allocation and the rest of the burst queued with it.
+        const pending = this.allocateOnce(endpointId, zone, req, opts);
+        this.prefetchIfLow(zone);
+        return await pending;
       } catch (err) {
         if (!(err instanceof NeedBlock) || attempt >= 20) throw err;
         await this.claimFor(err, zone);
@@ -463,13 +476,15 @@ export class Ipam {
    * change that waited for another's claim just retries, the new block may serve it).
    */
   private claimFor(need: NeedBlock, zone: string): Promise<void> {
-    const run = this.claiming.then(() => this.claimBlock(need, zone));
+    const run = this.claiming.then(async () => {
+      await this.claimBlock(need, zone);
+    });
     this.claiming = run.catch(() => undefined);
     return run;
   }
 
-  private async claimBlock(need: NeedBlock, zone: string): Promise<void> {
-    const doc = await this.read();
+  private async claimBlock(need: NeedBlock, zone: string, read?: HostDoc): Promise<string[]> {
+    const doc = read ?? (await this.read());
     const registry = await this.store.list(BLOCKS_PREFIX);
     const claims = new Map<string, { owner: string; revision: number }>();
     for (const e of registry) {
@@ -490,20 +505,20 @@ export class Ipam {
       await this.mutate((d) => {
         for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
       });
-      return;
+      return orphans.map((o) => o.cidr);
     }
     if (need.index !== undefined) {
       const pool = need.pools[0];
-      if (pool === undefined) return;
+      if (pool === undefined) return [];
       const cidr = blockCidr(pool, need.index);
       const owner = claims.get(cidr)?.owner;
       if (owner !== undefined && owner !== this.node) throw new BlockOwnedError(need.address ?? cidr, cidr, owner);
-      if (await this.tryClaim(pool, need.index)) return;
+      if (await this.tryClaim(pool, need.index)) return [cidr];
       const now = BlockClaimSchema.safeParse((await this.store.get(blockKey(cidr)))?.value);
       throw new BlockOwnedError(need.address ?? cidr, cidr, now.success ? now.data.node : 'another worker');
     }
     // A claim in flight before ours may have served this change already: it retries first.
-    if (heldBlocks(doc, need.pools) > need.held) return;
+    if (heldBlocks(doc, need.pools) > need.held) return [];
     for (const p of need.pools) {
       const count = blockCount(p);
       const start = blockSearchStart(this.node, count);
@@ -511,12 +526,82 @@ export class Ipam {
       for (let k = 0n; k < count && free > 0n; k++) {
         const i = (start + k) % count;
         if (claims.has(blockCidr(p, i))) continue;
-        if (await this.tryClaim(p, i)) return;
+        if (await this.tryClaim(p, i)) return [blockCidr(p, i)];
         free--;
       }
     }
     const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
     throw new PoolExhaustedError(zone, need.family, pools);
+  }
+
+  /**
+   * Cluster mode: claims the next block of a zone's family before an allocation needs it,
+   * so that an allocation normally finds a free address in a block already held and its
+   * cost stays one write of this worker's document (a claim adds a list of the registry,
+   * a create-only write and a document write). Asked after each allocation is projected:
+   * when the free addresses left across the held blocks of the zone's pools of a family
+   * (counted on the projection, so a burst already queued is counted as used, and an
+   * empty spare block as free) are at most a quarter of a block, one claim is queued
+   * behind any claim in flight (the same `claiming` chain, one claim at a time), in the
+   * background. A claim that fails here (pool exhausted, etcd not answering) is left to
+   * the allocation that needs the block: it claims for itself and reports that error.
+   * For a grace time after a block of those pools was given back, nothing is prefetched:
+   * the worker showed it did not need the spare, and claiming it again at once would only
+   * make it be given back again after its grace.
+   */
+  private prefetchIfLow(zone: string): void {
+    const doc = this.projected ?? this.written?.doc;
+    if (this.cluster === undefined || doc === undefined) return;
+    for (const f of [4, 6] as const) {
+      const pools = this.pools.filter((p) => p.zone === zone && p.family === f);
+      const key = `${zone}/${f}`;
+      if (pools.length === 0 || this.prefetching.has(key) || !this.lowOn(doc, pools)) continue;
+      this.prefetching.add(key);
+      const run = this.claiming.then(async () => {
+        // Looked at again now that the claims before it are done and the document is read.
+        // The projection counts the allocations still being written; without one, the document read.
+        const read = await this.read();
+        if (!this.lowOn(this.projected ?? read, pools)) return;
+        const got = await this.claimBlock(new NeedBlock(f, pools, heldBlocks(read, pools)), zone, read);
+        if (got.length === 0) return;
+        this.prefetched += got.length;
+        for (const l of this.claimListeners) l(got);
+      });
+      this.claiming = run.catch(() => undefined);
+      void run
+        .catch(() => {
+          this.prefetchFailures++;
+        })
+        .finally(() => this.prefetching.delete(key));
+    }
+  }
+
+  /** Resolves once no block claim (prefetch or on demand) is queued or running. */
+  async claimsSettled(): Promise<void> {
+    for (let c = this.claiming; ; c = this.claiming) {
+      await c;
+      if (c === this.claiming && this.prefetching.size === 0) return;
+    }
+  }
+
+  /** At most a quarter of a block free across the held blocks of `pools` (one family, at least one block held), and no recent give-back. */
+  private lowOn(doc: HostDoc, pools: readonly Pool[]): boolean {
+    const now = (this.cluster?.now ?? Date.now)();
+    const grace = this.cluster?.blockGraceMs ?? 0;
+    if (pools.some((p) => now - (this.gaveBack.get(p.cidr) ?? -Infinity) < grace)) return false;
+    // No block yet: the allocation that needs the first one claims it (nothing to run low on).
+    if (heldBlocks(doc, pools) === 0) return false;
+    const size = pools.reduce((m, p) => (blockSizeOf(p) < m ? blockSizeOf(p) : m), blockSizeOf(pools[0]!));
+    const threshold = size / 4n > 0n ? size / 4n : 1n;
+    return freeIn(doc, pools) <= threshold;
+  }
+
+  /**
+   * `fn` is told of blocks that entered this worker's document ahead of need (prefetch), so
+   * that they are blackholed and advertised at once rather than at their first address.
+   */
+  onBlocksClaimed(fn: (cidrs: readonly string[]) => void): void {
+    this.claimListeners.push(fn);
   }
 
   /** Create-only write of the block's registry entry, then the block enters our document. */
@@ -574,6 +659,9 @@ export class Ipam {
     if (dropped.length > 0) for (const l of this.releaseListeners) await l(dropped);
     for (const cidr of dropped) {
       this.emptySince.delete(cidr);
+      const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
+      const pool = a === null ? undefined : this.pools.find((p) => poolContains(p, a.family, a.value));
+      if (pool !== undefined) this.gaveBack.set(pool.cidr, now);
       const e = await this.store.get(blockKey(cidr));
       const c = e && BlockClaimSchema.safeParse(e.value);
       if (e !== undefined && c?.success === true && c.data.node === this.node) {
@@ -639,6 +727,26 @@ function usedBlocks(doc: HostDoc, pools: readonly Pool[]): Set<string> {
     }
   }
   return used;
+}
+
+/** Addresses not handed out in the blocks of `pools` this worker holds. */
+function freeIn(doc: HostDoc, pools: readonly Pool[]): bigint {
+  let free = 0n;
+  const held = new Map<Pool, Set<bigint>>();
+  for (const p of pools) {
+    const idx = new Set(claimedIndexes(doc, p));
+    held.set(p, idx);
+    free += BigInt(idx.size) * blockSizeOf(p);
+  }
+  for (const e of Object.values(doc.endpoints)) {
+    for (const text of [e.ipv4, e.ipv6]) {
+      const a = text === undefined ? null : parseAddress(text);
+      if (a === null) continue;
+      const p = pools.find((q) => poolContains(q, a.family, a.value));
+      if (p !== undefined && held.get(p)?.has(blockIndexOf(p, a.value)) === true) free--;
+    }
+  }
+  return free;
 }
 
 function claimedIndexes(doc: HostDoc, p: Pool): bigint[] {
