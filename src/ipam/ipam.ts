@@ -13,8 +13,11 @@
  * whole cluster before they are used. The claim is a create-only write (compare-and-swap
  * with "must not exist") of `ipam/blocks/<block>` naming the worker; only then does the
  * block enter this worker's document, and addresses come only from blocks in it. So two
- * workers never allocate from the same block, and each writes only its own document. A
- * full set of blocks asks for another one (allocate catches NeedBlock, claims, retries);
+ * workers never allocate from the same block, and each writes only its own document. The
+ * next block is claimed ahead of need, in the background, once a quarter of a block or
+ * less is free (prefetchIfLow), so that an allocation normally finds its address in a
+ * held block; a full set of blocks still asks for another one (allocate catches
+ * NeedBlock, claims, retries);
  * the search for a free block starts at a hash of the node name, so workers racing for
  * blocks start apart instead of all fighting over the lowest one. A block left empty for
  * the grace time is given back (releaseEmptyBlocks). A block the registry says is ours but
