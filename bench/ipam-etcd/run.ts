@@ -123,7 +123,9 @@ async function updatesFor(lab: Lab, tor: Netns, w: Netns, aggregate: boolean): P
     ],
     zones: [{ name: 'app', cidrs: ['198.51.100.0/24', '2001:db8:c:1::/64'], ingress: [{ from: 'world', ports: ['any'] }] }],
     runtime: { reconcileInterval: 3600 },
-    store: { etcd: { endpoints, prefix: `/bench-updates-${aggregate}/` } },
+    // The CNI attachments in the run's own directory: the default (/var/lib/routectl) would
+    // hand the first agent's containers to the second one.
+    store: { etcd: { endpoints, prefix: `/bench-updates-${aggregate}/`, path: join(dir, 'state') } },
     api: { socket: sock },
     metrics: { listen: '127.0.0.1:9273' },
   };
@@ -153,7 +155,7 @@ async function updatesFor(lab: Lab, tor: Netns, w: Netns, aggregate: boolean): P
     };
     const blocks = Math.ceil(STARTS / 64) * 2;
     const want = aggregate ? blocks : 2 * STARTS;
-    await waitFor(async () => (await rib()).length === want, { what: `${want} prefixes at the ToR`, timeoutMs: 120_000, intervalMs: 200 });
+    await waitFor(async () => (await rib()).length === want, { what: `${want} prefixes at the ToR`, timeoutMs: 120_000, intervalMs: 200, diagnostics: async () => `the ToR has ${(await rib()).length}\n${lab.logTails()}` });
     const after = (await neighbor())?.messageStats?.updatesRecv ?? NaN;
     return { aggregate, updates: after - before, prefixes: want, blocks };
   } finally {
