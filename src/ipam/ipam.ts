@@ -486,30 +486,12 @@ export class Ipam {
     return run;
   }
 
-  private async claimBlock(need: NeedBlock, zone: string, read?: HostDoc): Promise<string[]> {
-    const doc = read ?? (await this.read());
-    const registry = await this.store.list(BLOCKS_PREFIX);
-    const claims = new Map<string, { owner: string; revision: number }>();
-    for (const e of registry) {
-      const c = BlockClaimSchema.safeParse(e.value);
-      claims.set(blockOfKey(e.key), { owner: c.success ? c.data.node : '(unreadable entry)', revision: e.revision });
-    }
-    const mine = (p: Pool): string[] => doc.blocks[p.cidr] ?? [];
+  private async claimBlock(need: NeedBlock, zone: string): Promise<string[]> {
+    const doc = await this.read();
+    const claims = await this.registry();
     // Adopt what the registry says is ours and our document lacks (a claim cut short).
-    const orphans: { pool: Pool; cidr: string }[] = [];
-    for (const p of need.pools) {
-      for (const [cidr, c] of claims) {
-        if (c.owner !== this.node || mine(p).includes(cidr)) continue;
-        const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
-        if (a !== null && poolContains(p, a.family, a.value) && cidr.endsWith(`/${p.blockLength}`)) orphans.push({ pool: p, cidr });
-      }
-    }
-    if (orphans.length > 0) {
-      await this.mutate((d) => {
-        for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
-      });
-      return orphans.map((o) => o.cidr);
-    }
+    const adopted = await this.adoptOrphans(doc, need.pools, claims);
+    if (adopted.length > 0) return adopted;
     if (need.index !== undefined) {
       const pool = need.pools[0];
       if (pool === undefined) return [];
@@ -522,19 +504,61 @@ export class Ipam {
     }
     // A claim in flight before ours may have served this change already: it retries first.
     if (heldBlocks(doc, need.pools) > need.held) return [];
-    for (const p of need.pools) {
+    const got = await this.createFree(need.pools, claims);
+    if (got !== undefined) {
+      await this.mutate((d) => claim(d, got.pool, got.index));
+      return [blockCidr(got.pool, got.index)];
+    }
+    const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
+    throw new PoolExhaustedError(zone, need.family, pools);
+  }
+
+  /** The block registry: block cidr -> owner and revision. */
+  private async registry(): Promise<Map<string, { owner: string; revision: number }>> {
+    const claims = new Map<string, { owner: string; revision: number }>();
+    for (const e of await this.store.list(BLOCKS_PREFIX)) {
+      const c = BlockClaimSchema.safeParse(e.value);
+      claims.set(blockOfKey(e.key), { owner: c.success ? c.data.node : '(unreadable entry)', revision: e.revision });
+    }
+    return claims;
+  }
+
+  /** Blocks of `pools` the registry gives to this worker and `doc` lacks: written into the document. */
+  private async adoptOrphans(doc: HostDoc, pools: readonly Pool[], claims: ReadonlyMap<string, { owner: string }>): Promise<string[]> {
+    const orphans: { pool: Pool; cidr: string }[] = [];
+    for (const p of pools) {
+      for (const [cidr, c] of claims) {
+        if (c.owner !== this.node || (doc.blocks[p.cidr] ?? []).includes(cidr)) continue;
+        const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
+        if (a !== null && poolContains(p, a.family, a.value) && cidr.endsWith(`/${p.blockLength}`)) orphans.push({ pool: p, cidr });
+      }
+    }
+    if (orphans.length === 0) return [];
+    await this.mutate((d) => {
+      for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
+    });
+    return orphans.map((o) => o.cidr);
+  }
+
+  /**
+   * Walks the pools' blocks from this worker's search start and takes the first free one
+   * with a create-only write of its registry entry (a lost race moves on to the next).
+   * The block is not in this worker's document yet: the caller writes it there. Undefined:
+   * no block of these pools is free.
+   */
+  private async createFree(pools: readonly Pool[], claims: ReadonlyMap<string, unknown>): Promise<{ pool: Pool; index: bigint } | undefined> {
+    for (const p of pools) {
       const count = blockCount(p);
       const start = blockSearchStart(this.node, count);
       let free = count - BigInt([...claims.keys()].filter((c) => c.endsWith(`/${p.blockLength}`) && poolContains(p, p.family, parseAddress(c.slice(0, c.indexOf('/')))?.value ?? -1n)).length);
       for (let k = 0n; k < count && free > 0n; k++) {
         const i = (start + k) % count;
         if (claims.has(blockCidr(p, i))) continue;
-        if (await this.tryClaim(p, i)) return [blockCidr(p, i)];
+        if (await this.create(p, i)) return { pool: p, index: i };
         free--;
       }
     }
-    const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
-    throw new PoolExhaustedError(zone, need.family, pools);
+    return undefined;
   }
 
   /**
@@ -546,7 +570,9 @@ export class Ipam {
    * (counted on the projection, so a burst already queued is counted as used, and an
    * empty spare block as free) are at most a quarter of a block, one claim is queued
    * behind any claim in flight (the same `claiming` chain, one claim at a time), in the
-   * background. A claim that fails here (pool exhausted, etcd not answering) is left to
+   * background: one list of the registry, a create-only write per family that runs low,
+   * then one write of the document with all of them (it shares the group commit with the
+   * allocations in flight). A claim that fails here (pool exhausted, etcd not answering) is left to
    * the allocation that needs the block: it claims for itself and reports that error.
    * For a grace time after a block of those pools was given back, nothing is prefetched:
    * the worker showed it did not need the spare, and claiming it again at once would only
@@ -554,29 +580,42 @@ export class Ipam {
    */
   private prefetchIfLow(zone: string): void {
     const doc = this.projected ?? this.written?.doc;
-    if (this.cluster === undefined || doc === undefined) return;
-    for (const f of [4, 6] as const) {
-      const pools = this.pools.filter((p) => p.zone === zone && p.family === f);
-      const key = `${zone}/${f}`;
-      if (pools.length === 0 || this.prefetching.has(key) || !this.lowOn(doc, pools)) continue;
-      this.prefetching.add(key);
-      const run = this.claiming.then(async () => {
-        // Looked at again now that the claims before it are done and the document is read.
-        // The projection counts the allocations still being written; without one, the document read.
-        const read = await this.read();
-        if (!this.lowOn(this.projected ?? read, pools)) return;
-        const got = await this.claimBlock(new NeedBlock(f, pools, heldBlocks(read, pools)), zone, read);
-        if (got.length === 0) return;
-        this.prefetched += got.length;
-        for (const l of this.claimListeners) l(got);
-      });
-      this.claiming = run.catch(() => undefined);
-      void run
-        .catch(() => {
-          this.prefetchFailures++;
-        })
-        .finally(() => this.prefetching.delete(key));
-    }
+    if (this.cluster === undefined || doc === undefined || this.prefetching.has(zone)) return;
+    const families = [4, 6].map((f) => this.pools.filter((p) => p.zone === zone && p.family === f)).filter((pools) => pools.length > 0);
+    if (!families.some((pools) => this.lowOn(doc, pools))) return;
+    this.prefetching.add(zone);
+    const run = this.claiming.then(async () => {
+      // Looked at again now that the claims before it are done. The projection counts the
+      // allocations still being written (this worker is its document's only writer).
+      const now = this.projected ?? (await this.read());
+      const low = families.filter((pools) => this.lowOn(now, pools));
+      if (low.length === 0) return;
+      const claims = await this.registry();
+      const adopted = await this.adoptOrphans(now, low.flat(), claims);
+      if (adopted.length > 0) {
+        this.prefetched += adopted.length;
+        for (const l of this.claimListeners) l(adopted);
+        return;
+      }
+      // Every low family's block in the registry first, then all of them in one write of the document.
+      const got: { pool: Pool; index: bigint }[] = [];
+      for (const pools of low) {
+        const b = await this.createFree(pools, claims);
+        if (b !== undefined) got.push(b);
+        else this.prefetchFailures++; // exhausted: the allocation that needs a block says so
+      }
+      if (got.length === 0) return;
+      await this.mutate((d) => got.forEach((b) => claim(d, b.pool, b.index)));
+      const cidrs = got.map((b) => blockCidr(b.pool, b.index));
+      this.prefetched += cidrs.length;
+      for (const l of this.claimListeners) l(cidrs);
+    });
+    this.claiming = run.catch(() => undefined);
+    void run
+      .catch(() => {
+        this.prefetchFailures++;
+      })
+      .finally(() => this.prefetching.delete(zone));
   }
 
   /** Resolves once no block claim (prefetch or on demand) is queued or running. */
@@ -609,16 +648,21 @@ export class Ipam {
 
   /** Create-only write of the block's registry entry, then the block enters our document. */
   private async tryClaim(pool: Pool, index: bigint): Promise<boolean> {
-    const cidr = blockCidr(pool, index);
+    if (!(await this.create(pool, index))) return false;
+    await this.mutate((d) => claim(d, pool, index));
+    return true;
+  }
+
+  /** Create-only write of the block's registry entry; false: another worker has it (a lost race). */
+  private async create(pool: Pool, index: bigint): Promise<boolean> {
     try {
-      await this.store.put(blockKey(cidr), { node: this.node, pool: pool.cidr }, { expectRevision: 0 });
+      await this.store.put(blockKey(blockCidr(pool, index)), { node: this.node, pool: pool.cidr }, { expectRevision: 0 });
+      return true;
     } catch (err) {
       if (!(err instanceof CasConflictError)) throw err;
       this.casRetries++;
       return false;
     }
-    await this.mutate((d) => claim(d, pool, index));
-    return true;
   }
 
   /**
