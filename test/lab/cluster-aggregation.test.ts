@@ -229,7 +229,7 @@ beforeAll(async () => {
       asn: w.asn,
       peers: [{ address: w.tor, asn: 65000 }],
       extra: {
-        store: { etcd: { endpoints, leaseTtl: 10, blockGrace: GRACE_SECONDS } },
+        store: { etcd: { endpoints, leaseTtl: 10, blockGrace: GRACE_SECONDS, path: join(lab!.dir, `state-${w.node}`) } },
         pools: [
           { cidr: POOL4, zone: 'app', blockSize: 28 },
           { cidr: POOL6, zone: 'app', blockSize: 124 },
