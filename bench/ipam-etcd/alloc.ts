@@ -35,8 +35,12 @@ export interface LatencyResult {
   /** Sequential allocations that claimed a block (their index in seq). */
   readonly claims: number[];
   readonly burst: number[];
-  /** Burst allocations of rounds in which no allocation claimed a block. */
+  /** Burst allocations of rounds in which no allocation took the first address of a block. */
   readonly burstHeld: number[];
+  /** Burst allocations of rounds that crossed into a new block (one took its first address). */
+  readonly burstCross: number[];
+  /** etcd: blocks claimed ahead of need (in the background, off the allocation path). */
+  readonly prefetched: number;
   /** Store calls per kind over the sequential part. */
   readonly calls: Record<string, number>;
   /** The store's own operations, one after another: a read of the worker's document, a guarded write of a small key. */
@@ -66,7 +70,7 @@ function counted(store: Store, calls: Record<string, number>): Store {
   };
 }
 
-/** First address of a /26 or /122 block: the allocation that claimed it (pools start on a block boundary). */
+/** First address of a /26 or /122 block: the allocation that crossed into it (pools start on a block boundary). */
 function claimed(v4: string | undefined): boolean {
   return v4 !== undefined && Number(v4.split('.')[3]) % 64 === 0;
 }
@@ -94,6 +98,7 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
     const seqCalls = { ...calls };
     const burst: number[] = [];
     const burstHeld: number[] = [];
+    const burstCross: number[] = [];
     for (let r = 0; r < job.rounds; r++) {
       const round = await Promise.all(
         Array.from({ length: job.burst }, async (_, i) => {
@@ -103,7 +108,7 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
         }),
       );
       burst.push(...round.map((x) => x.ms));
-      if (!round.some((x) => x.claim)) burstHeld.push(...round.map((x) => x.ms));
+      (round.some((x) => x.claim) ? burstCross : burstHeld).push(...round.map((x) => x.ms));
     }
     const get: number[] = [];
     const casPut: number[] = [];
@@ -116,7 +121,7 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
       rev = await raw.put('bench/op', { n: i }, { expectRevision: rev });
       casPut.push(performance.now() - t0);
     }
-    return { store: kind, seq, claims, burst, burstHeld, calls: seqCalls, ops: { get, casPut } };
+    return { store: kind, seq, claims, burst, burstHeld, burstCross, prefetched: ipam.prefetched, calls: seqCalls, ops: { get, casPut } };
   } finally {
     await raw.close();
   }

@@ -188,6 +188,12 @@ export class EndpointController {
     this.now = opts.now ?? (() => performance.now());
     this.initialized = new Promise((r) => (this.markInitialized = r));
     opts.ipam.onBlocksReleased?.((cidrs) => this.releaseBlocks(cidrs));
+    // A block claimed ahead of need: blackholed and advertised now, not at its first address
+    // (before the start's adoption, the adoption and the repair passes take it in).
+    opts.ipam.onBlocksClaimed?.((cidrs) => {
+      if (!this.blocksAdopted || this.stopped) return;
+      void this.refreshBlocks().catch((err: unknown) => this.log.warn({ event: 'block-refresh-failed', err, blocks: cidrs }, 'blocks claimed ahead of need not advertised yet; the next repair pass retries'));
+    });
   }
 
   // ---------------------------------------------------------------------------

@@ -62,6 +62,8 @@ export type IpamPort = {
   poolOf(address: string): Pool | undefined;
   /** Blocks about to be given back (cluster mode): their advertisement and blackhole go first. */
   onBlocksReleased?(fn: (cidrs: readonly string[]) => Promise<void>): void;
+  /** Blocks claimed ahead of need (cluster mode): told so they are blackholed and advertised at once. */
+  onBlocksClaimed?(fn: (cidrs: readonly string[]) => void): void;
 };
 
 export type DataplanePort = {

@@ -13,8 +13,11 @@
  * whole cluster before they are used. The claim is a create-only write (compare-and-swap
  * with "must not exist") of `ipam/blocks/<block>` naming the worker; only then does the
  * block enter this worker's document, and addresses come only from blocks in it. So two
- * workers never allocate from the same block, and each writes only its own document. A
- * full set of blocks asks for another one (allocate catches NeedBlock, claims, retries);
+ * workers never allocate from the same block, and each writes only its own document. The
+ * next block is claimed ahead of need, in the background, once a quarter of a block or
+ * less is free (prefetchIfLow), so that an allocation normally finds its address in a
+ * held block; a full set of blocks still asks for another one (allocate catches
+ * NeedBlock, claims, retries);
  * the search for a free block starts at a hash of the node name, so workers racing for
  * blocks start apart instead of all fighting over the lowest one. A block left empty for
  * the grace time is given back (releaseEmptyBlocks). A block the registry says is ours but
@@ -165,6 +168,15 @@ export class Ipam {
   private readonly emptySince = new Map<string, number>();
   /** Block claims that lost a compare-and-swap race (another worker took it first). */
   casRetries = 0;
+  /** Blocks claimed ahead of need (prefetch), and prefetches that failed (the allocation that needs the block then claims it itself). */
+  prefetched = 0;
+  prefetchFailures = 0;
+  /** Zone/family whose prefetch is queued or running (one per zone and family). */
+  private readonly prefetching = new Set<string>();
+  /** Cluster mode: when a block of each pool was last given back (prefetch holds off for a grace time after). */
+  private readonly gaveBack = new Map<string, number>();
+  /** Told of blocks that entered this worker's document ahead of need (prefetch). */
+  private readonly claimListeners: ((cidrs: readonly string[]) => void)[] = [];
   /**
    * Cluster mode: why allocation must wait or fail now (the pools not yet checked against
    * the cluster's, because etcd did not answer at start); undefined when it may go on.
@@ -334,7 +346,11 @@ export class Ipam {
     if (closed !== undefined) throw closed;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.allocateOnce(endpointId, zone, req, opts);
+        // The change is projected when allocateOnce returns its promise: the prefetch check
+        // sees this allocation and the rest of the burst queued with it.
+        const pending = this.allocateOnce(endpointId, zone, req, opts);
+        this.prefetchIfLow(zone);
+        return await pending;
       } catch (err) {
         if (!(err instanceof NeedBlock) || attempt >= 20) throw err;
         await this.claimFor(err, zone);
@@ -463,74 +479,190 @@ export class Ipam {
    * change that waited for another's claim just retries, the new block may serve it).
    */
   private claimFor(need: NeedBlock, zone: string): Promise<void> {
-    const run = this.claiming.then(() => this.claimBlock(need, zone));
+    const run = this.claiming.then(async () => {
+      await this.claimBlock(need, zone);
+    });
     this.claiming = run.catch(() => undefined);
     return run;
   }
 
-  private async claimBlock(need: NeedBlock, zone: string): Promise<void> {
+  private async claimBlock(need: NeedBlock, zone: string): Promise<string[]> {
     const doc = await this.read();
-    const registry = await this.store.list(BLOCKS_PREFIX);
-    const claims = new Map<string, { owner: string; revision: number }>();
-    for (const e of registry) {
-      const c = BlockClaimSchema.safeParse(e.value);
-      claims.set(blockOfKey(e.key), { owner: c.success ? c.data.node : '(unreadable entry)', revision: e.revision });
-    }
-    const mine = (p: Pool): string[] => doc.blocks[p.cidr] ?? [];
+    const claims = await this.registry();
     // Adopt what the registry says is ours and our document lacks (a claim cut short).
-    const orphans: { pool: Pool; cidr: string }[] = [];
-    for (const p of need.pools) {
-      for (const [cidr, c] of claims) {
-        if (c.owner !== this.node || mine(p).includes(cidr)) continue;
-        const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
-        if (a !== null && poolContains(p, a.family, a.value) && cidr.endsWith(`/${p.blockLength}`)) orphans.push({ pool: p, cidr });
-      }
-    }
-    if (orphans.length > 0) {
-      await this.mutate((d) => {
-        for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
-      });
-      return;
-    }
+    const adopted = await this.adoptOrphans(doc, need.pools, claims);
+    if (adopted.length > 0) return adopted;
     if (need.index !== undefined) {
       const pool = need.pools[0];
-      if (pool === undefined) return;
+      if (pool === undefined) return [];
       const cidr = blockCidr(pool, need.index);
       const owner = claims.get(cidr)?.owner;
       if (owner !== undefined && owner !== this.node) throw new BlockOwnedError(need.address ?? cidr, cidr, owner);
-      if (await this.tryClaim(pool, need.index)) return;
+      if (await this.tryClaim(pool, need.index)) return [cidr];
       const now = BlockClaimSchema.safeParse((await this.store.get(blockKey(cidr)))?.value);
       throw new BlockOwnedError(need.address ?? cidr, cidr, now.success ? now.data.node : 'another worker');
     }
     // A claim in flight before ours may have served this change already: it retries first.
-    if (heldBlocks(doc, need.pools) > need.held) return;
-    for (const p of need.pools) {
+    if (heldBlocks(doc, need.pools) > need.held) return [];
+    const got = await this.createFree(need.pools, claims);
+    if (got !== undefined) {
+      await this.mutate((d) => claim(d, got.pool, got.index));
+      return [blockCidr(got.pool, got.index)];
+    }
+    const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
+    throw new PoolExhaustedError(zone, need.family, pools);
+  }
+
+  /** The block registry: block cidr -> owner and revision. */
+  private async registry(): Promise<Map<string, { owner: string; revision: number }>> {
+    const claims = new Map<string, { owner: string; revision: number }>();
+    for (const e of await this.store.list(BLOCKS_PREFIX)) {
+      const c = BlockClaimSchema.safeParse(e.value);
+      claims.set(blockOfKey(e.key), { owner: c.success ? c.data.node : '(unreadable entry)', revision: e.revision });
+    }
+    return claims;
+  }
+
+  /** Blocks of `pools` the registry gives to this worker and `doc` lacks: written into the document. */
+  private async adoptOrphans(doc: HostDoc, pools: readonly Pool[], claims: ReadonlyMap<string, { owner: string }>): Promise<string[]> {
+    const orphans: { pool: Pool; cidr: string }[] = [];
+    for (const p of pools) {
+      for (const [cidr, c] of claims) {
+        if (c.owner !== this.node || (doc.blocks[p.cidr] ?? []).includes(cidr)) continue;
+        const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
+        if (a !== null && poolContains(p, a.family, a.value) && cidr.endsWith(`/${p.blockLength}`)) orphans.push({ pool: p, cidr });
+      }
+    }
+    if (orphans.length === 0) return [];
+    await this.mutate((d) => {
+      for (const o of orphans) claim(d, o.pool, blockIndexOf(o.pool, parseAddress(o.cidr.slice(0, o.cidr.indexOf('/')))?.value ?? o.pool.base));
+    });
+    return orphans.map((o) => o.cidr);
+  }
+
+  /**
+   * Walks the pools' blocks from this worker's search start and takes the first free one
+   * with a create-only write of its registry entry (a lost race moves on to the next).
+   * The block is not in this worker's document yet: the caller writes it there. Undefined:
+   * no block of these pools is free.
+   */
+  private async createFree(pools: readonly Pool[], claims: ReadonlyMap<string, unknown>): Promise<{ pool: Pool; index: bigint } | undefined> {
+    for (const p of pools) {
       const count = blockCount(p);
       const start = blockSearchStart(this.node, count);
       let free = count - BigInt([...claims.keys()].filter((c) => c.endsWith(`/${p.blockLength}`) && poolContains(p, p.family, parseAddress(c.slice(0, c.indexOf('/')))?.value ?? -1n)).length);
       for (let k = 0n; k < count && free > 0n; k++) {
         const i = (start + k) % count;
         if (claims.has(blockCidr(p, i))) continue;
-        if (await this.tryClaim(p, i)) return;
+        if (await this.create(p, i)) return { pool: p, index: i };
         free--;
       }
     }
-    const pools = this.pools.filter((p) => p.zone === zone && p.family === need.family).map((p) => p.cidr);
-    throw new PoolExhaustedError(zone, need.family, pools);
+    return undefined;
+  }
+
+  /**
+   * Cluster mode: claims the next block of a zone's family before an allocation needs it,
+   * so that an allocation normally finds a free address in a block already held and its
+   * cost stays one write of this worker's document (a claim adds a list of the registry,
+   * a create-only write and a document write). Asked after each allocation is projected:
+   * when the free addresses left across the held blocks of the zone's pools of a family
+   * (counted on the projection, so a burst already queued is counted as used, and an
+   * empty spare block as free) are at most a quarter of a block, one claim is queued
+   * behind any claim in flight (the same `claiming` chain, one claim at a time), in the
+   * background: one list of the registry, a create-only write per family that runs low,
+   * then one write of the document with all of them (it shares the group commit with the
+   * allocations in flight). A claim that fails here (pool exhausted, etcd not answering) is left to
+   * the allocation that needs the block: it claims for itself and reports that error.
+   * For a grace time after a block of those pools was given back, nothing is prefetched:
+   * the worker showed it did not need the spare, and claiming it again at once would only
+   * make it be given back again after its grace.
+   */
+  private prefetchIfLow(zone: string): void {
+    const doc = this.projected ?? this.written?.doc;
+    if (this.cluster === undefined || doc === undefined || this.prefetching.has(zone)) return;
+    const families = [4, 6].map((f) => this.pools.filter((p) => p.zone === zone && p.family === f)).filter((pools) => pools.length > 0);
+    if (!families.some((pools) => this.lowOn(doc, pools))) return;
+    this.prefetching.add(zone);
+    const run = this.claiming.then(async () => {
+      // Looked at again now that the claims before it are done. The projection counts the
+      // allocations still being written (this worker is its document's only writer).
+      const now = this.projected ?? (await this.read());
+      const low = families.filter((pools) => this.lowOn(now, pools));
+      if (low.length === 0) return;
+      const claims = await this.registry();
+      const adopted = await this.adoptOrphans(now, low.flat(), claims);
+      if (adopted.length > 0) {
+        this.prefetched += adopted.length;
+        for (const l of this.claimListeners) l(adopted);
+        return;
+      }
+      // Every low family's block in the registry first, then all of them in one write of the document.
+      const got: { pool: Pool; index: bigint }[] = [];
+      for (const pools of low) {
+        const b = await this.createFree(pools, claims);
+        if (b !== undefined) got.push(b);
+        else this.prefetchFailures++; // exhausted: the allocation that needs a block says so
+      }
+      if (got.length === 0) return;
+      await this.mutate((d) => got.forEach((b) => claim(d, b.pool, b.index)));
+      const cidrs = got.map((b) => blockCidr(b.pool, b.index));
+      this.prefetched += cidrs.length;
+      for (const l of this.claimListeners) l(cidrs);
+    });
+    this.claiming = run.catch(() => undefined);
+    void run
+      .catch(() => {
+        this.prefetchFailures++;
+      })
+      .finally(() => this.prefetching.delete(zone));
+  }
+
+  /** Resolves once no block claim (prefetch or on demand) is queued or running. */
+  async claimsSettled(): Promise<void> {
+    for (let c = this.claiming; ; c = this.claiming) {
+      await c;
+      if (c === this.claiming && this.prefetching.size === 0) return;
+    }
+  }
+
+  /** At most a quarter of a block free across the held blocks of `pools` (one family, at least one block held), and no recent give-back. */
+  private lowOn(doc: HostDoc, pools: readonly Pool[]): boolean {
+    const now = (this.cluster?.now ?? Date.now)();
+    const grace = this.cluster?.blockGraceMs ?? 0;
+    if (pools.some((p) => now - (this.gaveBack.get(p.cidr) ?? -Infinity) < grace)) return false;
+    // No block yet: the allocation that needs the first one claims it (nothing to run low on).
+    if (heldBlocks(doc, pools) === 0) return false;
+    const size = pools.reduce((m, p) => (blockSizeOf(p) < m ? blockSizeOf(p) : m), blockSizeOf(pools[0]!));
+    const threshold = size / 4n > 0n ? size / 4n : 1n;
+    return freeIn(doc, pools) <= threshold;
+  }
+
+  /**
+   * `fn` is told of blocks that entered this worker's document ahead of need (prefetch), so
+   * that they are blackholed and advertised at once rather than at their first address.
+   */
+  onBlocksClaimed(fn: (cidrs: readonly string[]) => void): void {
+    this.claimListeners.push(fn);
   }
 
   /** Create-only write of the block's registry entry, then the block enters our document. */
   private async tryClaim(pool: Pool, index: bigint): Promise<boolean> {
-    const cidr = blockCidr(pool, index);
+    if (!(await this.create(pool, index))) return false;
+    await this.mutate((d) => claim(d, pool, index));
+    return true;
+  }
+
+  /** Create-only write of the block's registry entry; false: another worker has it (a lost race). */
+  private async create(pool: Pool, index: bigint): Promise<boolean> {
     try {
-      await this.store.put(blockKey(cidr), { node: this.node, pool: pool.cidr }, { expectRevision: 0 });
+      await this.store.put(blockKey(blockCidr(pool, index)), { node: this.node, pool: pool.cidr }, { expectRevision: 0 });
+      return true;
     } catch (err) {
       if (!(err instanceof CasConflictError)) throw err;
       this.casRetries++;
       return false;
     }
-    await this.mutate((d) => claim(d, pool, index));
-    return true;
   }
 
   /**
@@ -574,6 +706,9 @@ export class Ipam {
     if (dropped.length > 0) for (const l of this.releaseListeners) await l(dropped);
     for (const cidr of dropped) {
       this.emptySince.delete(cidr);
+      const a = parseAddress(cidr.slice(0, cidr.indexOf('/')));
+      const pool = a === null ? undefined : this.pools.find((p) => poolContains(p, a.family, a.value));
+      if (pool !== undefined) this.gaveBack.set(pool.cidr, now);
       const e = await this.store.get(blockKey(cidr));
       const c = e && BlockClaimSchema.safeParse(e.value);
       if (e !== undefined && c?.success === true && c.data.node === this.node) {
@@ -639,6 +774,26 @@ function usedBlocks(doc: HostDoc, pools: readonly Pool[]): Set<string> {
     }
   }
   return used;
+}
+
+/** Addresses not handed out in the blocks of `pools` this worker holds. */
+function freeIn(doc: HostDoc, pools: readonly Pool[]): bigint {
+  let free = 0n;
+  const held = new Map<Pool, Set<bigint>>();
+  for (const p of pools) {
+    const idx = new Set(claimedIndexes(doc, p));
+    held.set(p, idx);
+    free += BigInt(idx.size) * blockSizeOf(p);
+  }
+  for (const e of Object.values(doc.endpoints)) {
+    for (const text of [e.ipv4, e.ipv6]) {
+      const a = text === undefined ? null : parseAddress(text);
+      if (a === null) continue;
+      const p = pools.find((q) => poolContains(q, a.family, a.value));
+      if (p !== undefined && held.get(p)?.has(blockIndexOf(p, a.value)) === true) free--;
+    }
+  }
+  return free;
 }
 
 function claimedIndexes(doc: HostDoc, p: Pool): bigint[] {

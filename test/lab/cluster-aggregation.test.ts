@@ -17,10 +17,11 @@
  * 1. Three containers per worker: the ToR has exactly one prefix per block (a /28 and a
  *    /124 per worker, via that worker), no /32 or /128; every worker has a blackhole
  *    route for each of its blocks (protocol 88) and the host routes inside it; verify clean.
- * 2. 13 more containers on w1, all in the blocks it holds: the ToR receives no UPDATE from
- *    w1 (its updatesRecv counter; the 17th container then needs new blocks, whose UPDATEs
- *    arrive after anything the 13 could have sent, on the same TCP stream, and are the only
- *    ones counted).
+ * 2. 9 more containers on w1, all in the blocks it holds: the 9th leaves a quarter of each
+ *    block free, so w1 claims its next blocks ahead of need; the ToR receives no UPDATE from
+ *    w1 but those blocks' (its updatesRecv counter; the new blocks' UPDATEs arrive after
+ *    anything the 9 could have sent, on the same TCP stream). 5 more: the last one is the
+ *    first in the new blocks, already held and advertised: the blocks do not change.
  * 3. Pings from the ToR to an unused address of w2's block: no answer, and on w2 they
  *    are seen arriving (nft counter in prerouting) and never forwarded (counter in forward):
  *    dropped by the blackhole, not sent back to the ToR.
@@ -33,6 +34,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/types.js';
+import { addressInPrefix } from '../../src/net.js';
 import { endLab, startAgent, type LabAgent, type LabAgentConfig } from './agent-helper.js';
 import { clusterAgentConfig, clusterFabric, clusterStatus, CniContainers } from './cluster-lab.js';
 import { ETCD_MEMBERS, LabEtcd } from './harness/etcd.js';
@@ -196,24 +198,35 @@ describe('cluster mode: one prefix per block, a blackhole for its unused part', 
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
-  it('containers started in blocks already held send the ToR no UPDATE', async () => {
+  it('containers started in blocks already held send the ToR no UPDATE; the next blocks are claimed ahead of need', async () => {
     const before = await updatesFrom(0);
     const blocksBefore = await blocksOf(0);
-    // 3 + 13 = 16: exactly the /28 (and the /124) w1 holds.
-    await start(0, 13);
+    // 3 + 8 = 11 of the /28's (and the /124's) 16: 5 free, more than a quarter of a block.
+    await start(0, 8);
     expect(await blocksOf(0)).toEqual(blocksBefore);
-    // The 17th needs a new block of each family: their UPDATEs come after anything the
-    // 13 starts could have sent (one TCP stream), so once the ToR has them, the count is final.
+    // The 12th leaves 4 free (a quarter): the next block of each family is claimed in the
+    // background, blackholed and advertised. Their UPDATEs come after anything the 9 starts
+    // could have sent (one TCP stream), so once the ToR has them, the count is final.
     await start(0, 1);
+    await waitFor(async () => (await blocksOf(0)).length === blocksBefore.length + 2, { what: 'w1 to claim its next blocks ahead of need', timeoutMs: 30_000, intervalMs: 200, diagnostics: () => agents[0]!.logTail(15) });
     const after = await blocksOf(0);
     const added = after.filter((b) => !blocksBefore.includes(b));
     expect(added).toHaveLength(2);
     await waitTorHas(await expectedRib());
     const updates = (await updatesFrom(0)) - before;
-    console.log(`UPDATEs from w1 for 13 starts in held blocks and 1 start needing 2 new blocks: ${updates}`);
-    // One UPDATE per new block at most (v4 NLRI, v6 MP_REACH); none for the 13 starts.
+    console.log(`UPDATEs from w1 for 9 starts in held blocks and the 2 blocks claimed ahead of need: ${updates}`);
+    // One UPDATE per new block at most (v4 NLRI, v6 MP_REACH); none for the 9 starts.
     expect(updates).toBeGreaterThanOrEqual(1);
     expect(updates).toBeLessThanOrEqual(added.length);
+    await waitFor(async () => JSON.stringify(await blackholes(0)) === JSON.stringify(after), { what: 'blackholes for the blocks claimed ahead', timeoutMs: 20_000, intervalMs: 200 });
+    // 13th to 17th: the 17th is the first in the new blocks, which are already held: no
+    // claim on its path, the blocks stay as they are, the ToR keeps one prefix per block.
+    await start(0, 5);
+    expect(await blocksOf(0)).toEqual(after);
+    const last = containers[containers.length - 1]!;
+    expect(added.some((b) => addressInPrefix(last.ipv4, b)), `${last.ipv4} in ${added.join(' ')}`).toBe(true);
+    expect(added.some((b) => addressInPrefix(last.ipv6, b)), `${last.ipv6} in ${added.join(' ')}`).toBe(true);
+    await waitTorHas(await expectedRib());
     expect(await blackholes(0)).toEqual(after);
     await verifyClean(0);
   });

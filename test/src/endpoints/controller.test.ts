@@ -5,7 +5,7 @@
  * drift repair with pause/resume, restarts, and event orderings replayed in many orders.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Dataplane, hostIfNameFor, reportChanged as reportChangedOf, RTPROT_ROUTECTL } from '../../../src/dataplane/index.js';
 import { Advertisements } from '../../../src/endpoints/advertisements.js';
 import { containerMac, EndpointController } from '../../../src/endpoints/controller.js';
@@ -533,6 +533,36 @@ describe('EndpointController: aggregation in cluster mode (blocks claimed in the
     expect(w.ctl.get(idOf(3))).toMatchObject({ state: 'ready', ipv4: first(2)[0], advertised: BLOCKS });
     expect(w.speaker.calls.length, JSON.stringify(w.speaker.calls.slice(calls))).toBe(calls);
     expect(w.speaker.calls.flatMap((c) => c.prefixes).filter((p) => p.endsWith('/32') || p.endsWith('/128'))).toEqual([]);
+  });
+
+  it('a block claimed ahead of need is blackholed, then advertised, before its first address is used', async () => {
+    const w = clusterWorld();
+    const inKernelWhenAdvertised: string[][] = [];
+    const advertise = w.speaker.advertise.bind(w.speaker);
+    w.speaker.advertise = (routes) => {
+      inKernelWhenAdvertised.push(blackholes(w.k));
+      advertise(routes);
+    };
+    await w.ctl.sync([]);
+    for (const n of [1, 2, 3]) await w.ctl.add(spec(n));
+    // 3 of each /30 and /126 used: one address, a quarter of a block, left. The next blocks
+    // are claimed in the background and taken in by the controller.
+    await w.ipam.claimsSettled();
+    expect(w.ipam.prefetched).toBe(2);
+    await vi.waitFor(() => expect(w.speaker.sorted()).toHaveLength(4), { timeout: 5_000, interval: 5 });
+    const held = (await w.ipam.blocks()).map((b) => b.cidr).sort();
+    expect(w.speaker.sorted()).toEqual(held);
+    expect(blackholes(w.k)).toEqual(held);
+    expect(inKernelWhenAdvertised.at(-1)).toEqual(held); // blackholed before it was advertised
+    // The 4th fills the first blocks, the 5th is the first in the new ones: nothing to tell the speaker.
+    const calls = w.speaker.calls.length;
+    await w.ctl.add(spec(4));
+    await w.ctl.add(spec(5));
+    const fifth = w.ctl.get(idOf(5))!;
+    expect(fifth.state).toBe('ready');
+    expect(BLOCKS).not.toContain(fifth.advertised[0]);
+    expect(held).toEqual(expect.arrayContaining([...fifth.advertised]));
+    expect(w.speaker.calls.length, JSON.stringify(w.speaker.calls.slice(calls))).toBe(calls);
   });
 
   it('a block given back is withdrawn and its blackhole removed before its registry entry goes', async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCKS_PREFIX, blockKey, blockOfKey, BlockOwnedError, blockSearchStart, Ipam, PoolExhaustedError, type PoolConfig } from '../../../src/ipam/index.js';
 import { parsePrefix } from '../../../src/net.js';
 import { EtcdStore } from '../../../src/store/etcd.js';
+import type { Store } from '../../../src/store/store.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 
 let etcd: TestEtcd;
@@ -153,5 +154,137 @@ describe('cluster IPAM on etcd', () => {
     const a = await ipam.allocate('c1', 'app');
     expect(inside(a.ipv4!, '198.51.100.128/28')).toBe(true);
     expect((await s!.list(BLOCKS_PREFIX)).map((e) => e.key)).toEqual([blockKey('198.51.100.128/28')]);
+  });
+
+  describe('blocks claimed ahead of need', () => {
+    /** The store calls going through, by kind. */
+    function counting(store: Store, calls: string[]): Store {
+      return {
+        get: (k) => (calls.push('get'), store.get(k)),
+        put: (k, v, o) => (calls.push(o?.expectRevision === 0 ? 'create' : 'put'), store.put(k, v, o)),
+        delete: (k, o) => (calls.push('delete'), store.delete(k, o)),
+        list: (p) => (calls.push('list'), store.list(p)),
+        close: () => store.close(),
+      };
+    }
+
+    it('the allocation that crosses into a new block finds it claimed: one document write, no claim on its path', async () => {
+      const [s] = await clients(1);
+      const calls: string[] = [];
+      const ipam = new Ipam(counting(s!, calls), 'wp', pools, { blockGraceMs: 60_000 });
+      // 12 of a /28's 16 addresses: 4 left, a quarter of a block, so the next block is claimed now.
+      for (let k = 0; k < 12; k++) await ipam.allocate(`c${k}`, 'app');
+      await ipam.claimsSettled();
+      expect(ipam.prefetched).toBe(2); // one block per family
+      const blocks = (await ipam.blocks()).map((b) => b.cidr);
+      expect(blocks).toHaveLength(4);
+      // The registry has them for this worker before any address of them is handed out.
+      const registry = await s!.list(BLOCKS_PREFIX);
+      expect(registry.map((e) => blockOfKey(e.key)).sort()).toEqual([...blocks].sort());
+      for (const e of registry) expect((e.value as { node: string }).node).toBe('wp');
+      // The 17th allocation is the first in the new blocks: each of these is one guarded
+      // write of the worker's document, nothing else (no list, no create-only write).
+      for (let k = 12; k < 17; k++) {
+        calls.length = 0;
+        const a = await ipam.allocate(`c${k}`, 'app');
+        expect(calls).toEqual(['put']);
+        if (k === 16) {
+          const first = (await ipam.get('c0'))!;
+          const firstBlocks = blocks.filter((b) => inside(first.ipv4!, b) || inside(first.ipv6!, b));
+          expect(firstBlocks).toHaveLength(2);
+          // Crossed: its addresses are in the prefetched blocks, not in the first ones.
+          expect(firstBlocks.some((b) => inside(a.ipv4!, b))).toBe(false);
+          expect(firstBlocks.some((b) => inside(a.ipv6!, b))).toBe(false);
+          expect(blocks.some((b) => inside(a.ipv4!, b))).toBe(true);
+          expect(blocks.some((b) => inside(a.ipv6!, b))).toBe(true);
+        }
+      }
+      await ipam.claimsSettled();
+      expect(ipam.prefetched).toBe(2); // 17 of 32 used: nothing more claimed
+    });
+
+    it('a burst that would exhaust the held blocks claims the next one while it is written', async () => {
+      const [s] = await clients(1);
+      const ipam = new Ipam(s!, 'wb', [pools[0]!], { blockGraceMs: 60_000 });
+      await ipam.allocate('c0', 'app');
+      // 14 at once: the projection counts them (15 of 16 used), so the next block is claimed now.
+      await Promise.all(Array.from({ length: 14 }, (_, k) => ipam.allocate(`b${k}`, 'app')));
+      await ipam.claimsSettled();
+      expect(ipam.prefetched).toBe(1);
+      expect(await ipam.blocks()).toHaveLength(2);
+      expect(await s!.list(BLOCKS_PREFIX)).toHaveLength(2);
+    });
+
+    it('three workers prefetching at once with the same search start: disjoint blocks, distinct addresses', async () => {
+      const cs = await clients(3);
+      const names: string[] = [];
+      for (let i = 100; names.length < 3; i++) if (blockSearchStart(`w${i}`, 16n) === blockSearchStart('w100', 16n)) names.push(`w${i}`);
+      const ipams = cs.map((c, i) => new Ipam(c, names[i]!, pools, { blockGraceMs: 60_000 }));
+      // Each worker one allocation after another (every one of them asks for a prefetch
+      // check), 60 each: 4 blocks per family and worker, 12 of the pool's 16.
+      const results = await Promise.all(
+        ipams.map(async (ipam, w) => {
+          const out = [];
+          for (let k = 0; k < 60; k++) out.push(await ipam.allocate(`${names[w]}-c${k}`, 'app'));
+          return out;
+        }),
+      );
+      await Promise.all(ipams.map((i) => i.claimsSettled()));
+      const all = results.flat();
+      expect(new Set(all.map((a) => a.ipv4)).size).toBe(180);
+      expect(new Set(all.map((a) => a.ipv6)).size).toBe(180);
+      expect(ipams.reduce((n, i) => n + i.prefetched, 0)).toBeGreaterThan(0);
+      const registry = await cs[0]!.list(BLOCKS_PREFIX);
+      const owner = new Map(registry.map((e) => [blockOfKey(e.key), (e.value as { node: string }).node]));
+      expect(owner.size).toBe(registry.length);
+      for (const [w, ipam] of ipams.entries()) {
+        const blocks = (await ipam.blocks()).map((b) => b.cidr).sort();
+        expect(blocks).toEqual([...owner].filter(([, o]) => o === names[w]).map(([c]) => c).sort());
+        for (const a of await ipam.list()) {
+          expect(blocks.some((b) => inside(a.ipv4!, b))).toBe(true);
+          expect(blocks.some((b) => inside(a.ipv6!, b))).toBe(true);
+        }
+      }
+    });
+
+    it('a spare block that stays empty goes back after its grace, and is not claimed again at once', async () => {
+      const [s] = await clients(1);
+      let now = 1_000;
+      const ipam = new Ipam(s!, 'wsp', [pools[0]!], { blockGraceMs: 30_000, now: () => now });
+      for (let k = 0; k < 13; k++) await ipam.allocate(`c${k}`, 'app');
+      await ipam.claimsSettled();
+      const [used, spare] = await (async () => {
+        const bs = (await ipam.blocks()).map((b) => b.cidr);
+        const first = (await ipam.get('c0'))!.ipv4!;
+        return [bs.find((b) => inside(first, b))!, bs.find((b) => !inside(first, b))!];
+      })();
+      expect(spare).toBeDefined();
+      expect(await ipam.releaseEmptyBlocks()).toEqual([]); // the spare first seen empty now
+      now += 30_000;
+      expect(await ipam.releaseEmptyBlocks()).toEqual([spare]);
+      expect((await ipam.blocks()).map((b) => b.cidr)).toEqual([used]);
+      expect((await s!.list(BLOCKS_PREFIX)).map((e) => blockOfKey(e.key))).toEqual([used]);
+      // Still 3 free, but the worker just showed it did not need the spare: no new claim.
+      await ipam.allocate('c13', 'app');
+      await ipam.claimsSettled();
+      expect((await s!.list(BLOCKS_PREFIX)).map((e) => blockOfKey(e.key))).toEqual([used]);
+      // A grace time later, allocations claim ahead again.
+      now += 30_000;
+      await ipam.allocate('c14', 'app');
+      await ipam.claimsSettled();
+      expect(await s!.list(BLOCKS_PREFIX)).toHaveLength(2);
+      expect(ipam.prefetched).toBe(2);
+    });
+
+    it('a prefetch that finds the pool exhausted leaves the error to the allocation that needs the block', async () => {
+      const [s] = await clients(1);
+      const one: PoolConfig[] = [{ cidr: '198.51.100.0/28', zone: 'app', blockSize: 28 }];
+      const ipam = new Ipam(s!, 'wx', one, { blockGraceMs: 0 });
+      for (let k = 0; k < 16; k++) await ipam.allocate(`c${k}`, 'app');
+      await ipam.claimsSettled();
+      expect(ipam.prefetchFailures).toBeGreaterThan(0);
+      await expect(ipam.allocate('c16', 'app')).rejects.toBeInstanceOf(PoolExhaustedError);
+      expect(new Set((await ipam.list()).map((a) => a.ipv4)).size).toBe(16);
+    });
   });
 });
