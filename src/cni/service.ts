@@ -129,7 +129,7 @@ export class CniService {
       // second more for a setup the store already answered.
       if (!(await settledWithin(both, started + this.storeWaitMs)) && !(await settledWithin(both, started + this.storeWaitMs + 1_000))) {
         const v = this.deps.controller.get(endpointId);
-        const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: no answer within ${this.storeWaitMs / 1000} s`;
+        const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: the store did not answer within ${this.storeWaitMs / 1000} s`;
         // Undone in the background: the removal runs after the setup in flight, and frees
         // an allocation the store may still record for it.
         void this.deps.controller.remove(endpointId).catch((err: unknown) => this.log.warn({ event: 'add-undo-failed', network: req.network, container: req.containerId, err }, `undoing the ADD: ${(err as Error).message}`));
