@@ -124,10 +124,9 @@ export class CniService {
       if ((await this.attachments.get(req.network, req.containerId, req.ifName)) !== undefined) throw exists();
       const creating = this.attachments.create(a);
       const both = Promise.allSettled([creating, this.deps.controller.add(specOf(a))]);
-      // The bound holds also while the store call itself hangs (an etcd deadline per call,
-      // several calls per allocation): the ADD is answered when the bound is up, with a
-      // second more for a setup the store already answered.
-      if (!(await settledWithin(both, started + this.storeWaitMs)) && !(await settledWithin(both, started + this.storeWaitMs + 1_000))) {
+      // The bound holds also while a store call itself hangs (an etcd deadline per try, and
+      // the client tries the other members): the ADD is answered when the bound is up.
+      if (!(await settledWithin(both, started + this.storeWaitMs))) {
         const v = this.deps.controller.get(endpointId);
         const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: the store did not answer within ${this.storeWaitMs / 1000} s`;
         // Undone in the background: the removal runs after the setup in flight, and frees

@@ -188,21 +188,6 @@ export class EtcdStore implements Store {
     throw new EtcdUnavailableError(text, { cause: err });
   }
 
-  /**
-   * One call's answer within the request timeout, retries included: the client retries a
-   * failed call on the other members, each try with its own deadline, so without quorum a
-   * call could take several timeouts before it fails. The call may still land later (the
-   * callers treat a timeout as "may have landed": allocations are idempotent per endpoint).
-   */
-  private bounded<T>(call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
-    });
-    call.catch(() => undefined);
-    return Promise.race([call, late]).finally(() => clearTimeout(timer));
-  }
-
   private ensureOpen(): void {
     if (this.closed) throw new StoreError('store: closed');
   }
@@ -211,7 +196,7 @@ export class EtcdStore implements Store {
     this.ensureOpen();
     checkKey(key);
     try {
-      const res = await this.bounded(this.kv.get(key).exec());
+      const res = await this.kv.get(key).exec();
       const kv = res.kvs[0];
       if (kv === undefined) return undefined;
       return { key, value: parseValue(key, kv.value.toString()), revision: Number(kv.mod_revision) };
@@ -223,7 +208,7 @@ export class EtcdStore implements Store {
   async list(prefix: string): Promise<readonly StoreEntry[]> {
     this.ensureOpen();
     try {
-      const res = await this.bounded(this.kv.getAll().prefix(prefix).sort('Key', 'Ascend').exec());
+      const res = await this.kv.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
       return res.kvs.map((kv) => {
         const key = kv.key.toString();
         return { key, value: parseValue(key, kv.value.toString()), revision: Number(kv.mod_revision) };
@@ -245,12 +230,12 @@ export class EtcdStore implements Store {
     const text = JSON.stringify(value);
     try {
       if (opts?.expectRevision === undefined) {
-        const res = await this.bounded(this.kv.put(key).value(text).exec());
+        const res = await this.kv.put(key).value(text).exec();
         return Number(res.header.revision);
       }
       const expect = opts.expectRevision;
       const guard = expect === 0 ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Mod', '==', expect);
-      const res = await this.bounded(guard.then(this.kv.put(key).value(text)).commit());
+      const res = await guard.then(this.kv.put(key).value(text)).commit();
       if (!res.succeeded) throw new CasConflictError(key, expect, await this.revisionOf(key));
       return Number(res.header.revision);
     } catch (err) {
@@ -263,12 +248,12 @@ export class EtcdStore implements Store {
     checkKey(key);
     try {
       if (opts?.expectRevision === undefined) {
-        const res = await this.bounded(this.kv.delete().key(key).exec());
+        const res = await this.kv.delete().key(key).exec();
         return Number(res.deleted) > 0;
       }
       const expect = opts.expectRevision;
       const guard = expect === 0 ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Mod', '==', expect);
-      const res = await this.bounded(guard.then(this.kv.delete().key(key)).commit());
+      const res = await guard.then(this.kv.delete().key(key)).commit();
       if (!res.succeeded) throw new CasConflictError(key, expect, await this.revisionOf(key));
       // Guard 0 holds only when there is nothing to delete.
       return expect !== 0;
