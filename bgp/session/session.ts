@@ -133,7 +133,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly cfg: Required<Omit<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept' | 'gracefulRestartNotification'>> &
     Pick<SessionConfig, 'localAddress' | 'hostname' | 'restarting' | 'forwardingKept' | 'gracefulRestartNotification'>;
   private readonly deps: SessionDeps;
-  private readonly local: LocalOpenParams;
+  private local: LocalOpenParams;
   private fsm: State = 'Idle';
   private ctx: FsmContext;
   private conn: Conn | null = null;
@@ -296,6 +296,16 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** RFC 2918 ROUTE-REFRESH for one family; only when Established and negotiated. */
+  /**
+   * RFC 4724 3: the R bit says "I have restarted", so that the peer does not wait for our
+   * End-of-RIB. Once the restart is over (everything re-advertised) a later OPEN must not
+   * say so: a peer that restarts itself would take it as our routes being complete before
+   * it has them (FRR's bgpd then lets zebra sweep its stale routes at once).
+   */
+  setRestarting(on: boolean): void {
+    this.local = { ...this.local, restarting: on };
+  }
+
   sendRouteRefresh(family: Family): void {
     const c = this.conn;
     if (this.fsm !== 'Established' || c === null || !this.negotiated?.routeRefresh) return;

@@ -22,6 +22,8 @@ export interface SessionLike {
   /** false: the socket buffer is full (or the session is not Established): wait for 'drain'. */
   sendUpdates(msgs: readonly Buffer[], joined?: Buffer): boolean;
   sendRouteRefresh(family: Family): void;
+  /** RFC 4724 3: the R bit of the OPENs sent from now on (the current session keeps what it sent). */
+  setRestarting?(on: boolean): void;
   readonly state: string;
   info(): SessionInfo;
 }

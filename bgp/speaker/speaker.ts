@@ -192,6 +192,8 @@ export class Speaker extends EventEmitter {
   private stopped = false;
   /** RFC 4724 4.1: End-of-RIB waits for initialSyncDone() (see SpeakerConfig.endOfRibDeferral). */
   private endOfRibHeld: boolean;
+  /** initialSyncDone() came: a restart (cfg.restarting) is complete. */
+  private restartOver = false;
   /** RFC 8326 graceful shutdown is on (gracefulShutdown()). */
   private gshut = false;
   private syncTimer: unknown = null;
@@ -276,6 +278,11 @@ export class Speaker extends EventEmitter {
   initialSyncDone(): void {
     if (this.syncTimer !== null) this.deps.clearTimeout(this.syncTimer);
     this.syncTimer = null;
+    // RFC 4724 3: the restart is over; OPENs from now on carry R = 0.
+    if (this.cfg.restarting && !this.restartOver) {
+      this.restartOver = true;
+      for (const p of this.peers.values()) p.session.setRestarting?.(false);
+    }
     if (!this.endOfRibHeld) return;
     this.endOfRibHeld = false;
     for (const p of this.peers.values()) {
@@ -576,7 +583,7 @@ export class Speaker extends EventEmitter {
       families,
       ...(this.cfg.gracefulRestartTime !== undefined ? { gracefulRestartTime: this.cfg.gracefulRestartTime } : {}),
       ...(this.cfg.gracefulRestartNotification !== undefined ? { gracefulRestartNotification: this.cfg.gracefulRestartNotification } : {}),
-      ...(this.cfg.restarting !== undefined ? { restarting: this.cfg.restarting } : {}),
+      ...(this.cfg.restarting !== undefined ? { restarting: this.cfg.restarting && !this.restartOver } : {}),
       ...(this.cfg.forwardingKept !== undefined ? { forwardingKept: this.cfg.forwardingKept } : {}),
       ...(this.cfg.hostname !== undefined ? { hostname: this.cfg.hostname } : {}),
     }, connect ? { connect } : undefined);

@@ -117,7 +117,7 @@ export interface SpeakerConfig {
    * (RFC 4724), which every restart of ours does.
    */
   readonly gracefulRestartNotification?: boolean;
-  /** RFC 4724 3 R bit in every OPEN: the agent found state of a previous run. */
+  /** RFC 4724 3 R bit in the OPENs sent until initialSyncDone(): the agent found state of a previous run. */
   readonly restarting?: boolean;
   /** RFC 4724 3 F bit: the families whose forwarding survived the restart (default all). */
   readonly forwardingKept?: readonly Family[];

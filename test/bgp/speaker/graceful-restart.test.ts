@@ -367,6 +367,33 @@ describe('graceful restart, restarting side (RFC 4724 4.1, RFC 8538 3/4)', () =>
     expect(ups.findIndex((m) => m.nlri.includes('198.51.100.10/32'))).toBeLessThan(at4);
   });
 
+  it('sets the R bit in OPENs until initialSyncDone(), not in those after it', async () => {
+    const rBit = (t: T): boolean | undefined => {
+      const open = t.seen().find((m): m is OpenMessage => m.type === 'OPEN');
+      const gr = open?.capabilities.find((x) => x.kind === 'graceful-restart');
+      return gr?.kind === 'graceful-restart' ? gr.restartState : undefined;
+    };
+    const t = setup({ speaker: { endOfRibDeferral: 60_000, restarting: true } });
+    t.answer({});
+    await t.a.start();
+    await t.until('Established', () => t.state() === 'Established');
+    expect(rBit(t)).toBe(true);
+    t.a.initialSyncDone();
+    await settle();
+    // B restarts: A's next OPEN says A is not restarting, so B waits for A's End-of-RIB
+    // before it drops what it kept of A's routes.
+    t.close();
+    await t.until('down', () => t.state() !== 'Established');
+    await t.until('Established again', () => t.state() === 'Established');
+    expect(rBit(t)).toBe(false);
+    // Not restarting at all: never set.
+    const u = setup();
+    u.answer({});
+    await u.a.start();
+    await u.until('Established', () => u.state() === 'Established');
+    expect(rBit(u)).toBe(false);
+  });
+
   it('without initialSyncDone() End-of-RIB goes when the deferral runs out', async () => {
     const t = setup({ speaker: { endOfRibDeferral: 30_000 } });
     t.a.setAdvertisements([{ prefix: '198.51.100.10/32' }]);

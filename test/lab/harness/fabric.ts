@@ -113,11 +113,19 @@ export async function hostBehind(lab: Lab, torA: Netns, torB?: Netns): Promise<N
   return h;
 }
 
-/** FRR on torA (extraConfig): iBGP to torB, each one's worker routes reach the other with itself as next hop. */
+/**
+ * FRR on torA (extraConfig): iBGP to torB, each one's worker routes reach the other with
+ * itself as next hop. torA is only a graceful restart helper towards torB: FRR 8.4 ends
+ * its post-restart selection deferral for a family once every restarting-mode session up
+ * so far sent End-of-RIB, and zebra then sweeps the stale routes of every family. torB's
+ * IPv4-only session, up before the worker's, would end it before the worker's routes are
+ * back (docs/dual-homed.md "torA: FRR").
+ */
 export const TOR_PAIR_FRR = [
   `router bgp ${TOR_AS}`,
   ` neighbor ${TORB_TORA} remote-as ${TOR_AS}`,
   ` neighbor ${TORB_TORA} timers connect 2`,
+  ` neighbor ${TORB_TORA} graceful-restart-helper`,
   ' address-family ipv4 unicast',
   `  neighbor ${TORB_TORA} activate`,
   `  neighbor ${TORB_TORA} next-hop-self`,
