@@ -12,7 +12,7 @@ import { unixRequest } from './transport.js';
 import { CniCode, CniError, SUPPORTED_VERSIONS, type CniAnswer, type CniDns, type CniResult } from './types.js';
 
 export const DEFAULT_SOCKET = '/run/routectl/routectl.sock';
-export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 20_000;
 /** Kubernetes pod annotation (passed as args.cni / args.k8s annotations) naming the zone. */
 export const ZONE_ANNOTATION = 'routectl.io/zone';
 

@@ -48,8 +48,10 @@ export interface CniServiceDeps {
 
 /**
  * An ADD waits this long for a store that does not answer (etcd without quorum), then
- * answers code 11 (try again later) with nothing left behind: under routectl-cni's own
- * default timeout (10 s), so the runtime gets the agent's reason, not a timeout.
+ * answers code 11 (try again later) with nothing left behind. A setup whose store write
+ * is in flight undoes its part when that write fails (etcd's deadline, and the client's
+ * try on another member), so the answer can come some seconds later: routectl-cni's
+ * default timeout (20 s) leaves room for that, so the runtime gets the agent's reason.
  */
 export const CNI_STORE_WAIT_MS = 7_000;
 
@@ -124,11 +126,12 @@ export class CniService {
       if ((await this.attachments.get(req.network, req.containerId, req.ifName)) !== undefined) throw exists();
       const creating = this.attachments.create(a);
       const both = Promise.allSettled([creating, this.deps.controller.add(specOf(a))]);
-      // The bound holds also while a store call itself hangs (an etcd deadline per try, and
-      // the client tries the other members): the ADD is answered when the bound is up.
-      if (!(await settledWithin(both, started + this.storeWaitMs))) {
+      // The bound holds also while the store call itself hangs (an etcd deadline per call,
+      // several calls per allocation): the ADD is answered when the bound is up, with a
+      // second more for a setup the store already answered.
+      if (!(await settledWithin(both, started + this.storeWaitMs)) && !(await settledWithin(both, started + this.storeWaitMs + 1_000))) {
         const v = this.deps.controller.get(endpointId);
-        const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: the store did not answer within ${this.storeWaitMs / 1000} s`;
+        const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: no answer within ${this.storeWaitMs / 1000} s`;
         // Undone in the background: the removal runs after the setup in flight, and frees
         // an allocation the store may still record for it.
         void this.deps.controller.remove(endpointId).catch((err: unknown) => this.log.warn({ event: 'add-undo-failed', network: req.network, container: req.containerId, err }, `undoing the ADD: ${(err as Error).message}`));

@@ -191,7 +191,7 @@ describe('cluster mode on a three-member etcd cluster', () => {
     expect(st.stderr).toMatch(/etcd/);
 
     const t0 = Date.now();
-    // With the plugin's default timeout (10 s): the agent answers within its store bound.
+    // With the plugin's default timeout: the agent answers after its store bound.
     const r = await addContainer(1);
     const ms = Date.now() - t0;
     console.log(`ADD without quorum, after ${ms} ms: exit ${r.code} ${JSON.stringify(r.json)}`);
