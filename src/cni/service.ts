@@ -124,23 +124,7 @@ export class CniService {
     this.adding.add(key);
     try {
       if ((await this.attachments.get(req.network, req.containerId, req.ifName)) !== undefined) throw exists();
-      const creating = this.attachments.create(a);
-      const both = Promise.allSettled([creating, this.deps.controller.add(specOf(a))]);
-      // The bound holds also while the store call itself hangs (an etcd deadline per call,
-      // several calls per allocation): the ADD is answered when the bound is up, with a
-      // second more for a setup the store already answered.
-      if (!(await settledWithin(both, started + this.storeWaitMs)) && !(await settledWithin(both, started + this.storeWaitMs + 1_000))) {
-        const v = this.deps.controller.get(endpointId);
-        const reason = v?.error?.startsWith(WAITING_FOR_STORE) === true ? v.error : `${WAITING_FOR_STORE}: no answer within ${this.storeWaitMs / 1000} s`;
-        // Undone in the background: the removal runs after the setup in flight, and frees
-        // an allocation the store may still record for it.
-        void this.deps.controller.remove(endpointId).catch((err: unknown) => this.log.warn({ event: 'add-undo-failed', network: req.network, container: req.containerId, err }, `undoing the ADD: ${(err as Error).message}`));
-        const [mine] = await Promise.allSettled([creating]);
-        if (mine.status === 'fulfilled' && mine.value) await this.attachments.delete(req.network, req.containerId, req.ifName);
-        this.log.warn({ event: 'add-waiting-for-store', network: req.network, container: req.containerId, ifName: req.ifName, err: reason }, `ADD not done: ${reason}`);
-        throw new CniError(CniCode.TryAgainLater, reason, `the store did not answer within ${this.storeWaitMs / 1000} s; nothing was changed, try the ADD again (runtimes retry)`);
-      }
-      const [created] = await both;
+      const [created] = await Promise.allSettled([this.attachments.create(a), this.deps.controller.add(specOf(a))]);
       if (created.status === 'rejected') {
         await this.deps.controller.remove(endpointId);
         throw created.reason;
@@ -278,18 +262,5 @@ export class CniService {
     }
     if (removed.length) this.log.info({ event: 'gc', network: req.network, removed: removed.length }, `GC on ${req.network}: ${removed.length} stale attachments removed`);
     return { removed };
-  }
-}
-
-/** True when `p` settles before the clock reaches `deadline` (ms since the epoch). */
-async function settledWithin(p: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([p.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
