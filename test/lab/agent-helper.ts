@@ -140,7 +140,7 @@ export const OPEN_APP_ZONE = {
  * time 9 s and connect retry 1 s (lab peers come and go).
  */
 export function agentConfig(c: LabAgentConfig, dir: string): Record<string, unknown> {
-  return {
+  const cfg: Record<string, unknown> = {
     node: c.node ?? 'w1',
     routerId: c.routerId,
     asn: c.asn,
@@ -159,6 +159,11 @@ export function agentConfig(c: LabAgentConfig, dir: string): Record<string, unkn
     metrics: { listen: '127.0.0.1:9273' },
     ...c.extra,
   };
+  // Cluster mode keeps the worker's own files (CNI attachments) in store.etcd.path,
+  // /var/lib/routectl unless told: a lab agent keeps them in its own directory.
+  const etcd = (cfg.store as { etcd?: Record<string, unknown> } | undefined)?.etcd;
+  if (etcd !== undefined && etcd.path === undefined) cfg.store = { etcd: { ...etcd, path: join(dir, 'store') } };
+  return cfg;
 }
 
 export interface CliResult<T = unknown> {
