@@ -30,9 +30,11 @@ import {
   isRecoverableError,
   type IOptions,
   type Lease,
+  type MultiRangeBuilder,
   type Namespace,
+  type SingleRangeBuilder,
 } from 'etcd3';
-import { CasConflictError, checkKey, StoreError, StoreUnavailableError, type Json, type Store, type StoreEntry, type WatchEvent, type WriteOptions } from './store.js';
+import { CasConflictError, checkKey, MAX_TXN_OPS, StoreError, StoreUnavailableError, type Guard, type Json, type Store, type StoreEntry, type TxnOp, type WatchEvent, type WriteOptions } from './store.js';
 
 export interface EtcdTlsFiles {
   /** PEM file of the CA that signed the members' certificates. */
@@ -259,6 +261,55 @@ export class EtcdStore implements Store {
       return expect !== 0;
     } catch (err) {
       this.fail('delete', key, err);
+    }
+  }
+
+  /** One etcd transaction: every guard a compare, every write an operation of its success branch. */
+  async transact(guards: readonly Guard[], ops: readonly TxnOp[]): Promise<number> {
+    this.ensureOpen();
+    const first = guards[0];
+    if (first === undefined) throw new StoreError('store: a transaction needs a guard');
+    if (ops.length > MAX_TXN_OPS) throw new StoreError(`store: a transaction of ${ops.length} writes (etcd takes at most ${MAX_TXN_OPS})`);
+    for (const g of guards) checkKey(g.key);
+    for (const o of ops) checkKey('put' in o ? o.put : o.delete);
+    try {
+      let txn = this.kv.if(first.key, first.revision === 0 ? 'Create' : 'Mod', '==', first.revision);
+      for (const g of guards.slice(1)) txn = txn.and(g.key, g.revision === 0 ? 'Create' : 'Mod', '==', g.revision);
+      const res = await txn.then(...ops.map((o) => ('put' in o ? this.kv.put(o.put).value(JSON.stringify(o.value)) : this.kv.delete().key(o.delete)))).commit();
+      if (!res.succeeded) {
+        // Which guard failed, for the message (the first whose revision moved).
+        for (const g of guards) {
+          const actual = await this.revisionOf(g.key);
+          if (actual !== g.revision) throw new CasConflictError(g.key, g.revision, actual);
+        }
+        throw new CasConflictError(first.key, first.revision, await this.revisionOf(first.key));
+      }
+      return Number(res.header.revision);
+    } catch (err) {
+      this.fail('transaction on', first.key, err);
+    }
+  }
+
+  /**
+   * One range read of `key` and one of `prefix` in a transaction, so both are read at one
+   * revision (whichever branch the compare takes, it runs the same two reads).
+   */
+  async snapshot(key: string, prefix: string): Promise<{ readonly entry: StoreEntry | undefined; readonly under: readonly StoreEntry[] }> {
+    this.ensureOpen();
+    checkKey(key);
+    try {
+      const reads = (): [SingleRangeBuilder, MultiRangeBuilder] => [this.kv.get(key), this.kv.getAll().prefix(prefix).sort('Key', 'Ascend')];
+      const res = await this.kv.if(key, 'Create', '==', 0).then(...reads()).else(...reads()).commit();
+      const ranges = res.responses.map((r) => r.response_range?.kvs ?? []);
+      // A transaction's answers carry the keys as etcd has them, with the namespace prefix.
+      const entry = (kv: { key: Buffer; value: Buffer; mod_revision: string }): StoreEntry => {
+        const k = kv.key.toString().slice(this.prefix.length);
+        return { key: k, value: parseValue(k, kv.value.toString()), revision: Number(kv.mod_revision) };
+      };
+      const head = ranges[0]?.[0];
+      return { entry: head === undefined ? undefined : entry(head), under: (ranges[1] ?? []).map(entry) };
+    } catch (err) {
+      this.fail('read of', `${key} and ${prefix}`, err);
     }
   }
 

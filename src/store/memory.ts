@@ -6,9 +6,13 @@
 import {
   CasConflictError,
   checkKey,
+  MAX_TXN_OPS,
+  StoreError,
+  type Guard,
   type Json,
   type Store,
   type StoreEntry,
+  type TxnOp,
   type WatchEvent,
   type WriteOptions,
 } from './store.js';
@@ -103,6 +107,29 @@ export class MemoryStore implements Store {
 
   list(prefix: string): Promise<readonly StoreEntry[]> {
     return Promise.resolve(this.core.list(prefix).map((e) => ({ ...e, value: cloneJson(e.value) })));
+  }
+
+  transact(guards: readonly Guard[], ops: readonly TxnOp[]): Promise<number> {
+    try {
+      for (const g of guards) this.core.check(g.key, { expectRevision: g.revision });
+      for (const o of ops) this.core.check('put' in o ? o.put : o.delete, undefined);
+      if (ops.length > MAX_TXN_OPS) throw new StoreError(`store: a transaction of ${ops.length} writes (at most ${MAX_TXN_OPS})`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Like etcd: every write of one transaction carries the same revision.
+    const rev = this.core.revision + 1;
+    for (const o of ops) {
+      if ('put' in o) this.core.applyPut(o.put, cloneJson(o.value), rev);
+      else if (this.core.entries.has(o.delete)) this.core.applyDelete(o.delete, rev);
+    }
+    this.core.revision = rev;
+    return Promise.resolve(rev);
+  }
+
+  snapshot(key: string, prefix: string): Promise<{ entry: StoreEntry | undefined; under: readonly StoreEntry[] }> {
+    const e = this.core.get(key);
+    return Promise.resolve({ entry: e && { ...e, value: cloneJson(e.value) }, under: this.core.list(prefix).map((x) => ({ ...x, value: cloneJson(x.value) })) });
   }
 
   watch(prefix: string, onEvent: (e: WatchEvent) => void): () => void {

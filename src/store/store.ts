@@ -27,6 +27,18 @@ export interface WriteOptions {
   readonly expectRevision?: number;
 }
 
+/** A transaction's guard: the key's revision must be this (0: the key must not exist). */
+export interface Guard {
+  readonly key: string;
+  readonly revision: number;
+}
+
+/** One write of a transaction. */
+export type TxnOp = { readonly put: string; readonly value: Json } | { readonly delete: string };
+
+/** etcd's default `--max-txn-ops`: the most writes one transaction may carry. */
+export const MAX_TXN_OPS = 128;
+
 export type WatchEvent =
   | { readonly type: 'put'; readonly entry: StoreEntry }
   | { readonly type: 'delete'; readonly key: string; readonly revision: number };
@@ -39,6 +51,14 @@ export interface Store {
   delete(key: string, opts?: WriteOptions): Promise<boolean>;
   /** Every entry whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<readonly StoreEntry[]>;
+  /**
+   * Several writes, all or nothing, when every guard holds (one etcd transaction); returns
+   * the store revision of the write. A guard that does not hold is a CasConflictError
+   * naming its key, and nothing is written. At most MAX_TXN_OPS writes.
+   */
+  transact?(guards: readonly Guard[], ops: readonly TxnOp[]): Promise<number>;
+  /** The entry at `key` and every entry under `prefix`, read at one revision. */
+  snapshot?(key: string, prefix: string): Promise<{ readonly entry: StoreEntry | undefined; readonly under: readonly StoreEntry[] }>;
   /** Changes under `prefix` after the call; returns the function that stops watching. */
   watch?(prefix: string, onEvent: (e: WatchEvent) => void): () => void;
   close(): Promise<void>;

@@ -55,6 +55,31 @@ describe('EtcdStore', () => {
     await s.close();
   });
 
+  it('transact: several writes at once when every guard holds, nothing when one does not; snapshot reads a key and a prefix together', async () => {
+    const s = await open();
+    const r1 = await s.transact([{ key: 'ipam/hosts/w1', revision: 0 }], [{ put: 'ipam/endpoints/w1/a', value: { n: 1 } }, { put: 'ipam/hosts/w1', value: { v: 2 } }]);
+    // One revision for the whole transaction, as etcd gives it.
+    expect((await s.get('ipam/endpoints/w1/a'))?.revision).toBe(r1);
+    expect((await s.get('ipam/hosts/w1'))?.revision).toBe(r1);
+    // A stale guard: a typed conflict naming the key, and none of the writes.
+    const e = await s.transact([{ key: 'ipam/hosts/w1', revision: r1 - 1 }], [{ delete: 'ipam/endpoints/w1/a' }, { put: 'ipam/endpoints/w1/b', value: 2 }]).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(CasConflictError);
+    expect((e as CasConflictError).key).toBe('ipam/hosts/w1');
+    expect((e as CasConflictError).actual).toBe(r1);
+    expect((await s.list('ipam/endpoints/')).map((x) => x.key)).toEqual(['ipam/endpoints/w1/a']);
+    const r2 = await s.transact([{ key: 'ipam/hosts/w1', revision: r1 }], [{ delete: 'ipam/endpoints/w1/a' }, { put: 'ipam/endpoints/w1/b', value: 2 }, { put: 'ipam/hosts/w1', value: { v: 3 } }]);
+    const snap = await s.snapshot('ipam/hosts/w1', 'ipam/endpoints/w1/');
+    // Keys as the Store names them (without the namespace prefix).
+    expect(snap.entry).toEqual({ key: 'ipam/hosts/w1', value: { v: 3 }, revision: r2 });
+    expect(snap.under).toEqual([{ key: 'ipam/endpoints/w1/b', value: 2, revision: r2 }]);
+    expect(await s.snapshot('ipam/hosts/w9', 'ipam/endpoints/w9/')).toEqual({ entry: undefined, under: [] });
+    // More writes than etcd takes in one transaction: refused before anything is sent.
+    const many = Array.from({ length: 129 }, (_, i) => ({ put: `ipam/x/${i}`, value: i }));
+    await expect(s.transact([{ key: 'ipam/hosts/w1', revision: r2 }], many)).rejects.toThrow(/129 writes/);
+    expect(await s.list('ipam/x/')).toEqual([]);
+    await s.close();
+  });
+
   it('update() from two clients at once: every increment lands', async () => {
     const [a, b] = [await open(), await open()];
     // Same prefix for both: reopen b on a's prefix.
