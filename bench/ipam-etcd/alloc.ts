@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { blockSearchStart, Ipam, type PoolConfig } from '../../src/ipam/index.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { LocalStore } from '../../src/store/local.js';
-import type { Store } from '../../src/store/store.js';
+import type { Guard, Store, TxnOp } from '../../src/store/store.js';
 
 interface Job {
   readonly endpoints: readonly string[];
@@ -43,7 +43,7 @@ export interface LatencyResult {
   readonly prefetched: number;
   /** Store calls per kind over the sequential part. */
   readonly calls: Record<string, number>;
-  /** The store's own operations, one after another: a read of the worker's document, a guarded write of a small key. */
+  /** The store's own operations, one after another: a read of the worker's document (as the IPAM reads it), a guarded write of a small key. */
   readonly ops: { readonly get: number[]; readonly casPut: number[] };
 }
 
@@ -66,6 +66,8 @@ function counted(store: Store, calls: Record<string, number>): Store {
     put: (k, v, o) => (count(o?.expectRevision === 0 ? 'create' : o?.expectRevision !== undefined ? 'cas put' : 'put'), store.put(k, v, o)),
     delete: (k, o) => (count('delete'), store.delete(k, o)),
     list: (p) => (count('list'), store.list(p)),
+    ...(store.transact ? { transact: (g: readonly Guard[], o: readonly TxnOp[]) => (count('txn'), store.transact!(g, o)) } : {}),
+    ...(store.snapshot ? { snapshot: (k: string, p: string) => (count('snapshot'), store.snapshot!(k, p)) } : {}),
     close: () => store.close(),
   };
 }
@@ -115,7 +117,8 @@ async function latency(kind: 'local' | 'etcd'): Promise<LatencyResult> {
     let rev = await raw.put('bench/op', { n: 0 });
     for (let i = 0; i < job.seq; i++) {
       let t0 = performance.now();
-      await raw.get('ipam/hosts/bench');
+      // The worker's document as the IPAM reads it: one key (local), the head and the endpoint keys at one revision (etcd).
+      await (raw.snapshot ? raw.snapshot('ipam/hosts/bench', 'ipam/endpoints/bench/') : raw.get('ipam/hosts/bench'));
       get.push(performance.now() - t0);
       t0 = performance.now();
       rev = await raw.put('bench/op', { n: i }, { expectRevision: rev });

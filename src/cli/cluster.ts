@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { clusterStatus, executeRelease, NODES_PREFIX, planRelease, type ClusterWorkerStatus, type NodeRelease } from '../ipam/cluster.js';
-import { HOSTS_PREFIX } from '../ipam/ipam.js';
+import { readHosts } from '../ipam/layout.js';
 import { table } from './format.js';
 import { parsePools } from '../ipam/pools.js';
 import { EtcdStore } from '../store/etcd.js';
@@ -58,8 +58,6 @@ export interface ClusterEndpoint {
   readonly ipv6: string | null;
 }
 
-const HostEndpoints = z.object({ endpoints: z.record(z.object({ zone: z.string(), ipv4: z.string().optional(), ipv6: z.string().optional() }).passthrough()) }).passthrough();
-
 async function withEtcd<T>(cfg: Config, what: string, fn: (s: EtcdStore) => Promise<T>): Promise<T> {
   const etcd = cfg.store.etcd;
   if (etcd === undefined) throw new Error(`${what}: this config has store.local; cluster mode needs store: { etcd: { endpoints: [...] } }`);
@@ -74,14 +72,11 @@ async function withEtcd<T>(cfg: Config, what: string, fn: (s: EtcdStore) => Prom
 /** Every worker's endpoints, from the allocation documents in etcd, by worker then id. */
 export function readClusterEndpoints(cfg: Config): Promise<ClusterEndpoint[]> {
   return withEtcd(cfg, 'endpoints --all', async (store) => {
-    const [nodes, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(HOSTS_PREFIX)]);
+    const [nodes, hosts] = await Promise.all([store.list(NODES_PREFIX), readHosts(store)]);
     const alive = new Set(nodes.map((e) => e.key.slice(NODES_PREFIX.length)));
     const out: ClusterEndpoint[] = [];
-    for (const h of hosts) {
-      const worker = h.key.slice(HOSTS_PREFIX.length);
-      const doc = HostEndpoints.safeParse(h.value);
-      if (!doc.success) continue;
-      for (const [id, e] of Object.entries(doc.data.endpoints)) out.push({ worker, alive: alive.has(worker), id, zone: e.zone, ipv4: e.ipv4 ?? null, ipv6: e.ipv6 ?? null });
+    for (const { node: worker, endpoints } of hosts.values()) {
+      for (const [id, e] of Object.entries(endpoints)) out.push({ worker, alive: alive.has(worker), id, zone: e.zone, ipv4: e.ipv4 ?? null, ipv6: e.ipv6 ?? null });
     }
     return out.sort((a, b) => (a.worker !== b.worker ? (a.worker < b.worker ? -1 : 1) : a.id < b.id ? -1 : 1));
   });

@@ -7,7 +7,8 @@
  *   nodes/<node>          {node, since}        held under the worker's lease (TTL leaseTtl)
  *   ipam/pools/<cidr>     {cidr, zone, blockSize}  written by the first worker to start
  *   ipam/blocks/<block>   {node, pool}         one per claimed block (ipam.ts)
- *   ipam/hosts/<node>     the worker's allocations and blocks (ipam.ts)
+ *   ipam/hosts/<node>     the worker's blocks and cursors (layout.ts)
+ *   ipam/endpoints/<node>/<id>  each endpoint's allocation (layout.ts)
  *
  * Pools are declared in every worker's config (the same list everywhere) and checked
  * against the register at start: a worker whose pools differ from the cluster's refuses
@@ -18,7 +19,8 @@ import type { Logger } from '../log.js';
 import type { EtcdStore } from '../store/etcd.js';
 import { CasConflictError, isStoreUnavailable, StoreUnavailableError, type Store } from '../store/store.js';
 import { IpamError } from './errors.js';
-import { BLOCKS_PREFIX, blockKey, blockOfKey, HOSTS_PREFIX, type Ipam } from './ipam.js';
+import { BLOCKS_PREFIX, blockKey, blockOfKey, type Ipam } from './ipam.js';
+import { HOSTS_PREFIX, readHost, readHosts, transactHeadLast } from './layout.js';
 import { blockSizeOf, parseAddress, poolContains, type Pool } from './pools.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 15;
@@ -30,7 +32,6 @@ export const POOLS_PREFIX = 'ipam/pools/';
 const NodeSchema = z.object({ node: z.string(), since: z.string() });
 const PoolRecordSchema = z.object({ cidr: z.string(), zone: z.string(), blockLength: z.number(), aggregate: z.boolean() });
 const ClaimSchema = z.object({ node: z.string(), pool: z.string() });
-const HostSchema = z.object({ endpoints: z.record(z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }).passthrough()) }).passthrough();
 
 /** This worker's pools differ from those the cluster already has. */
 export class PoolMismatchError extends IpamError {
@@ -215,9 +216,9 @@ export class ClusterMember {
   async reclaimDead(): Promise<NodeRelease[]> {
     const now = (this.opts.now ?? Date.now)();
     const { store, node: self } = this.opts;
-    const [nodes, claims, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(BLOCKS_PREFIX), store.list(HOSTS_PREFIX)]);
+    const [nodes, claims, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(BLOCKS_PREFIX), readHosts(store)]);
     const alive = new Set(nodes.map((e) => e.key.slice(NODES_PREFIX.length)));
-    const owners = new Set<string>(hosts.map((e) => e.key.slice(HOSTS_PREFIX.length)));
+    const owners = new Set<string>(hosts.keys());
     for (const e of claims) {
       const c = ClaimSchema.safeParse(e.value);
       if (c.success) owners.add(c.data.node);
@@ -267,8 +268,10 @@ export interface NodeRelease {
   readonly alive: boolean;
   readonly blocks: readonly { readonly cidr: string; readonly pool: string; readonly revision: number }[];
   readonly allocations: readonly { readonly endpointId: string; readonly zone: string; readonly ipv4?: string; readonly ipv6?: string }[];
-  /** Revision of its allocation document; undefined without one. */
+  /** Revision of its allocation document's head (0: endpoint keys without one); undefined without any. */
   readonly hostRevision: number | undefined;
+  /** The keys of its allocation document (head and endpoint keys). */
+  readonly hostKeys: readonly string[];
 }
 
 /** Something changed between reading a release plan and carrying it out. */
@@ -276,20 +279,17 @@ export class NodeChangedError extends IpamError {
   override readonly name = 'NodeChangedError';
 }
 
-const HostEndpointsSchema = z.object({ endpoints: z.record(z.object({ zone: z.string(), ipv4: z.string().optional(), ipv6: z.string().optional() }).passthrough()) }).passthrough();
-
 export async function planRelease(store: Store, node: string): Promise<NodeRelease> {
-  const [lease, host, claims] = await Promise.all([store.get(`${NODES_PREFIX}${node}`), store.get(`${HOSTS_PREFIX}${node}`), store.list(BLOCKS_PREFIX)]);
+  const [lease, host, claims] = await Promise.all([store.get(`${NODES_PREFIX}${node}`), readHost(store, node), store.list(BLOCKS_PREFIX)]);
   const blocks: { cidr: string; pool: string; revision: number }[] = [];
   for (const e of claims) {
     const c = ClaimSchema.safeParse(e.value);
     if (c.success && c.data.node === node) blocks.push({ cidr: blockOfKey(e.key), pool: c.data.pool, revision: e.revision });
   }
-  const doc = host === undefined ? undefined : HostEndpointsSchema.safeParse(host.value);
-  const allocations = doc?.success === true
-    ? Object.entries(doc.data.endpoints).map(([endpointId, a]) => ({ endpointId, zone: a.zone, ...(a.ipv4 !== undefined ? { ipv4: a.ipv4 } : {}), ...(a.ipv6 !== undefined ? { ipv6: a.ipv6 } : {}) })).sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1))
-    : [];
-  return { node, alive: lease !== undefined, blocks: blocks.sort((a, b) => (a.cidr < b.cidr ? -1 : 1)), allocations, hostRevision: host?.revision };
+  const allocations = Object.entries(host?.endpoints ?? {})
+    .map(([endpointId, a]) => ({ endpointId, zone: a.zone, ...(a.ipv4 !== undefined ? { ipv4: a.ipv4 } : {}), ...(a.ipv6 !== undefined ? { ipv6: a.ipv6 } : {}) }))
+    .sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1));
+  return { node, alive: lease !== undefined, blocks: blocks.sort((a, b) => (a.cidr < b.cidr ? -1 : 1)), allocations, hostRevision: host?.revision, hostKeys: host?.keys ?? [] };
 }
 
 /**
@@ -308,8 +308,23 @@ export async function executeRelease(store: Store, plan: NodeRelease): Promise<v
       throw err;
     }
   };
-  if (plan.hostRevision !== undefined) await guarded(`${HOSTS_PREFIX}${plan.node}`, () => store.delete(`${HOSTS_PREFIX}${plan.node}`, { expectRevision: plan.hostRevision! }));
+  if (plan.hostRevision !== undefined) await guarded(`the allocations of ${plan.node}`, () => deleteHost(store, plan));
   for (const b of plan.blocks) await guarded(`block ${b.cidr}`, () => store.delete(blockKey(b.cidr), { expectRevision: b.revision }));
+}
+
+/**
+ * The worker's allocation document goes: its endpoint keys, then its head, each
+ * transaction guarded by the head's revision (the head last, so a change by the worker
+ * meanwhile stops what is left).
+ */
+async function deleteHost(store: Store, plan: NodeRelease): Promise<void> {
+  const head = HOSTS_PREFIX + plan.node;
+  if (store.transact === undefined) {
+    await store.delete(head, { expectRevision: plan.hostRevision! });
+    return;
+  }
+  const ops = plan.hostKeys.filter((k) => k !== head).map((k) => ({ delete: k }));
+  await transactHeadLast({ transact: store.transact.bind(store) }, { key: head, revision: plan.hostRevision! }, ops, { delete: head });
 }
 
 export interface ClusterBlockStatus {
@@ -333,7 +348,7 @@ export interface ClusterWorkerStatus {
 
 /** Every worker the cluster knows (by lease, block or allocation document), sorted by name. */
 export async function clusterStatus(store: EtcdStore, pools: readonly Pool[], now: number = Date.now()): Promise<ClusterWorkerStatus[]> {
-  const [nodes, claims, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(BLOCKS_PREFIX), store.list(HOSTS_PREFIX)]);
+  const [nodes, claims, hosts] = await Promise.all([store.list(NODES_PREFIX), store.list(BLOCKS_PREFIX), readHosts(store)]);
   const names = new Set<string>();
   const lease = new Map<string, { since: number; ttl: number | null }>();
   for (const e of nodes) {
@@ -346,12 +361,10 @@ export async function clusterStatus(store: EtcdStore, pools: readonly Pool[], no
   }
   const addrs = new Map<string, string[]>();
   const counts = new Map<string, number>();
-  for (const e of hosts) {
-    const node = e.key.slice(HOSTS_PREFIX.length);
-    const r = HostSchema.safeParse(e.value);
-    names.add(node);
-    counts.set(node, r.success ? Object.keys(r.data.endpoints).length : 0);
-    addrs.set(node, r.success ? Object.values(r.data.endpoints).flatMap((x) => [x.ipv4, x.ipv6].filter((a): a is string => a !== undefined)) : []);
+  for (const h of hosts.values()) {
+    names.add(h.node);
+    counts.set(h.node, Object.keys(h.endpoints).length);
+    addrs.set(h.node, Object.values(h.endpoints).flatMap((x) => [x.ipv4, x.ipv6].filter((a): a is string => a !== undefined)));
   }
   const blocks = new Map<string, ClusterBlockStatus[]>();
   for (const e of claims) {

@@ -2,9 +2,10 @@
  * IPAM: one IPv4 and one IPv6 address per endpoint from this worker's pools for the
  * endpoint's zone, kept in the Store.
  *
- * State is one document per worker (`ipam/hosts/<node>`): its endpoints' allocations,
- * its claimed blocks, and a next-fit cursor per pool. Every change is a read-modify-write
- * of that document guarded by compare-and-swap (Store.update), so an allocation of both
+ * State is one document per worker: its endpoints' allocations, its claimed blocks, and a
+ * next-fit cursor per pool, stored as one key or, in cluster mode, as a head and a key per
+ * endpoint (layout.ts). Every change is a read-modify-write of that document guarded by
+ * compare-and-swap on the document's (head's) revision, so an allocation of both
  * families is all-or-nothing, two concurrent allocations can never hand out the same
  * address, and the same code works against etcd. Changes that queue while a write is in
  * flight share the next write (group commit: one fsync'd rewrite per burst, see mutate).
@@ -29,7 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CasConflictError, update, type Json, type Store, type StoreEntry } from '../store/store.js';
+import { CasConflictError, type Store } from '../store/store.js';
 import {
   AddressOutsidePoolsError,
   BlockOwnedError,
@@ -40,6 +41,7 @@ import {
   PoolExhaustedError,
   UnknownZoneError,
 } from './errors.js';
+import { emptyDoc, KeyPerEndpoint, OneDocument, type DocLayout, type HostDoc, type StoredDoc } from './layout.js';
 import {
   blockBase,
   blockCidr,
@@ -67,21 +69,6 @@ export interface AddressRequest {
   readonly ipv4?: string;
   readonly ipv6?: string;
 }
-
-// The stored document is an edge: validate it when read.
-const HostDocSchema = z.object({
-  v: z.literal(1),
-  endpoints: z.record(
-    z.object({ zone: z.string(), ipv4: z.string().optional(), ipv6: z.string().optional() }).strict(),
-  ),
-  /** pool cidr -> claimed block cidrs */
-  blocks: z.record(z.array(z.string())),
-  /** pool cidr -> last address handed out */
-  cursors: z.record(z.string()),
-});
-type HostDoc = z.infer<typeof HostDocSchema>;
-
-const emptyDoc = (): HostDoc => ({ v: 1, endpoints: {}, blocks: {}, cursors: {} });
 
 /** A change waiting for the write that will carry it. */
 interface PendingChange {
@@ -116,7 +103,6 @@ const BlockClaimSchema = z.object({ node: z.string(), pool: z.string() });
 export type BlockClaim = z.infer<typeof BlockClaimSchema>;
 
 export const BLOCKS_PREFIX = 'ipam/blocks/';
-export const HOSTS_PREFIX = 'ipam/hosts/';
 /** `198.51.100.64/26` -> `ipam/blocks/198.51.100.64-26` (a key segment has no '/'). */
 export const blockKey = (cidr: string): string => BLOCKS_PREFIX + cidr.replace('/', '-');
 export const blockOfKey = (key: string): string => {
@@ -152,7 +138,6 @@ const famKey = (f: IpFamily): 'ipv4' | 'ipv6' => (f === 4 ? 'ipv4' : 'ipv6');
 
 export class Ipam {
   readonly pools: readonly Pool[];
-  readonly key: string;
   /** Changes waiting for the next write (group commit, see mutate). */
   private pending: PendingChange[] = [];
   /** A batch is being written; new changes wait for the next one. */
@@ -160,7 +145,9 @@ export class Ipam {
   /** The document once every change accepted so far is written (see mutate); unknown before the first write. */
   private projected: HostDoc | undefined;
   /** What this Ipam last wrote (or found unchanged), at which store revision: not parsed again. */
-  private written: { readonly revision: number; readonly doc: HostDoc } | undefined;
+  private written: StoredDoc | undefined;
+  /** How the document is stored: one document (local store) or a key per endpoint (cluster mode). */
+  private readonly layout: DocLayout;
 
   /** Block claims in flight, one at a time (a burst of starts claims one block, not fifty). */
   private claiming: Promise<unknown> = Promise.resolve();
@@ -192,7 +179,17 @@ export class Ipam {
     readonly cluster?: ClusterOptions,
   ) {
     this.pools = parsePools(pools);
-    this.key = `${HOSTS_PREFIX}${node}`;
+    if (cluster === undefined) this.layout = new OneDocument(store, node);
+    else {
+      const { transact, snapshot } = store;
+      if (transact === undefined || snapshot === undefined) throw new IpamError('cluster mode needs a store with transactions (etcd)');
+      this.layout = new KeyPerEndpoint(store as Store & Required<Pick<Store, 'transact' | 'snapshot'>>, node);
+    }
+  }
+
+  /** The worker's document's key (its head in cluster mode). */
+  get key(): string {
+    return this.layout.key;
   }
 
   zones(): string[] {
@@ -200,8 +197,7 @@ export class Ipam {
   }
 
   private async read(): Promise<HostDoc> {
-    const e = await this.store.get(this.key);
-    return e === undefined ? emptyDoc() : parseDoc(this.key, e.value);
+    return (await this.layout.read())?.doc ?? emptyDoc();
   }
 
   /**
@@ -244,7 +240,7 @@ export class Ipam {
    */
   private project(c: PendingChange): void {
     if (this.projected === undefined) return;
-    const draft = structuredClone(this.projected);
+    const draft = cloneDoc(this.projected);
     let value: unknown;
     try {
       value = c.fn(draft);
@@ -275,15 +271,19 @@ export class Ipam {
   private async commit(batch: readonly PendingChange[]): Promise<void> {
     let outcomes: Outcome[] = [];
     let written: HostDoc | undefined;
-    let entry: StoreEntry | undefined;
+    let stored: StoredDoc | undefined;
     try {
-      entry = await update(this.store, this.key, (cur) => {
-        // Called again on a CAS conflict: every change is re-applied to the fresh document.
-        // The document this Ipam wrote last is taken as it is; anything else is checked.
-        let doc = cur === undefined ? emptyDoc() : cur.revision === this.written?.revision ? this.written.doc : parseDoc(this.key, cur.value);
+      for (let attempt = 1; ; attempt++) {
+        // This Ipam is its document's only writer in normal operation: the first attempt
+        // starts from what it wrote last, guarded by that revision, without reading it back
+        // (one store round trip per batch, the durable write itself); a conflict reads and
+        // retries, every change re-applied to the fresh document.
+        const known = attempt === 1 ? this.written : undefined;
+        const cur = known ?? (await this.layout.read());
+        let doc = cur?.doc ?? emptyDoc();
         const announcements: (() => void)[] = [];
         outcomes = batch.map((c): Outcome => {
-          const draft = structuredClone(doc);
+          const draft = cloneDoc(doc);
           try {
             const value = c.fn(draft);
             if (c.announce) {
@@ -303,17 +303,27 @@ export class Ipam {
             return { ok: false, err };
           }
         });
-        // Told after this callback, while the write runs (never from inside it).
+        // Told once the changes are computed, while the write runs.
         if (announcements.length > 0) queueMicrotask(() => announcements.forEach((a) => a()));
         written = doc;
         // Nothing changed (repeated requests, every change rejected): no write. What the
-        // store returned is what it last made durable, so the callers may resolve now.
-        if (cur === undefined) return outcomes.some((o) => o.ok) ? (doc as unknown as Json) : undefined;
-        return JSON.stringify(doc) === JSON.stringify(cur.value) ? cur.value : (doc as unknown as Json);
-        // This Ipam is its document's only writer in normal operation: the write starts from
-        // what it wrote last, guarded by that revision, without reading it back first (one
-        // store round trip per batch, the durable write itself; a conflict reads and retries).
-      }, 10, this.written && { key: this.key, value: this.written.doc as unknown as Json, revision: this.written.revision });
+        // store returned is what it last made durable, so the callers may resolve now; a
+        // copy is not enough to confirm that: read, and decide again.
+        const changed = cur === undefined ? outcomes.some((o) => o.ok) : !sameDoc(doc, cur.doc);
+        if (!changed) {
+          if (known !== undefined) continue;
+          stored = cur;
+          break;
+        }
+        try {
+          stored = { revision: await this.layout.write(cur, doc), doc };
+          break;
+        } catch (err) {
+          if (!(err instanceof CasConflictError) || attempt >= 10) throw err;
+          // Back off a little, with jitter, so competing writers do not collide in lockstep.
+          await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
+        }
+      }
     } catch (err) {
       // The write failed (or CAS retries ran out): none of the changes is in the store.
       // The projection counted them: it is rebuilt from the next document read.
@@ -321,7 +331,7 @@ export class Ipam {
       for (const c of batch) c.reject(err);
       return;
     }
-    if (entry !== undefined && written !== undefined) this.written = { revision: entry.revision, doc: written };
+    if (stored !== undefined) this.written = stored;
     // The projection from here: what was just written, plus what queued meanwhile (already
     // announced changes come out the same, their addresses pinned).
     this.projected = written;
@@ -424,8 +434,8 @@ export class Ipam {
 
   /** Frees the endpoint's addresses; "not allocated" is success (returns undefined). */
   async release(endpointId: string): Promise<Allocation | undefined> {
-    const doc = await this.read();
-    if (doc.endpoints[endpointId] === undefined) return undefined;
+    // No read first: an endpoint that holds nothing leaves the document as it is, and the
+    // write is then skipped (after a read, when the document was not read yet).
     return this.mutate((d) => {
       const e = d.endpoints[endpointId];
       if (e === undefined) return undefined;
@@ -487,6 +497,11 @@ export class Ipam {
   }
 
   private async claimBlock(need: NeedBlock, zone: string): Promise<string[]> {
+    // A claim before this one (a prefetch, another change's) may have served this change
+    // already: it retries at once, without a store call. This Ipam is its document's only
+    // writer in normal operation, so what it wrote last says so; the read below checks.
+    const known = this.projected ?? this.written?.doc;
+    if (need.index === undefined && known !== undefined && heldBlocks(known, need.pools) > need.held) return [];
     const doc = await this.read();
     const claims = await this.registry();
     // Adopt what the registry says is ours and our document lacks (a claim cut short).
@@ -570,8 +585,8 @@ export class Ipam {
    * (counted on the projection, so a burst already queued is counted as used, and an
    * empty spare block as free) are at most a quarter of a block, one claim is queued
    * behind any claim in flight (the same `claiming` chain, one claim at a time), in the
-   * background: one list of the registry, a create-only write per family that runs low,
-   * then one write of the document with all of them (it shares the group commit with the
+   * background: one list of the registry, a create-only write per family that runs low
+   * (at once), then one write of the document with all of them (it shares the group commit with the
    * allocations in flight). A claim that fails here (pool exhausted, etcd not answering) is left to
    * the allocation that needs the block: it claims for itself and reports that error.
    * For a grace time after a block of those pools was given back, nothing is prefetched:
@@ -597,13 +612,11 @@ export class Ipam {
         for (const l of this.claimListeners) l(adopted);
         return;
       }
-      // Every low family's block in the registry first, then all of them in one write of the document.
-      const got: { pool: Pool; index: bigint }[] = [];
-      for (const pools of low) {
-        const b = await this.createFree(pools, claims);
-        if (b !== undefined) got.push(b);
-        else this.prefetchFailures++; // exhausted: the allocation that needs a block says so
-      }
+      // Every low family's block in the registry first (the families at once), then all of
+      // them in one write of the document.
+      const found = await Promise.all(low.map((pools) => this.createFree(pools, claims)));
+      const got = found.filter((b): b is { pool: Pool; index: bigint } => b !== undefined);
+      this.prefetchFailures += found.length - got.length; // exhausted: the allocation that needs a block says so
       if (got.length === 0) return;
       await this.mutate((d) => got.forEach((b) => claim(d, b.pool, b.index)));
       const cidrs = got.map((b) => blockCidr(b.pool, b.index));
@@ -736,10 +749,43 @@ export class Ipam {
   }
 }
 
-function parseDoc(key: string, v: Json): HostDoc {
-  const r = HostDocSchema.safeParse(v);
-  if (!r.success) throw new IpamError(`store entry ${key} is not an IPAM document: ${r.error.issues[0]?.message ?? ''}`);
-  return r.data;
+/**
+ * A copy a change may modify: new maps and block lists, the endpoint records shared (a
+ * change replaces or deletes a record, never edits one), so a copy costs a spread of the
+ * maps, not a deep clone of every record, and sameDoc can compare records by reference.
+ */
+function cloneDoc(doc: HostDoc): HostDoc {
+  const blocks: HostDoc['blocks'] = {};
+  for (const [pool, list] of Object.entries(doc.blocks)) blocks[pool] = [...list];
+  return { v: doc.v, endpoints: { ...doc.endpoints }, blocks, cursors: { ...doc.cursors } };
+}
+
+/** The same content: records compared by reference (see cloneDoc), the small maps by value. */
+function sameDoc(a: HostDoc, b: HostDoc): boolean {
+  const ka = Object.keys(a.endpoints);
+  if (ka.length !== Object.keys(b.endpoints).length) return false;
+  for (const k of ka) {
+    const x = a.endpoints[k];
+    const y = b.endpoints[k];
+    if (x !== y && (x === undefined || y === undefined || x.zone !== y.zone || x.ipv4 !== y.ipv4 || x.ipv6 !== y.ipv6)) return false;
+  }
+  return JSON.stringify([a.blocks, a.cursors]) === JSON.stringify([b.blocks, b.cursors]);
+}
+
+/**
+ * parseAddress, remembered: the block and free-address counts look at every endpoint's
+ * addresses on each allocation, and parsing them again each time was most of an
+ * allocation's CPU on a worker with hundreds of endpoints. Bounded: cleared when full.
+ */
+const parsedAddresses = new Map<string, ReturnType<typeof parseAddress>>();
+function addressOf(text: string): ReturnType<typeof parseAddress> {
+  let a = parsedAddresses.get(text);
+  if (a === undefined) {
+    if (parsedAddresses.size >= 65_536) parsedAddresses.clear();
+    a = parseAddress(text);
+    parsedAddresses.set(text, a);
+  }
+  return a;
 }
 
 function stripId(a: { zone: string; ipv4?: string; ipv6?: string }): HostDoc['endpoints'][string] {
@@ -767,7 +813,7 @@ function usedBlocks(doc: HostDoc, pools: readonly Pool[]): Set<string> {
   const used = new Set<string>();
   for (const e of Object.values(doc.endpoints)) {
     for (const text of [e.ipv4, e.ipv6]) {
-      const a = text === undefined ? null : parseAddress(text);
+      const a = text === undefined ? null : addressOf(text);
       if (a === null) continue;
       const p = pools.find((q) => poolContains(q, a.family, a.value));
       if (p !== undefined) used.add(blockCidr(p, blockIndexOf(p, a.value)));
@@ -787,7 +833,7 @@ function freeIn(doc: HostDoc, pools: readonly Pool[]): bigint {
   }
   for (const e of Object.values(doc.endpoints)) {
     for (const text of [e.ipv4, e.ipv6]) {
-      const a = text === undefined ? null : parseAddress(text);
+      const a = text === undefined ? null : addressOf(text);
       if (a === null) continue;
       const p = pools.find((q) => poolContains(q, a.family, a.value));
       if (p !== undefined && held.get(p)?.has(blockIndexOf(p, a.value)) === true) free--;
@@ -801,7 +847,7 @@ function claimedIndexes(doc: HostDoc, p: Pool): bigint[] {
   return (doc.blocks[p.cidr] ?? [])
     .filter((c) => c.endsWith(prefixLen))
     .map((c) => {
-      const a = parseAddress(c.slice(0, c.indexOf('/')));
+      const a = addressOf(c.slice(0, c.indexOf('/')));
       return a === null ? -1n : blockIndexOf(p, a.value);
     })
     .filter((i) => i >= 0n && i < blockCount(p))
@@ -821,7 +867,7 @@ function nextFree(doc: HostDoc, pools: readonly Pool[], owners: Map<string, stri
     const claimed = claimedIndexes(doc, p);
     // Addresses of the claimed blocks in ascending order, starting after the cursor.
     const cursorText = doc.cursors[p.cidr];
-    const cursor = cursorText === undefined ? undefined : parseAddress(cursorText)?.value;
+    const cursor = cursorText === undefined ? undefined : addressOf(cursorText)?.value;
     const ranges = claimed.map((i) => blockBase(p, i));
     let startRange = 0;
     let startOffset = 0n;

@@ -164,6 +164,8 @@ describe('cluster IPAM on etcd', () => {
         put: (k, v, o) => (calls.push(o?.expectRevision === 0 ? 'create' : 'put'), store.put(k, v, o)),
         delete: (k, o) => (calls.push('delete'), store.delete(k, o)),
         list: (p) => (calls.push('list'), store.list(p)),
+        transact: (g, o) => (calls.push('txn'), store.transact!(g, o)),
+        snapshot: (k, p) => (calls.push('snapshot'), store.snapshot!(k, p)),
         close: () => store.close(),
       };
     }
@@ -183,11 +185,12 @@ describe('cluster IPAM on etcd', () => {
       expect(registry.map((e) => blockOfKey(e.key)).sort()).toEqual([...blocks].sort());
       for (const e of registry) expect((e.value as { node: string }).node).toBe('wp');
       // The 17th allocation is the first in the new blocks: each of these is one guarded
-      // write of the worker's document, nothing else (no list, no create-only write).
+      // transaction (the worker's head and the endpoint's key), nothing else (no read, no
+      // list, no create-only write).
       for (let k = 12; k < 17; k++) {
         calls.length = 0;
         const a = await ipam.allocate(`c${k}`, 'app');
-        expect(calls).toEqual(['put']);
+        expect(calls).toEqual(['txn']);
         if (k === 16) {
           const first = (await ipam.get('c0'))!;
           const firstBlocks = blocks.filter((b) => inside(first.ipv4!, b) || inside(first.ipv6!, b));
@@ -213,6 +216,28 @@ describe('cluster IPAM on etcd', () => {
       expect(ipam.prefetched).toBe(1);
       expect(await ipam.blocks()).toHaveLength(2);
       expect(await s!.list(BLOCKS_PREFIX)).toHaveLength(2);
+    });
+
+    it('a burst larger than what is left waits for the claim ahead and goes on without store calls of its own', async () => {
+      const [s] = await clients(1);
+      const calls: string[] = [];
+      const ipam = new Ipam(counting(s!, calls), 'wq', pools, { blockGraceMs: 60_000 });
+      for (let k = 0; k < 11; k++) await ipam.allocate(`c${k}`, 'app');
+      await ipam.claimsSettled();
+      expect(ipam.prefetched).toBe(0); // 5 of 16 free: more than a quarter
+      calls.length = 0;
+      // 12 at once: the claim ahead starts with the first of them; those that find both
+      // blocks full (the 6th on) wait for it and are written once it is in the document.
+      const burst = await Promise.all(Array.from({ length: 12 }, (_, k) => ipam.allocate(`b${k}`, 'app')));
+      await ipam.claimsSettled();
+      expect(ipam.prefetched).toBe(2);
+      expect(new Set(burst.map((a) => a.ipv4)).size).toBe(12);
+      // One claim's calls (a list, a create-only write per family), the writes of the
+      // document, and no read nor second list for the allocations that had to wait.
+      expect(calls.filter((c) => c === 'list')).toEqual(['list']);
+      expect(calls.filter((c) => c === 'create')).toEqual(['create', 'create']);
+      expect(calls.filter((c) => c === 'snapshot' || c === 'get')).toEqual([]);
+      expect(calls.filter((c) => c === 'txn').length).toBeLessThanOrEqual(4);
     });
 
     it('three workers prefetching at once with the same search start: disjoint blocks, distinct addresses', async () => {

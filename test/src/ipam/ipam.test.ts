@@ -176,26 +176,59 @@ describe('Ipam', () => {
 });
 
 describe('Ipam: store round trips', () => {
-  it('an allocation in a block already held is one guarded write, no read; a foreign write is noticed', async () => {
+  /** A MemoryStore whose calls are listed as `<call> <key> @<guard>`. */
+  function traced(): { store: MemoryStore; calls: string[]; inner: MemoryStore } {
+    const inner = new MemoryStore();
     const store = new MemoryStore();
     const calls: string[] = [];
-    const get = store.get.bind(store);
-    const put = store.put.bind(store);
-    store.get = (k) => (calls.push(`get ${k}`), get(k));
-    store.put = (k, v, o) => (calls.push(`put ${k} @${o?.expectRevision ?? '-'}`), put(k, v, o));
-    const ipam = new Ipam(store, 'w1', [{ cidr: '198.51.100.0/24', zone: 'app' }], { blockGraceMs: 60_000 });
+    store.get = (k) => (calls.push(`get ${k}`), inner.get(k));
+    store.put = (k, v, o) => (calls.push(`put ${k} @${o?.expectRevision ?? '-'}`), inner.put(k, v, o));
+    store.list = (p) => (calls.push(`list ${p}`), inner.list(p));
+    store.transact = (g, o) => (calls.push(`txn ${g.map((x) => `${x.key} @${x.revision}`).join()} ${o.map((x) => ('put' in x ? `put ${x.put}` : `delete ${x.delete}`)).join()}`), inner.transact(g, o));
+    store.snapshot = (k, p) => (calls.push(`snapshot ${k} ${p}`), inner.snapshot(k, p));
+    return { store, calls, inner };
+  }
+
+  it('local store: an allocation is one guarded rewrite of the worker document, no read; a foreign write is noticed', async () => {
+    const { store, calls, inner } = traced();
+    const ipam = new Ipam(store, 'w1', [{ cidr: '198.51.100.0/24', zone: 'app' }]);
     await ipam.allocate('a', 'app');
     calls.length = 0;
     const b = await ipam.allocate('b', 'app');
     expect(calls).toEqual([expect.stringMatching(/^put ipam\/hosts\/w1 @\d+$/)]);
     // Another writer changed the document: the guarded write conflicts, the retry reads it.
-    const doc = (await get('ipam/hosts/w1'))!;
+    const doc = (await inner.get('ipam/hosts/w1'))!;
     const v = doc.value as { endpoints: Record<string, unknown> };
-    await put('ipam/hosts/w1', { ...v, endpoints: { ...v.endpoints, x: { zone: 'app', ipv4: '198.51.100.200' } } });
+    await inner.put('ipam/hosts/w1', { ...v, endpoints: { ...v.endpoints, x: { zone: 'app', ipv4: '198.51.100.200' } } });
     calls.length = 0;
     const c = await ipam.allocate('c', 'app');
     expect(calls.filter((k) => k.startsWith('get'))).toHaveLength(1);
     expect(c.ipv4).not.toBe(b.ipv4);
     expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b', 'c', 'x']);
+  });
+
+  it('cluster mode: an allocation is one transaction (the head and the endpoint key), no read; another writer of the head is noticed', async () => {
+    const { store, calls, inner } = traced();
+    const pools = [{ cidr: '198.51.100.0/24', zone: 'app' }];
+    const ipam = new Ipam(store, 'w1', pools, { blockGraceMs: 60_000 });
+    await ipam.allocate('a', 'app');
+    calls.length = 0;
+    const b = await ipam.allocate('b', 'app');
+    expect(calls).toEqual([expect.stringMatching(/^txn ipam\/hosts\/w1 @\d+ put ipam\/endpoints\/w1\/b,put ipam\/hosts\/w1$/)]);
+    // The write does not grow with the worker's endpoints: the endpoint keys it did not touch stay.
+    expect((await inner.list('ipam/endpoints/w1/')).map((e) => e.key)).toEqual(['ipam/endpoints/w1/a', 'ipam/endpoints/w1/b']);
+    // Another writer (here a second Ipam of the same worker) moved the head: the guarded
+    // transaction conflicts, and the retry reads the head and the endpoint keys at once.
+    await new Ipam(inner, 'w1', pools, { blockGraceMs: 60_000 }).allocate('x', 'app');
+    calls.length = 0;
+    const c = await ipam.allocate('c', 'app');
+    expect(calls.filter((k) => k.startsWith('snapshot'))).toHaveLength(1);
+    expect(calls.filter((k) => k.startsWith('txn'))).toHaveLength(2);
+    expect(c.ipv4).not.toBe(b.ipv4);
+    expect((await ipam.list()).map((x) => x.endpointId)).toEqual(['a', 'b', 'c', 'x']);
+    // A release deletes the endpoint's key in the head's transaction.
+    calls.length = 0;
+    await ipam.release('b');
+    expect(calls.at(-1)).toMatch(/^txn ipam\/hosts\/w1 @\d+ delete ipam\/endpoints\/w1\/b,put ipam\/hosts\/w1$/);
   });
 });
