@@ -91,24 +91,32 @@ interface PathSample {
 
 /**
  * Samples both ends of the path (every ~20 ms, plus the time each look takes) until
- * stop(): the container routes `tor`'s routing daemon installed (kernel protocol `proto`),
- * and the worker's learned default (IPv6 too with `v6`).
+ * stop(): whether `tor`'s kernel has a route for every container from its routing daemon
+ * (kernel protocol `proto`; through `via` only, when given), and the worker's learned
+ * default (IPv6 too with `v6`). stop() throws if a look failed: the samples then do not
+ * cover the whole time.
  */
-function watchPaths(tor: Netns, proto: 'bgp' | 'bird', o: { v6?: boolean } = {}): { stop(): Promise<PathSample[]> } {
+function watchPaths(tor: Netns, proto: 'bgp' | 'bird', o: { via?: string; v6?: boolean } = {}): { stop(): Promise<PathSample[]> } {
   const seen: PathSample[] = [];
   let watching = true;
+  const routed = (lines: string[], a: string): boolean => lines.some((l) => l.startsWith(`${a} `) && (o.via === undefined || l.includes(` via ${o.via} `)));
   const loop = (async () => {
     while (watching) {
       const t = Date.now();
       const [routes, via4, via6] = await Promise.all([tor.ip(['-4', 'route', 'show', 'proto', proto]), defaultVia(4), o.v6 ? defaultVia(6) : Promise.resolve([])]);
-      seen.push({ t, torRoutes: addrs.every((a) => routes.includes(`${a} `)), workerVia: via4.join(' '), workerVia6: via6.join(' ') });
+      const lines = routes.split('\n');
+      seen.push({ t, torRoutes: addrs.every((a) => routed(lines, a)), workerVia: via4.join(' '), workerVia6: via6.join(' ') });
       await new Promise((r) => setTimeout(r, 20));
     }
-  })();
+  })().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   return {
     async stop() {
       watching = false;
-      await loop.catch(() => undefined);
+      const err = await loop;
+      if (err !== undefined) throw new Error(`watching the path failed after ${seen.length} samples`, { cause: err });
       return seen;
     },
   };
@@ -226,7 +234,7 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
 
   it("torB (BIRD) restarted with graceful restart: the agent keeps its routes stale, both next hops stay, torB's kernel keeps the containers: 0 echoes lost", async () => {
     const c = await counter(addrs);
-    const paths = watchPaths(torB, 'bird', { v6: true });
+    const paths = watchPaths(torB, 'bird', { via: WK_B, v6: true });
     let away: PeerDetail | undefined;
     await bird!.gracefulRestart(async () => {
       away = await agent!.waitPeer(TOR_B, (p) => p.state !== 'Established' && (p.staleRoutes ?? 0) > 0, 'torB restarting, its routes stale', 30_000);
@@ -245,6 +253,8 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
       diagnostics: () => bird!.birdc('show status'),
     });
     const report = await finish(c, "torB's graceful restart");
+    // BIRD ran its recovery (-R) to the end, not a plain start.
+    expect(bird!.log()).toMatch(/Graceful restart started[^]*Graceful restart done/);
     const samples = await paths.stop();
     expect(samples.length).toBeGreaterThan(10);
     // The worker: both next hops, both families, the whole time.

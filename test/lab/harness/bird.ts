@@ -5,7 +5,7 @@
  * exported over BGP, and a static default route is exported only to the neighbors that
  * ask for it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
 import { exec } from './proc.js';
@@ -139,6 +139,8 @@ export class Bird extends OneProcessDaemon {
   readonly dir: string;
   readonly sock: string;
   readonly conf: string;
+  /** BIRD's own log (`log "…" all`): every run of this instance, appended. */
+  readonly logFile: string;
 
   private constructor(
     readonly ns: Netns,
@@ -148,7 +150,8 @@ export class Bird extends OneProcessDaemon {
     this.dir = daemonDir(ns, 'bird');
     this.sock = join(this.dir, 'bird.ctl');
     this.conf = join(this.dir, 'bird.conf');
-    writeFileSync(this.conf, birdConfig(opts, join(this.dir, 'bird.log')));
+    this.logFile = join(this.dir, 'bird.log');
+    writeFileSync(this.conf, birdConfig(opts, this.logFile));
   }
 
   static async start(ns: Netns, opts: BirdOptions): Promise<Bird> {
@@ -190,6 +193,11 @@ export class Bird extends OneProcessDaemon {
     });
     await whileDown?.();
     await this.startDaemon(['-R']);
+  }
+
+  /** BIRD's log so far. */
+  log(): string {
+    return readFileSync(this.logFile, 'utf8');
   }
 
   async birdc(cmd: string): Promise<string> {
