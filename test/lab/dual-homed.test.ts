@@ -16,7 +16,11 @@
  *   0 echoes lost (the ToRs keep its routes under graceful restart, the worker keeps its
  *   learned default in the kernel);
  * - torA's bgpd killed and started again (FRR graceful restart, forwarding kept): the
- *   agent keeps torA's routes, stale, and both next hops stay: 0 lost;
+ *   agent keeps torA's routes, stale, and both next hops stay; no echo lost that torA
+ *   itself forwarded (FRR 8.4's zebra may drop routes from torA's kernel for a moment);
+ * - torB's BIRD restarted with graceful restart (`birdc graceful restart`, `bird -R`):
+ *   the agent keeps torB's routes, stale, both next hops stay, torB's kernel keeps the
+ *   container routes through BIRD's recovery: 0 lost;
  * - the same agent restarts with 100 containers on the worker, every one pinged: 0 lost;
  * - upA set down: the session to torA is down at once, `routectl status` exits 1, the
  *   default keeps torB's next hop only; what the ECMP failover loses is printed (loss
