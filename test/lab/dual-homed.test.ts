@@ -237,6 +237,7 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
   }, 120_000);
 
   it("torB (BIRD) restarted with graceful restart: the agent keeps its routes stale, both next hops stay, torB's kernel keeps the containers: 0 echoes lost", async () => {
+    const notified = (await agent!.peer(TOR_B)).json.lastNotificationReceived;
     const c = await counter(addrs);
     const paths = watchPaths(torB, 'bird', { via: WK_B, v6: true });
     let away: PeerDetail | undefined;
@@ -249,7 +250,9 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
     });
     // Both defaults, IPv4 and IPv6.
     expect(away?.staleRoutes).toBeGreaterThanOrEqual(2);
-    await agent!.waitPeer(TOR_B, (p) => p.state === 'Established' && p.staleRoutes === 0, 'torB back and its End-of-RIB in', 60_000);
+    const back = await agent!.waitPeer(TOR_B, (p) => p.state === 'Established' && p.staleRoutes === 0, 'torB back and its End-of-RIB in', 60_000);
+    // BIRD closed the session without a NOTIFICATION (one would end the graceful restart).
+    expect(back.lastNotificationReceived).toEqual(notified);
     await waitFor(async () => !(await torB.ip(['-4', 'route', 'show', 'proto', 'bird'])).includes(CANARY.replace('/32', ' ')), {
       what: "BIRD's recovery over and torB's kernel pruned (the canary route gone)",
       timeoutMs: 60_000,
