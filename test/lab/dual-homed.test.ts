@@ -16,7 +16,11 @@
  *   0 echoes lost (the ToRs keep its routes under graceful restart, the worker keeps its
  *   learned default in the kernel);
  * - torA's bgpd killed and started again (FRR graceful restart, forwarding kept): the
- *   agent keeps torA's routes, stale, and both next hops stay: 0 lost;
+ *   agent keeps torA's routes, stale, and both next hops stay; no echo lost that torA
+ *   itself forwarded (FRR 8.4's zebra may drop routes from torA's kernel for a moment);
+ * - torB's BIRD restarted with graceful restart (`birdc graceful restart`, `bird -R`):
+ *   the agent keeps torB's routes, stale, both next hops stay, torB's kernel keeps the
+ *   container routes through BIRD's recovery: 0 lost;
  * - the same agent restarts with 100 containers on the worker, every one pinged: 0 lost;
  * - upA set down: the session to torA is down at once, `routectl status` exits 1, the
  *   default keeps torB's next hop only; what the ECMP failover loses is printed (loss
@@ -33,6 +37,7 @@ import { finishLossCounter as finish, lossGaps, startWarmLossCounter, type LossC
 import type { Netns } from './harness/netns.js';
 import { waitFor } from './harness/wait.js';
 import { endpointsOf, fibPrefixes, learnedGateways } from './views.js';
+import type { PeerDetail } from '../../src/api/types.js';
 
 const ZONE = {
   pools: [
@@ -55,6 +60,8 @@ let upA = 'upA';
 /** IPv4 addresses of the containers pinged (the first three, then all of them). */
 const addrs: string[] = [];
 const counters: LossCounter[] = [];
+/** In torB's kernel only, as BIRD's own: see the torB graceful restart case. */
+const CANARY = '198.51.100.250/32';
 
 const config: LabAgentConfig = {
   routerId: WK_A,
@@ -77,30 +84,43 @@ async function counter(targets: readonly string[]): Promise<LossCounter> {
   return c;
 }
 
-/** One look at both ends of the path: does torA's kernel route the containers to the worker, and the worker's default. */
+/** One look at both ends of the path: does the ToR's kernel route the containers to the worker, and the worker's defaults. */
 interface PathSample {
   readonly t: number;
-  readonly torARoutes: boolean;
+  readonly torRoutes: boolean;
   readonly workerVia: string;
+  /** The worker's IPv6 default's gateways ('' when not sampled). */
+  readonly workerVia6: string;
 }
 
-/** Samples both ends of the path (every ~20 ms, plus the time each look takes) until stop(). */
-function watchPaths(): { stop(): Promise<PathSample[]> } {
+/**
+ * Samples both ends of the path (every ~20 ms, plus the time each look takes) until
+ * stop(): whether `tor`'s kernel has a route for every container from its routing daemon
+ * (kernel protocol `proto`; through `via` only, when given), and the worker's learned
+ * default (IPv6 too with `v6`). stop() throws if a look failed: the samples then do not
+ * cover the whole time.
+ */
+function watchPaths(tor: Netns, proto: 'bgp' | 'bird', o: { via?: string; v6?: boolean } = {}): { stop(): Promise<PathSample[]> } {
   const seen: PathSample[] = [];
   let watching = true;
+  const routed = (lines: string[], a: string): boolean => lines.some((l) => l.startsWith(`${a} `) && (o.via === undefined || l.includes(` via ${o.via} `)));
   const loop = (async () => {
     while (watching) {
       const t = Date.now();
-      const tor = await torA.ip(['-4', 'route', 'show', 'proto', 'bgp']);
-      const workerVia = (await defaultVia(4)).join(' ');
-      seen.push({ t, torARoutes: addrs.every((a) => tor.includes(`${a} `)), workerVia });
+      const [routes, via4, via6] = await Promise.all([tor.ip(['-4', 'route', 'show', 'proto', proto]), defaultVia(4), o.v6 ? defaultVia(6) : Promise.resolve([])]);
+      const lines = routes.split('\n');
+      seen.push({ t, torRoutes: addrs.every((a) => routed(lines, a)), workerVia: via4.join(' '), workerVia6: via6.join(' ') });
       await new Promise((r) => setTimeout(r, 20));
     }
-  })();
+  })().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   return {
     async stop() {
       watching = false;
-      await loop.catch(() => undefined);
+      const err = await loop;
+      if (err !== undefined) throw new Error(`watching the path failed after ${seen.length} samples`, { cause: err });
       return seen;
     },
   };
@@ -159,6 +179,8 @@ beforeAll(async () => {
     asn: TOR_AS,
     routerId: TOR_B,
     neighbors: [{ address: WK_B, asn: WK_AS, defaultOriginate: true }],
+    // A restarting speaker towards the worker, its kernel table kept until recovery ends.
+    gracefulRestart: { restartTime: 120 },
     extraConfig: TOR_PAIR_BIRD,
   });
   dockerd = await dockerdFor(wk, config);
@@ -188,7 +210,7 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
 
   it("torA's bgpd killed and started again (graceful restart): the agent keeps its routes stale and both next hops; no echo lost that torA itself forwarded", async () => {
     const c = await counter(addrs);
-    const paths = watchPaths();
+    const paths = watchPaths(torA, 'bgp');
     await frr!.kill();
     const away = await agent!.waitPeer(TOR_A, (p) => p.state !== 'Established' && (p.staleRoutes ?? 0) > 0, 'torA restarting, its routes stale', 30_000);
     expect(away.staleRoutes).toBeGreaterThanOrEqual(2);
@@ -203,7 +225,7 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
     // torA's own FIB: FRR 8.4's zebra sometimes drops the previous bgpd's routes as the new
     // one connects, before it has learned them again (docs/dual-homed.md). Echoes sent
     // then, through torA, are torA's loss; any other lost echo is a failure.
-    const gone = samples.filter((x) => !x.torARoutes).map((x) => x.t);
+    const gone = samples.filter((x) => !x.torRoutes).map((x) => x.t);
     const torAWithout = (t: number): boolean => gone.some((g) => Math.abs(g - t) <= 300);
     if (gone.length > 0) console.log(`torA's kernel lacked the container routes for about ${Math.max(...gone) - Math.min(...gone) + 20} ms during its bgpd restart`);
     for (const a of addrs) {
@@ -212,6 +234,42 @@ describe('a worker dual-homed to an FRR and a BIRD ToR loses no packets', () => 
       const unexplained = t.lost.filter((seq) => !torAWithout(report.startMs + (seq - 1) * report.intervalMs));
       expect(unexplained, `${a}: echoes lost while torA still routed to the worker`).toEqual([]);
     }
+  }, 120_000);
+
+  it("torB (BIRD) restarted with graceful restart: the agent keeps its routes stale, both next hops stay, torB's kernel keeps the containers: 0 echoes lost", async () => {
+    const notified = (await agent!.peer(TOR_B)).json.lastNotificationReceived;
+    const c = await counter(addrs);
+    const paths = watchPaths(torB, 'bird', { via: WK_B, v6: true });
+    let away: PeerDetail | undefined;
+    await bird!.gracefulRestart(async () => {
+      away = await agent!.waitPeer(TOR_B, (p) => p.state !== 'Established' && (p.staleRoutes ?? 0) > 0, 'torB restarting, its routes stale', 30_000);
+      // A route of BIRD's kernel protocol (proto bird, its metric) that the new BIRD will
+      // not learn: it leaves torB's kernel when BIRD, its recovery over, prunes what it did
+      // not learn again, so its going shows the pruning happened while the echoes ran.
+      await torB.ip(['route', 'add', CANARY, 'via', WK_B, 'proto', 'bird', 'metric', '32']);
+    });
+    // Both defaults, IPv4 and IPv6.
+    expect(away?.staleRoutes).toBeGreaterThanOrEqual(2);
+    const back = await agent!.waitPeer(TOR_B, (p) => p.state === 'Established' && p.staleRoutes === 0, 'torB back and its End-of-RIB in', 60_000);
+    // BIRD closed the session without a NOTIFICATION (one would end the graceful restart).
+    expect(back.lastNotificationReceived).toEqual(notified);
+    await waitFor(async () => !(await torB.ip(['-4', 'route', 'show', 'proto', 'bird'])).includes(CANARY.replace('/32', ' ')), {
+      what: "BIRD's recovery over and torB's kernel pruned (the canary route gone)",
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      diagnostics: () => bird!.birdc('show status'),
+    });
+    const report = await finish(c, "torB's graceful restart");
+    // BIRD ran its recovery (-R) to the end, not a plain start.
+    expect(bird!.log()).toMatch(/Graceful restart started[^]*Graceful restart done/);
+    const samples = await paths.stop();
+    expect(samples.length).toBeGreaterThan(10);
+    // The worker: both next hops, both families, the whole time.
+    expect(samples.filter((x) => x.workerVia !== `${TOR_A} ${TOR_B}`)).toEqual([]);
+    expect(samples.filter((x) => x.workerVia6 !== '2001:db8:f:1::1 2001:db8:f:2::1')).toEqual([]);
+    // torB: the container routes in its kernel the whole time, across the pruning.
+    expect(samples.filter((x) => !x.torRoutes)).toEqual([]);
+    expectNoLoss(report, addrs, "torB's graceful restart");
   }, 120_000);
 
   it('upA set down: the torA session is down at once, status exits 1, the echoes come back over torB', async () => {

@@ -5,7 +5,7 @@
  * exported over BGP, and a static default route is exported only to the neighbors that
  * ask for it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
 import { exec } from './proc.js';
@@ -26,6 +26,13 @@ import {
 export interface BirdOptions extends RouterOptions {
   /** Lines added inside every `protocol bgp` block (e.g. `enable as4 off;`, `enable extended messages on;`). */
   readonly peerConfig?: string;
+  /**
+   * RFC 4724 restarting speaker as well as helper: `graceful restart on` on the BGP
+   * sessions it generates (BIRD's default, `aware`, is a helper only) and on the kernel
+   * protocols, so that after `Bird.gracefulRestart()` the kernel table is synchronized
+   * (stale routes pruned) only once the recovery ends, not when BIRD starts.
+   */
+  readonly gracefulRestart?: { readonly restartTime?: number };
 }
 
 const CH: Record<Family, 'ipv4' | 'ipv6'> = { 'ipv4-unicast': 'ipv4', 'ipv6-unicast': 'ipv6' };
@@ -71,9 +78,14 @@ export function birdConfig(o: BirdOptions, logFile: string): string {
     }
     // Only BGP-learned routes go to the kernel: the static ones are BIRD-internal.
     const exp = o.installRoutes === false ? 'none' : 'where source = RTS_BGP';
-    L.push(`protocol kernel kernel${v} {`, `  ${c} { import none; export ${exp}; };`, '  merge paths yes;', '}');
+    const gr = o.gracefulRestart ? ['  graceful restart on;'] : [];
+    L.push(`protocol kernel kernel${v} {`, `  ${c} { import none; export ${exp}; };`, '  merge paths yes;', ...gr, '}');
   }
   const common = [`  local as ${o.asn};`, `  hold time ${hold};`, `  keepalive time ${keep};`, '  connect retry time 2;', '  error wait time 1, 10;'];
+  if (o.gracefulRestart) {
+    common.push('  graceful restart on;');
+    if (o.gracefulRestart.restartTime !== undefined) common.push(`  graceful restart time ${o.gracefulRestart.restartTime};`);
+  }
   if (o.peerConfig) common.push(...o.peerConfig.split('\n').map((l) => `  ${l.trim()}`));
   for (const n of o.neighbors ?? ([] as NeighborOptions[])) {
     L.push(`protocol bgp ${birdProtocolName(n.address)} {`);
@@ -127,6 +139,8 @@ export class Bird extends OneProcessDaemon {
   readonly dir: string;
   readonly sock: string;
   readonly conf: string;
+  /** BIRD's own log (`log "…" all`): every run of this instance, appended. */
+  readonly logFile: string;
 
   private constructor(
     readonly ns: Netns,
@@ -136,7 +150,8 @@ export class Bird extends OneProcessDaemon {
     this.dir = daemonDir(ns, 'bird');
     this.sock = join(this.dir, 'bird.ctl');
     this.conf = join(this.dir, 'bird.conf');
-    writeFileSync(this.conf, birdConfig(opts, join(this.dir, 'bird.log')));
+    this.logFile = join(this.dir, 'bird.log');
+    writeFileSync(this.conf, birdConfig(opts, this.logFile));
   }
 
   static async start(ns: Netns, opts: BirdOptions): Promise<Bird> {
@@ -145,9 +160,9 @@ export class Bird extends OneProcessDaemon {
     return b;
   }
 
-  protected async startDaemon(): Promise<void> {
+  protected async startDaemon(extra: readonly string[] = []): Promise<void> {
     // -f: foreground, so the PID we track is BIRD itself.
-    this.proc = this.ns.spawn([...(this.opts.spawnPrefix ?? []), 'bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid')], {
+    this.proc = this.ns.spawn([...(this.opts.spawnPrefix ?? []), 'bird', '-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid'), ...extra], {
       log: `${this.ns.name}-bird-stdout.log`,
     });
     await waitLab(this.ns, async () => (await exec(['birdc', '-s', this.sock, 'show status'])).stdout.includes('Daemon is up'), {
@@ -155,6 +170,34 @@ export class Bird extends OneProcessDaemon {
       timeoutMs: 10_000,
       intervalMs: 50,
     });
+  }
+
+  /**
+   * A planned graceful restart (RFC 4724): `birdc graceful restart` (BIRD 2.0.5 and
+   * later) shuts BIRD down keeping its kernel routes and closing its BGP sessions without
+   * a NOTIFICATION, so its peers keep its routes, stale; once the process has exited,
+   * `whileDown` runs, then BIRD starts again with `-R` (graceful restart recovery: it
+   * tells its `graceful restart on` peers it restarted with its forwarding state kept,
+   * waits for their End-of-RIB before it sends them anything, and a kernel protocol with
+   * `graceful restart on` keeps the table as it was until then). See
+   * `BirdOptions.gracefulRestart`.
+   */
+  async gracefulRestart(whileDown?: () => Promise<void>): Promise<void> {
+    const child = this.proc;
+    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`BIRD in ${this.ns.name} is not running`);
+    await this.birdc('graceful restart');
+    await waitLab(this.ns, () => child.exitCode !== null || child.signalCode !== null, {
+      what: `BIRD in ${this.ns.name} (pid ${child.pid}) to exit for its graceful restart`,
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    await whileDown?.();
+    await this.startDaemon(['-R']);
+  }
+
+  /** BIRD's log so far. */
+  log(): string {
+    return readFileSync(this.logFile, 'utf8');
   }
 
   async birdc(cmd: string): Promise<string> {

@@ -133,7 +133,11 @@ export const TOR_PAIR_FRR = [
   'exit',
 ].join('\n');
 
-/** BIRD on torB (extraConfig): the same pair seen from torB. */
+/**
+ * BIRD on torB (extraConfig): the same pair seen from torB. A graceful restart helper
+ * (BIRD's default, `aware`): torB started with `-R` still waits for torA's End-of-RIB on
+ * it before its recovery ends (docs/dual-homed.md "torB: BIRD 2").
+ */
 export const TOR_PAIR_BIRD = [
   'protocol bgp tor_pair {',
   `  local as ${TOR_AS};`,
