@@ -286,7 +286,7 @@ export class EtcdStore implements Store {
       }
       return Number(res.header.revision);
     } catch (err) {
-      this.fail('transaction on', first.key, err);
+      this.fail('txn', first.key, err);
     }
   }
 
@@ -309,7 +309,7 @@ export class EtcdStore implements Store {
       const head = ranges[0]?.[0];
       return { entry: head === undefined ? undefined : entry(head), under: (ranges[1] ?? []).map(entry) };
     } catch (err) {
-      this.fail('read of', `${key} and ${prefix}`, err);
+      this.fail('snapshot', key, err);
     }
   }
 

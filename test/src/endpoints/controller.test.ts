@@ -652,7 +652,7 @@ describe('EndpointController: aggregation in cluster mode (blocks claimed in the
     await first.ctl.add(spec(1));
     const broken = new MemoryStore();
     broken.get = () => Promise.reject(new Error('store: etcd get ipam/hosts/w1 failed: 14 UNAVAILABLE'));
-    broken.snapshot = () => Promise.reject(new Error('store: etcd read of ipam/hosts/w1 failed: 14 UNAVAILABLE'));
+    broken.snapshot = () => Promise.reject(new Error('store: etcd snapshot ipam/hosts/w1 failed: 14 UNAVAILABLE'));
     const second = clusterWorld(broken, first.k);
     await second.ctl.sync([]);
     expect(blackholes(second.k)).toEqual(BLOCKS);
