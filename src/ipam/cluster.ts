@@ -17,7 +17,7 @@
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { EtcdStore } from '../store/etcd.js';
-import { CasConflictError, isStoreUnavailable, StoreUnavailableError, type Store } from '../store/store.js';
+import { CasConflictError, hasTransactions, isStoreUnavailable, StoreUnavailableError, type Store } from '../store/store.js';
 import { IpamError } from './errors.js';
 import { BLOCKS_PREFIX, blockKey, blockOfKey, type Ipam } from './ipam.js';
 import { HOSTS_PREFIX, readHost, readHosts, transactHeadLast } from './layout.js';
@@ -319,12 +319,12 @@ export async function executeRelease(store: Store, plan: NodeRelease): Promise<v
  */
 async function deleteHost(store: Store, plan: NodeRelease): Promise<void> {
   const head = HOSTS_PREFIX + plan.node;
-  if (store.transact === undefined) {
+  if (!hasTransactions(store)) {
     await store.delete(head, { expectRevision: plan.hostRevision! });
     return;
   }
   const ops = plan.hostKeys.filter((k) => k !== head).map((k) => ({ delete: k }));
-  await transactHeadLast({ transact: store.transact.bind(store) }, { key: head, revision: plan.hostRevision! }, ops, { delete: head });
+  await transactHeadLast(store, { key: head, revision: plan.hostRevision! }, ops, { delete: head });
 }
 
 export interface ClusterBlockStatus {

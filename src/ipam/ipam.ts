@@ -30,7 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CasConflictError, type Store } from '../store/store.js';
+import { CasConflictError, casUpdate, hasTransactions, type Store } from '../store/store.js';
 import {
   AddressOutsidePoolsError,
   BlockOwnedError,
@@ -180,11 +180,8 @@ export class Ipam {
   ) {
     this.pools = parsePools(pools);
     if (cluster === undefined) this.layout = new OneDocument(store, node);
-    else {
-      const { transact, snapshot } = store;
-      if (transact === undefined || snapshot === undefined) throw new IpamError('cluster mode needs a store with transactions (etcd)');
-      this.layout = new KeyPerEndpoint(store as Store & Required<Pick<Store, 'transact' | 'snapshot'>>, node);
-    }
+    else if (hasTransactions(store)) this.layout = new KeyPerEndpoint(store, node);
+    else throw new IpamError('cluster mode needs a store with transactions (etcd)');
   }
 
   /** The worker's document's key (its head in cluster mode). */
@@ -197,7 +194,7 @@ export class Ipam {
   }
 
   private async read(): Promise<HostDoc> {
-    return (await this.layout.read())?.doc ?? emptyDoc();
+    return (await this.layout.read())?.value ?? emptyDoc();
   }
 
   /**
@@ -273,57 +270,47 @@ export class Ipam {
     let written: HostDoc | undefined;
     let stored: StoredDoc | undefined;
     try {
-      for (let attempt = 1; ; attempt++) {
-        // This Ipam is its document's only writer in normal operation: the first attempt
-        // starts from what it wrote last, guarded by that revision, without reading it back
-        // (one store round trip per batch, the durable write itself); a conflict reads and
-        // retries, every change re-applied to the fresh document.
-        const known = attempt === 1 ? this.written : undefined;
-        const cur = known ?? (await this.layout.read());
-        let doc = cur?.doc ?? emptyDoc();
-        const announcements: (() => void)[] = [];
-        outcomes = batch.map((c): Outcome => {
-          const draft = cloneDoc(doc);
-          try {
-            const value = c.fn(draft);
-            if (c.announce) {
-              const json = JSON.stringify(value);
-              if (c.announced === undefined) {
-                c.announced = json;
-                announcements.push(() => c.announce?.(value));
-              } else if (json !== c.announced) {
-                // Someone else wrote the document meanwhile and this change now comes out
-                // differently from what its caller was told and is already using.
-                throw new IpamError(`the allocation changed while it was being written (store written concurrently): was ${c.announced}, now ${json}`);
+      // This Ipam is its document's only writer in normal operation: the first attempt
+      // starts from what it wrote last (known), guarded by that revision, without reading
+      // it back (one store round trip per batch, the durable write itself); a conflict
+      // reads and calls this again, every change re-applied to the fresh document.
+      stored = await casUpdate(
+        this.layout,
+        (cur) => {
+          let doc = cur?.value ?? emptyDoc();
+          const announcements: (() => void)[] = [];
+          outcomes = batch.map((c): Outcome => {
+            const draft = cloneDoc(doc);
+            try {
+              const value = c.fn(draft);
+              if (c.announce) {
+                const json = JSON.stringify(value);
+                if (c.announced === undefined) {
+                  c.announced = json;
+                  announcements.push(() => c.announce?.(value));
+                } else if (json !== c.announced) {
+                  // Someone else wrote the document meanwhile and this change now comes out
+                  // differently from what its caller was told and is already using.
+                  throw new IpamError(`the allocation changed while it was being written (store written concurrently): was ${c.announced}, now ${json}`);
+                }
               }
+              doc = draft;
+              return { ok: true, value };
+            } catch (err) {
+              return { ok: false, err };
             }
-            doc = draft;
-            return { ok: true, value };
-          } catch (err) {
-            return { ok: false, err };
-          }
-        });
-        // Told once the changes are computed, while the write runs.
-        if (announcements.length > 0) queueMicrotask(() => announcements.forEach((a) => a()));
-        written = doc;
-        // Nothing changed (repeated requests, every change rejected): no write. What the
-        // store returned is what it last made durable, so the callers may resolve now; a
-        // copy is not enough to confirm that: read, and decide again.
-        const changed = cur === undefined ? outcomes.some((o) => o.ok) : !sameDoc(doc, cur.doc);
-        if (!changed) {
-          if (known !== undefined) continue;
-          stored = cur;
-          break;
-        }
-        try {
-          stored = { revision: await this.layout.write(cur, doc), doc };
-          break;
-        } catch (err) {
-          if (!(err instanceof CasConflictError) || attempt >= 10) throw err;
-          // Back off a little, with jitter, so competing writers do not collide in lockstep.
-          await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
-        }
-      }
+          });
+          // Told once the changes are computed, while the write runs.
+          if (announcements.length > 0) queueMicrotask(() => announcements.forEach((a) => a()));
+          written = doc;
+          // Nothing changed (repeated requests, every change rejected): no write; what the
+          // store holds is what it last made durable, so the callers may resolve.
+          if (cur === undefined) return outcomes.some((o) => o.ok) ? doc : undefined;
+          return sameDoc(doc, cur.value) ? cur.value : doc;
+        },
+        10,
+        this.written,
+      );
     } catch (err) {
       // The write failed (or CAS retries ran out): none of the changes is in the store.
       // The projection counted them: it is rebuilt from the next document read.
@@ -500,7 +487,7 @@ export class Ipam {
     // A claim before this one (a prefetch, another change's) may have served this change
     // already: it retries at once, without a store call. This Ipam is its document's only
     // writer in normal operation, so what it wrote last says so; the read below checks.
-    const known = this.projected ?? this.written?.doc;
+    const known = this.projected ?? this.written?.value;
     if (need.index === undefined && known !== undefined && heldBlocks(known, need.pools) > need.held) return [];
     const doc = await this.read();
     const claims = await this.registry();
@@ -594,7 +581,7 @@ export class Ipam {
    * make it be given back again after its grace.
    */
   private prefetchIfLow(zone: string): void {
-    const doc = this.projected ?? this.written?.doc;
+    const doc = this.projected ?? this.written?.value;
     if (this.cluster === undefined || doc === undefined || this.prefetching.has(zone)) return;
     const families = [4, 6].map((f) => this.pools.filter((p) => p.zone === zone && p.family === f)).filter((pools) => pools.length > 0);
     if (!families.some((pools) => this.lowOn(doc, pools))) return;

@@ -23,7 +23,7 @@
  * reconcile at start; a release that was owed is done again).
  */
 import { z } from 'zod';
-import { MAX_TXN_OPS, type Guard, type Json, type Store, type StoreEntry, type TxnOp } from '../store/store.js';
+import { MAX_TXN_OPS, type CasCell, type Guard, type Json, type Store, type StoreEntry, type TxnOp, type TxnStore, type Versioned } from '../store/store.js';
 import { IpamError } from './errors.js';
 
 export const HOSTS_PREFIX = 'ipam/hosts/';
@@ -51,23 +51,20 @@ const KeyedEndpointSchema = EndpointSchema.extend({ id: z.string() }).strict();
 export const emptyDoc = (): HostDoc => ({ v: 1, endpoints: {}, blocks: {}, cursors: {} });
 
 /** The document as stored, and the revision it was read or written at. */
-export interface StoredDoc {
-  readonly revision: number;
-  readonly doc: HostDoc;
+export interface StoredDoc extends Versioned<HostDoc> {
   /** Key per endpoint: read from the one-document form (the next write moves it). */
   readonly legacy?: boolean;
 }
 
-export interface DocLayout {
+/**
+ * How the document is read and written (a CasCell: Ipam changes it with casUpdate). write
+ * stores `next`, computed from `cur` (undefined: no document yet), guarded by cur's
+ * revision; a CasConflictError means someone wrote since and nothing of `next` is stored.
+ */
+export interface DocLayout extends CasCell<HostDoc> {
   /** The key of the document (one document) or of its head (key per endpoint). */
   readonly key: string;
-  /** The document and its revision; undefined when the worker has none. */
   read(): Promise<StoredDoc | undefined>;
-  /**
-   * Stores `next`, computed from `cur` (undefined: no document yet), guarded by cur's
-   * revision; resolves to the new revision once durable. CasConflictError: someone wrote
-   * since cur was read, nothing of `next` is stored.
-   */
   write(cur: StoredDoc | undefined, next: HostDoc): Promise<number>;
 }
 
@@ -90,7 +87,7 @@ export class OneDocument implements DocLayout {
 
   async read(): Promise<StoredDoc | undefined> {
     const e = await this.store.get(this.key);
-    return e && { revision: e.revision, doc: parseDoc(this.key, e.value) };
+    return e && { revision: e.revision, value: parseDoc(this.key, e.value) };
   }
 
   write(cur: StoredDoc | undefined, next: HostDoc): Promise<number> {
@@ -114,7 +111,7 @@ export class KeyPerEndpoint implements DocLayout {
   private readonly under: string;
 
   constructor(
-    private readonly store: Store & Required<Pick<Store, 'transact' | 'snapshot'>>,
+    private readonly store: TxnStore,
     node: string,
   ) {
     this.key = HOSTS_PREFIX + node;
@@ -133,7 +130,7 @@ export class KeyPerEndpoint implements DocLayout {
 
   async write(cur: StoredDoc | undefined, next: HostDoc): Promise<number> {
     const ops: TxnOp[] = [];
-    const before = cur === undefined || cur.legacy === true ? {} : cur.doc.endpoints;
+    const before = cur === undefined || cur.legacy === true ? {} : cur.value.endpoints;
     for (const [id, e] of Object.entries(next.endpoints)) {
       const was = before[id];
       if (was === undefined || was.zone !== e.zone || was.ipv4 !== e.ipv4 || was.ipv6 !== e.ipv6) ops.push({ put: this.endpointKey(id), value: { id, ...e } });
@@ -147,7 +144,7 @@ export class KeyPerEndpoint implements DocLayout {
  * `ops`, then `last` (a write of the head), in transactions of at most MAX_TXN_OPS writes,
  * each guarded by the head's revision; only the last one moves it. The last revision.
  */
-export async function transactHeadLast(store: Required<Pick<Store, 'transact'>>, head: Guard, ops: readonly TxnOp[], last: TxnOp): Promise<number> {
+export async function transactHeadLast(store: Pick<TxnStore, 'transact'>, head: Guard, ops: readonly TxnOp[], last: TxnOp): Promise<number> {
   const rest = [...ops];
   while (rest.length >= MAX_TXN_OPS) await store.transact([head], rest.splice(0, MAX_TXN_OPS));
   return store.transact([head], [...rest, last]);
@@ -171,7 +168,7 @@ function assemble(key: string, head: StoreEntry | undefined, under: readonly Sto
     const { id, ...alloc } = r.data;
     doc.endpoints[id] = alloc;
   }
-  return { revision: head?.revision ?? 0, doc, ...(legacy ? { legacy } : {}) };
+  return { revision: head?.revision ?? 0, value: doc, ...(legacy ? { legacy } : {}) };
 }
 
 /** One worker's allocations as the cluster views read them (status, endpoints --all, reclaim). */
@@ -199,7 +196,7 @@ export async function readHosts(store: Store): Promise<Map<string, HostRecord>> 
     const key = HOSTS_PREFIX + node;
     let endpoints: HostDoc['endpoints'] = {};
     try {
-      endpoints = assemble(key, head, under).doc.endpoints;
+      endpoints = assemble(key, head, under).value.endpoints;
     } catch {
       // Unreadable: shown without endpoints; a release still deletes every key of it.
     }
@@ -215,5 +212,5 @@ export async function readHost(store: Store, node: string): Promise<HostRecord |
   const { entry, under: eps } = store.snapshot ? await store.snapshot(key, under) : { entry: await store.get(key), under: [] };
   if (entry === undefined && eps.length === 0) return undefined;
   const s = assemble(key, entry, eps);
-  return { node, revision: s.revision, endpoints: s.doc.endpoints, keys: [...(entry ? [key] : []), ...eps.map((e) => e.key)] };
+  return { node, revision: s.revision, endpoints: s.value.endpoints, keys: [...(entry ? [key] : []), ...eps.map((e) => e.key)] };
 }

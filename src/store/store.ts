@@ -64,6 +64,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A store with transactions and one-revision reads (etcd, the memory store). */
+export type TxnStore = Store & Required<Pick<Store, 'transact' | 'snapshot'>>;
+
+export function hasTransactions(store: Store): store is TxnStore {
+  return store.transact !== undefined && store.snapshot !== undefined;
+}
+
 export class StoreError extends Error {
   override readonly name: string = 'StoreError';
 }
@@ -119,17 +126,63 @@ export function keyClass(key: string): string {
   return i < 0 ? key : key.slice(0, i);
 }
 
+/** A value and the revision it was read or written at. */
+export interface Versioned<T> {
+  readonly revision: number;
+  readonly value: T;
+}
+
+/** A value kept under compare-and-swap: one key (update), or a document over several (IPAM in cluster mode). */
+export interface CasCell<T> {
+  read(): Promise<Versioned<T> | undefined>;
+  /**
+   * Stores `next` over `cur` (undefined: nothing stored yet), guarded by cur's revision;
+   * resolves to the new revision once durable. CasConflictError: someone wrote since.
+   */
+  write(cur: Versioned<T> | undefined, next: T): Promise<number>;
+  /** Removes it, guarded by cur's revision (a cell without it is never removed). */
+  remove?(cur: Versioned<T>): Promise<void>;
+}
+
 /**
- * Read-modify-write with CAS retries: `fn` sees the current entry (or undefined) and
- * returns the next value (or undefined to delete, or the same reference to leave it).
+ * Read-modify-write with CAS retries: `fn` sees the current value (or undefined) and
+ * returns the next one (or undefined to remove it, or the same reference to leave it).
+ * Resolves to what is stored once it is durable (undefined: nothing).
  *
- * `known`: the entry as the caller last wrote it (its value and revision), when the caller
- * is the key's usual writer. The first attempt then starts from it without reading the
- * store: the write is guarded by its revision, so if anyone wrote the key since, it fails
- * as a conflict and the next attempt reads. (For etcd this saves the linearizable read, a
- * quorum round trip, per write.) A change that leaves `known` as it is reads the store
- * before it answers, so nothing is confirmed from a stale copy.
+ * `known`: the value as the caller last wrote it, with its revision, when the caller is
+ * its usual writer. The first attempt then starts from it without reading the store: the
+ * write is guarded by its revision, so if anyone wrote since, it fails as a conflict and
+ * the next attempt reads. (For etcd this saves the linearizable read, a quorum round
+ * trip, per write.) A change that leaves `known` as it is reads the store before it
+ * answers, so nothing is confirmed from a stale copy.
  */
+export async function casUpdate<T>(
+  cell: CasCell<T>,
+  fn: (cur: Versioned<T> | undefined) => T | undefined,
+  maxAttempts = 10,
+  known?: Versioned<T>,
+): Promise<Versioned<T> | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const guess = attempt === 1 ? known : undefined;
+    const cur = guess ?? (await cell.read());
+    const next = fn(cur);
+    // Nothing to write on the strength of a copy: read, and decide again.
+    if (guess !== undefined && (next === undefined || next === guess.value)) continue;
+    if (cur === undefined ? next === undefined : next === cur.value) return cur;
+    try {
+      if (next !== undefined) return { revision: await cell.write(cur, next), value: next };
+      if (cell.remove === undefined) throw new StoreError('store: internal: this value is never removed');
+      await cell.remove(cur!);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof CasConflictError) || attempt >= maxAttempts) throw err;
+      // Back off a little, with jitter, so competing writers do not collide in lockstep.
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
+    }
+  }
+}
+
+/** casUpdate of one key: `fn` sees the entry (or undefined); its result is the entry stored. */
 export async function update(
   store: Store,
   key: string,
@@ -137,26 +190,11 @@ export async function update(
   maxAttempts = 10,
   known?: StoreEntry,
 ): Promise<StoreEntry | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const guess = attempt === 1 ? known : undefined;
-    const cur = guess ?? (await store.get(key));
-    const next = fn(cur);
-    try {
-      if (guess !== undefined && (next === undefined || next === guess.value)) {
-        // Nothing to write on the strength of a copy: read, and decide again.
-        continue;
-      }
-      if (next === undefined) {
-        if (cur !== undefined) await store.delete(key, { expectRevision: cur.revision });
-        return undefined;
-      }
-      if (cur !== undefined && next === cur.value) return cur;
-      const revision = await store.put(key, next, { expectRevision: cur?.revision ?? 0 });
-      return { key, value: next, revision };
-    } catch (err) {
-      if (!(err instanceof CasConflictError) || attempt >= maxAttempts) throw err;
-      // Back off a little, with jitter, so competing writers do not collide in lockstep.
-      await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
-    }
-  }
+  const cell: CasCell<Json> = {
+    read: () => store.get(key),
+    write: (cur, next) => store.put(key, next, { expectRevision: cur?.revision ?? 0 }),
+    remove: async (cur) => void (await store.delete(key, { expectRevision: cur.revision })),
+  };
+  const r = await casUpdate(cell, (cur) => fn(cur && { key, value: cur.value, revision: cur.revision }), maxAttempts, known);
+  return r && { key, value: r.value, revision: r.revision };
 }
